@@ -1,0 +1,10 @@
+#!/usr/bin/env -S node --no-node-snapshot
+// isolated-vm needs --no-node-snapshot on Node 20+; the shebang passes it.
+import('../dist/cli/main.js').catch((err) => {
+  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js')) {
+    console.error('flowmeter: not built yet; run `npm install` (or `npm run build`) in the project first');
+  } else {
+    console.error(`flowmeter: ${err?.stack ?? err}`);
+  }
+  process.exit(2);
+});

@@ -1,0 +1,58 @@
+/** Commands that work on a scenario file alone: validate, schema, run (embedded). */
+import type { Command } from 'commander';
+import { createEmbedded } from '../../engine/embedded.js';
+import { scenarioJsonSchema } from '../../engine/schema.js';
+import { CliError, EXIT } from '../errors.js';
+import { loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
+import { exitCodeOf, formatRun } from '../format.js';
+import type { CommandResult } from '../main.js';
+
+export function registerLocalCommands(program: Command, done: (r: CommandResult) => void): void {
+  program
+    .command('validate')
+    .description('check a scenario file: exit 0 if valid (warnings on stderr), 2 listing every problem')
+    .argument('<file>', 'scenario JSON file')
+    .action((file: string) => {
+      const result = loadScenarioFile(file);
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      if (!result.scenario) {
+        for (const p of result.problems) process.stderr.write(`${p}\n`);
+        throw new CliError(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`);
+      }
+      done({ stdout: `${file}: valid (${result.scenario.nodes.length} nodes)\n`, exitCode: EXIT.ok });
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of scenario files (for editors)')
+    .action(() => done({ stdout: `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`, exitCode: EXIT.ok }));
+
+  program
+    .command('run')
+    .description('run a scenario once, in this process, and print its task log')
+    .argument('<file>', 'scenario JSON file')
+    .option('--input <file>', 'JSON file with the trigger payload')
+    .option('--payload <json>', 'the trigger payload as JSON')
+    .option('--tenant <tenant>', 'tenant', 'default')
+    .option('--quota <n>', 'monthly actions of the in-memory tenant (default 500, the free plan)')
+    .option('--overage <mode>', 'halt or allow', 'halt')
+    .option('--json', 'print the run record as one JSON document')
+    .action(async (file: string, opts: { input?: string; payload?: string; tenant: string; quota?: string; overage: string; json?: boolean }) => {
+      const payload = readPayload(opts);
+      const scenario = requireValid(file, loadScenarioFile(file));
+      if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
+      const engine = createEmbedded({
+        onAlert: (a) => process.stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
+      });
+      try {
+        const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
+        await engine.ledger.setQuota(opts.tenant, { ...(monthlyActions !== undefined && { monthlyActions }), overage: opts.overage });
+        const run = await engine.run(scenario, payload, { tenant: opts.tenant });
+        const { pending, ...rest } = run;
+        const doc = run.status === 'halted' ? { ...rest, pending } : rest;
+        done({ stdout: opts.json ? `${JSON.stringify(doc)}\n` : formatRun(run), exitCode: exitCodeOf(run) });
+      } finally {
+        await engine.close();
+      }
+    });
+}

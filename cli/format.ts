@@ -1,0 +1,41 @@
+/** Readable (non-JSON) output of run records. */
+import type { RunRecord, TaskRecord } from '../engine/types.js';
+
+const MAX_ROWS = 200;
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function ms(d: number): string {
+  return d < 10 ? `${d.toFixed(2)} ms` : d < 1000 ? `${d.toFixed(1)} ms` : `${(d / 1000).toFixed(2)} s`;
+}
+
+function taskRow(t: TaskRecord): string[] {
+  const node = t.iteration !== undefined ? `${t.nodeId}[${t.iteration}]` : t.nodeId;
+  const note = t.error ? `${t.error.code}: ${t.error.message}` : '';
+  return [String(t.seq), node, t.type, t.status, String(t.actions), ms(t.durationMs), note];
+}
+
+/** A table of tasks (status, actions, duration), then a summary line. */
+export function formatRun(run: RunRecord): string {
+  const head = ['seq', 'node', 'type', 'status', 'actions', 'duration', 'error'];
+  const shown = run.tasks.slice(0, MAX_ROWS);
+  const rows = [head, ...shown.map(taskRow)];
+  const widths = head.map((_, i) => Math.min(40, Math.max(...rows.map((r) => r[i]!.length))));
+  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!))).join('  ').trimEnd());
+  if (run.tasks.length > MAX_ROWS) lines.push(`… ${run.tasks.length - MAX_ROWS} more tasks (use --json for all)`);
+  lines.push('');
+  lines.push(summaryLine(run));
+  return lines.join('\n') + '\n';
+}
+
+export function summaryLine(run: RunRecord): string {
+  const took = run.startedAt && run.finishedAt ? ` in ${ms(Date.parse(run.finishedAt) - Date.parse(run.startedAt))}` : '';
+  const err = run.error ? ` — ${run.error.code}: ${run.error.message}` : '';
+  return `run ${run.runId} ${run.status}: ${run.actions} action${run.actions === 1 ? '' : 's'}, ${run.tasks.length} task${run.tasks.length === 1 ? '' : 's'}, ${run.outputs.length} output${run.outputs.length === 1 ? '' : 's'}${took}${err}`;
+}
+
+export function exitCodeOf(run: RunRecord): number {
+  return run.status === 'succeeded' ? 0 : run.status === 'failed' ? 1 : 3;
+}

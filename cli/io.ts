@@ -1,0 +1,51 @@
+/** Reading scenario files and payloads from the command line. */
+import { readFileSync } from 'node:fs';
+import { CliError } from './errors.js';
+import { validateScenario, type ValidationResult } from '../engine/validate.js';
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new CliError(`cannot read ${what} ${file}: ${why}`);
+  }
+}
+
+export function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${where} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Reads and validates a scenario file; the caller decides what to do with problems. */
+export function loadScenarioFile(file: string): ValidationResult {
+  return validateScenario(parseJson(readText(file, 'scenario file'), file));
+}
+
+/** The run's input from `--input FILE` or `--payload JSON` (at most one). */
+export function readPayload(opts: { input?: string; payload?: string }): unknown {
+  if (opts.input !== undefined && opts.payload !== undefined) throw new CliError('give either --input FILE or --payload JSON, not both');
+  if (opts.input !== undefined) return parseJson(readText(opts.input, 'input file'), opts.input);
+  if (opts.payload !== undefined) return parseJson(opts.payload, '--payload');
+  return null;
+}
+
+export function parseCount(value: string, flag: string, min = 0): number {
+  if (!/^\d+$/.test(value.trim())) throw new CliError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new CliError(`${flag} must be at least ${min}, got ${value}`);
+  return n;
+}
+
+export function requireValid(file: string, result: ValidationResult): NonNullable<ValidationResult['scenario']> {
+  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (!result.scenario) {
+    for (const p of result.problems) process.stderr.write(`${p}\n`);
+    throw new CliError(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}, the scenario was not run`);
+  }
+  return result.scenario;
+}

@@ -1,0 +1,138 @@
+/**
+ * How a node type is defined: `defineNode({ type, config, execute(input, ctx) })`. The context
+ * is passed explicitly; nodes never reach the engine through `this` or globals.
+ */
+import { z } from 'zod';
+import type { Message } from './types.js';
+import type { Scope } from './paths.js';
+
+/** What a node's execution tells the executor to do next. */
+export type NodeResult =
+  /** Messages to send to the node's `next` (or, without one, to the run's outputs). */
+  | { kind: 'emit'; messages: Message[]; output?: unknown }
+  /** Messages to send to named nodes (Switch, Fan Out, Filter, Catch). Empty = dropped. */
+  | { kind: 'route'; routes: Array<{ to: string; msg: Message }>; dropped?: boolean }
+  /** Start a loop over `items` (the executor runs the iterations). */
+  | { kind: 'loop'; items: unknown[] }
+  /** Run `steps` one after another, then `next` (Sequencer). */
+  | { kind: 'sequence'; steps: string[] };
+
+/** Informational meters (§3): counted, never billed. */
+export type MeterName = 'connectorRequests' | 'connectorBytes' | 'mailsSent';
+
+/** Runs Function node code in a sandbox (see `nodes/sandbox.ts`). */
+export interface FunctionSandbox {
+  run(req: {
+    tenant: string;
+    code: string;
+    msg: Message;
+    vars: Record<string, unknown>;
+    timeoutMs: number;
+    memoryMb: number;
+  }): FunctionOutcome;
+}
+
+export interface FunctionOutcome {
+  result: unknown;
+  logs: string[];
+  sets: Array<[string, unknown]>;
+}
+
+export interface MailSender {
+  /** Sends one message; returns what the SMTP server said, or null when mail is only captured. */
+  send(mail: MailMessage): Promise<{ messageId: string; accepted: string[]; response: string } | null>;
+}
+
+export interface MailMessage {
+  from: string;
+  to: string;
+  cc?: string;
+  subject: string;
+  text?: string;
+  html?: string;
+}
+
+/** Services a node may use. Everything reaching the outside world goes through here. */
+export interface NodeServices {
+  sandbox: FunctionSandbox;
+  mail: MailSender;
+  /** Reads an environment variable (for `${env:NAME}`). */
+  env: (name: string) => string | undefined;
+  /** HTTP: the global fetch, or another one for tests. */
+  fetch: typeof fetch;
+  /** Sleeps (Connector backoff); replaceable so tests need not wait. */
+  sleep: (ms: number) => Promise<void>;
+}
+
+export interface NodeContext<C> {
+  /** The node's own validated configuration. */
+  readonly node: C;
+  readonly runId: string;
+  readonly tenant: string;
+  readonly scenario: ScenarioLike;
+  /** Stable per task across retries of the same work (for `Idempotency-Key`). */
+  readonly taskKey: string;
+  /** The scenario's global variables as this node sees them. */
+  readonly vars: Readonly<Record<string, unknown>>;
+  setVar(name: string, value: unknown): void;
+  log(line: string): void;
+  /** Registers a secret value so it is scrubbed from logs, task logs and errors. */
+  secret(value: string): void;
+  meter(name: MeterName, amount: number): void;
+  readonly services: NodeServices;
+  /** A scope for paths and templates over the given message. */
+  scope(msg: Message): Scope;
+}
+
+/** The parts of a scenario a node may read. */
+export interface ScenarioLike {
+  id: string;
+  lists?: Record<string, unknown[]>;
+  tables?: Record<string, Record<string, unknown>>;
+  connections?: Record<string, ConnectionConfig>;
+}
+
+export interface ConnectionConfig {
+  baseUrl?: string;
+  headers?: Record<string, string>;
+  auth?:
+    | { type: 'bearer'; token: string }
+    | { type: 'basic'; username: string; password: string }
+    | { type: 'header'; name: string; value: string };
+}
+
+/** A reference from a node to something else, for graph checks. */
+export interface NodeRef {
+  /** Path inside the node, e.g. `cases.0.next`. */
+  path: string;
+  kind: 'node' | 'list' | 'table' | 'connection';
+  name: string;
+}
+
+export interface NodeDefinition<S extends z.ZodObject = z.ZodObject> {
+  type: string;
+  /** The node's own fields (without `id`, `type`, `name`). */
+  config: S;
+  /** Whether messages this node emits with no successor become run outputs (§2). */
+  emitsOutputs: boolean;
+  /** Every reference to other nodes and to lists/tables/connections. */
+  refs(node: z.infer<S>): NodeRef[];
+  execute(input: Message, ctx: NodeContext<z.infer<S> & BaseNode>): NodeResult | Promise<NodeResult>;
+}
+
+export interface BaseNode {
+  id: string;
+  type: string;
+  name?: string;
+}
+
+export const ID_RE = /^[a-z0-9_-]{1,64}$/;
+
+export function defineNode<S extends z.ZodObject>(def: NodeDefinition<S>): NodeDefinition<S> {
+  return def;
+}
+
+/** `next` as a reference, when present. */
+export function nextRef(next: string | undefined, path = 'next'): NodeRef[] {
+  return next ? [{ path, kind: 'node', name: next }] : [];
+}

@@ -1,0 +1,291 @@
+/**
+ * The executor: runs a scenario's graph for one run, reserving every action before it is
+ * spent, recording every task, and checkpointing progress. It reaches state only through the
+ * interfaces of `stores.ts`, so the embedded and Redis modes share it unchanged.
+ * See `engine/README.md` for how a run flows.
+ */
+import type { NodeContext, NodeResult, NodeServices, MeterName } from './define-node.js';
+import { FlowError, errorCode, errorMessage } from './errors.js';
+import { compile, type CompiledNode, type CompiledScenario } from './compile.js';
+import { consumed, deliver, initialState, iterationMessage, openFrame, push } from './frames.js';
+import type { Meter, RunStore, VarStore } from './stores.js';
+import type { Scenario } from './schema.js';
+import type { ErrorInfo, Message, RunRecord, RunState, TaskRecord, WorkItem } from './types.js';
+import { Redactor } from './secrets.js';
+import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
+
+export interface ExecutorDeps {
+  meter: Meter;
+  runs: RunStore;
+  vars: VarStore;
+  services: NodeServices;
+  /** The clock (injectable for tests of billing periods). */
+  now?: () => Date;
+  /** Cap on a task's stored input/output, in bytes (default 16 KB). */
+  taskBytes?: number;
+  /** Called after each task is recorded (live tail, metrics). */
+  onTask?: (run: RunRecord, task: TaskRecord) => void;
+}
+
+/** A running run's working set, kept apart from the record until it is stored. */
+interface Work {
+  run: RunRecord;
+  state: RunState;
+  compiled: CompiledScenario;
+  vars: Record<string, unknown>;
+  redactor: Redactor;
+  deps: ExecutorDeps;
+  now: () => Date;
+  /** Tasks recorded since the last checkpoint. */
+  fresh: TaskRecord[];
+  failed: ErrorInfo | null;
+  halted: boolean;
+}
+
+/**
+ * Executes (or continues) `run`: from its trigger when it has no pending state, else from
+ * `run.pending`. Returns the ended run record, already stored.
+ */
+export async function executeRun(scenario: Scenario, run: RunRecord, deps: ExecutorDeps, payload?: unknown): Promise<RunRecord> {
+  const now = deps.now ?? (() => new Date());
+  const compiled = compile(scenario);
+  const redactor = new Redactor();
+  run.status = 'running';
+  run.startedAt ??= now().toISOString();
+  run.error = null;
+  let state = run.pending ?? null;
+  const fresh: TaskRecord[] = [];
+  if (!state) {
+    const at = now();
+    const reserved = await deps.meter.reserve({ tenant: run.tenant, runId: run.runId, scenarioId: run.scenarioId, taskKey: '1', billable: run.billable, trigger: true, at });
+    if (!reserved.ok) {
+      run.status = 'rejected';
+      run.error = { code: 'QUOTA_EXHAUSTED', message: `tenant ${run.tenant} has no actions left this period` };
+      run.finishedAt = now().toISOString();
+      run.pending = null;
+      await deps.runs.finish(run);
+      return run;
+    }
+    const msg: Message = { ...triggerExtras(run), payload: payload ?? null };
+    run.actions = 1;
+    run.tasks = [{ seq: 1, nodeId: '$trigger', type: run.trigger.type, status: 'ok', actions: 1, startedAt: at.toISOString(), durationMs: 0, input: null, output: msg, error: null }];
+    fresh.push(run.tasks[0]!);
+    state = initialState(scenario.start, msg);
+  }
+  run.pending = state;
+  const w: Work = {
+    run, state, compiled, redactor, deps, now, fresh,
+    vars: await deps.vars.load(run.tenant, run.scenarioId, scenario.variables ?? {}), failed: null, halted: false,
+  };
+  for (const t of w.fresh) deps.onTask?.(run, t);
+
+  while (state.items.length > 0 && !w.failed && !w.halted) {
+    await wave(w);
+    if (state.items.length > 0 && !w.failed && !w.halted) await checkpoint(w);
+  }
+
+  if (w.failed) {
+    run.status = 'failed';
+    run.error = w.failed;
+    run.pending = null;
+  } else if (w.halted) {
+    run.status = 'halted';
+    run.error = { code: 'QUOTA_EXHAUSTED', message: `quota exhausted: tenant ${run.tenant} has no actions left this period; resume the run when actions are available` };
+  } else {
+    run.status = 'succeeded';
+    run.pending = null;
+  }
+  run.finishedAt = now().toISOString();
+  const max = deps.taskBytes ?? DEFAULT_TASK_BYTES;
+  run.tasks = run.tasks.map((t) => storedTask(t, max, redactor));
+  run.error = scrubError(run.error, redactor);
+  if (redactor.size > 0) run.outputs = redactor.redactDeep(run.outputs);
+  await deps.runs.finish(run);
+  return run;
+}
+
+function triggerExtras(run: RunRecord): Record<string, unknown> {
+  const t = run.trigger;
+  if (t.type === 'webhook') return { headers: t.headers ?? {}, query: t.query ?? {} };
+  if (t.type === 'cron') return { firedAt: t.firedAt ?? run.startedAt };
+  return {};
+}
+
+async function checkpoint(w: Work): Promise<void> {
+  const tasks = w.fresh;
+  w.fresh = [];
+  const max = w.deps.taskBytes ?? DEFAULT_TASK_BYTES;
+  await w.deps.runs.checkpoint(w.run, tasks.map((t) => storedTask(t, max, w.redactor)), w.state);
+}
+
+interface Slot {
+  item: WorkItem;
+  node: CompiledNode;
+  task: TaskRecord;
+  started: number;
+  result?: NodeResult | Promise<NodeResult>;
+  error?: unknown;
+  vars: Array<[string, unknown]>;
+}
+
+/**
+ * One wave: every item queued now is reserved (in order, stopping at the first refusal), the
+ * reserved ones execute concurrently, and their results are applied in order, so task
+ * numbering and outputs are deterministic.
+ */
+async function wave(w: Work): Promise<void> {
+  const { state, run, compiled, deps } = w;
+  const items = state.items.splice(0);
+  const slots: Slot[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const node = compiled.nodes.get(item.node)!;
+    const seq = state.nextSeq++;
+    const at = w.now();
+    const task: TaskRecord = {
+      seq, nodeId: node.id, type: node.type, status: 'ok', actions: 0, startedAt: at.toISOString(), durationMs: 0,
+      input: item.msg, output: null, error: null,
+    };
+    const slot: Slot = { item, node, task, started: performance.now(), vars: [] };
+    const budget = compiled.scenario.maxActionsPerRun;
+    if (budget !== undefined && run.actions + 1 > budget) {
+      slot.error = new FlowError('RUN_BUDGET_EXCEEDED', `run would spend more than maxActionsPerRun ${budget}`);
+      slots.push(slot);
+      continue;
+    }
+    const r = await deps.meter.reserve({ tenant: run.tenant, runId: run.runId, scenarioId: run.scenarioId, taskKey: String(seq), billable: run.billable, at });
+    if (!r.ok) {
+      // This item and every later one stay pending; the run halts after this wave.
+      task.status = 'halted';
+      task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };
+      if (item.iterate) task.iteration = (state.frames[item.iterate] as { index: number }).index;
+      record(w, task);
+      state.items.unshift(...items.slice(i));
+      w.halted = true;
+      break;
+    }
+    task.actions = 1;
+    run.actions++;
+    slots.push(slot);
+  }
+
+  let pending = false;
+  for (const slot of slots) {
+    if (slot.error !== undefined || slot.item.iterate) continue;
+    try {
+      slot.result = slot.node.def.execute(slot.item.msg, context(w, slot));
+      if (slot.result instanceof Promise) pending = true;
+      else slot.task.durationMs = performance.now() - slot.started;
+    } catch (err) {
+      slot.error = err;
+      slot.task.durationMs = performance.now() - slot.started;
+    }
+  }
+  if (pending) {
+    await Promise.all(slots.map(async (slot) => {
+      if (!(slot.result instanceof Promise)) return;
+      try {
+        slot.result = await slot.result;
+      } catch (err) {
+        slot.error = err;
+      }
+      slot.task.durationMs = performance.now() - slot.started;
+    }));
+  }
+  for (const slot of slots) await apply(w, slot);
+}
+
+function record(w: Work, task: TaskRecord): void {
+  w.run.tasks.push(task);
+  w.fresh.push(task);
+  w.deps.onTask?.(w.run, task);
+}
+
+/** Applies one executed slot: records its task and queues what follows it. */
+async function apply(w: Work, slot: Slot): Promise<void> {
+  const { state, compiled, run } = w;
+  const { item, node, task } = slot;
+  for (const [name, value] of slot.vars) {
+    w.vars[name] = value;
+    await w.deps.vars.set(run.tenant, run.scenarioId, name, value);
+  }
+  if (item.iterate) {
+    const { msg, index } = iterationMessage(state, item.iterate);
+    task.iteration = index;
+    task.input = msg;
+    record(w, task);
+    push(state, { node: node.config.body as string, msg, frame: item.iterate, caught: item.caught });
+  } else if (slot.error !== undefined) {
+    const error: ErrorInfo = { nodeId: node.id, code: errorCode(slot.error), message: w.redactor.redact(errorMessage(slot.error)) };
+    const status = (slot.error as { status?: unknown }).status;
+    if (typeof status === 'number') error.status = status;
+    task.status = 'error';
+    task.error = error;
+    record(w, task);
+    const handler = compiled.catchFor(node.id, item.caught);
+    if (handler) {
+      push(state, { node: handler, msg: { ...item.msg, error: { nodeId: node.id, code: error.code, message: error.message } }, frame: item.frame, caught: [...item.caught, handler] });
+    } else if (!w.failed) {
+      w.failed = error;
+    }
+  } else {
+    const result = slot.result as NodeResult;
+    route(w, slot, result);
+    record(w, task);
+  }
+  if (consumed(state, item.frame, compiled)) state.items.length = 0;
+}
+
+function route(w: Work, slot: Slot, result: NodeResult): void {
+  const { state, compiled } = w;
+  const { item, node, task } = slot;
+  switch (result.kind) {
+    case 'emit': {
+      task.output = result.output ?? (result.messages.length === 1 ? result.messages[0] : result.messages);
+      const next = node.config.next;
+      if (next) for (const msg of result.messages) push(state, { node: next, msg, frame: item.frame, caught: item.caught });
+      else if (node.def.emitsOutputs) deliver(state, item.frame, result.messages, w.run.outputs);
+      if (result.messages.length === 0) task.status = 'dropped';
+      break;
+    }
+    case 'route':
+      task.output = result.routes.map((r) => r.to);
+      if (result.dropped) task.status = 'dropped';
+      for (const r of result.routes) push(state, { node: r.to, msg: r.msg, frame: item.frame, caught: item.caught });
+      break;
+    case 'loop':
+      task.output = { items: result.items.length };
+      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(node.config.collect) }, compiled);
+      break;
+    case 'sequence':
+      task.output = { steps: result.steps };
+      openFrame(state, item, { kind: 'seq', steps: result.steps }, compiled);
+      break;
+  }
+}
+
+function context(w: Work, slot: Slot): NodeContext<never> {
+  const { run, deps, redactor } = w;
+  const logs: string[] = [];
+  return {
+    node: slot.node.config as never,
+    runId: run.runId,
+    tenant: run.tenant,
+    scenario: w.compiled.scenario,
+    taskKey: String(slot.task.seq),
+    vars: w.vars,
+    setVar: (name, value) => slot.vars.push([name, value]),
+    log: (line) => {
+      logs.push(line);
+      slot.task.logs = logs;
+    },
+    secret: (value) => redactor.add(value),
+    meter: (name: MeterName, amount: number) => {
+      const counted = deps.meter.count(run.tenant, name, amount, w.now());
+      // Informational meters never fail a node; a store error here is logged by the store.
+      if (counted instanceof Promise) counted.catch(() => undefined);
+    },
+    services: deps.services,
+    scope: (msg) => ({ msg, vars: w.vars }),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * Graph checks of a scenario: references, cycles, edges into catch/comment nodes, and
+ * reachability. Pure: knows nothing of stores or queues.
+ */
+import type { NodeRef } from './define-node.js';
+import { nodeType } from '../nodes/index.js';
+
+export interface GraphInput {
+  start?: unknown;
+  nodes: Array<{ index: number; id: string; type: string; parsed: unknown | null }>;
+  lists: Record<string, unknown>;
+  tables: Record<string, unknown>;
+  connections: Record<string, unknown>;
+}
+
+export interface GraphReport {
+  problems: string[];
+  warnings: string[];
+}
+
+/** Every reference a node makes, or [] when its config is not valid (already reported). */
+export function refsOf(type: string, parsed: unknown): NodeRef[] {
+  if (parsed === null) return [];
+  const def = nodeType(type);
+  if (!def) return [];
+  try {
+    return def.refs(parsed as never);
+  } catch {
+    return [];
+  }
+}
+
+const NOT_ENTERED = new Set(['catch', 'comment']);
+
+export function checkGraph(g: GraphInput): GraphReport {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const byId = new Map<string, (typeof g.nodes)[number]>();
+  for (const n of g.nodes) {
+    if (byId.has(n.id)) problems.push(`nodes[${n.index}].id: duplicate node id "${n.id}" (also nodes[${byId.get(n.id)!.index}])`);
+    else byId.set(n.id, n);
+  }
+  const edges = new Map<string, Array<{ to: string; path: string }>>();
+  for (const n of g.nodes) {
+    const out: Array<{ to: string; path: string }> = [];
+    for (const ref of refsOf(n.type, n.parsed)) {
+      const where = `nodes[${n.index}].${ref.path}`;
+      if (ref.kind === 'node') {
+        const target = byId.get(ref.name);
+        if (!target) {
+          problems.push(`${where}: node "${ref.name}" does not exist`);
+          continue;
+        }
+        if (n.type === 'catch' && ref.path.startsWith('scope.')) {
+          if (target.type === 'comment') problems.push(`${where}: "${ref.name}" is a comment node and never runs`);
+          continue;
+        }
+        if (NOT_ENTERED.has(target.type)) {
+          problems.push(`${where}: "${ref.name}" is a ${target.type} node, which cannot be the target of an edge`);
+          continue;
+        }
+        out.push({ to: ref.name, path: where });
+      } else {
+        const pool = ref.kind === 'list' ? g.lists : ref.kind === 'table' ? g.tables : g.connections;
+        if (!Object.prototype.hasOwnProperty.call(pool, ref.name)) {
+          problems.push(`${where}: ${ref.kind} "${ref.name}" does not exist in the scenario's ${ref.kind === 'list' ? 'lists' : ref.kind === 'table' ? 'tables' : 'connections'}`);
+        }
+      }
+    }
+    edges.set(n.id, out);
+  }
+
+  if (typeof g.start === 'string') {
+    const s = byId.get(g.start);
+    if (!s) problems.push(`start: node "${g.start}" does not exist`);
+    else if (NOT_ENTERED.has(s.type)) problems.push(`start: "${g.start}" is a ${s.type} node, which cannot be the start`);
+  }
+
+  problems.push(...findCycles(g.nodes.map((n) => n.id), edges, byId));
+
+  // Reachability from start, and from every catch node (entered by failures, not edges).
+  const seen = new Set<string>();
+  const stack = [...(typeof g.start === 'string' ? [g.start] : []), ...g.nodes.filter((n) => n.type === 'catch').map((n) => n.id)];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const e of edges.get(id) ?? []) stack.push(e.to);
+  }
+  for (const n of g.nodes) {
+    if (!seen.has(n.id) && !NOT_ENTERED.has(n.type) && byId.get(n.id) === n) {
+      warnings.push(`nodes[${n.index}]: node "${n.id}" is not reachable from start "${String(g.start)}"`);
+    }
+  }
+  return { problems, warnings };
+}
+
+/** Each cycle once, as `path: cycle a → b → a`. */
+function findCycles(
+  ids: string[],
+  edges: Map<string, Array<{ to: string; path: string }>>,
+  byId: Map<string, { index: number }>,
+): string[] {
+  const WHITE = 0, GREY = 1, BLACK = 2;
+  const color = new Map<string, number>(ids.map((id) => [id, WHITE]));
+  const problems: string[] = [];
+  const stack: string[] = [];
+  const visit = (id: string): void => {
+    color.set(id, GREY);
+    stack.push(id);
+    for (const e of edges.get(id) ?? []) {
+      const c = color.get(e.to);
+      if (c === GREY) {
+        const cycle = [...stack.slice(stack.indexOf(e.to)), e.to];
+        problems.push(`${e.path}: cycle ${cycle.join(' → ')} (repetition is only through a loop node)`);
+      } else if (c === WHITE) visit(e.to);
+    }
+    stack.pop();
+    color.set(id, BLACK);
+  };
+  for (const id of ids) if (color.get(id) === WHITE && byId.has(id)) visit(id);
+  return problems;
+}

@@ -1,0 +1,47 @@
+/** In-memory RunStore and VarStore: the embedded default. */
+import type { RunFilter, RunStore, RunSummary, VarStore } from './stores.js';
+import { summarize } from './stores.js';
+import type { RunRecord } from './types.js';
+
+export class MemoryRunStore implements RunStore {
+  private runs = new Map<string, RunRecord>();
+
+  async create(run: RunRecord): Promise<void> {
+    if (this.runs.has(run.runId)) throw new Error(`run ${run.runId} already exists`);
+    this.runs.set(run.runId, run);
+  }
+  async checkpoint(run: RunRecord): Promise<void> {
+    this.runs.set(run.runId, run);
+  }
+  async finish(run: RunRecord): Promise<void> {
+    this.runs.set(run.runId, run);
+  }
+  async get(tenant: string, runId: string): Promise<RunRecord | null> {
+    const run = this.runs.get(runId);
+    return run && run.tenant === tenant ? structuredClone(run) : null;
+  }
+  async list(tenant: string, filter: RunFilter = {}): Promise<RunSummary[]> {
+    return [...this.runs.values()]
+      .filter((r) => r.tenant === tenant && (!filter.scenarioId || r.scenarioId === filter.scenarioId) && (!filter.status || r.status === filter.status))
+      .sort((a, b) => String(b.startedAt).localeCompare(String(a.startedAt)))
+      .slice(0, filter.limit ?? 100)
+      .map(summarize);
+  }
+}
+
+export class MemoryVarStore implements VarStore {
+  private vars = new Map<string, Record<string, unknown>>();
+
+  async load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const key = `${tenant}\u0000${scenarioId}`;
+    let v = this.vars.get(key);
+    if (!v) this.vars.set(key, (v = structuredClone(defaults)));
+    return structuredClone(v);
+  }
+  async set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void> {
+    const key = `${tenant}\u0000${scenarioId}`;
+    const v = this.vars.get(key) ?? {};
+    v[name] = structuredClone(value);
+    this.vars.set(key, v);
+  }
+}

@@ -1,0 +1,27 @@
+/** Creating run records. */
+import { randomUUID } from 'node:crypto';
+import type { RunRecord, TriggerInfo } from './types.js';
+import type { Scenario } from './schema.js';
+
+export function newRunId(): string {
+  return `run_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+}
+
+/** A new `queued` run of `scenario`. Test runs and non-billable scenarios do not consume the quota. */
+export function newRun(scenario: Scenario, tenant: string, trigger: TriggerInfo, runId = newRunId()): RunRecord {
+  return {
+    runId,
+    scenarioId: scenario.id,
+    tenant,
+    status: 'queued',
+    trigger,
+    startedAt: null,
+    finishedAt: null,
+    actions: 0,
+    error: null,
+    outputs: [],
+    tasks: [],
+    billable: scenario.billable !== false && !trigger.test,
+    pending: null,
+  };
+}

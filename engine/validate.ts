@@ -1,0 +1,136 @@
+/**
+ * Validation of a scenario document: the schema, then the graph, every problem at once as
+ * `path: message`, plus warnings.
+ */
+import { z } from 'zod';
+import { CronExpressionParser } from 'cron-parser';
+import { scenarioSchema, nodeSchema, type Scenario } from './schema.js';
+import { checkGraph } from './graph.js';
+import { nodeType, NODE_TYPES } from '../nodes/index.js';
+import { templatePaths } from './templates.js';
+import { PATH_RE } from './paths.js';
+
+export interface ValidationResult {
+  scenario: Scenario | null;
+  problems: string[];
+  warnings: string[];
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(document)';
+}
+
+function zodProblems(error: z.ZodError, skip: (path: ReadonlyArray<PropertyKey>) => boolean): string[] {
+  const out: string[] = [];
+  for (const issue of error.issues) {
+    if (skip(issue.path)) continue;
+    if (issue.code === 'invalid_union' && issue.errors.length) {
+      // A condition that matches no form: report the closest branch's issues.
+      const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
+      for (const sub of best) out.push(`${formatPath([...issue.path, ...sub.path])}: ${sub.message}`);
+      continue;
+    }
+    if (issue.code === 'unrecognized_keys') {
+      out.push(`${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`);
+      continue;
+    }
+    out.push(`${formatPath(issue.path)}: ${issue.message}`);
+  }
+  return out;
+}
+
+const TYPE_NAMES = NODE_TYPES.map((d) => d.type).join(', ');
+
+/** Validates a parsed JSON document. Never throws on any input. */
+export function validateScenario(doc: unknown): ValidationResult {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    return { scenario: null, problems: ['(document): a scenario must be a JSON object'], warnings: [] };
+  }
+  const raw = doc as Record<string, unknown>;
+  const problems: string[] = [];
+  const badTypeNodes = new Set<number>();
+  const rawNodes = Array.isArray(raw.nodes) ? raw.nodes : [];
+  rawNodes.forEach((n, i) => {
+    const t = (n as { type?: unknown } | null)?.type;
+    if (n === null || typeof n !== 'object' || Array.isArray(n)) {
+      problems.push(`nodes[${i}]: a node must be an object`);
+      badTypeNodes.add(i);
+    } else if (typeof t !== 'string' || !nodeType(t)) {
+      problems.push(`nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`} (one of: ${TYPE_NAMES})`);
+      badTypeNodes.add(i);
+    }
+  });
+  const parsed = scenarioSchema.safeParse(doc);
+  if (!parsed.success) {
+    problems.push(...zodProblems(parsed.error, (p) => p[0] === 'nodes' && typeof p[1] === 'number' && badTypeNodes.has(p[1])));
+  }
+
+  // Graph checks run on every node whose own shape is valid, even when others are not.
+  const nodes = rawNodes.flatMap((n, index) => {
+    if (badTypeNodes.has(index)) return [];
+    const r = n as { id?: unknown; type: string };
+    if (typeof r.id !== 'string') return [];
+    const one = nodeSchema.safeParse(n);
+    return [{ index, id: r.id, type: r.type, parsed: one.success ? one.data : null }];
+  });
+  const rec = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+  const graph = checkGraph({ start: raw.start, nodes, lists: rec(raw.lists), tables: rec(raw.tables), connections: rec(raw.connections) });
+  problems.push(...graph.problems);
+
+  for (const n of nodes) {
+    if (!n.parsed) continue;
+    problems.push(...nodeContentProblems(n.index, n.parsed as Record<string, unknown>));
+  }
+  problems.push(...triggerProblems(raw.trigger));
+
+  return { scenario: problems.length === 0 && parsed.success ? (parsed.data as Scenario) : null, problems, warnings: graph.warnings };
+}
+
+/** Checks of a node's content beyond its shape: template paths and Function syntax. */
+function nodeContentProblems(index: number, node: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(node)) {
+    if ((node.type === 'function' && key === 'code') || (node.type === 'comment' && key === 'text')) continue;
+    for (const p of templatePaths(value)) {
+      if (!PATH_RE.test(p)) out.push(`nodes[${index}].${key}: template {{${p}}} must name a path rooted at msg or vars`);
+    }
+  }
+  if (node.type === 'function' && typeof node.code === 'string') {
+    try {
+      // Parses without running: the body is never called here.
+      new Function('msg', 'vars', 'setVar', 'log', `"use strict";\n${node.code}\n`);
+    } catch (err) {
+      out.push(`nodes[${index}].code: ${(err as Error).name}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function triggerProblems(trigger: unknown): string[] {
+  const t = trigger as { type?: unknown; schedule?: unknown; timezone?: unknown } | undefined;
+  if (!t || t.type !== 'cron') return [];
+  const out: string[] = [];
+  const tz = typeof t.timezone === 'string' ? t.timezone : 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    out.push(`trigger.timezone: unknown IANA timezone ${JSON.stringify(tz)}`);
+  }
+  if (typeof t.schedule === 'string') {
+    const fields = t.schedule.trim().split(/\s+/).length;
+    if (fields !== 5 && fields !== 6) out.push(`trigger.schedule: a cron expression has 5 or 6 fields, got ${fields}`);
+    else {
+      try {
+        CronExpressionParser.parse(t.schedule, { tz: out.length ? 'UTC' : tz, strict: false });
+      } catch (err) {
+        out.push(`trigger.schedule: ${(err as Error).message}`);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+/** A tenant's quota (§4) and the usage report (§7). */
+import { z } from 'zod';
+import { isValidTimezone, type Period } from './periods.js';
+
+export const quotaSchema = z.strictObject({
+  /** Actions per billing period (default 500, the free plan). */
+  monthlyActions: z.number().int().min(0).default(500),
+  /** `halt` stops runs at the limit; `allow` records overage. */
+  overage: z.enum(['halt', 'allow']).default('halt'),
+  /** IANA timezone of the billing period (default UTC). */
+  timezone: z.string().refine(isValidTimezone, 'must be an IANA timezone').default('UTC'),
+  /** Fractions of the limit at which one alert per period is recorded. */
+  alerts: z.array(z.number().positive().max(10)).default([0.9, 1.0]),
+  /** At most this many enabled scenarios. */
+  maxActiveScenarios: z.number().int().min(0).optional(),
+});
+
+export type Quota = z.infer<typeof quotaSchema>;
+export type QuotaPatch = Partial<Quota>;
+
+export const DEFAULT_QUOTA: Quota = quotaSchema.parse({});
+
+export interface UsageReport {
+  tenant: string;
+  period: Period;
+  limit: number;
+  addOns: number;
+  used: number;
+  remaining: number;
+  overage: number;
+  nonBillable: number;
+  byScenario: Array<{ scenarioId: string; runs: number; actions: number }>;
+  byDay: Array<{ date: string; actions: number }>;
+  meters: { runs: number; connectorRequests: number; connectorBytes: number; mailsSent: number };
+  alerts: Array<{ threshold: number; at: string }>;
+}
+
+/** Raw per-period counters, as a store keeps them. */
+export interface PeriodCounters {
+  used: number;
+  overage: number;
+  nonBillable: number;
+  addOns: number;
+  scenarioRuns: Record<string, number>;
+  scenarioActions: Record<string, number>;
+  days: Record<string, number>;
+  meters: Record<string, number>;
+  alerts: Record<string, string>;
+}
+
+export function emptyCounters(): PeriodCounters {
+  return { used: 0, overage: 0, nonBillable: 0, addOns: 0, scenarioRuns: {}, scenarioActions: {}, days: {}, meters: {}, alerts: {} };
+}
+
+/** Builds the §7 report from counters: byScenario by most runs, byDay by date. */
+export function buildReport(tenant: string, period: Period, quota: Quota, c: PeriodCounters): UsageReport {
+  const ids = new Set([...Object.keys(c.scenarioRuns), ...Object.keys(c.scenarioActions)]);
+  const byScenario = [...ids]
+    .map((scenarioId) => ({ scenarioId, runs: c.scenarioRuns[scenarioId] ?? 0, actions: c.scenarioActions[scenarioId] ?? 0 }))
+    .sort((a, b) => b.runs - a.runs || b.actions - a.actions || a.scenarioId.localeCompare(b.scenarioId));
+  return {
+    tenant,
+    period,
+    limit: quota.monthlyActions,
+    addOns: c.addOns,
+    used: c.used,
+    remaining: Math.max(0, quota.monthlyActions + c.addOns - c.used),
+    overage: c.overage,
+    nonBillable: c.nonBillable,
+    byScenario,
+    byDay: Object.entries(c.days).sort(([a], [b]) => a.localeCompare(b)).map(([date, actions]) => ({ date, actions })),
+    meters: {
+      runs: c.meters.runs ?? 0,
+      connectorRequests: c.meters.connectorRequests ?? 0,
+      connectorBytes: c.meters.connectorBytes ?? 0,
+      mailsSent: c.meters.mailsSent ?? 0,
+    },
+    alerts: Object.entries(c.alerts).map(([t, at]) => ({ threshold: Number(t), at })).sort((a, b) => a.threshold - b.threshold),
+  };
+}

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { defineNode, nextRef } from '../engine/define-node.js';
+import { nodeId } from './fields.js';
+
+/**
+ * Not entered by an edge: when a node in `scope` (default: every node) fails, that path
+ * continues here with the failed node's input plus `error: { nodeId, code, message }`.
+ * The executor picks the catch (see `engine/catches.ts`).
+ */
+export const catchNode = defineNode({
+  type: 'catch',
+  config: z.object({ scope: z.array(nodeId).min(1).optional(), next: nodeId.optional() }),
+  emitsOutputs: false,
+  refs: (n) => [...(n.scope ?? []).map((name, i) => ({ path: `scope.${i}`, kind: 'node' as const, name })), ...nextRef(n.next)],
+  execute(input, ctx) {
+    return { kind: 'route', routes: ctx.node.next ? [{ to: ctx.node.next, msg: input }] : [] };
+  },
+});

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { defineNode } from '../engine/define-node.js';
+
+/** Documentation only: never executed, never counted, never the target of an edge. */
+export const commentNode = defineNode({
+  type: 'comment',
+  config: z.object({ text: z.string() }),
+  emitsOutputs: false,
+  refs: () => [],
+  execute() {
+    throw new Error('a comment node is never executed');
+  },
+});

@@ -1,0 +1,238 @@
+import { STATUS_CODES } from 'node:http';
+import { z } from 'zod';
+import { defineNode, nextRef, type ConnectionConfig, type NodeContext } from '../engine/define-node.js';
+import { FlowError } from '../engine/errors.js';
+import { setPath } from '../engine/paths.js';
+import { Redactor, resolveEnvRefs } from '../engine/secrets.js';
+import { renderDeep, renderText } from '../engine/templates.js';
+import type { Message } from '../engine/types.js';
+import { msgPath, nodeId, template } from './fields.js';
+
+/** The longest wait between two attempts, whatever the backoff or `Retry-After` says. */
+export const MAX_RETRY_WAIT_MS = 60_000;
+
+const config = z.object({
+  /** Name of an entry of the scenario's `connections` (base URL, headers, auth). */
+  connection: z.string().min(1).optional(),
+  /** HTTP method (default GET). */
+  method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
+  /** Template: an absolute http(s) URL, or a path relative to the connection's `baseUrl`. */
+  url: template,
+  /** Request headers (templates); they override the connection's headers. */
+  headers: z.record(z.string(), template).optional(),
+  /** Query parameters (templates), appended to the URL. */
+  query: z.record(z.string(), template).optional(),
+  /** Any JSON, rendered with templates; sent as JSON unless it renders to a string. */
+  body: z.unknown().optional(),
+  /** Limit for one attempt, in ms (default 10000). */
+  timeoutMs: z.number().int().min(1).max(300_000).default(10_000),
+  /** `attempts`: tries in all, the first included (default 3); `backoffMs`: first wait, doubling (default 500). */
+  retry: z
+    .object({
+      attempts: z.number().int().min(1).max(10).default(3),
+      backoffMs: z.number().int().min(0).max(MAX_RETRY_WAIT_MS).default(500),
+    })
+    .default({ attempts: 3, backoffMs: 500 }),
+  /** Where the parsed response body goes (default `msg.payload`). */
+  into: msgPath.default('msg.payload'),
+  next: nodeId.optional(),
+});
+
+type ConnectorConfig = z.infer<typeof config>;
+
+/** A URL fit for messages: no credentials, query or fragment (they can carry tokens). */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return url.replace(/[?#].*$/s, '');
+  }
+}
+
+/** `base` and `path` joined with exactly one slash. */
+export function joinUrl(base: string, path: string): string {
+  if (!path) return base;
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/** Milliseconds to wait according to a `Retry-After` value (seconds or HTTP date), if valid. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function isRetryable(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+function parseBody(text: string, contentType: string): unknown {
+  if (text.trim() === '') return contentType.includes('json') ? null : text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Sets a header; a bad name or value fails without echoing the value (it may be a secret). */
+function setHeader(headers: Headers, name: string, value: string): void {
+  try {
+    headers.set(name, value);
+  } catch {
+    throw new FlowError('INVALID_INPUT', `header ${/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) ? name : '(invalid name)'} has an invalid name or value`);
+  }
+}
+
+interface Prepared {
+  url: string;
+  headers: Headers;
+  body: string | undefined;
+}
+
+/** Builds the request: URL, headers (connection, auth, node, idempotency key) and body. */
+function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Redactor): Prepared {
+  const { node } = ctx;
+  const onSecret = (v: string) => {
+    ctx.secret(v);
+    redactor.add(v);
+  };
+  const env = (s: string) => resolveEnvRefs(s, ctx.services.env, onSecret);
+  let conn: ConnectionConfig | undefined;
+  if (node.connection) {
+    conn = ctx.scenario.connections?.[node.connection];
+    if (!conn) throw new FlowError('INVALID_SCENARIO', `connection ${node.connection} is not defined`);
+  }
+  const scope = ctx.scope(input);
+  const rendered = renderText(node.url, scope).trim();
+  let url: string;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rendered)) url = rendered;
+  else if (conn?.baseUrl) url = joinUrl(env(conn.baseUrl), rendered);
+  else throw new FlowError('INVALID_INPUT', `url ${safeUrl(rendered)} is not absolute and there is no connection baseUrl`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new FlowError('INVALID_INPUT', redactor.redact(`url ${safeUrl(url)} is not a valid URL`));
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new FlowError('INVALID_INPUT', `url scheme ${parsed.protocol} is not allowed; use http or https`);
+  }
+  for (const [k, v] of Object.entries(node.query ?? {})) parsed.searchParams.append(k, renderText(v, scope));
+
+  const headers = new Headers();
+  // fetch refuses URLs with credentials: they become Basic auth (unless auth is configured).
+  if (parsed.username || parsed.password) {
+    const user = decodeURIComponent(parsed.username);
+    const pass = decodeURIComponent(parsed.password);
+    if (pass) onSecret(pass);
+    const token = Buffer.from(`${user}:${pass}`).toString('base64');
+    onSecret(token);
+    setHeader(headers, 'authorization', `Basic ${token}`);
+    parsed.username = '';
+    parsed.password = '';
+  }
+  for (const [k, v] of Object.entries(conn?.headers ?? {})) setHeader(headers, k, env(v));
+  const auth = conn?.auth;
+  if (auth?.type === 'bearer') setHeader(headers, 'authorization', `Bearer ${env(auth.token)}`);
+  else if (auth?.type === 'basic') {
+    const token = Buffer.from(`${env(auth.username)}:${env(auth.password)}`).toString('base64');
+    onSecret(token);
+    setHeader(headers, 'authorization', `Basic ${token}`);
+  } else if (auth?.type === 'header') setHeader(headers, env(auth.name), env(auth.value));
+  for (const [k, v] of Object.entries(node.headers ?? {})) setHeader(headers, k, renderText(v, scope));
+  setHeader(headers, 'idempotency-key', `${ctx.runId}:${ctx.taskKey}`);
+
+  let body: string | undefined;
+  const value = node.body === undefined ? undefined : renderDeep(node.body, scope);
+  if (value !== undefined && value !== null) {
+    if (node.method === 'GET' || node.method === 'HEAD') {
+      throw new FlowError('INVALID_INPUT', `a ${node.method} request cannot have a body`);
+    }
+    if (typeof value === 'string') body = value;
+    else {
+      body = JSON.stringify(value);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+  }
+  return { url: parsed.toString(), headers, body };
+}
+
+/**
+ * One HTTP request, with retries on network errors, timeouts, 429 and 5xx (honouring
+ * `Retry-After`). Puts the parsed response body at `into` and `{ status, headers }` at
+ * `msg.http`. A final non-2xx fails with `HTTP_ERROR`; timeouts on every attempt with
+ * `HTTP_TIMEOUT`; other network failures with `HTTP_NETWORK`.
+ */
+export const connectorNode = defineNode({
+  type: 'connector',
+  config,
+  emitsOutputs: true,
+  refs: (n) => [...(n.connection ? [{ path: 'connection', kind: 'connection' as const, name: n.connection }] : []), ...nextRef(n.next)],
+  async execute(input, ctx) {
+    const { node } = ctx;
+    const redactor = new Redactor();
+    const req = prepare(input, ctx, redactor);
+    const where = `${node.method} ${safeUrl(req.url)}`;
+    const reqBytes = req.body === undefined ? 0 : Buffer.byteLength(req.body);
+    const { attempts, backoffMs } = node.retry;
+    let failure: { code: 'HTTP_TIMEOUT' | 'HTTP_NETWORK'; detail: string } | undefined;
+
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const last = attempt === attempts;
+      const backoff = Math.min(backoffMs * 2 ** (attempt - 1), MAX_RETRY_WAIT_MS);
+      let res: Response;
+      let bytes: Uint8Array;
+      try {
+        res = await ctx.services.fetch(req.url, {
+          method: node.method,
+          headers: req.headers,
+          body: req.body,
+          redirect: 'follow',
+          signal: AbortSignal.timeout(node.timeoutMs),
+        });
+        bytes = new Uint8Array(await res.arrayBuffer());
+      } catch (err) {
+        ctx.meter('connectorRequests', 1);
+        ctx.meter('connectorBytes', reqBytes);
+        const name = (err as { name?: unknown } | null)?.name;
+        if (name === 'TimeoutError' || name === 'AbortError') {
+          failure = { code: 'HTTP_TIMEOUT', detail: `timed out after ${node.timeoutMs} ms` };
+        } else {
+          const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+          const detail = typeof cause?.message === 'string' && cause.message ? cause.message : typeof cause?.code === 'string' ? cause.code : String((err as Error)?.message ?? err);
+          failure = { code: 'HTTP_NETWORK', detail: `failed: ${detail}` };
+        }
+        if (!last) await ctx.services.sleep(backoff);
+        continue;
+      }
+      ctx.meter('connectorRequests', 1);
+      ctx.meter('connectorBytes', reqBytes + bytes.byteLength);
+      failure = undefined;
+
+      if (isRetryable(res.status) && !last) {
+        const after = parseRetryAfter(res.headers.get('retry-after'));
+        await ctx.services.sleep(Math.min(after ?? backoff, MAX_RETRY_WAIT_MS));
+        continue;
+      }
+      if (res.status < 200 || res.status > 299) {
+        const text = res.statusText || STATUS_CODES[res.status] || '';
+        throw new FlowError('HTTP_ERROR', redactor.redact(`${where} → ${res.status}${text ? ` ${text}` : ''}`), { status: res.status });
+      }
+      const headers: Record<string, string> = {};
+      res.headers.forEach((v, k) => {
+        headers[k.toLowerCase()] = v;
+      });
+      const contentType = headers['content-type'] ?? '';
+      const data = parseBody(new TextDecoder().decode(bytes), contentType);
+      const out = setPath(setPath(input, 'msg.http', { status: res.status, headers }), node.into, data);
+      return { kind: 'emit', messages: [out] };
+    }
+    const f = failure ?? { code: 'HTTP_NETWORK' as const, detail: 'failed' };
+    const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+    throw new FlowError(f.code, redactor.redact(`${where} ${f.detail} (${tries})`));
+  },
+});

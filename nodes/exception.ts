@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { defineNode } from '../engine/define-node.js';
+import { FlowError } from '../engine/errors.js';
+import { renderText } from '../engine/templates.js';
+
+/** Fails the path with `code` and the rendered `message` (a Catch may handle it). */
+export const exceptionNode = defineNode({
+  type: 'exception',
+  config: z.object({
+    message: z.string(),
+    code: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be UPPER_SNAKE_CASE').default('EXCEPTION'),
+  }),
+  emitsOutputs: false,
+  refs: () => [],
+  execute(input, ctx) {
+    throw new FlowError(ctx.node.code, renderText(ctx.node.message, ctx.scope(input)));
+  },
+});

@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { defineNode } from '../engine/define-node.js';
+import { nodeId } from './fields.js';
+
+/** Sends a copy of the message to every branch; the branches run concurrently. */
+export const fanOutNode = defineNode({
+  type: 'fanOut',
+  config: z.object({ branches: z.array(nodeId).min(1) }),
+  emitsOutputs: false,
+  refs: (n) => n.branches.map((name, i) => ({ path: `branches.${i}`, kind: 'node' as const, name })),
+  execute(input, ctx) {
+    return { kind: 'route', routes: ctx.node.branches.map((to) => ({ to, msg: input })) };
+  },
+});

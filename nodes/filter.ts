@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { defineNode, nextRef } from '../engine/define-node.js';
+import { conditionSchema, conditionRefs, evaluate } from '../engine/conditions.js';
+import { nodeId } from './fields.js';
+
+/** Passes the message on when the condition holds; otherwise the path ends (`dropped`). */
+export const filterNode = defineNode({
+  type: 'filter',
+  config: z.object({ when: conditionSchema, next: nodeId.optional() }),
+  emitsOutputs: false,
+  refs: (n) => [...nextRef(n.next), ...conditionRefs(n.when, 'when')],
+  execute(input, ctx) {
+    const pass = evaluate(ctx.node.when, ctx.scope(input), ctx.scenario.lists);
+    if (!pass) return { kind: 'route', routes: [], dropped: true };
+    return { kind: 'route', routes: ctx.node.next ? [{ to: ctx.node.next, msg: input }] : [] };
+  },
+});
