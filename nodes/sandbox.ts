@@ -236,8 +236,12 @@ export function createSandbox(opts: SandboxOptions = {}): FunctionSandbox & { di
   }
 
   return {
-    run({ tenant, code, msg, vars, timeoutMs, memoryMb }): FunctionOutcome {
+    run(req): FunctionOutcome {
       if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
+      const { tenant, code, msg, vars } = req;
+      // Never let a bad value turn into "no timeout" (0/NaN/Infinity) or an invalid heap size.
+      const timeoutMs = Math.min(Math.max(1, Math.floor(req.timeoutMs) || 1), 60_000);
+      const memoryMb = req.memoryMb >= 8 ? Math.floor(req.memoryMb) : 8;
       let opt = timeouts.get(timeoutMs);
       if (opt === undefined) {
         opt = { timeout: timeoutMs };
