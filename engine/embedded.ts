@@ -53,7 +53,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     ledger, runs, vars, deps,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
-      await runs.create(run);
+      await runs.create(run, scenario, payload);
       return executeRun(scenario, run, deps, payload);
     },
     async resume(scenario, tenant, runId) {

@@ -20,6 +20,9 @@ export const ERROR_CODES = {
   INVALID_SCENARIO: 'the scenario document is not valid',
   INVALID_INPUT: 'bad input to a command',
   NOT_FOUND: 'an unknown id',
+  MAX_ACTIVE_SCENARIOS: "enabling would pass the tenant's maxActiveScenarios",
+  RUN_OWNERSHIP_LOST: 'another worker has taken over the run',
+  REDIS_UNAVAILABLE: 'Redis cannot be reached',
   INTERNAL: 'an unexpected engine error',
 } as const;
 

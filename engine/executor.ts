@@ -63,7 +63,7 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
       run.error = { code: 'QUOTA_EXHAUSTED', message: `tenant ${run.tenant} has no actions left this period` };
       run.finishedAt = now().toISOString();
       run.pending = null;
-      await deps.runs.finish(run);
+      await deps.runs.finish(run, []);
       return run;
     }
     const msg: Message = { ...triggerExtras(run), payload: payload ?? null };
@@ -96,11 +96,9 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
     run.pending = null;
   }
   run.finishedAt = now().toISOString();
-  const max = deps.taskBytes ?? DEFAULT_TASK_BYTES;
-  run.tasks = run.tasks.map((t) => storedTask(t, max, redactor));
   run.error = scrubError(run.error, redactor);
   if (redactor.size > 0) run.outputs = redactor.redactDeep(run.outputs);
-  await deps.runs.finish(run);
+  await deps.runs.finish(run, storeFresh(w));
   return run;
 }
 
@@ -111,11 +109,20 @@ function triggerExtras(run: RunRecord): Record<string, unknown> {
   return {};
 }
 
-async function checkpoint(w: Work): Promise<void> {
-  const tasks = w.fresh;
-  w.fresh = [];
+/**
+ * The stored form of the tasks recorded since the last checkpoint. They replace their live
+ * forms at the tail of `run.tasks`, so each task is capped and scrubbed exactly once.
+ */
+function storeFresh(w: Work): TaskRecord[] {
   const max = w.deps.taskBytes ?? DEFAULT_TASK_BYTES;
-  await w.deps.runs.checkpoint(w.run, tasks.map((t) => storedTask(t, max, w.redactor)), w.state);
+  const stored = w.fresh.map((t) => storedTask(t, max, w.redactor));
+  w.run.tasks.splice(w.run.tasks.length - stored.length, stored.length, ...stored);
+  w.fresh = [];
+  return stored;
+}
+
+async function checkpoint(w: Work): Promise<void> {
+  await w.deps.runs.checkpoint(w.run, storeFresh(w));
 }
 
 interface Slot {

@@ -1,14 +1,17 @@
 /** In-memory RunStore and VarStore: the embedded default. */
-import type { RunFilter, RunStore, RunSummary, VarStore } from './stores.js';
+import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
 import { summarize } from './stores.js';
 import type { RunRecord } from './types.js';
+import type { Scenario } from './schema.js';
 
 export class MemoryRunStore implements RunStore {
   private runs = new Map<string, RunRecord>();
+  private inputs = new Map<string, { scenario: Scenario; payload: unknown }>();
 
-  async create(run: RunRecord): Promise<void> {
+  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void> {
     if (this.runs.has(run.runId)) throw new Error(`run ${run.runId} already exists`);
     this.runs.set(run.runId, run);
+    this.inputs.set(run.runId, { scenario, payload });
   }
   async checkpoint(run: RunRecord): Promise<void> {
     this.runs.set(run.runId, run);
@@ -19,6 +22,11 @@ export class MemoryRunStore implements RunStore {
   async get(tenant: string, runId: string): Promise<RunRecord | null> {
     const run = this.runs.get(runId);
     return run && run.tenant === tenant ? structuredClone(run) : null;
+  }
+  async load(tenant: string, runId: string): Promise<StoredRun | null> {
+    const run = await this.get(tenant, runId);
+    const input = this.inputs.get(runId);
+    return run && input ? { run, scenario: input.scenario, payload: structuredClone(input.payload) } : null;
   }
   async list(tenant: string, filter: RunFilter = {}): Promise<RunSummary[]> {
     return [...this.runs.values()]

@@ -5,6 +5,7 @@
  */
 import type { RunRecord, RunState, RunStatus, TaskRecord } from './types.js';
 import type { MeterName } from './define-node.js';
+import type { Scenario } from './schema.js';
 
 export interface ReserveRequest {
   tenant: string;
@@ -35,15 +36,27 @@ export interface RunFilter {
 
 export type RunSummary = Omit<RunRecord, 'tasks' | 'pending' | 'outputs'> & { outputCount: number };
 
+/** What a worker needs to execute a stored run. */
+export interface StoredRun {
+  run: RunRecord;
+  scenario: Scenario;
+  payload: unknown;
+}
+
 /** Run records with their task logs. */
 export interface RunStore {
-  /** Persists a new run (before anything enqueues or executes it). */
-  create(run: RunRecord): Promise<void>;
-  /** Durable progress: tasks completed since the last checkpoint, and the state to resume from. */
-  checkpoint(run: RunRecord, tasks: TaskRecord[], state: RunState | null): Promise<void>;
-  /** The run has ended (succeeded, failed, halted or rejected). */
-  finish(run: RunRecord): Promise<void>;
+  /** Persists a new run with its scenario snapshot and payload (before anything enqueues it). */
+  create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void>;
+  /**
+   * Durable progress: the stored tasks completed since the last checkpoint (appended in order)
+   * and the run record with `pending` state, written at once.
+   */
+  checkpoint(run: RunRecord, tasks: TaskRecord[]): Promise<void>;
+  /** The run has ended (succeeded, failed, halted or rejected): the last tasks and the record. */
+  finish(run: RunRecord, tasks: TaskRecord[]): Promise<void>;
   get(tenant: string, runId: string): Promise<RunRecord | null>;
+  /** The run with its scenario snapshot and payload, for executing or resuming it. */
+  load(tenant: string, runId: string): Promise<StoredRun | null>;
   list(tenant: string, filter?: RunFilter): Promise<RunSummary[]>;
 }
 

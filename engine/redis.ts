@@ -1,0 +1,106 @@
+/**
+ * Redis connections and Lua scripts. Each script lives in its own `.lua` file with a header
+ * documenting KEYS, ARGV and return codes; scripts are defined once per connection (ioredis
+ * sends EVALSHA, falling back to EVAL once), and negative return codes map to typed errors here.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis, type RedisOptions } from 'ioredis';
+import { FlowError } from './errors.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The package root, from source (engine/) or from the build (dist/engine/). */
+export const PACKAGE_ROOT = here.includes(`${sep}dist${sep}`) ? resolve(here, '..', '..') : resolve(here, '..');
+
+export interface ScriptDef {
+  name: string;
+  /** Path of the .lua file from the package root. */
+  file: string;
+  keys: number;
+}
+
+export const SCRIPTS: ScriptDef[] = [
+  { name: 'fmReserve', file: 'metering/lua/reserve.lua', keys: 5 },
+  { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', keys: 2 },
+  { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
+];
+
+const sources = new Map<string, string>();
+function source(def: ScriptDef): string {
+  let s = sources.get(def.name);
+  if (!s) sources.set(def.name, (s = readFileSync(resolve(PACKAGE_ROOT, def.file), 'utf8')));
+  return s;
+}
+
+/** A Redis client with Flowmeter's scripts defined on it. */
+export type FlowRedis = Redis & {
+  fmReserve(...args: Array<string | number>): Promise<Array<number | string>>;
+  fmCheckpoint(...args: Array<string | number>): Promise<number>;
+  fmEnable(...args: Array<string | number>): Promise<number>;
+};
+
+/** Script return codes below 0, mapped to errors in one place. */
+export function scriptError(script: string, code: number): FlowError {
+  switch (code) {
+    case -1:
+      return script === 'fmEnable'
+        ? new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled')
+        : new FlowError('QUOTA_EXHAUSTED', 'quota exhausted');
+    case -2:
+      return new FlowError('RUN_OWNERSHIP_LOST', 'another worker has taken over this run');
+    case -3:
+      return new FlowError('NOT_FOUND', 'no such scenario');
+    default:
+      return new FlowError('INTERNAL', `${script} returned ${code}`);
+  }
+}
+
+export interface ConnectOptions {
+  /** For long-lived processes (workers): retry forever and queue commands while reconnecting. */
+  persistent?: boolean;
+}
+
+/** Hides a password in a Redis URL for messages. */
+export function safeRedisUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
+  return opts.persistent
+    ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (n) => Math.min(200 * n, 2000) }
+    : { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => (n > 2 ? null : 100 * n) };
+}
+
+/** Opens a connection and defines the scripts on it. */
+export function openRedis(url: string, opts: ConnectOptions = {}): FlowRedis {
+  let redis: Redis;
+  try {
+    redis = new Redis(url, { lazyConnect: true, ...redisOptions(opts) });
+  } catch (err) {
+    throw new FlowError('INVALID_INPUT', `bad Redis URL ${safeRedisUrl(url)}: ${(err as Error).message}`);
+  }
+  redis.on('error', () => undefined); // reported by the commands that fail
+  for (const def of SCRIPTS) redis.defineCommand(def.name, { numberOfKeys: def.keys, lua: source(def) });
+  return redis as FlowRedis;
+}
+
+/** Connects and pings, failing with one clear line when Redis cannot be reached. */
+export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<FlowRedis> {
+  const redis = openRedis(url, opts);
+  try {
+    await withTimeout(redis.connect().then(() => redis.ping()), 5000);
+  } catch (err) {
+    redis.disconnect();
+    const why = (err as Error).message || String(err);
+    throw new FlowError('REDIS_UNAVAILABLE', `cannot reach Redis at ${safeRedisUrl(url)}: ${why}`);
+  }
+  return redis;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolvePromise(v); }, (e) => { clearTimeout(t); reject(e); });
+  });
+}

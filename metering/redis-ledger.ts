@@ -1,0 +1,120 @@
+/**
+ * The ledger on Redis: reservations are one atomic Lua script per action (reserve.lua), so
+ * the quota holds whatever the number of workers and runs in flight, and a task key is never
+ * billed twice.
+ */
+import type { ReserveRequest, ReserveResult } from '../engine/stores.js';
+import type { MeterName } from '../engine/define-node.js';
+import type { FlowRedis } from '../engine/redis.js';
+import type { Keys } from '../engine/redis-keys.js';
+import { localDate, periodAt, periodByKey } from './periods.js';
+import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
+import type { Alert, Ledger, LedgerOptions } from './ledger.js';
+
+export interface RedisLedgerOptions extends LedgerOptions {
+  /** How long a run's billed task keys are kept, in seconds (default 35 days). */
+  billedTtlSeconds?: number;
+  /** How long a tenant's timezone is cached for computing period keys, in ms (default 2000). */
+  quotaCacheMs?: number;
+}
+
+function decodeQuota(h: Record<string, string>): Quota {
+  return quotaSchema.parse({
+    ...(h.monthlyActions !== undefined && { monthlyActions: Number(h.monthlyActions) }),
+    ...(h.overage !== undefined && { overage: h.overage }),
+    ...(h.timezone !== undefined && { timezone: h.timezone }),
+    ...(h.alerts !== undefined && { alerts: JSON.parse(h.alerts) }),
+    ...(h.maxActiveScenarios !== undefined && { maxActiveScenarios: Number(h.maxActiveScenarios) }),
+  });
+}
+
+export class RedisLedger implements Ledger {
+  private cache = new Map<string, { quota: Quota; at: number }>();
+
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisLedgerOptions = {}) {}
+
+  /** The quota, cached briefly: only its timezone is used from the cache (limits are read in Lua). */
+  private async cachedQuota(tenant: string): Promise<Quota> {
+    const hit = this.cache.get(tenant);
+    const now = Date.now();
+    if (hit && now - hit.at < (this.opts.quotaCacheMs ?? 2000)) return hit.quota;
+    const quota = await this.getQuota(tenant);
+    this.cache.set(tenant, { quota, at: now });
+    return quota;
+  }
+
+  async reserve(req: ReserveRequest): Promise<ReserveResult> {
+    const quota = await this.cachedQuota(req.tenant);
+    const period = periodAt(req.at, quota.timezone).key;
+    const k = this.keys;
+    const out = await this.redis.fmReserve(
+      k.quota(req.tenant), k.period(req.tenant, period), k.periodScenarios(req.tenant, period), k.periodDays(req.tenant, period), k.billed(req.tenant, req.runId),
+      req.taskKey, req.billable ? '1' : '0', req.trigger ? '1' : '0', req.scenarioId, localDate(req.at, quota.timezone), req.at.toISOString(),
+      DEFAULT_QUOTA.monthlyActions, this.opts.billedTtlSeconds ?? 35 * 86400, JSON.stringify(DEFAULT_QUOTA.alerts),
+    );
+    const code = Number(out[0]);
+    if (code < 0) return { ok: false, code: 'QUOTA_EXHAUSTED' };
+    for (const t of out.slice(3)) this.alert({ tenant: req.tenant, period, threshold: Number(t), used: Number(out[1]), limit: Number(out[2]), at: req.at.toISOString() });
+    return { ok: true };
+  }
+
+  private alert(a: Alert): void {
+    this.opts.onAlert?.(a);
+  }
+
+  async count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): Promise<void> {
+    const quota = await this.cachedQuota(tenant);
+    await this.redis.hincrby(this.keys.period(tenant, periodAt(at, quota.timezone).key), `m:${name}`, amount);
+  }
+
+  async getQuota(tenant: string): Promise<Quota> {
+    const h = await this.redis.hgetall(this.keys.quota(tenant));
+    return decodeQuota(h);
+  }
+
+  async setQuota(tenant: string, patch: QuotaPatch): Promise<Quota> {
+    const next = quotaSchema.parse({ ...(await this.getQuota(tenant)), ...patch });
+    const fields: Record<string, string> = {
+      monthlyActions: String(next.monthlyActions), overage: next.overage, timezone: next.timezone, alerts: JSON.stringify(next.alerts),
+    };
+    const multi = this.redis.multi().hset(this.keys.quota(tenant), fields).sadd(this.keys.tenants(), tenant);
+    if (next.maxActiveScenarios !== undefined) multi.hset(this.keys.quota(tenant), 'maxActiveScenarios', String(next.maxActiveScenarios));
+    else multi.hdel(this.keys.quota(tenant), 'maxActiveScenarios');
+    await multi.exec();
+    this.cache.delete(tenant);
+    return next;
+  }
+
+  async addActions(tenant: string, actions: number, at: Date): Promise<void> {
+    if (!Number.isInteger(actions) || actions <= 0) throw new Error('add-on actions must be a positive integer');
+    const quota = await this.getQuota(tenant);
+    await this.redis.hincrby(this.keys.period(tenant, periodAt(at, quota.timezone).key), 'addOns', actions);
+  }
+
+  async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
+    const quota = await this.getQuota(tenant);
+    const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
+    const [p, scen, days] = await Promise.all([
+      this.redis.hgetall(this.keys.period(tenant, period.key)),
+      this.redis.hgetall(this.keys.periodScenarios(tenant, period.key)),
+      this.redis.hgetall(this.keys.periodDays(tenant, period.key)),
+    ]);
+    const c: PeriodCounters = emptyCounters();
+    c.used = Number(p.used ?? 0);
+    c.overage = Number(p.overage ?? 0);
+    c.nonBillable = Number(p.nonBillable ?? 0);
+    c.addOns = Number(p.addOns ?? 0);
+    for (const [f, v] of Object.entries(p)) {
+      if (f.startsWith('m:')) c.meters[f.slice(2)] = Number(v);
+      if (f.startsWith('a:')) c.alerts[f.slice(2)] = v;
+    }
+    for (const [f, v] of Object.entries(scen)) {
+      const i = f.lastIndexOf(':');
+      const id = f.slice(0, i);
+      if (f.endsWith(':runs')) c.scenarioRuns[id] = Number(v);
+      else c.scenarioActions[id] = Number(v);
+    }
+    for (const [d, v] of Object.entries(days)) c.days[d] = Number(v);
+    return buildReport(tenant, period, quota, c);
+  }
+}
