@@ -45,7 +45,7 @@ export function requireValid(file: string, result: ValidationResult): NonNullabl
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (!result.scenario) {
     for (const p of result.problems) process.stderr.write(`${p}\n`);
-    throw new CliError(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}, the scenario was not run`);
+    throw new CliError(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} (listed above)`);
   }
   return result.scenario;
 }

@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from './errors.js';
 import { registerLocalCommands } from './commands/local.js';
+import { registerEstimateCommand } from './commands/estimate.js';
+import { registerScheduleCommands } from './commands/schedule.js';
 
 export interface CommandResult {
   stdout: string;
@@ -16,6 +18,8 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
     .showSuggestionAfterError(true)
     .configureOutput({ writeErr: () => undefined });
   registerLocalCommands(program, done);
+  registerEstimateCommand(program, done);
+  registerScheduleCommands(program, done);
   return program;
 }
 

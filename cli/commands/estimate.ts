@@ -1,0 +1,67 @@
+/** `flowmeter estimate FILE [--items N] [--json]`: the action range of one run, and per month (§7). */
+import type { Command } from 'commander';
+import { estimateScenario, MAX_FIRINGS, type Estimate } from '../../engine/estimate.js';
+import { EXIT } from '../errors.js';
+import { loadScenarioFile, parseCount, requireValid } from '../io.js';
+import type { CommandResult } from '../main.js';
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function choices(path: string[]): string {
+  return path.length === 0 ? 'every run takes the same nodes' : path.join('; ');
+}
+
+/** The readable form: each figure with what it rests on. */
+export function formatEstimate(scenarioId: string, e: Estimate, schedule?: string): string {
+  const lines: string[] = [];
+  const { min, max } = e.perRun;
+  lines.push(`${scenarioId}: ${min === max ? plural(min, 'action') : `${min} to ${max} actions`} per run (trigger included)`);
+  lines.push(`  fewest, ${min}: ${choices(e.minPath)}`);
+  lines.push(`  most, ${max}: ${choices(e.maxPath)}`);
+  if (!e.succeeded) lines.push('  every run ends with an uncaught failure');
+  else if (e.succeeded.min !== min || e.succeeded.max !== max) {
+    lines.push(`  runs that succeed: ${e.succeeded.min} to ${e.succeeded.max} actions`);
+  }
+  if (e.perMonth) {
+    const m = e.perMonth;
+    lines.push(
+      `per month: ${m.min} to ${m.max} actions — ${m.capped ? 'about ' : ''}${plural(m.firings, 'firing')} of ${JSON.stringify(schedule ?? '')} in ${m.month} (the next full calendar month, ${m.timezone}${m.capped ? `; extrapolated from the first ${MAX_FIRINGS}` : ''}) × ${min} to ${max}`,
+    );
+  }
+  // The per-month assumption is the line above; the others follow.
+  const notes = e.assumptions.filter((a) => !a.startsWith('per month:'));
+  if (notes.length) {
+    lines.push('assumptions:');
+    for (const a of notes) lines.push(`  - ${a}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function registerEstimateCommand(program: Command, done: (r: CommandResult) => void): void {
+  program
+    .command('estimate')
+    .description('the fewest and most actions one run can cost (loops taken at N items), and per month for cron scenarios')
+    .argument('<file>', 'scenario JSON file')
+    .option('--items <n>', 'items each loop is taken at (default 10)')
+    .option('--json', 'print { perRun: { min, max }, perMonth: { firings, min, max } } as JSON')
+    .action((file: string, opts: { items?: string; json?: boolean }) => {
+      const items = opts.items === undefined ? undefined : parseCount(opts.items, '--items');
+      const scenario = requireValid(file, loadScenarioFile(file));
+      const e = estimateScenario(scenario, { items });
+      if (opts.json) {
+        const doc = {
+          perRun: e.perRun,
+          ...(e.perMonth && { perMonth: e.perMonth }),
+          items: e.items,
+          succeeded: e.succeeded,
+          minPath: e.minPath,
+          maxPath: e.maxPath,
+          assumptions: e.assumptions,
+        };
+        done({ stdout: `${JSON.stringify(doc)}\n`, exitCode: EXIT.ok });
+        return;
+      }
+      const schedule = scenario.trigger.type === 'cron' ? scenario.trigger.schedule : undefined;
+      done({ stdout: formatEstimate(scenario.id, e, schedule), exitCode: EXIT.ok });
+    });
+}
