@@ -22,7 +22,9 @@ export const ERROR_CODES = {
   NOT_FOUND: 'an unknown id',
   MAX_ACTIVE_SCENARIOS: "enabling would pass the tenant's maxActiveScenarios",
   RUN_OWNERSHIP_LOST: 'another worker has taken over the run',
+  RUN_NOT_HALTED: 'only a halted run can be resumed',
   REDIS_UNAVAILABLE: 'Redis cannot be reached',
+  TIMEOUT: 'waiting for something took too long',
   INTERNAL: 'an unexpected engine error',
 } as const;
 

@@ -43,7 +43,8 @@ export class MemoryVarStore implements VarStore {
   async load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>> {
     const key = `${tenant}\u0000${scenarioId}`;
     let v = this.vars.get(key);
-    if (!v) this.vars.set(key, (v = structuredClone(defaults)));
+    if (!v) this.vars.set(key, (v = {}));
+    for (const [name, value] of Object.entries(defaults)) if (!(name in v)) v[name] = structuredClone(value);
     return structuredClone(v);
   }
   async set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void> {

@@ -24,6 +24,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmReserve', file: 'metering/lua/reserve.lua', keys: 5 },
   { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', keys: 2 },
   { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
+  { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
 ];
 
 const sources = new Map<string, string>();
@@ -38,6 +39,7 @@ export type FlowRedis = Redis & {
   fmReserve(...args: Array<string | number>): Promise<Array<number | string>>;
   fmCheckpoint(...args: Array<string | number>): Promise<number>;
   fmEnable(...args: Array<string | number>): Promise<number>;
+  fmResume(...args: Array<string | number>): Promise<number>;
 };
 
 /** Script return codes below 0, mapped to errors in one place. */
@@ -50,7 +52,9 @@ export function scriptError(script: string, code: number): FlowError {
     case -2:
       return new FlowError('RUN_OWNERSHIP_LOST', 'another worker has taken over this run');
     case -3:
-      return new FlowError('NOT_FOUND', 'no such scenario');
+      return new FlowError('NOT_FOUND', script === 'fmEnable' ? 'no such scenario' : 'no such run');
+    case -4:
+      return new FlowError('RUN_NOT_HALTED', 'only a halted run can be resumed');
     default:
       return new FlowError('INTERNAL', `${script} returned ${code}`);
   }

@@ -100,7 +100,13 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
     ctx.secret(v);
     redactor.add(v);
   };
+  // Credentials (tokens, passwords, header values) are secrets. A base URL or user name read
+  // whole from the environment is configuration, not a secret: scrubbing it would rewrite
+  // ordinary data that happens to contain it. A ${env:…} inside a base URL (a token in a path)
+  // is a secret.
   const env = (s: string) => resolveEnvRefs(s, ctx.services.env, onSecret);
+  const plain = (s: string) => resolveEnvRefs(s, ctx.services.env, () => undefined);
+  const wholeRef = (s: string) => /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(s.trim());
   let conn: ConnectionConfig | undefined;
   if (node.connection) {
     conn = ctx.scenario.connections?.[node.connection];
@@ -110,7 +116,7 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
   const rendered = renderText(node.url, scope).trim();
   let url: string;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rendered)) url = rendered;
-  else if (conn?.baseUrl) url = joinUrl(env(conn.baseUrl), rendered);
+  else if (conn?.baseUrl) url = joinUrl(wholeRef(conn.baseUrl) ? plain(conn.baseUrl) : env(conn.baseUrl), rendered);
   else throw new FlowError('INVALID_INPUT', `url ${safeUrl(rendered)} is not absolute and there is no connection baseUrl`);
   let parsed: URL;
   try {
@@ -139,7 +145,7 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
   const auth = conn?.auth;
   if (auth?.type === 'bearer') setHeader(headers, 'authorization', `Bearer ${env(auth.token)}`);
   else if (auth?.type === 'basic') {
-    const token = Buffer.from(`${env(auth.username)}:${env(auth.password)}`).toString('base64');
+    const token = Buffer.from(`${plain(auth.username)}:${env(auth.password)}`).toString('base64');
     onSecret(token);
     setHeader(headers, 'authorization', `Basic ${token}`);
   } else if (auth?.type === 'header') setHeader(headers, env(auth.name), env(auth.value));

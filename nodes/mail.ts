@@ -56,6 +56,7 @@ export const mailNode = defineNode({
   async execute(input, ctx) {
     const { node } = ctx;
     const redactor = new Redactor();
+    // Per §1, values read with ${env:…} in mail settings are secrets.
     const onSecret = (v: string) => {
       ctx.secret(v);
       redactor.add(v);

@@ -3,7 +3,7 @@
   checkpoint (appended in order), the run record and the state to resume from, at once.
   Fenced by the owner token, so a worker that lost the run cannot write to it.
 
-  KEYS[1]  run hash               (record, state, scenario, owner)
+  KEYS[1]  run hash               (record, status, state, scenario, payload, owner)
   KEYS[2]  run tasks list
 
   ARGV[1]  owner token ('' = no fencing: the caller is not a worker)
@@ -11,7 +11,8 @@
   ARGV[3]  state JSON, or '' when the run has no pending work
   ARGV[4]  '1' when the run has ended: the keys then expire after ARGV[5] seconds
   ARGV[5]  retention in seconds
-  ARGV[6..] stored tasks, JSON each
+  ARGV[6]  run status (kept in its own field for resume.lua)
+  ARGV[7..] stored tasks, JSON each
 
   Returns   1  written
            -2  the run is owned by another worker: nothing written
@@ -26,16 +27,16 @@ if ARGV[1] ~= '' then
     return -2
   end
 end
-if #ARGV > 5 then
+if #ARGV > 6 then
   local n = #ARGV
-  local i = 6
+  local i = 7
   while i <= n do
     local j = math.min(i + 999, n)
     redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
     i = j + 1
   end
 end
-redis.call('HSET', KEYS[1], 'record', ARGV[2])
+redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6])
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], 'state')
 else

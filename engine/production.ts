@@ -1,0 +1,144 @@
+/**
+ * Production mode: the same executor and nodes, with state in Redis and runs on BullMQ.
+ */
+import type { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { executeRun, type ExecutorDeps } from './executor.js';
+import { errorCode, FlowError } from './errors.js';
+import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
+import { Keys } from './redis-keys.js';
+import { RedisRunStore, RedisVarStore, type RunEvent } from './redis-stores.js';
+import { RedisScenarioStore } from './scenario-store.js';
+import { RunQueue, createWorker } from './queue.js';
+import { newRun } from './run-record.js';
+import type { RunRecord, TriggerInfo } from './types.js';
+import type { NodeServices } from './define-node.js';
+import { RedisLedger } from '../metering/redis-ledger.js';
+import type { LedgerOptions } from '../metering/ledger.js';
+import { createSandbox } from '../nodes/sandbox.js';
+import { createMailSender } from './mailer.js';
+
+export interface ProductionOptions extends LedgerOptions {
+  redisUrl: string;
+  /** Key prefix (default `fm`); tests use a unique one each. */
+  prefix?: string;
+  /** Days ended runs are kept (default 30). */
+  retentionDays?: number;
+  env?: Record<string, string | undefined>;
+  services?: Partial<NodeServices>;
+  now?: () => Date;
+  taskBytes?: number;
+  /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
+  persistent?: boolean;
+}
+
+const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
+
+export type Production = Awaited<ReturnType<typeof createProduction>>;
+
+export async function createProduction(opts: ProductionOptions) {
+  const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent });
+  const keys = new Keys(opts.prefix ?? 'fm');
+  const env = opts.env ?? process.env;
+  const ledger = new RedisLedger(redis, keys, opts);
+  const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays });
+  const vars = new RedisVarStore(redis, keys);
+  const scenarios = new RedisScenarioStore(redis, keys);
+  const queue = new RunQueue(opts.redisUrl, keys.prefix);
+  let sandbox: ReturnType<typeof createSandbox> | null = null;
+  let mail: ReturnType<typeof createMailSender> | null = null;
+  const services = (): NodeServices => {
+    sandbox ??= createSandbox();
+    mail ??= createMailSender(env.FLOWMETER_SMTP_URL);
+    return { sandbox, mail, env: (n) => env[n], fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
+  };
+  let deps: ExecutorDeps | null = null;
+  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes });
+  const workers: Worker[] = [];
+  const subscribers: Redis[] = [];
+
+  /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
+  async function processRun(tenant: string, runId: string): Promise<void> {
+    const stored = await runs.load(tenant, runId);
+    if (!stored || (ENDED.has(stored.run.status))) return;
+    await runs.claim(tenant, runId);
+    try {
+      await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload);
+    } catch (err) {
+      runs.release(runId);
+      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
+      throw err;
+    }
+  }
+
+  return {
+    redis, keys, ledger, runs, vars, scenarios, queue,
+    get deps() {
+      return executorDeps();
+    },
+    processRun,
+
+    /** Persists a new run of a stored scenario, then enqueues it (never the other way round). */
+    async trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
+      const scenario = await scenarios.get(tenant, scenarioId);
+      if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
+      const run = newRun(scenario, tenant, trigger);
+      await runs.create(run, scenario, payload);
+      await queue.enqueue({ tenant, runId: run.runId });
+      return run;
+    },
+
+    async resume(tenant: string, runId: string): Promise<void> {
+      await runs.markResumed(tenant, runId);
+      await queue.enqueue({ tenant, runId }, 'resume');
+    },
+
+    /** Calls `onEvent` for every task and run event of the tenant until the returned stop(). */
+    async subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void> {
+      const sub = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
+      sub.on('error', () => undefined);
+      subscribers.push(sub);
+      await sub.subscribe(keys.events(tenant));
+      sub.on('message', (_ch, text: string) => {
+        for (const e of JSON.parse(text) as RunEvent[]) onEvent(e);
+      });
+      return () => sub.disconnect();
+    },
+
+    /** Resolves with the run record once the run has ended. */
+    async waitFor(tenant: string, runId: string, start: () => Promise<void>, timeoutMs = 300_000): Promise<RunRecord> {
+      let done!: () => void;
+      const ended = new Promise<void>((r) => (done = r));
+      const stop = await this.subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
+      try {
+        await start();
+        const current = await runs.get(tenant, runId);
+        if (!current || !ENDED.has(current.status)) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([ended, new Promise((_, rej) => (timer = setTimeout(() => rej(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms (is a worker running?)`)), timeoutMs)))]);
+          clearTimeout(timer);
+        }
+        const run = await runs.get(tenant, runId);
+        if (!run) throw new FlowError('NOT_FOUND', `run ${runId} disappeared`);
+        return run;
+      } finally {
+        stop();
+      }
+    },
+
+    startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
+      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processRun(job.tenant, job.runId) });
+      workers.push(w);
+      return w;
+    },
+
+    async close(): Promise<void> {
+      await Promise.all(workers.map((w) => w.close()));
+      await queue.close();
+      for (const s of subscribers) s.disconnect();
+      sandbox?.dispose();
+      mail?.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The queue adapter: one BullMQ job per run. The worker executes the whole run inside the
+ * job, checkpointing as it goes (a job per node would cost a queue round trip per action).
+ * A job redelivered after a crash continues the run from its last checkpoint.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { redisOptions } from './redis.js';
+
+export const QUEUE_NAME = 'runs';
+
+export interface RunJob {
+  tenant: string;
+  runId: string;
+}
+
+/** BullMQ's key prefix: one hash tag, so the queue's keys share a slot in Redis Cluster. */
+export function queuePrefix(prefix: string): string {
+  return `{${prefix}:q}`;
+}
+
+export class RunQueue {
+  readonly queue: Queue<RunJob>;
+  private readonly connection: Redis;
+
+  constructor(redisUrl: string, prefix: string) {
+    this.connection = new Redis(redisUrl, redisOptions({ persistent: true }));
+    this.connection.on('error', () => undefined);
+    this.queue = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix) });
+    this.queue.on('error', () => undefined);
+  }
+
+  /** Enqueues a run that is already persisted. `resume` jobs get an id of their own. */
+  async enqueue(job: RunJob, kind: 'start' | 'resume' = 'start'): Promise<void> {
+    await this.queue.add(kind, job, {
+      jobId: kind === 'start' ? job.runId : `${job.runId}-r${Date.now()}`,
+      removeOnComplete: true,
+      removeOnFail: 1000,
+      // Infrastructure failures (Redis away mid-run) retry from the last checkpoint.
+      attempts: 1000,
+      backoff: { type: 'fixed', delay: 1000 },
+    });
+  }
+
+  async depth(): Promise<number> {
+    const counts = await this.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    this.connection.disconnect();
+  }
+}
+
+export interface WorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  /** Runs executed at once (default 4). */
+  concurrency?: number;
+  /** How long a worker's lock on a job lasts without renewal, ms (default 10000). */
+  lockDurationMs?: number;
+  /** How often stalled jobs (of dead workers) are looked for, ms (default 5000). */
+  stalledIntervalMs?: number;
+  process: (job: RunJob) => Promise<void>;
+}
+
+let openWorkers = 0;
+/** How many workers of this process are not closed yet (a test guard checks it is 0). */
+export function openWorkerCount(): number {
+  return openWorkers;
+}
+
+export function createWorker(opts: WorkerOptions): Worker<RunJob> {
+  const connection = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
+  connection.on('error', () => undefined);
+  const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data), {
+    connection,
+    prefix: queuePrefix(opts.prefix),
+    concurrency: opts.concurrency ?? 4,
+    lockDuration: opts.lockDurationMs ?? 10_000,
+    stalledInterval: opts.stalledIntervalMs ?? 5_000,
+    // A run whose worker died is always picked up again; it continues from its checkpoint.
+    maxStalledCount: 1_000_000,
+    autorun: true,
+  });
+  openWorkers++;
+  worker.on('closed', () => {
+    openWorkers--;
+    connection.disconnect();
+  });
+  return worker;
+}

@@ -1,0 +1,163 @@
+/**
+ * RunStore and VarStore on Redis. Progress is written by checkpoint.lua: the new tasks, the
+ * record and the pending state at once, fenced by the owner token of the worker that claimed
+ * the run. Ended runs expire after the retention period.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
+import { summarize } from './stores.js';
+import type { RunRecord, TaskRecord } from './types.js';
+import type { Scenario } from './schema.js';
+import { scriptError, type FlowRedis } from './redis.js';
+import type { Keys } from './redis-keys.js';
+
+export interface RedisRunStoreOptions {
+  /** How long ended runs and their task logs are kept, in days (default 30). */
+  retentionDays?: number;
+  /** Publish task and run events (live tail); default true. */
+  events?: boolean;
+}
+
+/** A run event as published on `<prefix>:events:<tenant>`. */
+export type RunEvent =
+  | { type: 'tasks'; runId: string; scenarioId: string; tasks: TaskRecord[] }
+  | { type: 'run'; runId: string; scenarioId: string; status: RunRecord['status']; actions: number };
+
+function recordJson(run: RunRecord): string {
+  const { tasks: _t, pending: _p, ...rest } = run;
+  return JSON.stringify(rest);
+}
+
+export class RedisRunStore implements RunStore {
+  /** Owner tokens of the runs this process has claimed. */
+  private owners = new Map<string, string>();
+  private readonly retentionSeconds: number;
+
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisRunStoreOptions = {}) {
+    this.retentionSeconds = Math.round((opts.retentionDays ?? 30) * 86400);
+  }
+
+  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void> {
+    const k = this.keys;
+    const now = Date.now();
+    const created = await this.redis.hsetnx(k.run(run.tenant, run.runId), 'record', recordJson(run));
+    if (!created) throw new Error(`run ${run.runId} already exists`);
+    await this.redis
+      .multi()
+      .hset(k.run(run.tenant, run.runId), { status: run.status, scenario: JSON.stringify(scenario), payload: JSON.stringify(payload ?? null) })
+      .zadd(k.runs(run.tenant), now, run.runId)
+      .zremrangebyscore(k.runs(run.tenant), '-inf', now - this.retentionSeconds * 1000)
+      .sadd(k.tenants(), run.tenant)
+      .exec();
+  }
+
+  /** Takes ownership of a run for this process: a previous owner's writes are refused from now on. */
+  async claim(tenant: string, runId: string): Promise<void> {
+    const token = randomUUID();
+    await this.redis.hset(this.keys.run(tenant, runId), 'owner', token);
+    this.owners.set(runId, token);
+  }
+
+  release(runId: string): void {
+    this.owners.delete(runId);
+  }
+
+  private async write(run: RunRecord, tasks: TaskRecord[], ended: boolean): Promise<void> {
+    const k = this.keys;
+    const state = run.pending ? JSON.stringify(run.pending) : '';
+    const code = await this.redis.fmCheckpoint(
+      k.run(run.tenant, run.runId), k.runTasks(run.tenant, run.runId),
+      this.owners.get(run.runId) ?? '', recordJson(run), state, ended ? '1' : '0', this.retentionSeconds, run.status,
+      ...tasks.map((t) => JSON.stringify(t)),
+    );
+    if (code < 0) throw scriptError('fmCheckpoint', code);
+    if (this.opts.events !== false) {
+      const events: RunEvent[] = [];
+      if (tasks.length) events.push({ type: 'tasks', runId: run.runId, scenarioId: run.scenarioId, tasks });
+      if (ended) events.push({ type: 'run', runId: run.runId, scenarioId: run.scenarioId, status: run.status, actions: run.actions });
+      if (events.length) await this.redis.publish(k.events(run.tenant), JSON.stringify(events));
+    }
+  }
+
+  checkpoint(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    return this.write(run, tasks, false);
+  }
+
+  async finish(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    await this.write(run, tasks, true);
+    this.release(run.runId);
+  }
+
+  async get(tenant: string, runId: string): Promise<RunRecord | null> {
+    const [[, fields], [, tasks]] = (await this.redis
+      .multi()
+      .hmget(this.keys.run(tenant, runId), 'record', 'state', 'status')
+      .lrange(this.keys.runTasks(tenant, runId), 0, -1)
+      .exec()) as [[unknown, Array<string | null>], [unknown, string[]]];
+    if (!fields[0]) return null;
+    const run = JSON.parse(fields[0]) as RunRecord;
+    if (fields[2] === 'queued') run.status = 'queued';
+    run.tasks = tasks.map((t) => JSON.parse(t) as TaskRecord);
+    run.pending = fields[1] ? JSON.parse(fields[1]) : null;
+    return run;
+  }
+
+  async load(tenant: string, runId: string): Promise<StoredRun | null> {
+    const run = await this.get(tenant, runId);
+    if (!run) return null;
+    const [scenario, payload] = await this.redis.hmget(this.keys.run(tenant, runId), 'scenario', 'payload');
+    if (!scenario) return null;
+    return { run, scenario: JSON.parse(scenario) as Scenario, payload: payload ? JSON.parse(payload) : null };
+  }
+
+  /**
+   * Moves a halted run back to `queued` (resume.lua), so that exactly one resume goes ahead:
+   * throws RUN_NOT_HALTED for every other caller.
+   */
+  async markResumed(tenant: string, runId: string): Promise<void> {
+    const code = await this.redis.fmResume(this.keys.run(tenant, runId));
+    if (code < 0) throw scriptError('fmResume', code);
+  }
+
+  async list(tenant: string, filter: RunFilter = {}): Promise<RunSummary[]> {
+    const limit = filter.limit ?? 100;
+    const out: RunSummary[] = [];
+    const batch = 200;
+    for (let offset = 0; out.length < limit && offset < 10_000; offset += batch) {
+      const ids = await this.redis.zrevrange(this.keys.runs(tenant), offset, offset + batch - 1);
+      if (ids.length === 0) break;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hget(this.keys.run(tenant, id), 'record');
+      const rows = (await pipe.exec()) ?? [];
+      for (const [, raw] of rows) {
+        if (typeof raw !== 'string') continue;
+        const run = { ...(JSON.parse(raw) as RunRecord), tasks: [] };
+        if (filter.scenarioId && run.scenarioId !== filter.scenarioId) continue;
+        if (filter.status && run.status !== filter.status) continue;
+        out.push(summarize(run));
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+}
+
+export class RedisVarStore implements VarStore {
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+
+  async load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const key = this.keys.vars(tenant, scenarioId);
+    const names = Object.keys(defaults);
+    if (names.length) {
+      const pipe = this.redis.pipeline();
+      for (const n of names) pipe.hsetnx(key, n, JSON.stringify(defaults[n] ?? null));
+      await pipe.exec();
+    }
+    const h = await this.redis.hgetall(key);
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v)]));
+  }
+
+  async set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void> {
+    await this.redis.hset(this.keys.vars(tenant, scenarioId), name, JSON.stringify(value ?? null));
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The embedded (in-memory) and Redis stores pass the same contract.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryRunStore, MemoryVarStore } from '../engine/memory-stores.js';
+import { MemoryScenarioStore, type ScenarioStore } from '../engine/scenario-store.js';
+import { MemoryLedger, type Ledger } from '../metering/ledger.js';
+import type { RunStore, VarStore } from '../engine/stores.js';
+import { newRun } from '../engine/run-record.js';
+import { executeRun } from '../engine/executor.js';
+import { createSandbox } from '../nodes/sandbox.js';
+import { fn, scenarioOf } from './helpers/run.js';
+import { useProduction } from './helpers/production.js';
+import type { Production } from '../engine/production.js';
+
+interface Stores {
+  ledger: Ledger;
+  runs: RunStore;
+  vars: VarStore;
+  scenarios: ScenarioStore;
+  maxActive: (tenant: string) => Promise<number | undefined>;
+}
+
+const opened: Production[] = [];
+afterAll(async () => {
+  await Promise.all(opened.map((p) => p.close()));
+});
+
+const factories: Array<[string, () => Promise<Stores>]> = [
+  ['memory', async () => {
+    const ledger = new MemoryLedger();
+    return { ledger, runs: new MemoryRunStore(), vars: new MemoryVarStore(), scenarios: new MemoryScenarioStore(), maxActive: async (t) => (await ledger.getQuota(t)).maxActiveScenarios };
+  }],
+  ['redis', async () => {
+    const p = await useProduction();
+    opened.push(p);
+    return { ledger: p.ledger, runs: p.runs, vars: p.vars, scenarios: p.scenarios, maxActive: async () => undefined };
+  }],
+];
+
+const scenario = scenarioOf({
+  id: 'contract', variables: { n: 1 },
+  start: 'each',
+  nodes: [
+    { id: 'each', type: 'loop', over: 'msg.payload', body: 'inc', collect: true, next: 'out' },
+    fn('inc', 'setVar("n", vars.n + 1); return { payload: msg.payload + vars.n };'),
+    fn('out', 'return msg;'),
+  ],
+});
+
+describe.each(factories)('%s stores', (_name, make) => {
+  it('ledger: reserve is idempotent per task key and stops at the limit', async () => {
+    const { ledger } = await make();
+    await ledger.setQuota('t1', { monthlyActions: 3 });
+    const at = new Date('2026-11-15T12:00:00Z');
+    const req = (taskKey: string, runId = 'r1') => ({ tenant: 't1', runId, scenarioId: 's', taskKey, billable: true, at });
+    expect(await ledger.reserve({ ...req('1'), trigger: true })).toEqual({ ok: true });
+    expect(await ledger.reserve(req('1'))).toEqual({ ok: true }); // redelivered: not billed again
+    expect(await ledger.reserve(req('2'))).toEqual({ ok: true });
+    expect(await ledger.reserve(req('3'))).toEqual({ ok: true });
+    expect(await ledger.reserve(req('4'))).toEqual({ ok: false, code: 'QUOTA_EXHAUSTED' });
+    expect(await ledger.reserve(req('3'))).toEqual({ ok: true }); // already billed before the limit
+    expect(await ledger.reserve({ ...req('1', 'r2'), billable: false })).toEqual({ ok: true });
+    await ledger.count('t1', 'connectorRequests', 2, at);
+    const u = await ledger.usage('t1', at);
+    expect(u).toMatchObject({
+      tenant: 't1', limit: 3, used: 3, remaining: 0, overage: 0, nonBillable: 1, addOns: 0,
+      byScenario: [{ scenarioId: 's', runs: 1, actions: 3 }], byDay: [{ date: '2026-11-15', actions: 3 }],
+      meters: { runs: 1, connectorRequests: 2, connectorBytes: 0, mailsSent: 0 },
+      period: { key: '2026-11', start: '2026-11-01T00:00:00Z', end: '2026-12-01T00:00:00Z', timezone: 'UTC' },
+    });
+    expect(u.alerts.map((a) => a.threshold)).toEqual([0.9, 1]);
+    await ledger.addActions('t1', 2, at);
+    expect(await ledger.reserve(req('4'))).toEqual({ ok: true });
+    expect((await ledger.usage('t1', at)).remaining).toBe(1);
+  });
+
+  it('ledger: quotas round-trip and overage allow records past the limit', async () => {
+    const { ledger } = await make();
+    expect(await ledger.getQuota('t2')).toEqual({ monthlyActions: 500, overage: 'halt', timezone: 'UTC', alerts: [0.9, 1] });
+    await ledger.setQuota('t2', { monthlyActions: 1, overage: 'allow', timezone: 'America/New_York', maxActiveScenarios: 2 });
+    expect(await ledger.getQuota('t2')).toMatchObject({ monthlyActions: 1, overage: 'allow', timezone: 'America/New_York', maxActiveScenarios: 2 });
+    const at = new Date('2026-12-01T03:00:00Z'); // still 30 November in New York
+    for (const k of ['1', '2', '3']) expect(await ledger.reserve({ tenant: 't2', runId: 'r', scenarioId: 's', taskKey: k, billable: true, at })).toEqual({ ok: true });
+    const u = await ledger.usage('t2', at);
+    expect(u).toMatchObject({ used: 3, overage: 2, remaining: 0, period: { key: '2026-11', timezone: 'America/New_York' }, byDay: [{ date: '2026-11-30', actions: 3 }] });
+  });
+
+  it('scenarios: deploy, list, enable within maxActiveScenarios, disable', async () => {
+    const { scenarios, ledger, maxActive } = await make();
+    await ledger.setQuota('t3', { maxActiveScenarios: 1 });
+    expect(await scenarios.deploy('t3', scenario)).toEqual({ created: true });
+    expect(await scenarios.deploy('t3', scenario)).toEqual({ created: false });
+    await scenarios.deploy('t3', { ...scenario, id: 'other' });
+    expect((await scenarios.get('t3', 'contract'))!.nodes).toHaveLength(3);
+    expect(await scenarios.get('t4', 'contract')).toBeNull();
+    await scenarios.enable('t3', 'contract', await maxActive('t3'));
+    await scenarios.enable('t3', 'contract', await maxActive('t3'));
+    await expect(scenarios.enable('t3', 'other', await maxActive('t3'))).rejects.toMatchObject({ code: 'MAX_ACTIVE_SCENARIOS' });
+    await expect(scenarios.enable('t3', 'ghost', await maxActive('t3'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await scenarios.list('t3')).map((s) => [s.id, s.enabled])).toEqual([['contract', true], ['other', false]]);
+    await scenarios.disable('t3', 'contract');
+    await scenarios.enable('t3', 'other', await maxActive('t3'));
+    expect(await scenarios.isEnabled('t3', 'other')).toBe(true);
+    expect(await scenarios.tenants()).toContain('t3');
+  });
+
+  it('vars: defaults once, then persisted values', async () => {
+    const { vars } = await make();
+    expect(await vars.load('t5', 's', { a: 1, b: { x: 2 } })).toEqual({ a: 1, b: { x: 2 } });
+    await vars.set('t5', 's', 'a', 5);
+    expect(await vars.load('t5', 's', { a: 1, c: 3 })).toEqual({ a: 5, b: { x: 2 }, c: 3 });
+    expect(await vars.load('t5', 'other', {})).toEqual({});
+  });
+
+  it('runs: the executor on these stores halts, stores, resumes and lists', async () => {
+    const s = await make();
+    await s.ledger.setQuota('t6', { monthlyActions: 4 });
+    const deps = { meter: s.ledger, runs: s.runs, vars: s.vars, services: { sandbox: createSandbox(), mail: { send: async () => null }, env: () => undefined, fetch, sleep: async () => undefined } };
+    const run = newRun(scenario, 't6', { type: 'manual' });
+    await s.runs.create(run, scenario, [10, 20, 30]);
+    const halted = await executeRun(scenario, structuredClone(run), deps, [10, 20, 30]);
+    expect(halted.status).toBe('halted');
+    const stored = await s.runs.load('t6', run.runId);
+    expect(stored!.run).toMatchObject({ status: 'halted', actions: 4, error: { code: 'QUOTA_EXHAUSTED' } });
+    expect(stored!.run.pending).not.toBeNull();
+    expect(stored!.payload).toEqual([10, 20, 30]);
+    expect(stored!.scenario.id).toBe('contract');
+    expect(stored!.run.tasks.map((t) => t.status)).toEqual(['ok', 'ok', 'ok', 'ok', 'halted']);
+    expect(await s.runs.get('other-tenant', run.runId)).toBeNull();
+
+    await s.ledger.setQuota('t6', { monthlyActions: 100 });
+    const done = await executeRun(scenario, stored!.run, deps);
+    expect(done.status).toBe('succeeded');
+    const final = (await s.runs.get('t6', run.runId))!;
+    // setVar is visible at once inside the same call: 10 + 2, 20 + 3, 30 + 4
+    expect(final.outputs.map((m) => m.payload)).toEqual([[12, 23, 34]]);
+    // trigger + loop + 3 × (iteration + inc) + out
+    expect(final.actions).toBe(1 + 1 + 3 * 2 + 1);
+    expect(final.tasks.reduce((a, t) => a + t.actions, 0)).toBe(final.actions);
+    expect((await s.ledger.usage('t6', new Date())).used).toBe(final.actions);
+    expect(await s.vars.load('t6', 'contract', { n: 1 })).toEqual({ n: 4 });
+    const list = await s.runs.list('t6');
+    expect(list.map((r) => [r.runId, r.status, r.actions])).toEqual([[run.runId, 'succeeded', 9]]);
+    expect(list[0]).not.toHaveProperty('tasks');
+    expect(await s.runs.list('t6', { status: 'failed' })).toEqual([]);
+    deps.services.sandbox.dispose();
+  });
+});
