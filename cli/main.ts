@@ -4,6 +4,10 @@ import { CliError, EXIT } from './errors.js';
 import { registerLocalCommands } from './commands/local.js';
 import { registerEstimateCommand } from './commands/estimate.js';
 import { registerScheduleCommands } from './commands/schedule.js';
+import { registerWorkerCommand } from './commands/worker.js';
+import { registerScenarioCommands } from './commands/scenarios.js';
+import { registerRunCommands } from './commands/runs.js';
+import { registerUsageCommands } from './commands/usage.js';
 
 export interface CommandResult {
   stdout: string;
@@ -14,12 +18,18 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   const program = new Command('flowmeter')
     .description('Flowmeter: workflow execution with built-in metering')
     .version('0.1.0')
+    .option('--redis <url>', 'Redis URL: production store and queue (or FLOWMETER_REDIS_URL)')
+    .option('--prefix <prefix>', 'Redis key prefix (or FLOWMETER_PREFIX; default fm)')
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({ writeErr: () => undefined });
   registerLocalCommands(program, done);
   registerEstimateCommand(program, done);
   registerScheduleCommands(program, done);
+  registerWorkerCommand(program, done);
+  registerScenarioCommands(program, done);
+  registerRunCommands(program, done);
+  registerUsageCommands(program, done);
   return program;
 }
 

@@ -30,6 +30,8 @@ export interface ProductionOptions extends LedgerOptions {
   taskBytes?: number;
   /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
   persistent?: boolean;
+  /** Called when a worker of this process has ended a run (logging, metrics). */
+  onRunEnd?: (run: RunRecord, ms: number) => void;
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
@@ -62,8 +64,10 @@ export async function createProduction(opts: ProductionOptions) {
     const stored = await runs.load(tenant, runId);
     if (!stored || (ENDED.has(stored.run.status))) return;
     await runs.claim(tenant, runId);
+    const started = performance.now();
     try {
-      await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload);
+      const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload);
+      opts.onRunEnd?.(run, performance.now() - started);
     } catch (err) {
       runs.release(runId);
       if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;

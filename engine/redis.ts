@@ -92,11 +92,16 @@ export function openRedis(url: string, opts: ConnectOptions = {}): FlowRedis {
 /** Connects and pings, failing with one clear line when Redis cannot be reached. */
 export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<FlowRedis> {
   const redis = openRedis(url, opts);
+  let lastError: Error | null = null;
+  const onError = (err: Error) => (lastError = err);
+  redis.on('error', onError);
   try {
     await withTimeout(redis.connect().then(() => redis.ping()), 5000);
+    redis.off('error', onError);
   } catch (err) {
     redis.disconnect();
-    const why = (err as Error).message || String(err);
+    const cause = (lastError as Error | null) ?? (err as Error);
+    const why = (cause as NodeJS.ErrnoException).code ?? (cause.message || String(cause));
     throw new FlowError('REDIS_UNAVAILABLE', `cannot reach Redis at ${safeRedisUrl(url)}: ${why}`);
   }
   return redis;

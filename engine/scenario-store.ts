@@ -107,7 +107,7 @@ export class RedisScenarioStore implements ScenarioStore {
   async isEnabled(tenant: string, id: string): Promise<boolean> {
     return (await this.redis.sismember(this.keys.enabled(tenant), id)) === 1;
   }
-  async enable(tenant: string, id: string): Promise<void> {
+  async enable(tenant: string, id: string, _maxActive?: number): Promise<void> {
     // The limit is read inside enable.lua from the quota hash, atomically with the count.
     const code = await this.redis.fmEnable(this.keys.scenarios(tenant), this.keys.enabled(tenant), this.keys.quota(tenant), id);
     if (code === -3) throw notFound(id);

@@ -1,0 +1,57 @@
+/** `flowmeter scenarios deploy|list|enable|disable`. */
+import type { Command } from 'commander';
+import { loadScenarioFile, requireValid } from '../io.js';
+import { tenantOf, withProduction } from '../production-io.js';
+import type { CommandResult } from '../main.js';
+import { EXIT } from '../errors.js';
+
+export function registerScenarioCommands(program: Command, done: (r: CommandResult) => void): void {
+  const scenarios = program.command('scenarios').description('manage stored scenarios (needs --redis)').option('--tenant <tenant>', 'tenant', 'default');
+
+  scenarios
+    .command('deploy')
+    .argument('<file>', 'scenario JSON file')
+    .option('--enable', 'also enable it (webhooks and cron fire only for enabled scenarios)')
+    .description('validate and store a scenario (replacing one with the same id)')
+    .action(async (file: string, opts: { enable?: boolean }, cmd: Command) => {
+      const scenario = requireValid(file, loadScenarioFile(file));
+      const tenant = tenantOf(cmd);
+      const out = await withProduction(cmd, async (p) => {
+        const { created } = await p.scenarios.deploy(tenant, scenario);
+        if (opts.enable) await p.scenarios.enable(tenant, scenario.id, (await p.ledger.getQuota(tenant)).maxActiveScenarios);
+        const enabled = await p.scenarios.isEnabled(tenant, scenario.id);
+        return `${created ? 'deployed' : 'updated'} ${scenario.id} for tenant ${tenant} (${enabled ? 'enabled' : `disabled; \`flowmeter scenarios enable ${scenario.id}\` to enable`})\n`;
+      });
+      done({ stdout: out, exitCode: EXIT.ok });
+    });
+
+  scenarios
+    .command('list')
+    .option('--json', 'print JSON')
+    .description('list the tenant\'s scenarios')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const tenant = tenantOf(cmd);
+      const list = await withProduction(cmd, (p) => p.scenarios.list(tenant));
+      const text = opts.json
+        ? `${JSON.stringify(list)}\n`
+        : list.length === 0
+          ? `no scenarios for tenant ${tenant}\n`
+          : list.map((s) => `${s.enabled ? 'enabled ' : 'disabled'}  ${s.id.padEnd(24)}  ${s.trigger.type.padEnd(8)}  ${s.nodes} nodes  ${s.name ?? ''}`.trimEnd()).join('\n') + '\n';
+      done({ stdout: text, exitCode: EXIT.ok });
+    });
+
+  for (const verb of ['enable', 'disable'] as const) {
+    scenarios
+      .command(verb)
+      .argument('<id>', 'scenario id')
+      .description(`${verb} a scenario${verb === 'enable' ? ' (refused past maxActiveScenarios)' : ''}`)
+      .action(async (id: string, _opts: unknown, cmd: Command) => {
+        const tenant = tenantOf(cmd);
+        await withProduction(cmd, async (p) => {
+          if (verb === 'enable') await p.scenarios.enable(tenant, id, (await p.ledger.getQuota(tenant)).maxActiveScenarios);
+          else await p.scenarios.disable(tenant, id);
+        });
+        done({ stdout: `${verb}d ${id}\n`, exitCode: EXIT.ok });
+      });
+  }
+}

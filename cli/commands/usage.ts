@@ -1,0 +1,94 @@
+/** `flowmeter usage` and `flowmeter quota set|add|show`. */
+import type { Command } from 'commander';
+import { parseCount } from '../io.js';
+import { tenantOf, withProduction } from '../production-io.js';
+import type { CommandResult } from '../main.js';
+import { CliError, EXIT } from '../errors.js';
+import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
+import { isValidTimezone } from '../../metering/periods.js';
+
+export function formatUsage(u: UsageReport): string {
+  const lines = [
+    `tenant ${u.tenant}, period ${u.period.key} (${u.period.start} to ${u.period.end}, ${u.period.timezone})`,
+    `used ${u.used} of ${u.limit}${u.addOns ? ` + ${u.addOns} add-on` : ''} actions, ${u.remaining} remaining${u.overage ? `, ${u.overage} overage` : ''}${u.nonBillable ? `, ${u.nonBillable} non-billable` : ''}`,
+    `meters: ${u.meters.runs} runs, ${u.meters.connectorRequests} connector requests, ${u.meters.connectorBytes} connector bytes, ${u.meters.mailsSent} mails sent`,
+  ];
+  if (u.alerts.length) lines.push(`alerts: ${u.alerts.map((a) => `${Math.round(a.threshold * 100)}% at ${a.at}`).join(', ')}`);
+  if (u.byScenario.length) {
+    lines.push('', 'scenario                  runs   actions');
+    for (const s of u.byScenario) lines.push(`${s.scenarioId.padEnd(24)}  ${String(s.runs).padStart(4)}  ${String(s.actions).padStart(8)}`);
+  }
+  if (u.byDay.length) {
+    lines.push('', 'day          actions');
+    const max = Math.max(...u.byDay.map((d) => d.actions));
+    for (const d of u.byDay) lines.push(`${d.date}  ${String(d.actions).padStart(7)}  ${'#'.repeat(Math.max(1, Math.round((d.actions / max) * 40)))}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function parseAlerts(s: string): number[] {
+  const parts = s.split(',').map((x) => Number(x.trim()));
+  if (parts.some((x) => !Number.isFinite(x) || x <= 0 || x > 10)) throw new CliError(`--alerts must be fractions like 0.5,0.9,1, got ${JSON.stringify(s)}`);
+  return parts;
+}
+
+export function registerUsageCommands(program: Command, done: (r: CommandResult) => void): void {
+  program
+    .command('usage')
+    .description('the usage report of a tenant for a billing period (needs --redis)')
+    .option('--tenant <tenant>', 'tenant', 'default')
+    .option('--period <YYYY-MM>', 'billing period (default: the current one)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { period?: string; json?: boolean }, cmd: Command) => {
+      if (opts.period && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new CliError(`--period must be YYYY-MM, got ${JSON.stringify(opts.period)}`);
+      const tenant = tenantOf(cmd);
+      const report = await withProduction(cmd, (p) => p.ledger.usage(tenant, new Date(), opts.period));
+      done({ stdout: opts.json ? `${JSON.stringify(report)}\n` : formatUsage(report), exitCode: EXIT.ok });
+    });
+
+  const quota = program.command('quota').description("set and show a tenant's quota (needs --redis)").option('--tenant <tenant>', 'tenant', 'default');
+  quota
+    .command('set')
+    .option('--monthly <n>', 'monthly actions')
+    .option('--overage <mode>', 'halt or allow')
+    .option('--timezone <tz>', 'IANA timezone of the billing period')
+    .option('--alerts <list>', 'alert thresholds, e.g. 0.5,0.9,1')
+    .option('--max-active <n>', 'most scenarios enabled at once')
+    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string }, cmd: Command) => {
+      const patch: QuotaPatch = {};
+      if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
+      if (opts.overage !== undefined) {
+        if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
+        patch.overage = opts.overage;
+      }
+      if (opts.timezone !== undefined) {
+        if (!isValidTimezone(opts.timezone)) throw new CliError(`--timezone: unknown IANA timezone ${JSON.stringify(opts.timezone)}`);
+        patch.timezone = opts.timezone;
+      }
+      if (opts.alerts !== undefined) patch.alerts = parseAlerts(opts.alerts);
+      if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
+      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active');
+      const tenant = tenantOf(cmd);
+      const q = await withProduction(cmd, (p) => p.ledger.setQuota(tenant, patch));
+      done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
+    });
+  quota
+    .command('add')
+    .requiredOption('--actions <n>', 'extra actions for the current period')
+    .action(async (opts: { actions: string }, cmd: Command) => {
+      const n = parseCount(opts.actions, '--actions', 1);
+      const tenant = tenantOf(cmd);
+      const report = await withProduction(cmd, async (p) => {
+        await p.ledger.addActions(tenant, n, new Date());
+        return p.ledger.usage(tenant, new Date());
+      });
+      done({ stdout: `added ${n} actions to ${tenant} for ${report.period.key}: ${report.remaining} remaining\n`, exitCode: EXIT.ok });
+    });
+  quota
+    .command('show')
+    .action(async (_o: unknown, cmd: Command) => {
+      const tenant = tenantOf(cmd);
+      const q = await withProduction(cmd, (p) => p.ledger.getQuota(tenant));
+      done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
+    });
+}

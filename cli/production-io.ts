@@ -1,0 +1,47 @@
+/** Opening production mode from the command line: --redis URL / FLOWMETER_REDIS_URL. */
+import type { Command } from 'commander';
+import { createProduction, type Production, type ProductionOptions } from '../engine/production.js';
+import { errorCode, errorMessage } from '../engine/errors.js';
+import { CliError, EXIT } from './errors.js';
+
+export interface GlobalOpts {
+  redis?: string;
+  prefix?: string;
+}
+
+export function redisUrlOf(cmd: Command): string {
+  const url = (cmd.optsWithGlobals() as GlobalOpts).redis ?? process.env.FLOWMETER_REDIS_URL;
+  if (!url) throw new CliError(`${cmd.name()} needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL`);
+  return url;
+}
+
+/** Opens production mode, or fails with one line naming what is wrong. */
+export async function openProduction(cmd: Command, opts: Partial<ProductionOptions> = {}): Promise<Production> {
+  const g = cmd.optsWithGlobals() as GlobalOpts;
+  try {
+    return await createProduction({ redisUrl: redisUrlOf(cmd), prefix: g.prefix ?? process.env.FLOWMETER_PREFIX ?? 'fm', ...opts });
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(errorMessage(err), errorCode(err) === 'INVALID_INPUT' ? EXIT.invalid : EXIT.failed);
+  }
+}
+
+/** Runs `fn` with production mode open, closing it afterwards; store errors become one line. */
+export async function withProduction<T>(cmd: Command, fn: (p: Production) => Promise<T>, opts: Partial<ProductionOptions> = {}): Promise<T> {
+  const p = await openProduction(cmd, opts);
+  try {
+    return await fn(p);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const code = errorCode(err);
+    throw new CliError(errorMessage(err), code === 'NOT_FOUND' || code === 'INVALID_INPUT' || code === 'MAX_ACTIVE_SCENARIOS' || code === 'RUN_NOT_HALTED' ? EXIT.invalid : EXIT.failed);
+  } finally {
+    await p.close();
+  }
+}
+
+export function tenantOf(cmd: Command): string {
+  const t = (cmd.optsWithGlobals() as { tenant?: string }).tenant ?? 'default';
+  if (!/^[a-z0-9_-]{1,64}$/.test(t)) throw new CliError(`--tenant must be 1-64 of a-z 0-9 - _, got ${JSON.stringify(t)}`);
+  return t;
+}
