@@ -1,12 +1,18 @@
 /**
- * The embedded default: the executor with in-memory stores, in this process.
+ * The embedded default: the executor with in-memory stores, runs executed in this process.
+ * It is a full Platform, so `serve`, `scheduler` and `dev` work without Redis.
  */
+import { EventEmitter } from 'node:events';
 import { executeRun, type ExecutorDeps } from './executor.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
+import { MemoryScenarioStore } from './scenario-store.js';
 import { newRun } from './run-record.js';
+import { FlowError } from './errors.js';
 import type { Scenario } from './schema.js';
-import type { RunRecord, TriggerInfo } from './types.js';
+import type { RunRecord, TaskRecord, TriggerInfo } from './types.js';
 import type { NodeServices } from './define-node.js';
+import type { FiringLog, KeyStore, Platform, RunEvent } from './platform.js';
+import { apiKeyHash, newApiKey } from './api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../nodes/sandbox.js';
 import { createMailSender } from './mailer.js';
@@ -19,25 +25,54 @@ export interface EmbeddedOptions extends LedgerOptions {
   now?: () => Date;
   taskBytes?: number;
   onTask?: ExecutorDeps['onTask'];
+  /** Called when a run started through `trigger` or `resume` has ended. */
+  onRunEnd?: (run: RunRecord) => void;
 }
 
-export interface Embedded {
-  ledger: MemoryLedger;
-  runs: MemoryRunStore;
-  vars: MemoryVarStore;
+export interface Embedded extends Platform {
+  readonly ledger: MemoryLedger;
+  readonly runs: MemoryRunStore;
+  readonly vars: MemoryVarStore;
+  readonly scenarios: MemoryScenarioStore;
   deps: ExecutorDeps;
-  /** Starts and runs one run to its end. */
+  /** Runs a scenario (not necessarily stored) once, to its end. */
   run(scenario: Scenario, payload: unknown, opts?: { tenant?: string; trigger?: TriggerInfo }): Promise<RunRecord>;
-  /** Continues a halted run. */
-  resume(scenario: Scenario, tenant: string, runId: string): Promise<RunRecord>;
-  close(): Promise<void>;
+  /** Continues a halted run to its end. */
+  resumeRun(tenant: string, runId: string): Promise<RunRecord>;
+}
+
+const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
+const FINAL = new Set(['succeeded', 'failed', 'rejected']);
+
+/** The memory run store, publishing the same events as the Redis one. */
+class EventfulRunStore extends MemoryRunStore {
+  constructor(private readonly events: EventEmitter) {
+    super();
+  }
+  override async checkpoint(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    await super.checkpoint(run);
+    if (tasks.length) this.emit(run.tenant, [{ type: 'tasks', runId: run.runId, scenarioId: run.scenarioId, tasks }]);
+  }
+  override async finish(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    await super.finish(run);
+    const events: RunEvent[] = [];
+    if (tasks.length) events.push({ type: 'tasks', runId: run.runId, scenarioId: run.scenarioId, tasks });
+    events.push({ type: 'run', runId: run.runId, scenarioId: run.scenarioId, status: run.status, actions: run.actions });
+    this.emit(run.tenant, events);
+  }
+  private emit(tenant: string, events: RunEvent[]): void {
+    if (this.events.listenerCount(tenant) === 0) return;
+    for (const e of events) this.events.emit(tenant, structuredClone(e));
+  }
 }
 
 export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const env = opts.env ?? process.env;
+  const events = new EventEmitter().setMaxListeners(0);
   const ledger = new MemoryLedger(opts);
-  const runs = new MemoryRunStore();
+  const runs = new EventfulRunStore(events);
   const vars = new MemoryVarStore();
+  const scenarios = new MemoryScenarioStore();
   const sandbox = opts.services?.sandbox ?? createSandbox();
   const mail = opts.services?.mail ?? createMailSender(env.FLOWMETER_SMTP_URL);
   const services: NodeServices = {
@@ -49,22 +84,101 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     ...opts.services,
   };
   const deps: ExecutorDeps = { meter: ledger, runs, vars, services, now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
-  return {
-    ledger, runs, vars, deps,
+  const inFlight = new Set<Promise<unknown>>();
+  const keyHashes = new Map<string, string>();
+  const fired = new Set<string>();
+
+  const keys: KeyStore = {
+    async create(tenant) {
+      const key = newApiKey();
+      keyHashes.set(apiKeyHash(key), tenant);
+      return key;
+    },
+    async resolve(key) {
+      return keyHashes.get(apiKeyHash(key)) ?? null;
+    },
+  };
+  const firings: FiringLog = {
+    async claim(tenant, scenarioId, instant) {
+      const k = `${tenant}\u0000${scenarioId}\u0000${instant.getTime()}`;
+      if (fired.has(k)) return false;
+      fired.add(k);
+      return true;
+    },
+  };
+
+  /** Executes in the background; the run's record holds its outcome. */
+  function start(p: Promise<RunRecord>): void {
+    const tracked = p.then((run) => opts.onRunEnd?.(run), (err) => process.stderr.write(`flowmeter: run crashed: ${(err as Error).message}\n`));
+    inFlight.add(tracked);
+    void tracked.finally(() => inFlight.delete(tracked));
+  }
+
+  async function resumeRun(tenant: string, runId: string): Promise<RunRecord> {
+    const stored = await runs.load(tenant, runId);
+    if (!stored) throw new FlowError('NOT_FOUND', `no run ${runId} for tenant ${tenant}`);
+    if (stored.run.status !== 'halted' || !stored.run.pending) throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.run.status}; only a halted run can be resumed`);
+    stored.run.status = 'queued';
+    await runs.checkpoint(stored.run, []);
+    return executeRun(stored.scenario, stored.run, deps);
+  }
+
+  const platform: Embedded = {
+    mode: 'embedded',
+    ledger, runs, vars, scenarios, keys, firings, deps,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);
       return executeRun(scenario, run, deps, payload);
     },
-    async resume(scenario, tenant, runId) {
-      const run = await runs.get(tenant, runId);
-      if (!run) throw new Error(`no run ${runId} for tenant ${tenant}`);
-      if (run.status !== 'halted' || !run.pending) throw new Error(`run ${runId} is ${run.status}, only a halted run can be resumed`);
-      return executeRun(scenario, run, deps);
+    resumeRun,
+    async trigger(tenant, scenarioId, payload, trigger) {
+      const scenario = await scenarios.get(tenant, scenarioId);
+      if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
+      const run = newRun(scenario, tenant, trigger);
+      await runs.create(run, scenario, payload);
+      const queued = structuredClone(run);
+      start(executeRun(scenario, run, deps, payload));
+      return queued;
+    },
+    async resume(tenant, runId) {
+      const stored = await runs.get(tenant, runId);
+      if (!stored) throw new FlowError('NOT_FOUND', `no run ${runId} for tenant ${tenant}`);
+      if (stored.status !== 'halted') throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.status}; only a halted run can be resumed`);
+      start(resumeRun(tenant, runId));
+    },
+    async subscribe(tenant, onEvent) {
+      events.on(tenant, onEvent);
+      return () => void events.off(tenant, onEvent);
+    },
+    async waitFor(tenant, runId, begin, timeoutMs = 300_000) {
+      let done!: () => void;
+      const ended = new Promise<void>((r) => (done = r));
+      const stop = await platform.subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await begin();
+        // Subscribed before `begin`, so the end cannot be missed; only a final status needs no wait.
+        const current = await runs.get(tenant, runId);
+        if (!current || !FINAL.has(current.status)) {
+          await Promise.race([ended, new Promise((_, rej) => (timer = setTimeout(() => rej(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms`)), timeoutMs)))]);
+        }
+        const run = await runs.get(tenant, runId);
+        if (!run) throw new FlowError('NOT_FOUND', `run ${runId} disappeared`);
+        return run;
+      } finally {
+        clearTimeout(timer);
+        stop();
+      }
+    },
+    async queueDepth() {
+      return inFlight.size;
     },
     async close() {
+      await Promise.allSettled([...inFlight]);
       if (!opts.services?.sandbox && 'dispose' in sandbox) (sandbox as { dispose(): void }).dispose();
       if (!opts.services?.mail && 'close' in mail) (mail as { close(): void }).close();
     },
   };
+  return platform;
 }

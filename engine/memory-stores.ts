@@ -1,7 +1,7 @@
 /** In-memory RunStore and VarStore: the embedded default. */
 import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
 import { summarize } from './stores.js';
-import type { RunRecord } from './types.js';
+import type { RunRecord, TaskRecord } from './types.js';
 import type { Scenario } from './schema.js';
 
 export class MemoryRunStore implements RunStore {
@@ -13,10 +13,10 @@ export class MemoryRunStore implements RunStore {
     this.runs.set(run.runId, run);
     this.inputs.set(run.runId, { scenario, payload });
   }
-  async checkpoint(run: RunRecord): Promise<void> {
+  async checkpoint(run: RunRecord, _tasks: TaskRecord[] = []): Promise<void> {
     this.runs.set(run.runId, run);
   }
-  async finish(run: RunRecord): Promise<void> {
+  async finish(run: RunRecord, _tasks: TaskRecord[] = []): Promise<void> {
     this.runs.set(run.runId, run);
   }
   async get(tenant: string, runId: string): Promise<RunRecord | null> {

@@ -7,7 +7,8 @@ import { executeRun, type ExecutorDeps } from './executor.js';
 import { errorCode, FlowError } from './errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
 import { Keys } from './redis-keys.js';
-import { RedisRunStore, RedisVarStore, type RunEvent } from './redis-stores.js';
+import { RedisFiringLog, RedisKeyStore, RedisRunStore, RedisVarStore } from './redis-stores.js';
+import type { Platform, RunEvent } from './platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker } from './queue.js';
 import { newRun } from './run-record.js';
@@ -35,10 +36,21 @@ export interface ProductionOptions extends LedgerOptions {
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
+const FINAL = new Set(['succeeded', 'failed', 'rejected']);
 
-export type Production = Awaited<ReturnType<typeof createProduction>>;
+export interface ProductionExtras {
+  redis: FlowRedis;
+  redisKeys: Keys;
+  runs: RedisRunStore;
+  queue: RunQueue;
+  readonly deps: ExecutorDeps;
+  processRun(tenant: string, runId: string): Promise<void>;
+  startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
+}
 
-export async function createProduction(opts: ProductionOptions) {
+export type Production = Platform & ProductionExtras;
+
+export async function createProduction(opts: ProductionOptions): Promise<Platform & ProductionExtras> {
   const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent });
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
@@ -57,7 +69,32 @@ export async function createProduction(opts: ProductionOptions) {
   let deps: ExecutorDeps | null = null;
   const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes });
   const workers: Worker[] = [];
-  const subscribers: Redis[] = [];
+
+  // One subscriber connection for every listener of this process, per tenant channel.
+  let sub: Redis | null = null;
+  const listeners = new Map<string, Set<(e: RunEvent) => void>>();
+  /** Calls `onEvent` for every task and run event of the tenant until the returned stop(). */
+  async function subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void> {
+    if (!sub) {
+      sub = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
+      sub.on('error', () => undefined);
+      sub.on('message', (channel: string, text: string) => {
+        const set = listeners.get(channel);
+        if (!set) return;
+        for (const e of JSON.parse(text) as RunEvent[]) for (const l of set) l(e);
+      });
+    }
+    const channel = keys.events(tenant);
+    let set = listeners.get(channel);
+    if (!set) {
+      listeners.set(channel, (set = new Set()));
+      await sub.subscribe(channel);
+    }
+    set.add(onEvent);
+    return () => {
+      set.delete(onEvent);
+    };
+  }
 
   /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
   async function processRun(tenant: string, runId: string): Promise<void> {
@@ -76,7 +113,11 @@ export async function createProduction(opts: ProductionOptions) {
   }
 
   return {
-    redis, keys, ledger, runs, vars, scenarios, queue,
+    mode: 'redis' as const,
+    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue,
+    keys: new RedisKeyStore(redis, keys),
+    firings: new RedisFiringLog(redis, keys),
+    queueDepth: () => queue.depth(),
     get deps() {
       return executorDeps();
     },
@@ -97,27 +138,18 @@ export async function createProduction(opts: ProductionOptions) {
       await queue.enqueue({ tenant, runId }, 'resume');
     },
 
-    /** Calls `onEvent` for every task and run event of the tenant until the returned stop(). */
-    async subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void> {
-      const sub = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
-      sub.on('error', () => undefined);
-      subscribers.push(sub);
-      await sub.subscribe(keys.events(tenant));
-      sub.on('message', (_ch, text: string) => {
-        for (const e of JSON.parse(text) as RunEvent[]) onEvent(e);
-      });
-      return () => sub.disconnect();
-    },
+    subscribe,
 
     /** Resolves with the run record once the run has ended. */
     async waitFor(tenant: string, runId: string, start: () => Promise<void>, timeoutMs = 300_000): Promise<RunRecord> {
       let done!: () => void;
       const ended = new Promise<void>((r) => (done = r));
-      const stop = await this.subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
+      const stop = await subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
       try {
         await start();
+        // Subscribed before `start`, so the end cannot be missed; only a final status needs no wait.
         const current = await runs.get(tenant, runId);
-        if (!current || !ENDED.has(current.status)) {
+        if (!current || !FINAL.has(current.status)) {
           let timer: NodeJS.Timeout | undefined;
           await Promise.race([ended, new Promise((_, rej) => (timer = setTimeout(() => rej(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms (is a worker running?)`)), timeoutMs)))]);
           clearTimeout(timer);
@@ -139,7 +171,7 @@ export async function createProduction(opts: ProductionOptions) {
     async close(): Promise<void> {
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
-      for (const s of subscribers) s.disconnect();
+      (sub as Redis | null)?.disconnect();
       sandbox?.dispose();
       mail?.close();
       redis.disconnect();

@@ -14,6 +14,8 @@
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
  *   <p>:{t:T}:runs                 zset   runId by start time (ms)
  *   <p>:{t:T}:keys                 hash   sha256(api key) → created at
+ *   <p>:{t:T}:fired:<sid>:<ms>     string a cron instant already fired (SET NX)
+ *   <p>:apikeys                    hash   sha256(api key) → tenant
  *   <p>:tenants                    set    every tenant with data
  *   <p>:events:<T>                 pubsub task and run events
  */
@@ -58,6 +60,12 @@ export class Keys {
   }
   apiKeys(tenant: string): string {
     return `${this.t(tenant)}:keys`;
+  }
+  fired(tenant: string, scenarioId: string, instantMs: number): string {
+    return `${this.t(tenant)}:fired:${scenarioId}:${instantMs}`;
+  }
+  apiKeyIndex(): string {
+    return `${this.prefix}:apikeys`;
   }
   tenants(): string {
     return `${this.prefix}:tenants`;

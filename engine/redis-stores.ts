@@ -10,6 +10,8 @@ import type { RunRecord, TaskRecord } from './types.js';
 import type { Scenario } from './schema.js';
 import { scriptError, type FlowRedis } from './redis.js';
 import type { Keys } from './redis-keys.js';
+import type { FiringLog, KeyStore, RunEvent } from './platform.js';
+import { apiKeyHash, newApiKey } from './api-keys.js';
 
 export interface RedisRunStoreOptions {
   /** How long ended runs and their task logs are kept, in days (default 30). */
@@ -18,10 +20,7 @@ export interface RedisRunStoreOptions {
   events?: boolean;
 }
 
-/** A run event as published on `<prefix>:events:<tenant>`. */
-export type RunEvent =
-  | { type: 'tasks'; runId: string; scenarioId: string; tasks: TaskRecord[] }
-  | { type: 'run'; runId: string; scenarioId: string; status: RunRecord['status']; actions: number };
+export type { RunEvent };
 
 function recordJson(run: RunRecord): string {
   const { tasks: _t, pending: _p, ...rest } = run;
@@ -159,5 +158,25 @@ export class RedisVarStore implements VarStore {
 
   async set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void> {
     await this.redis.hset(this.keys.vars(tenant, scenarioId), name, JSON.stringify(value ?? null));
+  }
+}
+
+export class RedisKeyStore implements KeyStore {
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+  async create(tenant: string): Promise<string> {
+    const key = newApiKey();
+    await this.redis.multi().hset(this.keys.apiKeyIndex(), apiKeyHash(key), tenant).hset(this.keys.apiKeys(tenant), apiKeyHash(key), new Date().toISOString()).exec();
+    return key;
+  }
+  async resolve(key: string): Promise<string | null> {
+    return this.redis.hget(this.keys.apiKeyIndex(), apiKeyHash(key));
+  }
+}
+
+export class RedisFiringLog implements FiringLog {
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+  async claim(tenant: string, scenarioId: string, instant: Date): Promise<boolean> {
+    const ok = await this.redis.set(this.keys.fired(tenant, scenarioId, instant.getTime()), '1', 'EX', 40 * 86400, 'NX');
+    return ok === 'OK';
   }
 }

@@ -31,7 +31,7 @@ describe('halting and resuming', () => {
       let rounds = 0;
       while (run.status === 'halted') {
         await engine.ledger.addActions('default', 2, new Date());
-        run = await engine.resume(scenario, 'default', run.runId);
+        run = await engine.resumeRun('default', run.runId);
         rounds++;
         expect(rounds).toBeLessThan(20);
       }
