@@ -99,6 +99,6 @@ export class MemoryLedger implements Ledger {
   async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
     const quota = this.quotas.get(tenant) ?? DEFAULT_QUOTA;
     const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
-    return buildReport(tenant, period, quota, structuredClone(this.periodCounters(tenant, period.key)));
+    return buildReport(tenant, period, quota, structuredClone(this.periodCounters(tenant, period.key)), at);
   }
 }

@@ -33,6 +33,26 @@ export interface UsageReport {
   byDay: Array<{ date: string; actions: number }>;
   meters: { runs: number; connectorRequests: number; connectorBytes: number; mailsSent: number };
   alerts: Array<{ threshold: number; at: string }>;
+  /**
+   * For the current period: where usage will be at the period's end if the rate so far goes
+   * on (`projectedUsed`), and whether that passes `limit + addOns` (`willExceed`). Null for a
+   * period that is over or has not started.
+   */
+  projection: { projectedUsed: number; perDay: number; willExceed: boolean; exceedsOn: string | null } | null;
+}
+
+/** Projects the period's end usage from the rate so far (linear). */
+export function project(period: Period, used: number, limit: number, at: Date): UsageReport['projection'] {
+  const start = Date.parse(period.start);
+  const end = Date.parse(period.end);
+  const now = at.getTime();
+  if (now < start || now >= end) return null;
+  const elapsed = Math.max(now - start, 3600_000); // at least an hour, so a first action does not project wildly
+  const rate = used / elapsed; // actions per ms
+  const projectedUsed = Math.round(used + rate * (end - now));
+  const willExceed = projectedUsed > limit;
+  const exceedsOn = willExceed && rate > 0 ? new Date(Math.max(now, start + limit / rate)).toISOString() : null;
+  return { projectedUsed, perDay: Math.round(rate * 86_400_000 * 10) / 10, willExceed, exceedsOn };
 }
 
 /** Raw per-period counters, as a store keeps them. */
@@ -53,7 +73,7 @@ export function emptyCounters(): PeriodCounters {
 }
 
 /** Builds the §7 report from counters: byScenario by most runs, byDay by date. */
-export function buildReport(tenant: string, period: Period, quota: Quota, c: PeriodCounters): UsageReport {
+export function buildReport(tenant: string, period: Period, quota: Quota, c: PeriodCounters, at: Date = new Date()): UsageReport {
   const ids = new Set([...Object.keys(c.scenarioRuns), ...Object.keys(c.scenarioActions)]);
   const byScenario = [...ids]
     .map((scenarioId) => ({ scenarioId, runs: c.scenarioRuns[scenarioId] ?? 0, actions: c.scenarioActions[scenarioId] ?? 0 }))
@@ -75,6 +95,7 @@ export function buildReport(tenant: string, period: Period, quota: Quota, c: Per
       connectorBytes: c.meters.connectorBytes ?? 0,
       mailsSent: c.meters.mailsSent ?? 0,
     },
-    alerts: Object.entries(c.alerts).map(([t, at]) => ({ threshold: Number(t), at })).sort((a, b) => a.threshold - b.threshold),
+    alerts: Object.entries(c.alerts).map(([t, when]) => ({ threshold: Number(t), at: when })).sort((a, b) => a.threshold - b.threshold),
+    projection: project(period, c.used, quota.monthlyActions + c.addOns, at),
   };
 }

@@ -115,6 +115,6 @@ export class RedisLedger implements Ledger {
       else c.scenarioActions[id] = Number(v);
     }
     for (const [d, v] of Object.entries(days)) c.days[d] = Number(v);
-    return buildReport(tenant, period, quota, c);
+    return buildReport(tenant, period, quota, c, at);
   }
 }

@@ -132,3 +132,17 @@ describe('runaway breaker', () => {
     expect(payloads(run)).toHaveLength(2);
   });
 });
+
+describe('projection', () => {
+  it('projects the period end from the rate so far and warns past the limit', async () => {
+    const { project } = await import('../metering/quota.js');
+    const { periodByKey } = await import('../metering/periods.js');
+    const nov = periodByKey('2026-11', 'UTC'); // 30 days
+    // 10 days in, 100 used: 10/day → 300 by the end
+    const p = project(nov, 100, 250, new Date('2026-11-11T00:00:00Z'))!;
+    expect(p).toMatchObject({ projectedUsed: 300, perDay: 10, willExceed: true });
+    expect(p.exceedsOn).toBe('2026-11-26T00:00:00.000Z');
+    expect(project(nov, 100, 500, new Date('2026-11-11T00:00:00Z'))).toMatchObject({ projectedUsed: 300, willExceed: false, exceedsOn: null });
+    expect(project(nov, 100, 500, new Date('2026-12-02T00:00:00Z'))).toBeNull();
+  });
+});

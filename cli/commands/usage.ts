@@ -13,6 +13,10 @@ export function formatUsage(u: UsageReport): string {
     `used ${u.used} of ${u.limit}${u.addOns ? ` + ${u.addOns} add-on` : ''} actions, ${u.remaining} remaining${u.overage ? `, ${u.overage} overage` : ''}${u.nonBillable ? `, ${u.nonBillable} non-billable` : ''}`,
     `meters: ${u.meters.runs} runs, ${u.meters.connectorRequests} connector requests, ${u.meters.connectorBytes} connector bytes, ${u.meters.mailsSent} mails sent`,
   ];
+  if (u.projection) {
+    const p = u.projection;
+    lines.push(`projection: ${p.projectedUsed} actions by ${u.period.end} at ${p.perDay}/day${p.willExceed ? ` — WARNING: passes the limit of ${u.limit + u.addOns}${p.exceedsOn ? ` around ${p.exceedsOn.slice(0, 10)}` : ''}` : ' (within the limit)'}`);
+  }
   if (u.alerts.length) lines.push(`alerts: ${u.alerts.map((a) => `${Math.round(a.threshold * 100)}% at ${a.at}`).join(', ')}`);
   if (u.byScenario.length) {
     lines.push('', 'scenario                  runs   actions');
