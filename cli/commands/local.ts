@@ -38,14 +38,15 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
     .option('--overage <mode>', 'halt or allow', 'halt')
     .option('--json', 'print the run record as one JSON document')
     .action(async (file: string, opts: { input?: string; payload?: string; tenant: string; quota?: string; overage: string; json?: boolean }) => {
+      // Flags first: a wrong flag is reported before the scenario is read.
       const payload = readPayload(opts);
-      const scenario = requireValid(file, loadScenarioFile(file));
+      const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
       if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
+      const scenario = requireValid(file, loadScenarioFile(file));
       const engine = createEmbedded({
         onAlert: (a) => process.stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
       });
       try {
-        const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
         await engine.ledger.setQuota(opts.tenant, { ...(monthlyActions !== undefined && { monthlyActions }), overage: opts.overage });
         const run = await engine.run(scenario, payload, { tenant: opts.tenant });
         const { pending, ...rest } = run;
