@@ -17,11 +17,22 @@ export function isValidTimezone(tz: string): boolean {
   return DateTime.local().setZone(tz).isValid;
 }
 
+// Reservations ask for the period and the local date of every action: the last answer per
+// timezone is kept with its bounds, so luxon runs once per timezone per month or day.
+const periodCache = new Map<string, { from: number; to: number; period: Period }>();
+const dateCache = new Map<string, { from: number; to: number; date: string }>();
+
 /** The period containing `at` in `timezone`. */
 export function periodAt(at: Date, timezone: string): Period {
+  const t = at.getTime();
+  const hit = periodCache.get(timezone);
+  if (hit && t >= hit.from && t < hit.to) return hit.period;
   const local = DateTime.fromJSDate(at, { zone: timezone });
   if (!local.isValid) throw new Error(`unknown timezone ${JSON.stringify(timezone)}`);
-  return periodFromStart(local.startOf('month'), timezone);
+  const start = local.startOf('month');
+  const period = periodFromStart(start, timezone);
+  periodCache.set(timezone, { from: start.toMillis(), to: start.plus({ months: 1 }).toMillis(), period });
+  return period;
 }
 
 /** The period named `YYYY-MM` in `timezone`. */
@@ -44,7 +55,13 @@ function periodFromStart(start: DateTime, timezone: string): Period {
 
 /** The tenant-local calendar date (`YYYY-MM-DD`) of an instant. */
 export function localDate(at: Date, timezone: string): string {
-  return DateTime.fromJSDate(at, { zone: timezone }).toFormat('yyyy-MM-dd');
+  const t = at.getTime();
+  const hit = dateCache.get(timezone);
+  if (hit && t >= hit.from && t < hit.to) return hit.date;
+  const day = DateTime.fromJSDate(at, { zone: timezone }).startOf('day');
+  const date = day.toFormat('yyyy-MM-dd');
+  dateCache.set(timezone, { from: day.toMillis(), to: day.plus({ days: 1 }).toMillis(), date });
+  return date;
 }
 
 /** Milliseconds until the period containing `at` ends. */
