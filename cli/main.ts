@@ -8,6 +8,7 @@ import { registerWorkerCommand } from './commands/worker.js';
 import { registerScenarioCommands } from './commands/scenarios.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerUsageCommands } from './commands/usage.js';
+import { registerSchedulerCommand } from './commands/scheduler.js';
 
 export interface CommandResult {
   stdout: string;
@@ -30,6 +31,7 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   registerScenarioCommands(program, done);
   registerRunCommands(program, done);
   registerUsageCommands(program, done);
+  registerSchedulerCommand(program, done);
   return program;
 }
 

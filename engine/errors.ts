@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   RUN_NOT_HALTED: 'only a halted run can be resumed',
   REDIS_UNAVAILABLE: 'Redis cannot be reached',
   TIMEOUT: 'waiting for something took too long',
+  UNAUTHORIZED: 'an API request without a valid key',
+  FORBIDDEN: 'the API key may not do this (admin only)',
+  PAYLOAD_TOO_LARGE: 'a request body over the server\'s body limit',
+  BAD_SIGNATURE: 'a webhook request without a valid X-Signature',
   INTERNAL: 'an unexpected engine error',
 } as const;
 

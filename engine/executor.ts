@@ -8,11 +8,12 @@ import type { NodeContext, NodeResult, NodeServices, MeterName } from './define-
 import { FlowError, errorCode, errorMessage } from './errors.js';
 import { compile, type CompiledNode, type CompiledScenario } from './compile.js';
 import { consumed, deliver, initialState, iterationMessage, openFrame, push } from './frames.js';
-import type { Meter, RunStore, VarStore } from './stores.js';
+import type { Meter, RunStore, Settlement, VarStore } from './stores.js';
 import type { Scenario } from './schema.js';
 import type { ErrorInfo, Message, RunRecord, RunState, TaskRecord, WorkItem } from './types.js';
 import { Redactor } from './secrets.js';
 import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
+import { Budget, type BudgetOptions } from './budget.js';
 
 export interface ExecutorDeps {
   meter: Meter;
@@ -25,6 +26,12 @@ export interface ExecutorDeps {
   taskBytes?: number;
   /** Called after each task is recorded (live tail, metrics). */
   onTask?: (run: RunRecord, task: TaskRecord) => void;
+  /** Checkpoint (and settle billing) after this many tasks… (default 64) */
+  checkpointEvery?: number;
+  /** …or after this many ms, whichever comes first (default 200). */
+  checkpointMs?: number;
+  /** Lease sizes and waiting of the run's budget. */
+  budget?: BudgetOptions;
 }
 
 /** A running run's working set, kept apart from the record until it is stored. */
@@ -38,6 +45,8 @@ interface Work {
   now: () => Date;
   /** Tasks recorded since the last checkpoint. */
   fresh: TaskRecord[];
+  budget: Budget;
+  lastCheckpoint: number;
   failed: ErrorInfo | null;
   halted: boolean;
 }
@@ -55,15 +64,15 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   run.error = null;
   let state = run.pending ?? null;
   const fresh: TaskRecord[] = [];
+  const budget = new Budget(deps.meter, run, { owner: () => deps.runs.ownerOf?.(run.runId), ...deps.budget });
   if (!state) {
     const at = now();
-    const reserved = await deps.meter.reserve({ tenant: run.tenant, runId: run.runId, scenarioId: run.scenarioId, taskKey: '1', billable: run.billable, trigger: true, at });
-    if (!reserved.ok) {
+    if (!(await budget.take('1', at, true))) {
       run.status = 'rejected';
       run.error = { code: 'QUOTA_EXHAUSTED', message: `tenant ${run.tenant} has no actions left this period` };
       run.finishedAt = now().toISOString();
       run.pending = null;
-      await deps.runs.finish(run, []);
+      await store(deps, run, [], budget.settlement(true, now()), true);
       return run;
     }
     const msg: Message = { ...triggerExtras(run), payload: payload ?? null };
@@ -74,14 +83,18 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   }
   run.pending = state;
   const w: Work = {
-    run, state, compiled, redactor, deps, now, fresh,
+    run, state, compiled, redactor, deps, now, fresh, budget, lastCheckpoint: performance.now(),
     vars: await deps.vars.load(run.tenant, run.scenarioId, scenario.variables ?? {}), failed: null, halted: false,
   };
   for (const t of w.fresh) deps.onTask?.(run, t);
 
+  const every = deps.checkpointEvery ?? 64;
+  const everyMs = deps.checkpointMs ?? 200;
   while (state.items.length > 0 && !w.failed && !w.halted) {
     await wave(w);
-    if (state.items.length > 0 && !w.failed && !w.halted) await checkpoint(w);
+    if (state.items.length > 0 && !w.failed && !w.halted && (w.fresh.length >= every || performance.now() - w.lastCheckpoint >= everyMs)) {
+      await checkpoint(w);
+    }
   }
 
   if (w.failed) {
@@ -98,8 +111,18 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   run.finishedAt = now().toISOString();
   run.error = scrubError(run.error, redactor);
   if (redactor.size > 0) run.outputs = redactor.redactDeep(run.outputs);
-  await deps.runs.finish(run, storeFresh(w));
+  await store(deps, run, storeFresh(w), budget.settlement(true, now()), true);
   return run;
+}
+
+/** Writes progress and its billing: atomically where the store can, else billing first. */
+async function store(deps: ExecutorDeps, run: RunRecord, tasks: TaskRecord[], settlement: Settlement | null, ended: boolean): Promise<void> {
+  if (deps.runs.checkpointAndSettle) return deps.runs.checkpointAndSettle(run, tasks, settlement, ended);
+  // Billing before the task log: after a crash between the two, the tasks run again and
+  // their keys are already billed, so nothing is billed twice or lost.
+  if (settlement) await deps.meter.settle(settlement);
+  if (ended) await deps.runs.finish(run, tasks);
+  else await deps.runs.checkpoint(run, tasks);
 }
 
 function triggerExtras(run: RunRecord): Record<string, unknown> {
@@ -122,7 +145,8 @@ function storeFresh(w: Work): TaskRecord[] {
 }
 
 async function checkpoint(w: Work): Promise<void> {
-  await w.deps.runs.checkpoint(w.run, storeFresh(w));
+  await store(w.deps, w.run, storeFresh(w), w.budget.settlement(false, w.now()), false);
+  w.lastCheckpoint = performance.now();
 }
 
 interface Slot {
@@ -160,8 +184,7 @@ async function wave(w: Work): Promise<void> {
       slots.push(slot);
       continue;
     }
-    const r = await deps.meter.reserve({ tenant: run.tenant, runId: run.runId, scenarioId: run.scenarioId, taskKey: String(seq), billable: run.billable, at });
-    if (!r.ok) {
+    if (!(await w.budget.take(String(seq), at))) {
       // This item and every later one stay pending; the run halts after this wave.
       task.status = 'halted';
       task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };

@@ -55,7 +55,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
   const ledger = new RedisLedger(redis, keys, opts);
-  const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays });
+  const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const scenarios = new RedisScenarioStore(redis, keys);
   const queue = new RunQueue(opts.redisUrl, keys.prefix);
@@ -100,7 +100,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   async function processRun(tenant: string, runId: string): Promise<void> {
     const stored = await runs.load(tenant, runId);
     if (!stored || (ENDED.has(stored.run.status))) return;
-    await runs.claim(tenant, runId);
+    const now = opts.now?.() ?? new Date();
+    const { period: current } = await ledger.periodOf(tenant, now);
+    const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
+    await runs.claim(tenant, runId, { current, previous });
     const started = performance.now();
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload);

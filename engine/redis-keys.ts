@@ -6,6 +6,7 @@
  *   <p>:{t:T}:p:<YYYY-MM>          hash   used, overage, nonBillable, addOns, m:<meter>, a:<threshold>
  *   <p>:{t:T}:p:<YYYY-MM>:scen     hash   <scenarioId>:runs, <scenarioId>:actions
  *   <p>:{t:T}:p:<YYYY-MM>:days     hash   <YYYY-MM-DD> → actions
+ *   <p>:{t:T}:p:<YYYY-MM>:leases   hash   <runId> → actions it holds (lease.lua)
  *   <p>:{t:T}:billed:<runId>       set    task keys already billed (idempotency)
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
@@ -36,6 +37,9 @@ export class Keys {
   }
   periodDays(tenant: string, period: string): string {
     return `${this.t(tenant)}:p:${period}:days`;
+  }
+  leases(tenant: string, period: string): string {
+    return `${this.t(tenant)}:p:${period}:leases`;
   }
   billed(tenant: string, runId: string): string {
     return `${this.t(tenant)}:billed:${runId}`;

@@ -4,7 +4,8 @@
  * the run. Ended runs expire after the retention period.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
+import type { RunFilter, RunStore, RunSummary, Settlement, StoredRun, VarStore } from './stores.js';
+import { settleArgs, settleKeys } from '../metering/redis-ledger.js';
 import { summarize } from './stores.js';
 import type { RunRecord, TaskRecord } from './types.js';
 import type { Scenario } from './schema.js';
@@ -16,6 +17,10 @@ import { apiKeyHash, newApiKey } from './api-keys.js';
 export interface RedisRunStoreOptions {
   /** How long ended runs and their task logs are kept, in days (default 30). */
   retentionDays?: number;
+  /** How long a run's billed task keys are kept, in seconds (default 35 days). */
+  billedTtlSeconds?: number;
+  /** Alert thresholds crossed by a settlement (the ledger reports them). */
+  onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
   /** Publish task and run events (live tail); default true. */
   events?: boolean;
 }
@@ -50,26 +55,44 @@ export class RedisRunStore implements RunStore {
       .exec();
   }
 
-  /** Takes ownership of a run for this process: a previous owner's writes are refused from now on. */
-  async claim(tenant: string, runId: string): Promise<void> {
+  /**
+   * Takes ownership of a run for this process (claim.lua): a previous owner's writes and
+   * leases are refused from now on, and the actions the run held go back to the pool.
+   */
+  async claim(tenant: string, runId: string, periods: { current: string; previous: string }): Promise<void> {
     const token = randomUUID();
-    await this.redis.hset(this.keys.run(tenant, runId), 'owner', token);
+    const k = this.keys;
+    const code = await this.redis.fmClaim(
+      k.run(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
+      token, runId,
+    );
+    if (code < 0) throw scriptError('fmClaim', code);
     this.owners.set(runId, token);
+  }
+
+  ownerOf(runId: string): string | undefined {
+    return this.owners.get(runId);
   }
 
   release(runId: string): void {
     this.owners.delete(runId);
   }
 
-  private async write(run: RunRecord, tasks: TaskRecord[], ended: boolean): Promise<void> {
+  /** checkpoint.lua: tasks, record, state and (when given) their billing, at once. */
+  async checkpointAndSettle(run: RunRecord, tasks: TaskRecord[], settlement: Settlement | null, ended: boolean): Promise<void> {
     const k = this.keys;
     const state = run.pending ? JSON.stringify(run.pending) : '';
-    const code = await this.redis.fmCheckpoint(
-      k.run(run.tenant, run.runId), k.runTasks(run.tenant, run.runId),
+    const runKey = k.run(run.tenant, run.runId);
+    const billingKeys = settlement ? settleKeys(k, settlement) : [runKey, runKey, runKey, runKey, runKey, runKey];
+    const out = await this.redis.fmCheckpoint(
+      runKey, k.runTasks(run.tenant, run.runId), ...billingKeys,
       this.owners.get(run.runId) ?? '', recordJson(run), state, ended ? '1' : '0', this.retentionSeconds, run.status,
-      ...tasks.map((t) => JSON.stringify(t)),
+      tasks.length, ...tasks.map((t) => JSON.stringify(t)),
+      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement, this.opts.billedTtlSeconds ?? 35 * 86400) : []),
     );
-    if (code < 0) throw scriptError('fmCheckpoint', code);
+    if (typeof out === 'number') throw scriptError('fmCheckpoint', out);
+    if (settlement && out.length > 1) this.opts.onAlerts?.(settlement.tenant, settlement.period, out.slice(1), settlement.at);
+    if (ended) this.release(run.runId);
     if (this.opts.events !== false) {
       const events: RunEvent[] = [];
       if (tasks.length) events.push({ type: 'tasks', runId: run.runId, scenarioId: run.scenarioId, tasks });
@@ -79,12 +102,11 @@ export class RedisRunStore implements RunStore {
   }
 
   checkpoint(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
-    return this.write(run, tasks, false);
+    return this.checkpointAndSettle(run, tasks, null, false);
   }
 
-  async finish(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
-    await this.write(run, tasks, true);
-    this.release(run.runId);
+  finish(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    return this.checkpointAndSettle(run, tasks, null, true);
   }
 
   async get(tenant: string, runId: string): Promise<RunRecord | null> {

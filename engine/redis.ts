@@ -17,12 +17,17 @@ export interface ScriptDef {
   name: string;
   /** Path of the .lua file from the package root. */
   file: string;
+  /** Library files prepended to it (shared Lua functions). */
+  libs?: string[];
   keys: number;
 }
 
 export const SCRIPTS: ScriptDef[] = [
   { name: 'fmReserve', file: 'metering/lua/reserve.lua', keys: 5 },
-  { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', keys: 2 },
+  { name: 'fmLease', file: 'metering/lua/lease.lua', keys: 4 },
+  { name: 'fmSettle', file: 'metering/lua/settle.lua', libs: ['metering/lua/lib-settle.lua'], keys: 6 },
+  { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 8 },
+  { name: 'fmClaim', file: 'engine/lua/claim.lua', keys: 5 },
   { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
 ];
@@ -30,14 +35,20 @@ export const SCRIPTS: ScriptDef[] = [
 const sources = new Map<string, string>();
 function source(def: ScriptDef): string {
   let s = sources.get(def.name);
-  if (!s) sources.set(def.name, (s = readFileSync(resolve(PACKAGE_ROOT, def.file), 'utf8')));
+  if (!s) {
+    s = [...(def.libs ?? []), def.file].map((f) => readFileSync(resolve(PACKAGE_ROOT, f), 'utf8')).join('\n');
+    sources.set(def.name, s);
+  }
   return s;
 }
 
 /** A Redis client with Flowmeter's scripts defined on it. */
 export type FlowRedis = Redis & {
   fmReserve(...args: Array<string | number>): Promise<Array<number | string>>;
-  fmCheckpoint(...args: Array<string | number>): Promise<number>;
+  fmCheckpoint(...args: Array<string | number>): Promise<number | Array<number | string>>;
+  fmLease(...args: Array<string | number>): Promise<number | number[]>;
+  fmSettle(...args: Array<string | number>): Promise<string[]>;
+  fmClaim(...args: Array<string | number>): Promise<number>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
 };

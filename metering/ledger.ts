@@ -2,7 +2,7 @@
  * The ledger: a Meter that also keeps quotas, add-ons, alerts and the usage report.
  * `MemoryLedger` is the embedded default; `RedisLedger` does the same atomically in Lua.
  */
-import type { Meter, ReserveRequest, ReserveResult } from '../engine/stores.js';
+import type { LeaseRequest, LeaseResult, Meter, ReserveRequest, ReserveResult, Settlement } from '../engine/stores.js';
 import type { MeterName } from '../engine/define-node.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
@@ -17,6 +17,8 @@ export interface Alert {
 }
 
 export interface Ledger extends Meter {
+  /** Bills one action at once (the single-action path; runs spend through lease/settle). */
+  reserve(req: ReserveRequest): ReserveResult | Promise<ReserveResult>;
   getQuota(tenant: string): Promise<Quota>;
   setQuota(tenant: string, patch: QuotaPatch): Promise<Quota>;
   /** Adds extra actions to the period containing `at` only. */
@@ -33,6 +35,73 @@ export class MemoryLedger implements Ledger {
   private quotas = new Map<string, Quota>();
   private counters = new Map<string, PeriodCounters>();
   private billed = new Set<string>();
+  /** Actions held by runs, per tenant and period (`tenant\0period` → total, and per run). */
+  private leased = new Map<string, { total: number; byRun: Map<string, number> }>();
+
+  private leases(tenant: string, period: string) {
+    const k = `${tenant}\u0000${period}`;
+    let l = this.leased.get(k);
+    if (!l) this.leased.set(k, (l = { total: 0, byRun: new Map() }));
+    return l;
+  }
+
+  periodOf(tenant: string, at: Date): { period: string; date: string } {
+    const tz = (this.quotas.get(tenant) ?? DEFAULT_QUOTA).timezone;
+    return { period: periodAt(at, tz).key, date: localDate(at, tz) };
+  }
+
+  lease(req: LeaseRequest): LeaseResult {
+    const quota = this.quotas.get(req.tenant) ?? DEFAULT_QUOTA;
+    const { period } = this.periodOf(req.tenant, req.at);
+    if (quota.overage === 'allow') return { granted: req.want, held: false, othersHold: false, period };
+    const c = this.periodCounters(req.tenant, period);
+    const l = this.leases(req.tenant, period);
+    const avail = quota.monthlyActions + c.addOns - c.used - l.total;
+    if (avail <= 0) return { granted: 0, held: true, othersHold: l.total - (l.byRun.get(req.runId) ?? 0) > 0, period };
+    // At most a quarter of what is left: runs near the limit share the remainder.
+    const granted = Math.min(req.want, Math.max(1, Math.floor(avail / 4)));
+    l.total += granted;
+    l.byRun.set(req.runId, (l.byRun.get(req.runId) ?? 0) + granted);
+    return { granted, held: true, othersHold: false, period };
+  }
+
+  settle(s: Settlement): void {
+    const quota = this.quotas.get(s.tenant) ?? DEFAULT_QUOTA;
+    const c = this.periodCounters(s.tenant, s.period);
+    let billedNow = 0;
+    for (const e of s.entries) {
+      const id = `${s.tenant}\u0000${s.runId}\u0000${e.key}`;
+      if (this.billed.has(id)) continue;
+      this.billed.add(id);
+      billedNow++;
+      if (s.billable) {
+        c.used++;
+        if (c.used > quota.monthlyActions + c.addOns) c.overage++;
+        c.scenarioActions[s.scenarioId] = (c.scenarioActions[s.scenarioId] ?? 0) + 1;
+        c.days[e.date] = (c.days[e.date] ?? 0) + 1;
+        if (e.trigger) c.scenarioRuns[s.scenarioId] = (c.scenarioRuns[s.scenarioId] ?? 0) + 1;
+      } else c.nonBillable++;
+      if (e.trigger) c.meters.runs = (c.meters.runs ?? 0) + 1;
+    }
+    const back = s.heldUsed + s.release;
+    if (back > 0) {
+      const l = this.leases(s.tenant, s.period);
+      l.total -= back;
+      const mine = (l.byRun.get(s.runId) ?? 0) - back;
+      if (mine > 0) l.byRun.set(s.runId, mine);
+      else l.byRun.delete(s.runId);
+    }
+    if (s.billable && billedNow > 0) this.checkAlerts(s.tenant, s.period, quota, c, s.at);
+  }
+
+  private checkAlerts(tenant: string, period: string, quota: Quota, c: PeriodCounters, at: Date): void {
+    for (const t of quota.alerts) {
+      if (c.used >= Math.ceil(t * quota.monthlyActions) && !(String(t) in c.alerts)) {
+        c.alerts[String(t)] = at.toISOString();
+        this.opts.onAlert?.({ tenant, period, threshold: t, used: c.used, limit: quota.monthlyActions, at: at.toISOString() });
+      }
+    }
+  }
 
   constructor(private readonly opts: LedgerOptions = {}) {}
 
@@ -53,7 +122,7 @@ export class MemoryLedger implements Ledger {
       c.nonBillable++;
     } else {
       const limit = quota.monthlyActions + c.addOns;
-      if (c.used >= limit) {
+      if (c.used + this.leases(req.tenant, period.key).total >= limit) {
         if (quota.overage === 'halt') return { ok: false, code: 'QUOTA_EXHAUSTED' };
         c.overage++;
       }
@@ -62,12 +131,7 @@ export class MemoryLedger implements Ledger {
       const day = localDate(req.at, quota.timezone);
       c.days[day] = (c.days[day] ?? 0) + 1;
       if (req.trigger) c.scenarioRuns[req.scenarioId] = (c.scenarioRuns[req.scenarioId] ?? 0) + 1;
-      for (const t of quota.alerts) {
-        if (c.used >= Math.ceil(t * quota.monthlyActions) && !(String(t) in c.alerts)) {
-          c.alerts[String(t)] = req.at.toISOString();
-          this.opts.onAlert?.({ tenant: req.tenant, period: period.key, threshold: t, used: c.used, limit: quota.monthlyActions, at: req.at.toISOString() });
-        }
-      }
+      this.checkAlerts(req.tenant, period.key, quota, c, req.at);
     }
     if (req.trigger) c.meters.runs = (c.meters.runs ?? 0) + 1;
     this.billed.add(id);

@@ -3,7 +3,8 @@
  * the quota holds whatever the number of workers and runs in flight, and a task key is never
  * billed twice.
  */
-import type { ReserveRequest, ReserveResult } from '../engine/stores.js';
+import type { LeaseRequest, LeaseResult, ReserveRequest, ReserveResult, Settlement } from '../engine/stores.js';
+import { scriptError } from '../engine/redis.js';
 import type { MeterName } from '../engine/define-node.js';
 import type { FlowRedis } from '../engine/redis.js';
 import type { Keys } from '../engine/redis-keys.js';
@@ -26,6 +27,21 @@ function decodeQuota(h: Record<string, string>): Quota {
     ...(h.alerts !== undefined && { alerts: JSON.parse(h.alerts) }),
     ...(h.maxActiveScenarios !== undefined && { maxActiveScenarios: Number(h.maxActiveScenarios) }),
   });
+}
+
+/** The keys of a settlement, in the order of settle.lua (and checkpoint.lua's KEYS[3..8]). */
+export function settleKeys(k: Keys, s: { tenant: string; runId: string; period: string }): string[] {
+  return [k.quota(s.tenant), k.period(s.tenant, s.period), k.periodScenarios(s.tenant, s.period), k.periodDays(s.tenant, s.period), k.billed(s.tenant, s.runId), k.leases(s.tenant, s.period)];
+}
+
+/** The arguments of lib-settle.lua. */
+export function settleArgs(s: Settlement, billedTtlSeconds: number): Array<string | number> {
+  const out: Array<string | number> = [
+    s.runId, s.scenarioId, s.billable ? '1' : '0', s.heldUsed, s.release, s.at.toISOString(),
+    DEFAULT_QUOTA.monthlyActions, JSON.stringify(DEFAULT_QUOTA.alerts), billedTtlSeconds, s.entries.length,
+  ];
+  for (const e of s.entries) out.push(e.key, e.trigger ? '1' : '0', e.date);
+  return out;
 }
 
 export class RedisLedger implements Ledger {
@@ -58,8 +74,38 @@ export class RedisLedger implements Ledger {
     return { ok: true };
   }
 
+  /** Reports thresholds crossed (returned by settle.lua or checkpoint.lua). */
+  alerted(tenant: string, period: string, thresholds: Array<string | number>, at: Date): void {
+    if (thresholds.length === 0) return;
+    void this.getQuota(tenant).then((q) => {
+      for (const t of thresholds) this.opts.onAlert?.({ tenant, period, threshold: Number(t), used: Math.ceil(Number(t) * q.monthlyActions), limit: q.monthlyActions, at: at.toISOString() });
+    }, () => undefined);
+  }
+
   private alert(a: Alert): void {
     this.opts.onAlert?.(a);
+  }
+
+  get billedTtlSeconds(): number {
+    return this.opts.billedTtlSeconds ?? 35 * 86400;
+  }
+
+  async periodOf(tenant: string, at: Date): Promise<{ period: string; date: string }> {
+    const quota = await this.cachedQuota(tenant);
+    return { period: periodAt(at, quota.timezone).key, date: localDate(at, quota.timezone) };
+  }
+
+  async lease(req: LeaseRequest): Promise<LeaseResult> {
+    const { period } = await this.periodOf(req.tenant, req.at);
+    const k = this.keys;
+    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '');
+    if (typeof out === 'number') throw scriptError('fmLease', out);
+    return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
+  }
+
+  async settle(s: Settlement): Promise<void> {
+    const crossed = await this.redis.fmSettle(...settleKeys(this.keys, s), ...settleArgs(s, this.billedTtlSeconds));
+    this.alerted(s.tenant, s.period, crossed, s.at);
   }
 
   async count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): Promise<void> {

@@ -1,20 +1,25 @@
 --[[
-  checkpoint.lua: durably record a run's progress: the tasks completed since the last
-  checkpoint (appended in order), the run record and the state to resume from, at once.
-  Fenced by the owner token, so a worker that lost the run cannot write to it.
+  checkpoint.lua: durably record a run's progress at once: the tasks completed since the last
+  checkpoint (appended in order), the run record, the state to resume from, and the billing
+  of what those tasks spent (lib-settle.lua, prepended when loaded). Fenced by the owner
+  token, so a worker that lost the run can neither write nor bill.
 
-  KEYS[1]  run hash               (record, status, state, scenario, payload, owner)
+  KEYS[1]  run hash          (record, status, state, scenario, payload, owner)
   KEYS[2]  run tasks list
+  KEYS[3]  quota hash        KEYS[4]  period hash        KEYS[5]  period per-scenario hash
+  KEYS[6]  period per-day hash   KEYS[7]  billed set of the run   KEYS[8]  period leases hash
+           (KEYS[3..8] are only used with a settlement)
 
   ARGV[1]  owner token ('' = no fencing: the caller is not a worker)
   ARGV[2]  run record JSON (without tasks)
   ARGV[3]  state JSON, or '' when the run has no pending work
-  ARGV[4]  '1' when the run has ended: the keys then expire after ARGV[5] seconds
+  ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
-  ARGV[7..] stored tasks, JSON each
+  ARGV[7]  number of tasks n, then ARGV[8..7+n] the stored tasks, JSON each
+  ARGV[8+n]  '1' when a settlement follows (its arguments from ARGV[9+n], see lib-settle.lua)
 
-  Returns   1  written
+  Returns  { 1, crossed alert thresholds... }
            -2  the run is owned by another worker: nothing written
            -3  the run does not exist (expired or never created): nothing written
 ]]
@@ -27,14 +32,12 @@ if ARGV[1] ~= '' then
     return -2
   end
 end
-if #ARGV > 6 then
-  local n = #ARGV
-  local i = 7
-  while i <= n do
-    local j = math.min(i + 999, n)
-    redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
-    i = j + 1
-  end
+local n = tonumber(ARGV[7])
+local i = 8
+while i <= 7 + n do
+  local j = math.min(i + 999, 7 + n)
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
+  i = j + 1
 end
 redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6])
 if ARGV[3] == '' then
@@ -47,4 +50,9 @@ if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
-return 1
+local out = { 1 }
+if ARGV[8 + n] == '1' then
+  local crossed = settle({ quota = KEYS[3], period = KEYS[4], scen = KEYS[5], days = KEYS[6], billed = KEYS[7], leases = KEYS[8] }, ARGV, 9 + n)
+  for _, t in ipairs(crossed) do table.insert(out, t) end
+end
+return out

@@ -1,8 +1,10 @@
 --[[
-  reserve.lua: reserve one action for one task, atomically and idempotently.
+  reserve.lua: reserve one action for one task, atomically and idempotently. (Runs spend in
+  batches through lease.lua and settle.lua; this is the single-action path, for callers that
+  bill one action at a time.)
 
   KEYS[1]  quota hash of the tenant        (monthlyActions, overage, alerts)
-  KEYS[2]  period hash                     (used, overage, nonBillable, addOns, m:runs, a:<t>)
+  KEYS[2]  period hash                     (used, overage, nonBillable, addOns, leased, m:runs, a:<t>)
   KEYS[3]  period per-scenario hash        (<sid>:runs, <sid>:actions)
   KEYS[4]  period per-day hash             (<date> → actions)
   KEYS[5]  billed set of the run           (task keys already billed)
@@ -33,10 +35,11 @@ local alerts = cjson.decode(q[3] or ARGV[9])
 
 local crossed = {}
 if ARGV[2] == '1' then
-  local p = redis.call('HMGET', KEYS[2], 'used', 'addOns')
+  local p = redis.call('HMGET', KEYS[2], 'used', 'addOns', 'leased')
   local used = tonumber(p[1]) or 0
   local limit = monthly + (tonumber(p[2]) or 0)
-  if used >= limit then
+  -- actions leased to runs (lease.lua) are spoken for
+  if used + (tonumber(p[3]) or 0) >= limit then
     if overageMode ~= 'allow' then
       return { -1, used, limit }
     end

@@ -1,0 +1,114 @@
+/**
+ * A run's budget: the actions it holds from the tenant's pool. Actions are taken one at a
+ * time from a local lease and settled in batches with the checkpoints, so metering costs a
+ * round trip per batch, not per action. The limit is never passed (held actions count
+ * against it), a run never halts while other runs still hold unused actions (it waits for
+ * them), and a key already billed is never billed again.
+ */
+import type { Meter, SettleEntry, Settlement } from './stores.js';
+
+export interface BudgetOptions {
+  /** First lease size; it doubles with each lease up to `maxLease` (default 8). */
+  firstLease?: number;
+  /** Largest lease (default 256). */
+  maxLease?: number;
+  /** Longest wait for other runs' held actions before halting, ms (default 5 minutes). */
+  maxWaitMs?: number;
+  owner?: () => string | undefined;
+}
+
+export class Budget {
+  private held = 0;
+  private heldUsed = 0;
+  /** Actions granted in allow mode: not held against the limit. */
+  private free = 0;
+  private period: string | null = null;
+  private entries: SettleEntry[] = [];
+  private want: number;
+
+  constructor(
+    private readonly meter: Meter,
+    private readonly run: { tenant: string; runId: string; scenarioId: string; billable: boolean },
+    private readonly opts: BudgetOptions = {},
+  ) {
+    this.want = opts.firstLease ?? 8;
+  }
+
+  /** Takes one action for task `key`; false when the quota is exhausted (the run must halt). */
+  async take(key: string, at: Date, trigger = false): Promise<boolean> {
+    const p = this.meter.periodOf(this.run.tenant, at);
+    const { period, date } = p instanceof Promise ? await p : p;
+    if (this.period !== null && period !== this.period) await this.flushTo(period); // a new month
+    this.period = period;
+    if (!this.run.billable) {
+      this.entries.push({ key, trigger, date });
+      return true;
+    }
+    if (this.held === 0 && this.free === 0) {
+      if (!(await this.lease(at))) return false;
+    }
+    if (this.held > 0) {
+      this.held--;
+      this.heldUsed++;
+    } else {
+      this.free--;
+    }
+    this.entries.push({ key, trigger, date });
+    return true;
+  }
+
+  private async lease(at: Date): Promise<boolean> {
+    const deadline = Date.now() + (this.opts.maxWaitMs ?? 300_000);
+    let pause = 2;
+    for (;;) {
+      const r = await this.meter.lease({ tenant: this.run.tenant, runId: this.run.runId, want: this.want, at, owner: this.opts.owner?.() });
+      this.want = Math.min(this.want * 2, this.opts.maxLease ?? 256);
+      if (r.granted > 0) {
+        if (r.held) this.held += r.granted;
+        else this.free += r.granted;
+        if (this.period !== r.period) this.period = r.period;
+        return true;
+      }
+      // Spent but unsettled actions still count as held: settle ours first, so that runs
+      // waiting on each other cannot deadlock, then ask again.
+      if (this.dirty) {
+        const own = this.settlement(false, at);
+        if (own) await this.meter.settle(own);
+        continue;
+      }
+      if (!r.othersHold || Date.now() > deadline) return false;
+      // Other runs hold unused actions: they will spend or return them. Wait, don't halt.
+      await new Promise((res) => setTimeout(res, pause));
+      pause = Math.min(pause * 2, 50);
+    }
+  }
+
+  /** Whether anything waits to be settled. */
+  get dirty(): boolean {
+    return this.entries.length > 0 || this.heldUsed > 0;
+  }
+
+  /**
+   * What to settle now: the spent entries, and with `final` the unused held actions too.
+   * The budget forgets them; the caller must hand the settlement to the store or meter.
+   */
+  settlement(final: boolean, at: Date): Settlement | null {
+    if (this.period === null || (!this.dirty && !(final && this.held > 0))) return null;
+    const s: Settlement = {
+      tenant: this.run.tenant, runId: this.run.runId, scenarioId: this.run.scenarioId, billable: this.run.billable,
+      period: this.period, entries: this.entries, heldUsed: this.heldUsed, release: final ? this.held : 0, at,
+    };
+    this.entries = [];
+    this.heldUsed = 0;
+    if (final) this.held = 0;
+    return s;
+  }
+
+  /** At a month boundary: settle the old month and give its unused actions back. */
+  private async flushTo(period: string): Promise<void> {
+    const s = this.settlement(true, new Date());
+    if (s) await this.meter.settle(s);
+    this.free = 0;
+    this.period = period;
+  }
+}

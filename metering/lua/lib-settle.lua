@@ -1,0 +1,63 @@
+--[[
+  lib-settle.lua: the settlement function, prepended to settle.lua and checkpoint.lua (it is
+  not a script of its own). It bills each entry whose task key is not yet in the run's billed
+  set, returns held actions to the pool, and records alerts once per threshold per period.
+
+  settle(k, a, i)
+    k.quota, k.period, k.scen, k.days, k.billed, k.leases   key names
+    a  the ARGV table; settlement arguments start at index i:
+      a[i]    run id               a[i+1]  scenario id
+      a[i+2]  billable '1'|'0'     a[i+3]  held actions spent (leave the lease)
+      a[i+4]  held actions to give back
+      a[i+5]  now, ISO 8601        a[i+6]  default monthlyActions
+      a[i+7]  default alerts JSON  a[i+8]  seconds to keep the billed set
+      a[i+9]  number of entries n, then n triplets: task key, '1' if trigger else '0', date
+  returns  a table of the alert thresholds crossed now (as strings)
+]]
+local function settle(k, a, i)
+  local runId, sid, billable = a[i], a[i + 1], a[i + 2] == '1'
+  local heldUsed, release = tonumber(a[i + 3]), tonumber(a[i + 4])
+  local now = a[i + 5]
+  local n = tonumber(a[i + 9])
+  local q = redis.call('HMGET', k.quota, 'monthlyActions', 'alerts')
+  local monthly = tonumber(q[1]) or tonumber(a[i + 6])
+  local alerts = cjson.decode(q[2] or a[i + 7])
+  local p = redis.call('HMGET', k.period, 'used', 'addOns')
+  local used = tonumber(p[1]) or 0
+  local limit = monthly + (tonumber(p[2]) or 0)
+  local billed = 0
+  for j = 0, n - 1 do
+    local key, trigger, date = a[i + 10 + 3 * j], a[i + 11 + 3 * j] == '1', a[i + 12 + 3 * j]
+    if redis.call('SADD', k.billed, key) == 1 then
+      billed = billed + 1
+      if billable then
+        used = used + 1
+        if used > limit then redis.call('HINCRBY', k.period, 'overage', 1) end
+        redis.call('HINCRBY', k.scen, sid .. ':actions', 1)
+        redis.call('HINCRBY', k.days, date, 1)
+        if trigger then redis.call('HINCRBY', k.scen, sid .. ':runs', 1) end
+      else
+        redis.call('HINCRBY', k.period, 'nonBillable', 1)
+      end
+      if trigger then redis.call('HINCRBY', k.period, 'm:runs', 1) end
+    end
+  end
+  if billed > 0 then
+    redis.call('EXPIRE', k.billed, tonumber(a[i + 8]))
+    if billable then redis.call('HSET', k.period, 'used', used) end
+  end
+  local back = heldUsed + release
+  if back > 0 then
+    redis.call('HINCRBY', k.period, 'leased', -back)
+    if redis.call('HINCRBY', k.leases, runId, -back) <= 0 then redis.call('HDEL', k.leases, runId) end
+  end
+  local crossed = {}
+  if billable and billed > 0 then
+    for _, t in ipairs(alerts) do
+      if used >= math.ceil(t * monthly) and redis.call('HSETNX', k.period, 'a:' .. tostring(t), now) == 1 then
+        table.insert(crossed, tostring(t))
+      end
+    end
+  end
+  return crossed
+end

@@ -1,0 +1,499 @@
+/**
+ * The scheduler (SPEC.md §6): cron scenarios fire at their instants, once per instant however
+ * many schedulers run, catch up what they missed within `catchUp`, and are rejected while the
+ * quota is exhausted. Time is an injected clock; `tick()` is driven by the tests (the live
+ * node-cron ticker has a test of its own with the real clock).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Command } from 'commander';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
+import { createProduction, type Production } from '../engine/production.js';
+import type { Platform } from '../engine/platform.js';
+import type { RunRecord, RunStatus } from '../engine/types.js';
+import { createScheduler, type Scheduler, type SchedulerOptions } from '../scheduler/scheduler.js';
+import { registerSchedulerCommand } from '../cli/commands/scheduler.js';
+import { CliError } from '../cli/errors.js';
+import type { CommandResult } from '../cli/main.js';
+import { fn, scenarioOf } from './helpers/run.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { waitUntil } from './helpers/processes.js';
+
+const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
+const TENANT = 'acme';
+const INPUT = { report: 'daily', n: 7 };
+
+/** Closed after each test, schedulers first. */
+const schedulers: Scheduler[] = [];
+const platforms: Platform[] = [];
+const workers: Array<{ close(): Promise<void> }> = [];
+
+afterEach(async () => {
+  await Promise.all(schedulers.splice(0).map((s) => s.stop()));
+  await Promise.all(workers.splice(0).map((w) => w.close()));
+  await Promise.all(platforms.splice(0).map((p) => p.close()));
+  vi.unstubAllEnvs();
+});
+
+/** A clock the test moves by hand. */
+class Clock {
+  t: number;
+  constructor(iso: string) {
+    this.t = Date.parse(iso);
+  }
+  now = (): Date => new Date(this.t);
+  set(iso: string): void {
+    this.t = Date.parse(iso);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+interface LogLine {
+  level: 'info' | 'warn';
+  obj: Record<string, unknown>;
+  msg: string;
+}
+
+function recorder(): { lines: LogLine[]; logger: NonNullable<SchedulerOptions['logger']> } {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    logger: {
+      info: (obj, msg) => lines.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
+      warn: (obj, msg) => lines.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
+    },
+  };
+}
+
+function scheduler(p: Platform, clock: Clock, opts: SchedulerOptions = {}): Scheduler {
+  const s = createScheduler(p, { now: clock.now, ticker: false, ...opts });
+  schedulers.push(s);
+  return s;
+}
+
+function embedded(): Embedded {
+  const p = createEmbedded();
+  platforms.push(p);
+  return p;
+}
+
+async function production(prefix?: string): Promise<Production> {
+  const p = prefix ? await createProduction({ redisUrl: redisUrl(), prefix }) : await useProduction();
+  platforms.push(p);
+  return p;
+}
+
+function worker(p: Production): void {
+  workers.push(p.startWorker({ concurrency: 2 }));
+}
+
+/** A cron scenario whose one node passes the trigger's message on. */
+function cronScenario(id: string, trigger: Record<string, unknown>) {
+  return scenarioOf({ id, trigger: { type: 'cron', input: INPUT, ...trigger }, start: 'echo', nodes: [fn('echo', 'return msg;')] });
+}
+
+async function deploy(p: Platform, id: string, trigger: Record<string, unknown>, tenant = TENANT, enabled = true): Promise<void> {
+  await p.scenarios.deploy(tenant, cronScenario(id, trigger));
+  if (enabled) await p.scenarios.enable(tenant, id, undefined);
+}
+
+/** Waits until `count` runs of the scenario exist and have all ended; returns them, oldest instant first. */
+async function endedRuns(p: Platform, scenarioId: string, count: number, tenant = TENANT): Promise<RunRecord[]> {
+  const list = await waitUntil(`${count} runs of ${scenarioId} to end`, async () => {
+    const l = await p.runs.list(tenant, { scenarioId, limit: 10_000 });
+    return l.length === count && l.every((r) => ENDED.includes(r.status)) ? l : false;
+  }, { timeoutMs: 20_000, intervalMs: 50 });
+  const runs = await Promise.all(list.map(async (r) => (await p.runs.get(tenant, r.runId))!));
+  return runs.sort((a, b) => String(a.trigger.firedAt).localeCompare(String(b.trigger.firedAt)));
+}
+
+async function runCount(p: Platform, scenarioId: string, tenant = TENANT): Promise<number> {
+  return (await p.runs.list(tenant, { scenarioId, limit: 10_000 })).length;
+}
+
+const firedAts = (runs: RunRecord[]) => runs.map((r) => r.trigger.firedAt);
+
+/** Ticks every `stepMs` from the clock's time up to `untilIso` (inclusive); returns the total fired. */
+async function tickUntil(clock: Clock, untilIso: string, stepMs: number, ...ss: Scheduler[]): Promise<number> {
+  const until = Date.parse(untilIso);
+  let fired = 0;
+  while (clock.t < until) {
+    clock.t = Math.min(clock.t + stepMs, until);
+    const counts = await Promise.all(ss.map((s) => s.tick()));
+    fired += counts.reduce((a, b) => a + b, 0);
+  }
+  return fired;
+}
+
+function expectCronRun(run: RunRecord, firedAt: string): void {
+  expect(run.status).toBe('succeeded');
+  expect(run.trigger).toMatchObject({ type: 'cron', firedAt });
+  const trigger = run.tasks[0]!;
+  expect(trigger).toMatchObject({ nodeId: '$trigger', seq: 1, type: 'cron' });
+  expect(trigger.output).toEqual({ firedAt, payload: INPUT });
+  expect(run.outputs).toEqual([{ firedAt, payload: INPUT }]);
+}
+
+describe('scheduler (embedded)', () => {
+  it('fires a */5 scenario at exactly its instants as the clock advances, with the input as payload', async () => {
+    const p = embedded();
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    const clock = new Clock('2027-01-04T10:02:30Z');
+    const s = scheduler(p, clock);
+    await s.start();
+
+    // Tick by tick: nothing before 10:05, the instant itself at exactly 10:05:00.000.
+    clock.set('2027-01-04T10:04:59.999Z');
+    expect(await s.tick()).toBe(0);
+    clock.set('2027-01-04T10:05:00.000Z');
+    expect(await s.tick()).toBe(1);
+    expect(await s.tick()).toBe(0); // same instant, same tick time: nothing more
+    clock.set('2027-01-04T10:05:00.500Z');
+    expect(await s.tick()).toBe(0);
+    // Then second by second-ish up to 10:21.
+    expect(await tickUntil(clock, '2027-01-04T10:21:00Z', 7_000, s)).toBe(3);
+
+    const runs = await endedRuns(p, 'every5', 4);
+    expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z', '2027-01-04T10:15:00.000Z', '2027-01-04T10:20:00.000Z']);
+    for (const run of runs) expectCronRun(run, run.trigger.firedAt as string);
+    expect(runs.map((r) => r.actions)).toEqual([2, 2, 2, 2]);
+  });
+
+  it('a large clock jump fires every instant in between once, oldest first', async () => {
+    const p = embedded();
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    const clock = new Clock('2027-01-04T10:00:00Z');
+    const s = scheduler(p, clock);
+    await s.start();
+    const seen: string[] = [];
+    const trigger = p.trigger.bind(p);
+    p.trigger = async (tenant, id, payload, info) => {
+      seen.push(info.firedAt as string);
+      return trigger(tenant, id, payload, info);
+    };
+    clock.set('2027-01-04T10:30:00Z');
+    expect(await s.tick()).toBe(6);
+    expect(seen).toEqual(['05', '10', '15', '20', '25', '30'].map((m) => `2027-01-04T10:${m}:00.000Z`));
+    await endedRuns(p, 'every5', 6);
+  });
+
+  it('disabled scenarios do not fire; one enabled later starts from the current tick', async () => {
+    const p = embedded();
+    await deploy(p, 'on', { schedule: '*/5 * * * *' });
+    await deploy(p, 'off', { schedule: '*/5 * * * *' }, TENANT, false);
+    await p.scenarios.deploy(TENANT, scenarioOf({ id: 'manual', start: 'echo', nodes: [fn('echo', 'return msg;')] }));
+    await p.scenarios.enable(TENANT, 'manual', undefined);
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { catchUpMs: 3_600_000 });
+    await s.start(); // catch-up from 09:00:30 for scenarios present at start (09:05 … 10:00)
+    expect(await runCount(p, 'on')).toBe(12);
+    expect(await runCount(p, 'off')).toBe(0);
+
+    expect(await tickUntil(clock, '2027-01-04T10:12:00Z', 60_000, s)).toBe(2); // on: 10:05, 10:10
+    expect(await runCount(p, 'off')).toBe(0);
+    expect(await runCount(p, 'manual')).toBe(0);
+
+    // Enabled at 10:12: its past (10:05, 10:10, and the catch-up window) never fires.
+    await p.scenarios.enable(TENANT, 'off', undefined);
+    clock.set('2027-01-04T10:13:00Z');
+    expect(await s.tick()).toBe(0);
+    clock.set('2027-01-04T10:15:00Z');
+    expect(await s.tick()).toBe(2); // on and off at 10:15
+
+    // Disabled again: it stops; enabled again after 10:20, 10:20 is its past.
+    await p.scenarios.disable(TENANT, 'off');
+    clock.set('2027-01-04T10:21:00Z');
+    expect(await s.tick()).toBe(1);
+    await p.scenarios.enable(TENANT, 'off', undefined);
+    clock.set('2027-01-04T10:22:00Z');
+    expect(await s.tick()).toBe(0);
+    clock.set('2027-01-04T10:25:00Z');
+    expect(await s.tick()).toBe(2);
+
+    const off = await endedRuns(p, 'off', 2);
+    expect(firedAts(off)).toEqual(['2027-01-04T10:15:00.000Z', '2027-01-04T10:25:00.000Z']);
+    await endedRuns(p, 'on', 12 + 2 + 1 + 1 + 1);
+  });
+
+  it('scenarios of every tenant fire, each in its own timezone', async () => {
+    const p = embedded();
+    await deploy(p, 'utc9', { schedule: '0 9 * * *' }, 'a');
+    await deploy(p, 'oslo9', { schedule: '0 9 * * *', timezone: 'Europe/Oslo' }, 'b');
+    const clock = new Clock('2027-01-04T00:00:00Z');
+    const s = scheduler(p, clock);
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-04T12:00:00Z', 15 * 60_000, s)).toBe(2);
+    expect(firedAts(await endedRuns(p, 'utc9', 1, 'a'))).toEqual(['2027-01-04T09:00:00.000Z']);
+    expect(firedAts(await endedRuns(p, 'oslo9', 1, 'b'))).toEqual(['2027-01-04T08:00:00.000Z']);
+  });
+
+  it('DST: America/New_York 30 2 * * * fires once on 2027-03-14, at 07:00Z (03:00 EDT)', async () => {
+    const p = embedded();
+    await deploy(p, 'ny', { schedule: '30 2 * * *', timezone: 'America/New_York' });
+    const clock = new Clock('2027-03-13T12:00:00Z');
+    const s = scheduler(p, clock);
+    await s.start();
+    const fired: string[] = [];
+    const trigger = p.trigger.bind(p);
+    p.trigger = async (tenant, id, payload, info) => {
+      fired.push(`${info.firedAt as string} at ${clock.now().toISOString()}`);
+      return trigger(tenant, id, payload, info);
+    };
+    expect(await tickUntil(clock, '2027-03-15T00:00:00Z', 60_000, s)).toBe(1);
+    expect(fired).toEqual(['2027-03-14T07:00:00.000Z at 2027-03-14T07:00:00.000Z']);
+    const [run] = await endedRuns(p, 'ny', 1);
+    expectCronRun(run!, '2027-03-14T07:00:00.000Z');
+  });
+
+  it('while the quota is exhausted, firings are recorded as rejected runs (QUOTA_EXHAUSTED) and logged', async () => {
+    const p = embedded();
+    await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    const { lines, logger } = recorder();
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { logger });
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-04T10:10:30Z', 60_000, s)).toBe(2);
+    const runs = await endedRuns(p, 'every5', 2);
+    for (const run of runs) {
+      expect(run).toMatchObject({ status: 'rejected', actions: 0, error: { code: 'QUOTA_EXHAUSTED' }, trigger: { type: 'cron' } });
+      expect(run.tasks).toEqual([]);
+    }
+    expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
+    const rejected = lines.filter((l) => l.level === 'warn' && /QUOTA_EXHAUSTED/.test(l.msg));
+    expect(rejected.map((l) => l.obj.instant)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
+    expect(rejected[0]!.obj).toMatchObject({ tenant: TENANT, scenarioId: 'every5', runId: runs[0]!.runId });
+
+    // Raised quota: the next firing runs.
+    await p.ledger.setQuota(TENANT, { monthlyActions: 100 });
+    clock.set('2027-01-04T10:15:00Z');
+    expect(await s.tick()).toBe(1);
+    const after = await endedRuns(p, 'every5', 3);
+    expectCronRun(after[2]!, '2027-01-04T10:15:00.000Z');
+  });
+
+  it('a store failure fails the tick: logged once, retried next tick, no instant lost or doubled', async () => {
+    const p = embedded();
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    await deploy(p, 'other', { schedule: '*/5 * * * *' }, 'other');
+    const { lines, logger } = recorder();
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { logger });
+    await s.start();
+
+    // The whole store is down: nothing can be listed.
+    const tenants = p.scenarios.tenants.bind(p.scenarios);
+    p.scenarios.tenants = async () => {
+      throw new Error('connect ECONNREFUSED');
+    };
+    expect(await tickUntil(clock, '2027-01-04T10:11:00Z', 30_000, s)).toBe(0);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['scheduler: listing tenants failed; retrying next tick']);
+    p.scenarios.tenants = tenants;
+    expect(await s.tick()).toBe(4); // 10:05 and 10:10 of both tenants
+    expect(lines.filter((l) => /works again/.test(l.msg))).toHaveLength(1);
+
+    // Claims fail for one tenant only: the other still fires; the failing one catches up after.
+    const claim = p.firings.claim.bind(p.firings);
+    p.firings.claim = async (tenant, id, instant) => {
+      if (tenant === TENANT) throw new Error('READONLY You can\'t write against a read only replica.');
+      return claim(tenant, id, instant);
+    };
+    expect(await tickUntil(clock, '2027-01-04T10:21:00Z', 30_000, s)).toBe(2); // other: 10:15, 10:20
+    expect(lines.filter((l) => /firing failed/.test(l.msg))).toHaveLength(1);
+    p.firings.claim = claim;
+    expect(await s.tick()).toBe(2); // acme: 10:15, 10:20
+
+    // Claimed but the trigger fails: triggered on a later tick without claiming again.
+    const trigger = p.trigger.bind(p);
+    let failures = 1;
+    p.trigger = async (tenant, id, payload, info) => {
+      if (tenant === TENANT && failures-- > 0) throw new Error('connection lost');
+      return trigger(tenant, id, payload, info);
+    };
+    clock.set('2027-01-04T10:25:00Z');
+    expect(await s.tick()).toBe(1); // other fired, acme's trigger failed
+    clock.set('2027-01-04T10:25:01Z');
+    expect(await s.tick()).toBe(1); // acme 10:25, from the claim it already holds
+
+    const acme = await endedRuns(p, 'every5', 5);
+    expect(firedAts(acme)).toEqual(['05', '10', '15', '20', '25'].map((m) => `2027-01-04T10:${m}:00.000Z`));
+    expect(firedAts(await endedRuns(p, 'other', 5, 'other'))).toEqual(firedAts(acme));
+  });
+
+  it('a scenario whose schedule cannot be computed does not stop the others', async () => {
+    const p = embedded();
+    const bad = cronScenario('bad', { schedule: '*/5 * * * *' });
+    bad.trigger = { type: 'cron', schedule: '*/5 * * * *', timezone: 'Mars/Olympus_Mons' }; // would not validate
+    await p.scenarios.deploy(TENANT, bad);
+    await p.scenarios.enable(TENANT, 'bad', undefined);
+    await deploy(p, 'good', { schedule: '*/5 * * * *' });
+    const { lines, logger } = recorder();
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { logger });
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-04T10:11:00Z', 60_000, s)).toBe(2);
+    expect(lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(lines.find((l) => l.level === 'warn')!.obj).toMatchObject({ scenarioId: 'bad' });
+    await endedRuns(p, 'good', 2);
+    expect(await runCount(p, 'bad')).toBe(0);
+  });
+
+  it('catch-up from trigger.catchUp: oldest first, only within the window', async () => {
+    const p = embedded();
+    await deploy(p, 'c15', { schedule: '*/5 * * * *', catchUp: 15 * 60_000 });
+    await deploy(p, 'c0', { schedule: '*/5 * * * *' });
+    const clock = new Clock('2027-01-04T10:32:00Z');
+    const seen: string[] = [];
+    const trigger = p.trigger.bind(p);
+    p.trigger = async (tenant, id, payload, info) => {
+      seen.push(`${id} ${info.firedAt as string}`);
+      return trigger(tenant, id, payload, info);
+    };
+    const s = scheduler(p, clock);
+    await s.start();
+    expect(seen).toEqual(['20', '25', '30'].map((m) => `c15 2027-01-04T10:${m}:00.000Z`));
+    await endedRuns(p, 'c15', 3);
+    expect(await runCount(p, 'c0')).toBe(0);
+  });
+
+  it('the live ticker (node-cron, every second) fires with the real clock', async () => {
+    const p = embedded();
+    await deploy(p, 'everysec', { schedule: '* * * * * *' });
+    const s = createScheduler(p);
+    schedulers.push(s);
+    const started = Date.now();
+    await s.start();
+    await waitUntil('two live firings', async () => ((await runCount(p, 'everysec')) >= 2 ? true : false), { timeoutMs: 5_000, intervalMs: 50 });
+    await s.stop();
+    const stoppedAt = Date.now();
+    const runs = await p.runs.list(TENANT, { scenarioId: 'everysec' });
+    const instants = runs.map((r) => Date.parse(r.trigger.firedAt as string)).sort();
+    expect(new Set(instants).size).toBe(instants.length);
+    for (const t of instants) {
+      expect(t % 1000).toBe(0);
+      expect(t).toBeGreaterThan(started);
+      expect(t).toBeLessThanOrEqual(stoppedAt);
+    }
+    // Stopped: no more firings.
+    const n = runs.length;
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(await runCount(p, 'everysec')).toBe(n);
+  });
+});
+
+describe('scheduler (production, Redis)', () => {
+  it('two schedulers on two instances sharing a prefix fire each instant exactly once', async () => {
+    const a = await production();
+    const b = await production(a.redisKeys.prefix);
+    await deploy(a, 'every5', { schedule: '*/5 * * * *' });
+    worker(a);
+    const clock = new Clock('2027-01-04T10:02:30Z');
+    const sa = scheduler(a, clock);
+    const sb = scheduler(b, clock);
+    await Promise.all([sa.start(), sb.start()]);
+    const counts = { a: 0, b: 0 };
+    const until = Date.parse('2027-01-04T10:31:00Z');
+    while (clock.t < until) {
+      clock.advance(10_000);
+      const [na, nb] = await Promise.all([sa.tick(), sb.tick()]);
+      counts.a += na;
+      counts.b += nb;
+    }
+    expect(counts.a + counts.b).toBe(6);
+    const runs = await endedRuns(a, 'every5', 6);
+    expect(firedAts(runs)).toEqual(['05', '10', '15', '20', '25', '30'].map((m) => `2027-01-04T10:${m}:00.000Z`));
+    for (const run of runs) expectCronRun(run, run.trigger.firedAt as string);
+  });
+
+  it('a scheduler stopped before an instant and a new one started after it: fires once with catchUp, not without', async () => {
+    const p = await production();
+    await deploy(p, 'caught', { schedule: '*/5 * * * *' });
+    await deploy(p, 'missed', { schedule: '*/5 * * * *' }, 'other');
+    worker(p);
+    const clock = new Clock('2027-01-04T10:02:30Z');
+    const first = scheduler(p, clock);
+    await first.start();
+    expect(await tickUntil(clock, '2027-01-04T10:04:50Z', 20_000, first)).toBe(0);
+    await first.stop(); // "killed" before 10:05
+
+    clock.set('2027-01-04T10:06:10Z');
+    // The new one catches up 2 minutes: 10:05 is in the window (catchUp applies to every scenario).
+    const withCatchUp = scheduler(p, clock, { catchUpMs: 120_000 });
+    await withCatchUp.start();
+    expect(firedAts(await endedRuns(p, 'caught', 1))).toEqual(['2027-01-04T10:05:00.000Z']);
+    expect(firedAts(await endedRuns(p, 'missed', 1, 'other'))).toEqual(['2027-01-04T10:05:00.000Z']);
+    await withCatchUp.stop();
+
+    // Another restart with the same window: already fired, not again.
+    const again = scheduler(p, clock, { catchUpMs: 120_000 });
+    await again.start();
+    expect(await again.tick()).toBe(0);
+    await again.stop();
+
+    // Killed before 10:10, restarted after it without catch-up: 10:10 never fires.
+    clock.set('2027-01-04T10:11:00Z');
+    const noCatchUp = scheduler(p, clock);
+    await noCatchUp.start();
+    expect(await tickUntil(clock, '2027-01-04T10:14:00Z', 30_000, noCatchUp)).toBe(0);
+    clock.set('2027-01-04T10:15:00Z');
+    expect(await noCatchUp.tick()).toBe(2);
+    expect(firedAts(await endedRuns(p, 'caught', 2))).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:15:00.000Z']);
+  });
+
+  it('two schedulers both restarted across an instant, starting and ticking concurrently: once', async () => {
+    const a = await production();
+    const b = await production(a.redisKeys.prefix);
+    await deploy(a, 'every5', { schedule: '*/5 * * * *', catchUp: 150_000 });
+    worker(a);
+    const clock = new Clock('2027-01-04T10:03:00Z');
+    const [a1, b1] = [scheduler(a, clock), scheduler(b, clock)];
+    await Promise.all([a1.start(), b1.start()]);
+    expect(await tickUntil(clock, '2027-01-04T10:04:59Z', 30_000, a1, b1)).toBe(0);
+    await Promise.all([a1.stop(), b1.stop()]);
+
+    clock.set('2027-01-04T10:07:00Z');
+    const [a2, b2] = [scheduler(a, clock), scheduler(b, clock)];
+    await Promise.all([a2.start(), b2.start()]); // both catch up (10:04:30, 10:07]: 10:05
+    expect(await tickUntil(clock, '2027-01-04T10:10:00Z', 30_000, a2, b2)).toBe(1); // 10:10
+    const runs = await endedRuns(a, 'every5', 2);
+    expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
+  });
+
+  it('quota exhausted: firings are recorded as rejected runs with QUOTA_EXHAUSTED', async () => {
+    const p = await production();
+    await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    worker(p);
+    const { lines, logger } = recorder();
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { logger });
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-04T10:10:30Z', 60_000, s)).toBe(2);
+    const runs = await endedRuns(p, 'every5', 2);
+    for (const run of runs) expect(run).toMatchObject({ status: 'rejected', actions: 0, error: { code: 'QUOTA_EXHAUSTED' } });
+    expect(lines.filter((l) => /QUOTA_EXHAUSTED/.test(l.msg))).toHaveLength(2);
+  });
+});
+
+describe('flowmeter scheduler', () => {
+  it('needs Redis: one line naming what is wrong', async () => {
+    vi.stubEnv('FLOWMETER_REDIS_URL', '');
+    const program = new Command('flowmeter').option('--redis <url>').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    let result: CommandResult | null = null;
+    registerSchedulerCommand(program, (r) => (result = r));
+    const err = await program.parseAsync(['node', 'flowmeter', 'scheduler']).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).message).toBe('scheduler needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL');
+    expect((err as CliError).message).not.toContain('\n');
+    expect(result).toBeNull();
+  });
+
+  it('rejects a bad --catch-up-ms before connecting', async () => {
+    const program = new Command('flowmeter').option('--redis <url>').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    registerSchedulerCommand(program, () => undefined);
+    const err = await program.parseAsync(['node', 'flowmeter', '--redis', 'redis://127.0.0.1:1', 'scheduler', '--catch-up-ms', 'soon']).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).message).toMatch(/--catch-up-ms must be a whole number/);
+  });
+});
