@@ -9,6 +9,10 @@ import { registerScenarioCommands } from './commands/scenarios.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { registerSchedulerCommand } from './commands/scheduler.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerKeysCommand } from './commands/keys.js';
+import { registerTailCommand } from './commands/tail.js';
+import { registerDevCommand } from './commands/dev.js';
 
 export interface CommandResult {
   stdout: string;
@@ -32,6 +36,10 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   registerRunCommands(program, done);
   registerUsageCommands(program, done);
   registerSchedulerCommand(program, done);
+  registerServeCommand(program, done);
+  registerKeysCommand(program, done);
+  registerTailCommand(program, undefined, done);
+  registerDevCommand(program, done);
   return program;
 }
 

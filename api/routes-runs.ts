@@ -1,0 +1,52 @@
+/** `GET /api/runs`, `GET /api/runs/:id`, `POST /api/runs/:id/resume`. */
+import type { FastifyInstance } from 'fastify';
+import type { RunStatus } from '../engine/types.js';
+import { principalOf } from './auth.js';
+import { ApiError, RUN_ID_RE, SCENARIO_ID_RE, publicRun, type ApiContext } from './routes-common.js';
+
+const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
+const MAX_LIMIT = 1000;
+
+interface ListQuery {
+  scenario?: string;
+  status?: string;
+  limit?: string;
+}
+
+function parseLimit(v: string | undefined): number {
+  if (v === undefined) return 50;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_LIMIT) throw new ApiError('INVALID_INPUT', `?limit must be a whole number from 1 to ${MAX_LIMIT}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  const { platform } = ctx;
+
+  /** Run summaries (no tasks), newest first. */
+  api.get<{ Querystring: ListQuery }>('/runs', async (req) => {
+    const { tenant } = principalOf(req);
+    const { scenario, status } = req.query;
+    if (status !== undefined && !STATUSES.includes(status as RunStatus)) throw new ApiError('INVALID_INPUT', `?status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
+    if (scenario !== undefined && !SCENARIO_ID_RE.test(scenario)) throw new ApiError('INVALID_INPUT', `?scenario must be a scenario id, got ${JSON.stringify(scenario)}`);
+    return platform.runs.list(tenant, { scenarioId: scenario, status: status as RunStatus | undefined, limit: parseLimit(req.query.limit) });
+  });
+
+  /** One run with its task log. Another tenant's run is a 404, like an unknown one. */
+  api.get<{ Params: { id: string } }>('/runs/:id', async (req) => {
+    const { tenant } = principalOf(req);
+    const run = RUN_ID_RE.test(req.params.id) ? await platform.runs.get(tenant, req.params.id) : null;
+    if (!run) throw new ApiError('NOT_FOUND', `no run ${JSON.stringify(req.params.id)}`);
+    return publicRun(run);
+  });
+
+  /** Continues a halted run where it stopped: 202, or 409 RUN_NOT_HALTED. */
+  api.post<{ Params: { id: string } }>('/runs/:id/resume', async (req, reply) => {
+    const { tenant } = principalOf(req);
+    const { id } = req.params;
+    const run = RUN_ID_RE.test(id) ? await platform.runs.get(tenant, id) : null;
+    if (!run) throw new ApiError('NOT_FOUND', `no run ${JSON.stringify(id)}`);
+    if (run.status !== 'halted') throw new ApiError('RUN_NOT_HALTED', `run ${id} is ${run.status}; only a halted run can be resumed`);
+    await platform.resume(tenant, id); // RUN_NOT_HALTED too when another resume won the race
+    return reply.code(202).send({ runId: id, status: 'queued' });
+  });
+}

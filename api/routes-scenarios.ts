@@ -1,0 +1,104 @@
+/**
+ * `GET /api/scenarios`, `GET|PUT /api/scenarios/:id`,
+ * `POST /api/scenarios/:id/enable|disable|trigger`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { validateScenario, formatPath } from '../engine/validate.js';
+import type { Scenario } from '../engine/schema.js';
+import type { TriggerInfo } from '../engine/types.js';
+import { principalOf } from './auth.js';
+import { ApiError, SCENARIO_ID_RE, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
+
+interface IdParams {
+  id: string;
+}
+
+const triggerBody = z.strictObject({
+  /** The trigger payload (`msg.payload`); null when left out. */
+  payload: z.unknown().optional(),
+  /** A non-billable test run. */
+  test: z.boolean().optional(),
+});
+
+export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  const { platform } = ctx;
+
+  async function scenarioOf(tenant: string, id: string): Promise<Scenario> {
+    const s = SCENARIO_ID_RE.test(id) ? await platform.scenarios.get(tenant, id) : null;
+    if (!s) throw new ApiError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
+    return s;
+  }
+
+  api.get('/scenarios', async (req) => platform.scenarios.list(principalOf(req).tenant));
+
+  /** The scenario document, whether it is enabled, and its global variables now. */
+  api.get<{ Params: IdParams }>('/scenarios/:id', async (req) => {
+    const { tenant } = principalOf(req);
+    const scenario = await scenarioOf(tenant, req.params.id);
+    const [enabled, vars] = await Promise.all([platform.scenarios.isEnabled(tenant, scenario.id), platform.vars.load(tenant, scenario.id, scenario.variables)]);
+    return { scenario, enabled, vars };
+  });
+
+  /**
+   * Validates and stores a scenario document (201 created, 200 replaced; its enabled state is
+   * kept). A document without `id` takes the one of the URL; a different one is refused.
+   */
+  api.put<{ Params: IdParams }>('/scenarios/:id', async (req, reply) => {
+    const { tenant } = principalOf(req);
+    const { id } = req.params;
+    if (!SCENARIO_ID_RE.test(id)) throw new ApiError('INVALID_INPUT', `a scenario id is 1-64 of a-z 0-9 - _, got ${JSON.stringify(id)}`);
+    const doc = req.body;
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ApiError('INVALID_INPUT', 'the body must be a scenario document (a JSON object)');
+    const body = doc as Record<string, unknown>;
+    if (body.id === undefined) body.id = id;
+    else if (body.id !== id) throw new ApiError('INVALID_INPUT', `the document's id ${JSON.stringify(body.id)} is not the id in the URL ${JSON.stringify(id)}`);
+    const result = validateScenario(body);
+    if (!result.scenario) {
+      throw new ApiError('INVALID_SCENARIO', `the scenario has ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`, {
+        details: { problems: result.problems, warnings: result.warnings },
+      });
+    }
+    const { created } = await platform.scenarios.deploy(tenant, result.scenario);
+    await ctx.metrics.watch(tenant).catch(() => undefined);
+    const enabled = await platform.scenarios.isEnabled(tenant, id);
+    return reply.code(created ? 201 : 200).send({ scenario: result.scenario, enabled, created, warnings: result.warnings });
+  });
+
+  /** Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). */
+  api.post<{ Params: IdParams }>('/scenarios/:id/enable', async (req) => {
+    const { tenant } = principalOf(req);
+    const scenario = await scenarioOf(tenant, req.params.id);
+    await platform.scenarios.enable(tenant, scenario.id, (await platform.ledger.getQuota(tenant)).maxActiveScenarios);
+    return { id: scenario.id, enabled: true };
+  });
+
+  api.post<{ Params: IdParams }>('/scenarios/:id/disable', async (req) => {
+    const { tenant } = principalOf(req);
+    const scenario = await scenarioOf(tenant, req.params.id);
+    await platform.scenarios.disable(tenant, scenario.id);
+    return { id: scenario.id, enabled: false };
+  });
+
+  /**
+   * Starts a manual run (enabled or not, like `flowmeter trigger`): 202 `{ runId }`; with
+   * `?wait=true`, 200 and the run record once it has ended, whatever its status. A run that
+   * the quota refuses is recorded as `rejected` (SPEC §4).
+   */
+  api.post<{ Params: IdParams; Querystring: { wait?: string } }>('/scenarios/:id/trigger', async (req, reply) => {
+    const { tenant } = principalOf(req);
+    const parsed = triggerBody.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+      throw new ApiError('INVALID_INPUT', `the body must be { "payload": ..., "test": boolean }: ${problems.join('; ')}`, { details: { problems } });
+    }
+    const scenario = await scenarioOf(tenant, req.params.id);
+    const trigger: TriggerInfo = { type: 'manual', ...(parsed.data.test && { test: true }) };
+    const payload = parsed.data.payload ?? null;
+    if (!isTrue(req.query.wait)) {
+      const run = await platform.trigger(tenant, scenario.id, payload, trigger);
+      return reply.code(202).send({ runId: run.runId });
+    }
+    return publicRun(await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs));
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * The HTTP server of `flowmeter serve` (SPEC §8): webhooks, the JSON API under `/api`, Server-
+ * Sent Events, Prometheus metrics, health and the dashboard, on any Platform (embedded or Redis).
+ *
+ * Every error is answered as JSON `{ "error": { "code", "message" } }` with a stable code from
+ * engine/errors.ts (plus fields such as `problems` where they help); never a stack trace, and
+ * the message of an unexpected error is not shown (it is logged).
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Platform } from '../engine/platform.js';
+import { errorMessage } from '../engine/errors.js';
+import { createAuthHook, principalOf } from './auth.js';
+import { registerDashboard } from './dashboard.js';
+import { EventStreams, registerEventsRoute } from './events.js';
+import { Metrics } from './metrics.js';
+import { registerRunRoutes } from './routes-runs.js';
+import { registerScenarioRoutes } from './routes-scenarios.js';
+import { registerUsageRoutes } from './routes-usage.js';
+import { ApiError, HTTP_STATUS, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
+import { registerWebhooks } from './webhooks.js';
+
+export interface ServerOptions {
+  /** The admin key (FLOWMETER_ADMIN_KEY): any tenant's data, named with `?tenant=T`. Unset: tenant keys only. */
+  adminKey?: string;
+  /** The largest request body accepted, in bytes (default 1 MB); larger ones get 413 PAYLOAD_TOO_LARGE. */
+  bodyLimit?: number;
+  /** Log requests and unexpected errors (pino, level from FLOWMETER_LOG_LEVEL; default off). */
+  logger?: boolean;
+  /** How long `?wait=true` waits for the run to end before 504 TIMEOUT (default 60 s). */
+  waitTimeoutMs?: number;
+}
+
+/** 1 MB. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** How long `/healthz` lets the store answer. */
+const HEALTH_TIMEOUT_MS = 1500;
+
+interface HttpError {
+  status: number;
+  body: { error: { code: string; message: string } & Record<string, unknown> };
+  headers?: Record<string, string>;
+}
+
+/** Maps any thrown value to a status and a safe JSON answer. */
+function toHttpError(err: unknown, bodyLimit: number): HttpError {
+  const e = (err ?? {}) as Partial<FastifyError> & { code?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const answer = (status: number, c: string, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>): HttpError => ({
+    status, body: { error: { code: c, message, ...extra } }, headers,
+  });
+  if (err instanceof ApiError) return answer(HTTP_STATUS[err.code as keyof typeof HTTP_STATUS] ?? 500, err.code, err.message, err.extra.details, err.extra.headers);
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return answer(413, 'PAYLOAD_TOO_LARGE', `the request body is over the limit of ${bodyLimit} bytes`);
+  if (code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return answer(e.statusCode, 'INVALID_INPUT', errorMessage(err));
+  }
+  if (e.validation) return answer(400, 'INVALID_INPUT', errorMessage(err));
+  const status = HTTP_STATUS[code as keyof typeof HTTP_STATUS];
+  if (status && status < 500) return answer(status, code, errorMessage(err));
+  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT') return answer(status!, code, errorMessage(err));
+  return answer(500, 'INTERNAL', 'an unexpected error; it has been logged');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Hides `?access_token=` values in logged URLs. */
+function safeUrl(url: string): string {
+  return url.replace(/([?&]access_token=)[^&]*/gi, '$1***');
+}
+
+/**
+ * Builds the server (not listening yet: call `listen`). The platform stays the caller's: closing
+ * the server ends event streams and metric subscriptions, not the platform.
+ */
+export async function buildServer(platform: Platform, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const app = Fastify({
+    bodyLimit,
+    logger: opts.logger
+      ? { level: process.env.FLOWMETER_LOG_LEVEL ?? 'info', serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: safeUrl(req.url) }) } }
+      : false,
+  });
+  const metrics = new Metrics(platform);
+  const streams = new EventStreams();
+  const ctx: ApiContext = { platform, metrics, waitTimeoutMs: opts.waitTimeoutMs ?? 60_000 };
+
+  app.setErrorHandler((err, req, reply) => {
+    const out = toHttpError(err, bodyLimit);
+    if (out.status >= 500) req.log.error({ code: (err as { code?: unknown }).code, err: errorMessage(err) }, 'request failed');
+    void reply.code(out.status).headers(out.headers ?? {}).send(out.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${safeUrl(req.url.split('?')[0]!)}` } });
+  });
+
+  // One parser for every body: it keeps the raw bytes (webhook signatures), parses JSON media
+  // types (malformed → 400 INVALID_INPUT) and leaves anything else as the raw Buffer.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    setRawBody(req, buf);
+    if (!isJsonContentType(req.headers['content-type'])) return done(null, buf);
+    if (buf.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(buf.toString('utf8')));
+    } catch (err) {
+      done(new ApiError('INVALID_INPUT', `the body is not valid JSON: ${(err as Error).message}`));
+    }
+  });
+
+  app.addHook('preClose', async () => {
+    streams.endAll();
+  });
+  app.addHook('onClose', async () => {
+    await metrics.close();
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    try {
+      await withTimeout(platform.scenarios.tenants(), HEALTH_TIMEOUT_MS);
+      return { ok: true, mode: platform.mode };
+    } catch (err) {
+      return reply.code(503).send({ ok: false, mode: platform.mode, error: { code: 'REDIS_UNAVAILABLE', message: `the store did not answer: ${errorMessage(err)}` } });
+    }
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.render();
+    return reply.header('content-type', metrics.contentType).send(text);
+  });
+
+  registerWebhooks(app, ctx);
+
+  const auth = createAuthHook(platform, {
+    adminKey: opts.adminKey,
+    allowQueryToken: (req) => req.routeOptions.url === '/api/events',
+  });
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req) => {
+        await auth(req);
+        await metrics.watch(principalOf(req).tenant).catch(() => undefined);
+      });
+      registerRunRoutes(api, ctx);
+      registerScenarioRoutes(api, ctx);
+      registerUsageRoutes(api, ctx);
+      registerEventsRoute(api, ctx, streams);
+    },
+    { prefix: '/api' },
+  );
+
+  await registerDashboard(app, platform);
+
+  // Count the events of tenants that already have scenarios; more are watched as they appear.
+  await withTimeout(metrics.refresh(), 3000).catch((err) => app.log.warn({ err: errorMessage(err) }, 'metrics: could not list tenants yet'));
+  return app;
+}

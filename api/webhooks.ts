@@ -1,0 +1,108 @@
+/**
+ * `POST /hooks/:tenant/:path`: starts a run of the tenant's enabled webhook scenario whose
+ * `trigger.path` (default: its id) is `:path` (SPEC §1, §8).
+ *
+ * Order of checks, each answering before anything is enqueued: unknown tenant, path or a
+ * disabled scenario → 404; `trigger.secret` set and `X-Signature` missing or wrong → 401;
+ * quota exhausted → 429 with `Retry-After`. The body limit (413) and malformed JSON (400) are
+ * enforced while the body is read, before any of these.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Scenario } from '../engine/schema.js';
+import type { TriggerInfo } from '../engine/types.js';
+import type { Platform } from '../engine/platform.js';
+import { ApiError, TENANT_RE, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';
+
+/** Request headers that never reach `msg.headers` (nor the run record). */
+const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-signature']);
+
+type WebhookTrigger = Extract<Scenario['trigger'], { type: 'webhook' }>;
+
+function notFound(tenant: string, path: string): ApiError {
+  return new ApiError('NOT_FOUND', `no enabled webhook scenario at /hooks/${tenant}/${path}`);
+}
+
+/** The enabled webhook scenario of the tenant listening at `path`. */
+async function findScenario(platform: Platform, tenant: string, path: string): Promise<Scenario & { trigger: WebhookTrigger }> {
+  if (!TENANT_RE.test(tenant) || !path) throw notFound(tenant, path);
+  const hit = (await platform.scenarios.list(tenant)).find((s) => s.enabled && s.trigger.type === 'webhook' && (s.trigger.path ?? s.id) === path);
+  const scenario = hit ? await platform.scenarios.get(tenant, hit.id) : null;
+  if (!scenario || scenario.trigger.type !== 'webhook') throw notFound(tenant, path);
+  return scenario as Scenario & { trigger: WebhookTrigger };
+}
+
+/** Checks `X-Signature`: hex HMAC-SHA256 of the raw body, `sha256=` prefix allowed; constant time. */
+export function verifySignature(raw: Buffer, header: string | string[] | undefined, secret: string): void {
+  if (typeof header !== 'string' || !header.trim()) throw new ApiError('BAD_SIGNATURE', 'missing X-Signature: the hex HMAC-SHA256 of the body');
+  const given = header.trim().replace(/^sha256=/i, '');
+  const expected = createHmac('sha256', secret).update(raw).digest();
+  const ok = /^[0-9a-f]{64}$/i.test(given) && timingSafeEqual(Buffer.from(given, 'hex'), expected);
+  if (!ok) throw new ApiError('BAD_SIGNATURE', 'X-Signature does not match the body');
+}
+
+/** `msg.payload`: the parsed JSON body, else the body as text, null when empty. */
+function payloadOf(req: FastifyRequest, raw: Buffer): unknown {
+  if (raw.length === 0) return null;
+  if (isJsonContentType(req.headers['content-type'])) return req.body ?? null;
+  const text = raw.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HIDDEN_HEADERS.has(k)) out[k] = v;
+  return out;
+}
+
+export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
+  const { platform } = ctx;
+
+  app.post<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>('/hooks/:tenant/*', async (req, reply) => {
+    const { tenant } = req.params;
+    const path = req.params['*'];
+    const scenario = await findScenario(platform, tenant, path);
+    const raw = rawBodyOf(req);
+    if (scenario.trigger.secret) verifySignature(raw, req.headers['x-signature'], scenario.trigger.secret);
+    await ctx.metrics.watch(tenant).catch(() => undefined);
+
+    // Quota: SPEC §4 records a trigger that cannot be reserved as a `rejected` run, but a
+    // webhook must answer 429 before the run would end, and a flood of refused requests must
+    // not grow the run log. So the usage is checked first and an exhausted quota (overage
+    // `halt`, nothing remaining) is refused here with nothing recorded or enqueued. Non-billable
+    // scenarios do not consume the quota and are let through. A request racing the last
+    // action past this check is rejected by the engine as usual (and answered 429 with ?wait).
+    const billable = scenario.billable !== false;
+    if (billable) {
+      const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
+      if (quota.overage === 'halt' && usage.remaining <= 0) throw exhausted(usage.period.end);
+    }
+
+    const { wait, ...query } = req.query;
+    const trigger: TriggerInfo = { type: 'webhook', headers: forwardedHeaders(req.headers), query };
+    const payload = payloadOf(req, raw);
+    if (!isTrue(wait)) {
+      const run = await platform.trigger(tenant, scenario.id, payload, trigger);
+      return reply.code(202).send({ runId: run.runId });
+    }
+    const run = await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs);
+    if (run.status === 'rejected') {
+      const usage = await platform.ledger.usage(tenant, new Date());
+      throw exhausted(usage.period.end, run.runId);
+    }
+    return reply.code(200).send(publicRun(run));
+  });
+}
+
+function exhausted(periodEnd: string, runId?: string): ApiError {
+  const seconds = secondsUntil(periodEnd);
+  return new ApiError('QUOTA_EXHAUSTED', `the tenant's actions for this period are used up; the period ends at ${periodEnd}`, {
+    headers: { 'retry-after': String(seconds) },
+    details: { retryAfter: seconds, ...(runId && { runId }) },
+  });
+}
