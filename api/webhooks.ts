@@ -11,7 +11,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Scenario } from '../engine/schema.js';
-import type { TriggerInfo } from '../engine/types.js';
+import type { RunRecord, TriggerInfo } from '../engine/types.js';
+import { newRun } from '../engine/run-record.js';
 import type { Platform } from '../engine/platform.js';
 import { ApiError, TENANT_RE, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';
 
@@ -71,21 +72,22 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     if (scenario.trigger.secret) verifySignature(raw, req.headers['x-signature'], scenario.trigger.secret);
     await ctx.metrics.watch(tenant).catch(() => undefined);
 
-    // Quota: SPEC §4 records a trigger that cannot be reserved as a `rejected` run, but a
-    // webhook must answer 429 before the run would end, and a flood of refused requests must
-    // not grow the run log. So the usage is checked first and an exhausted quota (overage
-    // `halt`, nothing remaining) is refused here with nothing recorded or enqueued. Non-billable
-    // scenarios do not consume the quota and are let through. A request racing the last
-    // action past this check is rejected by the engine as usual (and answered 429 with ?wait).
-    const billable = scenario.billable !== false;
-    if (billable) {
-      const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
-      if (quota.overage === 'halt' && usage.remaining <= 0) throw exhausted(usage.period.end);
-    }
-
     const { wait, ...query } = req.query;
     const trigger: TriggerInfo = { type: 'webhook', headers: forwardedHeaders(req.headers), query };
     const payload = payloadOf(req, raw);
+
+    // Quota: a webhook must answer 429 at once, before a run would end. So the usage is checked
+    // first: with the quota exhausted (overage `halt`, nothing remaining) the attempt is
+    // recorded as a `rejected` run (SPEC §4: operators see every refused trigger; the run log's
+    // retention bounds a flood) and nothing is enqueued. Non-billable scenarios are let through.
+    // A request racing the last action past this check is rejected by the engine as usual.
+    if (scenario.billable !== false) {
+      const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
+      if (quota.overage === 'halt' && usage.remaining <= 0) {
+        const rejected = await recordRejected(platform, scenario, tenant, trigger, payload);
+        throw exhausted(usage.period.end, rejected.runId);
+      }
+    }
     if (!isTrue(wait)) {
       const run = await platform.trigger(tenant, scenario.id, payload, trigger);
       return reply.code(202).send({ runId: run.runId });
@@ -97,6 +99,16 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     }
     return reply.code(200).send(publicRun(run));
   });
+}
+
+/** Records a trigger refused for quota as a `rejected` run: 0 actions, no task, nothing enqueued. */
+async function recordRejected(platform: Platform, scenario: Scenario, tenant: string, trigger: TriggerInfo, payload: unknown): Promise<RunRecord> {
+  const run = newRun(scenario, tenant, trigger);
+  await platform.runs.create(run, scenario, payload);
+  const now = new Date().toISOString();
+  Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message: `tenant ${tenant} has no actions left this period` } });
+  await platform.runs.finish(run, []);
+  return run;
 }
 
 function exhausted(periodEnd: string, runId?: string): ApiError {

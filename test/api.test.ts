@@ -188,7 +188,7 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     expect(await platform.queueDepth()).toBe(0);
   });
 
-  it('webhook: 429 with Retry-After while the quota is exhausted, and no run is created', async () => {
+  it('webhook: 429 with Retry-After while the quota is exhausted; the attempt is a rejected run, nothing is enqueued', async () => {
     await deploy('acme', echo);
     await platform.ledger.setQuota('acme', { monthlyActions: 0 });
     const res = await hook('/hooks/acme/in?wait=true', '{}');
@@ -198,7 +198,10 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     expect(retry).toBeGreaterThan(0);
     expect(retry).toBeLessThanOrEqual(31 * 86400);
     expect((await hook('/hooks/acme/in', '{}')).statusCode).toBe(429);
-    expect(await runCount('acme')).toBe(0);
+    const runs = (await call('GET', '/api/runs', keyA)).json() as Array<{ runId: string; status: string; actions: number; error: { code: string } }>;
+    expect(runs).toHaveLength(2);
+    for (const r of runs) expect(r).toMatchObject({ status: 'rejected', actions: 0, error: { code: 'QUOTA_EXHAUSTED' } });
+    expect(await platform.queueDepth()).toBe(0);
     expect((await call('POST', '/api/quota/addons?tenant=acme', ADMIN, { actions: 5 })).json().remaining).toBe(5);
     expect((await hook('/hooks/acme/in', '{}')).statusCode).toBe(202);
   });
