@@ -96,14 +96,38 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     };
   }
 
+  /** This process's executions, by run (see processRun). */
+  const executing = new Map<string, Promise<void>>();
+
   /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
   async function processRun(tenant: string, runId: string): Promise<void> {
-    const stored = await runs.load(tenant, runId);
-    if (!stored || (ENDED.has(stored.run.status))) return;
+    // BullMQ redelivers a job whose lock lapsed (Redis away, a blocked event loop), possibly to
+    // this very process while its first execution still runs. Both would write with this
+    // process's owner token, so the fence could not tell them apart: run them one after the other
+    // (the second then finds the run ended, or continues from the first one's checkpoint).
+    const key = `${tenant}/${runId}`;
+    const exec = (executing.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => executeOnce(tenant, runId));
+    executing.set(key, exec);
+    try {
+      await exec;
+    } finally {
+      if (executing.get(key) === exec) executing.delete(key);
+    }
+  }
+
+  async function executeOnce(tenant: string, runId: string): Promise<void> {
+    const before = await runs.load(tenant, runId);
+    if (!before || ENDED.has(before.run.status)) return;
     const now = opts.now?.() ?? new Date();
     const { period: current } = await ledger.periodOf(tenant, now);
     const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
     await runs.claim(tenant, runId, { current, previous });
+    // Loaded again once claimed: a previous owner may have checkpointed until the claim fenced it.
+    const stored = await runs.load(tenant, runId);
+    if (!stored || ENDED.has(stored.run.status)) {
+      runs.release(runId);
+      return;
+    }
     const started = performance.now();
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload);

@@ -86,7 +86,7 @@ export class RedisRunStore implements RunStore {
     const billingKeys = settlement ? settleKeys(k, settlement) : [runKey, runKey, runKey, runKey, runKey, runKey];
     const out = await this.redis.fmCheckpoint(
       runKey, k.runTasks(run.tenant, run.runId), ...billingKeys,
-      this.owners.get(run.runId) ?? '', recordJson(run), state, ended ? '1' : '0', this.retentionSeconds, run.status,
+      this.owners.get(run.runId) ?? '', recordJson(run), state, ended ? '1' : '0', this.retentionSeconds, run.status, randomUUID(),
       tasks.length, ...tasks.map((t) => JSON.stringify(t)),
       settlement ? '1' : '0', ...(settlement ? settleArgs(settlement, this.opts.billedTtlSeconds ?? 35 * 86400) : []),
     );

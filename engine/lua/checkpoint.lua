@@ -16,10 +16,12 @@
   ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
-  ARGV[7]  number of tasks n, then ARGV[8..7+n] the stored tasks, JSON each
-  ARGV[8+n]  '1' when a settlement follows (its arguments from ARGV[9+n], see lib-settle.lua)
+  ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
+           (its first execution's reply lost) is recognised and not applied twice
+  ARGV[8]  number of tasks n, then ARGV[9..8+n] the stored tasks, JSON each
+  ARGV[9+n]  '1' when a settlement follows (its arguments from ARGV[10+n], see lib-settle.lua)
 
-  Returns  { 1, crossed alert thresholds... }
+  Returns  { 1, crossed alert thresholds... }   (a resent call: { 1 }, nothing written again)
            -2  the run is owned by another worker: nothing written
            -3  the run does not exist (expired or never created): nothing written
 ]]
@@ -32,14 +34,17 @@ if ARGV[1] ~= '' then
     return -2
   end
 end
-local n = tonumber(ARGV[7])
-local i = 8
-while i <= 7 + n do
-  local j = math.min(i + 999, 7 + n)
+if redis.call('HGET', KEYS[1], 'write') == ARGV[7] then
+  return { 1 }
+end
+local n = tonumber(ARGV[8])
+local i = 9
+while i <= 8 + n do
+  local j = math.min(i + 999, 8 + n)
   redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
   i = j + 1
 end
-redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6])
+redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6], 'write', ARGV[7])
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], 'state')
 else
@@ -51,8 +56,8 @@ if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[2], ttl)
 end
 local out = { 1 }
-if ARGV[8 + n] == '1' then
-  local crossed = settle({ quota = KEYS[3], period = KEYS[4], scen = KEYS[5], days = KEYS[6], billed = KEYS[7], leases = KEYS[8] }, ARGV, 9 + n)
+if ARGV[9 + n] == '1' then
+  local crossed = settle({ quota = KEYS[3], period = KEYS[4], scen = KEYS[5], days = KEYS[6], billed = KEYS[7], leases = KEYS[8] }, ARGV, 10 + n)
   for _, t in ipairs(crossed) do table.insert(out, t) end
 end
 return out

@@ -1,0 +1,430 @@
+/**
+ * Production mode end to end: real Redis, real worker processes (`flowmeter worker`), the
+ * CLI as a process. Each test uses its own key prefix, and every process it starts is killed
+ * in afterEach.
+ */
+import { rmSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createProduction, type Production } from '../engine/production.js';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
+import type { RunRecord, RunStatus } from '../engine/types.js';
+import type { RunSummary } from '../engine/stores.js';
+import { fn, runOnce, scenarioOf } from './helpers/run.js';
+import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
+import { Processes, redisServerAt, sleep, waitUntil, type Proc } from './helpers/processes.js';
+import { startRedis } from './global-setup.js';
+
+const procs = new Processes();
+const opened: Production[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+
+/** A production instance closed after the test. */
+async function production(opts: Parameters<typeof useProduction>[0] = {}): Promise<Production> {
+  const p = await useProduction(opts);
+  opened.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await procs.killAll();
+  await Promise.all(opened.splice(0).map((p) => p.close()));
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+let embedded: Embedded;
+beforeAll(() => {
+  embedded = createEmbedded();
+});
+afterAll(async () => {
+  await embedded.close();
+});
+
+const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
+const taskSum = (run: RunRecord): number => run.tasks.reduce((a, t) => a + t.actions, 0);
+
+/**
+ * trigger + loop + 3 × (iteration + double) + sum = 1 + 1 + 3 × 2 + 1 = 9 actions, and one
+ * output `{ n, items }` that depends on the payload.
+ */
+const LOOP3 = {
+  id: 'loop3',
+  start: 'each',
+  nodes: [
+    { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'double', collect: true, next: 'sum' },
+    fn('double', 'return { payload: msg.payload * 2 };'),
+    fn('sum', 'return { payload: { n: msg.payload.reduce((a, b) => a + b, 0), items: msg.payload } };'),
+  ],
+};
+const LOOP3_ACTIONS = 1 + 1 + 3 * 2 + 1;
+const loop3Payload = (i: number) => ({ items: [i, i + 1, i + 2] });
+
+/** Polls until `count` runs of the tenant exist and every one has ended (failing with the counts by status). */
+async function allEnded(p: Production, tenant: string, count: number, timeoutMs = 40_000): Promise<RunSummary[]> {
+  let counts: Record<string, number> = {};
+  try {
+    return await waitUntil(`${count} runs of ${tenant} to end`, async () => {
+      const list = await p.runs.list(tenant, { limit: 10_000 });
+      counts = {};
+      for (const r of list) counts[r.status] = (counts[r.status] ?? 0) + 1;
+      return list.length === count && list.every((r) => ENDED.includes(r.status)) ? list : null;
+    }, { timeoutMs, intervalMs: 200 });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; runs by status: ${JSON.stringify(counts)}`);
+  }
+}
+
+async function getAll(p: Production, tenant: string, ids: string[]): Promise<RunRecord[]> {
+  return Promise.all(ids.map(async (id) => (await p.runs.get(tenant, id))!));
+}
+
+describe('production: trigger and in-process worker', () => {
+  it('persists the run before enqueueing it; a worker then runs it to the end', async () => {
+    const p = await production();
+    const tenant = 'acme';
+    await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
+    // Observe the store at the moment the job is handed to the queue.
+    const enqueue = p.queue.enqueue.bind(p.queue);
+    let atEnqueue: RunRecord | null | undefined;
+    p.queue.enqueue = async (job, kind) => {
+      atEnqueue = await p.runs.get(job.tenant, job.runId);
+      return enqueue(job, kind);
+    };
+    const run = await p.trigger(tenant, 'loop3', loop3Payload(1), { type: 'manual' });
+    expect(atEnqueue).toMatchObject({ runId: run.runId, status: 'queued' });
+
+    expect(await p.runs.get(tenant, run.runId)).toMatchObject({ status: 'queued', actions: 0, tasks: [] });
+    const waiting = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
+    expect(waiting.map((j) => j.data)).toEqual([{ tenant, runId: run.runId }]);
+    expect(await p.queue.depth()).toBe(1);
+
+    const worker = p.startWorker({ concurrency: 1 });
+    try {
+      const done = await waitUntil('the run to end', async () => {
+        const r = await p.runs.get(tenant, run.runId);
+        return r && ENDED.includes(r.status) ? r : null;
+      }, { timeoutMs: 15_000 });
+      expect(done).toMatchObject({ status: 'succeeded', actions: LOOP3_ACTIONS, error: null, pending: null });
+      expect(done.outputs.map((m) => m.payload)).toEqual([{ n: 12, items: [2, 4, 6] }]);
+      expect(taskSum(done)).toBe(LOOP3_ACTIONS);
+      expect((await p.ledger.usage(tenant, new Date())).used).toBe(LOOP3_ACTIONS);
+      await waitUntil('the queue to drain', async () => (await p.queue.depth()) === 0, { timeoutMs: 5000 });
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('a job redelivered while its first execution runs (same process or another) records every task once', async () => {
+    const p = await production();
+    const tenant = 'acme';
+    const items = 300;
+    await p.ledger.setQuota(tenant, { monthlyActions: 100_000 });
+    await p.scenarios.deploy(tenant, scenarioOf({
+      id: 'long', start: 'each',
+      nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'inc' }, fn('inc', 'return { payload: msg.payload + 1 };')],
+    }));
+    const other = await production({ prefix: p.redisKeys.prefix }); // another worker process
+    const expected = 1 + 1 + items * 2;
+    const ids: string[] = [];
+    for (const second of [p, other]) {
+      const run = await p.trigger(tenant, 'long', Array.from({ length: items }, (_, k) => k), { type: 'manual' });
+      ids.push(run.runId);
+      // As after a lapsed job lock: BullMQ hands the same job out again mid-run, to this
+      // process or to another one.
+      const first = p.processRun(tenant, run.runId);
+      await waitUntil('the first execution to checkpoint', async () => ((await p.runs.get(tenant, run.runId))?.tasks.length ?? 0) > 0, { timeoutMs: 10_000, intervalMs: 5 });
+      await Promise.allSettled([first, second.processRun(tenant, run.runId)]);
+      const done = (await p.runs.get(tenant, run.runId))!;
+      expect(done.status).toBe('succeeded');
+      expect(done.tasks.map((t) => t.seq)).toEqual(Array.from({ length: expected }, (_, k) => k + 1));
+      expect(done.actions).toBe(expected);
+    }
+    expect((await p.ledger.usage(tenant, new Date())).used).toBe(ids.length * expected);
+  });
+});
+
+describe('production: worker processes', () => {
+  it('holds the quota exactly under concurrency, and resumed runs end as if never halted', async () => {
+    const p = await production();
+    const tenant = 'acme';
+    const runsCount = 300;
+    const quota = 1000; // < 300 × 9 = 2700
+    await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
+    await p.ledger.setQuota(tenant, { monthlyActions: quota });
+    const prefix = p.redisKeys.prefix;
+    await Promise.all([0, 1, 2, 3].map((i) => procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 4, name: `worker${i}` })));
+
+    const started = await Promise.all(Array.from({ length: runsCount }, (_, i) => p.trigger(tenant, 'loop3', loop3Payload(i), { type: 'manual' })));
+    const payloadOf = new Map(started.map((r, i) => [r.runId, loop3Payload(i)]));
+    await allEnded(p, tenant, runsCount);
+
+    const usage = await p.ledger.usage(tenant, new Date());
+    expect(usage.used).toBe(quota);
+    expect(usage).toMatchObject({ remaining: 0, overage: 0, limit: quota });
+    const runs = await getAll(p, tenant, started.map((r) => r.runId));
+    const byStatus = (s: RunStatus) => runs.filter((r) => r.status === s);
+    for (const r of runs) {
+      expect(['succeeded', 'halted', 'rejected']).toContain(r.status);
+      expect(taskSum(r)).toBe(r.actions);
+      expect(new Set(r.tasks.map((t) => t.seq)).size).toBe(r.tasks.length);
+    }
+    expect(runs.reduce((a, r) => a + taskSum(r), 0)).toBe(usage.used);
+    for (const r of byStatus('succeeded')) expect(r.actions).toBe(LOOP3_ACTIONS);
+    for (const r of byStatus('rejected')) expect(r).toMatchObject({ actions: 0, tasks: [], error: { code: 'QUOTA_EXHAUSTED' } });
+    const halted = byStatus('halted');
+    // 1000 = 111 × 9 + 1: at least one run stopped part-way.
+    expect(halted.length).toBeGreaterThan(0);
+    for (const r of halted) {
+      expect(r.error?.code).toBe('QUOTA_EXHAUSTED');
+      expect(r.pending).toBeTruthy();
+      expect(r.pending!.items.length).toBeGreaterThan(0);
+      expect(r.tasks.at(-1)).toMatchObject({ status: 'halted', actions: 0 });
+      expect(r.actions).toBeGreaterThan(0);
+      expect(r.actions).toBeLessThan(LOOP3_ACTIONS);
+    }
+    expect(byStatus('rejected').length).toBeGreaterThan(0);
+
+    // Raise the quota and resume every halted run.
+    await p.ledger.setQuota(tenant, { monthlyActions: 100_000 });
+    await Promise.all(halted.map((r) => p.resume(tenant, r.runId)));
+    const resumed = await waitUntil('resumed runs to end', async () => {
+      const rs = await getAll(p, tenant, halted.map((r) => r.runId));
+      return rs.every((r) => ENDED.includes(r.status)) ? rs : null;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    for (const r of resumed) {
+      const reference = await runOnce(LOOP3, payloadOf.get(r.runId), { engine: embedded });
+      expect(r.status).toBe('succeeded');
+      expect(r.pending).toBeNull();
+      expect(r.actions).toBe(reference.actions);
+      expect(r.actions).toBe(LOOP3_ACTIONS);
+      expect(taskSum(r)).toBe(r.actions);
+      expect(r.outputs).toEqual(reference.outputs);
+      expect(new Set(r.tasks.map((t) => t.seq)).size).toBe(r.tasks.length);
+    }
+    const after = await getAll(p, tenant, started.map((r) => r.runId));
+    const used = (await p.ledger.usage(tenant, new Date())).used;
+    expect(after.reduce((a, r) => a + taskSum(r), 0)).toBe(used);
+    expect(used).toBe(quota + resumed.reduce((a, r) => a + r.actions, 0) - halted.reduce((a, r) => a + r.actions, 0));
+  }, 60_000);
+
+  it('records and logs each alert threshold exactly once across concurrent workers', async () => {
+    const p = await production();
+    const tenant = 'acme';
+    const limit = 200;
+    const runsCount = 60; // 60 × 9 = 540 actions, past every threshold
+    await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
+    await p.ledger.setQuota(tenant, { monthlyActions: limit, overage: 'allow', alerts: [0.5, 0.9, 1] });
+    const workers = await Promise.all([0, 1, 2].map((i) => procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 4, name: `worker${i}` })));
+    await Promise.all(Array.from({ length: runsCount }, (_, i) => p.trigger(tenant, 'loop3', loop3Payload(i), { type: 'manual' })));
+    const list = await allEnded(p, tenant, runsCount);
+    expect(list.every((r) => r.status === 'succeeded')).toBe(true);
+
+    const usage = await p.ledger.usage(tenant, new Date());
+    expect(usage).toMatchObject({ used: runsCount * LOOP3_ACTIONS, overage: runsCount * LOOP3_ACTIONS - limit, remaining: 0 });
+    expect(usage.alerts.map((a) => a.threshold)).toEqual([0.5, 0.9, 1]);
+    const alertLogs = (ws: Proc[]) => ws.flatMap((w) => w.logs().filter((l) => String(l.msg).startsWith('alert:')));
+    await waitUntil('3 alert lines', () => alertLogs(workers).length >= 3, { timeoutMs: 5000 });
+    await sleep(300); // a duplicate would be written by now
+    const alerts = alertLogs(workers);
+    expect(alerts.map((a) => a.threshold).sort()).toEqual([0.5, 0.9, 1]);
+    for (const a of alerts) expect(a).toMatchObject({ tenant, limit, period: usage.period.key });
+    expect(alerts.map((a) => a.used).sort((a, b) => Number(a) - Number(b))).toEqual([100, 180, 200]);
+  }, 45_000);
+
+  it('counts non-billable scenarios and --test runs under nonBillable; enforces maxActiveScenarios in the CLI', async () => {
+    const p = await production();
+    const tenant = 'acme';
+    const cli = (...args: string[]) => procs.run(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, ...args]);
+    await p.scenarios.deploy(tenant, scenarioOf({ ...LOOP3, id: 'free', billable: false }));
+    await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
+    await p.ledger.setQuota(tenant, { monthlyActions: 100, maxActiveScenarios: 1 });
+    await procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 2 });
+
+    const free = await p.trigger(tenant, 'free', loop3Payload(0), { type: 'manual' });
+    const test = await cli('trigger', 'loop3', '--tenant', tenant, '--test', '--wait', '--json', '--payload', JSON.stringify(loop3Payload(5)));
+    expect(test.code, test.stderr).toBe(0);
+    const testRun = JSON.parse(test.stdout) as RunRecord;
+    expect(testRun).toMatchObject({ status: 'succeeded', actions: LOOP3_ACTIONS, billable: false, trigger: { test: true } });
+    await allEnded(p, tenant, 2, 15_000);
+    expect((await p.runs.get(tenant, free.runId))!).toMatchObject({ status: 'succeeded', actions: LOOP3_ACTIONS, billable: false });
+    const usage = await p.ledger.usage(tenant, new Date());
+    expect(usage).toMatchObject({ used: 0, remaining: 100, nonBillable: 2 * LOOP3_ACTIONS, byScenario: [] });
+    expect(usage.meters.runs).toBe(2);
+
+    // maxActiveScenarios = 1
+    const a = await cli('scenarios', 'enable', 'loop3', '--tenant', tenant);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toBe('enabled loop3\n');
+    const b = await cli('scenarios', 'enable', 'free', '--tenant', tenant);
+    expect(b.code).toBe(2);
+    expect(b.stdout).toBe('');
+    expect(b.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(b.stderr).toMatch(/maxActiveScenarios/);
+    expect(await p.scenarios.isEnabled(tenant, 'free')).toBe(false);
+    expect((await cli('scenarios', 'enable', 'loop3', '--tenant', tenant)).code).toBe(0); // already enabled
+    expect((await cli('scenarios', 'disable', 'loop3', '--tenant', tenant)).code).toBe(0);
+    expect((await cli('scenarios', 'enable', 'free', '--tenant', tenant)).code).toBe(0);
+    expect((await p.scenarios.list(tenant)).map((s) => [s.id, s.enabled])).toEqual([['free', true], ['loop3', false]]);
+  }, 30_000);
+
+  it('CLI: trigger --wait --json prints the run record; bad Redis URL and resuming a succeeded run fail with one line', async () => {
+    const p = await production();
+    const cli = (...args: string[]) => procs.run(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, ...args]);
+    await p.scenarios.deploy('default', scenarioOf(LOOP3));
+    await procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 2 });
+
+    const t = await cli('trigger', 'loop3', '--wait', '--json', '--payload', JSON.stringify(loop3Payload(1)));
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout.endsWith('\n')).toBe(true);
+    expect(t.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const run = JSON.parse(t.stdout) as RunRecord;
+    expect(run).toMatchObject({ scenarioId: 'loop3', tenant: 'default', status: 'succeeded', actions: LOOP3_ACTIONS, error: null });
+    expect(run.outputs.map((m) => m.payload)).toEqual([{ n: 12, items: [2, 4, 6] }]);
+    expect(run.tasks).toHaveLength(LOOP3_ACTIONS);
+    expect(run.tasks[0]).toMatchObject({ seq: 1, nodeId: '$trigger', actions: 1 });
+    expect(run).toEqual({ ...(await p.runs.get('default', run.runId))!, pending: run.pending });
+
+    const resume = await cli('runs', 'resume', run.runId);
+    expect(resume.code).toBe(2);
+    expect(resume.stdout).toBe('');
+    expect(resume.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(resume.stderr).toMatch(/succeeded/);
+    expect((await p.runs.get('default', run.runId))!.status).toBe('succeeded');
+
+    const unknown = await cli('runs', 'resume', 'run_nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trimEnd().split('\n')).toHaveLength(1);
+
+    for (const args of [['runs', 'list'], ['trigger', 'loop3']]) {
+      const bad = await procs.run(['--redis', 'redis://127.0.0.1:1', '--prefix', p.redisKeys.prefix, ...args]);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stdout).toBe('');
+      expect(bad.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(bad.stderr).toMatch(/redis:\/\/127\.0\.0\.1:1/);
+    }
+    expect(await p.runs.list('default')).toHaveLength(1);
+  }, 30_000);
+
+  it('runs survive Redis going away mid-run (killed, restarted on the same port with AOF)', async () => {
+    const server = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+    let current: { stop(): Promise<void> } = server;
+    cleanups.push(async () => {
+      await current.stop();
+      rmSync(server.dir, { recursive: true, force: true });
+    });
+    const tenant = 'acme';
+    const prefix = uniquePrefix();
+    const items = 200;
+    const runsCount = 8;
+    const doc = {
+      id: 'slow',
+      start: 'each',
+      nodes: [
+        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
+        fn('work', 'let x = 0; for (let i = 0; i < 20000; i++) x = (x + i * msg.payload) % 1000003; return { payload: msg.payload + 1 };'),
+        fn('sum', 'return { payload: msg.payload.reduce((a, b) => a + b, 0) };'),
+      ],
+    };
+    const expectedActions = 1 + 1 + items * 2 + 1;
+    const payload = (i: number) => ({ items: Array.from({ length: items }, (_, k) => k + i) });
+    let p = await createProduction({ redisUrl: server.url, prefix, persistent: true });
+    opened.push(p);
+    await p.scenarios.deploy(tenant, scenarioOf(doc));
+    await p.ledger.setQuota(tenant, { monthlyActions: 100_000 });
+    const workers = await Promise.all([0, 1].map((i) => procs.worker({ redisUrl: server.url, prefix, concurrency: 4, name: `worker${i}` })));
+    const started = await Promise.all(Array.from({ length: runsCount }, (_, i) => p.trigger(tenant, 'slow', payload(i), { type: 'manual' })));
+    // Let the runs get going, then pull Redis away.
+    await waitUntil('runs to be under way', async () => (await p.ledger.usage(tenant, new Date())).used >= 300, { timeoutMs: 20_000, intervalMs: 20 });
+    const usedBefore = (await p.ledger.usage(tenant, new Date())).used;
+    await p.close();
+    opened.splice(opened.indexOf(p), 1);
+    await server.stop();
+    await sleep(Number(process.env.FM_TEST_OUTAGE_MS ?? 700)); // FM_TEST_OUTAGE_MS=3000: longer than the job locks
+    current = await redisServerAt(server.port, server.dir, ['--appendonly', 'yes', '--appendfsync', 'always']);
+    p = await createProduction({ redisUrl: server.url, prefix, persistent: true });
+    opened.push(p);
+    // Nothing acknowledged was lost, and the runs were not finished yet.
+    expect((await p.ledger.usage(tenant, new Date())).used).toBeGreaterThanOrEqual(usedBefore);
+    expect((await p.ledger.usage(tenant, new Date())).used).toBeLessThan(runsCount * expectedActions);
+
+    await allEnded(p, tenant, runsCount, 45_000);
+    // The workers did lose Redis.
+    expect(workers.some((w) => w.stderr.includes('Redis error'))).toBe(true);
+    const runs = await getAll(p, tenant, started.map((r) => r.runId));
+    for (const [i, r] of runs.entries()) {
+      expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
+      expect(new Set(r.tasks.map((t) => t.seq)).size).toBe(r.tasks.length);
+      expect(r.tasks.map((t) => t.seq)).toEqual(Array.from({ length: expectedActions }, (_, k) => k + 1));
+      expect(r.actions).toBe(expectedActions);
+      expect(taskSum(r)).toBe(expectedActions);
+      const sum = payload(i).items.reduce((a, b) => a + b + 1, 0);
+      expect(r.outputs.map((m) => m.payload)).toEqual([sum]);
+    }
+    expect((await p.ledger.usage(tenant, new Date())).used).toBe(runs.reduce((a, r) => a + taskSum(r), 0));
+  }, 60_000);
+});
+
+describe('production: billing periods with an injected clock', () => {
+  it('splits a run that crosses local midnight on the 1st between periods, by the tenant timezone', async () => {
+    let t = 0;
+    const clock = () => {
+      const d = new Date(t);
+      t += 1000; // every reading of the clock is one second later
+      return d;
+    };
+    const p = await production({ now: clock });
+    const doc = {
+      id: 'tick',
+      start: 'each',
+      nodes: [
+        { id: 'each', type: 'loop', over: 'msg.payload', body: 'inc', collect: true, next: 'out' },
+        fn('inc', 'return { payload: msg.payload + 1 };'),
+        fn('out', 'return msg;'),
+      ],
+    };
+    const worker = p.startWorker({ concurrency: 1 });
+    try {
+      const cases = [
+        // Tokyo (UTC+9): local midnight of 1 December is 15:00 UTC on 30 November.
+        { tenant: 'tokyo', timezone: 'Asia/Tokyo', boundary: '2026-11-30T15:00:00Z', before: '2026-11-30', after: '2026-12-01', start: '2026-11-01T00:00:00+09:00' },
+        // New York (UTC-5 in winter): local midnight of 1 December is 05:00 UTC on 1 December.
+        { tenant: 'nyc', timezone: 'America/New_York', boundary: '2026-12-01T05:00:00Z', before: '2026-11-30', after: '2026-12-01', start: '2026-11-01T00:00:00-04:00' },
+      ];
+      for (const c of cases) {
+        await p.scenarios.deploy(c.tenant, scenarioOf(doc));
+        await p.ledger.setQuota(c.tenant, { monthlyActions: 1000, timezone: c.timezone });
+        const boundary = Date.parse(c.boundary);
+        t = boundary - 4500;
+        const run = await p.trigger(c.tenant, 'tick', [1, 2, 3, 4], { type: 'manual' });
+        const done = await waitUntil(`the ${c.tenant} run to end`, async () => {
+          const r = await p.runs.get(c.tenant, run.runId);
+          return r && ENDED.includes(r.status) ? r : null;
+        }, { timeoutMs: 15_000 });
+        expect(done.status).toBe('succeeded');
+        expect(done.actions).toBe(1 + 1 + 4 * 2 + 1);
+        expect(done.outputs.map((m) => m.payload)).toEqual([[2, 3, 4, 5]]);
+        // Each task's startedAt is the instant its action was reserved at.
+        const old = done.tasks.filter((k) => Date.parse(k.startedAt) < boundary).reduce((a, k) => a + k.actions, 0);
+        const fresh = done.actions - old;
+        expect(old).toBeGreaterThan(0);
+        expect(fresh).toBeGreaterThan(0);
+
+        const nov = await p.ledger.usage(c.tenant, new Date(boundary - 1), '2026-11');
+        const dec = await p.ledger.usage(c.tenant, new Date(boundary), '2026-12');
+        expect(nov).toMatchObject({ used: old, remaining: 1000 - old, period: { key: '2026-11', start: c.start, timezone: c.timezone } });
+        expect(Date.parse(nov.period.end)).toBe(boundary);
+        expect(Date.parse(dec.period.start)).toBe(boundary);
+        expect(nov.byDay).toEqual([{ date: c.before, actions: old }]);
+        expect(nov.byScenario).toEqual([{ scenarioId: 'tick', runs: 1, actions: old }]);
+        expect(dec).toMatchObject({ used: fresh, remaining: 1000 - fresh, period: { key: '2026-12' } });
+        expect(dec.byDay).toEqual([{ date: c.after, actions: fresh }]);
+        // The run is counted in the period of its trigger.
+        expect(dec.byScenario).toEqual([{ scenarioId: 'tick', runs: 0, actions: fresh }]);
+        // The current-period report at a clock reading follows the same split.
+        expect((await p.ledger.usage(c.tenant, new Date(boundary - 1))).period.key).toBe('2026-11');
+        expect((await p.ledger.usage(c.tenant, new Date(boundary))).period.key).toBe('2026-12');
+      }
+    } finally {
+      await worker.close();
+    }
+  });
+});
