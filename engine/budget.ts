@@ -93,7 +93,8 @@ export class Budget {
    * The budget forgets them; the caller must hand the settlement to the store or meter.
    */
   settlement(final: boolean, at: Date): Settlement | null {
-    if (this.period === null || (!this.dirty && !(final && this.held > 0))) return null;
+    // A final settlement is made even when empty: it closes the run's lease bookkeeping.
+    if (this.period === null || (!this.dirty && !final)) return null;
     const s: Settlement = {
       tenant: this.run.tenant, runId: this.run.runId, scenarioId: this.run.scenarioId, billable: this.run.billable,
       period: this.period, entries: this.entries, heldUsed: this.heldUsed, release: final ? this.held : 0, at,

@@ -168,6 +168,9 @@ async function wave(w: Work): Promise<void> {
   const { state, run, compiled, deps } = w;
   const items = state.items.splice(0);
   const slots: Slot[] = [];
+  // The task that could not start, recorded after the wave's other tasks (lower seqs) so
+  // the task log stays in seq order.
+  let haltedTask: TaskRecord | null = null;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     const node = compiled.nodes.get(item.node)!;
@@ -189,7 +192,7 @@ async function wave(w: Work): Promise<void> {
       task.status = 'halted';
       task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };
       if (item.iterate) task.iteration = (state.frames[item.iterate] as { index: number }).index;
-      record(w, task);
+      haltedTask = task;
       state.items.unshift(...items.slice(i));
       w.halted = true;
       break;
@@ -223,6 +226,7 @@ async function wave(w: Work): Promise<void> {
     }));
   }
   for (const slot of slots) await apply(w, slot);
+  if (haltedTask) record(w, haltedTask);
 }
 
 function record(w: Work, task: TaskRecord): void {
@@ -239,7 +243,7 @@ async function apply(w: Work, slot: Slot): Promise<void> {
     w.vars[name] = value;
     await w.deps.vars.set(run.tenant, run.scenarioId, name, value);
   }
-  if (item.iterate) {
+  if (item.iterate && slot.error === undefined) {
     const { msg, index } = iterationMessage(state, item.iterate);
     task.iteration = index;
     task.input = msg;
@@ -251,6 +255,8 @@ async function apply(w: Work, slot: Slot): Promise<void> {
     if (typeof status === 'number') error.status = status;
     task.status = 'error';
     task.error = error;
+    // An iteration that could not start (RUN_BUDGET_EXCEEDED) is recorded as that iteration.
+    if (item.iterate) task.iteration = (state.frames[item.iterate] as { index: number }).index;
     record(w, task);
     const handler = compiled.catchFor(node.id, item.caught);
     if (handler) {

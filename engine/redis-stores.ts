@@ -44,8 +44,9 @@ export class RedisRunStore implements RunStore {
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void> {
     const k = this.keys;
     const now = Date.now();
-    const created = await this.redis.hsetnx(k.run(run.tenant, run.runId), 'record', recordJson(run));
-    if (!created) throw new Error(`run ${run.runId} already exists`);
+    // Run ids are random: an existing record under this id can only be this call's own first
+    // attempt, resent by the client after a lost reply. The rest of the writes are idempotent.
+    await this.redis.hsetnx(k.run(run.tenant, run.runId), 'record', recordJson(run));
     await this.redis
       .multi()
       .hset(k.run(run.tenant, run.runId), { status: run.status, scenario: JSON.stringify(scenario), payload: JSON.stringify(payload ?? null) })
@@ -136,7 +137,7 @@ export class RedisRunStore implements RunStore {
    * throws RUN_NOT_HALTED for every other caller.
    */
   async markResumed(tenant: string, runId: string): Promise<void> {
-    const code = await this.redis.fmResume(this.keys.run(tenant, runId));
+    const code = await this.redis.fmResume(this.keys.run(tenant, runId), randomUUID());
     if (code < 0) throw scriptError('fmResume', code);
   }
 
@@ -148,11 +149,13 @@ export class RedisRunStore implements RunStore {
       const ids = await this.redis.zrevrange(this.keys.runs(tenant), offset, offset + batch - 1);
       if (ids.length === 0) break;
       const pipe = this.redis.pipeline();
-      for (const id of ids) pipe.hget(this.keys.run(tenant, id), 'record');
+      for (const id of ids) pipe.hmget(this.keys.run(tenant, id), 'record', 'status');
       const rows = (await pipe.exec()) ?? [];
-      for (const [, raw] of rows) {
+      for (const [, fields] of rows) {
+        const [raw, status] = (fields ?? []) as Array<string | null>;
         if (typeof raw !== 'string') continue;
         const run = { ...(JSON.parse(raw) as RunRecord), tasks: [] };
+        if (status === 'queued') run.status = 'queued'; // resumed, not started yet (resume.lua)
         if (filter.scenarioId && run.scenarioId !== filter.scenarioId) continue;
         if (filter.status && run.status !== filter.status) continue;
         out.push(summarize(run));

@@ -3,6 +3,7 @@
  * the quota holds whatever the number of workers and runs in flight, and a task key is never
  * billed twice.
  */
+import { randomUUID } from 'node:crypto';
 import type { LeaseRequest, LeaseResult, ReserveRequest, ReserveResult, Settlement } from '../engine/stores.js';
 import { scriptError } from '../engine/redis.js';
 import type { MeterName } from '../engine/define-node.js';
@@ -98,13 +99,13 @@ export class RedisLedger implements Ledger {
   async lease(req: LeaseRequest): Promise<LeaseResult> {
     const { period } = await this.periodOf(req.tenant, req.at);
     const k = this.keys;
-    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '');
+    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID());
     if (typeof out === 'number') throw scriptError('fmLease', out);
     return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
   }
 
   async settle(s: Settlement): Promise<void> {
-    const crossed = await this.redis.fmSettle(...settleKeys(this.keys, s), ...settleArgs(s, this.billedTtlSeconds));
+    const crossed = await this.redis.fmSettle(...settleKeys(this.keys, s), randomUUID(), ...settleArgs(s, this.billedTtlSeconds));
     this.alerted(s.tenant, s.period, crossed, s.at);
   }
 

@@ -105,4 +105,27 @@ describe('leases', () => {
       await p.close();
     }
   });
+
+  it('on Redis: a lease or settlement resent after a lost reply is applied once', async () => {
+    const p = await useProduction();
+    try {
+      await p.ledger.setQuota('t', { monthlyActions: 1000 });
+      const { period, date } = await p.ledger.periodOf('t', new Date());
+      const k = p.redisKeys;
+      const leaseArgs = [k.quota('t'), k.period('t', period), k.leases('t', period), k.run('t', 'r1'), 'r1', 40, 500, '', 'req-1'];
+      const first = await p.redis.fmLease(...leaseArgs);
+      const again = await p.redis.fmLease(...leaseArgs);
+      expect(again).toEqual(first);
+      expect(Number(await p.redis.hget(k.period('t', period), 'leased'))).toBe(40);
+      const { settleKeys, settleArgs } = await import('../metering/redis-ledger.js');
+      const s = { tenant: 't', runId: 'r1', scenarioId: 's', billable: true, period, entries: [{ key: '1', trigger: true, date }, { key: '2', trigger: false, date }], heldUsed: 2, release: 38, at: new Date() };
+      const args = [...settleKeys(k, s), 'set-1', ...settleArgs(s, 3600)];
+      await p.redis.fmSettle(...args);
+      await p.redis.fmSettle(...args);
+      expect(Number(await p.redis.hget(k.period('t', period), 'leased'))).toBe(0);
+      expect((await p.ledger.usage('t', new Date())).used).toBe(2);
+    } finally {
+      await p.close();
+    }
+  });
 });

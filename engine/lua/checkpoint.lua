@@ -59,5 +59,9 @@ local out = { 1 }
 if ARGV[9 + n] == '1' then
   local crossed = settle({ quota = KEYS[3], period = KEYS[4], scen = KEYS[5], days = KEYS[6], billed = KEYS[7], leases = KEYS[8] }, ARGV, 10 + n)
   for _, t in ipairs(crossed) do table.insert(out, t) end
+  if ARGV[4] == '1' then
+    -- the run has ended: its request ids in the period's leases hash can go
+    redis.call('HDEL', KEYS[8], ARGV[10 + n] .. '#lease', ARGV[10 + n] .. '#settle')
+  end
 end
 return out
