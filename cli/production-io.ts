@@ -18,8 +18,10 @@ export function redisUrlOf(cmd: Command): string {
 /** Opens production mode, or fails with one line naming what is wrong. */
 export async function openProduction(cmd: Command, opts: Partial<ProductionOptions> = {}): Promise<Production> {
   const g = cmd.optsWithGlobals() as GlobalOpts;
+  const retentionDays = positive(process.env.FLOWMETER_RETENTION_DAYS, 'FLOWMETER_RETENTION_DAYS');
+  const taskBytes = positive(process.env.FLOWMETER_TASK_BYTES, 'FLOWMETER_TASK_BYTES');
   try {
-    return await createProduction({ redisUrl: redisUrlOf(cmd), prefix: g.prefix ?? process.env.FLOWMETER_PREFIX ?? 'fm', ...opts });
+    return await createProduction({ redisUrl: redisUrlOf(cmd), prefix: g.prefix ?? process.env.FLOWMETER_PREFIX ?? 'fm', retentionDays, taskBytes, ...opts });
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(errorMessage(err), errorCode(err) === 'INVALID_INPUT' ? EXIT.invalid : EXIT.failed);
@@ -38,6 +40,14 @@ export async function withProduction<T>(cmd: Command, fn: (p: Production) => Pro
   } finally {
     await p.close();
   }
+}
+
+/** A positive number from the environment, or undefined when unset. */
+function positive(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 export function tenantOf(cmd: Command): string {

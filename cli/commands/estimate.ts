@@ -4,6 +4,8 @@ import { estimateScenario, MAX_FIRINGS, type Estimate } from '../../engine/estim
 import { EXIT } from '../errors.js';
 import { loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
+import { observedCost, type Observed } from '../../engine/observed.js';
+import { tenantOf, withProduction, type GlobalOpts } from '../production-io.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -12,7 +14,7 @@ function choices(path: string[]): string {
 }
 
 /** The readable form: each figure with what it rests on. */
-export function formatEstimate(scenarioId: string, e: Estimate, schedule?: string): string {
+export function formatEstimate(scenarioId: string, e: Estimate, schedule?: string, observed?: Observed): string {
   const lines: string[] = [];
   const { min, max } = e.perRun;
   lines.push(`${scenarioId}: ${min === max ? plural(min, 'action') : `${min} to ${max} actions`} per run (trigger included)`);
@@ -26,6 +28,13 @@ export function formatEstimate(scenarioId: string, e: Estimate, schedule?: strin
     const m = e.perMonth;
     lines.push(
       `per month: ${m.min} to ${m.max} actions — ${m.capped ? 'about ' : ''}${plural(m.firings, 'firing')} of ${JSON.stringify(schedule ?? '')} in ${m.month} (the next full calendar month, ${m.timezone}${m.capped ? `; extrapolated from the first ${MAX_FIRINGS}` : ''}) × ${min} to ${max}`,
+    );
+  }
+  if (observed) {
+    lines.push(
+      observed.meanActions === null
+        ? `observed: no runs of ${scenarioId} since ${observed.since.slice(0, 10)}`
+        : `observed: ${observed.meanActions} actions per run on average over ${plural(observed.runs, 'run')} since ${observed.since.slice(0, 10)} (${observed.minActions} to ${observed.maxActions})`,
     );
   }
   // The per-month assumption is the line above; the others follow.
@@ -44,10 +53,14 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
     .argument('<file>', 'scenario JSON file')
     .option('--items <n>', 'items each loop is taken at (default 10)')
     .option('--json', 'print { perRun: { min, max }, perMonth: { firings, min, max } } as JSON')
-    .action((file: string, opts: { items?: string; json?: boolean }) => {
+    .option('--tenant <tenant>', 'with --redis: the tenant whose past runs are averaged', 'default')
+    .action(async (file: string, opts: { items?: string; json?: boolean }, cmd: Command) => {
       const items = opts.items === undefined ? undefined : parseCount(opts.items, '--items');
       const scenario = requireValid(file, loadScenarioFile(file));
       const e = estimateScenario(scenario, { items });
+      // In production mode, what past runs of this scenario actually cost.
+      const production = (cmd.optsWithGlobals() as GlobalOpts).redis ?? process.env.FLOWMETER_REDIS_URL;
+      const observed = production ? await withProduction(cmd, (p) => observedCost(p.runs, tenantOf(cmd), scenario.id, new Date())) : undefined;
       if (opts.json) {
         const doc = {
           perRun: e.perRun,
@@ -57,11 +70,12 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
           minPath: e.minPath,
           maxPath: e.maxPath,
           assumptions: e.assumptions,
+          ...(observed && { observed }),
         };
         done({ stdout: `${JSON.stringify(doc)}\n`, exitCode: EXIT.ok });
         return;
       }
       const schedule = scenario.trigger.type === 'cron' ? scenario.trigger.schedule : undefined;
-      done({ stdout: formatEstimate(scenario.id, e, schedule), exitCode: EXIT.ok });
+      done({ stdout: formatEstimate(scenario.id, e, schedule, observed), exitCode: EXIT.ok });
     });
 }
