@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   EXCEPTION: 'an Exception node failed the path',
   QUOTA_EXHAUSTED: "the tenant's actions for this period are used up",
   RUN_BUDGET_EXCEEDED: "a run would pass its scenario's maxActionsPerRun",
+  PATH_NOT_WRITABLE: 'a node cannot write its result at the path it was given',
   ENV_MISSING: 'a ${env:NAME} reference names an unset environment variable',
   INVALID_SCENARIO: 'the scenario document is not valid',
   INVALID_INPUT: 'bad input to a command',

@@ -166,7 +166,8 @@ interface Slot {
  */
 async function wave(w: Work): Promise<void> {
   const { state, run, compiled, deps } = w;
-  const items = state.items.splice(0);
+  const items = state.items.splice(0, state.partial ?? state.items.length);
+  delete state.partial;
   const slots: Slot[] = [];
   // The task that could not start, recorded after the wave's other tasks (lower seqs) so
   // the task log stays in seq order.
@@ -194,6 +195,7 @@ async function wave(w: Work): Promise<void> {
       if (item.iterate) task.iteration = (state.frames[item.iterate] as { index: number }).index;
       haltedTask = task;
       state.items.unshift(...items.slice(i));
+      state.partial = items.length - i;
       w.halted = true;
       break;
     }
@@ -208,7 +210,12 @@ async function wave(w: Work): Promise<void> {
     try {
       slot.result = slot.node.def.execute(slot.item.msg, context(w, slot));
       if (slot.result instanceof Promise) pending = true;
-      else slot.task.durationMs = performance.now() - slot.started;
+      else {
+        slot.task.durationMs = performance.now() - slot.started;
+        // Variables set by a node are seen by the nodes after it, in wave order, so a run
+        // resumed after a halt reads the same values as one never halted.
+        for (const [name, value] of slot.vars) w.vars[name] = value;
+      }
     } catch (err) {
       slot.error = err;
       slot.task.durationMs = performance.now() - slot.started;

@@ -87,9 +87,15 @@ export function checkGraph(g: GraphInput): GraphReport {
     seen.add(id);
     for (const e of edges.get(id) ?? []) stack.push(e.to);
   }
+  let startName: string;
+  try {
+    startName = String(g.start);
+  } catch {
+    startName = typeof g.start; // e.g. an object without a prototype: String() throws
+  }
   for (const n of g.nodes) {
     if (!seen.has(n.id) && !NOT_ENTERED.has(n.type) && byId.get(n.id) === n) {
-      warnings.push(`nodes[${n.index}]: node "${n.id}" is not reachable from start "${String(g.start)}"`);
+      warnings.push(`nodes[${n.index}]: node "${n.id}" is not reachable from start "${startName}"`);
     }
   }
   return { problems, warnings };

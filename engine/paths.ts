@@ -2,6 +2,7 @@
  * Dotted paths rooted at `msg` or `vars`: `msg.payload.items.0.id`.
  */
 import type { Message } from './types.js';
+import { FlowError } from './errors.js';
 
 export const PATH_RE = /^(msg|vars)(\.[^.\s{}]+)*$/;
 export const MSG_PATH_RE = /^msg(\.[^.\s{}]+)+$/;
@@ -43,12 +44,16 @@ const UNSAFE = new Set(['__proto__', 'constructor', 'prototype']);
  */
 export function setPath(msg: Message, path: string, value: unknown): Message {
   const parts = split(path.trim());
-  if (parts[0] !== 'msg' || parts.length < 2) throw new Error(`cannot write to ${path}: it must start with msg.`);
+  if (parts[0] !== 'msg' || parts.length < 2) throw new FlowError('PATH_NOT_WRITABLE', `cannot write to ${path}: it must start with msg.`);
   const root: Message = { ...msg };
   let cur: Record<string, unknown> | unknown[] = root;
   for (let i = 1; i < parts.length; i++) {
     const key = parts[i]!;
-    if (UNSAFE.has(key)) throw new Error(`cannot write to ${path}: "${key}" is not allowed in a path`);
+    if (UNSAFE.has(key)) throw new FlowError('PATH_NOT_WRITABLE', `cannot write to ${path}: "${key}" is not allowed in a path`);
+    // A named field on an array would not survive JSON (the task log, Redis, the API).
+    if (Array.isArray(cur) && !/^(0|[1-9]\d*)$/.test(key)) {
+      throw new FlowError('PATH_NOT_WRITABLE', `cannot write to ${path}: ${parts.slice(0, i).join('.')} is an array, and "${key}" is not an index`);
+    }
     if (i === parts.length - 1) {
       (cur as Record<string, unknown>)[key] = value;
     } else {

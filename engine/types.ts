@@ -109,4 +109,10 @@ export interface RunState {
   frames: Record<string, Frame>;
   nextFrame: number;
   nextSeq: number;
+  /**
+   * How many items at the front of `items` are what is left of a wave a halt interrupted:
+   * they run as a wave of their own, before the successors queued behind them, just as they
+   * would have had the run never halted.
+   */
+  partial?: number;
 }

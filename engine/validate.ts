@@ -88,7 +88,22 @@ export function validateScenario(doc: unknown): ValidationResult {
   }
   problems.push(...triggerProblems(raw.trigger));
 
-  return { scenario: problems.length === 0 && parsed.success ? (parsed.data as Scenario) : null, problems, warnings: graph.warnings };
+  return {
+    scenario: problems.length === 0 && parsed.success ? (parsed.data as Scenario) : null,
+    problems: problems.map(oneLine),
+    warnings: graph.warnings.map(oneLine),
+  };
+}
+
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/g;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * One problem, one line: keys, ids and names from the document may hold newlines or other
+ * control characters; they are escaped as in JSON.
+ */
+function oneLine(problem: string): string {
+  return problem.replace(CONTROL, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Checks of a node's content beyond its shape: template paths and Function syntax. */

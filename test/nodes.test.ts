@@ -306,3 +306,19 @@ describe('exception, comment and counting', () => {
     expect(run.error!.message).toBe('[1][][{"k":true}]');
   });
 });
+
+describe('paths', () => {
+  it('writing a named field into an array fails the node with PATH_NOT_WRITABLE (catchable)', async () => {
+    const run = await runOnce({
+      start: 'c', tables: { t: { a: 'A' } },
+      nodes: [{ id: 'c', type: 'conversion', table: 't', path: 'msg.payload.0', target: 'msg.payload.label' }],
+    }, ['a']);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'PATH_NOT_WRITABLE', nodeId: 'c' });
+    const ok = await runOnce({
+      start: 'c', tables: { t: { a: 'A' } },
+      nodes: [{ id: 'c', type: 'conversion', table: 't', path: 'msg.payload.0', target: 'msg.payload.1' }],
+    }, ['a']);
+    expect(payloads(ok)).toEqual([['a', 'A']]);
+  });
+});
