@@ -8,7 +8,7 @@
 import type { Meter, SettleEntry, Settlement } from './stores.js';
 
 export interface BudgetOptions {
-  /** First lease size; it doubles with each lease up to `maxLease` (default 8). */
+  /** First lease size; it doubles with each lease up to `maxLease` (default 16). */
   firstLease?: number;
   /** Largest lease (default 256). */
   maxLease?: number;
@@ -31,7 +31,7 @@ export class Budget {
     private readonly run: { tenant: string; runId: string; scenarioId: string; billable: boolean },
     private readonly opts: BudgetOptions = {},
   ) {
-    this.want = opts.firstLease ?? 8;
+    this.want = opts.firstLease ?? 16;
   }
 
   /** Takes one action for task `key`; false when the quota is exhausted (the run must halt). */

@@ -32,6 +32,11 @@ export interface ExecutorDeps {
   checkpointMs?: number;
   /** Lease sizes and waiting of the run's budget. */
   budget?: BudgetOptions;
+  /**
+   * Keep every task in the returned run record (default true). A worker whose store holds the
+   * task log sets false: stored tasks then leave memory at each checkpoint.
+   */
+  keepTasks?: boolean;
 }
 
 /** A running run's working set, kept apart from the record until it is stored. */
@@ -47,6 +52,8 @@ interface Work {
   fresh: TaskRecord[];
   budget: Budget;
   lastCheckpoint: number;
+  /** Outputs before this index are already scrubbed of secrets. */
+  outputsScrubbed: number;
   failed: ErrorInfo | null;
   halted: boolean;
 }
@@ -83,7 +90,7 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   }
   run.pending = state;
   const w: Work = {
-    run, state, compiled, redactor, deps, now, fresh, budget, lastCheckpoint: performance.now(),
+    run, state, compiled, redactor, deps, now, fresh, budget, lastCheckpoint: performance.now(), outputsScrubbed: 0,
     vars: await deps.vars.load(run.tenant, run.scenarioId, scenario.variables ?? {}), failed: null, halted: false,
   };
   for (const t of w.fresh) deps.onTask?.(run, t);
@@ -110,7 +117,7 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   }
   run.finishedAt = now().toISOString();
   run.error = scrubError(run.error, redactor);
-  if (redactor.size > 0) run.outputs = redactor.redactDeep(run.outputs);
+  w.outputsScrubbed = 0; // secrets registered late may appear in earlier outputs too
   await store(deps, run, storeFresh(w), budget.settlement(true, now()), true);
   return run;
 }
@@ -139,8 +146,14 @@ function triggerExtras(run: RunRecord): Record<string, unknown> {
 function storeFresh(w: Work): TaskRecord[] {
   const max = w.deps.taskBytes ?? DEFAULT_TASK_BYTES;
   const stored = w.fresh.map((t) => storedTask(t, max, w.redactor));
-  w.run.tasks.splice(w.run.tasks.length - stored.length, stored.length, ...stored);
+  if (w.deps.keepTasks === false) w.run.tasks = [];
+  else w.run.tasks.splice(w.run.tasks.length - stored.length, stored.length, ...stored);
   w.fresh = [];
+  // Outputs are stored as they come (the store appends new ones): scrub them now.
+  if (w.redactor.size > 0) {
+    for (let i = w.outputsScrubbed; i < w.run.outputs.length; i++) w.run.outputs[i] = w.redactor.redactDeep(w.run.outputs[i]!);
+  }
+  w.outputsScrubbed = w.run.outputs.length;
   return stored;
 }
 
@@ -267,7 +280,9 @@ async function apply(w: Work, slot: Slot): Promise<void> {
     record(w, task);
     const handler = compiled.catchFor(node.id, item.caught);
     if (handler) {
-      push(state, { node: handler, msg: { ...item.msg, error: { nodeId: node.id, code: error.code, message: error.message } }, frame: item.frame, caught: [...item.caught, handler] });
+      // The failed node's input; for an iteration that could not start, the loop's input.
+      const input = item.iterate ? (state.frames[item.iterate] as { input: Message }).input : item.msg;
+      push(state, { node: handler, msg: { ...input, error: { nodeId: node.id, code: error.code, message: error.message } }, frame: item.frame, caught: [...item.caught, handler] });
     } else if (!w.failed) {
       w.failed = error;
     }

@@ -49,7 +49,9 @@ export function deliver(state: RunState, frameId: string, messages: Message[], o
 function advance(state: RunState, id: string): boolean {
   const f = state.frames[id]!;
   if (f.kind === 'loop' && f.index < f.items.length) {
-    push(state, { node: f.node, msg: f.input, frame: id, caught: f.caught, iterate: id });
+    // The iteration's message is made when it starts (iterationMessage): the item carries none,
+    // so a checkpoint does not store the loop's input once per queued iteration.
+    push(state, { node: f.node, msg: {}, frame: id, caught: f.caught, iterate: id });
     return true;
   }
   if (f.kind === 'seq' && f.index < f.steps.length) {

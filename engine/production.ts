@@ -67,7 +67,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     return { sandbox, mail, env: (n) => env[n], fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
   };
   let deps: ExecutorDeps | null = null;
-  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes });
+  // The task log lives in Redis: a worker does not keep it in memory.
+  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false });
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
@@ -116,15 +117,18 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   }
 
   async function executeOnce(tenant: string, runId: string): Promise<void> {
-    const before = await runs.load(tenant, runId);
-    if (!before || ENDED.has(before.run.status)) return;
     const now = opts.now?.() ?? new Date();
     const { period: current } = await ledger.periodOf(tenant, now);
     const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
-    await runs.claim(tenant, runId, { current, previous });
-    // Loaded again once claimed: a previous owner may have checkpointed until the claim fenced it.
-    const stored = await runs.load(tenant, runId);
-    if (!stored || ENDED.has(stored.run.status)) {
+    // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
+    let stored;
+    try {
+      stored = await runs.claim(tenant, runId, { current, previous });
+    } catch (err) {
+      if (errorCode(err) === 'NOT_FOUND') return; // expired, or never created
+      throw err;
+    }
+    if (ENDED.has(stored.run.status)) {
       runs.release(runId);
       return;
     }

@@ -11,8 +11,9 @@
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
  *   <p>:{t:T}:vars:<scenarioId>    hash   name → JSON value
- *   <p>:{t:T}:run:<runId>          hash   record, state, scenario, owner
+ *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, f:<frame>
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
+ *   <p>:{t:T}:run:<runId>:outputs  list   the run's outputs, in order
  *   <p>:{t:T}:runs                 zset   runId by start time (ms)
  *   <p>:{t:T}:keys                 hash   sha256(api key) → created at
  *   <p>:{t:T}:fired:<sid>:<ms>     string a cron instant already fired (SET NX)
@@ -55,6 +56,9 @@ export class Keys {
   }
   run(tenant: string, runId: string): string {
     return `${this.t(tenant)}:run:${runId}`;
+  }
+  runOutputs(tenant: string, runId: string): string {
+    return `${this.t(tenant)}:run:${runId}:outputs`;
   }
   runTasks(tenant: string, runId: string): string {
     return `${this.t(tenant)}:run:${runId}:tasks`;

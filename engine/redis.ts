@@ -26,8 +26,8 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmReserve', file: 'metering/lua/reserve.lua', keys: 5 },
   { name: 'fmLease', file: 'metering/lua/lease.lua', keys: 4 },
   { name: 'fmSettle', file: 'metering/lua/settle.lua', libs: ['metering/lua/lib-settle.lua'], keys: 6 },
-  { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 8 },
-  { name: 'fmClaim', file: 'engine/lua/claim.lua', keys: 5 },
+  { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 9 },
+  { name: 'fmClaim', file: 'engine/lua/claim.lua', keys: 6 },
   { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
 ];
@@ -48,7 +48,7 @@ export type FlowRedis = Redis & {
   fmCheckpoint(...args: Array<string | number>): Promise<number | Array<number | string>>;
   fmLease(...args: Array<string | number>): Promise<number | number[]>;
   fmSettle(...args: Array<string | number>): Promise<string[]>;
-  fmClaim(...args: Array<string | number>): Promise<number>;
+  fmClaim(...args: Array<string | number>): Promise<number | string[]>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
 };

@@ -1,25 +1,29 @@
 --[[
   checkpoint.lua: durably record a run's progress at once: the tasks completed since the last
-  checkpoint (appended in order), the run record, the state to resume from, and the billing
-  of what those tasks spent (lib-settle.lua, prepended when loaded). Fenced by the owner
-  token, so a worker that lost the run can neither write nor bill.
+  checkpoint (appended in order), its new outputs (appended), the run record, the state to
+  resume from (with the large, unchanging parts of new frames stored once, as fields of their
+  own), and the billing of what those tasks spent (lib-settle.lua, prepended when loaded).
+  Then the task and run events are published. Fenced by the owner token, so a worker that
+  lost the run can neither write nor bill.
 
-  KEYS[1]  run hash          (record, status, state, scenario, payload, owner)
-  KEYS[2]  run tasks list
-  KEYS[3]  quota hash        KEYS[4]  period hash        KEYS[5]  period per-scenario hash
-  KEYS[6]  period per-day hash   KEYS[7]  billed set of the run   KEYS[8]  period leases hash
-           (KEYS[3..8] are only used with a settlement)
+  KEYS[1]  run hash          (record, status, state, scenario, payload, owner, write, f:<frame>)
+  KEYS[2]  run tasks list    KEYS[3]  run outputs list
+  KEYS[4]  quota hash        KEYS[5]  period hash        KEYS[6]  period per-scenario hash
+  KEYS[7]  period per-day hash   KEYS[8]  billed set of the run   KEYS[9]  period leases hash
+           (KEYS[4..9] are only used with a settlement)
 
   ARGV[1]  owner token ('' = no fencing: the caller is not a worker)
-  ARGV[2]  run record JSON (without tasks)
+  ARGV[2]  run record JSON (without tasks, outputs and state)
   ARGV[3]  state JSON, or '' when the run has no pending work
   ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
            (its first execution's reply lost) is recognised and not applied twice
-  ARGV[8]  number of tasks n, then ARGV[9..8+n] the stored tasks, JSON each
-  ARGV[9+n]  '1' when a settlement follows (its arguments from ARGV[10+n], see lib-settle.lua)
+  ARGV[8]  events channel ('' = publish nothing)   ARGV[9]  run event JSON ('' = none)
+  ARGV[10] run id            ARGV[11] scenario id
+  then, in order:  n, n task JSONs;  m, m output JSONs;  f, f (field, value) pairs of the hash;
+  '1' when a settlement follows, then its arguments (see lib-settle.lua)
 
   Returns  { 1, crossed alert thresholds... }   (a resent call: { 1 }, nothing written again)
            -2  the run is owned by another worker: nothing written
@@ -37,13 +41,30 @@ end
 if redis.call('HGET', KEYS[1], 'write') == ARGV[7] then
   return { 1 }
 end
-local n = tonumber(ARGV[8])
-local i = 9
-while i <= 8 + n do
-  local j = math.min(i + 999, 8 + n)
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, j))
-  i = j + 1
+
+local function append(key, from, count)
+  local i = from
+  while i < from + count do
+    local j = math.min(i + 999, from + count - 1)
+    redis.call('RPUSH', key, unpack(ARGV, i, j))
+    i = j + 1
+  end
 end
+
+local at = 12
+local n = tonumber(ARGV[at])
+local tasksFrom = at + 1
+append(KEYS[2], tasksFrom, n)
+at = at + 1 + n
+local m = tonumber(ARGV[at])
+append(KEYS[3], at + 1, m)
+at = at + 1 + m
+local f = tonumber(ARGV[at])
+for k = 0, f - 1 do
+  redis.call('HSET', KEYS[1], ARGV[at + 1 + 2 * k], ARGV[at + 2 + 2 * k])
+end
+at = at + 1 + 2 * f
+
 redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6], 'write', ARGV[7])
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], 'state')
@@ -54,14 +75,26 @@ if ARGV[4] == '1' then
   local ttl = tonumber(ARGV[5])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
 end
 local out = { 1 }
-if ARGV[9 + n] == '1' then
-  local crossed = settle({ quota = KEYS[3], period = KEYS[4], scen = KEYS[5], days = KEYS[6], billed = KEYS[7], leases = KEYS[8] }, ARGV, 10 + n)
+if ARGV[at] == '1' then
+  local crossed = settle({ quota = KEYS[4], period = KEYS[5], scen = KEYS[6], days = KEYS[7], billed = KEYS[8], leases = KEYS[9] }, ARGV, at + 1)
   for _, t in ipairs(crossed) do table.insert(out, t) end
   if ARGV[4] == '1' then
     -- the run has ended: its request ids in the period's leases hash can go
-    redis.call('HDEL', KEYS[8], ARGV[10 + n] .. '#lease', ARGV[10 + n] .. '#settle')
+    redis.call('HDEL', KEYS[9], ARGV[at + 1] .. '#lease', ARGV[at + 1] .. '#settle')
   end
+end
+
+if ARGV[8] ~= '' then
+  local events = {}
+  if n > 0 then
+    local tasks = {}
+    for k = 0, n - 1 do tasks[k + 1] = ARGV[tasksFrom + k] end
+    events[#events + 1] = '{"type":"tasks","runId":' .. cjson.encode(ARGV[10]) .. ',"scenarioId":' .. cjson.encode(ARGV[11]) .. ',"tasks":[' .. table.concat(tasks, ',') .. ']}'
+  end
+  if ARGV[9] ~= '' then events[#events + 1] = ARGV[9] end
+  if #events > 0 then redis.call('PUBLISH', ARGV[8], '[' .. table.concat(events, ',') .. ']') end
 end
 return out

@@ -1,26 +1,31 @@
 --[[
-  claim.lua: a worker takes over a run. The new owner token fences every later write of the
-  previous owner (checkpoint.lua, lease.lua), and the actions the run held are given back to
-  the pool (the new owner leases afresh; the old lease would otherwise be lost).
+  claim.lua: a worker takes over a run, and gets everything it needs to execute it. The new
+  owner token fences every later write of the previous owner (checkpoint.lua, lease.lua), and
+  the actions the run held are given back to the pool (the new owner leases afresh; the old
+  lease would otherwise be lost).
 
-  KEYS[1]  run hash
-  KEYS[2]  leases hash of the current period    KEYS[3]  current period hash
-  KEYS[4]  leases hash of the previous period   KEYS[5]  previous period hash
+  KEYS[1]  run hash          KEYS[2]  run outputs list
+  KEYS[3]  leases hash of the current period    KEYS[4]  current period hash
+  KEYS[5]  leases hash of the previous period   KEYS[6]  previous period hash
 
   ARGV[1]  new owner token
   ARGV[2]  run id
 
-  Returns  1 claimed;  -3 the run does not exist
+  Returns  { the run hash as field, value, ..., '#outputs', outputs JSON array }
+           -3 the run does not exist
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -3
 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-for _, pair in ipairs({ { KEYS[2], KEYS[3] }, { KEYS[4], KEYS[5] } }) do
+for _, pair in ipairs({ { KEYS[3], KEYS[4] }, { KEYS[5], KEYS[6] } }) do
   local held = tonumber(redis.call('HGET', pair[1], ARGV[2])) or 0
   if held > 0 then
     redis.call('HINCRBY', pair[2], 'leased', -held)
   end
   redis.call('HDEL', pair[1], ARGV[2])
 end
-return 1
+local out = redis.call('HGETALL', KEYS[1])
+out[#out + 1] = '#outputs'
+out[#out + 1] = '[' .. table.concat(redis.call('LRANGE', KEYS[2], 0, -1), ',') .. ']'
+return out

@@ -25,22 +25,31 @@ local function settle(k, a, i)
   local p = redis.call('HMGET', k.period, 'used', 'addOns')
   local used = tonumber(p[1]) or 0
   local limit = monthly + (tonumber(p[2]) or 0)
-  local billed = 0
+  -- Counters are summed here and written once each (per day, per scenario), not per action.
+  local billed, actions, runs, nonBillable, overage = 0, 0, 0, 0, 0
+  local days = {}
   for j = 0, n - 1 do
     local key, trigger, date = a[i + 10 + 3 * j], a[i + 11 + 3 * j] == '1', a[i + 12 + 3 * j]
     if redis.call('SADD', k.billed, key) == 1 then
       billed = billed + 1
       if billable then
         used = used + 1
-        if used > limit then redis.call('HINCRBY', k.period, 'overage', 1) end
-        redis.call('HINCRBY', k.scen, sid .. ':actions', 1)
-        redis.call('HINCRBY', k.days, date, 1)
-        if trigger then redis.call('HINCRBY', k.scen, sid .. ':runs', 1) end
+        actions = actions + 1
+        if used > limit then overage = overage + 1 end
+        days[date] = (days[date] or 0) + 1
       else
-        redis.call('HINCRBY', k.period, 'nonBillable', 1)
+        nonBillable = nonBillable + 1
       end
-      if trigger then redis.call('HINCRBY', k.period, 'm:runs', 1) end
+      if trigger then runs = runs + 1 end
     end
+  end
+  if actions > 0 then redis.call('HINCRBY', k.scen, sid .. ':actions', actions) end
+  for date, count in pairs(days) do redis.call('HINCRBY', k.days, date, count) end
+  if overage > 0 then redis.call('HINCRBY', k.period, 'overage', overage) end
+  if nonBillable > 0 then redis.call('HINCRBY', k.period, 'nonBillable', nonBillable) end
+  if runs > 0 then
+    if billable then redis.call('HINCRBY', k.scen, sid .. ':runs', runs) end
+    redis.call('HINCRBY', k.period, 'm:runs', runs)
   end
   if billed > 0 then
     redis.call('EXPIRE', k.billed, tonumber(a[i + 8]))

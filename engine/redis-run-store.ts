@@ -1,0 +1,205 @@
+/**
+ * The RunStore on Redis. Progress is written by checkpoint.lua: new tasks and outputs
+ * (appended), the record and the pending state, and their billing, at once, fenced by the
+ * owner token of the worker that claimed the run; task and run events are published from the
+ * same script. Ended runs expire after the retention period.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RunFilter, RunStore, RunSummary, Settlement, StoredRun } from './stores.js';
+import { summarize } from './stores.js';
+import { settleArgs, settleKeys } from '../metering/redis-ledger.js';
+import type { Message, RunRecord, TaskRecord } from './types.js';
+import type { Scenario } from './schema.js';
+import { scriptError, type FlowRedis } from './redis.js';
+import type { Keys } from './redis-keys.js';
+import type { RunEvent } from './platform.js';
+import { decodeState, encodeState } from './state-codec.js';
+
+export type { RunEvent };
+
+export interface RedisRunStoreOptions {
+  /** How long ended runs and their task logs are kept, in days (default 30). */
+  retentionDays?: number;
+  /** How long a run's billed task keys are kept, in seconds (default 35 days). */
+  billedTtlSeconds?: number;
+  /** Alert thresholds crossed by a settlement (the ledger reports them). */
+  onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
+  /** Publish task and run events (live tail); default true. */
+  events?: boolean;
+}
+
+/** The record as stored: without tasks, outputs (a list of their own) and state. */
+function recordJson(run: RunRecord): string {
+  const { tasks: _t, pending: _p, outputs, ...rest } = run;
+  return JSON.stringify({ ...rest, outputCount: outputs.length });
+}
+
+/** What this process knows it has written of a run it executes. */
+interface Written {
+  outputs: number;
+  frames: Set<string>;
+}
+
+export class RedisRunStore implements RunStore {
+  /** Owner tokens of the runs this process has claimed. */
+  private owners = new Map<string, string>();
+  private written = new Map<string, Written>();
+  /** Parsed scenario snapshots by their JSON (runs of one scenario share one object). */
+  private scenarios = new Map<string, Scenario>();
+  private readonly retentionSeconds: number;
+
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisRunStoreOptions = {}) {
+    this.retentionSeconds = Math.round((opts.retentionDays ?? 30) * 86400);
+  }
+
+  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void> {
+    const k = this.keys;
+    const now = Date.now();
+    // Run ids are random: an existing record under this id can only be this call's own first
+    // attempt, resent by the client after a lost reply. The rest of the writes are idempotent.
+    await this.redis
+      .multi()
+      .hsetnx(k.run(run.tenant, run.runId), 'record', recordJson(run))
+      .hset(k.run(run.tenant, run.runId), { status: run.status, scenario: JSON.stringify(scenario), payload: JSON.stringify(payload ?? null) })
+      .zadd(k.runs(run.tenant), now, run.runId)
+      .zremrangebyscore(k.runs(run.tenant), '-inf', now - this.retentionSeconds * 1000)
+      .sadd(k.tenants(), run.tenant)
+      .exec();
+  }
+
+  /**
+   * Takes over a run for this process (claim.lua) and loads it for execution, in one round
+   * trip: a previous owner's writes and leases are refused from now on, and the actions the
+   * run held go back to the pool. The task log is not loaded (the worker only appends to it).
+   */
+  async claim(tenant: string, runId: string, periods: { current: string; previous: string }): Promise<StoredRun> {
+    const token = randomUUID();
+    const k = this.keys;
+    const out = await this.redis.fmClaim(
+      k.run(tenant, runId), k.runOutputs(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
+      token, runId,
+    );
+    if (typeof out === 'number') throw scriptError('fmClaim', out);
+    this.owners.set(runId, token);
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
+    return this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
+  }
+
+  ownerOf(runId: string): string | undefined {
+    return this.owners.get(runId);
+  }
+
+  release(runId: string): void {
+    this.owners.delete(runId);
+    this.written.delete(runId);
+  }
+
+  private scenario(json: string): Scenario {
+    let s = this.scenarios.get(json);
+    if (!s) {
+      if (this.scenarios.size >= 200) this.scenarios.clear();
+      this.scenarios.set(json, (s = JSON.parse(json) as Scenario));
+    }
+    return s;
+  }
+
+  /** A run from its hash fields; what this process has written of it is noted. */
+  private fromHash(h: Record<string, string>, outputs: Message[], tasks: TaskRecord[]): StoredRun {
+    const run = JSON.parse(h.record!) as RunRecord & { outputCount?: number };
+    delete run.outputCount;
+    if (h.status === 'queued') run.status = 'queued'; // resumed, not started yet (resume.lua)
+    run.outputs = outputs;
+    run.tasks = tasks;
+    run.pending = h.state ? decodeState(h.state, (name) => h[name]) : null;
+    this.written.set(run.runId, { outputs: outputs.length, frames: new Set(Object.keys(run.pending?.frames ?? {})) });
+    return { run, scenario: this.scenario(h.scenario ?? 'null'), payload: h.payload ? JSON.parse(h.payload) : null };
+  }
+
+  /** checkpoint.lua: tasks, outputs, record, state and (when given) their billing, at once. */
+  async checkpointAndSettle(run: RunRecord, tasks: TaskRecord[], settlement: Settlement | null, ended: boolean): Promise<void> {
+    const k = this.keys;
+    const written = this.written.get(run.runId) ?? { outputs: 0, frames: new Set<string>() };
+    const state = run.pending ? encodeState(run.pending, written.frames) : { json: '', fields: [], ids: [] };
+    const outputs = run.outputs.slice(written.outputs);
+    const runKey = k.run(run.tenant, run.runId);
+    const billingKeys = settlement ? settleKeys(k, settlement) : [runKey, runKey, runKey, runKey, runKey, runKey];
+    const runEvent: RunEvent | null = ended ? { type: 'run', runId: run.runId, scenarioId: run.scenarioId, status: run.status, actions: run.actions } : null;
+    const out = await this.redis.fmCheckpoint(
+      runKey, k.runTasks(run.tenant, run.runId), k.runOutputs(run.tenant, run.runId), ...billingKeys,
+      this.owners.get(run.runId) ?? '', recordJson(run), state.json, ended ? '1' : '0', this.retentionSeconds, run.status, randomUUID(),
+      this.opts.events === false ? '' : k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId,
+      tasks.length, ...tasks.map((t) => JSON.stringify(t)),
+      outputs.length, ...outputs.map((o) => JSON.stringify(o)),
+      state.fields.length, ...state.fields.flat(),
+      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement, this.opts.billedTtlSeconds ?? 35 * 86400) : []),
+    );
+    if (typeof out === 'number') throw scriptError('fmCheckpoint', out);
+    written.outputs = run.outputs.length;
+    for (const id of state.ids) written.frames.add(id);
+    this.written.set(run.runId, written);
+    if (settlement && out.length > 1) this.opts.onAlerts?.(settlement.tenant, settlement.period, out.slice(1), settlement.at);
+    if (ended) this.release(run.runId);
+  }
+
+  checkpoint(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    return this.checkpointAndSettle(run, tasks, null, false);
+  }
+
+  finish(run: RunRecord, tasks: TaskRecord[]): Promise<void> {
+    return this.checkpointAndSettle(run, tasks, null, true);
+  }
+
+  private async read(tenant: string, runId: string, withTasks: boolean): Promise<StoredRun | null> {
+    const multi = this.redis.multi().hgetall(this.keys.run(tenant, runId)).lrange(this.keys.runOutputs(tenant, runId), 0, -1);
+    if (withTasks) multi.lrange(this.keys.runTasks(tenant, runId), 0, -1);
+    const rows = (await multi.exec()) as Array<[unknown, unknown]>;
+    const h = rows[0]![1] as Record<string, string>;
+    if (!h.record) return null;
+    const outputs = (rows[1]![1] as string[]).map((o) => JSON.parse(o) as Message);
+    const tasks = withTasks ? (rows[2]![1] as string[]).map((t) => JSON.parse(t) as TaskRecord) : [];
+    return this.fromHash(h, outputs, tasks);
+  }
+
+  async get(tenant: string, runId: string): Promise<RunRecord | null> {
+    return (await this.read(tenant, runId, true))?.run ?? null;
+  }
+
+  async load(tenant: string, runId: string): Promise<StoredRun | null> {
+    return this.read(tenant, runId, true);
+  }
+
+  /**
+   * Moves a halted run back to `queued` (resume.lua), so that exactly one resume goes ahead:
+   * throws RUN_NOT_HALTED for every other caller.
+   */
+  async markResumed(tenant: string, runId: string): Promise<void> {
+    const code = await this.redis.fmResume(this.keys.run(tenant, runId), randomUUID());
+    if (code < 0) throw scriptError('fmResume', code);
+  }
+
+  async list(tenant: string, filter: RunFilter = {}): Promise<RunSummary[]> {
+    const limit = filter.limit ?? 100;
+    const out: RunSummary[] = [];
+    const batch = 200;
+    for (let offset = 0; out.length < limit && offset < 10_000; offset += batch) {
+      const ids = await this.redis.zrevrange(this.keys.runs(tenant), offset, offset + batch - 1);
+      if (ids.length === 0) break;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hmget(this.keys.run(tenant, id), 'record', 'status');
+      const rows = (await pipe.exec()) ?? [];
+      for (const [, fields] of rows) {
+        const [raw, status] = (fields ?? []) as Array<string | null>;
+        if (typeof raw !== 'string') continue;
+        const rec = JSON.parse(raw) as RunRecord & { outputCount?: number };
+        if (status === 'queued') rec.status = 'queued'; // resumed, not started yet (resume.lua)
+        if (filter.scenarioId && rec.scenarioId !== filter.scenarioId) continue;
+        if (filter.status && rec.status !== filter.status) continue;
+        const { outputCount = 0, ...record } = rec;
+        out.push({ ...summarize({ ...record, tasks: [], outputs: [] }), outputCount });
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+}

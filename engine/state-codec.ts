@@ -1,0 +1,44 @@
+/**
+ * How a run's pending state is stored. A loop frame's input and items (and a sequencer's
+ * input) never change while the frame is open, and can be large (a 10,000-item loop): they are
+ * stored once, as a field of their own (`f:<frame>`), and the state written at every
+ * checkpoint carries only what changes.
+ */
+import type { Frame, RunState } from './types.js';
+
+type FrameStatic = { input: unknown; items?: unknown[] };
+
+/** The state JSON without frame statics, and the statics of frames not yet in `written`. */
+export function encodeState(state: RunState, written: Set<string>): { json: string; fields: Array<[string, string]>; ids: string[] } {
+  const frames: Record<string, unknown> = {};
+  const fields: Array<[string, string]> = [];
+  const ids: string[] = [];
+  for (const [id, f] of Object.entries(state.frames)) {
+    if (f.kind === 'root') {
+      frames[id] = f;
+      continue;
+    }
+    const { input, ...rest } = f;
+    const items = f.kind === 'loop' ? f.items : undefined;
+    if (f.kind === 'loop') delete (rest as { items?: unknown }).items;
+    frames[id] = rest;
+    if (!written.has(id)) {
+      fields.push([`f:${id}`, JSON.stringify({ input, ...(items && { items }) } satisfies FrameStatic)]);
+      ids.push(id);
+    }
+  }
+  return { json: JSON.stringify({ ...state, frames }), fields, ids };
+}
+
+/** The state back, with each frame's statics from the stored fields (`f:<frame>` → JSON). */
+export function decodeState(json: string, field: (name: string) => string | undefined): RunState {
+  const state = JSON.parse(json) as RunState;
+  for (const [id, f] of Object.entries(state.frames)) {
+    if (f.kind === 'root' || (f as { input?: unknown }).input !== undefined) continue;
+    const raw = field(`f:${id}`);
+    if (!raw) throw new Error(`the stored state of frame ${id} is missing`);
+    const statics = JSON.parse(raw) as FrameStatic;
+    Object.assign(f as Frame, statics.items ? { input: statics.input, items: statics.items } : { input: statics.input });
+  }
+  return state;
+}
