@@ -313,7 +313,7 @@ function route(w: Work, slot: Slot, result: NodeResult): void {
       break;
     case 'loop':
       task.output = { items: result.items.length };
-      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(node.config.collect) }, compiled);
+      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(node.config.collect), over: String(node.config.over) }, compiled);
       break;
     case 'sequence':
       task.output = { steps: result.steps };

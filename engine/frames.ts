@@ -20,14 +20,14 @@ export function push(state: RunState, item: WorkItem): void {
 export function openFrame(
   state: RunState,
   parent: WorkItem,
-  frame: { kind: 'loop'; items: unknown[]; collect: boolean } | { kind: 'seq'; steps: string[] },
+  frame: { kind: 'loop'; items: unknown[]; collect: boolean; over: string } | { kind: 'seq'; steps: string[] },
   compiled: CompiledScenario,
 ): void {
   const id = `f${state.nextFrame++}`;
   // open starts at 1, a token for the frame itself, dropped below (so an empty loop closes at once).
   const common = { parent: parent.frame, node: parent.node, input: parent.msg, index: 0, open: 1, caught: parent.caught };
   state.frames[id] = frame.kind === 'loop'
-    ? { kind: 'loop', ...common, items: frame.items, collected: frame.collect ? [] : null }
+    ? { kind: 'loop', ...common, items: frame.items, collected: frame.collect ? [] : null, ...(frame.over.startsWith('msg.') && { over: frame.over }) }
     : { kind: 'seq', ...common, steps: frame.steps };
   state.frames[parent.frame]!.open++;
   advance(state, id);

@@ -5,6 +5,7 @@
  * checkpoint carries only what changes.
  */
 import type { Frame, RunState } from './types.js';
+import { getPath } from './paths.js';
 
 type FrameStatic = { input: unknown; items?: unknown[] };
 
@@ -19,8 +20,12 @@ export function encodeState(state: RunState, written: Set<string>): { json: stri
       continue;
     }
     const { input, ...rest } = f;
-    const items = f.kind === 'loop' ? f.items : undefined;
-    if (f.kind === 'loop') delete (rest as { items?: unknown }).items;
+    // Items read from the input (`over` under msg) are in the input already: not stored twice.
+    const items = f.kind === 'loop' && !(f.over && getPath({ msg: input, vars: {} }, f.over) === f.items) ? f.items : undefined;
+    if (f.kind === 'loop') {
+      delete (rest as { items?: unknown }).items;
+      if (!items) (rest as { itemsFromInput?: boolean }).itemsFromInput = true;
+    }
     frames[id] = rest;
     if (!written.has(id)) {
       fields.push([`f:${id}`, JSON.stringify({ input, ...(items && { items }) } satisfies FrameStatic)]);
@@ -38,7 +43,11 @@ export function decodeState(json: string, field: (name: string) => string | unde
     const raw = field(`f:${id}`);
     if (!raw) throw new Error(`the stored state of frame ${id} is missing`);
     const statics = JSON.parse(raw) as FrameStatic;
-    Object.assign(f as Frame, statics.items ? { input: statics.input, items: statics.items } : { input: statics.input });
+    const loop = f as Frame & { itemsFromInput?: boolean; over?: string };
+    if (loop.itemsFromInput && loop.over) {
+      Object.assign(loop, { input: statics.input, items: getPath({ msg: statics.input as never, vars: {} }, loop.over) });
+      delete loop.itemsFromInput;
+    } else Object.assign(loop, statics.items ? { input: statics.input, items: statics.items } : { input: statics.input });
   }
   return state;
 }

@@ -10,13 +10,65 @@ export const DEFAULT_TASK_BYTES = 16 * 1024;
 
 export interface TruncatedMarker {
   $truncated: true;
+  /** The size of the original's JSON (string escapes not counted for large values). */
   bytes: number;
   preview: string;
+}
+
+/**
+ * The size of a JSON value's serialisation, counted without building it (string escapes are
+ * not counted), stopping once it passes `stop`. Strings count their UTF-16 length, or with
+ * `exact` their UTF-8 bytes.
+ */
+function jsonSize(value: unknown, stop: number, exact = false, acc = 0): number {
+  if (typeof value === 'string') return acc + (exact ? Buffer.byteLength(value) : value.length) + 2;
+  if (value === null || typeof value !== 'object') return acc + 8;
+  acc += 2;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if ((acc = jsonSize(value[i], stop, exact, acc + 1)) > stop) return acc;
+    return acc;
+  }
+  for (const k in value) {
+    if ((acc = jsonSize((value as Record<string, unknown>)[k], stop, exact, acc + k.length + 4)) > stop) return acc;
+  }
+  return acc;
+}
+
+/**
+ * A copy of `value` cut down to about `budget` characters of JSON (for a preview). Strings
+ * are scrubbed before they are cut, so no part of a secret survives the cut.
+ */
+function pruned(value: unknown, budget: { left: number }, redactor: Redactor | null): unknown {
+  if (budget.left <= 0) return '…';
+  if (typeof value === 'string') {
+    const clean = redactor && redactor.size > 0 ? redactor.redact(value) : value;
+    const s = clean.length > budget.left ? `${clean.slice(0, budget.left)}…` : clean;
+    budget.left -= s.length + 2;
+    return s;
+  }
+  if (value === null || typeof value !== 'object') {
+    budget.left -= String(value).length;
+    return value;
+  }
+  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+  const out: Array<[string, unknown]> = [];
+  for (const [k, v] of entries) {
+    if (budget.left <= 0) break;
+    budget.left -= k.length + 4;
+    out.push([k, pruned(v, budget, redactor)]);
+  }
+  return Array.isArray(value) ? out.map(([, v]) => v) : Object.fromEntries(out);
 }
 
 function capped(value: unknown, maxBytes: number, redactor: Redactor | null): unknown {
   if (value === undefined || value === null) return value ?? null;
   if (typeof value !== 'object' && typeof value !== 'string') return value;
+  // A value well over the cap is never serialised whole (a 10 MB payload would be, per task).
+  if (jsonSize(value, maxBytes * 2) > maxBytes * 2) {
+    const preview = JSON.stringify(pruned(value, { left: Math.min(1024, maxBytes) }, redactor));
+    const marker: TruncatedMarker = { $truncated: true, bytes: jsonSize(value, Number.POSITIVE_INFINITY, true), preview };
+    return marker;
+  }
   let json = JSON.stringify(value);
   if (json === undefined) return null;
   const scrub = redactor !== null && redactor.size > 0;

@@ -76,6 +76,8 @@ export type Frame =
       node: string;
       input: Message;
       items: unknown[];
+      /** The `over` path when it lies in `input` (then `items` need not be stored twice). */
+      over?: string;
       index: number;
       collected: unknown[] | null;
       open: number;
