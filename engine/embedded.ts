@@ -6,12 +6,12 @@ import { EventEmitter } from 'node:events';
 import { executeRun, type ExecutorDeps } from './executor.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
 import { MemoryScenarioStore } from './scenario-store.js';
-import { newRun } from './run-record.js';
+import { firingRunId, newRun } from './run-record.js';
 import { FlowError } from './errors.js';
 import type { Scenario } from './schema.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from './types.js';
 import type { NodeServices } from './define-node.js';
-import type { FiringLog, KeyStore, Platform, RunEvent } from './platform.js';
+import type { KeyStore, Platform, RunEvent } from './platform.js';
 import { apiKeyHash, newApiKey } from './api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../nodes/sandbox.js';
@@ -86,7 +86,6 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const deps: ExecutorDeps = { meter: ledger, runs, vars, services, now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
   const inFlight = new Set<Promise<unknown>>();
   const keyHashes = new Map<string, string>();
-  const fired = new Set<string>();
 
   const keys: KeyStore = {
     async create(tenant) {
@@ -96,14 +95,6 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     },
     async resolve(key) {
       return keyHashes.get(apiKeyHash(key)) ?? null;
-    },
-  };
-  const firings: FiringLog = {
-    async claim(tenant, scenarioId, instant) {
-      const k = `${tenant}\u0000${scenarioId}\u0000${instant.getTime()}`;
-      if (fired.has(k)) return false;
-      fired.add(k);
-      return true;
     },
   };
 
@@ -125,7 +116,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
 
   const platform: Embedded = {
     mode: 'embedded',
-    ledger, runs, vars, scenarios, keys, firings, deps,
+    ledger, runs, vars, scenarios, keys, deps,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);
@@ -140,6 +131,14 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       const queued = structuredClone(run);
       start(executeRun(scenario, run, deps, payload));
       return queued;
+    },
+    async fire(tenant, scenarioId, payload, trigger, instant) {
+      const scenario = await scenarios.get(tenant, scenarioId);
+      if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
+      const run = newRun(scenario, tenant, trigger, firingRunId(tenant, scenarioId, instant));
+      const created = await runs.create(run, scenario, payload);
+      if (created) start(executeRun(scenario, structuredClone(run), deps, payload));
+      return { run, created };
     },
     async resume(tenant, runId) {
       const stored = await runs.get(tenant, runId);

@@ -8,10 +8,11 @@ export class MemoryRunStore implements RunStore {
   private runs = new Map<string, RunRecord>();
   private inputs = new Map<string, { scenario: Scenario; payload: unknown }>();
 
-  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void> {
-    if (this.runs.has(run.runId)) throw new Error(`run ${run.runId} already exists`);
+  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
+    if (this.runs.has(run.runId)) return false;
     this.runs.set(run.runId, run);
     this.inputs.set(run.runId, { scenario, payload });
+    return true;
   }
   async checkpoint(run: RunRecord, _tasks: TaskRecord[] = []): Promise<void> {
     this.runs.set(run.runId, run);

@@ -21,10 +21,6 @@ export interface KeyStore {
   resolve(key: string): Promise<string | null>;
 }
 
-/** Deduplication of firings: true for the first caller of a (tenant, scenario, instant). */
-export interface FiringLog {
-  claim(tenant: string, scenarioId: string, instant: Date): Promise<boolean>;
-}
 
 export interface Platform {
   readonly mode: 'embedded' | 'redis';
@@ -33,9 +29,15 @@ export interface Platform {
   readonly vars: VarStore;
   readonly scenarios: ScenarioStore;
   readonly keys: KeyStore;
-  readonly firings: FiringLog;
   /** Persists a new run of a stored scenario, then starts it (queue or in process). */
   trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord>;
+  /**
+   * Starts the run of a cron instant, at most once however many schedulers call it, and
+   * idempotently: the run id is derived from (tenant, scenario, instant), the run is persisted
+   * only if absent, and it is (re)enqueued under that id, so a caller that died between the
+   * two steps leaves nothing lost for the next caller. `created` says whether this call made it.
+   */
+  fire(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, instant: Date): Promise<{ run: RunRecord; created: boolean }>;
   /** Continues a halted run. Throws RUN_NOT_HALTED / NOT_FOUND. */
   resume(tenant: string, runId: string): Promise<void>;
   /** Task and run events of a tenant until the returned function is called. */

@@ -7,11 +7,11 @@ import { executeRun, type ExecutorDeps } from './executor.js';
 import { errorCode, FlowError } from './errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
 import { Keys } from './redis-keys.js';
-import { RedisFiringLog, RedisKeyStore, RedisRunStore, RedisVarStore } from './redis-stores.js';
+import { RedisKeyStore, RedisRunStore, RedisVarStore } from './redis-stores.js';
 import type { Platform, RunEvent } from './platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker } from './queue.js';
-import { newRun } from './run-record.js';
+import { firingRunId, newRun } from './run-record.js';
 import type { RunRecord, TriggerInfo } from './types.js';
 import type { NodeServices } from './define-node.js';
 import { RedisLedger } from '../metering/redis-ledger.js';
@@ -147,7 +147,6 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     mode: 'redis' as const,
     redis, redisKeys: keys, ledger, runs, vars, scenarios, queue,
     keys: new RedisKeyStore(redis, keys),
-    firings: new RedisFiringLog(redis, keys),
     queueDepth: () => queue.depth(),
     get deps() {
       return executorDeps();
@@ -162,6 +161,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       await runs.create(run, scenario, payload);
       await queue.enqueue({ tenant, runId: run.runId });
       return run;
+    },
+
+    async fire(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, instant: Date) {
+      const scenario = await scenarios.get(tenant, scenarioId);
+      if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
+      const run = newRun(scenario, tenant, trigger, firingRunId(tenant, scenarioId, instant));
+      const created = await runs.create(run, scenario, payload);
+      // Enqueued even when another scheduler created it (it may have died before enqueueing):
+      // BullMQ keeps one job per id, and a worker given an ended run does nothing.
+      await queue.enqueue({ tenant, runId: run.runId });
+      return { run, created };
     },
 
     async resume(tenant: string, runId: string): Promise<void> {

@@ -16,7 +16,6 @@
  *   <p>:{t:T}:run:<runId>:outputs  list   the run's outputs, in order
  *   <p>:{t:T}:runs                 zset   runId by start time (ms)
  *   <p>:{t:T}:keys                 hash   sha256(api key) → created at
- *   <p>:{t:T}:fired:<sid>:<ms>     string a cron instant already fired (SET NX)
  *   <p>:apikeys                    hash   sha256(api key) → tenant
  *   <p>:tenants                    set    every tenant with data
  *   <p>:events:<T>                 pubsub task and run events
@@ -68,9 +67,6 @@ export class Keys {
   }
   apiKeys(tenant: string): string {
     return `${this.t(tenant)}:keys`;
-  }
-  fired(tenant: string, scenarioId: string, instantMs: number): string {
-    return `${this.t(tenant)}:fired:${scenarioId}:${instantMs}`;
   }
   apiKeyIndex(): string {
     return `${this.prefix}:apikeys`;

@@ -52,19 +52,23 @@ export class RedisRunStore implements RunStore {
     this.retentionSeconds = Math.round((opts.retentionDays ?? 30) * 86400);
   }
 
-  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void> {
+  async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
     const k = this.keys;
+    const key = k.run(run.tenant, run.runId);
     const now = Date.now();
-    // Run ids are random: an existing record under this id can only be this call's own first
-    // attempt, resent by the client after a lost reply. The rest of the writes are idempotent.
-    await this.redis
+    // Every write is "if absent", at once: a run that exists (a cron instant fired by another
+    // scheduler, or this call resent after a lost reply) is left exactly as it is.
+    const rows = (await this.redis
       .multi()
-      .hsetnx(k.run(run.tenant, run.runId), 'record', recordJson(run))
-      .hset(k.run(run.tenant, run.runId), { status: run.status, scenario: JSON.stringify(scenario), payload: JSON.stringify(payload ?? null) })
-      .zadd(k.runs(run.tenant), now, run.runId)
+      .hsetnx(key, 'record', recordJson(run))
+      .hsetnx(key, 'status', run.status)
+      .hsetnx(key, 'scenario', JSON.stringify(scenario))
+      .hsetnx(key, 'payload', JSON.stringify(payload ?? null))
+      .zadd(k.runs(run.tenant), 'NX', now, run.runId)
       .zremrangebyscore(k.runs(run.tenant), '-inf', now - this.retentionSeconds * 1000)
       .sadd(k.tenants(), run.tenant)
-      .exec();
+      .exec()) as Array<[unknown, unknown]>;
+    return rows[0]![1] === 1;
   }
 
   /**

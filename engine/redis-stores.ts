@@ -1,8 +1,8 @@
-/** VarStore, KeyStore and FiringLog on Redis (the run store is in redis-run-store.ts). */
+/** VarStore and KeyStore on Redis (the run store is in redis-run-store.ts). */
 import type { VarStore } from './stores.js';
 import type { FlowRedis } from './redis.js';
 import type { Keys } from './redis-keys.js';
-import type { FiringLog, KeyStore } from './platform.js';
+import type { KeyStore } from './platform.js';
 import { apiKeyHash, newApiKey } from './api-keys.js';
 
 export { RedisRunStore, type RedisRunStoreOptions, type RunEvent } from './redis-run-store.js';
@@ -37,13 +37,5 @@ export class RedisKeyStore implements KeyStore {
   }
   async resolve(key: string): Promise<string | null> {
     return this.redis.hget(this.keys.apiKeyIndex(), apiKeyHash(key));
-  }
-}
-
-export class RedisFiringLog implements FiringLog {
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
-  async claim(tenant: string, scenarioId: string, instant: Date): Promise<boolean> {
-    const ok = await this.redis.set(this.keys.fired(tenant, scenarioId, instant.getTime()), '1', 'EX', 40 * 86400, 'NX');
-    return ok === 'OK';
   }
 }

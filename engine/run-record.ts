@@ -1,10 +1,15 @@
 /** Creating run records. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { RunRecord, TriggerInfo } from './types.js';
 import type { Scenario } from './schema.js';
 
 export function newRunId(): string {
   return `run_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+}
+
+/** The run id of a cron instant: the same for every scheduler that fires it. */
+export function firingRunId(tenant: string, scenarioId: string, instant: Date): string {
+  return `run_c${createHash('sha256').update(`${tenant}\u0000${scenarioId}\u0000${instant.getTime()}`).digest('hex').slice(0, 19)}`;
 }
 
 /** A new `queued` run of `scenario`. Test runs and non-billable scenarios do not consume the quota. */

@@ -96,8 +96,11 @@ export interface StoredRun {
 
 /** Run records with their task logs. */
 export interface RunStore {
-  /** Persists a new run with its scenario snapshot and payload (before anything enqueues it). */
-  create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<void>;
+  /**
+   * Persists a new run with its scenario snapshot and payload (before anything enqueues it).
+   * Idempotent: a run that exists already is left as it is, and false is returned.
+   */
+  create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean>;
   /**
    * Durable progress: the stored tasks completed since the last checkpoint (appended in order)
    * and the run record with `pending` state, written at once.

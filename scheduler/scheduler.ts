@@ -10,11 +10,12 @@
  *   previous tick, so it never fires its past;
  * - a disabled or removed scenario is forgotten; enabling it again starts afresh.
  *
- * Every instant goes through `platform.firings.claim` first (Redis SET NX in production),
- * so each (tenant, scenario, instant) fires once however many schedulers run. The cursor
- * only moves past an instant once it was claimed and triggered (or claimed by someone else),
- * so a store outage delays firings instead of losing them. An instant this process claimed
- * but failed to trigger is remembered and triggered on a later tick without claiming again.
+ * Every instant goes through `platform.fire`, which is idempotent: the run id is derived from
+ * (tenant, scenario, instant), the run is persisted only if absent and enqueued under that id.
+ * So each instant fires once however many schedulers run, and one that dies half-way through
+ * a firing leaves nothing lost: the next scheduler to reach the instant (or catch up on it)
+ * completes it. The cursor only moves past an instant once `fire` returned, so a store
+ * outage delays firings instead of losing them.
  *
  * The quota is enforced by the engine: while a tenant's quota is exhausted, each firing is
  * recorded as a `rejected` run (QUOTA_EXHAUSTED). The scheduler only logs it.
@@ -61,8 +62,6 @@ type CronTrigger = Extract<Scenario['trigger'], { type: 'cron' }>;
 interface Cursor {
   /** Everything at or before this instant (ms) has been dealt with. */
   last: number;
-  /** Instants (ms) this process claimed but could not trigger yet. */
-  owned: Set<number>;
 }
 
 const silent: SchedulerLogger = { info: () => undefined, warn: () => undefined };
@@ -167,12 +166,9 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
       const iso = instant.toISOString();
       const context = `fire\u0000${key(tenant, info.id)}`;
       try {
-        const mine = cursor.owned.has(t) || (await platform.firings.claim(tenant, info.id, instant));
-        if (mine) {
-          cursor.owned.add(t);
-          const exhausted = await willBeRejected(tenant, info.id, quota);
-          const run = await platform.trigger(tenant, info.id, info.trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso });
-          cursor.owned.delete(t);
+        const exhausted = await willBeRejected(tenant, info.id, quota);
+        const { run, created } = await platform.fire(tenant, info.id, info.trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso }, instant);
+        if (created) {
           fired++;
           if (exhausted) {
             log.warn({ ...fields, instant: iso, runId: run.runId }, 'scheduler: fired, but the tenant\'s quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)');
@@ -218,7 +214,7 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
       if (!cursor) {
         // Present at start: catch up. Appeared since: start from the previous tick.
         const from = initial ? (startedAt as number) - catchUpOf(trigger) : fresh;
-        cursor = { last: Math.min(from, to), owned: new Set() };
+        cursor = { last: Math.min(from, to) };
         cursors.set(k, cursor);
       }
       try {

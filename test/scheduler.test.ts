@@ -167,10 +167,10 @@ describe('scheduler (embedded)', () => {
     const s = scheduler(p, clock);
     await s.start();
     const seen: string[] = [];
-    const trigger = p.trigger.bind(p);
-    p.trigger = async (tenant, id, payload, info) => {
+    const fire = p.fire.bind(p);
+    p.fire = async (tenant, id, payload, info, instant) => {
       seen.push(info.firedAt as string);
-      return trigger(tenant, id, payload, info);
+      return fire(tenant, id, payload, info, instant);
     };
     clock.set('2027-01-04T10:30:00Z');
     expect(await s.tick()).toBe(6);
@@ -235,10 +235,10 @@ describe('scheduler (embedded)', () => {
     const s = scheduler(p, clock);
     await s.start();
     const fired: string[] = [];
-    const trigger = p.trigger.bind(p);
-    p.trigger = async (tenant, id, payload, info) => {
+    const fire = p.fire.bind(p);
+    p.fire = async (tenant, id, payload, info, instant) => {
       fired.push(`${info.firedAt as string} at ${clock.now().toISOString()}`);
-      return trigger(tenant, id, payload, info);
+      return fire(tenant, id, payload, info, instant);
     };
     expect(await tickUntil(clock, '2027-03-15T00:00:00Z', 60_000, s)).toBe(1);
     expect(fired).toEqual(['2027-03-14T07:00:00.000Z at 2027-03-14T07:00:00.000Z']);
@@ -293,28 +293,30 @@ describe('scheduler (embedded)', () => {
     expect(await s.tick()).toBe(4); // 10:05 and 10:10 of both tenants
     expect(lines.filter((l) => /works again/.test(l.msg))).toHaveLength(1);
 
-    // Claims fail for one tenant only: the other still fires; the failing one catches up after.
-    const claim = p.firings.claim.bind(p.firings);
-    p.firings.claim = async (tenant, id, instant) => {
+    // Firing fails for one tenant only: the other still fires; the failing one catches up after.
+    const fire = p.fire.bind(p);
+    p.fire = async (tenant, id, payload, info, instant) => {
       if (tenant === TENANT) throw new Error('READONLY You can\'t write against a read only replica.');
-      return claim(tenant, id, instant);
+      return fire(tenant, id, payload, info, instant);
     };
     expect(await tickUntil(clock, '2027-01-04T10:21:00Z', 30_000, s)).toBe(2); // other: 10:15, 10:20
     expect(lines.filter((l) => /firing failed/.test(l.msg))).toHaveLength(1);
-    p.firings.claim = claim;
+    p.fire = fire;
     expect(await s.tick()).toBe(2); // acme: 10:15, 10:20
 
-    // Claimed but the trigger fails: triggered on a later tick without claiming again.
-    const trigger = p.trigger.bind(p);
+    // A firing that dies half-way (the run persisted, the call failed) is completed next tick,
+    // once: fire is idempotent per instant.
     let failures = 1;
-    p.trigger = async (tenant, id, payload, info) => {
+    p.fire = async (tenant, id, payload, info, instant) => {
+      const out = await fire(tenant, id, payload, info, instant);
       if (tenant === TENANT && failures-- > 0) throw new Error('connection lost');
-      return trigger(tenant, id, payload, info);
+      return out;
     };
     clock.set('2027-01-04T10:25:00Z');
-    expect(await s.tick()).toBe(1); // other fired, acme's trigger failed
+    expect(await s.tick()).toBe(1); // other fired; acme's run was made but the call failed
     clock.set('2027-01-04T10:25:01Z');
-    expect(await s.tick()).toBe(1); // acme 10:25, from the claim it already holds
+    expect(await s.tick()).toBe(0); // acme 10:25 again: already there, not fired twice
+    p.fire = fire;
 
     const acme = await endedRuns(p, 'every5', 5);
     expect(firedAts(acme)).toEqual(['05', '10', '15', '20', '25'].map((m) => `2027-01-04T10:${m}:00.000Z`));
@@ -345,10 +347,10 @@ describe('scheduler (embedded)', () => {
     await deploy(p, 'c0', { schedule: '*/5 * * * *' });
     const clock = new Clock('2027-01-04T10:32:00Z');
     const seen: string[] = [];
-    const trigger = p.trigger.bind(p);
-    p.trigger = async (tenant, id, payload, info) => {
+    const fire = p.fire.bind(p);
+    p.fire = async (tenant, id, payload, info, instant) => {
       seen.push(`${id} ${info.firedAt as string}`);
-      return trigger(tenant, id, payload, info);
+      return fire(tenant, id, payload, info, instant);
     };
     const s = scheduler(p, clock);
     await s.start();
