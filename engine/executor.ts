@@ -62,7 +62,7 @@ interface Work {
  * Executes (or continues) `run`: from its trigger when it has no pending state, else from
  * `run.pending`. Returns the ended run record, already stored.
  */
-export async function executeRun(scenario: Scenario, run: RunRecord, deps: ExecutorDeps, payload?: unknown): Promise<RunRecord> {
+export async function executeRun(scenario: Scenario, run: RunRecord, deps: ExecutorDeps, payload?: unknown, storedVars?: Record<string, unknown>): Promise<RunRecord> {
   const now = deps.now ?? (() => new Date());
   const compiled = compile(scenario);
   const redactor = new Redactor();
@@ -91,7 +91,7 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   run.pending = state;
   const w: Work = {
     run, state, compiled, redactor, deps, now, fresh, budget, lastCheckpoint: performance.now(), outputsScrubbed: 0,
-    vars: await deps.vars.load(run.tenant, run.scenarioId, scenario.variables ?? {}), failed: null, halted: false,
+    vars: await varsOf(deps, run, scenario, storedVars), failed: null, halted: false,
   };
   for (const t of w.fresh) deps.onTask?.(run, t);
 
@@ -120,6 +120,16 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   w.outputsScrubbed = 0; // secrets registered late may appear in earlier outputs too
   await store(deps, run, storeFresh(w), budget.settlement(true, now()), true);
   return run;
+}
+
+/**
+ * The scenario's variables: the ones loaded with the run when every default is among them
+ * (the usual case after the first run), else from the store, which records missing defaults.
+ */
+async function varsOf(deps: ExecutorDeps, run: RunRecord, scenario: Scenario, stored?: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const defaults = scenario.variables ?? {};
+  if (stored && Object.keys(defaults).every((name) => name in stored)) return stored;
+  return deps.vars.load(run.tenant, run.scenarioId, defaults);
 }
 
 /** Writes progress and its billing: atomically where the store can, else billing first. */

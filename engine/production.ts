@@ -44,7 +44,7 @@ export interface ProductionExtras {
   runs: RedisRunStore;
   queue: RunQueue;
   readonly deps: ExecutorDeps;
-  processRun(tenant: string, runId: string): Promise<void>;
+  processRun(tenant: string, runId: string, scenarioId?: string): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
 }
 
@@ -101,13 +101,13 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const executing = new Map<string, Promise<void>>();
 
   /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
-  async function processRun(tenant: string, runId: string): Promise<void> {
+  async function processRun(tenant: string, runId: string, scenarioId?: string): Promise<void> {
     // BullMQ redelivers a job whose lock lapsed (Redis away, a blocked event loop), possibly to
     // this very process while its first execution still runs. Both would write with this
     // process's owner token, so the fence could not tell them apart: run them one after the other
     // (the second then finds the run ended, or continues from the first one's checkpoint).
     const key = `${tenant}/${runId}`;
-    const exec = (executing.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => executeOnce(tenant, runId));
+    const exec = (executing.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => executeOnce(tenant, runId, scenarioId));
     executing.set(key, exec);
     try {
       await exec;
@@ -116,14 +116,14 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     }
   }
 
-  async function executeOnce(tenant: string, runId: string): Promise<void> {
+  async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<void> {
     const now = opts.now?.() ?? new Date();
     const { period: current } = await ledger.periodOf(tenant, now);
     const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
     let stored;
     try {
-      stored = await runs.claim(tenant, runId, { current, previous });
+      stored = await runs.claim(tenant, runId, { current, previous }, scenarioId);
     } catch (err) {
       if (errorCode(err) === 'NOT_FOUND') return; // expired, or never created
       throw err;
@@ -134,7 +134,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     }
     const started = performance.now();
     try {
-      const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload);
+      const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored.vars);
       opts.onRunEnd?.(run, performance.now() - started);
     } catch (err) {
       runs.release(runId);
@@ -159,7 +159,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
       const run = newRun(scenario, tenant, trigger);
       await runs.create(run, scenario, payload);
-      await queue.enqueue({ tenant, runId: run.runId });
+      await queue.enqueue({ tenant, runId: run.runId, scenarioId });
       return run;
     },
 
@@ -170,7 +170,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       const created = await runs.create(run, scenario, payload);
       // Enqueued even when another scheduler created it (it may have died before enqueueing):
       // BullMQ keeps one job per id, and a worker given an ended run does nothing.
-      await queue.enqueue({ tenant, runId: run.runId });
+      await queue.enqueue({ tenant, runId: run.runId, scenarioId });
       return { run, created };
     },
 

@@ -12,6 +12,8 @@ export const QUEUE_NAME = 'runs';
 export interface RunJob {
   tenant: string;
   runId: string;
+  /** Lets the worker load the scenario's variables with the run, in one round trip. */
+  scenarioId?: string;
 }
 
 /** BullMQ's key prefix: one hash tag, so the queue's keys share a slot in Redis Cluster. */

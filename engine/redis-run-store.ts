@@ -76,18 +76,24 @@ export class RedisRunStore implements RunStore {
    * trip: a previous owner's writes and leases are refused from now on, and the actions the
    * run held go back to the pool. The task log is not loaded (the worker only appends to it).
    */
-  async claim(tenant: string, runId: string, periods: { current: string; previous: string }): Promise<StoredRun> {
+  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string): Promise<StoredRun> {
     const token = randomUUID();
     const k = this.keys;
     const out = await this.redis.fmClaim(
       k.run(tenant, runId), k.runOutputs(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
+      scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId),
       token, runId,
     );
     if (typeof out === 'number') throw scriptError('fmClaim', out);
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
-    return this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
+    const stored = this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
+    if (h['#vars'] && stored.run.scenarioId === scenarioId) {
+      const raw = JSON.parse(h['#vars']) as Record<string, string>;
+      stored.vars = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, JSON.parse(v)]));
+    }
+    return stored;
   }
 
   ownerOf(runId: string): string | undefined {

@@ -27,7 +27,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmLease', file: 'metering/lua/lease.lua', keys: 4 },
   { name: 'fmSettle', file: 'metering/lua/settle.lua', libs: ['metering/lua/lib-settle.lua'], keys: 6 },
   { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 9 },
-  { name: 'fmClaim', file: 'engine/lua/claim.lua', keys: 6 },
+  { name: 'fmClaim', file: 'engine/lua/claim.lua', keys: 7 },
   { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
 ];

@@ -92,6 +92,8 @@ export interface StoredRun {
   run: RunRecord;
   scenario: Scenario;
   payload: unknown;
+  /** The scenario's stored variables, when they were loaded with the run. */
+  vars?: Record<string, unknown>;
 }
 
 /** Run records with their task logs. */

@@ -94,7 +94,7 @@ describe('production: trigger and in-process worker', () => {
 
     expect(await p.runs.get(tenant, run.runId)).toMatchObject({ status: 'queued', actions: 0, tasks: [] });
     const waiting = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
-    expect(waiting.map((j) => j.data)).toEqual([{ tenant, runId: run.runId }]);
+    expect(waiting.map((j) => j.data)).toEqual([{ tenant, runId: run.runId, scenarioId: run.scenarioId }]);
     expect(await p.queue.depth()).toBe(1);
 
     const worker = p.startWorker({ concurrency: 1 });

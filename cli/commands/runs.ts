@@ -52,7 +52,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         runId = run.runId;
         const ended = await p.waitFor(tenant, runId, async () => {
           await p.runs.create(run, scenario, payload);
-          await p.queue.enqueue({ tenant, runId });
+          await p.queue.enqueue({ tenant, runId, scenarioId: id });
         }, timeout);
         return printRun(ended, opts.json);
       });

@@ -7,11 +7,13 @@
   KEYS[1]  run hash          KEYS[2]  run outputs list
   KEYS[3]  leases hash of the current period    KEYS[4]  current period hash
   KEYS[5]  leases hash of the previous period   KEYS[6]  previous period hash
+  KEYS[7]  the scenario's variables hash (or KEYS[1] when the scenario is not known)
 
   ARGV[1]  new owner token
   ARGV[2]  run id
 
-  Returns  { the run hash as field, value, ..., '#outputs', outputs JSON array }
+  Returns  { the run hash as field, value, ..., '#outputs', outputs JSON array,
+             '#vars', the variables hash as a JSON object of JSON strings (when KEYS[7] is one) }
            -3 the run does not exist
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -28,4 +30,11 @@ end
 local out = redis.call('HGETALL', KEYS[1])
 out[#out + 1] = '#outputs'
 out[#out + 1] = '[' .. table.concat(redis.call('LRANGE', KEYS[2], 0, -1), ',') .. ']'
+if KEYS[7] ~= KEYS[1] then
+  local vars = redis.call('HGETALL', KEYS[7])
+  local parts = {}
+  for j = 1, #vars, 2 do parts[#parts + 1] = cjson.encode(vars[j]) .. ':' .. cjson.encode(vars[j + 1]) end
+  out[#out + 1] = '#vars'
+  out[#out + 1] = '{' .. table.concat(parts, ',') .. '}'
+end
 return out
