@@ -5,7 +5,10 @@
  * against it), a run never halts while other runs still hold unused actions (it waits for
  * them), and a key already billed is never billed again.
  */
-import type { Meter, SettleEntry, Settlement } from './stores.js';
+import type { LeaseResult, Meter, SettleEntry, Settlement } from './stores.js';
+
+/** The first lease of a run, unless BudgetOptions say otherwise. */
+export const FIRST_LEASE = 16;
 
 export interface BudgetOptions {
   /** First lease size; it doubles with each lease up to `maxLease` (default 16). */
@@ -30,8 +33,16 @@ export class Budget {
     private readonly meter: Meter,
     private readonly run: { tenant: string; runId: string; scenarioId: string; billable: boolean },
     private readonly opts: BudgetOptions = {},
+    /** A lease already granted for the run (with its claim). */
+    initial?: LeaseResult,
   ) {
-    this.want = opts.firstLease ?? 16;
+    this.want = opts.firstLease ?? FIRST_LEASE;
+    if (initial && initial.granted > 0) {
+      if (initial.held) this.held = initial.granted;
+      else this.free = initial.granted;
+      this.period = initial.period;
+      this.want = Math.min(this.want * 2, opts.maxLease ?? 256);
+    }
   }
 
   /** Takes one action for task `key`; false when the quota is exhausted (the run must halt). */

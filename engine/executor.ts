@@ -8,7 +8,7 @@ import type { NodeContext, NodeResult, NodeServices, MeterName } from './define-
 import { FlowError, errorCode, errorMessage } from './errors.js';
 import { compile, type CompiledNode, type CompiledScenario } from './compile.js';
 import { consumed, deliver, initialState, iterationMessage, openFrame, push } from './frames.js';
-import type { Meter, RunStore, Settlement, VarStore } from './stores.js';
+import type { LeaseResult, Meter, RunStore, Settlement, VarStore } from './stores.js';
 import type { Scenario } from './schema.js';
 import type { ErrorInfo, Message, RunRecord, RunState, TaskRecord, WorkItem } from './types.js';
 import { Redactor } from './secrets.js';
@@ -62,7 +62,13 @@ interface Work {
  * Executes (or continues) `run`: from its trigger when it has no pending state, else from
  * `run.pending`. Returns the ended run record, already stored.
  */
-export async function executeRun(scenario: Scenario, run: RunRecord, deps: ExecutorDeps, payload?: unknown, storedVars?: Record<string, unknown>): Promise<RunRecord> {
+export async function executeRun(
+  scenario: Scenario,
+  run: RunRecord,
+  deps: ExecutorDeps,
+  payload?: unknown,
+  loaded: { vars?: Record<string, unknown>; lease?: LeaseResult } = {},
+): Promise<RunRecord> {
   const now = deps.now ?? (() => new Date());
   const compiled = compile(scenario);
   const redactor = new Redactor();
@@ -71,7 +77,7 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   run.error = null;
   let state = run.pending ?? null;
   const fresh: TaskRecord[] = [];
-  const budget = new Budget(deps.meter, run, { owner: () => deps.runs.ownerOf?.(run.runId), ...deps.budget });
+  const budget = new Budget(deps.meter, run, { owner: () => deps.runs.ownerOf?.(run.runId), ...deps.budget }, loaded.lease);
   if (!state) {
     const at = now();
     if (!(await budget.take('1', at, true))) {
@@ -91,7 +97,7 @@ export async function executeRun(scenario: Scenario, run: RunRecord, deps: Execu
   run.pending = state;
   const w: Work = {
     run, state, compiled, redactor, deps, now, fresh, budget, lastCheckpoint: performance.now(), outputsScrubbed: 0,
-    vars: await varsOf(deps, run, scenario, storedVars), failed: null, halted: false,
+    vars: await varsOf(deps, run, scenario, loaded.vars), failed: null, halted: false,
   };
   for (const t of w.fresh) deps.onTask?.(run, t);
 

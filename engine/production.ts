@@ -4,6 +4,7 @@
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { executeRun, type ExecutorDeps } from './executor.js';
+import { FIRST_LEASE } from './budget.js';
 import { errorCode, FlowError } from './errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
 import { Keys } from './redis-keys.js';
@@ -123,7 +124,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
     let stored;
     try {
-      stored = await runs.claim(tenant, runId, { current, previous }, scenarioId);
+      stored = await runs.claim(tenant, runId, { current, previous }, scenarioId, FIRST_LEASE);
     } catch (err) {
       if (errorCode(err) === 'NOT_FOUND') return; // expired, or never created
       throw err;
@@ -134,7 +135,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     }
     const started = performance.now();
     try {
-      const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored.vars);
+      const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
     } catch (err) {
       runs.release(runId);

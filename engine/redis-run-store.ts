@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { RunFilter, RunStore, RunSummary, Settlement, StoredRun } from './stores.js';
 import { summarize } from './stores.js';
 import { settleArgs, settleKeys } from '../metering/redis-ledger.js';
+import { DEFAULT_QUOTA } from '../metering/quota.js';
 import type { Message, RunRecord, TaskRecord } from './types.js';
 import type { Scenario } from './schema.js';
 import { scriptError, type FlowRedis } from './redis.js';
@@ -76,13 +77,13 @@ export class RedisRunStore implements RunStore {
    * trip: a previous owner's writes and leases are refused from now on, and the actions the
    * run held go back to the pool. The task log is not loaded (the worker only appends to it).
    */
-  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string): Promise<StoredRun> {
+  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string, lease = 0): Promise<StoredRun> {
     const token = randomUUID();
     const k = this.keys;
     const out = await this.redis.fmClaim(
       k.run(tenant, runId), k.runOutputs(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
-      scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId),
-      token, runId,
+      scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId), k.quota(tenant),
+      token, runId, lease, DEFAULT_QUOTA.monthlyActions,
     );
     if (typeof out === 'number') throw scriptError('fmClaim', out);
     this.owners.set(runId, token);
@@ -92,6 +93,10 @@ export class RedisRunStore implements RunStore {
     if (h['#vars'] && stored.run.scenarioId === scenarioId) {
       const raw = JSON.parse(h['#vars']) as Record<string, string>;
       stored.vars = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, JSON.parse(v)]));
+    }
+    if (h['#lease']) {
+      const [granted, held, othersHold] = JSON.parse(h['#lease']) as number[];
+      stored.lease = { granted: granted!, held: held === 1, othersHold: othersHold === 1, period: periods.current };
     }
     return stored;
   }

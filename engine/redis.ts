@@ -24,10 +24,10 @@ export interface ScriptDef {
 
 export const SCRIPTS: ScriptDef[] = [
   { name: 'fmReserve', file: 'metering/lua/reserve.lua', keys: 5 },
-  { name: 'fmLease', file: 'metering/lua/lease.lua', keys: 4 },
+  { name: 'fmLease', file: 'metering/lua/lease.lua', libs: ['metering/lua/lib-lease.lua'], keys: 4 },
   { name: 'fmSettle', file: 'metering/lua/settle.lua', libs: ['metering/lua/lib-settle.lua'], keys: 6 },
   { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 9 },
-  { name: 'fmClaim', file: 'engine/lua/claim.lua', keys: 7 },
+  { name: 'fmClaim', file: 'engine/lua/claim.lua', libs: ['metering/lua/lib-lease.lua'], keys: 8 },
   { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
 ];

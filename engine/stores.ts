@@ -94,6 +94,8 @@ export interface StoredRun {
   payload: unknown;
   /** The scenario's stored variables, when they were loaded with the run. */
   vars?: Record<string, unknown>;
+  /** Actions leased for the run when it was claimed (its budget starts with them). */
+  lease?: LeaseResult;
 }
 
 /** Run records with their task logs. */

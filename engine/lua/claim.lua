@@ -8,12 +8,17 @@
   KEYS[3]  leases hash of the current period    KEYS[4]  current period hash
   KEYS[5]  leases hash of the previous period   KEYS[6]  previous period hash
   KEYS[7]  the scenario's variables hash (or KEYS[1] when the scenario is not known)
+  KEYS[8]  the tenant's quota hash
 
   ARGV[1]  new owner token
   ARGV[2]  run id
+  ARGV[3]  actions to lease for the run in the current period (0: none), see lib-lease.lua
+  ARGV[4]  default monthlyActions
 
   Returns  { the run hash as field, value, ..., '#outputs', outputs JSON array,
-             '#vars', the variables hash as a JSON object of JSON strings (when KEYS[7] is one) }
+             '#vars', the variables hash as a JSON object of JSON strings (when KEYS[7] is one),
+             '#lease', the grant as JSON [granted, held, othersHold] (when ARGV[3] > 0 and the
+             run is billable) }
            -3 the run does not exist
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -36,5 +41,14 @@ if KEYS[7] ~= KEYS[1] then
   for j = 1, #vars, 2 do parts[#parts + 1] = cjson.encode(vars[j]) .. ':' .. cjson.encode(vars[j + 1]) end
   out[#out + 1] = '#vars'
   out[#out + 1] = '{' .. table.concat(parts, ',') .. '}'
+end
+local want = tonumber(ARGV[3])
+local status = redis.call('HGET', KEYS[1], 'status')
+if want > 0 and (status == 'queued' or status == 'running') then
+  local record = cjson.decode(redis.call('HGET', KEYS[1], 'record'))
+  if record.billable ~= false then
+    out[#out + 1] = '#lease'
+    out[#out + 1] = cjson.encode(grant({ quota = KEYS[8], period = KEYS[4], leases = KEYS[3] }, ARGV[2], want, tonumber(ARGV[4])))
+  end
 end
 return out

@@ -18,8 +18,7 @@
              held        1 when they are held against the limit (halt), 0 in allow mode
              othersHold  with granted 0: 1 when other runs hold unused actions (wait, don't halt)
            -2 when the run is owned by another worker
-  In halt mode a grant is at most a quarter of what is left (at least 1), so runs near the
-  limit share the remainder rather than one run holding it all.
+  The grant itself is lib-lease.lua's (prepended when loaded).
 ]]
 if ARGV[4] ~= '' then
   local owner = redis.call('HGET', KEYS[4], 'owner')
@@ -37,20 +36,4 @@ local function answer(out)
   redis.call('EXPIRE', KEYS[3], 3456000)
   return out
 end
-local q = redis.call('HMGET', KEYS[1], 'monthlyActions', 'overage')
-local want = tonumber(ARGV[2])
-if q[2] == 'allow' then
-  return answer({ want, 0, 0 })
-end
-local monthly = tonumber(q[1]) or tonumber(ARGV[3])
-local p = redis.call('HMGET', KEYS[2], 'used', 'addOns', 'leased')
-local used, addOns, leased = tonumber(p[1]) or 0, tonumber(p[2]) or 0, tonumber(p[3]) or 0
-local avail = monthly + addOns - used - leased
-if avail <= 0 then
-  local mine = tonumber(redis.call('HGET', KEYS[3], ARGV[1])) or 0
-  return answer({ 0, 1, (leased - mine > 0) and 1 or 0 })
-end
-local grant = math.min(want, math.max(1, math.floor(avail / 4)))
-redis.call('HINCRBY', KEYS[2], 'leased', grant)
-redis.call('HINCRBY', KEYS[3], ARGV[1], grant)
-return answer({ grant, 1, 0 })
+return answer(grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])))
