@@ -31,7 +31,9 @@ export interface ServerOptions {
 }
 
 /** 1 MB. */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+import { DEFAULT_BODY_LIMIT } from './limits.js';
+
+export { DEFAULT_BODY_LIMIT };
 
 /** How long `/healthz` lets the store answer. */
 const HEALTH_TIMEOUT_MS = 1500;

@@ -6,8 +6,6 @@ import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEmbedded } from '../../engine/embedded.js';
-import { buildServer } from '../../api/server.js';
-import { createScheduler } from '../../scheduler/scheduler.js';
 import { loadScenarioFile, parseCount, requireValid } from '../io.js';
 import { tenantOf } from '../production-io.js';
 import { logger } from '../logger.js';
@@ -47,6 +45,8 @@ export function registerDevCommand(program: Command, done: (r: CommandResult) =>
       }
       const key = await platform.keys.create(tenant);
       const adminKey = process.env.FLOWMETER_ADMIN_KEY;
+      // Loaded here, not by every command: fastify, prom-client, node-cron.
+      const [{ buildServer }, { createScheduler }] = await Promise.all([import('../../api/server.js'), import('../../scheduler/scheduler.js')]);
       const app = await buildServer(platform, { adminKey });
       const scheduler = createScheduler(platform, { logger });
       await app.listen({ port, host: opts.host });

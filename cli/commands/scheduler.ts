@@ -9,7 +9,6 @@ import { openProduction } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
 import { EXIT } from '../errors.js';
-import { createScheduler } from '../../scheduler/scheduler.js';
 
 /** How long `stop` waits for a tick in progress (e.g. stuck on an unreachable Redis). */
 const STOP_GRACE_MS = 5000;
@@ -25,6 +24,7 @@ export function registerSchedulerCommand(program: Command, done: (r: CommandResu
         persistent: true,
         onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
       });
+      const { createScheduler } = await import('../../scheduler/scheduler.js'); // node-cron: only here
       const scheduler = createScheduler(p, { logger, catchUpMs });
       // Listen before starting, so a signal during the first tick is not missed.
       const stopping = new Promise<string>((resolve) => {

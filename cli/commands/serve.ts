@@ -13,7 +13,8 @@ import { CliError, EXIT } from '../errors.js';
 import { createEmbedded } from '../../engine/embedded.js';
 import type { Platform } from '../../engine/platform.js';
 import { safeRedisUrl } from '../../engine/redis.js';
-import { buildServer, DEFAULT_BODY_LIMIT } from '../../api/server.js';
+// The server's modules (fastify, prom-client) are loaded when `serve` runs, not by every command.
+import { DEFAULT_BODY_LIMIT } from '../../api/limits.js';
 
 interface ServeOpts {
   port: string;
@@ -62,6 +63,7 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
       const adminKey = process.env.FLOWMETER_ADMIN_KEY || undefined;
       if (!adminKey) logger.warn('FLOWMETER_ADMIN_KEY is not set: only tenant keys (`flowmeter keys create`) can use /api, and nobody can change quotas through it');
 
+      const { buildServer } = await import('../../api/server.js');
       const app = await buildServer(platform, { adminKey, bodyLimit, logger: process.env.FLOWMETER_LOG_REQUESTS === '1' });
       try {
         await app.listen({ port, host: opts.host });
