@@ -23,7 +23,6 @@ export interface ScriptDef {
 }
 
 export const SCRIPTS: ScriptDef[] = [
-  { name: 'fmReserve', file: 'metering/lua/reserve.lua', keys: 5 },
   { name: 'fmLease', file: 'metering/lua/lease.lua', libs: ['metering/lua/lib-lease.lua'], keys: 4 },
   { name: 'fmSettle', file: 'metering/lua/settle.lua', libs: ['metering/lua/lib-settle.lua'], keys: 6 },
   { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 9 },
@@ -44,7 +43,6 @@ function source(def: ScriptDef): string {
 
 /** A Redis client with Flowmeter's scripts defined on it. */
 export type FlowRedis = Redis & {
-  fmReserve(...args: Array<string | number>): Promise<Array<number | string>>;
   fmCheckpoint(...args: Array<string | number>): Promise<number | Array<number | string>>;
   fmLease(...args: Array<string | number>): Promise<number | number[]>;
   fmSettle(...args: Array<string | number>): Promise<string[]>;

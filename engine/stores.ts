@@ -7,21 +7,6 @@ import type { RunRecord, RunState, RunStatus, TaskRecord } from './types.js';
 import type { MeterName } from './define-node.js';
 import type { Scenario } from './schema.js';
 
-export interface ReserveRequest {
-  tenant: string;
-  runId: string;
-  scenarioId: string;
-  /** Unique per task of the run: the same key is never billed twice. */
-  taskKey: string;
-  /** Whether the action consumes the quota (false: counted under nonBillable). */
-  billable: boolean;
-  /** The trigger's action: on success the run is counted (meter `runs`, per-scenario runs). */
-  trigger?: boolean;
-  at: Date;
-}
-
-export type ReserveResult = { ok: true } | { ok: false; code: 'QUOTA_EXHAUSTED' };
-
 /** A request for a batch of actions from the tenant's period pool, for one billable run. */
 export interface LeaseRequest {
   tenant: string;

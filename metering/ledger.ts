@@ -2,7 +2,7 @@
  * The ledger: a Meter that also keeps quotas, add-ons, alerts and the usage report.
  * `MemoryLedger` is the embedded default; `RedisLedger` does the same atomically in Lua.
  */
-import type { LeaseRequest, LeaseResult, Meter, ReserveRequest, ReserveResult, Settlement } from '../engine/stores.js';
+import type { LeaseRequest, LeaseResult, Meter, Settlement } from '../engine/stores.js';
 import type { MeterName } from '../engine/define-node.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
@@ -17,8 +17,6 @@ export interface Alert {
 }
 
 export interface Ledger extends Meter {
-  /** Bills one action at once (the single-action path; runs spend through lease/settle). */
-  reserve(req: ReserveRequest): ReserveResult | Promise<ReserveResult>;
   getQuota(tenant: string): Promise<Quota>;
   setQuota(tenant: string, patch: QuotaPatch): Promise<Quota>;
   /** Adds extra actions to the period containing `at` only. */
@@ -110,32 +108,6 @@ export class MemoryLedger implements Ledger {
     let c = this.counters.get(k);
     if (!c) this.counters.set(k, (c = emptyCounters()));
     return c;
-  }
-
-  reserve(req: ReserveRequest): ReserveResult {
-    const id = `${req.tenant}\u0000${req.runId}\u0000${req.taskKey}`;
-    if (this.billed.has(id)) return { ok: true };
-    const quota = this.quotas.get(req.tenant) ?? DEFAULT_QUOTA;
-    const period = periodAt(req.at, quota.timezone);
-    const c = this.periodCounters(req.tenant, period.key);
-    if (!req.billable) {
-      c.nonBillable++;
-    } else {
-      const limit = quota.monthlyActions + c.addOns;
-      if (c.used + this.leases(req.tenant, period.key).total >= limit) {
-        if (quota.overage === 'halt') return { ok: false, code: 'QUOTA_EXHAUSTED' };
-        c.overage++;
-      }
-      c.used++;
-      c.scenarioActions[req.scenarioId] = (c.scenarioActions[req.scenarioId] ?? 0) + 1;
-      const day = localDate(req.at, quota.timezone);
-      c.days[day] = (c.days[day] ?? 0) + 1;
-      if (req.trigger) c.scenarioRuns[req.scenarioId] = (c.scenarioRuns[req.scenarioId] ?? 0) + 1;
-      this.checkAlerts(req.tenant, period.key, quota, c, req.at);
-    }
-    if (req.trigger) c.meters.runs = (c.meters.runs ?? 0) + 1;
-    this.billed.add(id);
-    return { ok: true };
   }
 
   count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): void {

@@ -1,17 +1,17 @@
 /**
- * The ledger on Redis: reservations are one atomic Lua script per action (reserve.lua), so
- * the quota holds whatever the number of workers and runs in flight, and a task key is never
- * billed twice.
+ * The ledger on Redis: runs lease actions (lease.lua) and settle what they spent
+ * (settle.lua, or checkpoint.lua with the run's progress), atomically, so the quota holds
+ * whatever the number of workers and runs in flight, and a task key is never billed twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { LeaseRequest, LeaseResult, ReserveRequest, ReserveResult, Settlement } from '../engine/stores.js';
+import type { LeaseRequest, LeaseResult, Settlement } from '../engine/stores.js';
 import { scriptError } from '../engine/redis.js';
 import type { MeterName } from '../engine/define-node.js';
 import type { FlowRedis } from '../engine/redis.js';
 import type { Keys } from '../engine/redis-keys.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
-import type { Alert, Ledger, LedgerOptions } from './ledger.js';
+import type { Ledger, LedgerOptions } from './ledger.js';
 
 export interface RedisLedgerOptions extends LedgerOptions {
   /** How long a run's billed task keys are kept, in seconds (default 35 days). */
@@ -60,31 +60,12 @@ export class RedisLedger implements Ledger {
     return quota;
   }
 
-  async reserve(req: ReserveRequest): Promise<ReserveResult> {
-    const quota = await this.cachedQuota(req.tenant);
-    const period = periodAt(req.at, quota.timezone).key;
-    const k = this.keys;
-    const out = await this.redis.fmReserve(
-      k.quota(req.tenant), k.period(req.tenant, period), k.periodScenarios(req.tenant, period), k.periodDays(req.tenant, period), k.billed(req.tenant, req.runId),
-      req.taskKey, req.billable ? '1' : '0', req.trigger ? '1' : '0', req.scenarioId, localDate(req.at, quota.timezone), req.at.toISOString(),
-      DEFAULT_QUOTA.monthlyActions, this.opts.billedTtlSeconds ?? 35 * 86400, JSON.stringify(DEFAULT_QUOTA.alerts),
-    );
-    const code = Number(out[0]);
-    if (code < 0) return { ok: false, code: 'QUOTA_EXHAUSTED' };
-    for (const t of out.slice(3)) this.alert({ tenant: req.tenant, period, threshold: Number(t), used: Number(out[1]), limit: Number(out[2]), at: req.at.toISOString() });
-    return { ok: true };
-  }
-
   /** Reports thresholds crossed (returned by settle.lua or checkpoint.lua). */
   alerted(tenant: string, period: string, thresholds: Array<string | number>, at: Date): void {
     if (thresholds.length === 0) return;
     void this.getQuota(tenant).then((q) => {
       for (const t of thresholds) this.opts.onAlert?.({ tenant, period, threshold: Number(t), used: Math.ceil(Number(t) * q.monthlyActions), limit: q.monthlyActions, at: at.toISOString() });
     }, () => undefined);
-  }
-
-  private alert(a: Alert): void {
-    this.opts.onAlert?.(a);
   }
 
   get billedTtlSeconds(): number {

@@ -48,19 +48,36 @@ const scenario = scenarioOf({
   ],
 });
 
+/**
+ * Spends one action for a task the way a run's Budget does: a lease of one (billable runs),
+ * then a settlement of the task key. False when no action could be leased.
+ */
+async function spend(ledger: Ledger, o: { tenant: string; runId: string; key: string; at: Date; trigger?: boolean; billable?: boolean }): Promise<boolean> {
+  const billable = o.billable ?? true;
+  const { period, date } = await ledger.periodOf(o.tenant, o.at);
+  let held = 0;
+  if (billable) {
+    const lease = await ledger.lease({ tenant: o.tenant, runId: o.runId, want: 1, at: o.at });
+    if (lease.granted === 0) return false;
+    held = lease.held ? 1 : 0;
+  }
+  await ledger.settle({ tenant: o.tenant, runId: o.runId, scenarioId: 's', billable, period, entries: [{ key: o.key, trigger: o.trigger ?? false, date }], heldUsed: held, release: 0, at: o.at });
+  return true;
+}
+
 describe.each(factories)('%s stores', (_name, make) => {
-  it('ledger: reserve is idempotent per task key and stops at the limit', async () => {
+  it('ledger: a task key is billed once, and the limit is never passed', async () => {
     const { ledger } = await make();
     await ledger.setQuota('t1', { monthlyActions: 3 });
     const at = new Date('2026-11-15T12:00:00Z');
-    const req = (taskKey: string, runId = 'r1') => ({ tenant: 't1', runId, scenarioId: 's', taskKey, billable: true, at });
-    expect(await ledger.reserve({ ...req('1'), trigger: true })).toEqual({ ok: true });
-    expect(await ledger.reserve(req('1'))).toEqual({ ok: true }); // redelivered: not billed again
-    expect(await ledger.reserve(req('2'))).toEqual({ ok: true });
-    expect(await ledger.reserve(req('3'))).toEqual({ ok: true });
-    expect(await ledger.reserve(req('4'))).toEqual({ ok: false, code: 'QUOTA_EXHAUSTED' });
-    expect(await ledger.reserve(req('3'))).toEqual({ ok: true }); // already billed before the limit
-    expect(await ledger.reserve({ ...req('1', 'r2'), billable: false })).toEqual({ ok: true });
+    const req = (key: string, runId = 'r1') => ({ tenant: 't1', runId, key, at });
+    expect(await spend(ledger, { ...req('1'), trigger: true })).toBe(true);
+    expect(await spend(ledger, req('1'))).toBe(true); // redelivered: not billed again
+    expect((await ledger.usage('t1', at)).used).toBe(1);
+    expect(await spend(ledger, req('2'))).toBe(true);
+    expect(await spend(ledger, req('3'))).toBe(true);
+    expect(await spend(ledger, req('4'))).toBe(false); // no action left to lease
+    expect(await spend(ledger, { ...req('1', 'r2'), billable: false })).toBe(true);
     await ledger.count('t1', 'connectorRequests', 2, at);
     const u = await ledger.usage('t1', at);
     expect(u).toMatchObject({
@@ -71,7 +88,7 @@ describe.each(factories)('%s stores', (_name, make) => {
     });
     expect(u.alerts.map((a) => a.threshold)).toEqual([0.9, 1]);
     await ledger.addActions('t1', 2, at);
-    expect(await ledger.reserve(req('4'))).toEqual({ ok: true });
+    expect(await spend(ledger, req('4'))).toBe(true);
     expect((await ledger.usage('t1', at)).remaining).toBe(1);
   });
 
@@ -81,7 +98,7 @@ describe.each(factories)('%s stores', (_name, make) => {
     await ledger.setQuota('t2', { monthlyActions: 1, overage: 'allow', timezone: 'America/New_York', maxActiveScenarios: 2 });
     expect(await ledger.getQuota('t2')).toMatchObject({ monthlyActions: 1, overage: 'allow', timezone: 'America/New_York', maxActiveScenarios: 2 });
     const at = new Date('2026-12-01T03:00:00Z'); // still 30 November in New York
-    for (const k of ['1', '2', '3']) expect(await ledger.reserve({ tenant: 't2', runId: 'r', scenarioId: 's', taskKey: k, billable: true, at })).toEqual({ ok: true });
+    for (const key of ['1', '2', '3']) expect(await spend(ledger, { tenant: 't2', runId: 'r', key, at })).toBe(true);
     const u = await ledger.usage('t2', at);
     expect(u).toMatchObject({ used: 3, overage: 2, remaining: 0, period: { key: '2026-11', timezone: 'America/New_York' }, byDay: [{ date: '2026-11-30', actions: 3 }] });
   });
