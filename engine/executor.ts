@@ -4,59 +4,19 @@
  * interfaces of `stores.ts`, so the embedded and Redis modes share it unchanged.
  * See `engine/README.md` for how a run flows.
  */
-import type { NodeContext, NodeResult, NodeServices, MeterName } from './define-node.js';
+import type { NodeResult } from './define-node.js';
 import { FlowError, errorCode, errorMessage } from './errors.js';
-import { compile, type CompiledNode, type CompiledScenario } from './compile.js';
-import { consumed, deliver, initialState, iterationMessage, openFrame, push } from './frames.js';
-import type { LeaseResult, Meter, RunStore, Settlement, VarStore } from './stores.js';
+import { compile } from './compile.js';
+import { consumed, initialState, iterationMessage, push } from './frames.js';
+import type { LeaseResult, Settlement } from './stores.js';
 import type { Scenario } from './schema.js';
-import type { ErrorInfo, Message, RunRecord, RunState, TaskRecord, WorkItem } from './types.js';
+import type { ErrorInfo, Message, RunRecord, TaskRecord } from './types.js';
 import { Redactor } from './secrets.js';
 import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
-import { Budget, type BudgetOptions } from './budget.js';
+import { Budget } from './budget.js';
+import { context, record, route, type ExecutorDeps, type Slot, type Work } from './work.js';
 
-export interface ExecutorDeps {
-  meter: Meter;
-  runs: RunStore;
-  vars: VarStore;
-  services: NodeServices;
-  /** The clock (injectable for tests of billing periods). */
-  now?: () => Date;
-  /** Cap on a task's stored input/output, in bytes (default 16 KB). */
-  taskBytes?: number;
-  /** Called after each task is recorded (live tail, metrics). */
-  onTask?: (run: RunRecord, task: TaskRecord) => void;
-  /** Checkpoint (and settle billing) after this many tasks… (default 64) */
-  checkpointEvery?: number;
-  /** …or after this many ms, whichever comes first (default 200). */
-  checkpointMs?: number;
-  /** Lease sizes and waiting of the run's budget. */
-  budget?: BudgetOptions;
-  /**
-   * Keep every task in the returned run record (default true). A worker whose store holds the
-   * task log sets false: stored tasks then leave memory at each checkpoint.
-   */
-  keepTasks?: boolean;
-}
-
-/** A running run's working set, kept apart from the record until it is stored. */
-interface Work {
-  run: RunRecord;
-  state: RunState;
-  compiled: CompiledScenario;
-  vars: Record<string, unknown>;
-  redactor: Redactor;
-  deps: ExecutorDeps;
-  now: () => Date;
-  /** Tasks recorded since the last checkpoint. */
-  fresh: TaskRecord[];
-  budget: Budget;
-  lastCheckpoint: number;
-  /** Outputs before this index are already scrubbed of secrets. */
-  outputsScrubbed: number;
-  failed: ErrorInfo | null;
-  halted: boolean;
-}
+export type { ExecutorDeps };
 
 /**
  * Executes (or continues) `run`: from its trigger when it has no pending state, else from
@@ -178,16 +138,6 @@ async function checkpoint(w: Work): Promise<void> {
   w.lastCheckpoint = performance.now();
 }
 
-interface Slot {
-  item: WorkItem;
-  node: CompiledNode;
-  task: TaskRecord;
-  started: number;
-  result?: NodeResult | Promise<NodeResult>;
-  error?: unknown;
-  vars: Array<[string, unknown]>;
-}
-
 /**
  * One wave: every item queued now is reserved (in order, stopping at the first refusal), the
  * reserved ones execute concurrently, and their results are applied in order, so task
@@ -265,12 +215,6 @@ async function wave(w: Work): Promise<void> {
   if (haltedTask) record(w, haltedTask);
 }
 
-function record(w: Work, task: TaskRecord): void {
-  w.run.tasks.push(task);
-  w.fresh.push(task);
-  w.deps.onTask?.(w.run, task);
-}
-
 /** Applies one executed slot: records its task and queues what follows it. */
 async function apply(w: Work, slot: Slot): Promise<void> {
   const { state, compiled, run } = w;
@@ -310,56 +254,3 @@ async function apply(w: Work, slot: Slot): Promise<void> {
   if (consumed(state, item.frame, compiled)) state.items.length = 0;
 }
 
-function route(w: Work, slot: Slot, result: NodeResult): void {
-  const { state, compiled } = w;
-  const { item, node, task } = slot;
-  switch (result.kind) {
-    case 'emit': {
-      task.output = result.output ?? (result.messages.length === 1 ? result.messages[0] : result.messages);
-      const next = node.config.next;
-      if (next) for (const msg of result.messages) push(state, { node: next, msg, frame: item.frame, caught: item.caught });
-      else if (node.def.emitsOutputs) deliver(state, item.frame, result.messages, w.run.outputs);
-      if (result.messages.length === 0) task.status = 'dropped';
-      break;
-    }
-    case 'route':
-      task.output = result.routes.map((r) => r.to);
-      if (result.dropped) task.status = 'dropped';
-      for (const r of result.routes) push(state, { node: r.to, msg: r.msg, frame: item.frame, caught: item.caught });
-      break;
-    case 'loop':
-      task.output = { items: result.items.length };
-      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(node.config.collect), over: String(node.config.over) }, compiled);
-      break;
-    case 'sequence':
-      task.output = { steps: result.steps };
-      openFrame(state, item, { kind: 'seq', steps: result.steps }, compiled);
-      break;
-  }
-}
-
-function context(w: Work, slot: Slot): NodeContext<never> {
-  const { run, deps, redactor } = w;
-  const logs: string[] = [];
-  return {
-    node: slot.node.config as never,
-    runId: run.runId,
-    tenant: run.tenant,
-    scenario: w.compiled.scenario,
-    taskKey: String(slot.task.seq),
-    vars: w.vars,
-    setVar: (name, value) => slot.vars.push([name, value]),
-    log: (line) => {
-      logs.push(line);
-      slot.task.logs = logs;
-    },
-    secret: (value) => redactor.add(value),
-    meter: (name: MeterName, amount: number) => {
-      const counted = deps.meter.count(run.tenant, name, amount, w.now());
-      // Informational meters never fail a node; a store error here is logged by the store.
-      if (counted instanceof Promise) counted.catch(() => undefined);
-    },
-    services: deps.services,
-    scope: (msg) => ({ msg, vars: w.vars }),
-  };
-}

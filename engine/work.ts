@@ -1,0 +1,125 @@
+/**
+ * A run's working set while the executor runs it (`Work`), one node execution in a wave
+ * (`Slot`), and what turns a node's result into queued work and recorded tasks.
+ */
+import type { NodeContext, NodeResult, NodeServices, MeterName } from './define-node.js';
+import type { CompiledNode, CompiledScenario } from './compile.js';
+import { deliver, openFrame, push } from './frames.js';
+import type { Meter, RunStore, VarStore } from './stores.js';
+import type { ErrorInfo, RunRecord, RunState, TaskRecord, WorkItem } from './types.js';
+import type { Redactor } from './secrets.js';
+import type { Budget, BudgetOptions } from './budget.js';
+
+export interface ExecutorDeps {
+  meter: Meter;
+  runs: RunStore;
+  vars: VarStore;
+  services: NodeServices;
+  /** The clock (injectable for tests of billing periods). */
+  now?: () => Date;
+  /** Cap on a task's stored input/output, in bytes (default 16 KB). */
+  taskBytes?: number;
+  /** Called after each task is recorded (live tail, metrics). */
+  onTask?: (run: RunRecord, task: TaskRecord) => void;
+  /** Checkpoint (and settle billing) after this many tasks… (default 64) */
+  checkpointEvery?: number;
+  /** …or after this many ms, whichever comes first (default 200). */
+  checkpointMs?: number;
+  /** Lease sizes and waiting of the run's budget. */
+  budget?: BudgetOptions;
+  /**
+   * Keep every task in the returned run record (default true). A worker whose store holds the
+   * task log sets false: stored tasks then leave memory at each checkpoint.
+   */
+  keepTasks?: boolean;
+}
+
+/** A running run's working set, kept apart from the record until it is stored. */
+export interface Work {
+  run: RunRecord;
+  state: RunState;
+  compiled: CompiledScenario;
+  vars: Record<string, unknown>;
+  redactor: Redactor;
+  deps: ExecutorDeps;
+  now: () => Date;
+  /** Tasks recorded since the last checkpoint. */
+  fresh: TaskRecord[];
+  budget: Budget;
+  lastCheckpoint: number;
+  /** Outputs before this index are already scrubbed of secrets. */
+  outputsScrubbed: number;
+  failed: ErrorInfo | null;
+  halted: boolean;
+}
+
+/** One node execution (or loop iteration) of a wave. */
+export interface Slot {
+  item: WorkItem;
+  node: CompiledNode;
+  task: TaskRecord;
+  started: number;
+  result?: NodeResult | Promise<NodeResult>;
+  error?: unknown;
+  vars: Array<[string, unknown]>;
+}
+
+export function record(w: Work, task: TaskRecord): void {
+  w.run.tasks.push(task);
+  w.fresh.push(task);
+  w.deps.onTask?.(w.run, task);
+}
+
+export function route(w: Work, slot: Slot, result: NodeResult): void {
+  const { state, compiled } = w;
+  const { item, node, task } = slot;
+  switch (result.kind) {
+    case 'emit': {
+      task.output = result.output ?? (result.messages.length === 1 ? result.messages[0] : result.messages);
+      const next = node.config.next;
+      if (next) for (const msg of result.messages) push(state, { node: next, msg, frame: item.frame, caught: item.caught });
+      else if (node.def.emitsOutputs) deliver(state, item.frame, result.messages, w.run.outputs);
+      if (result.messages.length === 0) task.status = 'dropped';
+      break;
+    }
+    case 'route':
+      task.output = result.routes.map((r) => r.to);
+      if (result.dropped) task.status = 'dropped';
+      for (const r of result.routes) push(state, { node: r.to, msg: r.msg, frame: item.frame, caught: item.caught });
+      break;
+    case 'loop':
+      task.output = { items: result.items.length };
+      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(node.config.collect), over: String(node.config.over) }, compiled);
+      break;
+    case 'sequence':
+      task.output = { steps: result.steps };
+      openFrame(state, item, { kind: 'seq', steps: result.steps }, compiled);
+      break;
+  }
+}
+
+export function context(w: Work, slot: Slot): NodeContext<never> {
+  const { run, deps, redactor } = w;
+  const logs: string[] = [];
+  return {
+    node: slot.node.config as never,
+    runId: run.runId,
+    tenant: run.tenant,
+    scenario: w.compiled.scenario,
+    taskKey: String(slot.task.seq),
+    vars: w.vars,
+    setVar: (name, value) => slot.vars.push([name, value]),
+    log: (line) => {
+      logs.push(line);
+      slot.task.logs = logs;
+    },
+    secret: (value) => redactor.add(value),
+    meter: (name: MeterName, amount: number) => {
+      const counted = deps.meter.count(run.tenant, name, amount, w.now());
+      // Informational meters never fail a node; a store error here is logged by the store.
+      if (counted instanceof Promise) counted.catch(() => undefined);
+    },
+    services: deps.services,
+    scope: (msg) => ({ msg, vars: w.vars }),
+  };
+}
