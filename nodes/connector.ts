@@ -93,6 +93,14 @@ interface Prepared {
   body: string | undefined;
 }
 
+function originOf(url: string): string | null {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
+}
+
 /** Builds the request: URL, headers (connection, auth, node, idempotency key) and body. */
 function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Redactor): Prepared {
   const { node } = ctx;
@@ -115,8 +123,15 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
   const scope = ctx.scope(input);
   const rendered = renderText(node.url, scope).trim();
   let url: string;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rendered)) url = rendered;
-  else if (conn?.baseUrl) url = joinUrl(wholeRef(conn.baseUrl) ? plain(conn.baseUrl) : env(conn.baseUrl), rendered);
+  const base = conn?.baseUrl ? (wholeRef(conn.baseUrl) ? plain(conn.baseUrl) : env(conn.baseUrl)) : undefined;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rendered)) {
+    url = rendered;
+    // A connection's credentials go to its own host only: an absolute URL (perhaps built from
+    // message data) must not carry them elsewhere.
+    if (base && originOf(url) !== originOf(base)) {
+      throw new FlowError('INVALID_INPUT', `url ${safeUrl(url)} is not on connection ${node.connection}'s host; use a path relative to its baseUrl`);
+    }
+  } else if (base) url = joinUrl(base, rendered);
   else throw new FlowError('INVALID_INPUT', `url ${safeUrl(rendered)} is not absolute and there is no connection baseUrl`);
   let parsed: URL;
   try {

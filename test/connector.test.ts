@@ -309,3 +309,21 @@ describe('connector helpers and secrets', () => {
     expect(r.redactDeep({ a: ['alpha-1'], n: 1, k: { 'alpha-1': null } })).toEqual({ a: ['[redacted]'], n: 1, k: { '[redacted]': null } });
   });
 });
+
+describe('connection credentials stay on their host', () => {
+  it('an absolute URL on another host is refused before any request when the connection has a baseUrl', async () => {
+    let hits = 0;
+    const other = createServer((_req, res) => {
+      hits++;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const port = (other.address() as { port: number }).port;
+    const { ctx } = makeCtx({ connection: 'api', url: `http://localhost:${port}/steal` });
+    const err = await Promise.resolve(connectorNode.execute({ payload: null }, ctx)).then(() => null, (e: unknown) => e as { code: string; message: string });
+    expect(err?.code).toBe('INVALID_INPUT');
+    expect(err?.message).toMatch(/not on connection api's host/);
+    expect(hits).toBe(0);
+    other.close();
+  });
+});
