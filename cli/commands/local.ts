@@ -5,6 +5,7 @@ import { scenarioJsonSchema } from '../../engine/schema.js';
 import { CliError, EXIT } from '../errors.js';
 import { loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
 import { exitCodeOf, formatRun } from '../format.js';
+import { terminalProgress } from '../progress.js';
 import type { CommandResult } from '../main.js';
 
 export function registerLocalCommands(program: Command, done: (r: CommandResult) => void): void {
@@ -43,7 +44,9 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
       const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
       if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
       const scenario = requireValid(file, loadScenarioFile(file));
+      const progress = terminalProgress();
       const engine = createEmbedded({
+        onTask: progress.onTask,
         onAlert: (a) => process.stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
       });
       try {
@@ -53,6 +56,7 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
         const doc = run.status === 'halted' ? { ...rest, pending } : rest;
         done({ stdout: opts.json ? `${JSON.stringify(doc)}\n` : formatRun(run), exitCode: exitCodeOf(run) });
       } finally {
+        progress.done();
         await engine.close();
       }
     });
