@@ -14,6 +14,8 @@ import type { ErrorInfo, Message, RunRecord, TaskRecord } from './types.js';
 import { Redactor } from './secrets.js';
 import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
 import { Budget } from './budget.js';
+import { triggerMessage } from './trigger-message.js';
+import { rememberTrigger } from './state-codec.js';
 import { context, record, route, type ExecutorDeps, type Slot, type Work } from './work.js';
 
 export type { ExecutorDeps };
@@ -48,11 +50,12 @@ export async function executeRun(
       await store(deps, run, [], budget.settlement(true, now()), true);
       return run;
     }
-    const msg: Message = { ...triggerExtras(run), payload: payload ?? null };
+    const msg: Message = triggerMessage(run, payload);
     run.actions = 1;
     run.tasks = [{ seq: 1, nodeId: '$trigger', type: run.trigger.type, status: 'ok', actions: 1, startedAt: at.toISOString(), durationMs: 0, input: null, output: msg, error: null }];
     fresh.push(run.tasks[0]!);
     state = initialState(scenario.start, msg);
+    rememberTrigger(state, msg);
   }
   run.pending = state;
   const w: Work = {
@@ -106,13 +109,6 @@ async function store(deps: ExecutorDeps, run: RunRecord, tasks: TaskRecord[], se
   if (settlement) await deps.meter.settle(settlement);
   if (ended) await deps.runs.finish(run, tasks);
   else await deps.runs.checkpoint(run, tasks);
-}
-
-function triggerExtras(run: RunRecord): Record<string, unknown> {
-  const t = run.trigger;
-  if (t.type === 'webhook') return { headers: t.headers ?? {}, query: t.query ?? {} };
-  if (t.type === 'cron') return { firedAt: t.firedAt ?? run.startedAt };
-  return {};
 }
 
 /**

@@ -15,6 +15,7 @@ import { scriptError, type FlowRedis } from './redis.js';
 import type { Keys } from './redis-keys.js';
 import type { RunEvent } from './platform.js';
 import { decodeState, encodeState } from './state-codec.js';
+import { triggerMessage } from './trigger-message.js';
 
 export type { RunEvent };
 
@@ -126,9 +127,10 @@ export class RedisRunStore implements RunStore {
     if (h.status === 'queued') run.status = 'queued'; // resumed, not started yet (resume.lua)
     run.outputs = outputs;
     run.tasks = tasks;
-    run.pending = h.state ? decodeState(h.state, (name) => h[name]) : null;
+    const payload: unknown = h.payload ? JSON.parse(h.payload) : null;
+    run.pending = h.state ? decodeState(h.state, (name) => h[name], () => triggerMessage(run, payload)) : null;
     this.written.set(run.runId, { outputs: outputs.length, frames: new Set(Object.keys(run.pending?.frames ?? {})) });
-    return { run, scenario: this.scenario(h.scenario ?? 'null'), payload: h.payload ? JSON.parse(h.payload) : null };
+    return { run, scenario: this.scenario(h.scenario ?? 'null'), payload };
   }
 
   /** checkpoint.lua: tasks, outputs, record, state and (when given) their billing, at once. */

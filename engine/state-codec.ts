@@ -4,10 +4,18 @@
  * stored once, as a field of their own (`f:<frame>`), and the state written at every
  * checkpoint carries only what changes.
  */
-import type { Frame, RunState } from './types.js';
+import type { Frame, Message, RunState } from './types.js';
 import { getPath } from './paths.js';
 
-type FrameStatic = { input: unknown; items?: unknown[] };
+/** A frame's unchanging parts; `trigger`: its input is the run's trigger message (stored already). */
+type FrameStatic = { input?: unknown; trigger?: true; items?: unknown[] };
+
+/** The trigger message of a state, when known: a frame whose input it is stores a reference. */
+const triggers = new WeakMap<RunState, Message>();
+
+export function rememberTrigger(state: RunState, msg: Message): void {
+  triggers.set(state, msg);
+}
 
 /** The state JSON without frame statics, and the statics of frames not yet in `written`. */
 export function encodeState(state: RunState, written: Set<string>): { json: string; fields: Array<[string, string]>; ids: string[] } {
@@ -28,21 +36,32 @@ export function encodeState(state: RunState, written: Set<string>): { json: stri
     }
     frames[id] = rest;
     if (!written.has(id)) {
-      fields.push([`f:${id}`, JSON.stringify({ input, ...(items && { items }) } satisfies FrameStatic)]);
+      // A loop right after the trigger loops over the trigger's payload: stored once, as the run's payload.
+      const statics: FrameStatic = input === triggers.get(state) ? { trigger: true } : { input };
+      fields.push([`f:${id}`, JSON.stringify({ ...statics, ...(items && { items }) })]);
       ids.push(id);
     }
   }
   return { json: JSON.stringify({ ...state, frames }), fields, ids };
 }
 
-/** The state back, with each frame's statics from the stored fields (`f:<frame>` → JSON). */
-export function decodeState(json: string, field: (name: string) => string | undefined): RunState {
+/**
+ * The state back, with each frame's statics from the stored fields (`f:<frame>` → JSON), and
+ * `trigger()` for frames whose input is the run's trigger message.
+ */
+export function decodeState(json: string, field: (name: string) => string | undefined, trigger?: () => Message): RunState {
   const state = JSON.parse(json) as RunState;
+  let triggerMsg: Message | undefined;
   for (const [id, f] of Object.entries(state.frames)) {
     if (f.kind === 'root' || (f as { input?: unknown }).input !== undefined) continue;
     const raw = field(`f:${id}`);
     if (!raw) throw new Error(`the stored state of frame ${id} is missing`);
     const statics = JSON.parse(raw) as FrameStatic;
+    if (statics.trigger) {
+      if (!trigger) throw new Error(`frame ${id} refers to the trigger message, which is not available`);
+      statics.input = triggerMsg ??= trigger();
+      rememberTrigger(state, triggerMsg);
+    }
     const loop = f as Frame & { itemsFromInput?: boolean; over?: string };
     if (loop.itemsFromInput && loop.over) {
       Object.assign(loop, { input: statics.input, items: getPath({ msg: statics.input as never, vars: {} }, loop.over) });

@@ -33,6 +33,19 @@ describe('stored run state', () => {
     expect(decodeState(again.json, (n) => fields[n])).toEqual(state);
   });
 
+  it('a frame whose input is the trigger message stores a reference to it, not a copy', async () => {
+    const { rememberTrigger } = await import('../engine/state-codec.js');
+    const copy = structuredClone(state);
+    const trigger = copy.frames.f1!.kind === 'loop' ? copy.frames.f1.input : {};
+    rememberTrigger(copy, trigger);
+    const { json, fields } = encodeState(copy, new Set());
+    const stored = Object.fromEntries(fields);
+    expect(JSON.parse(stored['f:f1']!)).toEqual({ trigger: true });
+    expect(() => decodeState(json, (n) => stored[n])).toThrow(/trigger message/);
+    const back = decodeState(json, (n) => stored[n], () => structuredClone(trigger));
+    expect(back).toEqual(state);
+  });
+
   it('a missing frame field is an error, not a silent loss', () => {
     const { json } = encodeState(state, new Set());
     expect(() => decodeState(json, () => undefined)).toThrow(/frame f1/);
