@@ -140,7 +140,7 @@ async function checkpoint(w: Work): Promise<void> {
  * numbering and outputs are deterministic.
  */
 async function wave(w: Work): Promise<void> {
-  const { state, run, compiled, deps } = w;
+  const { state, run, compiled } = w;
   const items = state.items.splice(0, state.partial ?? state.items.length);
   delete state.partial;
   const slots: Slot[] = [];

@@ -3,7 +3,7 @@
  * implementation (the embedded default) and a Redis one (production); both pass the same
  * contract tests.
  */
-import type { RunRecord, RunState, RunStatus, TaskRecord } from './types.js';
+import type { RunRecord, RunStatus, TaskRecord } from './types.js';
 import type { MeterName } from './define-node.js';
 import type { Scenario } from './schema.js';
 

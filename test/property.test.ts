@@ -15,7 +15,7 @@ import type { RunRecord, TaskRecord } from '../engine/types.js';
 import type { Production } from '../engine/production.js';
 import { useProduction } from './helpers/production.js';
 import {
-  canonical, caseArb, looseDocArb, mutationArb, predict, scenarioArb, withoutSeen, type Case, type Doc, type Prediction,
+  canonical, caseArb, looseDocArb, mutationArb, predict, scenarioArb, type Case, type Doc, type Prediction,
 } from './helpers/arbitraries.js';
 
 const seed = process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {};

@@ -63,7 +63,6 @@ return { ...msg, payload: p && typeof p === 'object' && !Array.isArray(p) ? { ..
 } as const;
 
 export type SnippetName = keyof typeof SNIPPETS;
-const SNIPPET_NAMES = Object.keys(SNIPPETS) as SnippetName[];
 
 // ---------------------------------------------------------------------------------------------
 // Conditions
@@ -329,8 +328,6 @@ export interface Prediction {
   outputs: Array<Record<string, unknown>>;
   /** Actions when every path is followed to its end, failed or not: bounds any execution. */
   upperBound: number;
-  /** Whether a Function node reads variables another one sets (its output may vary). */
-  readsVars: boolean;
   /** Every uncaught failure on some path (`nodeId:code`): a failed run's error is one of them. */
   uncaught: string[];
 }
@@ -446,7 +443,7 @@ export function predict(doc: Doc, payload: unknown, limit = 5000): Prediction {
     const full = interpret(doc, payload, true, limit);
     return { ...full, upperBound: bound.actions, uncaught: bound.uncaught };
   } catch (e) {
-    if (e instanceof TooBig) return { status: 'failed', error: null, actions: Infinity, outputs: [], upperBound: Infinity, readsVars: true, uncaught: [] };
+    if (e instanceof TooBig) return { status: 'failed', error: null, actions: Infinity, outputs: [], upperBound: Infinity, uncaught: [] };
     throw e;
   }
 }
@@ -465,7 +462,6 @@ function interpret(doc: Doc, payload: unknown, failFast: boolean, limit: number)
   const outputs: Msg[] = [];
   let actions = 1; // the trigger
   let firstFailure: Failed | null = null;
-  const readsVars = nodes.some((n) => n.type === 'function' && typeof n.code === 'string' && n.code.includes('setVar'));
 
   const deliver = (sink: Sink, msgs: Msg[]) => {
     if (sink.kind === 'run') outputs.push(...msgs);
@@ -603,7 +599,6 @@ function interpret(doc: Doc, payload: unknown, failFast: boolean, limit: number)
     error: f ? { nodeId: f.nodeId, code: f.code } : null,
     actions,
     outputs,
-    readsVars,
     uncaught: [...uncaught],
   };
 }
@@ -631,15 +626,6 @@ export function canonical(v: unknown): string {
     return x;
   };
   return JSON.stringify(walk(JSON.parse(JSON.stringify(v ?? null))));
-}
-
-/** `v` without the read-back variables (`seen`), order kept. */
-export function withoutSeen(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withoutSeen);
-  if (v !== null && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'seen').map(([k, x]) => [k, withoutSeen(x)]));
-  }
-  return v;
 }
 
 // ---------------------------------------------------------------------------------------------
