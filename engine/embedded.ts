@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { executeRun, type ExecutorDeps } from './executor.js';
+import { waitForEnd } from './wait.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
 import { MemoryScenarioStore } from './scenario-store.js';
 import { firingRunId, newRun } from './run-record.js';
@@ -41,8 +42,6 @@ export interface Embedded extends Platform {
   resumeRun(tenant: string, runId: string): Promise<RunRecord>;
 }
 
-const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
-const FINAL = new Set(['succeeded', 'failed', 'rejected']);
 
 /** The memory run store, publishing the same events as the Redis one. */
 class EventfulRunStore extends MemoryRunStore {
@@ -150,25 +149,8 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       events.on(tenant, onEvent);
       return () => void events.off(tenant, onEvent);
     },
-    async waitFor(tenant, runId, begin, timeoutMs = 300_000) {
-      let done!: () => void;
-      const ended = new Promise<void>((r) => (done = r));
-      const stop = await platform.subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await begin();
-        // Subscribed before `begin`, so the end cannot be missed; only a final status needs no wait.
-        const current = await runs.get(tenant, runId);
-        if (!current || !FINAL.has(current.status)) {
-          await Promise.race([ended, new Promise((_, rej) => (timer = setTimeout(() => rej(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms`)), timeoutMs)))]);
-        }
-        const run = await runs.get(tenant, runId);
-        if (!run) throw new FlowError('NOT_FOUND', `run ${runId} disappeared`);
-        return run;
-      } finally {
-        clearTimeout(timer);
-        stop();
-      }
+    waitFor(tenant, runId, begin, timeoutMs = 300_000) {
+      return waitForEnd({ subscribe: platform.subscribe, get: (t, id) => runs.get(t, id) }, tenant, runId, begin, timeoutMs);
     },
     async queueDepth() {
       return inFlight.size;

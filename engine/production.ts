@@ -4,6 +4,7 @@
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { executeRun, type ExecutorDeps } from './executor.js';
+import { waitForEnd } from './wait.js';
 import { FIRST_LEASE } from './budget.js';
 import { errorCode, FlowError } from './errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
@@ -37,7 +38,6 @@ export interface ProductionOptions extends LedgerOptions {
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
-const FINAL = new Set(['succeeded', 'failed', 'rejected']);
 
 export interface ProductionExtras {
   redis: FlowRedis;
@@ -183,29 +183,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     subscribe,
 
     /** Resolves with the run record once the run has ended. */
-    async waitFor(tenant: string, runId: string, start: () => Promise<void>, timeoutMs = 300_000): Promise<RunRecord> {
-      let done!: () => void;
-      const ended = new Promise<void>((r) => (done = r));
-      const stop = await subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
-      try {
-        await start();
-        // Subscribed before `start`, so the end cannot be missed; only a final status needs no wait.
-        const current = await runs.get(tenant, runId);
-        if (!current || !FINAL.has(current.status)) {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([ended, new Promise((_, rej) => (timer = setTimeout(() => rej(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms (is a worker running?)`)), timeoutMs)))]);
-          clearTimeout(timer);
-        }
-        const run = await runs.get(tenant, runId);
-        if (!run) throw new FlowError('NOT_FOUND', `run ${runId} disappeared`);
-        return run;
-      } finally {
-        stop();
-      }
+    waitFor(tenant: string, runId: string, start: () => Promise<void>, timeoutMs = 300_000): Promise<RunRecord> {
+      return waitForEnd({ subscribe, get: (t, id) => runs.get(t, id) }, tenant, runId, start, timeoutMs, ' (is a worker running?)');
     },
 
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
-      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processRun(job.tenant, job.runId) });
+      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processRun(job.tenant, job.runId, job.scenarioId) });
       workers.push(w);
       return w;
     },

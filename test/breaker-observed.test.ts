@@ -56,4 +56,26 @@ describe('production: breaker and observed cost', () => {
     const text = spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), '--redis', redisUrl(), '--prefix', prefix, 'estimate', file, '--tenant', 't'], { encoding: 'utf8' });
     expect(text.stdout).toMatch(/observed: 7\.3 actions per run on average over 3 runs since/);
   });
+
+  it('variables persist across runs on workers, and come with the claim once their defaults are stored', async () => {
+    p = await createProduction({ redisUrl: redisUrl(), prefix: uniquePrefix() });
+    const counter = scenarioOf({ id: 'counter', variables: { n: 0 }, start: 'inc', nodes: [fn('inc', 'setVar("n", vars.n + 1); return { payload: vars.n };')] });
+    await p.scenarios.deploy('t', counter);
+    let loads = 0;
+    const load = p.vars.load.bind(p.vars);
+    p.vars.load = (...args) => {
+      loads++;
+      return load(...args);
+    };
+    const worker = p.startWorker({ concurrency: 1 });
+    const seen: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run = await p.trigger('t', 'counter', null, { type: 'manual' });
+      const done = await p.waitFor('t', run.runId, async () => undefined, 20_000);
+      seen.push(done.outputs[0]?.payload);
+    }
+    await worker.close();
+    expect(seen).toEqual([1, 2, 3]);
+    expect(loads).toBe(1); // the first run stores the default; later runs get the variables with their claim
+  });
 });
