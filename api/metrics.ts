@@ -45,7 +45,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'flowmeter_queue_depth',
-      help: 'Runs waiting or running in the queue (in-flight runs with the embedded platform)',
+      help: 'Jobs waiting or running in the queue, each one run or a batch of runs triggered together (in-flight runs with the embedded platform)',
       registers,
       async collect() {
         this.set(await platform.queueDepth());

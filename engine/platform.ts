@@ -44,7 +44,7 @@ export interface Platform {
   subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void>;
   /** Runs `start`, then resolves with the run record once the run has ended. */
   waitFor(tenant: string, runId: string, start: () => Promise<void>, timeoutMs?: number): Promise<RunRecord>;
-  /** Jobs waiting or running (0 in process). */
+  /** Queue jobs waiting or running, each one run or a batch of runs (in-flight runs in process). */
   queueDepth(): Promise<number>;
   close(): Promise<void>;
 }

@@ -12,8 +12,10 @@ import { Keys } from './redis-keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './redis-stores.js';
 import type { Platform, RunEvent } from './platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
-import { RunQueue, createWorker } from './queue.js';
+import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
 import { firingRunId, newRun } from './run-record.js';
+import { TriggerBatcher } from './trigger-batch.js';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { RunRecord, TriggerInfo } from './types.js';
 import type { NodeServices } from './define-node.js';
 import { RedisLedger } from '../metering/redis-ledger.js';
@@ -46,6 +48,8 @@ export interface ProductionExtras {
   queue: RunQueue;
   readonly deps: ExecutorDeps;
   processRun(tenant: string, runId: string, scenarioId?: string): Promise<void>;
+  /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
+  processJob(job: RunJob, slots?: LimitFunction): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
 }
 
@@ -144,6 +148,30 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     }
   }
 
+  /**
+   * A job's runs, concurrently within the worker's limit. Runs beyond the worker's free places
+   * go back to the queue first as a job of their own, so other workers share a large batch.
+   * An infrastructure error of one run fails the job once the others have ended or stopped:
+   * BullMQ redelivers it, and each run continues from its checkpoint (ended ones are skipped).
+   */
+  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity)): Promise<void> {
+    let mine = runsOf(job);
+    const free = Math.max(1, slots.concurrency - slots.activeCount - slots.pendingCount);
+    if (mine.length > free) {
+      await queue.enqueueBatch(mine.slice(free));
+      mine = mine.slice(0, free);
+    }
+    const results = await Promise.allSettled(mine.map((r) => slots(() => processRun(r.tenant, r.runId, r.scenarioId))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  const batcher = new TriggerBatcher({
+    getScenario: (tenant, id) => scenarios.get(tenant, id),
+    create: (run, scenario, payload) => runs.create(run, scenario, payload),
+    enqueue: (refs) => queue.enqueueBatch(refs),
+  });
+
   return {
     mode: 'redis' as const,
     redis, redisKeys: keys, ledger, runs, vars, scenarios, queue,
@@ -153,15 +181,14 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       return executorDeps();
     },
     processRun,
+    processJob,
 
-    /** Persists a new run of a stored scenario, then enqueues it (never the other way round). */
-    async trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
-      const scenario = await scenarios.get(tenant, scenarioId);
-      if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
-      const run = newRun(scenario, tenant, trigger);
-      await runs.create(run, scenario, payload);
-      await queue.enqueue({ tenant, runId: run.runId, scenarioId });
-      return run;
+    /**
+     * Persists a new run of a stored scenario, then enqueues it (never the other way round),
+     * in one job with the other runs triggered in the same turn of the event loop.
+     */
+    trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
+      return batcher.trigger(tenant, scenarioId, payload, trigger);
     },
 
     async fire(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, instant: Date) {
@@ -188,7 +215,9 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
 
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
-      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processRun(job.tenant, job.runId, job.scenarioId) });
+      // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
+      const slots = pLimit(o.concurrency ?? 4);
+      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processJob(job, slots) });
       workers.push(w);
       return w;
     },

@@ -1,20 +1,39 @@
 /**
- * The queue adapter: one BullMQ job per run. The worker executes the whole run inside the
- * job, checkpointing as it goes (a job per node would cost a queue round trip per action).
- * A job redelivered after a crash continues the run from its last checkpoint.
+ * The queue adapter: a BullMQ job carries one run, or a batch of runs triggered together
+ * (see trigger-batch.ts). The worker executes each run whole inside the job, checkpointing as
+ * it goes (a job per node would cost a queue round trip per action). A job redelivered after a
+ * crash continues each of its runs from its last checkpoint.
  */
+import { randomUUID } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { redisOptions } from './redis.js';
 
 export const QUEUE_NAME = 'runs';
 
-export interface RunJob {
+/** A run to execute. */
+export interface RunRef {
   tenant: string;
   runId: string;
   /** Lets the worker load the scenario's variables with the run, in one round trip. */
   scenarioId?: string;
 }
+
+/** A job's data: one run, or a batch of them. */
+export type RunJob = RunRef | { runs: RunRef[] };
+
+/** The runs of a job. */
+export function runsOf(job: RunJob): RunRef[] {
+  return 'runs' in job ? job.runs : [job];
+}
+
+const JOB_OPTIONS = {
+  removeOnComplete: true,
+  removeOnFail: 1000,
+  // Infrastructure failures (Redis away mid-run) retry from the last checkpoint.
+  attempts: 1000,
+  backoff: { type: 'fixed' as const, delay: 1000 },
+};
 
 /** BullMQ's key prefix: one hash tag, so the queue's keys share a slot in Redis Cluster. */
 export function queuePrefix(prefix: string): string {
@@ -33,15 +52,14 @@ export class RunQueue {
   }
 
   /** Enqueues a run that is already persisted. `resume` jobs get an id of their own. */
-  async enqueue(job: RunJob, kind: 'start' | 'resume' = 'start'): Promise<void> {
-    await this.queue.add(kind, job, {
-      jobId: kind === 'start' ? job.runId : `${job.runId}-r${Date.now()}`,
-      removeOnComplete: true,
-      removeOnFail: 1000,
-      // Infrastructure failures (Redis away mid-run) retry from the last checkpoint.
-      attempts: 1000,
-      backoff: { type: 'fixed', delay: 1000 },
-    });
+  async enqueue(job: RunRef, kind: 'start' | 'resume' = 'start'): Promise<void> {
+    await this.queue.add(kind, job, { ...JOB_OPTIONS, jobId: kind === 'start' ? job.runId : `${job.runId}-r${Date.now()}` });
+  }
+
+  /** Enqueues persisted runs as one job (a single run as its own job, under its run id). */
+  async enqueueBatch(runs: RunRef[]): Promise<void> {
+    if (runs.length === 1) return this.enqueue(runs[0]!);
+    await this.queue.add('batch', { runs }, { ...JOB_OPTIONS, jobId: `batch-${randomUUID()}` });
   }
 
   async depth(): Promise<number> {
@@ -58,7 +76,7 @@ export class RunQueue {
 export interface WorkerOptions {
   redisUrl: string;
   prefix: string;
-  /** Runs executed at once (default 4). */
+  /** Jobs taken at once (default 4); the caller bounds the runs executed at once. */
   concurrency?: number;
   /** How long a worker's lock on a job lasts without renewal, ms (default 10000). */
   lockDurationMs?: number;

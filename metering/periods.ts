@@ -17,21 +17,33 @@ export function isValidTimezone(tz: string): boolean {
   return DateTime.local().setZone(tz).isValid;
 }
 
-// Reservations ask for the period and the local date of every action: the last answer per
-// timezone is kept with its bounds, so luxon runs once per timezone per month or day.
-const periodCache = new Map<string, { from: number; to: number; period: Period }>();
-const dateCache = new Map<string, { from: number; to: number; date: string }>();
+/**
+ * Answers per timezone with the span they hold for, newest first, a few each: every action asks
+ * for its period and local date, and every claim for the current and the previous period, so
+ * luxon runs about once per timezone per month or day.
+ */
+class SpanCache<T> {
+  private readonly byZone = new Map<string, Array<{ from: number; to: number; value: T }>>();
+  get(zone: string, t: number): T | undefined {
+    return this.byZone.get(zone)?.find((e) => t >= e.from && t < e.to)?.value;
+  }
+  set(zone: string, from: number, to: number, value: T): void {
+    const list = this.byZone.get(zone) ?? [];
+    this.byZone.set(zone, [{ from, to, value }, ...list.slice(0, 3)]);
+  }
+}
+const periodCache = new SpanCache<Period>();
+const dateCache = new SpanCache<string>();
 
 /** The period containing `at` in `timezone`. */
 export function periodAt(at: Date, timezone: string): Period {
-  const t = at.getTime();
-  const hit = periodCache.get(timezone);
-  if (hit && t >= hit.from && t < hit.to) return hit.period;
+  const hit = periodCache.get(timezone, at.getTime());
+  if (hit) return hit;
   const local = DateTime.fromJSDate(at, { zone: timezone });
   if (!local.isValid) throw new Error(`unknown timezone ${JSON.stringify(timezone)}`);
   const start = local.startOf('month');
   const period = periodFromStart(start, timezone);
-  periodCache.set(timezone, { from: start.toMillis(), to: start.plus({ months: 1 }).toMillis(), period });
+  periodCache.set(timezone, start.toMillis(), start.plus({ months: 1 }).toMillis(), period);
   return period;
 }
 
@@ -55,12 +67,11 @@ function periodFromStart(start: DateTime, timezone: string): Period {
 
 /** The tenant-local calendar date (`YYYY-MM-DD`) of an instant. */
 export function localDate(at: Date, timezone: string): string {
-  const t = at.getTime();
-  const hit = dateCache.get(timezone);
-  if (hit && t >= hit.from && t < hit.to) return hit.date;
+  const hit = dateCache.get(timezone, at.getTime());
+  if (hit) return hit;
   const day = DateTime.fromJSDate(at, { zone: timezone }).startOf('day');
   const date = day.toFormat('yyyy-MM-dd');
-  dateCache.set(timezone, { from: day.toMillis(), to: day.plus({ days: 1 }).toMillis(), date });
+  dateCache.set(timezone, day.toMillis(), day.plus({ days: 1 }).toMillis(), date);
   return date;
 }
 

@@ -113,6 +113,50 @@ describe('production: trigger and in-process worker', () => {
     }
   });
 
+  it('runs triggered together are persisted, then enqueued as one job, which workers split and share', async () => {
+    const ranBy = [0, 0];
+    const p = await production({ onRunEnd: () => ranBy[0]!++ });
+    const other = await production({ prefix: p.redisKeys.prefix, onRunEnd: () => ranBy[1]!++ });
+    const tenant = 'acme';
+    await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
+    const batches: string[][] = [];
+    const enqueueBatch = p.queue.enqueueBatch.bind(p.queue);
+    p.queue.enqueueBatch = async (refs) => {
+      // Every run of the batch is stored when the batch is handed to the queue.
+      const stored = await Promise.all(refs.map((r) => p.runs.get(r.tenant, r.runId)));
+      expect(stored.map((r) => r?.status)).toEqual(refs.map(() => 'queued'));
+      batches.push(refs.map((r) => r.runId));
+      return enqueueBatch(refs);
+    };
+    const N = 10;
+    const [missing, ...runs] = await Promise.allSettled([
+      p.trigger(tenant, 'nope', {}, { type: 'manual' }),
+      ...Array.from({ length: N }, (_, i) => p.trigger(tenant, 'loop3', loop3Payload(i), { type: 'manual' })),
+    ]);
+    expect(missing).toMatchObject({ status: 'rejected', reason: { code: 'NOT_FOUND' } });
+    const ids = runs.map((r) => (r as PromiseFulfilledResult<RunRecord>).value.runId);
+    expect(batches).toEqual([ids]);
+    const jobs = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
+    expect(jobs.map((j) => j.data)).toEqual([{ runs: ids.map((runId) => ({ tenant, runId, scenarioId: 'loop3' })) }]);
+
+    // Two places each: the first worker keeps two runs and puts the rest back for the other.
+    const workers = [p.startWorker({ concurrency: 2 }), other.startWorker({ concurrency: 2 })];
+    try {
+      await allEnded(p, tenant, N);
+      for (const [i, id] of ids.entries()) {
+        const run = (await p.runs.get(tenant, id))!;
+        expect(run).toMatchObject({ status: 'succeeded', actions: LOOP3_ACTIONS });
+        expect(run.outputs.map((m) => m.payload)).toEqual([{ n: 3 * (2 * i + 2), items: [2 * i, 2 * i + 2, 2 * i + 4] }]);
+        expect(taskSum(run)).toBe(LOOP3_ACTIONS);
+      }
+      expect(ranBy[0]! + ranBy[1]!).toBe(N);
+      expect(Math.min(...ranBy)).toBeGreaterThan(0);
+      expect((await p.ledger.usage(tenant, new Date())).used).toBe(N * LOOP3_ACTIONS);
+    } finally {
+      await Promise.all(workers.map((w) => w.close()));
+    }
+  });
+
   it('a job redelivered while its first execution runs (same process or another) records every task once', async () => {
     const p = await production();
     const tenant = 'acme';

@@ -1,4 +1,5 @@
 /** `flowmeter worker`: a BullMQ worker executing runs until SIGINT/SIGTERM. */
+import v8 from 'node:v8';
 import type { Command } from 'commander';
 import { parseCount } from '../io.js';
 import { openProduction } from '../production-io.js';
@@ -12,13 +13,21 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
     .description('a BullMQ worker executing runs (needs --redis)')
     .option('--concurrency <n>', 'runs executed at once', '4')
     .option('--lock-ms <ms>', 'job lock duration; a dead worker\'s runs move on after it', '10000')
-    .action(async (opts: { concurrency: string; lockMs: string }, cmd: Command) => {
+    .option('--heap-growth <percent>', 'how far the heap may grow past what is live before a full GC (0: V8\'s own policy, up to 300%)', '50')
+    .action(async (opts: { concurrency: string; lockMs: string; heapGrowth: string }, cmd: Command) => {
       const concurrency = parseCount(opts.concurrency, '--concurrency', 1);
       const lockDurationMs = parseCount(opts.lockMs, '--lock-ms', 1000);
+      const heapGrowth = parseCount(opts.heapGrowth, '--heap-growth', 0);
+      // A run allocates much short-lived garbage (messages in and out of the sandbox, task
+      // JSON); V8's default lets the heap grow to 4x the live set before a full GC. A fixed
+      // factor keeps a worker's peak memory near what it uses, at no measurable cost in speed.
+      if (heapGrowth > 0) v8.setFlagsFromString(`--heap-growing-percent=${heapGrowth}`);
       const p = await openProduction(cmd, {
         persistent: true,
         onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
-        onRunEnd: (run, ms) => logger.info({ runId: run.runId, tenant: run.tenant, scenarioId: run.scenarioId, status: run.status, actions: run.actions, ms: Math.round(ms) }, `run ${run.status}`),
+        // A line per succeeded run only at debug level (thousands a second on a busy worker; the
+        // task log has them); runs that failed or halted are logged at info.
+        onRunEnd: (run, ms) => logger[run.status === 'succeeded' ? 'debug' : 'info']({ runId: run.runId, tenant: run.tenant, scenarioId: run.scenarioId, status: run.status, actions: run.actions, ms: Math.round(ms) }, `run ${run.status}`),
       });
       const worker = p.startWorker({ concurrency, lockDurationMs, stalledIntervalMs: Math.max(500, Math.round(lockDurationMs / 2)) });
       let lastError = 0;
