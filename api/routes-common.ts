@@ -114,7 +114,7 @@ export async function triggerAndWait(
     if (e.type !== 'run' || !ENDED.has(e.status)) return;
     ended.add(e.runId);
     if (e.runId === target) wake();
-  });
+  }, { runsOnly: true });
   let timer: NodeJS.Timeout | undefined;
   let poll: NodeJS.Timeout | undefined;
   try {

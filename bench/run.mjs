@@ -299,7 +299,7 @@ async function main() {
         waiting.delete(e.runId);
         w(end);
       } else early.set(e.runId, end);
-    });
+    }, { runsOnly: true });
     ends.stop = stop;
     ends.wait = (runId, timeoutMs = 60_000) => {
       const hit = early.get(runId);
@@ -678,6 +678,30 @@ async function main() {
       log(`throughput: 1 worker ${one.weightPerSec.toFixed(0)} actions/s (${one.perSec.toFixed(0)} runs/s); EVALSHA ${base.perSec.toFixed(0)}/s; CPU ${cpu1.text()}`);
       row(m1, one.weightPerSec, base.perSec, { unit: '/s', target: '≥ 1.00×', pass: (_v, r) => r !== null && r >= 1 });
       notes.push(`(*3) actions = 1 trigger + 10 Function per run (11); closed loop of 50 runs (trigger → run-end event) against one worker process --concurrency 50; 4 slices of ${SL / 1000} s interleaved with 4 slices of ${SL / 2000} s of the baseline: EVALSHA of \`return 1\` from one ioredis client, 50 in flight. CPU during the Flowmeter slices (100% = one core): ${cpu1.text()}.`);
+
+      // The ceiling of the same load without Redis or a queue: the engine in this process.
+      const m3 = 'ceiling: the same 50-run load in one process, embedded, no Redis (*3b)';
+      try {
+        const engine = createEmbedded();
+        await engine.ledger.setQuota('default', { monthlyActions: 1e9 });
+        const embLaunch = async () => {
+          const run = await engine.run(SCN.chain10, item(k++));
+          return { t: performance.now(), weight: run.actions, status: run.status };
+        };
+        await closedLoop({ inflight: 50, warmMs: 0, measureMs: W(500), launch: embLaunch });
+        const emb = slices();
+        for (let i = 0; i < 2; i++) {
+          log(`throughput: ceiling slice ${i + 1}/2: embedded engine in this process, 50 runs in flight, ${SL} ms`);
+          emb.add(await closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: embLaunch }));
+          base.add(await ev.slice(50, SL / 2));
+        }
+        await engine.close();
+        log(`throughput: ceiling ${emb.weightPerSec.toFixed(0)} actions/s in process; EVALSHA ${base.perSec.toFixed(0)}/s`);
+        row(m3, emb.weightPerSec, base.perSec, { unit: '/s', target: 'reported', pass: () => null });
+        notes.push(`(*3b) the same runs (chain of 10 Function, 50 in flight, closed loop) executed by the embedded engine in the bench process: no Redis, no queue, no second process, billing in memory; 2 slices of ${SL / 1000} s. It bounds what one worker process can do with these runs on this machine, whatever the queue costs.`);
+      } catch (err) {
+        failedRow(m3, 'reported', err);
+      }
 
       log('throughput: starting a second worker');
       workers.push(await startWorker(redis.url, prefix, 50));

@@ -145,9 +145,10 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       if (stored.status !== 'halted') throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.status}; only a halted run can be resumed`);
       start(resumeRun(tenant, runId));
     },
-    async subscribe(tenant, onEvent) {
-      events.on(tenant, onEvent);
-      return () => void events.off(tenant, onEvent);
+    async subscribe(tenant, onEvent, o) {
+      const listener = o?.runsOnly ? (e: RunEvent) => e.type === 'run' && onEvent(e) : onEvent;
+      events.on(tenant, listener);
+      return () => void events.off(tenant, listener);
     },
     waitFor(tenant, runId, begin, timeoutMs = 300_000) {
       return waitForEnd({ subscribe: platform.subscribe, get: (t, id) => runs.get(t, id) }, tenant, runId, begin, timeoutMs);

@@ -22,6 +22,12 @@ export interface KeyStore {
 }
 
 
+/** What a subscriber receives. */
+export interface SubscribeOptions {
+  /** Run events only (a run's end): task events are not even delivered to this process. */
+  runsOnly?: boolean;
+}
+
 export interface Platform {
   readonly mode: 'embedded' | 'redis';
   readonly ledger: Ledger;
@@ -40,8 +46,8 @@ export interface Platform {
   fire(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, instant: Date): Promise<{ run: RunRecord; created: boolean }>;
   /** Continues a halted run. Throws RUN_NOT_HALTED / NOT_FOUND. */
   resume(tenant: string, runId: string): Promise<void>;
-  /** Task and run events of a tenant until the returned function is called. */
-  subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void>;
+  /** Task and run events of a tenant (or its run events only) until the returned function is called. */
+  subscribe(tenant: string, onEvent: (e: RunEvent) => void, opts?: SubscribeOptions): Promise<() => void>;
   /** Runs `start`, then resolves with the run record once the run has ended. */
   waitFor(tenant: string, runId: string, start: () => Promise<void>, timeoutMs?: number): Promise<RunRecord>;
   /** Queue jobs waiting or running, each one run or a batch of runs (in-flight runs in process). */

@@ -10,7 +10,7 @@ import { errorCode, FlowError } from './errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
 import { Keys } from './redis-keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './redis-stores.js';
-import type { Platform, RunEvent } from './platform.js';
+import type { Platform, RunEvent, SubscribeOptions } from './platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
 import { firingRunId, newRun } from './run-record.js';
@@ -79,26 +79,33 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   // One subscriber connection for every listener of this process, per tenant channel.
   let sub: Redis | null = null;
   const listeners = new Map<string, Set<(e: RunEvent) => void>>();
-  /** Calls `onEvent` for every task and run event of the tenant until the returned stop(). */
-  async function subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void> {
+  /**
+   * Calls `onEvent` for every task and run event of the tenant (run events only with
+   * `runsOnly`) until the returned stop(). Task and run events come on two channels, published
+   * in order by one script: one connection subscribed to both receives them in that order.
+   */
+  async function subscribe(tenant: string, onEvent: (e: RunEvent) => void, o: SubscribeOptions = {}): Promise<() => void> {
     if (!sub) {
       sub = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
       sub.on('error', () => undefined);
       sub.on('message', (channel: string, text: string) => {
         const set = listeners.get(channel);
-        if (!set) return;
+        if (!set || set.size === 0) return;
         for (const e of JSON.parse(text) as RunEvent[]) for (const l of set) l(e);
       });
     }
-    const channel = keys.events(tenant);
-    let set = listeners.get(channel);
-    if (!set) {
-      listeners.set(channel, (set = new Set()));
-      await sub.subscribe(channel);
+    const sets: Array<Set<(e: RunEvent) => void>> = [];
+    for (const channel of o.runsOnly ? [keys.runEvents(tenant)] : [keys.events(tenant), keys.runEvents(tenant)]) {
+      let set = listeners.get(channel);
+      if (!set) {
+        listeners.set(channel, (set = new Set()));
+        await sub.subscribe(channel);
+      }
+      set.add(onEvent);
+      sets.push(set);
     }
-    set.add(onEvent);
     return () => {
-      set.delete(onEvent);
+      for (const set of sets) set.delete(onEvent);
     };
   }
 

@@ -18,7 +18,8 @@
  *   <p>:{t:T}:keys                 hash   sha256(api key) → created at
  *   <p>:apikeys                    hash   sha256(api key) → tenant
  *   <p>:tenants                    set    every tenant with data
- *   <p>:events:<T>                 pubsub task and run events
+ *   <p>:events:<T>                 pubsub task events
+ *   <p>:runends:<T>                pubsub run events (a run's end), after its task events
  */
 export class Keys {
   constructor(readonly prefix = 'fm') {}
@@ -76,5 +77,8 @@ export class Keys {
   }
   events(tenant: string): string {
     return `${this.prefix}:events:${tenant}`;
+  }
+  runEvents(tenant: string): string {
+    return `${this.prefix}:runends:${tenant}`;
   }
 }

@@ -48,6 +48,8 @@ export class RedisRunStore implements RunStore {
   private written = new Map<string, Written>();
   /** Parsed scenario snapshots by their JSON (runs of one scenario share one object). */
   private scenarios = new Map<string, Scenario>();
+  /** Scenario snapshots as JSON, by object (the runs of a trigger batch share one). */
+  private snapshots = new WeakMap<Scenario, string>();
   private readonly retentionSeconds: number;
 
   constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisRunStoreOptions = {}) {
@@ -64,13 +66,19 @@ export class RedisRunStore implements RunStore {
       .multi()
       .hsetnx(key, 'record', recordJson(run))
       .hsetnx(key, 'status', run.status)
-      .hsetnx(key, 'scenario', JSON.stringify(scenario))
+      .hsetnx(key, 'scenario', this.snapshot(scenario))
       .hsetnx(key, 'payload', JSON.stringify(payload ?? null))
       .zadd(k.runs(run.tenant), 'NX', now, run.runId)
       .zremrangebyscore(k.runs(run.tenant), '-inf', now - this.retentionSeconds * 1000)
       .sadd(k.tenants(), run.tenant)
       .exec()) as Array<[unknown, unknown]>;
     return rows[0]![1] === 1;
+  }
+
+  private snapshot(scenario: Scenario): string {
+    let json = this.snapshots.get(scenario);
+    if (json === undefined) this.snapshots.set(scenario, (json = JSON.stringify(scenario)));
+    return json;
   }
 
   /**
@@ -145,7 +153,7 @@ export class RedisRunStore implements RunStore {
     const out = await this.redis.fmCheckpoint(
       runKey, k.runTasks(run.tenant, run.runId), k.runOutputs(run.tenant, run.runId), ...billingKeys,
       this.owners.get(run.runId) ?? '', recordJson(run), state.json, ended ? '1' : '0', this.retentionSeconds, run.status, randomUUID(),
-      this.opts.events === false ? '' : k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId,
+      this.opts.events === false ? '' : k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId, k.runEvents(run.tenant),
       tasks.length, ...tasks.map((t) => JSON.stringify(t)),
       outputs.length, ...outputs.map((o) => JSON.stringify(o)),
       state.fields.length, ...state.fields.flat(),

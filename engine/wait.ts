@@ -1,13 +1,13 @@
 /** Waiting for a run to end, the same way on every platform. */
 import { FlowError } from './errors.js';
-import type { RunEvent } from './platform.js';
+import type { RunEvent, SubscribeOptions } from './platform.js';
 import type { RunRecord } from './types.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
 const FINAL = new Set(['succeeded', 'failed', 'rejected']);
 
 export interface WaitDeps {
-  subscribe(tenant: string, onEvent: (e: RunEvent) => void): Promise<() => void>;
+  subscribe(tenant: string, onEvent: (e: RunEvent) => void, opts?: SubscribeOptions): Promise<() => void>;
   get(tenant: string, runId: string): Promise<RunRecord | null>;
 }
 
@@ -19,7 +19,7 @@ export interface WaitDeps {
 export async function waitForEnd(deps: WaitDeps, tenant: string, runId: string, start: () => Promise<void>, timeoutMs: number, hint = ''): Promise<RunRecord> {
   let done!: () => void;
   const ended = new Promise<void>((r) => (done = r));
-  const stop = await deps.subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done());
+  const stop = await deps.subscribe(tenant, (e) => e.type === 'run' && e.runId === runId && ENDED.has(e.status) && done(), { runsOnly: true });
   let timer: NodeJS.Timeout | undefined;
   try {
     await start();

@@ -317,6 +317,9 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     }
     const seen = byHeader.events.flatMap((e) => (e.type === 'tasks' ? (e.tasks as Array<{ nodeId: string }>).map((t) => t.nodeId) : []));
     expect(seen).toEqual(['$trigger', 'out']);
+    // A run's end comes after its task events (two channels in Redis, published in order).
+    const order = byHeader.events.filter((e) => e.runId === runId).map((e) => e.type);
+    expect(order).toEqual([...order.filter((t) => t === 'tasks'), 'run']);
     expect(other.events).toEqual([]);
     for (const s of [denied, byHeader, byToken]) s.close();
     // Closing the server ends the streams still open.

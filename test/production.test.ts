@@ -128,6 +128,10 @@ describe('production: trigger and in-process worker', () => {
       batches.push(refs.map((r) => r.runId));
       return enqueueBatch(refs);
     };
+    // A subscriber to run events only is sent no task events.
+    const seen: string[] = [];
+    const stop = await p.subscribe(tenant, (e) => seen.push(`${e.type} ${e.runId}`), { runsOnly: true });
+    cleanups.push(stop);
     const N = 10;
     const [missing, ...runs] = await Promise.allSettled([
       p.trigger(tenant, 'nope', {}, { type: 'manual' }),
@@ -150,6 +154,8 @@ describe('production: trigger and in-process worker', () => {
         expect(taskSum(run)).toBe(LOOP3_ACTIONS);
       }
       expect(ranBy[0]! + ranBy[1]!).toBe(N);
+      await waitUntil('every run end to be published', () => seen.length >= N, { timeoutMs: 5000 });
+      expect(seen.sort()).toEqual(ids.map((id) => `run ${id}`).sort());
       expect(Math.min(...ranBy)).toBeGreaterThan(0);
       expect((await p.ledger.usage(tenant, new Date())).used).toBe(N * LOOP3_ACTIONS);
     } finally {

@@ -3,7 +3,8 @@
   checkpoint (appended in order), its new outputs (appended), the run record, the state to
   resume from (with the large, unchanging parts of new frames stored once, as fields of their
   own), and the billing of what those tasks spent (lib-settle.lua, prepended when loaded).
-  Then the task and run events are published. Fenced by the owner token, so a worker that
+  Then the task events are published, and the run's end on a channel of its own (waiting
+  for a run's end need not receive every task). Fenced by the owner token, so a worker that
   lost the run can neither write nor bill.
 
   KEYS[1]  run hash          (record, status, state, scenario, payload, owner, write, f:<frame>)
@@ -20,8 +21,8 @@
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
            (its first execution's reply lost) is recognised and not applied twice
-  ARGV[8]  events channel ('' = publish nothing)   ARGV[9]  run event JSON ('' = none)
-  ARGV[10] run id            ARGV[11] scenario id
+  ARGV[8]  task events channel ('' = publish nothing)   ARGV[9]  run event JSON ('' = none)
+  ARGV[10] run id            ARGV[11] scenario id         ARGV[12] run events channel
   then, in order:  n, n task JSONs;  m, m output JSONs;  f, f (field, value) pairs of the hash;
   '1' when a settlement follows, then its arguments (see lib-settle.lua)
 
@@ -51,7 +52,7 @@ local function append(key, from, count)
   end
 end
 
-local at = 12
+local at = 13
 local n = tonumber(ARGV[at])
 local tasksFrom = at + 1
 append(KEYS[2], tasksFrom, n)
@@ -88,13 +89,11 @@ if ARGV[at] == '1' then
 end
 
 if ARGV[8] ~= '' then
-  local events = {}
   if n > 0 then
     local tasks = {}
     for k = 0, n - 1 do tasks[k + 1] = ARGV[tasksFrom + k] end
-    events[#events + 1] = '{"type":"tasks","runId":' .. cjson.encode(ARGV[10]) .. ',"scenarioId":' .. cjson.encode(ARGV[11]) .. ',"tasks":[' .. table.concat(tasks, ',') .. ']}'
+    redis.call('PUBLISH', ARGV[8], '[{"type":"tasks","runId":' .. cjson.encode(ARGV[10]) .. ',"scenarioId":' .. cjson.encode(ARGV[11]) .. ',"tasks":[' .. table.concat(tasks, ',') .. ']}]')
   end
-  if ARGV[9] ~= '' then events[#events + 1] = ARGV[9] end
-  if #events > 0 then redis.call('PUBLISH', ARGV[8], '[' .. table.concat(events, ',') .. ']') end
+  if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[12], '[' .. ARGV[9] .. ']') end
 end
 return out
