@@ -232,6 +232,11 @@ describe('production: worker processes', () => {
       expect(r.actions).toBeLessThan(LOOP3_ACTIONS);
     }
     expect(byStatus('rejected').length).toBeGreaterThan(0);
+    // A run's billed task keys (its idempotency) outlive it by an hour once it has ended for
+    // good; a halted run keeps them for the billing retention (a resume continues it).
+    const billedTtl = (r: RunRecord) => p.redis.ttl(p.redisKeys.billed(tenant, r.runId));
+    for (const r of byStatus('succeeded').slice(0, 5)) expect(await billedTtl(r)).toBeLessThanOrEqual(3600);
+    for (const r of halted) expect(await billedTtl(r)).toBeGreaterThan(30 * 86400);
 
     // Raise the quota and resume every halted run.
     await p.ledger.setQuota(tenant, { monthlyActions: 100_000 });
@@ -249,6 +254,8 @@ describe('production: worker processes', () => {
       expect(taskSum(r)).toBe(r.actions);
       expect(r.outputs).toEqual(reference.outputs);
       expect(new Set(r.tasks.map((t) => t.seq)).size).toBe(r.tasks.length);
+      expect(await billedTtl(r)).toBeLessThanOrEqual(3600);
+      expect(await billedTtl(r)).toBeGreaterThan(0);
     }
     const after = await getAll(p, tenant, started.map((r) => r.runId));
     const used = (await p.ledger.usage(tenant, new Date())).used;

@@ -16,7 +16,10 @@
   ARGV[1]  owner token ('' = no fencing: the caller is not a worker)
   ARGV[2]  run record JSON (without tasks, outputs and state)
   ARGV[3]  state JSON, or '' when the run has no pending work
-  ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds
+  ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds, and
+           the run's billed set (KEYS[8]) an hour after a final status (succeeded, failed,
+           rejected): nothing settles for such a run again, and a late duplicate of its job finds
+           it ended; a halted run keeps it (a resume continues it)
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
@@ -85,6 +88,7 @@ if ARGV[at] == '1' then
   if ARGV[4] == '1' then
     -- the run has ended: its request ids in the period's leases hash can go
     redis.call('HDEL', KEYS[9], ARGV[at + 1] .. '#lease', ARGV[at + 1] .. '#settle')
+    if ARGV[6] ~= 'halted' then redis.call('EXPIRE', KEYS[8], 3600) end
   end
 end
 
