@@ -175,7 +175,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   const batcher = new TriggerBatcher({
     getScenario: (tenant, id) => scenarios.get(tenant, id),
-    create: (run, scenario, payload) => runs.create(run, scenario, payload),
+    createMany: (items) => runs.createMany(items),
     enqueue: (refs) => queue.enqueueBatch(refs),
   });
 

@@ -12,6 +12,7 @@ import { DEFAULT_QUOTA } from '../metering/quota.js';
 import type { Message, RunRecord, TaskRecord } from './types.js';
 import type { Scenario } from './schema.js';
 import { scriptError, type FlowRedis } from './redis.js';
+import { FlowError, errorMessage } from './errors.js';
 import type { Keys } from './redis-keys.js';
 import type { RunEvent } from './platform.js';
 import { decodeState, encodeState } from './state-codec.js';
@@ -57,22 +58,51 @@ export class RedisRunStore implements RunStore {
   }
 
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
+    const [created] = await this.createMany([{ run, scenario, payload }]);
+    if (created instanceof Error) throw created;
+    return created!;
+  }
+
+  /**
+   * Persists new runs, each only if absent (create.lua: a run that exists, such as a cron
+   * instant fired by another scheduler or a call resent after a lost reply, is left as it is);
+   * one script call per tenant. Resolves with whether each was created, or why not (a payload
+   * that is not JSON fails its own run only).
+   */
+  async createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown }>): Promise<Array<boolean | FlowError>> {
     const k = this.keys;
-    const key = k.run(run.tenant, run.runId);
     const now = Date.now();
-    // Every write is "if absent", at once: a run that exists (a cron instant fired by another
-    // scheduler, or this call resent after a lost reply) is left exactly as it is.
-    const rows = (await this.redis
-      .multi()
-      .hsetnx(key, 'record', recordJson(run))
-      .hsetnx(key, 'status', run.status)
-      .hsetnx(key, 'scenario', this.snapshot(scenario))
-      .hsetnx(key, 'payload', JSON.stringify(payload ?? null))
-      .zadd(k.runs(run.tenant), 'NX', now, run.runId)
-      .zremrangebyscore(k.runs(run.tenant), '-inf', now - this.retentionSeconds * 1000)
-      .sadd(k.tenants(), run.tenant)
-      .exec()) as Array<[unknown, unknown]>;
-    return rows[0]![1] === 1;
+    const created = new Array<boolean | FlowError>(items.length);
+    const payloads = new Array<string>(items.length);
+    const byTenant = new Map<string, number[]>();
+    items.forEach(({ run, payload }, i) => {
+      try {
+        payloads[i] = JSON.stringify(payload ?? null);
+      } catch (err) {
+        created[i] = new FlowError('INVALID_INPUT', `the payload is not JSON: ${errorMessage(err)}`);
+        return;
+      }
+      const list = byTenant.get(run.tenant);
+      if (list) list.push(i);
+      else byTenant.set(run.tenant, [i]);
+    });
+    await Promise.all([...byTenant].map(async ([tenant, indexes]) => {
+      const snapshots: string[] = [];
+      const snapshotIndex = new Map<string, number>();
+      const args: Array<string | number> = [];
+      for (const i of indexes) {
+        const { run, scenario } = items[i]!;
+        const json = this.snapshot(scenario);
+        let at = snapshotIndex.get(json);
+        if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
+        args.push(run.runId, recordJson(run), run.status, at, payloads[i]!);
+      }
+      const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
+      const out = await this.redis.fmCreate(2 + runKeys.length, k.runs(tenant), k.tenants(), ...runKeys,
+        now, now - this.retentionSeconds * 1000, tenant, indexes.length, snapshots.length, ...args, ...snapshots);
+      indexes.forEach((i, j) => (created[i] = out[j] === 1));
+    }));
+    return created;
   }
 
   private snapshot(scenario: Scenario): string {

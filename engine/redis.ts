@@ -19,7 +19,8 @@ export interface ScriptDef {
   file: string;
   /** Library files prepended to it (shared Lua functions). */
   libs?: string[];
-  keys: number;
+  /** Number of KEYS, or null when it varies (the caller passes it first). */
+  keys: number | null;
 }
 
 export const SCRIPTS: ScriptDef[] = [
@@ -29,6 +30,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmClaim', file: 'engine/lua/claim.lua', libs: ['metering/lua/lib-lease.lua'], keys: 8 },
   { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
+  { name: 'fmCreate', file: 'engine/lua/create.lua', keys: null },
 ];
 
 const sources = new Map<string, string>();
@@ -49,6 +51,8 @@ export type FlowRedis = Redis & {
   fmClaim(...args: Array<string | number>): Promise<number | string[]>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
+  /** create.lua: the number of keys first. */
+  fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };
 
 /** Script return codes below 0, mapped to errors in one place. */
@@ -94,7 +98,7 @@ export function openRedis(url: string, opts: ConnectOptions = {}): FlowRedis {
     throw new FlowError('INVALID_INPUT', `bad Redis URL ${safeRedisUrl(url)}: ${(err as Error).message}`);
   }
   redis.on('error', () => undefined); // reported by the commands that fail
-  for (const def of SCRIPTS) redis.defineCommand(def.name, { numberOfKeys: def.keys, lua: source(def) });
+  for (const def of SCRIPTS) redis.defineCommand(def.name, { ...(def.keys !== null && { numberOfKeys: def.keys }), lua: source(def) });
   return redis as FlowRedis;
 }
 

@@ -18,7 +18,8 @@ import type { RunRef } from './queue.js';
 /** What the batcher needs from the platform. */
 export interface BatchDeps {
   getScenario(tenant: string, scenarioId: string): Promise<Scenario | null>;
-  create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<unknown>;
+  /** Persists new runs at once; per run, whether it was created or why it failed. */
+  createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown }>): Promise<Array<boolean | Error>>;
   enqueue(runs: RunRef[]): Promise<void>;
 }
 
@@ -71,25 +72,31 @@ export class TriggerBatcher {
       if (!s) scenarios.set(key, (s = this.deps.getScenario(p.tenant, p.scenarioId)));
       return s;
     };
-    const created = await Promise.all(batch.map(async (p) => {
+    const found = await Promise.all(batch.map(async (p) => {
       try {
         const scenario = await scenarioOf(p);
         if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(p.scenarioId)} for tenant ${p.tenant}`);
-        const run = newRun(scenario, p.tenant, p.trigger);
-        await this.deps.create(run, scenario, p.payload);
-        return { p, run };
+        return { p, scenario, run: newRun(scenario, p.tenant, p.trigger), payload: p.payload };
       } catch (err) {
         p.reject(err);
         return null;
       }
     }));
-    const ok = created.filter((c): c is { p: Pending; run: RunRecord } => c !== null);
-    if (ok.length === 0) return;
+    const items = found.filter((f) => f !== null);
+    if (items.length === 0) return;
     try {
+      // Persisted first (one call), then enqueued (one job): never the other way round.
+      const created = await this.deps.createMany(items);
+      const ok = items.filter((item, i) => {
+        const c = created[i];
+        if (c instanceof Error) item.p.reject(c);
+        return !(c instanceof Error);
+      });
+      if (ok.length === 0) return;
       await this.deps.enqueue(ok.map(({ p, run }) => ({ tenant: p.tenant, runId: run.runId, scenarioId: p.scenarioId })));
       for (const { p, run } of ok) p.resolve(run);
     } catch (err) {
-      for (const { p } of ok) p.reject(err);
+      for (const { p } of items) p.reject(err);
     }
   }
 }

@@ -133,11 +133,16 @@ describe('production: trigger and in-process worker', () => {
     const stop = await p.subscribe(tenant, (e) => seen.push(`${e.type} ${e.runId}`), { runsOnly: true });
     cleanups.push(stop);
     const N = 10;
-    const [missing, ...runs] = await Promise.allSettled([
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const [missing, notJson, ...runs] = await Promise.allSettled([
       p.trigger(tenant, 'nope', {}, { type: 'manual' }),
+      p.trigger(tenant, 'loop3', cyclic, { type: 'manual' }),
       ...Array.from({ length: N }, (_, i) => p.trigger(tenant, 'loop3', loop3Payload(i), { type: 'manual' })),
     ]);
+    // A bad trigger fails alone; the others of its batch go ahead.
     expect(missing).toMatchObject({ status: 'rejected', reason: { code: 'NOT_FOUND' } });
+    expect(notJson).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_INPUT' } });
     const ids = runs.map((r) => (r as PromiseFulfilledResult<RunRecord>).value.runId);
     expect(batches).toEqual([ids]);
     const jobs = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
