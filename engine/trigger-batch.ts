@@ -45,22 +45,16 @@ export class TriggerBatcher {
   trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
     return new Promise<RunRecord>((resolve, reject) => {
       this.pending.push({ tenant, scenarioId, payload, trigger, resolve, reject });
-      if (this.pending.length >= MAX_BATCH) this.flush();
+      // A full batch leaves at once; the rest when this turn's callbacks have all run.
+      if (this.pending.length >= MAX_BATCH) void this.send(this.pending.splice(0, MAX_BATCH));
       else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => {
+          this.scheduled = false;
+          if (this.pending.length > 0) void this.send(this.pending.splice(0, MAX_BATCH));
+        });
       }
     });
-  }
-
-  private flush(): void {
-    this.scheduled = this.pending.length > MAX_BATCH;
-    const batch = this.pending.splice(0, MAX_BATCH);
-    if (this.pending.length > 0 && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
-    if (batch.length > 0) void this.send(batch);
   }
 
   private async send(batch: Pending[]): Promise<void> {

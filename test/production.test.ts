@@ -168,6 +168,29 @@ describe('production: trigger and in-process worker', () => {
     }
   });
 
+  it('a burst larger than a batch is enqueued as several jobs of at most 64 runs', async () => {
+    const p = await production();
+    const tenant = 'acme';
+    await p.scenarios.deploy(tenant, scenarioOf({ id: 'one', start: 'f', nodes: [fn('f', 'return { payload: msg.payload + 1 };')] }));
+    const sizes: number[] = [];
+    const enqueueBatch = p.queue.enqueueBatch.bind(p.queue);
+    p.queue.enqueueBatch = async (refs) => {
+      sizes.push(refs.length);
+      return enqueueBatch(refs);
+    };
+    const runs = await Promise.all(Array.from({ length: 130 }, (_, i) => p.trigger(tenant, 'one', i, { type: 'manual' })));
+    expect(sizes).toEqual([64, 64, 2]);
+    expect(new Set(runs.map((r) => r.runId)).size).toBe(130);
+    const worker = p.startWorker({ concurrency: 8 });
+    try {
+      await allEnded(p, tenant, 130);
+      const records = await getAll(p, tenant, runs.map((r) => r.runId));
+      expect(records.map((r) => [r.status, r.outputs[0]?.payload])).toEqual(runs.map((_, i) => ['succeeded', i + 1]));
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('a job redelivered while its first execution runs (same process or another) records every task once', async () => {
     const p = await production();
     const tenant = 'acme';
