@@ -74,6 +74,8 @@ describe('flowmeter CLI', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['run', ok, '--payload', '1', '--input', ok], /either --input FILE or --payload JSON/],
       [['usage'], /usage needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL/],
+      [['worker', '--heap-growth', 'lots'], /--heap-growth must be a whole number, got "lots"/],
+      [['worker', '--concurrency', '0'], /--concurrency must be at least 1, got 0/],
     ];
     for (const [args, re] of cases) {
       const r = cli(args);
