@@ -1,0 +1,54 @@
+/** Phase `embedded`: Embedded mode (in this process), against a bare isolated-vm function. */
+import { performance } from 'node:perf_hooks';
+import { createEmbedded } from '../../dist/engine/embedded.js';
+import { bareIsolate } from '../lib/baselines.mjs';
+import { CODE, SCN, item } from '../lib/scenarios.mjs';
+
+// ==========================================================================================
+// 1. Embedded mode (in this process)
+// ==========================================================================================
+const EMB_ITEMS = 20_000;
+const EMB_TARGET = 45_000;
+
+export async function embeddedPhase({ log, table: { row, failedRow, notes } }) {
+  const measure = `embedded: node executions/s, loop of ${EMB_ITEMS.toLocaleString('en-US')} items × chain of 10 Function (*1)`;
+  try {
+    log('embedded: warming up');
+    const engine = createEmbedded();
+    await engine.ledger.setQuota('default', { monthlyActions: 1e9 });
+    const items = Array.from({ length: EMB_ITEMS }, (_, i) => item(i));
+    const warm = await engine.run(SCN.loop10, { items: items.slice(0, 1000) });
+    if (warm.status !== 'succeeded') throw new Error(`warm-up run ${warm.status}: ${JSON.stringify(warm.error)}`);
+    const bare = bareIsolate(CODE);
+    const bareRun = (n) => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        let msg = { payload: items[i], loop: { index: i, count: n } };
+        for (let k = 0; k < 10; k++) msg = bare.call(msg, {});
+      }
+      return performance.now() - t0;
+    };
+    bareRun(1000);
+    log(`embedded: bare isolated-vm baseline (${EMB_ITEMS * 10} applySync calls)`);
+    const bareMs1 = bareRun(EMB_ITEMS / 2);
+    log(`embedded: flowmeter run (${EMB_ITEMS} items × 10 Function nodes)`);
+    const t0 = performance.now();
+    const run = await engine.run(SCN.loop10, { items });
+    const ms = performance.now() - t0;
+    const bareMs2 = bareRun(EMB_ITEMS / 2);
+    bare.dispose();
+    if (run.status !== 'succeeded') throw new Error(`run ${run.status}: ${JSON.stringify(run.error)}`);
+    const fnTasks = run.tasks.filter((t) => t.type === 'function').length;
+    const loopTasks = run.tasks.filter((t) => t.type === 'loop' && t.iteration === undefined).length;
+    const counted = fnTasks + loopTasks;
+    if (fnTasks !== EMB_ITEMS * 10) throw new Error(`expected ${EMB_ITEMS * 10} Function tasks, got ${fnTasks}`);
+    const rate = counted / (ms / 1000);
+    const bareRate = (EMB_ITEMS * 10) / ((bareMs1 + bareMs2) / 1000);
+    log(`embedded: ${counted} node executions in ${ms.toFixed(0)} ms = ${rate.toFixed(0)}/s (run.actions ${run.actions}, all tasks ${run.tasks.length}); bare ${bareRate.toFixed(0)} calls/s`);
+    row(measure, rate, bareRate, { unit: '/s', target: `≥ ${EMB_TARGET.toLocaleString('en-US')}/s`, pass: (v) => v >= EMB_TARGET });
+    notes.push(`(*1) counts ${fnTasks.toLocaleString('en-US')} Function executions + ${loopTasks} loop node = ${counted.toLocaleString('en-US')} in ${(ms / 1000).toFixed(2)} s (the trigger and the ${EMB_ITEMS.toLocaleString('en-US')} iteration tasks are not counted; run.actions = ${run.actions.toLocaleString('en-US')}); baseline: bare isolated-vm applySync calls/s of the same code and JSON in the same process (the ceiling if the engine cost nothing); target is absolute.`);
+    await engine.close();
+  } catch (err) {
+    failedRow(measure, `≥ ${EMB_TARGET.toLocaleString('en-US')}/s`, err);
+  }
+}
