@@ -3,9 +3,9 @@
  * waiting for a run that is being started.
  */
 import type { FastifyRequest } from 'fastify';
-import { FlowError, type ErrorCode } from '../engine/errors.js';
+import { FlowError, type ErrorCode } from '../core/errors.js';
 import type { Platform } from '../engine/platform.js';
-import type { RunRecord, TriggerInfo } from '../engine/types.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { Metrics } from './metrics.js';
 
 /** The HTTP status of each error code the API answers with; any other code is a 500 INTERNAL. */

@@ -1,6 +1,6 @@
 /** `GET /api/runs`, `GET /api/runs/:id`, `POST /api/runs/:id/resume`. */
 import type { FastifyInstance } from 'fastify';
-import type { RunStatus } from '../engine/types.js';
+import type { RunStatus } from '../core/types.js';
 import { principalOf } from './auth.js';
 import { ApiError, RUN_ID_RE, SCENARIO_ID_RE, publicRun, type ApiContext } from './routes-common.js';
 

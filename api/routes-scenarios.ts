@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { validateScenario, formatPath } from '../engine/validate.js';
-import type { Scenario } from '../engine/schema.js';
-import type { TriggerInfo } from '../engine/types.js';
+import { validateScenario, formatPath } from '../scenario/validate.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { TriggerInfo } from '../core/types.js';
 import { principalOf } from './auth.js';
 import { ApiError, SCENARIO_ID_RE, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
 

@@ -1,6 +1,6 @@
 /** `GET /api/usage`, `GET|PUT /api/quota`, `POST /api/quota/addons`. */
 import type { FastifyInstance } from 'fastify';
-import { formatPath } from '../engine/validate.js';
+import { formatPath } from '../scenario/validate.js';
 import { quotaSchema, type QuotaPatch } from '../metering/quota.js';
 import { principalOf, requireAdmin } from './auth.js';
 import { ApiError, type ApiContext } from './routes-common.js';

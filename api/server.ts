@@ -8,7 +8,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Platform } from '../engine/platform.js';
-import { errorMessage } from '../engine/errors.js';
+import { errorMessage } from '../core/errors.js';
 import { createAuthHook, principalOf } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';

@@ -10,8 +10,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Scenario } from '../engine/schema.js';
-import type { RunRecord, TriggerInfo } from '../engine/types.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { newRun } from '../engine/run-record.js';
 import type { Platform } from '../engine/platform.js';
 import { ApiError, TENANT_RE, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';

@@ -1,5 +1,5 @@
 /** Readable (non-JSON) output of run records. */
-import type { RunRecord, TaskRecord } from '../engine/types.js';
+import type { RunRecord, TaskRecord } from '../core/types.js';
 
 const MAX_ROWS = 200;
 

@@ -1,7 +1,7 @@
 /** Reading scenario files and payloads from the command line. */
 import { readFileSync } from 'node:fs';
 import { CliError } from './errors.js';
-import { validateScenario, type ValidationResult } from '../engine/validate.js';
+import { validateScenario, type ValidationResult } from '../scenario/validate.js';
 
 function readText(file: string, what: string): string {
   try {

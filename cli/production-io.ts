@@ -1,7 +1,7 @@
 /** Opening production mode from the command line: --redis URL / FLOWMETER_REDIS_URL. */
 import type { Command } from 'commander';
-import { createProduction, type Production, type ProductionOptions } from '../engine/production.js';
-import { errorCode, errorMessage } from '../engine/errors.js';
+import { createProduction, type Production, type ProductionOptions } from '../redis/production.js';
+import { errorCode, errorMessage } from '../core/errors.js';
 import { CliError, EXIT } from './errors.js';
 
 export interface GlobalOpts {

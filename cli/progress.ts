@@ -2,7 +2,7 @@
  * Progress of a long run on a terminal: after a second, one line on stderr, rewritten at
  * most twice a second, with the tasks and actions so far. Nothing when stderr is not a TTY.
  */
-import type { RunRecord, TaskRecord } from '../engine/types.js';
+import type { RunRecord, TaskRecord } from '../core/types.js';
 
 export interface Progress {
   onTask: (run: RunRecord, task: TaskRecord) => void;

@@ -5,7 +5,7 @@
  * against it), a run never halts while other runs still hold unused actions (it waits for
  * them), and a key already billed is never billed again.
  */
-import type { LeaseResult, Meter, SettleEntry, Settlement } from './stores.js';
+import type { LeaseResult, Meter, SettleEntry, Settlement } from '../metering/meter.js';
 
 /** The first lease of a run, unless BudgetOptions say otherwise. */
 export const FIRST_LEASE = 16;

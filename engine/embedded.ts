@@ -8,15 +8,15 @@ import { waitForEnd } from './wait.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
 import { MemoryScenarioStore } from './scenario-store.js';
 import { firingRunId, newRun } from './run-record.js';
-import { FlowError } from './errors.js';
-import type { Scenario } from './schema.js';
-import type { RunRecord, TaskRecord, TriggerInfo } from './types.js';
-import type { NodeServices } from './define-node.js';
+import { FlowError } from '../core/errors.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
+import type { NodeServices } from '../nodes/define.js';
 import type { KeyStore, Platform, RunEvent } from './platform.js';
-import { apiKeyHash, newApiKey } from './api-keys.js';
+import { apiKeyHash, newApiKey } from '../services/api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
-import { createSandbox } from '../nodes/sandbox.js';
-import { createMailSender } from './mailer.js';
+import { createSandbox } from '../services/sandbox.js';
+import { createMailSender } from '../services/mailer.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */

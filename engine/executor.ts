@@ -4,14 +4,14 @@
  * interfaces of `stores.ts`, so the embedded and Redis modes share it unchanged.
  * See `engine/README.md` for how a run flows.
  */
-import type { NodeResult } from './define-node.js';
-import { FlowError, errorCode, errorMessage } from './errors.js';
-import { compile } from './compile.js';
+import type { NodeResult } from '../nodes/define.js';
+import { FlowError, errorCode, errorMessage } from '../core/errors.js';
+import { compile } from '../scenario/compile.js';
 import { consumed, initialState, iterationMessage, push } from './frames.js';
-import type { LeaseResult, Settlement } from './stores.js';
-import type { Scenario } from './schema.js';
-import type { ErrorInfo, Message, RunRecord, TaskRecord } from './types.js';
-import { Redactor } from './secrets.js';
+import type { LeaseResult, Settlement } from '../metering/meter.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { ErrorInfo, Message, RunRecord, TaskRecord } from '../core/types.js';
+import { Redactor } from '../core/redact.js';
 import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
 import { Budget } from './budget.js';
 import { triggerMessage } from './trigger-message.js';

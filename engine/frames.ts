@@ -4,8 +4,8 @@
  * items (and open child frames); when that count reaches 0 the frame moves on: the loop's
  * next iteration, the sequencer's next step, or the continuation after it.
  */
-import type { Frame, Message, RunState, WorkItem } from './types.js';
-import type { CompiledScenario } from './compile.js';
+import type { Frame, Message, RunState, WorkItem } from '../core/types.js';
+import type { CompiledScenario } from '../scenario/compile.js';
 
 export function initialState(start: string, msg: Message): RunState {
   return { items: [{ node: start, msg, frame: 'root', caught: [] }], frames: { root: { kind: 'root', open: 1 } }, nextFrame: 1, nextSeq: 2 };

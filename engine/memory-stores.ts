@@ -1,8 +1,8 @@
 /** In-memory RunStore and VarStore: the embedded default. */
 import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
 import { summarize } from './stores.js';
-import type { RunRecord, TaskRecord } from './types.js';
-import type { Scenario } from './schema.js';
+import type { RunRecord, TaskRecord } from '../core/types.js';
+import type { Scenario } from '../scenario/schema.js';
 
 export class MemoryRunStore implements RunStore {
   private runs = new Map<string, RunRecord>();

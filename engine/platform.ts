@@ -6,7 +6,7 @@
 import type { Ledger } from '../metering/ledger.js';
 import type { RunStore, VarStore } from './stores.js';
 import type { ScenarioStore } from './scenario-store.js';
-import type { RunRecord, TaskRecord, TriggerInfo } from './types.js';
+import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =

@@ -1,7 +1,7 @@
 /** Creating run records. */
 import { createHash, randomUUID } from 'node:crypto';
-import type { RunRecord, TriggerInfo } from './types.js';
-import type { Scenario } from './schema.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
+import type { Scenario } from '../scenario/schema.js';
 
 export function newRunId(): string {
   return `run_${randomUUID().replaceAll('-', '').slice(0, 20)}`;

@@ -2,10 +2,8 @@
  * Deployed scenarios of each tenant, and which are enabled. Enabling is refused past the
  * tenant's `maxActiveScenarios`.
  */
-import type { Scenario } from './schema.js';
-import { FlowError } from './errors.js';
-import { scriptError, type FlowRedis } from './redis.js';
-import type { Keys } from './redis-keys.js';
+import type { Scenario } from '../scenario/schema.js';
+import { FlowError } from '../core/errors.js';
 
 export interface ScenarioInfo {
   id: string;
@@ -28,11 +26,11 @@ export interface ScenarioStore {
   tenants(): Promise<string[]>;
 }
 
-function info(s: Scenario, enabled: boolean): ScenarioInfo {
+export function info(s: Scenario, enabled: boolean): ScenarioInfo {
   return { id: s.id, name: s.name ?? null, trigger: s.trigger, enabled, nodes: s.nodes.length };
 }
 
-function notFound(id: string): FlowError {
+export function notFound(id: string): FlowError {
   return new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
 }
 
@@ -69,7 +67,7 @@ export class MemoryScenarioStore implements ScenarioStore {
     if (!this.of(tenant).has(id)) throw notFound(id);
     const on = this.on(tenant);
     if (on.has(id)) return;
-    if (maxActive !== undefined && on.size >= maxActive) throw scriptError('fmEnable', -1);
+    if (maxActive !== undefined && on.size >= maxActive) throw new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled');
     on.add(id);
   }
   async disable(tenant: string, id: string): Promise<void> {
@@ -78,46 +76,5 @@ export class MemoryScenarioStore implements ScenarioStore {
   }
   async tenants(): Promise<string[]> {
     return [...this.byTenant.keys()].filter((t) => this.of(t).size > 0).sort();
-  }
-}
-
-export class RedisScenarioStore implements ScenarioStore {
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
-
-  async deploy(tenant: string, scenario: Scenario): Promise<{ created: boolean }> {
-    const [[, created]] = (await this.redis
-      .multi()
-      .hset(this.keys.scenarios(tenant), scenario.id, JSON.stringify(scenario))
-      .sadd(this.keys.tenants(), tenant)
-      .exec()) as [[unknown, number]];
-    return { created: created === 1 };
-  }
-  async get(tenant: string, id: string): Promise<Scenario | null> {
-    const raw = await this.redis.hget(this.keys.scenarios(tenant), id);
-    return raw ? (JSON.parse(raw) as Scenario) : null;
-  }
-  async list(tenant: string): Promise<ScenarioInfo[]> {
-    const [all, on] = await Promise.all([this.redis.hgetall(this.keys.scenarios(tenant)), this.redis.smembers(this.keys.enabled(tenant))]);
-    const enabled = new Set(on);
-    return Object.values(all)
-      .map((raw) => JSON.parse(raw) as Scenario)
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((s) => info(s, enabled.has(s.id)));
-  }
-  async isEnabled(tenant: string, id: string): Promise<boolean> {
-    return (await this.redis.sismember(this.keys.enabled(tenant), id)) === 1;
-  }
-  async enable(tenant: string, id: string, _maxActive?: number): Promise<void> {
-    // The limit is read inside enable.lua from the quota hash, atomically with the count.
-    const code = await this.redis.fmEnable(this.keys.scenarios(tenant), this.keys.enabled(tenant), this.keys.quota(tenant), id);
-    if (code === -3) throw notFound(id);
-    if (code < 0) throw scriptError('fmEnable', code);
-  }
-  async disable(tenant: string, id: string): Promise<void> {
-    if (!(await this.redis.hexists(this.keys.scenarios(tenant), id))) throw notFound(id);
-    await this.redis.srem(this.keys.enabled(tenant), id);
-  }
-  async tenants(): Promise<string[]> {
-    return (await this.redis.smembers(this.keys.tenants())).sort();
   }
 }

@@ -2,8 +2,8 @@
  * Task log entries as stored: inputs and outputs over the size cap are truncated (with a
  * marker saying so), and every registered secret is scrubbed.
  */
-import type { Redactor } from './secrets.js';
-import type { ErrorInfo, TaskRecord } from './types.js';
+import type { Redactor } from '../core/redact.js';
+import type { ErrorInfo, TaskRecord } from '../core/types.js';
 
 /** Default cap on a task's serialised input or output, in bytes. */
 export const DEFAULT_TASK_BYTES = 16 * 1024;

@@ -1,5 +1,5 @@
 /** The message a run's trigger creates (§1): `{ payload }`, plus `headers`/`query` or `firedAt`. */
-import type { Message, RunRecord } from './types.js';
+import type { Message, RunRecord } from '../core/types.js';
 
 export function triggerMessage(run: RunRecord, payload: unknown): Message {
   const t = run.trigger;

@@ -1,7 +1,7 @@
 /** Waiting for a run to end, the same way on every platform. */
-import { FlowError } from './errors.js';
+import { FlowError } from '../core/errors.js';
 import type { RunEvent, SubscribeOptions } from './platform.js';
-import type { RunRecord } from './types.js';
+import type { RunRecord } from '../core/types.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
 const FINAL = new Set(['succeeded', 'failed', 'rejected']);

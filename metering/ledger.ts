@@ -2,8 +2,8 @@
  * The ledger: a Meter that also keeps quotas, add-ons, alerts and the usage report.
  * `MemoryLedger` is the embedded default; `RedisLedger` does the same atomically in Lua.
  */
-import type { LeaseRequest, LeaseResult, Meter, Settlement } from '../engine/stores.js';
-import type { MeterName } from '../engine/define-node.js';
+import type { LeaseRequest, LeaseResult, Meter, Settlement } from './meter.js';
+import type { MeterName } from '../core/types.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineNode } from '../engine/define-node.js';
+import { defineNode } from './define.js';
 
 /** Documentation only: never executed, never counted, never the target of an edge. */
 export const commentNode = defineNode({

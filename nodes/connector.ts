@@ -1,11 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
-import { defineNode, nextRef, type ConnectionConfig, type NodeContext } from '../engine/define-node.js';
-import { FlowError } from '../engine/errors.js';
-import { setPath } from '../engine/paths.js';
-import { Redactor, resolveEnvRefs } from '../engine/secrets.js';
-import { renderDeep, renderText } from '../engine/templates.js';
-import type { Message } from '../engine/types.js';
+import { defineNode, nextRef, type ConnectionConfig, type NodeContext } from './define.js';
+import { FlowError } from '../core/errors.js';
+import { setPath } from '../core/paths.js';
+import { Redactor, resolveEnvRefs } from '../core/redact.js';
+import { renderDeep, renderText } from '../core/templates.js';
+import type { Message } from '../core/types.js';
 import { msgPath, nodeId, template } from './fields.js';
 
 /** The longest wait between two attempts, whatever the backoff or `Retry-After` says. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from '../engine/define-node.js';
-import { FlowError } from '../engine/errors.js';
-import { getPath, setPath } from '../engine/paths.js';
+import { defineNode, nextRef } from './define.js';
+import { FlowError } from '../core/errors.js';
+import { getPath, setPath } from '../core/paths.js';
 import { msgPath, nodeId, path } from './fields.js';
 
 /** Maps the value at `path` through a conversion table and writes it to `target`. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineNode } from '../engine/define-node.js';
-import { FlowError } from '../engine/errors.js';
-import { renderText } from '../engine/templates.js';
+import { defineNode } from './define.js';
+import { FlowError } from '../core/errors.js';
+import { renderText } from '../core/templates.js';
 
 /** Fails the path with `code` and the rendered `message` (a Catch may handle it). */
 export const exceptionNode = defineNode({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineNode } from '../engine/define-node.js';
+import { defineNode } from './define.js';
 import { nodeId } from './fields.js';
 
 /** Sends a copy of the message to every branch; the branches run concurrently. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from '../engine/define-node.js';
-import { conditionSchema, conditionRefs, evaluate } from '../engine/conditions.js';
+import { defineNode, nextRef } from './define.js';
+import { conditionSchema, conditionRefs, evaluate } from '../core/conditions.js';
 import { nodeId } from './fields.js';
 
 /** Passes the message on when the condition holds; otherwise the path ends (`dropped`). */

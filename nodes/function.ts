@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from '../engine/define-node.js';
-import { FlowError } from '../engine/errors.js';
-import type { Message } from '../engine/types.js';
+import { defineNode, nextRef } from './define.js';
+import { FlowError } from '../core/errors.js';
+import type { Message } from '../core/types.js';
 import { nodeId } from './fields.js';
 
 function isMessage(v: unknown): v is Message {

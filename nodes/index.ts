@@ -1,5 +1,5 @@
 /** The registry of node types. */
-import type { NodeDefinition } from '../engine/define-node.js';
+import type { NodeDefinition } from './define.js';
 import { catchNode } from './catch.js';
 import { commentNode } from './comment.js';
 import { connectorNode } from './connector.js';

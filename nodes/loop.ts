@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from '../engine/define-node.js';
-import { FlowError } from '../engine/errors.js';
-import { getPath } from '../engine/paths.js';
+import { defineNode, nextRef } from './define.js';
+import { FlowError } from '../core/errors.js';
+import { getPath } from '../core/paths.js';
 import { nodeId, path } from './fields.js';
 
 /**

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { defineNode, nextRef, type MailMessage } from '../engine/define-node.js';
-import { errorMessage, FlowError } from '../engine/errors.js';
-import type { Scope } from '../engine/paths.js';
-import { ENV_REF_RE, Redactor, resolveEnvRefs } from '../engine/secrets.js';
-import { renderText } from '../engine/templates.js';
+import { defineNode, nextRef, type MailMessage } from './define.js';
+import { errorMessage, FlowError } from '../core/errors.js';
+import type { Scope } from '../core/paths.js';
+import { ENV_REF_RE, Redactor, resolveEnvRefs } from '../core/redact.js';
+import { renderText } from '../core/templates.js';
 import { nodeId, template } from './fields.js';
 
 /** The sender when neither `from` nor `FLOWMETER_MAIL_FROM` gives one. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from '../engine/define-node.js';
+import { defineNode, nextRef } from './define.js';
 import { nodeId } from './fields.js';
 
 /**

@@ -24,10 +24,10 @@
  * injected clock, which is how tests drive it.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { instantsBetween } from './instants.js';
+import { instantsBetween } from '../core/cron.js';
 import type { Platform } from '../engine/platform.js';
 import type { ScenarioInfo } from '../engine/scenario-store.js';
-import type { Scenario } from '../engine/schema.js';
+import type { Scenario } from '../scenario/schema.js';
 
 export interface SchedulerLogger {
   info(obj: object, msg: string): void;

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
-import type { RunRecord } from '../engine/types.js';
+import type { RunRecord } from '../core/types.js';
 import { useProduction } from './helpers/production.js';
 import { startPeer, type Peer } from './helpers/peer.js';
 import { fn, scenarioOf } from './helpers/run.js';

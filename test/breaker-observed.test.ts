@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fn, scenarioOf } from './helpers/run.js';
 import { redisUrl, uniquePrefix } from './helpers/production.js';
-import { createProduction, type Production } from '../engine/production.js';
+import { createProduction, type Production } from '../redis/production.js';
 import { observedCost } from '../engine/observed.js';
 
 const doc = {

@@ -5,7 +5,7 @@ import { fn, scenarioOf } from './helpers/run.js';
 import { useProduction } from './helpers/production.js';
 import { executeRun } from '../engine/executor.js';
 import { newRun } from '../engine/run-record.js';
-import { createSandbox } from '../nodes/sandbox.js';
+import { createSandbox } from '../services/sandbox.js';
 
 const chain = scenarioOf({
   id: 'chain', start: 'each',
@@ -117,7 +117,7 @@ describe('leases', () => {
       const again = await p.redis.fmLease(...leaseArgs);
       expect(again).toEqual(first);
       expect(Number(await p.redis.hget(k.period('t', period), 'leased'))).toBe(40);
-      const { settleKeys, settleArgs } = await import('../metering/redis-ledger.js');
+      const { settleKeys, settleArgs } = await import('../redis/ledger.js');
       const s = { tenant: 't', runId: 'r1', scenarioId: 's', billable: true, period, entries: [{ key: '1', trigger: true, date }, { key: '2', trigger: false, date }], heldUsed: 2, release: 38, at: new Date() };
       const args = [...settleKeys(k, s), 'set-1', ...settleArgs(s, 3600)];
       await p.redis.fmSettle(...args);

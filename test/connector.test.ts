@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { MeterName, NodeContext, NodeServices, ScenarioLike } from '../engine/define-node.js';
-import { errorCode } from '../engine/errors.js';
-import { Redactor, resolveEnvRefs } from '../engine/secrets.js';
-import type { Message } from '../engine/types.js';
+import type { MeterName, NodeContext, NodeServices, ScenarioLike } from '../nodes/define.js';
+import { errorCode } from '../core/errors.js';
+import { Redactor, resolveEnvRefs } from '../core/redact.js';
+import type { Message } from '../core/types.js';
 import { connectorNode, joinUrl, parseRetryAfter, safeUrl } from '../nodes/connector.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;

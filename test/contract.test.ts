@@ -8,10 +8,10 @@ import { MemoryLedger, type Ledger } from '../metering/ledger.js';
 import type { RunStore, VarStore } from '../engine/stores.js';
 import { newRun } from '../engine/run-record.js';
 import { executeRun } from '../engine/executor.js';
-import { createSandbox } from '../nodes/sandbox.js';
+import { createSandbox } from '../services/sandbox.js';
 import { fn, scenarioOf } from './helpers/run.js';
 import { useProduction } from './helpers/production.js';
-import type { Production } from '../engine/production.js';
+import type { Production } from '../redis/production.js';
 
 interface Stores {
   ledger: Ledger;

@@ -4,8 +4,8 @@
  * repeats a request only with the same Idempotency-Key.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Production } from '../engine/production.js';
-import type { RunRecord, RunStatus } from '../engine/types.js';
+import type { Production } from '../redis/production.js';
+import type { RunRecord, RunStatus } from '../core/types.js';
 import { fn, scenarioOf } from './helpers/run.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { startPeer, type Peer } from './helpers/peer.js';

@@ -11,7 +11,7 @@ import { buildServer } from '../api/server.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { periodAt } from '../metering/periods.js';
 import type { UsageReport } from '../metering/quota.js';
-import type { RunRecord } from '../engine/types.js';
+import type { RunRecord } from '../core/types.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 const ADMIN_KEY = 'admin-key-for-dashboard-tests';

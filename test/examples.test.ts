@@ -13,9 +13,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import type { Scenario } from '../engine/schema.js';
-import type { Message, RunRecord, TriggerInfo } from '../engine/types.js';
-import { validateScenario } from '../engine/validate.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { Message, RunRecord, TriggerInfo } from '../core/types.js';
+import { validateScenario } from '../scenario/validate.js';
 import { startPeer, type Peer, type PeerRequest } from './helpers/peer.js';
 
 const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));

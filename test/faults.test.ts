@@ -16,9 +16,9 @@
  * on timing).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Production } from '../engine/production.js';
+import type { Production } from '../redis/production.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import type { RunRecord, RunStatus, TaskRecord } from '../engine/types.js';
+import type { RunRecord, RunStatus, TaskRecord } from '../core/types.js';
 import { fn, scenarioOf } from './helpers/run.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { Processes, sleep, waitUntil, type Proc } from './helpers/processes.js';

@@ -1,9 +1,9 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { MailSender, MeterName, NodeContext, NodeServices } from '../engine/define-node.js';
-import { createMailSender } from '../engine/mailer.js';
-import type { Message } from '../engine/types.js';
+import type { MailSender, MeterName, NodeContext, NodeServices } from '../nodes/define.js';
+import { createMailSender } from '../services/mailer.js';
+import type { Message } from '../core/types.js';
 import { mailNode } from '../nodes/mail.js';
 
 interface Received {

@@ -5,9 +5,9 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createProduction, type Production } from '../engine/production.js';
+import { createProduction, type Production } from '../redis/production.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import type { RunRecord, RunStatus } from '../engine/types.js';
+import type { RunRecord, RunStatus } from '../core/types.js';
 import type { RunSummary } from '../engine/stores.js';
 import { fn, runOnce, scenarioOf } from './helpers/run.js';
 import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';

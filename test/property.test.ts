@@ -7,12 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { validateScenario } from '../engine/validate.js';
+import { validateScenario } from '../scenario/validate.js';
 import { newRun } from '../engine/run-record.js';
-import { createSandbox } from '../nodes/sandbox.js';
-import type { Scenario } from '../engine/schema.js';
-import type { RunRecord, TaskRecord } from '../engine/types.js';
-import type { Production } from '../engine/production.js';
+import { createSandbox } from '../services/sandbox.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { RunRecord, TaskRecord } from '../core/types.js';
+import type { Production } from '../redis/production.js';
 import { useProduction } from './helpers/production.js';
 import {
   canonical, caseArb, looseDocArb, mutationArb, predict, scenarioArb, type Case, type Doc, type Prediction,

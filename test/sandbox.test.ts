@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox } from '../nodes/sandbox.js';
-import type { FunctionOutcome } from '../engine/define-node.js';
+import { createSandbox } from '../services/sandbox.js';
+import type { FunctionOutcome } from '../nodes/define.js';
 
 type Sandbox = ReturnType<typeof createSandbox>;
 type Req = Parameters<Sandbox['run']>[0];

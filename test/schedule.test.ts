@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Command } from 'commander';
-import { instantsBetween, nextInstants } from '../scheduler/instants.js';
+import { instantsBetween, nextInstants } from '../core/cron.js';
 import { registerScheduleCommands } from '../cli/commands/schedule.js';
 import { CliError } from '../cli/errors.js';
 import type { CommandResult } from '../cli/main.js';

@@ -7,9 +7,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Command } from 'commander';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { createProduction, type Production } from '../engine/production.js';
+import { createProduction, type Production } from '../redis/production.js';
 import type { Platform } from '../engine/platform.js';
-import type { RunRecord, RunStatus } from '../engine/types.js';
+import type { RunRecord, RunStatus } from '../core/types.js';
 import { createScheduler, type Scheduler, type SchedulerOptions } from '../scheduler/scheduler.js';
 import { registerSchedulerCommand } from '../cli/commands/scheduler.js';
 import { CliError } from '../cli/errors.js';

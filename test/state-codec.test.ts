@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeState, encodeState } from '../engine/state-codec.js';
-import type { RunState } from '../engine/types.js';
+import type { RunState } from '../core/types.js';
 
 describe('stored run state', () => {
   const items = Array.from({ length: 50 }, (_, i) => ({ id: i, text: 'x'.repeat(100) }));
@@ -55,7 +55,7 @@ describe('stored run state', () => {
 describe('task log caps', () => {
   it('a large input is a marker with its size and a scrubbed preview, without serialising it whole', async () => {
     const { storedTask } = await import('../engine/task-log.js');
-    const { Redactor } = await import('../engine/secrets.js');
+    const { Redactor } = await import('../core/redact.js');
     const redactor = new Redactor();
     redactor.add('top-secret-value');
     const big = { payload: Array.from({ length: 5000 }, (_, i) => ({ i, note: `top-secret-value ${'y'.repeat(50)}` })) };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validateScenario } from '../engine/validate.js';
-import { scenarioJsonSchema } from '../engine/schema.js';
+import { validateScenario } from '../scenario/validate.js';
+import { scenarioJsonSchema } from '../scenario/schema.js';
 
 const base = { id: 'v', trigger: { type: 'manual' }, start: 'a' };
 const problems = (doc: unknown) => validateScenario(doc).problems;

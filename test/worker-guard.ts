@@ -1,6 +1,6 @@
 /** Fails a test file that leaves a BullMQ worker running. */
 import { afterAll, expect } from 'vitest';
-import { openWorkerCount } from '../engine/queue.js';
+import { openWorkerCount } from '../redis/queue.js';
 
 afterAll(() => {
   expect(openWorkerCount(), 'a worker was left running: close it in the test').toBe(0);

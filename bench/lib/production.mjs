@@ -3,7 +3,7 @@
  * key prefix), waiting for run ends, and the size of a run's checkpointed state.
  */
 import { performance } from 'node:perf_hooks';
-import { createProduction } from '../../dist/engine/production.js';
+import { createProduction } from '../../dist/redis/production.js';
 import { sleep } from './processes.mjs';
 
 // ---- production helpers ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 /** The scenarios every phase runs, built from one Function node body. */
-import { validateScenario } from '../../dist/engine/validate.js';
+import { validateScenario } from '../../dist/scenario/validate.js';
 
 // ---- what every scenario runs ------------------------------------------------------------
 /** The Function node body used everywhere (chain links, loop bodies, the bare baseline). */

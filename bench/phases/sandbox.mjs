@@ -1,6 +1,6 @@
 /** Phase `sandbox`: the per-call cost of the Function node's sandbox. */
 import { performance } from 'node:perf_hooks';
-import { createSandbox } from '../../dist/nodes/sandbox.js';
+import { createSandbox } from '../../dist/services/sandbox.js';
 import { bareIsolate } from '../lib/baselines.mjs';
 import { median } from '../lib/loops.mjs';
 import { CODE, item } from '../lib/scenarios.mjs';

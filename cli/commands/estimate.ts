@@ -1,6 +1,6 @@
 /** `flowmeter estimate FILE [--items N] [--json]`: the action range of one run, and per month (§7). */
 import type { Command } from 'commander';
-import { estimateScenario, MAX_FIRINGS, type Estimate } from '../../engine/estimate.js';
+import { estimateScenario, MAX_FIRINGS, type Estimate } from '../../scenario/estimate.js';
 import { EXIT } from '../errors.js';
 import { loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';

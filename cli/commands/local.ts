@@ -1,7 +1,7 @@
 /** Commands that work on a scenario file alone: validate, schema, run (embedded). */
 import type { Command } from 'commander';
 import { createEmbedded } from '../../engine/embedded.js';
-import { scenarioJsonSchema } from '../../engine/schema.js';
+import { scenarioJsonSchema } from '../../scenario/schema.js';
 import { CliError, EXIT } from '../errors.js';
 import { loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
 import { exitCodeOf, formatRun } from '../format.js';

@@ -5,7 +5,7 @@ import { tenantOf, withProduction } from '../production-io.js';
 import { exitCodeOf, formatRun } from '../format.js';
 import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
-import type { RunRecord, RunStatus } from '../../engine/types.js';
+import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { RunSummary } from '../../engine/stores.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];

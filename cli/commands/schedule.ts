@@ -1,7 +1,7 @@
 /** `schedule preview FILE [--from ISO] [--count N]`: the next firing instants of a cron scenario (§7). */
 import type { Command } from 'commander';
 import { DateTime } from 'luxon';
-import { nextInstants } from '../../scheduler/instants.js';
+import { nextInstants } from '../../core/cron.js';
 import { CliError, EXIT } from '../errors.js';
 import { loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';

@@ -12,7 +12,7 @@ import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import { createEmbedded } from '../../engine/embedded.js';
 import type { Platform } from '../../engine/platform.js';
-import { safeRedisUrl } from '../../engine/redis.js';
+import { safeRedisUrl } from '../../redis/client.js';
 // The server's modules (fastify, prom-client) are loaded when `serve` runs, not by every command.
 import { DEFAULT_BODY_LIMIT } from '../../api/limits.js';
 

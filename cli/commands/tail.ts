@@ -10,7 +10,7 @@ import { openProduction, tenantOf } from '../production-io.js';
 import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { RunEvent } from '../../engine/platform.js';
-import type { TaskRecord } from '../../engine/types.js';
+import type { TaskRecord } from '../../core/types.js';
 
 const COLORS: Record<string, string> = { ok: '32', succeeded: '32', dropped: '2', error: '31', failed: '31', halted: '33', rejected: '33' };
 

@@ -1,7 +1,7 @@
 /** A production-mode Flowmeter on the test Redis, with a unique key prefix per use. */
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { createProduction, type Production, type ProductionOptions } from '../../engine/production.js';
+import { createProduction, type Production, type ProductionOptions } from '../../redis/production.js';
 
 export const redisUrl = (): string => inject('redisUrl');
 

@@ -1,8 +1,8 @@
 /** Running scenarios in tests: validated, on the embedded engine, with an independent action count. */
 import { createEmbedded, type Embedded, type EmbeddedOptions } from '../../engine/embedded.js';
-import { validateScenario } from '../../engine/validate.js';
-import type { Scenario } from '../../engine/schema.js';
-import type { RunRecord } from '../../engine/types.js';
+import { validateScenario } from '../../scenario/validate.js';
+import type { Scenario } from '../../scenario/schema.js';
+import type { RunRecord } from '../../core/types.js';
 
 export function scenarioOf(doc: Record<string, unknown>): Scenario {
   const v = validateScenario({ id: 'test', trigger: { type: 'manual' }, ...doc });

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { redisOptions } from './redis.js';
+import { redisOptions } from './client.js';
 
 export const QUEUE_NAME = 'runs';
 

@@ -9,10 +9,10 @@
  * worker executes its runs concurrently; a batch redelivered after a crash continues each run
  * from its checkpoint (ended runs are skipped), exactly like a single run's job.
  */
-import type { RunRecord, TriggerInfo } from './types.js';
-import type { Scenario } from './schema.js';
-import { FlowError } from './errors.js';
-import { newRun } from './run-record.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
+import type { Scenario } from '../scenario/schema.js';
+import { FlowError } from '../core/errors.js';
+import { newRun } from '../engine/run-record.js';
 import type { RunRef } from './queue.js';
 
 /** What the batcher needs from the platform. */

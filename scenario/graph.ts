@@ -2,7 +2,7 @@
  * Graph checks of a scenario: references, cycles, edges into catch/comment nodes, and
  * reachability. Pure: knows nothing of stores or queues.
  */
-import type { NodeRef } from './define-node.js';
+import type { NodeRef } from '../nodes/define.js';
 import { nodeType } from '../nodes/index.js';
 
 export interface GraphInput {

@@ -4,14 +4,11 @@
  * sends EVALSHA, falling back to EVAL once), and negative return codes map to typed errors here.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { FlowError } from './errors.js';
+import { FlowError } from '../core/errors.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** The package root, from source (engine/) or from the build (dist/engine/). */
-export const PACKAGE_ROOT = here.includes(`${sep}dist${sep}`) ? resolve(here, '..', '..') : resolve(here, '..');
 
 export interface ScriptDef {
   name: string;
@@ -24,13 +21,13 @@ export interface ScriptDef {
 }
 
 export const SCRIPTS: ScriptDef[] = [
-  { name: 'fmLease', file: 'metering/lua/lease.lua', libs: ['metering/lua/lib-lease.lua'], keys: 4 },
-  { name: 'fmSettle', file: 'metering/lua/settle.lua', libs: ['metering/lua/lib-settle.lua'], keys: 6 },
-  { name: 'fmCheckpoint', file: 'engine/lua/checkpoint.lua', libs: ['metering/lua/lib-settle.lua'], keys: 9 },
-  { name: 'fmClaim', file: 'engine/lua/claim.lua', libs: ['metering/lua/lib-lease.lua'], keys: 8 },
-  { name: 'fmEnable', file: 'engine/lua/enable.lua', keys: 3 },
-  { name: 'fmResume', file: 'engine/lua/resume.lua', keys: 1 },
-  { name: 'fmCreate', file: 'engine/lua/create.lua', keys: null },
+  { name: 'fmLease', file: 'redis/lua/lease.lua', libs: ['redis/lua/lib-lease.lua'], keys: 4 },
+  { name: 'fmSettle', file: 'redis/lua/settle.lua', libs: ['redis/lua/lib-settle.lua'], keys: 6 },
+  { name: 'fmCheckpoint', file: 'redis/lua/checkpoint.lua', libs: ['redis/lua/lib-settle.lua'], keys: 9 },
+  { name: 'fmClaim', file: 'redis/lua/claim.lua', libs: ['redis/lua/lib-lease.lua'], keys: 8 },
+  { name: 'fmEnable', file: 'redis/lua/enable.lua', keys: 3 },
+  { name: 'fmResume', file: 'redis/lua/resume.lua', keys: 1 },
+  { name: 'fmCreate', file: 'redis/lua/create.lua', keys: null },
 ];
 
 const sources = new Map<string, string>();

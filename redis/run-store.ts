@@ -5,18 +5,19 @@
  * same script. Ended runs expire after the retention period.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunFilter, RunStore, RunSummary, Settlement, StoredRun } from './stores.js';
-import { summarize } from './stores.js';
-import { settleArgs, settleKeys } from '../metering/redis-ledger.js';
+import type { RunFilter, RunStore, RunSummary, StoredRun } from '../engine/stores.js';
+import type { Settlement } from '../metering/meter.js';
+import { summarize } from '../engine/stores.js';
+import { settleArgs, settleKeys } from './ledger.js';
 import { DEFAULT_QUOTA } from '../metering/quota.js';
-import type { Message, RunRecord, TaskRecord } from './types.js';
-import type { Scenario } from './schema.js';
-import { scriptError, type FlowRedis } from './redis.js';
-import { FlowError, errorMessage } from './errors.js';
-import type { Keys } from './redis-keys.js';
-import type { RunEvent } from './platform.js';
-import { decodeState, encodeState } from './state-codec.js';
-import { triggerMessage } from './trigger-message.js';
+import type { Message, RunRecord, TaskRecord } from '../core/types.js';
+import type { Scenario } from '../scenario/schema.js';
+import { scriptError, type FlowRedis } from './client.js';
+import { FlowError, errorMessage } from '../core/errors.js';
+import type { Keys } from './keys.js';
+import type { RunEvent } from '../engine/platform.js';
+import { decodeState, encodeState } from '../engine/state-codec.js';
+import { triggerMessage } from '../engine/trigger-message.js';
 
 export type { RunEvent };
 

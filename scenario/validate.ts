@@ -7,8 +7,8 @@ import { CronExpressionParser } from 'cron-parser';
 import { scenarioSchema, nodeSchema, type Scenario } from './schema.js';
 import { checkGraph } from './graph.js';
 import { nodeType, NODE_TYPES } from '../nodes/index.js';
-import { templatePaths } from './templates.js';
-import { PATH_RE } from './paths.js';
+import { templatePaths } from '../core/templates.js';
+import { PATH_RE } from '../core/paths.js';
 
 export interface ValidationResult {
   scenario: Scenario | null;

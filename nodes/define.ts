@@ -3,8 +3,9 @@
  * is passed explicitly; nodes never reach the engine through `this` or globals.
  */
 import { z } from 'zod';
-import type { Message } from './types.js';
-import type { Scope } from './paths.js';
+import type { Message, MeterName, NodeRef } from '../core/types.js';
+export type { MeterName, NodeRef } from '../core/types.js';
+import type { Scope } from '../core/paths.js';
 
 /** What a node's execution tells the executor to do next. */
 export type NodeResult =
@@ -17,8 +18,6 @@ export type NodeResult =
   /** Run `steps` one after another, then `next` (Sequencer). */
   | { kind: 'sequence'; steps: string[] };
 
-/** Informational meters (§3): counted, never billed. */
-export type MeterName = 'connectorRequests' | 'connectorBytes' | 'mailsSent';
 
 /** Runs Function node code in a sandbox (see `nodes/sandbox.ts`). */
 export interface FunctionSandbox {
@@ -99,14 +98,6 @@ export interface ConnectionConfig {
     | { type: 'bearer'; token: string }
     | { type: 'basic'; username: string; password: string }
     | { type: 'header'; name: string; value: string };
-}
-
-/** A reference from a node to something else, for graph checks. */
-export interface NodeRef {
-  /** Path inside the node, e.g. `cases.0.next`. */
-  path: string;
-  kind: 'node' | 'list' | 'table' | 'connection';
-  name: string;
 }
 
 export interface NodeDefinition<S extends z.ZodObject = z.ZodObject> {

@@ -3,7 +3,7 @@
  * (references, cycles, reachability) live in `graph.ts`.
  */
 import { z } from 'zod';
-import { ID_RE } from './define-node.js';
+import { ID_RE } from '../nodes/define.js';
 import { NODE_TYPES } from '../nodes/index.js';
 
 const id = z.string().regex(ID_RE, 'must be 1-64 of a-z 0-9 - _');

@@ -14,8 +14,8 @@
  * Errors are classified by isolated-vm's messages, never by `instanceof`.
  */
 import ivm from 'isolated-vm';
-import type { FunctionOutcome, FunctionSandbox } from '../engine/define-node.js';
-import { FlowError, errorMessage } from '../engine/errors.js';
+import type { FunctionOutcome, FunctionSandbox } from '../nodes/define.js';
+import { FlowError, errorMessage } from '../core/errors.js';
 
 /** Options of {@link createSandbox}. */
 export interface SandboxOptions {

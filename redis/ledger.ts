@@ -4,14 +4,14 @@
  * whatever the number of workers and runs in flight, and a task key is never billed twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { LeaseRequest, LeaseResult, Settlement } from '../engine/stores.js';
-import { scriptError } from '../engine/redis.js';
-import type { MeterName } from '../engine/define-node.js';
-import type { FlowRedis } from '../engine/redis.js';
-import type { Keys } from '../engine/redis-keys.js';
-import { localDate, periodAt, periodByKey } from './periods.js';
-import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
-import type { Ledger, LedgerOptions } from './ledger.js';
+import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
+import { scriptError } from './client.js';
+import type { MeterName } from '../core/types.js';
+import type { FlowRedis } from './client.js';
+import type { Keys } from './keys.js';
+import { localDate, periodAt, periodByKey } from '../metering/periods.js';
+import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
+import type { Ledger, LedgerOptions } from '../metering/ledger.js';
 
 export interface RedisLedgerOptions extends LedgerOptions {
   /** How long a run's billed task keys are kept, in seconds (default 35 days). */

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isDeepStrictEqual } from 'node:util';
 import { getPath, PATH_RE, type Scope } from './paths.js';
 import { renderDeep } from './templates.js';
-import type { NodeRef } from './define-node.js';
+import type { NodeRef } from './types.js';
 
 export const OPS = [
   'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'notIn', 'contains', 'startsWith', 'endsWith',

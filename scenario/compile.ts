@@ -1,5 +1,5 @@
 /** A validated scenario prepared for execution: node lookup and catch selection. */
-import type { NodeDefinition } from './define-node.js';
+import type { NodeDefinition } from '../nodes/define.js';
 import type { Scenario } from './schema.js';
 import { nodeType } from '../nodes/index.js';
 

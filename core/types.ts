@@ -118,3 +118,14 @@ export interface RunState {
    */
   partial?: number;
 }
+
+/** Informational meters (§3): counted, never billed. */
+export type MeterName = 'connectorRequests' | 'connectorBytes' | 'mailsSent';
+
+/** A reference from a node to something else, for graph checks. */
+export interface NodeRef {
+  /** Path inside the node, e.g. `cases.0.next`. */
+  path: string;
+  kind: 'node' | 'list' | 'table' | 'connection';
+  name: string;
+}

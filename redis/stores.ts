@@ -1,11 +1,11 @@
 /** VarStore and KeyStore on Redis (the run store is in redis-run-store.ts). */
-import type { VarStore } from './stores.js';
-import type { FlowRedis } from './redis.js';
-import type { Keys } from './redis-keys.js';
-import type { KeyStore } from './platform.js';
-import { apiKeyHash, newApiKey } from './api-keys.js';
+import type { VarStore } from '../engine/stores.js';
+import type { FlowRedis } from './client.js';
+import type { Keys } from './keys.js';
+import type { KeyStore } from '../engine/platform.js';
+import { apiKeyHash, newApiKey } from '../services/api-keys.js';
 
-export { RedisRunStore, type RedisRunStoreOptions, type RunEvent } from './redis-run-store.js';
+export { RedisRunStore, type RedisRunStoreOptions, type RunEvent } from './run-store.js';
 
 
 export class RedisVarStore implements VarStore {

@@ -3,25 +3,25 @@
  */
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { executeRun, type ExecutorDeps } from './executor.js';
-import { waitForEnd } from './wait.js';
-import { FIRST_LEASE } from './budget.js';
-import { errorCode, FlowError } from './errors.js';
-import { connectRedis, redisOptions, type FlowRedis } from './redis.js';
-import { Keys } from './redis-keys.js';
-import { RedisKeyStore, RedisRunStore, RedisVarStore } from './redis-stores.js';
-import type { Platform, RunEvent, SubscribeOptions } from './platform.js';
+import { executeRun, type ExecutorDeps } from '../engine/executor.js';
+import { waitForEnd } from '../engine/wait.js';
+import { FIRST_LEASE } from '../engine/budget.js';
+import { errorCode, FlowError } from '../core/errors.js';
+import { connectRedis, redisOptions, type FlowRedis } from './client.js';
+import { Keys } from './keys.js';
+import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
+import type { Platform, RunEvent, SubscribeOptions } from '../engine/platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
-import { firingRunId, newRun } from './run-record.js';
+import { firingRunId, newRun } from '../engine/run-record.js';
 import { TriggerBatcher } from './trigger-batch.js';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { RunRecord, TriggerInfo } from './types.js';
-import type { NodeServices } from './define-node.js';
-import { RedisLedger } from '../metering/redis-ledger.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
+import type { NodeServices } from '../nodes/define.js';
+import { RedisLedger } from './ledger.js';
 import type { LedgerOptions } from '../metering/ledger.js';
-import { createSandbox } from '../nodes/sandbox.js';
-import { createMailSender } from './mailer.js';
+import { createSandbox } from '../services/sandbox.js';
+import { createMailSender } from '../services/mailer.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
