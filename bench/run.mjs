@@ -12,7 +12,7 @@
  *   BENCH_PROFILE=DIR   start worker processes with `--cpu-prof --cpu-prof-dir DIR`
  *                       (summarise with `node bench/profile-top.mjs DIR/*.cpuprofile`)
  *   BENCH_SCALE=0.25    scale the timed windows (quick smoke runs)
- *   BENCH_WORKER_ARGS="--import ./bench/experiments/slim-state.mjs"   extra node arguments for
+ *   BENCH_WORKER_ARGS="--import ./bench/experiments/mem-peak.mjs"   extra node arguments for
  *                       worker processes (experiments: see bench/experiments/)
  *   REDIS_SERVER=path   the redis-server binary (default: redis-server on PATH)
  */

@@ -15,10 +15,6 @@ function stringify(v: unknown): string {
   return String(v);
 }
 
-export function isTemplate(s: string): boolean {
-  return s.includes('{{');
-}
-
 export function renderString(template: string, scope: Scope): unknown {
   if (!template.includes('{{')) return template;
   const whole = WHOLE.exec(template);

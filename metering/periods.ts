@@ -74,8 +74,3 @@ export function localDate(at: Date, timezone: string): string {
   dateCache.set(timezone, day.toMillis(), day.plus({ days: 1 }).toMillis(), date);
   return date;
 }
-
-/** Milliseconds until the period containing `at` ends. */
-export function msUntilPeriodEnd(at: Date, timezone: string): number {
-  return Date.parse(periodAt(at, timezone).end) - at.getTime();
-}

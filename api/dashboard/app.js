@@ -110,8 +110,6 @@ function startLive() {
   source = es;
   const onMessage = (m) => handle(m.data);
   es.addEventListener('message', onMessage);
-  es.addEventListener('run', onMessage);
-  es.addEventListener('tasks', onMessage);
   es.addEventListener('open', () => {
     if (source !== es) return;
     const wasDown = $('live').dataset.state === 'off';
