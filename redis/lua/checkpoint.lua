@@ -2,7 +2,7 @@
   checkpoint.lua: durably record a run's progress at once: the tasks completed since the last
   checkpoint (appended in order), its new outputs (appended), the run record, the state to
   resume from (with the large, unchanging parts of new frames stored once, as fields of their
-  own), and the billing of what those tasks spent (lib-settle.lua, prepended when loaded).
+  own), and the billing of what those tasks spent (lib-settle.lua, included below).
   Then the task events are published, and the run's end on a channel of its own (waiting
   for a run's end need not receive every task). Fenced by the owner token, so a worker that
   lost the run can neither write nor bill.
@@ -33,6 +33,8 @@
            -2  the run is owned by another worker: nothing written
            -3  the run does not exist (expired or never created): nothing written
 ]]
+--- @include "lib-settle"
+
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -3
 end

@@ -21,6 +21,8 @@
              run is billable) }
            -3 the run does not exist
 ]]
+--- @include "lib-lease"
+
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -3
 end

@@ -18,8 +18,10 @@
              held        1 when they are held against the limit (halt), 0 in allow mode
              othersHold  with granted 0: 1 when other runs hold unused actions (wait, don't halt)
            -2 when the run is owned by another worker
-  The grant itself is lib-lease.lua's (prepended when loaded).
+  The grant itself is lib-lease.lua's.
 ]]
+--- @include "lib-lease"
+
 if ARGV[4] ~= '' then
   local owner = redis.call('HGET', KEYS[4], 'owner')
   if owner and owner ~= ARGV[4] then return -2 end

@@ -1,5 +1,5 @@
 --[[
-  lib-lease.lua: the grant function, prepended to lease.lua and claim.lua (it is not a script
+  lib-lease.lua: the grant function, included by lease.lua and claim.lua (it is not a script
   of its own). In halt mode a grant is held against the limit and is at most a quarter of what
   is left (at least 1), so runs near the limit share the remainder rather than one run
   holding it all; in allow mode every request is granted in full and nothing is held.

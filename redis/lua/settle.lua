@@ -1,6 +1,6 @@
 --[[
-  settle.lua: bill what a run spent since its last settlement (see lib-settle.lua, which is
-  prepended to this file when it is loaded).
+  settle.lua: bill what a run spent since its last settlement (the settle function of
+  lib-settle.lua, included below).
 
   KEYS[1] quota hash   KEYS[2] period hash   KEYS[3] period per-scenario hash
   KEYS[4] period per-day hash   KEYS[5] billed set of the run   KEYS[6] period leases hash
@@ -10,6 +10,8 @@
 
   Returns  the alert thresholds crossed now (strings); never fails
 ]]
+--- @include "lib-settle"
+
 local field = ARGV[2] .. '#settle'
 if redis.call('HGET', KEYS[6], field) == ARGV[1] then
   return {}
