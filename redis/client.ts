@@ -1,8 +1,8 @@
 /**
  * Redis connections and Lua scripts. Each script lives in its own file of redis/lua/ with a
  * header documenting KEYS, ARGV and return codes, and includes the shared Lua it needs
- * (lua-loader.ts); scripts are defined once per connection (ioredis sends EVALSHA, falling
- * back to EVAL once), and negative return codes map to typed errors here.
+ * (lua-loader.ts). Scripts are defined once per connection (ioredis sends EVALSHA, falling
+ * back to EVAL once); their negative return codes map to errors in script-errors.ts.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { FlowError } from '../core/errors.js';
@@ -44,24 +44,6 @@ export type FlowRedis = Redis & {
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };
-
-/** Script return codes below 0, mapped to errors in one place. */
-export function scriptError(script: string, code: number): FlowError {
-  switch (code) {
-    case -1:
-      return script === 'fmEnable'
-        ? new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled')
-        : new FlowError('QUOTA_EXHAUSTED', 'quota exhausted');
-    case -2:
-      return new FlowError('RUN_OWNERSHIP_LOST', 'another worker has taken over this run');
-    case -3:
-      return new FlowError('NOT_FOUND', script === 'fmEnable' ? 'no such scenario' : 'no such run');
-    case -4:
-      return new FlowError('RUN_NOT_HALTED', 'only a halted run can be resumed');
-    default:
-      return new FlowError('INTERNAL', `${script} returned ${code}`);
-  }
-}
 
 export interface ConnectOptions {
   /** For long-lived processes (workers): retry forever and queue commands while reconnecting. */

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
-import { scriptError } from './client.js';
+import { scriptError } from './script-errors.js';
 import type { MeterName } from '../core/types.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
@@ -81,7 +81,7 @@ export class RedisLedger implements Ledger {
     const { period } = await this.periodOf(req.tenant, req.at);
     const k = this.keys;
     const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID());
-    if (typeof out === 'number') throw scriptError('fmLease', out);
+    if (typeof out === 'number') throw scriptError(out, { tenant: req.tenant, runId: req.runId });
     return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
   }
 

@@ -12,7 +12,8 @@ import { settleArgs, settleKeys } from './ledger.js';
 import { DEFAULT_QUOTA } from '../metering/quota.js';
 import type { Message, RunRecord, TaskRecord } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
-import { scriptError, type FlowRedis } from './client.js';
+import type { FlowRedis } from './client.js';
+import { scriptError } from './script-errors.js';
 import { FlowError, errorMessage } from '../core/errors.js';
 import type { Keys } from './keys.js';
 import type { RunEvent } from '../engine/platform.js';
@@ -125,7 +126,7 @@ export class RedisRunStore implements RunStore {
       scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId), k.quota(tenant),
       token, runId, lease, DEFAULT_QUOTA.monthlyActions,
     );
-    if (typeof out === 'number') throw scriptError('fmClaim', out);
+    if (typeof out === 'number') throw scriptError(out, { tenant, runId });
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
@@ -190,7 +191,7 @@ export class RedisRunStore implements RunStore {
       state.fields.length, ...state.fields.flat(),
       settlement ? '1' : '0', ...(settlement ? settleArgs(settlement, this.opts.billedTtlSeconds ?? 35 * 86400) : []),
     );
-    if (typeof out === 'number') throw scriptError('fmCheckpoint', out);
+    if (typeof out === 'number') throw scriptError(out, { tenant: run.tenant, runId: run.runId });
     written.outputs = run.outputs.length;
     for (const id of state.ids) written.frames.add(id);
     this.written.set(run.runId, written);
@@ -231,7 +232,7 @@ export class RedisRunStore implements RunStore {
    */
   async markResumed(tenant: string, runId: string): Promise<void> {
     const code = await this.redis.fmResume(this.keys.run(tenant, runId), randomUUID());
-    if (code < 0) throw scriptError('fmResume', code);
+    if (code < 0) throw scriptError(code, { tenant, runId });
   }
 
   async list(tenant: string, filter: RunFilter = {}): Promise<RunSummary[]> {

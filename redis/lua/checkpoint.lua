@@ -30,18 +30,21 @@
   '1' when a settlement follows, then its arguments (see lib-settle.lua)
 
   Returns  { 1, crossed alert thresholds... }   (a resent call: { 1 }, nothing written again)
-           -2  the run is owned by another worker: nothing written
-           -3  the run does not exist (expired or never created): nothing written
+           ERR.RUN_OWNERSHIP_LOST (-2)  the run is owned by another worker: nothing written
+           ERR.RUN_NOT_FOUND (-3)       the run does not exist (expired or never created):
+                                        nothing written
+  (negative codes: lib-codes.lua)
 ]]
+--- @include "lib-codes"
 --- @include "lib-settle"
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return -3
+  return ERR.RUN_NOT_FOUND
 end
 if ARGV[1] ~= '' then
   local owner = redis.call('HGET', KEYS[1], 'owner')
   if owner and owner ~= ARGV[1] then
-    return -2
+    return ERR.RUN_OWNERSHIP_LOST
   end
 end
 if redis.call('HGET', KEYS[1], 'write') == ARGV[7] then

@@ -17,14 +17,15 @@
              granted     actions granted (0 when none are left)
              held        1 when they are held against the limit (halt), 0 in allow mode
              othersHold  with granted 0: 1 when other runs hold unused actions (wait, don't halt)
-           -2 when the run is owned by another worker
-  The grant itself is lib-lease.lua's.
+           ERR.RUN_OWNERSHIP_LOST (-2)  the run is owned by another worker: nothing leased
+  (negative codes: lib-codes.lua). The grant itself is lib-lease.lua's.
 ]]
+--- @include "lib-codes"
 --- @include "lib-lease"
 
 if ARGV[4] ~= '' then
   local owner = redis.call('HGET', KEYS[4], 'owner')
-  if owner and owner ~= ARGV[4] then return -2 end
+  if owner and owner ~= ARGV[4] then return ERR.RUN_OWNERSHIP_LOST end
 end
 local last = redis.call('HGET', KEYS[3], ARGV[1] .. '#lease')
 if last then
