@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
-import { SCRIPTS } from '../redis/client.js';
+import { connectRedis, SCRIPTS } from '../redis/client.js';
+import { redisUrl, uniquePrefix } from './helpers/production.js';
 
 let dir: string | null = null;
 function luaDir(files: Record<string, string>): string {
@@ -56,6 +57,36 @@ describe('Lua includes', () => {
       for (const m of readFileSync(join(LUA_DIR, `${s.script}.lua`), 'utf8').matchAll(/^--- @include "([^"]+)"$/gm)) {
         expect(src, s.script).toContain(readFileSync(join(LUA_DIR, `${m[1]}.lua`), 'utf8').split('\n').find((l) => l.startsWith('local ')));
       }
+    }
+  });
+});
+
+describe('request ids (lib-request.lua)', () => {
+  it('apply a checkpoint or a resume resent after a lost reply once, and answer it as the first', async () => {
+    const redis = await connectRedis(redisUrl());
+    const run = `${uniquePrefix()}:run`;
+    try {
+      await redis.hset(run, 'record', '{}', 'status', 'running');
+      const checkpoint = (writeId: string) => redis.fmCheckpoint(
+        run, `${run}:tasks`, `${run}:outputs`, run, run, run, run, run, run,
+        '', '{"v":1}', '', '0', 100, 'halted', writeId, '', '', 'r1', 's1', '',
+        1, '{"seq":1}', 0, 0, '0',
+      );
+      expect(await checkpoint('w1')).toEqual([1]);
+      expect(await checkpoint('w1')).toEqual([1]);
+      expect(await redis.llen(`${run}:tasks`)).toBe(1);
+      expect(await checkpoint('w2')).toEqual([1]);
+      expect(await redis.llen(`${run}:tasks`)).toBe(2);
+
+      expect(await redis.fmResume(run, 'q1')).toBe(1);
+      expect(await redis.fmResume(run, 'q1')).toBe(1);
+      expect(await redis.fmResume(run, 'q2')).toBe(-4);
+      expect(await redis.hget(run, 'status')).toBe('queued');
+      await redis.hset(run, 'status', 'running');
+      expect(await redis.fmResume(run, 'q1')).toBe(-4); // a late resend once the run has moved on
+    } finally {
+      await redis.del(run, `${run}:tasks`, `${run}:outputs`);
+      redis.disconnect();
     }
   });
 });

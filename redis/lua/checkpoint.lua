@@ -24,6 +24,7 @@
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
            (its first execution's reply lost) is recognised and not applied twice
+           (lib-request.lua, field 'write' of KEYS[1]; checked after the fencing)
   ARGV[8]  task events channel ('' = publish nothing)   ARGV[9]  run event JSON ('' = none)
   ARGV[10] run id            ARGV[11] scenario id         ARGV[12] run events channel
   then, in order:  n, n task JSONs;  m, m output JSONs;  f, f (field, value) pairs of the hash;
@@ -37,6 +38,7 @@
 ]]
 --- @include "lib-codes"
 --- @include "lib-settle"
+--- @include "lib-request"
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return ERR.RUN_NOT_FOUND
@@ -47,7 +49,7 @@ if ARGV[1] ~= '' then
     return ERR.RUN_OWNERSHIP_LOST
   end
 end
-if redis.call('HGET', KEYS[1], 'write') == ARGV[7] then
+if request_seen(KEYS[1], 'write', ARGV[7]) then
   return { 1 }
 end
 
@@ -74,7 +76,8 @@ for k = 0, f - 1 do
 end
 at = at + 1 + 2 * f
 
-redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6], 'write', ARGV[7])
+redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6])
+request_done(KEYS[1], 'write', ARGV[7])
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], 'state')
 else
