@@ -16,6 +16,7 @@ import type { FlowRedis } from './client.js';
 import { scriptError } from './script-errors.js';
 import { FlowError, errorMessage } from '../core/errors.js';
 import type { Keys } from './keys.js';
+import { daysToSeconds } from './ttl.js';
 import type { RunEvent } from '../engine/platform.js';
 import { decodeState, encodeState } from '../engine/state-codec.js';
 import { triggerMessage } from '../engine/trigger-message.js';
@@ -25,12 +26,8 @@ export type { RunEvent };
 export interface RedisRunStoreOptions {
   /** How long ended runs and their task logs are kept, in days (default 30). */
   retentionDays?: number;
-  /** How long a run's billed task keys are kept, in seconds (default 35 days). */
-  billedTtlSeconds?: number;
   /** Alert thresholds crossed by a settlement (the ledger reports them). */
   onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
-  /** Publish task and run events (live tail); default true. */
-  events?: boolean;
 }
 
 /** The record as stored: without tasks, outputs (a list of their own) and state. */
@@ -56,7 +53,7 @@ export class RedisRunStore implements RunStore {
   private readonly retentionSeconds: number;
 
   constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisRunStoreOptions = {}) {
-    this.retentionSeconds = Math.round((opts.retentionDays ?? 30) * 86400);
+    this.retentionSeconds = daysToSeconds(opts.retentionDays ?? 30);
   }
 
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
@@ -185,11 +182,11 @@ export class RedisRunStore implements RunStore {
     const out = await this.redis.fmCheckpoint(
       runKey, k.runTasks(run.tenant, run.runId), k.runOutputs(run.tenant, run.runId), ...billingKeys,
       this.owners.get(run.runId) ?? '', recordJson(run), state.json, ended ? '1' : '0', this.retentionSeconds, run.status, randomUUID(),
-      this.opts.events === false ? '' : k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId, k.runEvents(run.tenant),
+      k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId, k.runEvents(run.tenant),
       tasks.length, ...tasks.map((t) => JSON.stringify(t)),
       outputs.length, ...outputs.map((o) => JSON.stringify(o)),
       state.fields.length, ...state.fields.flat(),
-      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement, this.opts.billedTtlSeconds ?? 35 * 86400) : []),
+      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement) : []),
     );
     if (typeof out === 'number') throw scriptError(out, { tenant: run.tenant, runId: run.runId });
     written.outputs = run.outputs.length;

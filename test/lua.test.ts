@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
 import { connectRedis, SCRIPTS } from '../redis/client.js';
+import { BILLED_TTL_SECONDS } from '../redis/ttl.js';
 import { redisUrl, uniquePrefix } from './helpers/production.js';
 
 let dir: string | null = null;
@@ -86,6 +87,22 @@ describe('request ids (lib-request.lua)', () => {
       expect(await redis.fmResume(run, 'q1')).toBe(-4); // a late resend once the run has moved on
     } finally {
       await redis.del(run, `${run}:tasks`, `${run}:outputs`);
+      redis.disconnect();
+    }
+  });
+});
+
+describe('expiries (lib-ttl.lua, redis/ttl.ts)', () => {
+  it('keep leases and billed sets past the end of the longest billing period', async () => {
+    const redis = await connectRedis(redisUrl());
+    try {
+      const [leases, billedEnded] = (await redis.eval(`${loadLua('lib-ttl')}\nreturn { TTL.LEASES, TTL.BILLED_ENDED }`, 0)) as number[];
+      const period = 32 * 86_400; // 31 days, and a day of timezone offset
+      expect(leases).toBe(40 * 86_400);
+      expect(leases).toBeGreaterThan(period);
+      expect(BILLED_TTL_SECONDS).toBeGreaterThan(period);
+      expect(billedEnded).toBeGreaterThan(0);
+    } finally {
       redis.disconnect();
     }
   });

@@ -17,7 +17,7 @@
   ARGV[2]  run record JSON (without tasks, outputs and state)
   ARGV[3]  state JSON, or '' when the run has no pending work
   ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds, and
-           the run's billed set (KEYS[8]) an hour after a final status (succeeded, failed,
+           the run's billed set (KEYS[8]) TTL.BILLED_ENDED (an hour) after a final status (succeeded, failed,
            rejected): nothing settles for such a run again, and a late duplicate of its job finds
            it ended; a halted run keeps it (a resume continues it)
   ARGV[5]  retention in seconds
@@ -39,6 +39,7 @@
 --- @include "lib-codes"
 --- @include "lib-settle"
 --- @include "lib-request"
+--- @include "lib-ttl"
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return ERR.RUN_NOT_FOUND
@@ -96,7 +97,7 @@ if ARGV[at] == '1' then
   if ARGV[4] == '1' then
     -- the run has ended: its request ids in the period's leases hash can go
     redis.call('HDEL', KEYS[9], ARGV[at + 1] .. '#lease', ARGV[at + 1] .. '#settle')
-    if ARGV[6] ~= 'halted' then redis.call('EXPIRE', KEYS[8], 3600) end
+    if ARGV[6] ~= 'halted' then redis.call('EXPIRE', KEYS[8], TTL.BILLED_ENDED) end
   end
 end
 

@@ -24,6 +24,7 @@
 --- @include "lib-codes"
 --- @include "lib-lease"
 --- @include "lib-request"
+--- @include "lib-ttl"
 
 if ARGV[4] ~= '' then
   local owner = redis.call('HGET', KEYS[4], 'owner')
@@ -33,4 +34,4 @@ local field = ARGV[1] .. '#lease'
 local seen = request_seen(KEYS[3], field, ARGV[5])
 if seen then return seen end
 local out = grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
-return request_done(KEYS[3], field, ARGV[5], out, 3456000)
+return request_done(KEYS[3], field, ARGV[5], out, TTL.LEASES)

@@ -12,10 +12,11 @@
 ]]
 --- @include "lib-settle"
 --- @include "lib-request"
+--- @include "lib-ttl"
 
 local field = ARGV[2] .. '#settle'
 if request_seen(KEYS[6], field, ARGV[1]) then
   return {}
 end
-request_done(KEYS[6], field, ARGV[1], nil, 3456000)
+request_done(KEYS[6], field, ARGV[1], nil, TTL.LEASES)
 return settle({ quota = KEYS[1], period = KEYS[2], scen = KEYS[3], days = KEYS[4], billed = KEYS[5], leases = KEYS[6] }, ARGV, 2)
