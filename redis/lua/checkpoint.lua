@@ -17,9 +17,10 @@
   ARGV[2]  run record JSON (without tasks, outputs and state)
   ARGV[3]  state JSON, or '' when the run has no pending work
   ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds, and
-           the run's billed set (KEYS[8]) TTL.BILLED_ENDED (an hour) after a final status (succeeded, failed,
-           rejected): nothing settles for such a run again, and a late duplicate of its job finds
-           it ended; a halted run keeps it (a resume continues it)
+           the run's billed set (KEYS[8]) TTL.BILLED_ENDED (an hour, lib-ttl.lua) after a
+           final status (succeeded, failed, rejected): nothing settles for such a run again,
+           and a late duplicate of its job finds it ended; a halted run keeps it (a resume
+           continues it)
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
