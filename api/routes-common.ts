@@ -8,23 +8,6 @@ import type { Platform } from '../engine/platform.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { Metrics } from './metrics.js';
 
-/** The HTTP status of each error code the API answers with; any other code is a 500 INTERNAL. */
-export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
-  INVALID_INPUT: 400,
-  INVALID_SCENARIO: 400,
-  UNAUTHORIZED: 401,
-  BAD_SIGNATURE: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  RUN_NOT_HALTED: 409,
-  MAX_ACTIVE_SCENARIOS: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  QUOTA_EXHAUSTED: 429,
-  INTERNAL: 500,
-  REDIS_UNAVAILABLE: 503,
-  TIMEOUT: 504,
-};
-
 /** An error the API answers with: its code, a message, extra fields of the error object, headers. */
 export class ApiError extends FlowError {
   constructor(

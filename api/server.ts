@@ -8,7 +8,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Platform } from '../engine/platform.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, httpStatusOf } from '../core/errors.js';
 import { createAuthHook, principalOf } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';
@@ -16,7 +16,7 @@ import { Metrics } from './metrics.js';
 import { registerRunRoutes } from './routes-runs.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
-import { ApiError, HTTP_STATUS, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
+import { ApiError, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
 import { registerWebhooks } from './webhooks.js';
 
 export interface ServerOptions {
@@ -51,15 +51,15 @@ function toHttpError(err: unknown, bodyLimit: number): HttpError {
   const answer = (status: number, c: string, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>): HttpError => ({
     status, body: { error: { code: c, message, ...extra } }, headers,
   });
-  if (err instanceof ApiError) return answer(HTTP_STATUS[err.code as keyof typeof HTTP_STATUS] ?? 500, err.code, err.message, err.extra.details, err.extra.headers);
+  if (err instanceof ApiError) return answer(httpStatusOf(err.code), err.code, err.message, err.extra.details, err.extra.headers);
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return answer(413, 'PAYLOAD_TOO_LARGE', `the request body is over the limit of ${bodyLimit} bytes`);
   if (code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return answer(e.statusCode, 'INVALID_INPUT', errorMessage(err));
   }
   if (e.validation) return answer(400, 'INVALID_INPUT', errorMessage(err));
-  const status = HTTP_STATUS[code as keyof typeof HTTP_STATUS];
-  if (status && status < 500) return answer(status, code, errorMessage(err));
-  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT') return answer(status!, code, errorMessage(err));
+  const status = httpStatusOf(code);
+  if (status < 500) return answer(status, code, errorMessage(err));
+  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT') return answer(status, code, errorMessage(err));
   return answer(500, 'INTERNAL', 'an unexpected error; it has been logged');
 }
 

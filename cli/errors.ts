@@ -1,6 +1,7 @@
 /** How the command line fails: one line naming what is wrong, and an exit code (§7). */
+import { EXIT } from '../core/errors.js';
 
-export const EXIT = { ok: 0, failed: 1, invalid: 2, halted: 3 } as const;
+export { EXIT };
 
 /** A command-line failure: printed as one line on stderr, then exit with `exitCode`. */
 export class CliError extends Error {

@@ -1,8 +1,8 @@
 /** Opening production mode from the command line: --redis URL / FLOWMETER_REDIS_URL. */
 import type { Command } from 'commander';
 import { createProduction, type Production, type ProductionOptions } from '../redis/production.js';
-import { errorCode, errorMessage } from '../core/errors.js';
-import { CliError, EXIT } from './errors.js';
+import { errorCode, errorMessage, exitCodeOf } from '../core/errors.js';
+import { CliError } from './errors.js';
 
 export interface GlobalOpts {
   redis?: string;
@@ -24,7 +24,7 @@ export async function openProduction(cmd: Command, opts: Partial<ProductionOptio
     return await createProduction({ redisUrl: redisUrlOf(cmd), prefix: g.prefix ?? process.env.FLOWMETER_PREFIX ?? 'fm', retentionDays, taskBytes, ...opts });
   } catch (err) {
     if (err instanceof CliError) throw err;
-    throw new CliError(errorMessage(err), errorCode(err) === 'INVALID_INPUT' ? EXIT.invalid : EXIT.failed);
+    throw new CliError(errorMessage(err), exitCodeOf(errorCode(err)));
   }
 }
 
@@ -35,8 +35,7 @@ export async function withProduction<T>(cmd: Command, fn: (p: Production) => Pro
     return await fn(p);
   } catch (err) {
     if (err instanceof CliError) throw err;
-    const code = errorCode(err);
-    throw new CliError(errorMessage(err), code === 'NOT_FOUND' || code === 'INVALID_INPUT' || code === 'MAX_ACTIVE_SCENARIOS' || code === 'RUN_NOT_HALTED' ? EXIT.invalid : EXIT.failed);
+    throw new CliError(errorMessage(err), exitCodeOf(errorCode(err)));
   } finally {
     await p.close();
   }

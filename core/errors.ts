@@ -1,39 +1,71 @@
 /**
- * The one registry of stable error codes. Errors cross realms (isolates, processes, Redis),
- * so they are classified by `code`, never by `instanceof`.
+ * The one registry of stable error codes: what each means, the HTTP status the API answers
+ * with, and the exit code of the command line (SPEC §7). Errors cross realms (isolates,
+ * processes, Redis), so they are classified by `code`, never by `instanceof`.
  */
+
+/** Exit codes of the command line (SPEC §7). */
+export const EXIT = { ok: 0, failed: 1, invalid: 2, halted: 3 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** How one error code is reported. */
+export interface ErrorSpec {
+  /** What the code means, in one line. */
+  readonly message: string;
+  /** The HTTP status the API answers with (a 500 answers INTERNAL and hides the message). */
+  readonly http: number;
+  /** The command line's exit code: 1 failed, 2 invalid input, 3 halted or rejected. */
+  readonly exit: ExitCode;
+}
+
+/** Every code with its spec; an entry without a status or an exit code does not compile. */
 export const ERROR_CODES = {
-  FUNCTION_TIMEOUT: 'a Function node ran longer than its timeoutMs',
-  FUNCTION_MEMORY: 'a Function node went over its memoryMb',
-  FUNCTION_ERROR: 'a Function node threw or returned something that is not a message',
-  HTTP_ERROR: 'a Connector request ended with a non-2xx status',
-  HTTP_TIMEOUT: 'a Connector request timed out on every attempt',
-  HTTP_NETWORK: 'a Connector request failed on the network on every attempt',
-  MAIL_ERROR: 'a Mail node could not send',
-  CONVERSION_MISSING: 'a Conversion table has no entry for the value',
-  LOOP_TOO_LARGE: 'a Loop got more items than its maxItems',
-  LOOP_NOT_ARRAY: 'a Loop `over` path does not hold an array',
-  EXCEPTION: 'an Exception node failed the path',
-  QUOTA_EXHAUSTED: "the tenant's actions for this period are used up",
-  RUN_BUDGET_EXCEEDED: "a run would pass its scenario's maxActionsPerRun",
-  PATH_NOT_WRITABLE: 'a node cannot write its result at the path it was given',
-  ENV_MISSING: 'a ${env:NAME} reference names an unset environment variable',
-  INVALID_SCENARIO: 'the scenario document is not valid',
-  INVALID_INPUT: 'bad input to a command',
-  NOT_FOUND: 'an unknown id',
-  MAX_ACTIVE_SCENARIOS: "enabling would pass the tenant's maxActiveScenarios",
-  RUN_OWNERSHIP_LOST: 'another worker has taken over the run',
-  RUN_NOT_HALTED: 'only a halted run can be resumed',
-  REDIS_UNAVAILABLE: 'Redis cannot be reached',
-  TIMEOUT: 'waiting for something took too long',
-  UNAUTHORIZED: 'an API request without a valid key',
-  FORBIDDEN: 'the API key may not do this (admin only)',
-  PAYLOAD_TOO_LARGE: 'a request body over the server\'s body limit',
-  BAD_SIGNATURE: 'a webhook request without a valid X-Signature',
-  INTERNAL: 'an unexpected engine error',
-} as const;
+  FUNCTION_TIMEOUT: { message: 'a Function node ran longer than its timeoutMs', http: 500, exit: EXIT.failed },
+  FUNCTION_MEMORY: { message: 'a Function node went over its memoryMb', http: 500, exit: EXIT.failed },
+  FUNCTION_ERROR: { message: 'a Function node threw or returned something that is not a message', http: 500, exit: EXIT.failed },
+  HTTP_ERROR: { message: 'a Connector request ended with a non-2xx status', http: 500, exit: EXIT.failed },
+  HTTP_TIMEOUT: { message: 'a Connector request timed out on every attempt', http: 500, exit: EXIT.failed },
+  HTTP_NETWORK: { message: 'a Connector request failed on the network on every attempt', http: 500, exit: EXIT.failed },
+  MAIL_ERROR: { message: 'a Mail node could not send', http: 500, exit: EXIT.failed },
+  CONVERSION_MISSING: { message: 'a Conversion table has no entry for the value', http: 500, exit: EXIT.failed },
+  LOOP_TOO_LARGE: { message: 'a Loop got more items than its maxItems', http: 500, exit: EXIT.failed },
+  LOOP_NOT_ARRAY: { message: 'a Loop `over` path does not hold an array', http: 500, exit: EXIT.failed },
+  EXCEPTION: { message: 'an Exception node failed the path', http: 500, exit: EXIT.failed },
+  QUOTA_EXHAUSTED: { message: "the tenant's actions for this period are used up", http: 429, exit: EXIT.halted },
+  RUN_BUDGET_EXCEEDED: { message: "a run would pass its scenario's maxActionsPerRun", http: 500, exit: EXIT.failed },
+  PATH_NOT_WRITABLE: { message: 'a node cannot write its result at the path it was given', http: 500, exit: EXIT.failed },
+  ENV_MISSING: { message: 'a ${env:NAME} reference names an unset environment variable', http: 500, exit: EXIT.failed },
+  INVALID_SCENARIO: { message: 'the scenario document is not valid', http: 400, exit: EXIT.invalid },
+  INVALID_INPUT: { message: 'bad input to a command', http: 400, exit: EXIT.invalid },
+  NOT_FOUND: { message: 'an unknown id', http: 404, exit: EXIT.invalid },
+  MAX_ACTIVE_SCENARIOS: { message: "enabling would pass the tenant's maxActiveScenarios", http: 409, exit: EXIT.invalid },
+  RUN_OWNERSHIP_LOST: { message: 'another worker has taken over the run', http: 500, exit: EXIT.failed },
+  RUN_NOT_HALTED: { message: 'only a halted run can be resumed', http: 409, exit: EXIT.invalid },
+  REDIS_UNAVAILABLE: { message: 'Redis cannot be reached', http: 503, exit: EXIT.failed },
+  TIMEOUT: { message: 'waiting for something took too long', http: 504, exit: EXIT.failed },
+  UNAUTHORIZED: { message: 'an API request without a valid key', http: 401, exit: EXIT.invalid },
+  FORBIDDEN: { message: 'the API key may not do this (admin only)', http: 403, exit: EXIT.invalid },
+  PAYLOAD_TOO_LARGE: { message: "a request body over the server's body limit", http: 413, exit: EXIT.invalid },
+  BAD_SIGNATURE: { message: 'a webhook request without a valid X-Signature', http: 401, exit: EXIT.invalid },
+  INTERNAL: { message: 'an unexpected engine error', http: 500, exit: EXIT.failed },
+} as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether `code` is one of the registry's (user-defined Exception codes are not). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+/** The HTTP status of a code; any code not in the registry (a user-defined one) is a 500. */
+export function httpStatusOf(code: string): number {
+  return isErrorCode(code) ? ERROR_CODES[code].http : 500;
+}
+
+/** The command line's exit code for a code; any code not in the registry fails with 1. */
+export function exitCodeOf(code: string): ExitCode {
+  return isErrorCode(code) ? ERROR_CODES[code].exit : EXIT.failed;
+}
 
 /** An error with a stable `code`. User-defined codes (Exception nodes) are allowed too. */
 export class FlowError extends Error {

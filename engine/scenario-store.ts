@@ -34,6 +34,11 @@ export function notFound(id: string): FlowError {
   return new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
 }
 
+/** Enabling refused: the tenant has its `maxActiveScenarios` enabled already. */
+export function maxActiveReached(): FlowError {
+  return new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled');
+}
+
 export class MemoryScenarioStore implements ScenarioStore {
   private byTenant = new Map<string, Map<string, Scenario>>();
   private enabledSet = new Map<string, Set<string>>();
@@ -67,7 +72,7 @@ export class MemoryScenarioStore implements ScenarioStore {
     if (!this.of(tenant).has(id)) throw notFound(id);
     const on = this.on(tenant);
     if (on.has(id)) return;
-    if (maxActive !== undefined && on.size >= maxActive) throw new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled');
+    if (maxActive !== undefined && on.size >= maxActive) throw maxActiveReached();
     on.add(id);
   }
   async disable(tenant: string, id: string): Promise<void> {

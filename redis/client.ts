@@ -1,42 +1,35 @@
 /**
- * Redis connections and Lua scripts. Each script lives in its own `.lua` file with a header
- * documenting KEYS, ARGV and return codes; scripts are defined once per connection (ioredis
- * sends EVALSHA, falling back to EVAL once), and negative return codes map to typed errors here.
+ * Redis connections and Lua scripts. Each script lives in its own file of redis/lua/ with a
+ * header documenting KEYS, ARGV and return codes, and includes the shared Lua it needs
+ * (lua-loader.ts). Scripts are defined once per connection (ioredis sends EVALSHA, falling
+ * back to EVAL once); their negative return codes map to errors in script-errors.ts.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { FlowError } from '../core/errors.js';
-import { PACKAGE_ROOT } from '../core/package-root.js';
-
+import { loadLua } from './lua-loader.js';
 
 export interface ScriptDef {
   name: string;
-  /** Path of the .lua file from the package root. */
-  file: string;
-  /** Library files prepended to it (shared Lua functions). */
-  libs?: string[];
+  /** The script's file in redis/lua/, without `.lua`; it includes its libraries itself. */
+  script: string;
   /** Number of KEYS, or null when it varies (the caller passes it first). */
   keys: number | null;
 }
 
 export const SCRIPTS: ScriptDef[] = [
-  { name: 'fmLease', file: 'redis/lua/lease.lua', libs: ['redis/lua/lib-lease.lua'], keys: 4 },
-  { name: 'fmSettle', file: 'redis/lua/settle.lua', libs: ['redis/lua/lib-settle.lua'], keys: 6 },
-  { name: 'fmCheckpoint', file: 'redis/lua/checkpoint.lua', libs: ['redis/lua/lib-settle.lua'], keys: 9 },
-  { name: 'fmClaim', file: 'redis/lua/claim.lua', libs: ['redis/lua/lib-lease.lua'], keys: 8 },
-  { name: 'fmEnable', file: 'redis/lua/enable.lua', keys: 3 },
-  { name: 'fmResume', file: 'redis/lua/resume.lua', keys: 1 },
-  { name: 'fmCreate', file: 'redis/lua/create.lua', keys: null },
+  { name: 'fmLease', script: 'lease', keys: 4 },
+  { name: 'fmSettle', script: 'settle', keys: 6 },
+  { name: 'fmCheckpoint', script: 'checkpoint', keys: 9 },
+  { name: 'fmClaim', script: 'claim', keys: 8 },
+  { name: 'fmEnable', script: 'enable', keys: 3 },
+  { name: 'fmResume', script: 'resume', keys: 1 },
+  { name: 'fmCreate', script: 'create', keys: null },
 ];
 
 const sources = new Map<string, string>();
 function source(def: ScriptDef): string {
   let s = sources.get(def.name);
-  if (!s) {
-    s = [...(def.libs ?? []), def.file].map((f) => readFileSync(resolve(PACKAGE_ROOT, f), 'utf8')).join('\n');
-    sources.set(def.name, s);
-  }
+  if (s === undefined) sources.set(def.name, (s = loadLua(def.script)));
   return s;
 }
 
@@ -51,24 +44,6 @@ export type FlowRedis = Redis & {
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };
-
-/** Script return codes below 0, mapped to errors in one place. */
-export function scriptError(script: string, code: number): FlowError {
-  switch (code) {
-    case -1:
-      return script === 'fmEnable'
-        ? new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled')
-        : new FlowError('QUOTA_EXHAUSTED', 'quota exhausted');
-    case -2:
-      return new FlowError('RUN_OWNERSHIP_LOST', 'another worker has taken over this run');
-    case -3:
-      return new FlowError('NOT_FOUND', script === 'fmEnable' ? 'no such scenario' : 'no such run');
-    case -4:
-      return new FlowError('RUN_NOT_HALTED', 'only a halted run can be resumed');
-    default:
-      return new FlowError('INTERNAL', `${script} returned ${code}`);
-  }
-}
 
 export interface ConnectOptions {
   /** For long-lived processes (workers): retry forever and queue commands while reconnecting. */

@@ -5,20 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
-import { scriptError } from './client.js';
+import { scriptError } from './script-errors.js';
 import type { MeterName } from '../core/types.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
+import { BILLED_TTL_SECONDS } from './ttl.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
 import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
 import type { Ledger, LedgerOptions } from '../metering/ledger.js';
 
-export interface RedisLedgerOptions extends LedgerOptions {
-  /** How long a run's billed task keys are kept, in seconds (default 35 days). */
-  billedTtlSeconds?: number;
-  /** How long a tenant's timezone is cached for computing period keys, in ms (default 2000). */
-  quotaCacheMs?: number;
-}
+/** How long a tenant's timezone is cached for computing period keys, in ms. */
+const QUOTA_CACHE_MS = 2000;
 
 function decodeQuota(h: Record<string, string>): Quota {
   return quotaSchema.parse({
@@ -35,8 +32,8 @@ export function settleKeys(k: Keys, s: { tenant: string; runId: string; period: 
   return [k.quota(s.tenant), k.period(s.tenant, s.period), k.periodScenarios(s.tenant, s.period), k.periodDays(s.tenant, s.period), k.billed(s.tenant, s.runId), k.leases(s.tenant, s.period)];
 }
 
-/** The arguments of lib-settle.lua. */
-export function settleArgs(s: Settlement, billedTtlSeconds: number): Array<string | number> {
+/** The arguments of lib-settle.lua; the billed set is kept `billedTtlSeconds` (tests shorten it). */
+export function settleArgs(s: Settlement, billedTtlSeconds: number = BILLED_TTL_SECONDS): Array<string | number> {
   const out: Array<string | number> = [
     s.runId, s.scenarioId, s.billable ? '1' : '0', s.heldUsed, s.release, s.at.toISOString(),
     DEFAULT_QUOTA.monthlyActions, JSON.stringify(DEFAULT_QUOTA.alerts), billedTtlSeconds, s.entries.length,
@@ -48,13 +45,13 @@ export function settleArgs(s: Settlement, billedTtlSeconds: number): Array<strin
 export class RedisLedger implements Ledger {
   private cache = new Map<string, { quota: Quota; at: number }>();
 
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisLedgerOptions = {}) {}
+  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: LedgerOptions = {}) {}
 
   /** The quota, cached briefly: only its timezone is used from the cache (limits are read in Lua). */
   private async cachedQuota(tenant: string): Promise<Quota> {
     const hit = this.cache.get(tenant);
     const now = Date.now();
-    if (hit && now - hit.at < (this.opts.quotaCacheMs ?? 2000)) return hit.quota;
+    if (hit && now - hit.at < QUOTA_CACHE_MS) return hit.quota;
     const quota = await this.getQuota(tenant);
     this.cache.set(tenant, { quota, at: now });
     return quota;
@@ -68,10 +65,6 @@ export class RedisLedger implements Ledger {
     }, () => undefined);
   }
 
-  get billedTtlSeconds(): number {
-    return this.opts.billedTtlSeconds ?? 35 * 86400;
-  }
-
   async periodOf(tenant: string, at: Date): Promise<{ period: string; date: string }> {
     const quota = await this.cachedQuota(tenant);
     return { period: periodAt(at, quota.timezone).key, date: localDate(at, quota.timezone) };
@@ -81,12 +74,12 @@ export class RedisLedger implements Ledger {
     const { period } = await this.periodOf(req.tenant, req.at);
     const k = this.keys;
     const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID());
-    if (typeof out === 'number') throw scriptError('fmLease', out);
+    if (typeof out === 'number') throw scriptError(out, { tenant: req.tenant, runId: req.runId });
     return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
   }
 
   async settle(s: Settlement): Promise<void> {
-    const crossed = await this.redis.fmSettle(...settleKeys(this.keys, s), randomUUID(), ...settleArgs(s, this.billedTtlSeconds));
+    const crossed = await this.redis.fmSettle(...settleKeys(this.keys, s), randomUUID(), ...settleArgs(s));
     this.alerted(s.tenant, s.period, crossed, s.at);
   }
 

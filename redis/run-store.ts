@@ -12,9 +12,11 @@ import { settleArgs, settleKeys } from './ledger.js';
 import { DEFAULT_QUOTA } from '../metering/quota.js';
 import type { Message, RunRecord, TaskRecord } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
-import { scriptError, type FlowRedis } from './client.js';
+import type { FlowRedis } from './client.js';
+import { scriptError } from './script-errors.js';
 import { FlowError, errorMessage } from '../core/errors.js';
 import type { Keys } from './keys.js';
+import { daysToSeconds } from './ttl.js';
 import type { RunEvent } from '../engine/platform.js';
 import { decodeState, encodeState } from '../engine/state-codec.js';
 import { triggerMessage } from '../engine/trigger-message.js';
@@ -24,12 +26,8 @@ export type { RunEvent };
 export interface RedisRunStoreOptions {
   /** How long ended runs and their task logs are kept, in days (default 30). */
   retentionDays?: number;
-  /** How long a run's billed task keys are kept, in seconds (default 35 days). */
-  billedTtlSeconds?: number;
   /** Alert thresholds crossed by a settlement (the ledger reports them). */
   onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
-  /** Publish task and run events (live tail); default true. */
-  events?: boolean;
 }
 
 /** The record as stored: without tasks, outputs (a list of their own) and state. */
@@ -55,7 +53,7 @@ export class RedisRunStore implements RunStore {
   private readonly retentionSeconds: number;
 
   constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisRunStoreOptions = {}) {
-    this.retentionSeconds = Math.round((opts.retentionDays ?? 30) * 86400);
+    this.retentionSeconds = daysToSeconds(opts.retentionDays ?? 30);
   }
 
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
@@ -125,7 +123,7 @@ export class RedisRunStore implements RunStore {
       scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId), k.quota(tenant),
       token, runId, lease, DEFAULT_QUOTA.monthlyActions,
     );
-    if (typeof out === 'number') throw scriptError('fmClaim', out);
+    if (typeof out === 'number') throw scriptError(out, { tenant, runId });
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
@@ -184,13 +182,13 @@ export class RedisRunStore implements RunStore {
     const out = await this.redis.fmCheckpoint(
       runKey, k.runTasks(run.tenant, run.runId), k.runOutputs(run.tenant, run.runId), ...billingKeys,
       this.owners.get(run.runId) ?? '', recordJson(run), state.json, ended ? '1' : '0', this.retentionSeconds, run.status, randomUUID(),
-      this.opts.events === false ? '' : k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId, k.runEvents(run.tenant),
+      k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId, k.runEvents(run.tenant),
       tasks.length, ...tasks.map((t) => JSON.stringify(t)),
       outputs.length, ...outputs.map((o) => JSON.stringify(o)),
       state.fields.length, ...state.fields.flat(),
-      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement, this.opts.billedTtlSeconds ?? 35 * 86400) : []),
+      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement) : []),
     );
-    if (typeof out === 'number') throw scriptError('fmCheckpoint', out);
+    if (typeof out === 'number') throw scriptError(out, { tenant: run.tenant, runId: run.runId });
     written.outputs = run.outputs.length;
     for (const id of state.ids) written.frames.add(id);
     this.written.set(run.runId, written);
@@ -231,7 +229,7 @@ export class RedisRunStore implements RunStore {
    */
   async markResumed(tenant: string, runId: string): Promise<void> {
     const code = await this.redis.fmResume(this.keys.run(tenant, runId), randomUUID());
-    if (code < 0) throw scriptError('fmResume', code);
+    if (code < 0) throw scriptError(code, { tenant, runId });
   }
 
   async list(tenant: string, filter: RunFilter = {}): Promise<RunSummary[]> {

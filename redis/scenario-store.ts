@@ -1,7 +1,8 @@
 /** Deployed scenarios of each tenant on Redis (the twin of `MemoryScenarioStore`). */
 import type { Scenario } from '../scenario/schema.js';
 import { info, notFound, type ScenarioInfo, type ScenarioStore } from '../engine/scenario-store.js';
-import { scriptError, type FlowRedis } from './client.js';
+import type { FlowRedis } from './client.js';
+import { scriptError } from './script-errors.js';
 import type { Keys } from './keys.js';
 
 export class RedisScenarioStore implements ScenarioStore {
@@ -33,8 +34,7 @@ export class RedisScenarioStore implements ScenarioStore {
   async enable(tenant: string, id: string, _maxActive?: number): Promise<void> {
     // The limit is read inside enable.lua from the quota hash, atomically with the count.
     const code = await this.redis.fmEnable(this.keys.scenarios(tenant), this.keys.enabled(tenant), this.keys.quota(tenant), id);
-    if (code === -3) throw notFound(id);
-    if (code < 0) throw scriptError('fmEnable', code);
+    if (code < 0) throw scriptError(code, { tenant, scenarioId: id });
   }
   async disable(tenant: string, id: string): Promise<void> {
     if (!(await this.redis.hexists(this.keys.scenarios(tenant), id))) throw notFound(id);

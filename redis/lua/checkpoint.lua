@@ -2,7 +2,7 @@
   checkpoint.lua: durably record a run's progress at once: the tasks completed since the last
   checkpoint (appended in order), its new outputs (appended), the run record, the state to
   resume from (with the large, unchanging parts of new frames stored once, as fields of their
-  own), and the billing of what those tasks spent (lib-settle.lua, prepended when loaded).
+  own), and the billing of what those tasks spent (lib-settle.lua, included below).
   Then the task events are published, and the run's end on a channel of its own (waiting
   for a run's end need not receive every task). Fenced by the owner token, so a worker that
   lost the run can neither write nor bill.
@@ -17,32 +17,41 @@
   ARGV[2]  run record JSON (without tasks, outputs and state)
   ARGV[3]  state JSON, or '' when the run has no pending work
   ARGV[4]  '1' when the run has ended: the run keys then expire after ARGV[5] seconds, and
-           the run's billed set (KEYS[8]) an hour after a final status (succeeded, failed,
-           rejected): nothing settles for such a run again, and a late duplicate of its job finds
-           it ended; a halted run keeps it (a resume continues it)
+           the run's billed set (KEYS[8]) TTL.BILLED_ENDED (an hour, lib-ttl.lua) after a
+           final status (succeeded, failed, rejected): nothing settles for such a run again,
+           and a late duplicate of its job finds it ended; a halted run keeps it (a resume
+           continues it)
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
            (its first execution's reply lost) is recognised and not applied twice
+           (lib-request.lua, field 'write' of KEYS[1]; checked after the fencing)
   ARGV[8]  task events channel ('' = publish nothing)   ARGV[9]  run event JSON ('' = none)
   ARGV[10] run id            ARGV[11] scenario id         ARGV[12] run events channel
   then, in order:  n, n task JSONs;  m, m output JSONs;  f, f (field, value) pairs of the hash;
   '1' when a settlement follows, then its arguments (see lib-settle.lua)
 
   Returns  { 1, crossed alert thresholds... }   (a resent call: { 1 }, nothing written again)
-           -2  the run is owned by another worker: nothing written
-           -3  the run does not exist (expired or never created): nothing written
+           ERR.RUN_OWNERSHIP_LOST (-2)  the run is owned by another worker: nothing written
+           ERR.RUN_NOT_FOUND (-3)       the run does not exist (expired or never created):
+                                        nothing written
+  (negative codes: lib-codes.lua)
 ]]
+--- @include "lib-codes"
+--- @include "lib-settle"
+--- @include "lib-request"
+--- @include "lib-ttl"
+
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return -3
+  return ERR.RUN_NOT_FOUND
 end
 if ARGV[1] ~= '' then
   local owner = redis.call('HGET', KEYS[1], 'owner')
   if owner and owner ~= ARGV[1] then
-    return -2
+    return ERR.RUN_OWNERSHIP_LOST
   end
 end
-if redis.call('HGET', KEYS[1], 'write') == ARGV[7] then
+if request_seen(KEYS[1], 'write', ARGV[7]) then
   return { 1 }
 end
 
@@ -69,7 +78,8 @@ for k = 0, f - 1 do
 end
 at = at + 1 + 2 * f
 
-redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6], 'write', ARGV[7])
+redis.call('HSET', KEYS[1], 'record', ARGV[2], 'status', ARGV[6])
+request_done(KEYS[1], 'write', ARGV[7])
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], 'state')
 else
@@ -88,7 +98,7 @@ if ARGV[at] == '1' then
   if ARGV[4] == '1' then
     -- the run has ended: its request ids in the period's leases hash can go
     redis.call('HDEL', KEYS[9], ARGV[at + 1] .. '#lease', ARGV[at + 1] .. '#settle')
-    if ARGV[6] ~= 'halted' then redis.call('EXPIRE', KEYS[8], 3600) end
+    if ARGV[6] ~= 'halted' then redis.call('EXPIRE', KEYS[8], TTL.BILLED_ENDED) end
   end
 end
 

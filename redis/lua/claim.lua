@@ -19,10 +19,14 @@
              '#vars', the variables hash as a JSON object of JSON strings (when KEYS[7] is one),
              '#lease', the grant as JSON [granted, held, othersHold] (when ARGV[3] > 0 and the
              run is billable) }
-           -3 the run does not exist
+           ERR.RUN_NOT_FOUND (-3)  the run does not exist
+  (negative codes: lib-codes.lua)
 ]]
+--- @include "lib-codes"
+--- @include "lib-lease"
+
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return -3
+  return ERR.RUN_NOT_FOUND
 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 for _, pair in ipairs({ { KEYS[3], KEYS[4] }, { KEYS[5], KEYS[6] } }) do

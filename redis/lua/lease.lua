@@ -11,29 +11,27 @@
   ARGV[3]  default monthlyActions
   ARGV[4]  owner token ('' = not fenced)
   ARGV[5]  request id, unique per call: a call resent after a lost reply returns the first
-           call's grant instead of leasing again (field '<runId>#lease' of KEYS[3])
+           call's grant instead of leasing again (lib-request.lua, field '<runId>#lease' of
+           KEYS[3])
 
   Returns  { granted, held, othersHold }
              granted     actions granted (0 when none are left)
              held        1 when they are held against the limit (halt), 0 in allow mode
              othersHold  with granted 0: 1 when other runs hold unused actions (wait, don't halt)
-           -2 when the run is owned by another worker
-  The grant itself is lib-lease.lua's (prepended when loaded).
+           ERR.RUN_OWNERSHIP_LOST (-2)  the run is owned by another worker: nothing leased
+  (negative codes: lib-codes.lua). The grant itself is lib-lease.lua's.
 ]]
+--- @include "lib-codes"
+--- @include "lib-lease"
+--- @include "lib-request"
+--- @include "lib-ttl"
+
 if ARGV[4] ~= '' then
   local owner = redis.call('HGET', KEYS[4], 'owner')
-  if owner and owner ~= ARGV[4] then return -2 end
+  if owner and owner ~= ARGV[4] then return ERR.RUN_OWNERSHIP_LOST end
 end
-local last = redis.call('HGET', KEYS[3], ARGV[1] .. '#lease')
-if last then
-  local sep = string.find(last, '|', 1, true)
-  if string.sub(last, 1, sep - 1) == ARGV[5] then
-    return cjson.decode(string.sub(last, sep + 1))
-  end
-end
-local function answer(out)
-  redis.call('HSET', KEYS[3], ARGV[1] .. '#lease', ARGV[5] .. '|' .. cjson.encode(out))
-  redis.call('EXPIRE', KEYS[3], 3456000)
-  return out
-end
-return answer(grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])))
+local field = ARGV[1] .. '#lease'
+local seen = request_seen(KEYS[3], field, ARGV[5])
+if seen then return seen end
+local out = grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return request_done(KEYS[3], field, ARGV[5], out, TTL.LEASES)

@@ -1,5 +1,5 @@
 --[[
-  lib-lease.lua: the grant function, prepended to lease.lua and claim.lua (it is not a script
+  lib-lease.lua: the grant function, included by lease.lua and claim.lua (it is not a script
   of its own). In halt mode a grant is held against the limit and is at most a quarter of what
   is left (at least 1), so runs near the limit share the remainder rather than one run
   holding it all; in allow mode every request is granted in full and nothing is held.
@@ -8,6 +8,8 @@
     k.quota, k.period, k.leases   key names (quota hash, period hash, period leases hash)
   returns  { granted, held (1|0), othersHold (1|0: with granted 0, other runs hold actions) }
 ]]
+--- @include "lib-ttl"
+
 local function grant(k, runId, want, defaultMonthly)
   local q = redis.call('HMGET', k.quota, 'monthlyActions', 'overage')
   if q[2] == 'allow' then
@@ -24,6 +26,6 @@ local function grant(k, runId, want, defaultMonthly)
   local g = math.min(want, math.max(1, math.floor(avail / 4)))
   redis.call('HINCRBY', k.period, 'leased', g)
   redis.call('HINCRBY', k.leases, runId, g)
-  redis.call('EXPIRE', k.leases, 3456000)
+  redis.call('EXPIRE', k.leases, TTL.LEASES)
   return { g, 1, 0 }
 end

@@ -1,5 +1,5 @@
 --[[
-  lib-settle.lua: the settlement function, prepended to settle.lua and checkpoint.lua (it is
+  lib-settle.lua: the settlement function, included by settle.lua and checkpoint.lua (it is
   not a script of its own). It bills each entry whose task key is not yet in the run's billed
   set, returns held actions to the pool, and records alerts once per threshold per period.
 
