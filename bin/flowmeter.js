@@ -1,10 +1,19 @@
 #!/usr/bin/env -S node --no-node-snapshot
 // isolated-vm needs --no-node-snapshot on Node 20+; the shebang passes it.
-import('../dist/cli/main.js').catch((err) => {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js')) {
-    console.error('flowmeter: not built yet; run `npm install` (or `npm run build`) in the project first');
-  } else {
-    console.error(`flowmeter: ${err?.stack ?? err}`);
-  }
-  process.exit(2);
-});
+import('../dist/cli/main.js').then(
+  async ({ main }) => {
+    const code = await main(process.argv.slice(2));
+    process.exitCode = code;
+    // Leave once stdout has drained, whatever handles (sockets, isolates) are still open; the
+    // logger flushes its asynchronous writes on 'exit'.
+    process.stdout.write('', () => setTimeout(() => process.exit(code), 0).unref());
+  },
+  (err) => {
+    if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js')) {
+      console.error('flowmeter: not built yet; run `npm install` (or `npm run build`) in the project first');
+    } else {
+      console.error(`flowmeter: ${err?.stack ?? err}`);
+    }
+    process.exit(2);
+  },
+);

@@ -1,7 +1,47 @@
-/** Reading scenario files and payloads from the command line. */
+/**
+ * Where a command-line invocation writes and what it reads: its streams and environment
+ * (`cliIo()`; tests run the CLI in process with their own), scenario files and payloads.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
 import { CliError } from './errors.js';
 import { validateScenario, type ValidationResult } from '../scenario/validate.js';
+
+/** A stream a command writes to. */
+export interface CliStream {
+  write(text: string): unknown;
+  /** True on a terminal (progress lines and colours only then). */
+  isTTY?: boolean;
+}
+
+/** The streams and environment of one command-line invocation. */
+export interface CliIo {
+  /** What the command prints (results). */
+  stdout: CliStream;
+  /** Warnings, problems and the one-line error. */
+  stderr: CliStream;
+  /** Read for FLOWMETER_* settings instead of `process.env`. */
+  env: Record<string, string | undefined>;
+  /** Input, for commands that read it (default: `process.stdin`, opened only when read). */
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** The process's own streams and environment. */
+export function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+}
+
+const current = new AsyncLocalStorage<CliIo>();
+
+/** The io of the invocation in progress (set by `main`), else the process's own. */
+export function cliIo(): CliIo {
+  return current.getStore() ?? processIo();
+}
+
+/** Runs `fn` with `io` as what `cliIo()` returns in it and everything it awaits. */
+export function withCliIo<T>(io: CliIo, fn: () => T): T {
+  return current.run(io, fn);
+}
 
 function readText(file: string, what: string): string {
   try {
@@ -42,9 +82,10 @@ export function parseCount(value: string, flag: string, min = 0): number {
 }
 
 export function requireValid(file: string, result: ValidationResult): NonNullable<ValidationResult['scenario']> {
-  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  const { stderr } = cliIo();
+  for (const w of result.warnings) stderr.write(`warning: ${w}\n`);
   if (!result.scenario) {
-    for (const p of result.problems) process.stderr.write(`${p}\n`);
+    for (const p of result.problems) stderr.write(`${p}\n`);
     throw new CliError(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} (listed above)`);
   }
   return result.scenario;

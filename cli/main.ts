@@ -1,6 +1,7 @@
-/** `flowmeter <command>`: the command line of SPEC.md §7. */
+/** `flowmeter <command>`: the command line of SPEC.md §7, as a function (`bin/flowmeter.js` calls it). */
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from './errors.js';
+import { processIo, withCliIo, type CliIo } from './io.js';
 import { registerLocalCommands } from './commands/local.js';
 import { registerEstimateCommand } from './commands/estimate.js';
 import { registerScheduleCommands } from './commands/schedule.js';
@@ -43,35 +44,37 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   return program;
 }
 
-function finish(stdout: string, exitCode: number): void {
-  process.exitCode = exitCode;
-  if (stdout) process.stdout.write(stdout);
-  // Leave once stdout has drained, whatever handles (sockets, isolates) are still open.
-  process.stdout.write('', () => setTimeout(() => process.exit(exitCode), 0).unref());
+/**
+ * Runs `flowmeter ARGS` (the arguments after the program name) and resolves to its exit code
+ * (SPEC.md §7). Output goes to `io` (default: the process's streams and environment), so
+ * tests run the command line in process; `bin/flowmeter.js` sets the process exit code.
+ * Never rejects: a failure is one line on `io.stderr` and a non-zero code.
+ */
+export async function main(args: string[], io: Partial<CliIo> = {}): Promise<number> {
+  const full: CliIo = { ...processIo(), ...io };
+  return withCliIo(full, () => runCli(args, full));
 }
 
-async function main(argv: string[]): Promise<void> {
+async function runCli(args: string[], io: CliIo): Promise<number> {
   let result: CommandResult | null = null;
   const program = buildProgram((r) => (result = r));
+  program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: () => undefined });
+  const fail = (message: string, code: number): number => {
+    io.stderr.write(`flowmeter: ${message}\n`);
+    return code;
+  };
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(args, { from: 'user' });
     const r = result as CommandResult | null;
-    if (r) finish(r.stdout, r.exitCode);
+    if (!r) return EXIT.ok;
+    if (r.stdout) io.stdout.write(r.stdout);
+    return r.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-        return finish('', EXIT.ok);
-      }
-      process.stderr.write(`flowmeter: ${err.message.replace(/^error: /, '').split('\n')[0]}\n`);
-      return finish('', EXIT.invalid);
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return fail(err.message.replace(/^error: /, '').split('\n')[0]!, EXIT.invalid);
     }
-    if (err instanceof CliError) {
-      process.stderr.write(`flowmeter: ${err.message}\n`);
-      return finish('', err.exitCode);
-    }
-    process.stderr.write(`flowmeter: ${(err as Error)?.message ?? String(err)}\n`);
-    return finish('', EXIT.failed);
+    if (err instanceof CliError) return fail(err.message, err.exitCode);
+    return fail((err as Error)?.message ?? String(err), EXIT.failed);
   }
 }
-
-await main(process.argv);

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { createProduction, type Production, type ProductionOptions } from '../redis/production.js';
 import { errorCode, errorMessage, exitCodeOf } from '../core/errors.js';
 import { CliError } from './errors.js';
+import { cliIo } from './io.js';
 
 export interface GlobalOpts {
   redis?: string;
@@ -10,7 +11,7 @@ export interface GlobalOpts {
 }
 
 export function redisUrlOf(cmd: Command): string {
-  const url = (cmd.optsWithGlobals() as GlobalOpts).redis ?? process.env.FLOWMETER_REDIS_URL;
+  const url = (cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL;
   if (!url) throw new CliError(`${cmd.name()} needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL`);
   return url;
 }
@@ -18,10 +19,11 @@ export function redisUrlOf(cmd: Command): string {
 /** Opens production mode, or fails with one line naming what is wrong. */
 export async function openProduction(cmd: Command, opts: Partial<ProductionOptions> = {}): Promise<Production> {
   const g = cmd.optsWithGlobals() as GlobalOpts;
-  const retentionDays = positive(process.env.FLOWMETER_RETENTION_DAYS, 'FLOWMETER_RETENTION_DAYS');
-  const taskBytes = positive(process.env.FLOWMETER_TASK_BYTES, 'FLOWMETER_TASK_BYTES');
+  const { env } = cliIo();
+  const retentionDays = positive(env.FLOWMETER_RETENTION_DAYS, 'FLOWMETER_RETENTION_DAYS');
+  const taskBytes = positive(env.FLOWMETER_TASK_BYTES, 'FLOWMETER_TASK_BYTES');
   try {
-    return await createProduction({ redisUrl: redisUrlOf(cmd), prefix: g.prefix ?? process.env.FLOWMETER_PREFIX ?? 'fm', retentionDays, taskBytes, ...opts });
+    return await createProduction({ redisUrl: redisUrlOf(cmd), prefix: g.prefix ?? env.FLOWMETER_PREFIX ?? 'fm', retentionDays, taskBytes, ...opts });
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(errorMessage(err), exitCodeOf(errorCode(err)));

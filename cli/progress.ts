@@ -3,13 +3,14 @@
  * most twice a second, with the tasks and actions so far. Nothing when stderr is not a TTY.
  */
 import type { RunRecord, TaskRecord } from '../core/types.js';
+import type { CliStream } from './io.js';
 
 export interface Progress {
   onTask: (run: RunRecord, task: TaskRecord) => void;
   done(): void;
 }
 
-export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+export function terminalProgress(stream: CliStream = process.stderr): Progress {
   if (!stream.isTTY) return { onTask: () => undefined, done: () => undefined };
   const started = Date.now();
   let shown = false;

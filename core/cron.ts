@@ -47,6 +47,49 @@ interface CronSpec {
   dowWildcard: boolean;
 }
 
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+/** A day-of-week token as a number; `SUN` ending a range is 7 (so `SAT-SUN` is Saturday to Sunday). */
+function dayNumber(token: string, rangeEnd: boolean): number | null {
+  if (/^\d+$/.test(token)) return Number(token);
+  const i = DAY_NAMES.indexOf(token);
+  if (i < 0) return null;
+  return i === 0 && rangeEnd ? 7 : i;
+}
+
+/**
+ * The days (0-6) a day-of-week field of numbers, names, ranges and stepped ranges names, or
+ * null for any other field (`*`, `?`, `L`, `#`, `H`, or an invalid one: left to the parser).
+ */
+function expandDayOfWeek(field: string): number[] | null {
+  const days = new Set<number>();
+  for (const item of field.toLowerCase().split(',')) {
+    const m = /^([a-z]{3}|\d+)(?:-([a-z]{3}|\d+))?(?:\/(\d+))?$/.exec(item);
+    if (!m || (m[3] !== undefined && m[2] === undefined)) return null;
+    const from = dayNumber(m[1]!, false);
+    const to = m[2] === undefined ? from : dayNumber(m[2], true);
+    const step = m[3] === undefined ? 1 : Number(m[3]);
+    if (from === null || to === null || from > to || to > 7 || step < 1) return null;
+    for (let d = from; d <= to; d += step) days.add(d % 7);
+  }
+  return [...days].sort((a, b) => a - b);
+}
+
+/**
+ * The expression with 7 (or `SUN` ending a range) read as Sunday, as in standard cron:
+ * `0 0 * * 0,7` → `0 0 * * 0`, `SAT-SUN` → `0,6`, `5-7` → `0,5,6`. The parser alone refuses the
+ * first two (a duplicate 0; a range 6-0). Used by everything that parses a schedule.
+ */
+export function normalizeCron(schedule: string): string {
+  if (typeof schedule !== 'string') return schedule;
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) return schedule;
+  const days = expandDayOfWeek(fields[fields.length - 1]!);
+  if (!days) return schedule;
+  fields[fields.length - 1] = days.join(',');
+  return fields.join(' ');
+}
+
 function parseSpec(schedule: string): CronSpec {
   if (typeof schedule !== 'string') throw new Error('invalid cron expression: must be a string');
   const text = schedule.trim();
@@ -57,7 +100,7 @@ function parseSpec(schedule: string): CronSpec {
   let f;
   try {
     // Same options as validation; hashSeed keeps `H` fields stable between calls and processes.
-    f = CronExpressionParser.parse(text, { tz: 'UTC', strict: false, hashSeed: text }).fields;
+    f = CronExpressionParser.parse(normalizeCron(text), { tz: 'UTC', strict: false, hashSeed: text }).fields;
   } catch (err) {
     throw new Error(`invalid cron expression ${JSON.stringify(schedule)}: ${oneLine((err as Error).message)}`);
   }

@@ -9,6 +9,7 @@
  * number of (node, caught set) pairs, not in the number of paths.
  */
 import { CronExpressionParser } from 'cron-parser';
+import { normalizeCron } from '../core/cron.js';
 import { DateTime } from 'luxon';
 import { compile } from './compile.js';
 import type { Scenario } from './schema.js';
@@ -220,7 +221,7 @@ export function firingsPerMonth(schedule: string, tz: string, now: Date): { firi
   const start = DateTime.fromJSDate(now, { zone: tz }).startOf('month').plus({ months: 1 });
   const end = start.plus({ months: 1 }).toMillis();
   const from = start.toMillis();
-  const it = CronExpressionParser.parse(schedule, { tz, currentDate: new Date(from - 1) });
+  const it = CronExpressionParser.parse(normalizeCron(schedule), { tz, currentDate: new Date(from - 1) });
   let firings = 0;
   let first = 0;
   for (;;) {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
+import { normalizeCron } from '../core/cron.js';
 import { scenarioSchema, nodeSchema, type Scenario } from './schema.js';
 import { checkGraph } from './graph.js';
 import { nodeType, NODE_TYPES } from '../nodes/index.js';
@@ -141,7 +142,7 @@ function triggerProblems(trigger: unknown): string[] {
     if (fields !== 5 && fields !== 6) out.push(`trigger.schedule: a cron expression has 5 or 6 fields, got ${fields}`);
     else {
       try {
-        CronExpressionParser.parse(t.schedule, { tz: out.length ? 'UTC' : tz, strict: false });
+        CronExpressionParser.parse(normalizeCron(t.schedule), { tz: out.length ? 'UTC' : tz, strict: false });
       } catch (err) {
         out.push(`trigger.schedule: ${(err as Error).message}`);
       }

@@ -20,8 +20,9 @@
  * The quota is enforced by the engine: while a tenant's quota is exhausted, each firing is
  * recorded as a `rejected` run (QUOTA_EXHAUSTED). The scheduler only logs it.
  *
- * The live ticker is node-cron (every second); `tick()` is also callable directly, with the
- * injected clock, which is how tests drive it.
+ * The live ticker is node-cron (every second); both it and the clock can be injected
+ * (`ticker`, `now`), and `tick()` is also callable directly: tests step a fake clock and
+ * drive the ticks by hand instead of waiting for real time.
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import { instantsBetween } from '../core/cron.js';
@@ -42,8 +43,11 @@ export interface SchedulerOptions {
   logger?: SchedulerLogger;
   /** Overrides every scenario's `trigger.catchUp` (ms) for the start of this scheduler. */
   catchUpMs?: number;
-  /** Start the live ticker in `start()` (default true). False: the caller drives `tick()`. */
-  ticker?: boolean;
+  /**
+   * The live ticker started by `start()`: true (default) for node-cron every `tickMs`, false
+   * for none (the caller drives `tick()`), or a {@link Ticker} (tests drive one by hand).
+   */
+  ticker?: boolean | Ticker;
   /** Most instants fired per scenario per tick (default 1000); the rest follow next tick. */
   maxPerTick?: number;
 }
@@ -56,6 +60,12 @@ export interface Scheduler {
   /** Stops the ticker and waits for a tick in progress. */
   stop(): Promise<void>;
 }
+
+/**
+ * Calls `onTick` every `tickMs` until the returned handle is stopped. A live tick is skipped
+ * while the previous one runs; each covers everything since the last.
+ */
+export type Ticker = (onTick: () => void, tickMs: number) => { stop(): void | Promise<void> };
 
 type CronTrigger = Extract<Scenario['trigger'], { type: 'cron' }>;
 
@@ -99,8 +109,7 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   let busy = false;
   let busySince = 0;
   let stallLogged = false;
-  let task: ScheduledTask | null = null;
-  let timer: NodeJS.Timeout | null = null;
+  let running: ReturnType<Ticker> | null = null;
   let stopped = false;
 
   function fail(context: string, fields: object, err: unknown, what: string): void {
@@ -258,7 +267,7 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   function tick(): Promise<number> {
     const p = chain.then(async () => {
       busy = true;
-      busySince = Date.now();
+      busySince = now().getTime();
       try {
         return await runTick();
       } finally {
@@ -274,21 +283,49 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   function liveTick(): void {
     if (stopped) return;
     if (busy) {
-      if (!stallLogged && Date.now() - busySince > Math.max(5000, 5 * tickMs)) {
+      if (!stallLogged && now().getTime() - busySince > Math.max(5000, 5 * tickMs)) {
         stallLogged = true;
-        log.warn({ sinceMs: Date.now() - busySince }, 'scheduler: a tick is taking long (is the store reachable?); firings are delayed, not lost');
+        log.warn({ sinceMs: now().getTime() - busySince }, 'scheduler: a tick is taking long (is the store reachable?); firings are delayed, not lost');
       }
       return;
     }
     tick().catch((err) => fail('tick', {}, err, 'tick'));
   }
 
-  /** node-cron when the interval is a whole number of seconds dividing a minute, else a timer. */
-  function startTicker(): void {
+  return {
+    async start() {
+      if (startedAt !== null && running) return;
+      stopped = false;
+      startedAt ??= now().getTime();
+      // The first tick fires what was missed within the catch-up window, oldest first.
+      try {
+        await tick();
+      } catch (err) {
+        fail('tick', {}, err, 'tick');
+      }
+      if (opts.ticker !== false && !stopped) {
+        const ticker = typeof opts.ticker === 'function' ? opts.ticker : nodeCronTicker(log);
+        running = ticker(liveTick, tickMs);
+      }
+    },
+    tick,
+    async stop() {
+      stopped = true;
+      const r = running;
+      running = null;
+      if (r) await r.stop();
+      await chain;
+    },
+  };
+}
+
+/** The default ticker: node-cron when `tickMs` is a whole number of seconds dividing a minute, else a timer. */
+function nodeCronTicker(log: SchedulerLogger): Ticker {
+  return (onTick, tickMs) => {
     const seconds = tickMs / 1000;
     if (Number.isInteger(seconds) && seconds >= 1 && 60 % seconds === 0) {
       const expression = seconds === 1 ? '* * * * * *' : `*/${seconds} * * * * *`;
-      task = cron.createTask(expression, () => liveTick(), {
+      const task: ScheduledTask = cron.createTask(expression, onTick, {
         name: 'flowmeter-scheduler',
         // Missed seconds do not matter: each tick covers everything since the last one.
         suppressMissedWarning: true,
@@ -300,36 +337,9 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
         },
       });
       void task.start();
-    } else {
-      timer = setInterval(liveTick, tickMs);
+      return { stop: async () => void (await task.destroy()) };
     }
-  }
-
-  return {
-    async start() {
-      if (startedAt !== null && (task || timer)) return;
-      stopped = false;
-      startedAt ??= now().getTime();
-      // The first tick fires what was missed within the catch-up window, oldest first.
-      try {
-        await tick();
-      } catch (err) {
-        fail('tick', {}, err, 'tick');
-      }
-      if (opts.ticker !== false && !stopped) startTicker();
-    },
-    tick,
-    async stop() {
-      stopped = true;
-      if (task) {
-        await task.destroy();
-        task = null;
-      }
-      if (timer) {
-        clearInterval(timer);
-        timer = null;
-      }
-      await chain;
-    },
+    const timer = setInterval(onTick, tickMs);
+    return { stop: () => clearInterval(timer) };
   };
 }

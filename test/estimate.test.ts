@@ -1,15 +1,13 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { DEFAULT_ITEMS, estimateScenario } from '../scenario/estimate.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
-import { registerEstimateCommand } from '../cli/commands/estimate.js';
-import { CliError } from '../cli/errors.js';
-import type { CommandResult } from '../cli/main.js';
+import { EXIT } from '../cli/errors.js';
+import { runCli, type CliRun } from './helpers/cli.js';
 
 type Doc = Record<string, unknown>;
 const scn = (start: string, nodes: Doc[], extra: Doc = {}): Scenario => {
@@ -246,13 +244,7 @@ describe('estimates against real runs of examples/*.json', () => {
 });
 
 describe('flowmeter estimate', () => {
-  const cli = async (...args: string[]): Promise<CommandResult> => {
-    let result: CommandResult | null = null;
-    const program = new Command('flowmeter').exitOverride().configureOutput({ writeErr: () => undefined });
-    registerEstimateCommand(program, (r) => (result = r));
-    await program.parseAsync(['node', 'flowmeter', ...args]);
-    return result!;
-  };
+  const cli = (...args: string[]): Promise<CliRun> => runCli(args);
   const file = join(mkdtempSync(join(tmpdir(), 'fm-est-')), 'cron.json');
   writeFileSync(file, JSON.stringify({ id: 'c', trigger: { type: 'cron', schedule: '0 * * * *' }, start: 'l', nodes: [loop('l', 'f'), filter('f')] }));
 
@@ -271,6 +263,8 @@ describe('flowmeter estimate', () => {
     expect(out).toMatch(/loops are taken at 10 items/);
   });
   it('rejects a bad --items', async () => {
-    await expect(cli('estimate', file, '--items', 'x')).rejects.toThrow(CliError);
+    // A CliError: one line, exit 2, nothing printed.
+    const r = await cli('estimate', file, '--items', 'x');
+    expect(r).toEqual({ code: EXIT.invalid, stdout: '', stderr: 'flowmeter: --items must be a whole number, got "x"\n' });
   });
 });

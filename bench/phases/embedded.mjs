@@ -1,6 +1,7 @@
 /** Phase `embedded`: Embedded mode (in this process), against a bare isolated-vm function. */
 import { performance } from 'node:perf_hooks';
 import { createEmbedded } from '../../dist/engine/embedded.js';
+import { instantsBetween } from '../../dist/core/cron.js';
 import { bareIsolate } from '../lib/baselines.mjs';
 import { CODE, SCN, item } from '../lib/scenarios.mjs';
 
@@ -50,5 +51,23 @@ export async function embeddedPhase({ log, table: { row, failedRow, notes } }) {
     await engine.close();
   } catch (err) {
     failedRow(measure, `≥ ${EMB_TARGET.toLocaleString('en-US')}/s`, err);
+  }
+
+  // The scheduler's instants for a minute-level schedule over a month (test/schedule.test.ts
+  // checks them, not how fast): every minute in New York, 2027-10-15 to 11-15, 44,580 instants.
+  const cronMeasure = 'cron: instants of */1 * * * * over a month (New York), ms';
+  try {
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const out = instantsBetween('*/1 * * * *', 'America/New_York', new Date('2027-10-15T00:00:00Z'), new Date('2027-11-15T00:00:00Z'));
+      times.push(performance.now() - t0);
+      if (out.length !== 44_580) throw new Error(`expected 44580 instants, got ${out.length}`);
+    }
+    const ms = times.sort((a, b) => a - b)[2];
+    log(`cron: a month of minute instants in ${ms.toFixed(0)} ms (median of 5)`);
+    row(cronMeasure, ms, null, { unit: ' ms', target: '≤ 1,000 ms', pass: (v) => v <= 1000 });
+  } catch (err) {
+    failedRow(cronMeasure, '≤ 1,000 ms', err);
   }
 }

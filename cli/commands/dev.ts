@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEmbedded } from '../../engine/embedded.js';
-import { loadScenarioFile, parseCount, requireValid } from '../io.js';
+import { cliIo, loadScenarioFile, parseCount, requireValid } from '../io.js';
 import { tenantOf } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
@@ -44,7 +44,7 @@ export function registerDevCommand(program: Command, done: (r: CommandResult) =>
         await platform.scenarios.enable(tenant, s.id, undefined);
       }
       const key = await platform.keys.create(tenant);
-      const adminKey = process.env.FLOWMETER_ADMIN_KEY;
+      const adminKey = cliIo().env.FLOWMETER_ADMIN_KEY;
       // Loaded here, not by every command: fastify, prom-client, node-cron.
       const [{ buildServer }, { createScheduler }] = await Promise.all([import('../../api/server.js'), import('../../scheduler/scheduler.js')]);
       const app = await buildServer(platform, { adminKey });
@@ -54,7 +54,7 @@ export function registerDevCommand(program: Command, done: (r: CommandResult) =>
       const address = app.server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;
       const base = `http://${opts.host}:${actualPort}`;
-      process.stderr.write(
+      cliIo().stderr.write(
         `flowmeter dev: in memory, tenant ${tenant}, ${scenarios.length} scenario${scenarios.length === 1 ? '' : 's'} enabled (${scenarios.map((s) => s.id).join(', ') || 'none'})\n` +
           `  dashboard  ${base}/#key=${key}\n` +
           `  webhooks   POST ${base}/hooks/${tenant}/<path>\n` +

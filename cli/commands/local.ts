@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createEmbedded } from '../../engine/embedded.js';
 import { scenarioJsonSchema } from '../../scenario/schema.js';
 import { CliError, EXIT } from '../errors.js';
-import { loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
+import { cliIo, loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
 import { exitCodeOf, formatRun } from '../format.js';
 import { terminalProgress } from '../progress.js';
 import type { CommandResult } from '../main.js';
@@ -15,9 +15,10 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
     .argument('<file>', 'scenario JSON file')
     .action((file: string) => {
       const result = loadScenarioFile(file);
-      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      const { stderr } = cliIo();
+      for (const w of result.warnings) stderr.write(`warning: ${w}\n`);
       if (!result.scenario) {
-        for (const p of result.problems) process.stderr.write(`${p}\n`);
+        for (const p of result.problems) stderr.write(`${p}\n`);
         throw new CliError(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`);
       }
       done({ stdout: `${file}: valid (${result.scenario.nodes.length} nodes)\n`, exitCode: EXIT.ok });
@@ -44,10 +45,11 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
       const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
       if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
       const scenario = requireValid(file, loadScenarioFile(file));
-      const progress = terminalProgress();
+      const { stderr } = cliIo();
+      const progress = terminalProgress(stderr);
       const engine = createEmbedded({
         onTask: progress.onTask,
-        onAlert: (a) => process.stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
+        onAlert: (a) => stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
       });
       try {
         await engine.ledger.setQuota(opts.tenant, { ...(monthlyActions !== undefined && { monthlyActions }), overage: opts.overage });

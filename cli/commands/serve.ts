@@ -5,7 +5,7 @@
  * without, an embedded in-memory platform that executes runs in this process.
  */
 import type { Command } from 'commander';
-import { parseCount } from '../io.js';
+import { cliIo, parseCount } from '../io.js';
 import { openProduction, type GlobalOpts } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
@@ -34,11 +34,12 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
     .option('--worker', 'with --redis: also execute runs in this process (like `flowmeter worker`)')
     .option('--concurrency <n>', 'with --worker: runs executed at once', '4')
     .action(async (opts: ServeOpts, cmd: Command) => {
+      const { env } = cliIo();
       const port = parseCount(opts.port, '--port', 0);
       if (port > 65535) throw new CliError(`--port must be at most 65535, got ${opts.port}`);
       const bodyLimit = parseCount(opts.bodyLimit, '--body-limit', 1);
       const concurrency = parseCount(opts.concurrency, '--concurrency', 1);
-      const redisUrl = (cmd.optsWithGlobals() as GlobalOpts).redis ?? process.env.FLOWMETER_REDIS_URL;
+      const redisUrl = (cmd.optsWithGlobals() as GlobalOpts).redis ?? env.FLOWMETER_REDIS_URL;
       if (opts.worker && !redisUrl) throw new CliError('--worker needs --redis URL (or FLOWMETER_REDIS_URL); without Redis, serve executes runs in process anyway');
 
       let platform: Platform;
@@ -60,11 +61,11 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
         logger.info('embedded platform: in memory, runs executed in this process; everything is lost when it stops (pass --redis URL to keep it)');
       }
 
-      const adminKey = process.env.FLOWMETER_ADMIN_KEY || undefined;
+      const adminKey = env.FLOWMETER_ADMIN_KEY || undefined;
       if (!adminKey) logger.warn('FLOWMETER_ADMIN_KEY is not set: only tenant keys (`flowmeter keys create`) can use /api, and nobody can change quotas through it');
 
       const { buildServer } = await import('../../api/server.js');
-      const app = await buildServer(platform, { adminKey, bodyLimit, logger: process.env.FLOWMETER_LOG_REQUESTS === '1' });
+      const app = await buildServer(platform, { adminKey, bodyLimit, logger: env.FLOWMETER_LOG_REQUESTS === '1' });
       try {
         await app.listen({ port, host: opts.host });
       } catch (err) {

@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { openProduction, tenantOf } from '../production-io.js';
 import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
+import { cliIo } from '../io.js';
 import type { RunEvent } from '../../engine/platform.js';
 import type { TaskRecord } from '../../core/types.js';
 
@@ -67,15 +68,16 @@ export function registerTailCommand(program: Command, runsCommand?: Command, don
       const tenant = tenantOf(cmd);
       if (opts.scenario !== undefined && !/^[a-z0-9_-]{1,64}$/.test(opts.scenario)) throw new CliError(`--scenario must be a scenario id, got ${JSON.stringify(opts.scenario)}`);
       const p = await openProduction(cmd, { persistent: true });
-      const tty = process.stdout.isTTY === true;
+      const { stdout, stderr } = cliIo();
+      const tty = stdout.isTTY === true;
       let stop: () => void = () => undefined;
       try {
         stop = await p.subscribe(tenant, (e) => {
           if (opts.scenario && e.scenarioId !== opts.scenario) return;
           const lines = formatEventLines(e, tty);
-          if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+          if (lines.length) stdout.write(lines.join('\n') + '\n');
         });
-        process.stderr.write(`tailing tenant ${tenant}${opts.scenario ? `, scenario ${opts.scenario}` : ''}; Ctrl-C to stop\n`);
+        stderr.write(`tailing tenant ${tenant}${opts.scenario ? `, scenario ${opts.scenario}` : ''}; Ctrl-C to stop\n`);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve());
           process.once('SIGTERM', () => resolve());
