@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   RUN_OWNERSHIP_LOST: 'another worker has taken over the run',
   RUN_NOT_HALTED: 'only a halted run can be resumed',
   REDIS_UNAVAILABLE: 'Redis cannot be reached',
+  WORKER_CRASHED: "a run's execution killed worker processes twice; it is not retried again",
+  WORKER_STOPPING: 'the worker was told to stop; the run continues elsewhere from its checkpoint',
   TIMEOUT: 'waiting for something took too long',
   UNAUTHORIZED: 'an API request without a valid key',
   FORBIDDEN: 'the API key may not do this (admin only)',

@@ -27,6 +27,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmClaim', file: 'redis/lua/claim.lua', libs: ['redis/lua/lib-lease.lua'], keys: 8 },
   { name: 'fmEnable', file: 'redis/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'redis/lua/resume.lua', keys: 1 },
+  { name: 'fmRelease', file: 'redis/lua/release.lua', keys: 1 },
   { name: 'fmCreate', file: 'redis/lua/create.lua', keys: null },
 ];
 
@@ -48,6 +49,7 @@ export type FlowRedis = Redis & {
   fmClaim(...args: Array<string | number>): Promise<number | string[]>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
+  fmRelease(...args: Array<string | number>): Promise<number>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };

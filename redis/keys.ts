@@ -11,7 +11,7 @@
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
  *   <p>:{t:T}:vars:<scenarioId>    hash   name → JSON value
- *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, f:<frame>
+ *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, live, crashes, f:<frame>
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
  *   <p>:{t:T}:run:<runId>:outputs  list   the run's outputs, in order
  *   <p>:{t:T}:runs                 zset   runId by start time (ms)

@@ -10,6 +10,7 @@ import { errorCode, FlowError } from '../core/errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './client.js';
 import { Keys } from './keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
+import { CRASH_LIMIT } from './run-store.js';
 import type { Platform, RunEvent, SubscribeOptions } from '../engine/platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
@@ -37,6 +38,8 @@ export interface ProductionOptions extends LedgerOptions {
   persistent?: boolean;
   /** Called when a worker of this process has ended a run (logging, metrics). */
   onRunEnd?: (run: RunRecord, ms: number) => void;
+  /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
+  crashLimit?: number;
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
@@ -51,6 +54,12 @@ export interface ProductionExtras {
   /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
   processJob(job: RunJob, slots?: LimitFunction): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
+  /**
+   * Stops executing: runs in progress checkpoint after their current wave and are given back
+   * (their jobs fail and are retried, so another worker continues them from there); no run is
+   * claimed any more. Then `close()` the platform.
+   */
+  stopRuns(): void;
 }
 
 export type Production = Platform & ProductionExtras;
@@ -73,7 +82,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
-  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false });
+  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false, stopping: () => stopping });
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
@@ -109,6 +118,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     };
   }
 
+  /** Set by stopRuns(): runs stop at their next checkpoint, new ones are not claimed. */
+  let stopping = false;
+  const crashLimit = opts.crashLimit ?? CRASH_LIMIT;
+
+  /** The tenant's current billing period and the one before (a run may hold leases in both). */
+  async function periodsOf(tenant: string): Promise<{ current: string; previous: string }> {
+    const { period: current } = await ledger.periodOf(tenant, opts.now?.() ?? new Date());
+    const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
+    return { current, previous };
+  }
+
   /** This process's executions, by run (see processRun). */
   const executing = new Map<string, Promise<void>>();
 
@@ -129,13 +149,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   }
 
   async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<void> {
-    const now = opts.now?.() ?? new Date();
-    const { period: current } = await ledger.periodOf(tenant, now);
-    const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
+    const periods = await periodsOf(tenant);
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
+    if (stopping) throw new FlowError('WORKER_STOPPING', `the worker is stopping: run ${runId} is left to another worker`);
     let stored;
     try {
-      stored = await runs.claim(tenant, runId, { current, previous }, scenarioId, FIRST_LEASE);
+      stored = await runs.claim(tenant, runId, periods, scenarioId, FIRST_LEASE, crashLimit);
     } catch (err) {
       if (errorCode(err) === 'NOT_FOUND') return; // expired, or never created
       throw err;
@@ -144,15 +163,44 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       runs.release(runId);
       return;
     }
+    if (stored.poisoned) return giveUpCrashed(stored.run, stored.crashes);
     const started = performance.now();
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
     } catch (err) {
-      runs.release(runId);
+      // Alive: the next claim must not count this as a crashed execution.
+      await runs.giveUp(tenant, runId).catch(() => undefined);
       if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
       throw err;
     }
+  }
+
+  /** Claims a run of a job BullMQ gave up on, to fail it with WORKER_CRASHED unless it has ended. */
+  async function failStalled(tenant: string, runId: string): Promise<void> {
+    const periods = await periodsOf(tenant);
+    const stored = await runs.claim(tenant, runId, periods, undefined, 0, 0);
+    if (stored.poisoned) await giveUpCrashed(stored.run, stored.crashes);
+    else runs.release(runId);
+  }
+
+  /**
+   * Finishes a run that has killed its workers as failed WORKER_CRASHED, without executing it:
+   * what it spent up to its last checkpoint stays billed, its lease went back with the claim.
+   */
+  async function giveUpCrashed(run: RunRecord, crashes: number): Promise<void> {
+    const at = (opts.now?.() ?? new Date()).toISOString();
+    Object.assign(run, {
+      status: 'failed', pending: null, finishedAt: at, startedAt: run.startedAt ?? at,
+      error: { code: 'WORKER_CRASHED', message: crashes > 0 ? `the run's execution killed ${crashes} worker processes; it is not retried again` : 'the run\'s job stalled more than its limit (its workers died); it is not retried again' },
+    });
+    try {
+      await runs.finish(run, []);
+    } catch (err) {
+      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
+      throw err;
+    }
+    opts.onRunEnd?.(run, 0);
   }
 
   /**
@@ -225,8 +273,18 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
       const slots = pLimit(o.concurrency ?? 4);
       const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processJob(job, slots) });
+      // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
+      // its runs unended: they fail with WORKER_CRASHED instead.
+      w.on('failed', (job, err) => {
+        if (!job || !/stalled more than allowable limit/.test(err.message)) return;
+        for (const r of runsOf(job.data)) void failStalled(r.tenant, r.runId).catch(() => undefined);
+      });
       workers.push(w);
       return w;
+    },
+
+    stopRuns(): void {
+      stopping = true;
     },
 
     async close(): Promise<void> {

@@ -85,6 +85,9 @@ export interface WorkerOptions {
   process: (job: RunJob) => Promise<void>;
 }
 
+/** Stalls (deaths of its worker) after which BullMQ fails a job: above claim.lua's 2 crashes per run. */
+export const MAX_STALLED = 5;
+
 let openWorkers = 0;
 /** How many workers of this process are not closed yet (a test guard checks it is 0). */
 export function openWorkerCount(): number {
@@ -100,8 +103,11 @@ export function createWorker(opts: WorkerOptions): Worker<RunJob> {
     concurrency: opts.concurrency ?? 4,
     lockDuration: opts.lockDurationMs ?? 10_000,
     stalledInterval: opts.stalledIntervalMs ?? 5_000,
-    // A run whose worker died is always picked up again; it continues from its checkpoint.
-    maxStalledCount: 1_000_000,
+    // A run whose worker died is picked up again and continues from its checkpoint. Poison runs
+    // are given up per run by claim.lua (WORKER_CRASHED after CRASH_LIMIT crashed executions, on
+    // the 3rd delivery); the job's own bound is a backstop above that (a job that kills its
+    // workers before any claim), and the runs of a job BullMQ gives up on fail as WORKER_CRASHED.
+    maxStalledCount: MAX_STALLED,
     autorun: true,
   });
   openWorkers++;

@@ -21,6 +21,16 @@ import { triggerMessage } from '../engine/trigger-message.js';
 
 export type { RunEvent };
 
+/** Crashed executions after which a run is given up with WORKER_CRASHED (SPEC §10). */
+export const CRASH_LIMIT = 2;
+
+/** A claimed run, with its crashed executions so far (claim.lua). */
+export interface ClaimedRun extends StoredRun {
+  crashes: number;
+  /** The run has crashed CRASH_LIMIT workers: finish it as WORKER_CRASHED, do not execute it. */
+  poisoned: boolean;
+}
+
 export interface RedisRunStoreOptions {
   /** How long ended runs and their task logs are kept, in days (default 30). */
   retentionDays?: number;
@@ -116,20 +126,22 @@ export class RedisRunStore implements RunStore {
    * Takes over a run for this process (claim.lua) and loads it for execution, in one round
    * trip: a previous owner's writes and leases are refused from now on, and the actions the
    * run held go back to the pool. The task log is not loaded (the worker only appends to it).
+   * `crashes` counts the executions of the run that killed their worker; once it reaches
+   * `crashLimit` the run is `poisoned`: not to be executed, but finished as WORKER_CRASHED.
    */
-  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string, lease = 0): Promise<StoredRun> {
+  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string, lease = 0, crashLimit = CRASH_LIMIT): Promise<ClaimedRun> {
     const token = randomUUID();
     const k = this.keys;
     const out = await this.redis.fmClaim(
       k.run(tenant, runId), k.runOutputs(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
       scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId), k.quota(tenant),
-      token, runId, lease, DEFAULT_QUOTA.monthlyActions,
+      token, runId, lease, DEFAULT_QUOTA.monthlyActions, crashLimit,
     );
     if (typeof out === 'number') throw scriptError('fmClaim', out);
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
-    const stored = this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
+    const stored: ClaimedRun = { ...this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []), crashes: Number(h['#crashes'] ?? 0), poisoned: h['#poisoned'] === '1' };
     if (h['#vars'] && stored.run.scenarioId === scenarioId) {
       const raw = JSON.parse(h['#vars']) as Record<string, string>;
       stored.vars = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, JSON.parse(v)]));
@@ -148,6 +160,16 @@ export class RedisRunStore implements RunStore {
   release(runId: string): void {
     this.owners.delete(runId);
     this.written.delete(runId);
+  }
+
+  /**
+   * Gives up a claimed run that has not ended, from a live process (release.lua), so that its
+   * next claim does not count a crashed execution; then forgets it like `release`.
+   */
+  async giveUp(tenant: string, runId: string): Promise<void> {
+    const token = this.owners.get(runId);
+    this.release(runId);
+    if (token) await this.redis.fmRelease(this.keys.run(tenant, runId), token);
   }
 
   private scenario(json: string): Scenario {
