@@ -75,6 +75,12 @@ export function scriptError(script: string, code: number): FlowError {
 export interface ConnectOptions {
   /** For long-lived processes (workers): retry forever and queue commands while reconnecting. */
   persistent?: boolean;
+  /**
+   * For servers: reconnect forever, but while Redis is unreachable every command fails at once
+   * (no offline queue, 4 s command timeout) and nothing sent before a disconnect is resent after
+   * it, so a request answered with an error is never acted on later (SPEC §10).
+   */
+  failFast?: boolean;
 }
 
 /** Hides a password in a Redis URL for messages. */
@@ -83,6 +89,12 @@ export function safeRedisUrl(url: string): string {
 }
 
 export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
+  if (opts.failFast) {
+    return {
+      maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: 4000,
+      connectTimeout: 3000, enableReadyCheck: true, retryStrategy: (n) => Math.min(200 * n, 2000),
+    };
+  }
   return opts.persistent
     ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (n) => Math.min(200 * n, 2000) }
     : { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => (n > 2 ? null : 100 * n) };
@@ -124,4 +136,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     const t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
     p.then((v) => { clearTimeout(t); resolvePromise(v); }, (e) => { clearTimeout(t); reject(e); });
   });
+}
+
+/** ioredis' errors for a connection that is down, was lost, or did not answer in time. */
+const CONNECTION_ERRORS = /enableOfflineQueue|Connection is closed|Command timed out|max retries per request|Reached the max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|connect ETIMEDOUT|Socket closed unexpectedly/i;
+
+/** Whether `err` says Redis could not be reached (the one place connection errors are recognised). */
+export function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (e.code === 'REDIS_UNAVAILABLE' || e.name === 'MaxRetriesPerRequestError') return true;
+  return (typeof e.code === 'string' && CONNECTION_ERRORS.test(e.code)) || (typeof e.message === 'string' && CONNECTION_ERRORS.test(e.message));
 }

@@ -36,6 +36,11 @@ export interface ProductionOptions extends LedgerOptions {
   taskBytes?: number;
   /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
   persistent?: boolean;
+  /**
+   * Servers: while Redis is unreachable commands fail at once (REDIS_UNAVAILABLE in the API) and
+   * are never replayed after a reconnect; see ConnectOptions.failFast. Workers leave it off.
+   */
+  failFast?: boolean;
   /** Called when a worker of this process has ended a run (logging, metrics). */
   onRunEnd?: (run: RunRecord, ms: number) => void;
   /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
@@ -65,14 +70,14 @@ export interface ProductionExtras {
 export type Production = Platform & ProductionExtras;
 
 export async function createProduction(opts: ProductionOptions): Promise<Platform & ProductionExtras> {
-  const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent });
+  const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent, failFast: opts.failFast });
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
   const ledger = new RedisLedger(redis, keys, opts);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const scenarios = new RedisScenarioStore(redis, keys);
-  const queue = new RunQueue(opts.redisUrl, keys.prefix);
+  const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast });
   let sandbox: ReturnType<typeof createSandbox> | null = null;
   let mail: ReturnType<typeof createMailSender> | null = null;
   const services = (): NodeServices => {
@@ -95,7 +100,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
    */
   async function subscribe(tenant: string, onEvent: (e: RunEvent) => void, o: SubscribeOptions = {}): Promise<() => void> {
     if (!sub) {
-      sub = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
+      sub = new Redis(opts.redisUrl, redisOptions({ persistent: true, failFast: opts.failFast }));
       sub.on('error', () => undefined);
       sub.on('message', (channel: string, text: string) => {
         const set = listeners.get(channel);
@@ -108,7 +113,14 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       let set = listeners.get(channel);
       if (!set) {
         listeners.set(channel, (set = new Set()));
-        await sub.subscribe(channel);
+        try {
+          await sub.subscribe(channel);
+        } catch (err) {
+          // Not subscribed (Redis away): the next caller subscribes again.
+          listeners.delete(channel);
+          for (const s of sets) s.delete(onEvent);
+          throw err;
+        }
       }
       set.add(onEvent);
       sets.push(set);

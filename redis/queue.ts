@@ -44,8 +44,9 @@ export class RunQueue {
   readonly queue: Queue<RunJob>;
   private readonly connection: Redis;
 
-  constructor(redisUrl: string, prefix: string) {
-    this.connection = new Redis(redisUrl, redisOptions({ persistent: true }));
+  /** `failFast`: adding a job fails at once while Redis is unreachable, never later (servers). */
+  constructor(redisUrl: string, prefix: string, opts: { failFast?: boolean } = {}) {
+    this.connection = new Redis(redisUrl, redisOptions({ persistent: true, failFast: opts.failFast }));
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix) });
     this.queue.on('error', () => undefined);
