@@ -11,7 +11,7 @@ import { connectRedis, redisOptions, type FlowRedis } from './client.js';
 import { Keys } from './keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
 import { CRASH_LIMIT } from './run-store.js';
-import type { Platform, RunEvent, SubscribeOptions } from '../engine/platform.js';
+import type { Platform, RunEvent, SubscribeOptions, TriggerOptions } from '../engine/platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
@@ -237,6 +237,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     getScenario: (tenant, id) => scenarios.get(tenant, id),
     createMany: (items) => runs.createMany(items),
     enqueue: (refs) => queue.enqueueBatch(refs),
+    getRun: (tenant, runId) => runs.get(tenant, runId),
   });
 
   return {
@@ -254,8 +255,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
      * Persists a new run of a stored scenario, then enqueues it (never the other way round),
      * in one job with the other runs triggered in the same turn of the event loop.
      */
-    trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
-      return batcher.trigger(tenant, scenarioId, payload, trigger);
+    trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, o: TriggerOptions = {}): Promise<RunRecord> {
+      return batcher.trigger(tenant, scenarioId, payload, trigger, o.idempotencyKey);
+    },
+
+    async idempotentRun(tenant: string, idempotencyKey: string): Promise<string | null> {
+      return redis.get(keys.idempotency(tenant, idempotencyKey));
     },
 
     async fire(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, instant: Date) {

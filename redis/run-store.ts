@@ -71,19 +71,20 @@ export class RedisRunStore implements RunStore {
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
     const [created] = await this.createMany([{ run, scenario, payload }]);
     if (created instanceof Error) throw created;
-    return created!;
+    return created === true;
   }
 
   /**
    * Persists new runs, each only if absent (create.lua: a run that exists, such as a cron
    * instant fired by another scheduler or a call resent after a lost reply, is left as it is);
    * one script call per tenant. Resolves with whether each was created, or why not (a payload
-   * that is not JSON fails its own run only).
+   * that is not JSON fails its own run only), or, for a run whose idempotency key is already
+   * held (create.lua), `{ runId }` of the run that key started: nothing was created.
    */
-  async createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown }>): Promise<Array<boolean | FlowError>> {
+  async createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>): Promise<Array<boolean | FlowError | { runId: string }>> {
     const k = this.keys;
     const now = Date.now();
-    const created = new Array<boolean | FlowError>(items.length);
+    const created = new Array<boolean | FlowError | { runId: string }>(items.length);
     const payloads = new Array<string>(items.length);
     const byTenant = new Map<string, number[]>();
     items.forEach(({ run, payload }, i) => {
@@ -101,17 +102,19 @@ export class RedisRunStore implements RunStore {
       const snapshots: string[] = [];
       const snapshotIndex = new Map<string, number>();
       const args: Array<string | number> = [];
+      const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
+      const idemKeys: string[] = [];
       for (const i of indexes) {
-        const { run, scenario } = items[i]!;
+        const { run, scenario, idempotencyKey } = items[i]!;
         const json = this.snapshot(scenario);
         let at = snapshotIndex.get(json);
         if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
-        args.push(run.runId, recordJson(run), run.status, at, payloads[i]!);
+        const idem = idempotencyKey === undefined ? 0 : 2 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
+        args.push(run.runId, recordJson(run), run.status, at, payloads[i]!, idem);
       }
-      const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
-      const out = await this.redis.fmCreate(2 + runKeys.length, k.runs(tenant), k.tenants(), ...runKeys,
+      const out = await this.redis.fmCreate(2 + runKeys.length + idemKeys.length, k.runs(tenant), k.tenants(), ...runKeys, ...idemKeys,
         now, now - this.retentionSeconds * 1000, tenant, indexes.length, snapshots.length, ...args, ...snapshots);
-      indexes.forEach((i, j) => (created[i] = out[j] === 1));
+      indexes.forEach((i, j) => (created[i] = typeof out[j] === 'string' ? { runId: String(out[j]) } : out[j] === 1));
     }));
     return created;
   }
