@@ -57,7 +57,7 @@ export interface ProductionExtras {
   readonly deps: ExecutorDeps;
   processRun(tenant: string, runId: string, scenarioId?: string): Promise<void>;
   /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
-  processJob(job: RunJob, slots?: LimitFunction): Promise<void>;
+  processJob(job: RunJob, slots?: LimitFunction, keep?: (data: RunJob) => Promise<void>): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
   /**
    * Stops executing: runs in progress checkpoint after their current wave and are given back
@@ -221,12 +221,15 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
    * An infrastructure error of one run fails the job once the others have ended or stopped:
    * BullMQ redelivers it, and each run continues from its checkpoint (ended ones are skipped).
    */
-  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity)): Promise<void> {
+  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity), keep?: (data: RunJob) => Promise<void>): Promise<void> {
     let mine = runsOf(job);
     const free = Math.max(1, slots.concurrency - slots.activeCount - slots.pendingCount);
     if (mine.length > free) {
       await queue.enqueueBatch(mine.slice(free));
       mine = mine.slice(0, free);
+      // The job now carries only the runs kept here: redelivered after this worker dies, it
+      // must not hand out runs that other workers execute (their claims would count crashes).
+      await keep?.({ runs: mine });
     }
     const results = await Promise.allSettled(mine.map((r) => slots(() => processRun(r.tenant, r.runId, r.scenarioId))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -289,7 +292,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
       // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
       const slots = pLimit(o.concurrency ?? 4);
-      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processJob(job, slots) });
+      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job, keep) => processJob(job, slots, keep) });
       // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
       // its runs unended: they fail with WORKER_CRASHED instead.
       w.on('failed', (job, err) => {

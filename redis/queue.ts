@@ -83,7 +83,8 @@ export interface WorkerOptions {
   lockDurationMs?: number;
   /** How often stalled jobs (of dead workers) are looked for, ms (default 5000). */
   stalledIntervalMs?: number;
-  process: (job: RunJob) => Promise<void>;
+  /** `keep` replaces the job's data (a batch that handed some of its runs on keeps the rest). */
+  process: (job: RunJob, keep: (data: RunJob) => Promise<void>) => Promise<void>;
 }
 
 /** Stalls (deaths of its worker) after which BullMQ fails a job: above claim.lua's 2 crashes per run. */
@@ -98,7 +99,7 @@ export function openWorkerCount(): number {
 export function createWorker(opts: WorkerOptions): Worker<RunJob> {
   const connection = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
   connection.on('error', () => undefined);
-  const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data), {
+  const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data, async (data) => void (await job.updateData(data))), {
     connection,
     prefix: queuePrefix(opts.prefix),
     concurrency: opts.concurrency ?? 4,
