@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { FlowError, type ErrorCode } from '../core/errors.js';
-import type { Platform } from '../engine/platform.js';
+import type { Platform, TriggerOptions } from '../engine/platform.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { Metrics } from './metrics.js';
 
@@ -34,6 +34,21 @@ export const TENANT_RE = /^[a-z0-9_-]{1,64}$/;
 export const SCENARIO_ID_RE = /^[a-z0-9_-]{1,64}$/;
 /** Run ids: anything else cannot name a stored run. */
 export const RUN_ID_RE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/** An Idempotency-Key: 1-255 visible ASCII characters. */
+export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The request's `Idempotency-Key` (SPEC §10) as the platform keys it: per route target (the
+ * caller names it, e.g. `hook:<path>`); the platform keeps keys per tenant. Undefined without
+ * the header; 400 INVALID_INPUT for a malformed one.
+ */
+export function idempotencyKeyOf(req: FastifyRequest, target: string): string | undefined {
+  const v = req.headers['idempotency-key'];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !IDEMPOTENCY_KEY_RE.test(v)) throw new ApiError('INVALID_INPUT', 'the Idempotency-Key header must be 1-255 visible ASCII characters');
+  return `${target}\n${v}`;
+}
 
 const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 
@@ -88,6 +103,7 @@ export async function triggerAndWait(
   payload: unknown,
   trigger: TriggerInfo,
   timeoutMs: number,
+  opts: TriggerOptions = {},
 ): Promise<RunRecord> {
   const ended = new Set<string>();
   let target: string | null = null;
@@ -101,9 +117,9 @@ export async function triggerAndWait(
   let timer: NodeJS.Timeout | undefined;
   let poll: NodeJS.Timeout | undefined;
   try {
-    const run = await platform.trigger(tenant, scenarioId, payload, trigger);
+    const run = await platform.trigger(tenant, scenarioId, payload, trigger, opts);
     const runId = (target = run.runId);
-    if (ended.has(runId)) wake();
+    if (ended.has(runId) || ENDED.has(run.status)) wake(); // ENDED: a repeated idempotent trigger
     poll = setInterval(() => {
       platform.runs.get(tenant, runId).then((r) => r && ENDED.has(r.status) && wake(), () => undefined);
     }, 2000);

@@ -8,7 +8,7 @@ import { validateScenario, formatPath } from '../scenario/validate.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { TriggerInfo } from '../core/types.js';
 import { principalOf } from './auth.js';
-import { ApiError, SCENARIO_ID_RE, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
+import { ApiError, SCENARIO_ID_RE, idempotencyKeyOf, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
 
 interface IdParams {
   id: string;
@@ -83,7 +83,8 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
   /**
    * Starts a manual run (enabled or not, like `flowmeter trigger`): 202 `{ runId }`; with
    * `?wait=true`, 200 and the run record once it has ended, whatever its status. A run that
-   * the quota refuses is recorded as `rejected` (SPEC §4).
+   * the quota refuses is recorded as `rejected` (SPEC §4). A repeated `Idempotency-Key` (24 h)
+   * answers with the first request's run and starts nothing.
    */
   api.post<{ Params: IdParams; Querystring: { wait?: string } }>('/scenarios/:id/trigger', async (req, reply) => {
     const { tenant } = principalOf(req);
@@ -95,10 +96,11 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const scenario = await scenarioOf(tenant, req.params.id);
     const trigger: TriggerInfo = { type: 'manual', ...(parsed.data.test && { test: true }) };
     const payload = parsed.data.payload ?? null;
+    const idempotencyKey = idempotencyKeyOf(req, `scenario:${scenario.id}`);
     if (!isTrue(req.query.wait)) {
-      const run = await platform.trigger(tenant, scenario.id, payload, trigger);
+      const run = await platform.trigger(tenant, scenario.id, payload, trigger, { idempotencyKey });
       return reply.code(202).send({ runId: run.runId });
     }
-    return publicRun(await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs));
+    return publicRun(await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs, { idempotencyKey }));
   });
 }

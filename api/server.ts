@@ -9,6 +9,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Platform } from '../engine/platform.js';
 import { errorMessage, httpStatusOf } from '../core/errors.js';
+import { isRedisUnavailable } from '../redis/client.js';
 import { createAuthHook, principalOf } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';
@@ -51,6 +52,7 @@ function toHttpError(err: unknown, bodyLimit: number): HttpError {
   const answer = (status: number, c: string, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>): HttpError => ({
     status, body: { error: { code: c, message, ...extra } }, headers,
   });
+  if (isRedisUnavailable(err)) return answer(503, 'REDIS_UNAVAILABLE', `Redis cannot be reached; nothing was done, retry later (${firstLine(errorMessage(err))})`);
   if (err instanceof ApiError) return answer(httpStatusOf(err.code), err.code, err.message, err.extra.details, err.extra.headers);
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return answer(413, 'PAYLOAD_TOO_LARGE', `the request body is over the limit of ${bodyLimit} bytes`);
   if (code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
@@ -61,6 +63,10 @@ function toHttpError(err: unknown, bodyLimit: number): HttpError {
   if (status < 500) return answer(status, code, errorMessage(err));
   if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT') return answer(status, code, errorMessage(err));
   return answer(500, 'INTERNAL', 'an unexpected error; it has been logged');
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0]!.slice(0, 200);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

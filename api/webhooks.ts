@@ -4,7 +4,8 @@
  *
  * Order of checks, each answering before anything is enqueued: unknown tenant, path or a
  * disabled scenario → 404; `trigger.secret` set and `X-Signature` missing or wrong → 401;
- * quota exhausted → 429 with `Retry-After`. The body limit (413) and malformed JSON (400) are
+ * quota exhausted → 429 with `Retry-After`. A repeated `Idempotency-Key` (24 h, per tenant and
+ * path) answers with the first request's run and starts nothing. The body limit (413) and malformed JSON (400) are
  * enforced while the body is read, before any of these.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -14,7 +15,7 @@ import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { newRun } from '../engine/run-record.js';
 import type { Platform } from '../engine/platform.js';
-import { ApiError, TENANT_RE, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';
+import { ApiError, TENANT_RE, idempotencyKeyOf, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';
 
 /** Request headers that never reach `msg.headers` (nor the run record). */
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-signature']);
@@ -75,13 +76,17 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     const { wait, ...query } = req.query;
     const trigger: TriggerInfo = { type: 'webhook', headers: forwardedHeaders(req.headers), query };
     const payload = payloadOf(req, raw);
+    // A repeated Idempotency-Key answers with the first request's run, quota or not.
+    const idempotencyKey = idempotencyKeyOf(req, `hook:${path}`);
+    const first = idempotencyKey === undefined ? null : await platform.idempotentRun(tenant, idempotencyKey);
+    if (first && !isTrue(wait)) return reply.code(202).send({ runId: first });
 
     // Quota: a webhook must answer 429 at once, before a run would end. So the usage is checked
     // first: with the quota exhausted (overage `halt`, nothing remaining) the attempt is
     // recorded as a `rejected` run (SPEC §4: operators see every refused trigger; the run log's
     // retention bounds a flood) and nothing is enqueued. Non-billable scenarios are let through.
     // A request racing the last action past this check is rejected by the engine as usual.
-    if (scenario.billable !== false) {
+    if (scenario.billable !== false && !first) {
       const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
       if (quota.overage === 'halt' && usage.remaining <= 0) {
         const rejected = await recordRejected(platform, scenario, tenant, trigger, payload);
@@ -89,10 +94,10 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
       }
     }
     if (!isTrue(wait)) {
-      const run = await platform.trigger(tenant, scenario.id, payload, trigger);
+      const run = await platform.trigger(tenant, scenario.id, payload, trigger, { idempotencyKey });
       return reply.code(202).send({ runId: run.runId });
     }
-    const run = await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs);
+    const run = await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs, { idempotencyKey });
     if (run.status === 'rejected') {
       const usage = await platform.ledger.usage(tenant, new Date());
       throw exhausted(usage.period.end, run.runId);

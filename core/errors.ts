@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   RUN_OWNERSHIP_LOST: { message: 'another worker has taken over the run', http: 500, exit: EXIT.failed },
   RUN_NOT_HALTED: { message: 'only a halted run can be resumed', http: 409, exit: EXIT.invalid },
   REDIS_UNAVAILABLE: { message: 'Redis cannot be reached', http: 503, exit: EXIT.failed },
+  WORKER_CRASHED: { message: "a run's execution killed worker processes twice; it is not retried again", http: 500, exit: EXIT.failed },
+  WORKER_STOPPING: { message: 'the worker was told to stop; the run continues elsewhere from its checkpoint', http: 503, exit: EXIT.failed },
   TIMEOUT: { message: 'waiting for something took too long', http: 504, exit: EXIT.failed },
   UNAUTHORIZED: { message: 'an API request without a valid key', http: 401, exit: EXIT.invalid },
   FORBIDDEN: { message: 'the API key may not do this (admin only)', http: 403, exit: EXIT.invalid },

@@ -65,6 +65,21 @@ class EventfulRunStore extends MemoryRunStore {
   }
 }
 
+/** Idempotency keys of triggers in memory: tenant + key → run id, for 24 h (create.lua's twin). */
+class IdempotencyKeys {
+  private readonly keys = new Map<string, { runId: string; until: number }>();
+  constructor(private readonly now: () => number) {}
+  get(tenant: string, key: string): string | null {
+    const hit = this.keys.get(`${tenant}\n${key}`);
+    return hit && hit.until > this.now() ? hit.runId : null;
+  }
+  set(tenant: string, key: string, runId: string): void {
+    const now = this.now();
+    if (this.keys.size >= 10_000) for (const [k, v] of this.keys) if (v.until <= now) this.keys.delete(k);
+    this.keys.set(`${tenant}\n${key}`, { runId, until: now + 86_400_000 });
+  }
+}
+
 export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const env = opts.env ?? process.env;
   const events = new EventEmitter().setMaxListeners(0);
@@ -84,6 +99,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   };
   const deps: ExecutorDeps = { meter: ledger, runs, vars, services, now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
   const inFlight = new Set<Promise<unknown>>();
+  const idempotent = new IdempotencyKeys(() => (opts.now?.() ?? new Date()).getTime());
   const keyHashes = new Map<string, string>();
 
   const keys: KeyStore = {
@@ -122,14 +138,23 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       return executeRun(scenario, run, deps, payload);
     },
     resumeRun,
-    async trigger(tenant, scenarioId, payload, trigger) {
+    async trigger(tenant, scenarioId, payload, trigger, o = {}) {
       const scenario = await scenarios.get(tenant, scenarioId);
       if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
       const run = newRun(scenario, tenant, trigger);
+      if (o.idempotencyKey !== undefined) {
+        // Checked and taken in one step (no await between), like create.lua's SET NX.
+        const first = idempotent.get(tenant, o.idempotencyKey);
+        if (first) return (await runs.get(tenant, first)) ?? { ...run, runId: first };
+        idempotent.set(tenant, o.idempotencyKey, run.runId);
+      }
       await runs.create(run, scenario, payload);
       const queued = structuredClone(run);
       start(executeRun(scenario, run, deps, payload));
       return queued;
+    },
+    async idempotentRun(tenant, idempotencyKey) {
+      return idempotent.get(tenant, idempotencyKey);
     },
     async fire(tenant, scenarioId, payload, trigger, instant) {
       const scenario = await scenarios.get(tenant, scenarioId);

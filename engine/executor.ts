@@ -67,6 +67,10 @@ export async function executeRun(
   const every = deps.checkpointEvery ?? 64;
   const everyMs = deps.checkpointMs ?? 200;
   while (state.items.length > 0 && !w.failed && !w.halted) {
+    if (deps.stopping?.()) {
+      await checkpoint(w);
+      throw new FlowError('WORKER_STOPPING', `the worker is stopping: run ${run.runId} continues elsewhere from its checkpoint`);
+    }
     await wave(w);
     if (state.items.length > 0 && !w.failed && !w.halted && (w.fresh.length >= every || performance.now() - w.lastCheckpoint >= everyMs)) {
       await checkpoint(w);

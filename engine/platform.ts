@@ -28,6 +28,15 @@ export interface SubscribeOptions {
   runsOnly?: boolean;
 }
 
+/** How a run is started. */
+export interface TriggerOptions {
+  /**
+   * Makes the trigger idempotent for 24 h (SPEC §10): the caller's key, naming the route target
+   * and the client's Idempotency-Key; keys are per tenant.
+   */
+  idempotencyKey?: string;
+}
+
 export interface Platform {
   readonly mode: 'embedded' | 'redis';
   readonly ledger: Ledger;
@@ -35,8 +44,14 @@ export interface Platform {
   readonly vars: VarStore;
   readonly scenarios: ScenarioStore;
   readonly keys: KeyStore;
-  /** Persists a new run of a stored scenario, then starts it (queue or in process). */
-  trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord>;
+  /**
+   * Persists a new run of a stored scenario, then starts it (queue or in process). With an
+   * idempotency key already used by the tenant in the last 24 h, starts nothing and resolves
+   * with the run that key started.
+   */
+  trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, opts?: TriggerOptions): Promise<RunRecord>;
+  /** The run an idempotency key of the tenant started in the last 24 h, or null. */
+  idempotentRun(tenant: string, idempotencyKey: string): Promise<string | null>;
   /**
    * Starts the run of a cron instant, at most once however many schedulers call it, and
    * idempotently: the run id is derived from (tenant, scenario, instant), the run is persisted

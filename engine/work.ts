@@ -33,6 +33,11 @@ export interface ExecutorDeps {
    * task log sets false: stored tasks then leave memory at each checkpoint.
    */
   keepTasks?: boolean;
+  /**
+   * When it returns true (a worker told to stop), the run checkpoints after its current wave and
+   * `executeRun` throws WORKER_STOPPING: the run is left as of that checkpoint, to continue elsewhere.
+   */
+  stopping?: () => boolean;
 }
 
 /** A running run's working set, kept apart from the record until it is stored. */

@@ -23,6 +23,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmClaim', script: 'claim', keys: 8 },
   { name: 'fmEnable', script: 'enable', keys: 3 },
   { name: 'fmResume', script: 'resume', keys: 1 },
+  { name: 'fmRelease', script: 'release', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
 ];
 
@@ -41,6 +42,7 @@ export type FlowRedis = Redis & {
   fmClaim(...args: Array<string | number>): Promise<number | string[]>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
+  fmRelease(...args: Array<string | number>): Promise<number>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };
@@ -48,6 +50,12 @@ export type FlowRedis = Redis & {
 export interface ConnectOptions {
   /** For long-lived processes (workers): retry forever and queue commands while reconnecting. */
   persistent?: boolean;
+  /**
+   * For servers: reconnect forever, but while Redis is unreachable every command fails at once
+   * (no offline queue, 4 s command timeout) and nothing sent before a disconnect is resent after
+   * it, so a request answered with an error is never acted on later (SPEC §10).
+   */
+  failFast?: boolean;
 }
 
 /** Hides a password in a Redis URL for messages. */
@@ -56,6 +64,12 @@ export function safeRedisUrl(url: string): string {
 }
 
 export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
+  if (opts.failFast) {
+    return {
+      maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: 4000,
+      connectTimeout: 3000, enableReadyCheck: true, retryStrategy: (n) => Math.min(200 * n, 2000),
+    };
+  }
   return opts.persistent
     ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (n) => Math.min(200 * n, 2000) }
     : { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => (n > 2 ? null : 100 * n) };
@@ -97,4 +111,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     const t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
     p.then((v) => { clearTimeout(t); resolvePromise(v); }, (e) => { clearTimeout(t); reject(e); });
   });
+}
+
+/** ioredis' errors for a connection that is down, was lost, or did not answer in time. */
+const CONNECTION_ERRORS = /enableOfflineQueue|Connection is closed|Command timed out|max retries per request|Reached the max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|connect ETIMEDOUT|Socket closed unexpectedly/i;
+
+/** Whether `err` says Redis could not be reached (the one place connection errors are recognised). */
+export function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (e.code === 'REDIS_UNAVAILABLE' || e.name === 'MaxRetriesPerRequestError') return true;
+  return (typeof e.code === 'string' && CONNECTION_ERRORS.test(e.code)) || (typeof e.message === 'string' && CONNECTION_ERRORS.test(e.message));
 }

@@ -11,16 +11,19 @@
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
  *   <p>:{t:T}:vars:<scenarioId>    hash   name → JSON value
- *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, f:<frame>
+ *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, live, crashes, f:<frame>
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
  *   <p>:{t:T}:run:<runId>:outputs  list   the run's outputs, in order
  *   <p>:{t:T}:runs                 zset   runId by start time (ms)
+ *   <p>:{t:T}:idem:<sha256>        string runId started by an idempotent trigger (24 h; create.lua)
  *   <p>:{t:T}:keys                 hash   sha256(api key) → created at
  *   <p>:apikeys                    hash   sha256(api key) → tenant
  *   <p>:tenants                    set    every tenant with data
  *   <p>:events:<T>                 pubsub task events
  *   <p>:runends:<T>                pubsub run events (a run's end), after its task events
  */
+import { createHash } from 'node:crypto';
+
 export class Keys {
   constructor(readonly prefix = 'fm') {}
 
@@ -62,6 +65,10 @@ export class Keys {
   }
   runTasks(tenant: string, runId: string): string {
     return `${this.t(tenant)}:run:${runId}:tasks`;
+  }
+  /** `key` names the route target and the client's Idempotency-Key; it is hashed. */
+  idempotency(tenant: string, key: string): string {
+    return `${this.t(tenant)}:idem:${createHash('sha256').update(key).digest('hex')}`;
   }
   runs(tenant: string): string {
     return `${this.t(tenant)}:runs`;

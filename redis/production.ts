@@ -10,7 +10,8 @@ import { errorCode, FlowError } from '../core/errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './client.js';
 import { Keys } from './keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
-import type { Platform, RunEvent, SubscribeOptions } from '../engine/platform.js';
+import { CRASH_LIMIT } from './run-store.js';
+import type { Platform, RunEvent, SubscribeOptions, TriggerOptions } from '../engine/platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
@@ -35,8 +36,15 @@ export interface ProductionOptions extends LedgerOptions {
   taskBytes?: number;
   /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
   persistent?: boolean;
+  /**
+   * Servers: while Redis is unreachable commands fail at once (REDIS_UNAVAILABLE in the API) and
+   * are never replayed after a reconnect; see ConnectOptions.failFast. Workers leave it off.
+   */
+  failFast?: boolean;
   /** Called when a worker of this process has ended a run (logging, metrics). */
   onRunEnd?: (run: RunRecord, ms: number) => void;
+  /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
+  crashLimit?: number;
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
@@ -49,21 +57,27 @@ export interface ProductionExtras {
   readonly deps: ExecutorDeps;
   processRun(tenant: string, runId: string, scenarioId?: string): Promise<void>;
   /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
-  processJob(job: RunJob, slots?: LimitFunction): Promise<void>;
+  processJob(job: RunJob, slots?: LimitFunction, keep?: (data: RunJob) => Promise<void>): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
+  /**
+   * Stops executing: runs in progress checkpoint after their current wave and are given back
+   * (their jobs fail and are retried, so another worker continues them from there); no run is
+   * claimed any more. Then `close()` the platform.
+   */
+  stopRuns(): void;
 }
 
 export type Production = Platform & ProductionExtras;
 
 export async function createProduction(opts: ProductionOptions): Promise<Platform & ProductionExtras> {
-  const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent });
+  const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent, failFast: opts.failFast });
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
   const ledger = new RedisLedger(redis, keys, opts);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const scenarios = new RedisScenarioStore(redis, keys);
-  const queue = new RunQueue(opts.redisUrl, keys.prefix);
+  const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast });
   let sandbox: ReturnType<typeof createSandbox> | null = null;
   let mail: ReturnType<typeof createMailSender> | null = null;
   const services = (): NodeServices => {
@@ -73,7 +87,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
-  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false });
+  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false, stopping: () => stopping });
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
@@ -86,7 +100,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
    */
   async function subscribe(tenant: string, onEvent: (e: RunEvent) => void, o: SubscribeOptions = {}): Promise<() => void> {
     if (!sub) {
-      sub = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
+      sub = new Redis(opts.redisUrl, redisOptions({ persistent: true, failFast: opts.failFast }));
       sub.on('error', () => undefined);
       sub.on('message', (channel: string, text: string) => {
         const set = listeners.get(channel);
@@ -99,7 +113,14 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       let set = listeners.get(channel);
       if (!set) {
         listeners.set(channel, (set = new Set()));
-        await sub.subscribe(channel);
+        try {
+          await sub.subscribe(channel);
+        } catch (err) {
+          // Not subscribed (Redis away): the next caller subscribes again.
+          listeners.delete(channel);
+          for (const s of sets) s.delete(onEvent);
+          throw err;
+        }
       }
       set.add(onEvent);
       sets.push(set);
@@ -107,6 +128,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     return () => {
       for (const set of sets) set.delete(onEvent);
     };
+  }
+
+  /** Set by stopRuns(): runs stop at their next checkpoint, new ones are not claimed. */
+  let stopping = false;
+  const crashLimit = opts.crashLimit ?? CRASH_LIMIT;
+
+  /** The tenant's current billing period and the one before (a run may hold leases in both). */
+  async function periodsOf(tenant: string): Promise<{ current: string; previous: string }> {
+    const { period: current } = await ledger.periodOf(tenant, opts.now?.() ?? new Date());
+    const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
+    return { current, previous };
   }
 
   /** This process's executions, by run (see processRun). */
@@ -129,13 +161,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   }
 
   async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<void> {
-    const now = opts.now?.() ?? new Date();
-    const { period: current } = await ledger.periodOf(tenant, now);
-    const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
+    const periods = await periodsOf(tenant);
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
+    if (stopping) throw new FlowError('WORKER_STOPPING', `the worker is stopping: run ${runId} is left to another worker`);
     let stored;
     try {
-      stored = await runs.claim(tenant, runId, { current, previous }, scenarioId, FIRST_LEASE);
+      stored = await runs.claim(tenant, runId, periods, scenarioId, FIRST_LEASE, crashLimit);
     } catch (err) {
       if (errorCode(err) === 'NOT_FOUND') return; // expired, or never created
       throw err;
@@ -144,15 +175,44 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       runs.release(runId);
       return;
     }
+    if (stored.poisoned) return giveUpCrashed(stored.run, stored.crashes);
     const started = performance.now();
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
     } catch (err) {
-      runs.release(runId);
+      // Alive: the next claim must not count this as a crashed execution.
+      await runs.giveUp(tenant, runId).catch(() => undefined);
       if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
       throw err;
     }
+  }
+
+  /** Claims a run of a job BullMQ gave up on, to fail it with WORKER_CRASHED unless it has ended. */
+  async function failStalled(tenant: string, runId: string): Promise<void> {
+    const periods = await periodsOf(tenant);
+    const stored = await runs.claim(tenant, runId, periods, undefined, 0, 0);
+    if (stored.poisoned) await giveUpCrashed(stored.run, stored.crashes);
+    else runs.release(runId);
+  }
+
+  /**
+   * Finishes a run that has killed its workers as failed WORKER_CRASHED, without executing it:
+   * what it spent up to its last checkpoint stays billed, its lease went back with the claim.
+   */
+  async function giveUpCrashed(run: RunRecord, crashes: number): Promise<void> {
+    const at = (opts.now?.() ?? new Date()).toISOString();
+    Object.assign(run, {
+      status: 'failed', pending: null, finishedAt: at, startedAt: run.startedAt ?? at,
+      error: { code: 'WORKER_CRASHED', message: crashes > 0 ? `the run's execution killed ${crashes} worker processes; it is not retried again` : 'the run\'s job stalled more than its limit (its workers died); it is not retried again' },
+    });
+    try {
+      await runs.finish(run, []);
+    } catch (err) {
+      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
+      throw err;
+    }
+    opts.onRunEnd?.(run, 0);
   }
 
   /**
@@ -161,12 +221,15 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
    * An infrastructure error of one run fails the job once the others have ended or stopped:
    * BullMQ redelivers it, and each run continues from its checkpoint (ended ones are skipped).
    */
-  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity)): Promise<void> {
+  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity), keep?: (data: RunJob) => Promise<void>): Promise<void> {
     let mine = runsOf(job);
     const free = Math.max(1, slots.concurrency - slots.activeCount - slots.pendingCount);
     if (mine.length > free) {
       await queue.enqueueBatch(mine.slice(free));
       mine = mine.slice(0, free);
+      // The job now carries only the runs kept here: redelivered after this worker dies, it
+      // must not hand out runs that other workers execute (their claims would count crashes).
+      await keep?.({ runs: mine });
     }
     const results = await Promise.allSettled(mine.map((r) => slots(() => processRun(r.tenant, r.runId, r.scenarioId))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -177,6 +240,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     getScenario: (tenant, id) => scenarios.get(tenant, id),
     createMany: (items) => runs.createMany(items),
     enqueue: (refs) => queue.enqueueBatch(refs),
+    getRun: (tenant, runId) => runs.get(tenant, runId),
   });
 
   return {
@@ -194,8 +258,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
      * Persists a new run of a stored scenario, then enqueues it (never the other way round),
      * in one job with the other runs triggered in the same turn of the event loop.
      */
-    trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
-      return batcher.trigger(tenant, scenarioId, payload, trigger);
+    trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, o: TriggerOptions = {}): Promise<RunRecord> {
+      return batcher.trigger(tenant, scenarioId, payload, trigger, o.idempotencyKey);
+    },
+
+    async idempotentRun(tenant: string, idempotencyKey: string): Promise<string | null> {
+      return redis.get(keys.idempotency(tenant, idempotencyKey));
     },
 
     async fire(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, instant: Date) {
@@ -224,9 +292,19 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
       // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
       const slots = pLimit(o.concurrency ?? 4);
-      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processJob(job, slots) });
+      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job, keep) => processJob(job, slots, keep) });
+      // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
+      // its runs unended: they fail with WORKER_CRASHED instead.
+      w.on('failed', (job, err) => {
+        if (!job || !/stalled more than allowable limit/.test(err.message)) return;
+        for (const r of runsOf(job.data)) void failStalled(r.tenant, r.runId).catch(() => undefined);
+      });
       workers.push(w);
       return w;
+    },
+
+    stopRuns(): void {
+      stopping = true;
     },
 
     async close(): Promise<void> {

@@ -44,8 +44,9 @@ export class RunQueue {
   readonly queue: Queue<RunJob>;
   private readonly connection: Redis;
 
-  constructor(redisUrl: string, prefix: string) {
-    this.connection = new Redis(redisUrl, redisOptions({ persistent: true }));
+  /** `failFast`: adding a job fails at once while Redis is unreachable, never later (servers). */
+  constructor(redisUrl: string, prefix: string, opts: { failFast?: boolean } = {}) {
+    this.connection = new Redis(redisUrl, redisOptions({ persistent: true, failFast: opts.failFast }));
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix) });
     this.queue.on('error', () => undefined);
@@ -82,8 +83,12 @@ export interface WorkerOptions {
   lockDurationMs?: number;
   /** How often stalled jobs (of dead workers) are looked for, ms (default 5000). */
   stalledIntervalMs?: number;
-  process: (job: RunJob) => Promise<void>;
+  /** `keep` replaces the job's data (a batch that handed some of its runs on keeps the rest). */
+  process: (job: RunJob, keep: (data: RunJob) => Promise<void>) => Promise<void>;
 }
+
+/** Stalls (deaths of its worker) after which BullMQ fails a job: above claim.lua's 2 crashes per run. */
+export const MAX_STALLED = 5;
 
 let openWorkers = 0;
 /** How many workers of this process are not closed yet (a test guard checks it is 0). */
@@ -94,14 +99,17 @@ export function openWorkerCount(): number {
 export function createWorker(opts: WorkerOptions): Worker<RunJob> {
   const connection = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
   connection.on('error', () => undefined);
-  const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data), {
+  const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data, async (data) => void (await job.updateData(data))), {
     connection,
     prefix: queuePrefix(opts.prefix),
     concurrency: opts.concurrency ?? 4,
     lockDuration: opts.lockDurationMs ?? 10_000,
     stalledInterval: opts.stalledIntervalMs ?? 5_000,
-    // A run whose worker died is always picked up again; it continues from its checkpoint.
-    maxStalledCount: 1_000_000,
+    // A run whose worker died is picked up again and continues from its checkpoint. Poison runs
+    // are given up per run by claim.lua (WORKER_CRASHED after CRASH_LIMIT crashed executions, on
+    // the 3rd delivery); the job's own bound is a backstop above that (a job that kills its
+    // workers before any claim), and the runs of a job BullMQ gives up on fail as WORKER_CRASHED.
+    maxStalledCount: MAX_STALLED,
     autorun: true,
   });
   openWorkers++;

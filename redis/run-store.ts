@@ -23,6 +23,16 @@ import { triggerMessage } from '../engine/trigger-message.js';
 
 export type { RunEvent };
 
+/** Crashed executions after which a run is given up with WORKER_CRASHED (SPEC §10). */
+export const CRASH_LIMIT = 2;
+
+/** A claimed run, with its crashed executions so far (claim.lua). */
+export interface ClaimedRun extends StoredRun {
+  crashes: number;
+  /** The run has crashed CRASH_LIMIT workers: finish it as WORKER_CRASHED, do not execute it. */
+  poisoned: boolean;
+}
+
 export interface RedisRunStoreOptions {
   /** How long ended runs and their task logs are kept, in days (default 30). */
   retentionDays?: number;
@@ -59,19 +69,20 @@ export class RedisRunStore implements RunStore {
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
     const [created] = await this.createMany([{ run, scenario, payload }]);
     if (created instanceof Error) throw created;
-    return created!;
+    return created === true;
   }
 
   /**
    * Persists new runs, each only if absent (create.lua: a run that exists, such as a cron
    * instant fired by another scheduler or a call resent after a lost reply, is left as it is);
    * one script call per tenant. Resolves with whether each was created, or why not (a payload
-   * that is not JSON fails its own run only).
+   * that is not JSON fails its own run only), or, for a run whose idempotency key is already
+   * held (create.lua), `{ runId }` of the run that key started: nothing was created.
    */
-  async createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown }>): Promise<Array<boolean | FlowError>> {
+  async createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>): Promise<Array<boolean | FlowError | { runId: string }>> {
     const k = this.keys;
     const now = Date.now();
-    const created = new Array<boolean | FlowError>(items.length);
+    const created = new Array<boolean | FlowError | { runId: string }>(items.length);
     const payloads = new Array<string>(items.length);
     const byTenant = new Map<string, number[]>();
     items.forEach(({ run, payload }, i) => {
@@ -89,17 +100,19 @@ export class RedisRunStore implements RunStore {
       const snapshots: string[] = [];
       const snapshotIndex = new Map<string, number>();
       const args: Array<string | number> = [];
+      const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
+      const idemKeys: string[] = [];
       for (const i of indexes) {
-        const { run, scenario } = items[i]!;
+        const { run, scenario, idempotencyKey } = items[i]!;
         const json = this.snapshot(scenario);
         let at = snapshotIndex.get(json);
         if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
-        args.push(run.runId, recordJson(run), run.status, at, payloads[i]!);
+        const idem = idempotencyKey === undefined ? 0 : 2 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
+        args.push(run.runId, recordJson(run), run.status, at, payloads[i]!, idem);
       }
-      const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
-      const out = await this.redis.fmCreate(2 + runKeys.length, k.runs(tenant), k.tenants(), ...runKeys,
+      const out = await this.redis.fmCreate(2 + runKeys.length + idemKeys.length, k.runs(tenant), k.tenants(), ...runKeys, ...idemKeys,
         now, now - this.retentionSeconds * 1000, tenant, indexes.length, snapshots.length, ...args, ...snapshots);
-      indexes.forEach((i, j) => (created[i] = out[j] === 1));
+      indexes.forEach((i, j) => (created[i] = typeof out[j] === 'string' ? { runId: String(out[j]) } : out[j] === 1));
     }));
     return created;
   }
@@ -114,20 +127,22 @@ export class RedisRunStore implements RunStore {
    * Takes over a run for this process (claim.lua) and loads it for execution, in one round
    * trip: a previous owner's writes and leases are refused from now on, and the actions the
    * run held go back to the pool. The task log is not loaded (the worker only appends to it).
+   * `crashes` counts the executions of the run that killed their worker; once it reaches
+   * `crashLimit` the run is `poisoned`: not to be executed, but finished as WORKER_CRASHED.
    */
-  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string, lease = 0): Promise<StoredRun> {
+  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string, lease = 0, crashLimit = CRASH_LIMIT): Promise<ClaimedRun> {
     const token = randomUUID();
     const k = this.keys;
     const out = await this.redis.fmClaim(
       k.run(tenant, runId), k.runOutputs(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
       scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId), k.quota(tenant),
-      token, runId, lease, DEFAULT_QUOTA.monthlyActions,
+      token, runId, lease, DEFAULT_QUOTA.monthlyActions, crashLimit,
     );
     if (typeof out === 'number') throw scriptError(out, { tenant, runId });
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
-    const stored = this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
+    const stored: ClaimedRun = { ...this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []), crashes: Number(h['#crashes'] ?? 0), poisoned: h['#poisoned'] === '1' };
     if (h['#vars'] && stored.run.scenarioId === scenarioId) {
       const raw = JSON.parse(h['#vars']) as Record<string, string>;
       stored.vars = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, JSON.parse(v)]));
@@ -146,6 +161,16 @@ export class RedisRunStore implements RunStore {
   release(runId: string): void {
     this.owners.delete(runId);
     this.written.delete(runId);
+  }
+
+  /**
+   * Gives up a claimed run that has not ended, from a live process (release.lua), so that its
+   * next claim does not count a crashed execution; then forgets it like `release`.
+   */
+  async giveUp(tenant: string, runId: string): Promise<void> {
+    const token = this.owners.get(runId);
+    this.release(runId);
+    if (token) await this.redis.fmRelease(this.keys.run(tenant, runId), token);
   }
 
   private scenario(json: string): Scenario {

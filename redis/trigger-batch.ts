@@ -18,9 +18,14 @@ import type { RunRef } from './queue.js';
 /** What the batcher needs from the platform. */
 export interface BatchDeps {
   getScenario(tenant: string, scenarioId: string): Promise<Scenario | null>;
-  /** Persists new runs at once; per run, whether it was created or why it failed. */
-  createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown }>): Promise<Array<boolean | Error>>;
+  /**
+   * Persists new runs at once; per run, whether it was created or why it failed, or the run an
+   * already held idempotency key started (then nothing was created).
+   */
+  createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>): Promise<Array<boolean | Error | { runId: string }>>;
   enqueue(runs: RunRef[]): Promise<void>;
+  /** A stored run (what a repeated idempotent trigger resolves with). */
+  getRun(tenant: string, runId: string): Promise<RunRecord | null>;
 }
 
 interface Pending {
@@ -28,6 +33,7 @@ interface Pending {
   scenarioId: string;
   payload: unknown;
   trigger: TriggerInfo;
+  idempotencyKey?: string;
   resolve: (run: RunRecord) => void;
   reject: (err: unknown) => void;
 }
@@ -42,9 +48,9 @@ export class TriggerBatcher {
   constructor(private readonly deps: BatchDeps) {}
 
   /** Persists and enqueues a run with the others of this turn; resolves once it is enqueued. */
-  trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord> {
+  trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo, idempotencyKey?: string): Promise<RunRecord> {
     return new Promise<RunRecord>((resolve, reject) => {
-      this.pending.push({ tenant, scenarioId, payload, trigger, resolve, reject });
+      this.pending.push({ tenant, scenarioId, payload, trigger, idempotencyKey, resolve, reject });
       // A full batch leaves at once; the rest when this turn's callbacks have all run.
       if (this.pending.length >= MAX_BATCH) void this.send(this.pending.splice(0, MAX_BATCH));
       else if (!this.scheduled) {
@@ -70,7 +76,7 @@ export class TriggerBatcher {
       try {
         const scenario = await scenarioOf(p);
         if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(p.scenarioId)} for tenant ${p.tenant}`);
-        return { p, scenario, run: newRun(scenario, p.tenant, p.trigger), payload: p.payload };
+        return { p, scenario, run: newRun(scenario, p.tenant, p.trigger), payload: p.payload, idempotencyKey: p.idempotencyKey };
       } catch (err) {
         p.reject(err);
         return null;
@@ -84,7 +90,12 @@ export class TriggerBatcher {
       const ok = items.filter((item, i) => {
         const c = created[i];
         if (c instanceof Error) item.p.reject(c);
-        return !(c instanceof Error);
+        else if (typeof c === 'object') {
+          // A repeated idempotent trigger: the first request's run, nothing started.
+          const runId = c.runId;
+          this.deps.getRun(item.p.tenant, runId).then((r) => item.p.resolve(r ?? { ...item.run, runId }), item.p.reject);
+        }
+        return typeof c === 'boolean';
       });
       if (ok.length === 0) return;
       await this.deps.enqueue(ok.map(({ p, run }) => ({ tenant: p.tenant, runId: run.runId, scenarioId: p.scenarioId })));

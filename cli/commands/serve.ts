@@ -46,6 +46,7 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
       if (redisUrl) {
         const p = await openProduction(cmd, {
           persistent: true,
+          failFast: true,
           onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
         });
         if (opts.worker) {

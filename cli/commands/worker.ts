@@ -5,7 +5,7 @@ import { parseCount } from '../io.js';
 import { openProduction } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
-import { EXIT } from '../errors.js';
+import { CliError, EXIT } from '../errors.js';
 
 export function registerWorkerCommand(program: Command, done: (r: CommandResult) => void): void {
   program
@@ -14,8 +14,11 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
     .option('--concurrency <n>', 'runs executed at once', '4')
     .option('--lock-ms <ms>', 'job lock duration; a dead worker\'s runs move on after it', '10000')
     .option('--heap-growth <percent>', 'how far the heap may grow past what is live before a full GC (0: V8\'s own policy, up to 300%)', '50')
-    .action(async (opts: { concurrency: string; lockMs: string; heapGrowth: string }, cmd: Command) => {
+    .option('--grace <seconds>', 'on SIGTERM/SIGINT: time for runs in progress to reach a checkpoint before the worker exits anyway', '15')
+    .action(async (opts: { concurrency: string; lockMs: string; heapGrowth: string; grace: string }, cmd: Command) => {
       const concurrency = parseCount(opts.concurrency, '--concurrency', 1);
+      const grace = parseCount(opts.grace, '--grace', 0);
+      if (grace > 3600) throw new CliError(`--grace must be at most 3600 seconds, got ${opts.grace}`);
       const lockDurationMs = parseCount(opts.lockMs, '--lock-ms', 1000);
       const heapGrowth = parseCount(opts.heapGrowth, '--heap-growth', 0);
       // A run allocates much short-lived garbage (messages in and out of the sandbox, task
@@ -40,13 +43,26 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
       logger.info({ concurrency, pid: process.pid }, 'worker ready');
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
-          logger.info({ signal: sig }, 'worker stopping: finishing runs in progress');
+          logger.info({ signal: sig, grace }, 'worker stopping: runs in progress stop at their next checkpoint and continue elsewhere');
           resolve();
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      // Runs stop at their next checkpoint and are handed back; past the grace (Redis gone, a
+      // long wave), the process exits anyway: its jobs' locks lapse and other workers continue
+      // the runs from their last checkpoints. A second signal exits at once.
+      p.stopRuns();
+      const exitNow = (why: string) => {
+        logger.warn({ grace }, `worker exiting now: ${why}; unfinished runs continue elsewhere from their last checkpoint`);
+        process.exit(EXIT.failed);
+      };
+      const timer = setTimeout(() => exitNow(`the grace of ${grace} s is over`), grace * 1000);
+      process.once('SIGINT', () => exitNow('a second signal'));
+      process.once('SIGTERM', () => exitNow('a second signal'));
       await p.close();
+      clearTimeout(timer);
+      logger.info('worker stopped');
       done({ stdout: '', exitCode: EXIT.ok });
     });
 }

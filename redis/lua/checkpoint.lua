@@ -7,7 +7,7 @@
   for a run's end need not receive every task). Fenced by the owner token, so a worker that
   lost the run can neither write nor bill.
 
-  KEYS[1]  run hash          (record, status, state, scenario, payload, owner, write, f:<frame>)
+  KEYS[1]  run hash          (record, status, state, scenario, payload, owner, live, write, f:<frame>)
   KEYS[2]  run tasks list    KEYS[3]  run outputs list
   KEYS[4]  quota hash        KEYS[5]  period hash        KEYS[6]  period per-scenario hash
   KEYS[7]  period per-day hash   KEYS[8]  billed set of the run   KEYS[9]  period leases hash
@@ -20,7 +20,8 @@
            the run's billed set (KEYS[8]) TTL.BILLED_ENDED (an hour, lib-ttl.lua) after a
            final status (succeeded, failed, rejected): nothing settles for such a run again,
            and a late duplicate of its job finds it ended; a halted run keeps it (a resume
-           continues it)
+           continues it). The run's `live` field is cleared: its execution
+           ended, it did not crash (see claim.lua)
   ARGV[5]  retention in seconds
   ARGV[6]  run status (kept in its own field for resume.lua)
   ARGV[7]  write id, unique per call: a call resent by the client after a lost connection
@@ -86,6 +87,7 @@ else
   redis.call('HSET', KEYS[1], 'state', ARGV[3])
 end
 if ARGV[4] == '1' then
+  redis.call('HDEL', KEYS[1], 'live')
   local ttl = tonumber(ARGV[5])
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)

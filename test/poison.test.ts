@@ -1,0 +1,146 @@
+/**
+ * Poison runs (SPEC §10): a run whose execution has killed worker processes twice fails with
+ * WORKER_CRASHED on its next claim and is not executed again; a run killed once continues and
+ * ends normally. Real worker processes, SIGKILLed while they execute a long run; the claim count
+ * lives in the run's hash (claim.lua), so it holds across processes.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Production } from '../redis/production.js';
+import type { RunRecord } from '../core/types.js';
+import { fn, scenarioOf } from './helpers/run.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { startPeer, type Peer } from './helpers/peer.js';
+import { Processes, sleep, waitUntil, type Proc } from './helpers/processes.js';
+import { newRun } from '../engine/run-record.js';
+
+const procs = new Processes();
+let p: Production | null = null;
+let peer: Peer | null = null;
+
+afterEach(async () => {
+  await procs.killAll();
+  await p?.close();
+  await peer?.close();
+  p = null;
+  peer = null;
+});
+
+const tenant = 'acme';
+const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : v ?? '');
+const taskSum = (run: RunRecord): number => run.tasks.reduce((a, t) => a + t.actions, 0);
+
+/** A long run: `items` slow Connector calls, each naming the worker process that sends it. */
+async function setup(): Promise<{ p: Production; peer: Peer; start: (i: number) => Promise<Proc>; sentBy: (i: number) => number; name: (i: number) => string }> {
+  p = await useProduction();
+  peer = await startPeer();
+  peer.on('POST', '/slow', async () => {
+    await sleep(15);
+    return { json: { ok: true } };
+  });
+  const prefix = p.redisKeys.prefix;
+  await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
+  await p.scenarios.deploy(tenant, scenarioOf({
+    id: 'long',
+    connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
+    start: 'each',
+    nodes: [
+      { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
+      { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
+    ],
+  }));
+  const name = (i: number) => `fmpoison${i}x${prefix}`;
+  const start = (i: number) => procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 2, lockMs: 2000, env: { FM_TEST_WORKER: name(i) }, name: `worker${i}` });
+  const sentBy = (i: number) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name(i)).length;
+  return { p, peer, start, sentBy, name };
+}
+
+/** Starts worker i, waits until it is executing the run, and SIGKILLs it. */
+async function killWhileExecuting(start: (i: number) => Promise<Proc>, sentBy: (i: number) => number, i: number): Promise<void> {
+  const w = await start(i);
+  await waitUntil(`worker ${i} to execute the run`, () => sentBy(i) >= 20, { timeoutMs: 30_000, intervalMs: 20 });
+  expect((await w.stop('SIGKILL')).signal).toBe('SIGKILL');
+}
+
+describe('poison runs: a run that kills its workers', () => {
+  it('fails with WORKER_CRASHED on the claim after two killed executions, without executing; billed once, lease returned', async () => {
+    const { p, start, sentBy } = await setup();
+    const items = Array.from({ length: 2000 }, (_, k) => k);
+    const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
+    await killWhileExecuting(start, sentBy, 0);
+    await killWhileExecuting(start, sentBy, 1);
+    const before = peer!.requests.length;
+
+    const third = await start(2);
+    const run = await waitUntil('the run to end', async () => {
+      const r = await p.runs.get(tenant, runId);
+      return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('WORKER_CRASHED');
+    expect(run.error?.message.split('\n')).toHaveLength(1);
+    expect(run.finishedAt).not.toBeNull();
+    // Not executed again: the third worker sent nothing, and nobody did after the second kill.
+    expect(sentBy(2)).toBe(0);
+    expect(peer!.requests.length).toBe(before);
+    await third.waitFor('"status":"failed"');
+    expect(third.child.exitCode).toBeNull(); // the third worker lives on
+
+    // Billing: what the two executions checkpointed is billed once; no lease is left held.
+    expect(run.actions).toBe(taskSum(run));
+    expect(run.actions).toBeGreaterThan(20);
+    const usage = await p.ledger.usage(tenant, new Date());
+    expect(usage.used).toBe(run.actions);
+    expect(Number((await p.redis.hget(p.redisKeys.period(tenant, usage.period.key), 'leased')) ?? 0)).toBe(0);
+    expect(await p.redis.hget(p.redisKeys.run(tenant, runId), 'crashes')).toBe('2');
+  }, 120_000);
+
+  it('a run killed once continues from its checkpoint and succeeds, billed exactly', async () => {
+    const { p, start, sentBy } = await setup();
+    const items = Array.from({ length: 400 }, (_, k) => k);
+    const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
+    await killWhileExecuting(start, sentBy, 0);
+    await start(1);
+    const run = await waitUntil('the run to end', async () => {
+      const r = await p.runs.get(tenant, runId);
+      return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
+    const actions = 1 + 1 + 400 * 2; // trigger + loop + (iteration + call) per item
+    expect(run.actions).toBe(actions);
+    expect(taskSum(run)).toBe(actions);
+    expect(new Set(run.tasks.map((t) => t.seq)).size).toBe(actions);
+    expect(sentBy(1)).toBeGreaterThan(0);
+    expect((await p.ledger.usage(tenant, new Date())).used).toBe(actions);
+    expect(await p.redis.hget(p.redisKeys.run(tenant, runId), 'crashes')).toBe('1');
+  }, 120_000);
+
+  it('counts only claims that find an execution which neither ended nor released the run', async () => {
+    p = await useProduction();
+    await p.ledger.setQuota(tenant, { monthlyActions: 1000 });
+    const scenario = scenarioOf({ id: 'one', nodes: [fn('a', 'return { payload: 1 };')], start: 'a' });
+    await p.scenarios.deploy(tenant, scenario);
+    const periods = { current: (await p.ledger.usage(tenant, new Date())).period.key, previous: '2000-01' };
+    const run = newRun(scenario, tenant, { type: 'manual' });
+    await p.runs.create(run, scenario, null);
+
+    // Claimed and given back alive (ownership lost, a Redis error, a stopping worker): no crash.
+    expect((await p.runs.claim(tenant, run.runId, periods)).crashes).toBe(0);
+    await p.runs.giveUp(tenant, run.runId);
+    expect((await p.runs.claim(tenant, run.runId, periods)).crashes).toBe(0);
+    // Claimed again while that claim is live: its execution died.
+    const second = await p.runs.claim(tenant, run.runId, periods);
+    expect([second.crashes, second.poisoned]).toEqual([1, false]);
+    // A batch job's run that never started, redelivered: processJob claims it once and ends it.
+    const fresh = newRun(scenario, tenant, { type: 'manual' });
+    await p.runs.create(fresh, scenario, null);
+    await p.processJob({ runs: [{ tenant, runId: fresh.runId }, { tenant, runId: run.runId }] });
+    expect((await p.runs.get(tenant, fresh.runId))!.status).toBe('succeeded');
+    expect(await p.redis.hget(p.redisKeys.run(tenant, fresh.runId), 'crashes')).toBeNull();
+    // The other run's claim found the live claim above: its 2nd crash, so it was given up.
+    const given = (await p.runs.get(tenant, run.runId))!;
+    expect([given.status, given.error?.code]).toEqual(['failed', 'WORKER_CRASHED']);
+    // An ended run claimed again (a late duplicate job) counts nothing.
+    await p.processRun(tenant, fresh.runId);
+    expect(await p.redis.hget(p.redisKeys.run(tenant, fresh.runId), 'crashes')).toBeNull();
+  }, 30_000);
+});
