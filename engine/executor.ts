@@ -17,7 +17,7 @@ import { Budget } from './budget.js';
 import { triggerMessage } from './trigger-message.js';
 import { rememberTrigger } from './state-codec.js';
 import { context, record, route, type ExecutorDeps, type Slot, type Work } from './work.js';
-import { setsVars } from './chain.js';
+import { fused, setsVars } from './chain.js';
 
 export type { ExecutorDeps };
 
@@ -180,13 +180,15 @@ async function wave(w: Work): Promise<void> {
     slots.push(slot);
   }
 
+  // This slot is the whole wave and nothing else is queued: its successor is the next wave.
+  const single = items.length === 1 && state.items.length === 0;
   let pending = false;
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;
     if (slot.error !== undefined || slot.item.iterate) continue;
     try {
       const ctx = context(w, slot);
-      let result = slot.node.def.execute(slot.item.msg, ctx);
+      let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
       // A Function's variables are seen by the later nodes of its wave: they wait for it.
       if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) result = await result;
       slot.result = result;

@@ -39,9 +39,10 @@ export interface SandboxPoolOptions {
   maxBatch?: number;
 }
 
-/** Counters of a pool: hosts alive now, started and died (killed for time included) since creation. */
+/** Counters of a pool: hosts alive now; round trips (batches sent), hosts started and died (killed for time included) since creation. */
 export interface SandboxPoolStats {
   hosts: number;
+  hops: number;
   started: number;
   died: number;
   killedForTime: number;
@@ -92,7 +93,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   const maxBatch = Math.max(1, opts.maxBatch ?? 64);
   const hosts: Host[] = [];
   const queue: Job[] = [];
-  const counters = { started: 0, died: 0, killedForTime: 0 };
+  const counters = { hops: 0, started: 0, died: 0, killedForTime: 0 };
   let entry: string | null = null;
   let scheduled = false;
   let nextBatch = 1;
@@ -160,6 +161,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   function send(host: Host, jobs: Job[]): void {
     const b = nextBatch++;
+    counters.hops++;
     let budget = margin;
     for (const j of jobs) for (const s of j.wire.steps) budget += 2 * s.timeoutMs;
     const timer = setTimeout(() => {

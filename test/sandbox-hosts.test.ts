@@ -152,6 +152,74 @@ describe('embedded engine with sandbox hosts', () => {
   });
 });
 
+describe('Function chains in one hop', () => {
+  const step = (id: string, next?: string) => ({
+    id, type: 'function', ...(next && { next }),
+    code: 'const n = (typeof vars.n === "number" ? vars.n : 0) + 1; setVar("n", n); log("step", n); return { payload: msg.payload * 2, n: vars.n }',
+  });
+  const chain = scenario({ id: 'chain', trigger: { type: 'manual' }, start: 'a', nodes: [step('a', 'b'), step('b', 'c'), step('c', 'd'), step('d', 'e'), step('e')] });
+  const shape = (r: { tasks: Array<{ nodeId: string; status: string; actions: number; output: unknown; logs?: string[] }> }) =>
+    r.tasks.filter((t) => t.status !== 'halted').map((t) => [t.nodeId, t.status, t.actions, t.output, t.logs]);
+
+  it('a chain of 5 Functions is one round trip, and still 5 tasks and 5 actions in order with setVar seen downstream', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    const engine = createEmbedded({ env: {}, services: { sandbox: pool } });
+    try {
+      const run = await engine.run(chain, 1);
+      expect(run.status).toBe('succeeded');
+      expect(pool.stats().hops).toBe(1);
+      expect(run.actions).toBe(6);
+      expect(run.tasks.map((t) => [t.seq, t.nodeId])).toEqual([[1, '$trigger'], [2, 'a'], [3, 'b'], [4, 'c'], [5, 'd'], [6, 'e']]);
+      expect(run.tasks.at(-1)!.logs).toEqual(['step 5']);
+      expect(run.outputs).toEqual([{ payload: 32, n: 5 }]);
+    } finally {
+      await engine.close();
+      await pool.dispose();
+    }
+  });
+
+  it('a quota that ends inside the chain halts exactly before the node it cannot pay; resumed, the run ends as one never halted', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    try {
+      const whole = createEmbedded({ env: {}, services: { sandbox: pool } });
+      const once = await whole.run(chain, 1);
+      await whole.close();
+      for (const quota of [2, 3, 5]) {
+        const engine = createEmbedded({ env: {}, services: { sandbox: pool } });
+        await engine.ledger.setQuota('default', { monthlyActions: quota });
+        const halted = await engine.run(chain, 1);
+        expect(halted.status).toBe('halted');
+        expect(halted.actions).toBe(quota);
+        expect(halted.tasks.at(-1)).toMatchObject({ status: 'halted', nodeId: ['a', 'b', 'c', 'd', 'e'][quota - 1], actions: 0 });
+        await engine.ledger.setQuota('default', { monthlyActions: 100 });
+        const resumed = await engine.resumeRun('default', halted.runId);
+        expect(resumed.status).toBe('succeeded');
+        expect(resumed.actions).toBe(once.actions);
+        expect(shape(resumed)).toEqual(shape(once));
+        expect(resumed.outputs).toEqual(once.outputs);
+        await engine.close();
+      }
+    } finally {
+      await pool.dispose();
+    }
+  });
+
+  it('maxActionsPerRun inside a chain fails the node it cannot pay with RUN_BUDGET_EXCEEDED', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    const engine = createEmbedded({ env: {}, services: { sandbox: pool } });
+    try {
+      const run = await engine.run(scenario({ ...chain, maxActionsPerRun: 3 }), 1);
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({ nodeId: 'c', code: 'RUN_BUDGET_EXCEEDED' });
+      expect(run.actions).toBe(3);
+      expect(run.tasks.map((t) => [t.nodeId, t.status])).toEqual([['$trigger', 'ok'], ['a', 'ok'], ['b', 'ok'], ['c', 'error']]);
+    } finally {
+      await engine.close();
+      await pool.dispose();
+    }
+  });
+});
+
 describe('flowmeter run with sandbox hosts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fm-hosts-'));
   const cli = (file: string) => spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), 'run', file, '--json'], { encoding: 'utf8', env: { ...process.env, FLOWMETER_REDIS_URL: '' }, timeout: 60_000 });
