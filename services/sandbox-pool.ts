@@ -149,7 +149,12 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function flush(): void {
     scheduled = false;
     if (disposed || queue.length === 0) return;
-    while (hosts.length < size) spawnHost();
+    try {
+      while (hosts.length < size) spawnHost();
+    } catch (err) {
+      // No host can start (e.g. not built): every waiting call fails with that one line.
+      if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
+    }
     const free = hosts.filter((h) => h.batch === null);
     for (let i = 0; i < free.length && queue.length > 0; i++) {
       const share = Math.min(maxBatch, Math.ceil(queue.length / (free.length - i)));
