@@ -36,7 +36,7 @@ async function main() {
 
   const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const BIN = join(ROOT, 'bin', 'flowmeter.js');
-  if (!existsSync(join(ROOT, 'dist', 'engine', 'production.js'))) {
+  if (!existsSync(join(ROOT, 'dist', 'redis', 'production.js'))) {
     process.stderr.write('bench: dist/ is missing; run `npm run build` first (npm run bench does)\n');
     process.exit(2);
   }

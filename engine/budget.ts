@@ -94,6 +94,11 @@ export class Budget {
     }
   }
 
+  /** Actions `take` can grant now without asking the meter (unbounded for a non-billable run). */
+  room(): number {
+    return this.run.billable ? this.held + this.free : Infinity;
+  }
+
   /** Whether anything waits to be settled. */
   get dirty(): boolean {
     return this.entries.length > 0 || this.heldUsed > 0;

@@ -15,12 +15,14 @@ import type { NodeServices } from '../nodes/define.js';
 import type { KeyStore, Platform, RunEvent } from './platform.js';
 import { apiKeyHash, newApiKey } from '../services/api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
-import { createSandbox } from '../services/sandbox.js';
+import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { createMailSender } from '../services/mailer.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */
   env?: Record<string, string | undefined>;
+  /** The Function sandbox's host processes (size default min(2, CPUs)); ignored with `services.sandbox`. */
+  sandbox?: SandboxPoolOptions;
   /** Replaces some node services (tests). */
   services?: Partial<NodeServices>;
   now?: () => Date;
@@ -87,7 +89,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const runs = new EventfulRunStore(events);
   const vars = new MemoryVarStore();
   const scenarios = new MemoryScenarioStore();
-  const sandbox = opts.services?.sandbox ?? createSandbox();
+  const sandbox = opts.services?.sandbox ?? createSandboxPool(opts.sandbox);
   const mail = opts.services?.mail ?? createMailSender(env.FLOWMETER_SMTP_URL);
   const services: NodeServices = {
     sandbox,
@@ -183,7 +185,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     },
     async close() {
       await Promise.allSettled([...inFlight]);
-      if (!opts.services?.sandbox && 'dispose' in sandbox) (sandbox as { dispose(): void }).dispose();
+      if (!opts.services?.sandbox && 'dispose' in sandbox) await (sandbox as { dispose(): Promise<void> }).dispose();
       if (!opts.services?.mail && 'close' in mail) (mail as { close(): void }).close();
     },
   };

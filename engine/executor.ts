@@ -17,6 +17,7 @@ import { Budget } from './budget.js';
 import { triggerMessage } from './trigger-message.js';
 import { rememberTrigger } from './state-codec.js';
 import { context, record, route, type ExecutorDeps, type Slot, type Work } from './work.js';
+import { fused, setsVars } from './chain.js';
 
 export type { ExecutorDeps };
 
@@ -183,12 +184,19 @@ async function wave(w: Work): Promise<void> {
     slots.push(slot);
   }
 
+  // This slot is the whole wave and nothing else is queued: its successor is the next wave.
+  const single = items.length === 1 && state.items.length === 0;
   let pending = false;
-  for (const slot of slots) {
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
     if (slot.error !== undefined || slot.item.iterate) continue;
     try {
-      slot.result = slot.node.def.execute(slot.item.msg, context(w, slot));
-      if (slot.result instanceof Promise) pending = true;
+      const ctx = context(w, slot);
+      let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
+      // A Function's variables are seen by the later nodes of its wave: they wait for it.
+      if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) result = await result;
+      slot.result = result;
+      if (result instanceof Promise) pending = true;
       else {
         slot.task.durationMs = performance.now() - slot.started;
         // Variables set by a node are seen by the nodes after it, in wave order, so a run

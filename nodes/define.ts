@@ -19,22 +19,52 @@ export type NodeResult =
   | { kind: 'sequence'; steps: string[] };
 
 
-/** Runs Function node code in a sandbox (see `nodes/sandbox.ts`). */
-export interface FunctionSandbox {
-  run(req: {
-    tenant: string;
-    code: string;
-    msg: Message;
-    vars: Record<string, unknown>;
-    timeoutMs: number;
-    memoryMb: number;
-  }): FunctionOutcome;
+/** One Function call: the code, its input and its limits. */
+export interface FunctionRequest {
+  tenant: string;
+  code: string;
+  msg: Message;
+  vars: Record<string, unknown>;
+  timeoutMs: number;
+  memoryMb: number;
 }
+
+/**
+ * Runs Function node code in a sandbox (`services/sandbox-pool.ts`: host processes). Never
+ * blocks the caller's event loop; a failure rejects with a FlowError (`FUNCTION_*` code).
+ */
+export interface FunctionSandbox {
+  run(req: FunctionRequest): Promise<FunctionOutcome>;
+  /**
+   * Runs a chain of Functions on one message in one hop: step 1 on `msg`, each next step on
+   * the previous step's result with the previous steps' `setVar`s applied to `vars`. Stops
+   * after the first step that fails or does not return exactly one message (an object).
+   * Optional: without it the executor runs one step at a time.
+   */
+  runChain?(req: ChainRequest): Promise<ChainStep[]>;
+}
+
+export interface ChainRequest {
+  tenant: string;
+  msg: Message;
+  vars: Record<string, unknown>;
+  steps: Array<{ code: string; timeoutMs: number; memoryMb: number }>;
+}
+
+/** One step of a chain: its outcome or its error, and how long it ran (ms). */
+export type ChainStep =
+  | { ok: true; outcome: FunctionOutcome; ms: number }
+  | { ok: false; code: string; message: string; ms: number };
 
 export interface FunctionOutcome {
   result: unknown;
   logs: string[];
   sets: Array<[string, unknown]>;
+}
+
+/** Whether a Function's result is exactly one message, so a chain may continue with it. */
+export function isOneMessage(v: unknown): v is Message {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export interface MailSender {

@@ -21,7 +21,7 @@ import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { NodeServices } from '../nodes/define.js';
 import { RedisLedger } from './ledger.js';
 import type { LedgerOptions } from '../metering/ledger.js';
-import { createSandbox } from '../services/sandbox.js';
+import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { createMailSender } from '../services/mailer.js';
 
 export interface ProductionOptions extends LedgerOptions {
@@ -32,6 +32,8 @@ export interface ProductionOptions extends LedgerOptions {
   retentionDays?: number;
   env?: Record<string, string | undefined>;
   services?: Partial<NodeServices>;
+  /** The Function sandbox's host processes of this process (size default min(2, CPUs)). */
+  sandbox?: SandboxPoolOptions;
   now?: () => Date;
   taskBytes?: number;
   /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
@@ -78,10 +80,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const vars = new RedisVarStore(redis, keys);
   const scenarios = new RedisScenarioStore(redis, keys);
   const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast });
-  let sandbox: ReturnType<typeof createSandbox> | null = null;
+  let sandbox: ReturnType<typeof createSandboxPool> | null = null;
   let mail: ReturnType<typeof createMailSender> | null = null;
   const services = (): NodeServices => {
-    sandbox ??= createSandbox();
+    sandbox ??= createSandboxPool(opts.sandbox);
     mail ??= createMailSender(env.FLOWMETER_SMTP_URL);
     return { sandbox, mail, env: (n) => env[n], fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
   };
@@ -311,7 +313,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
       (sub as Redis | null)?.disconnect();
-      sandbox?.dispose();
+      await sandbox?.dispose();
       mail?.close();
       redis.disconnect();
     },

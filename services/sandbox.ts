@@ -14,7 +14,7 @@
  * Errors are classified by isolated-vm's messages, never by `instanceof`.
  */
 import ivm from 'isolated-vm';
-import type { FunctionOutcome, FunctionSandbox } from '../nodes/define.js';
+import type { FunctionOutcome, FunctionRequest, FunctionSandbox } from '../nodes/define.js';
 import { FlowError, errorMessage } from '../core/errors.js';
 
 /** Options of {@link createSandbox}. */
@@ -137,8 +137,22 @@ interface Slot {
   nextId: number;
 }
 
-/** Creates a sandbox that keeps warm isolates; call `dispose()` to release them all. */
-export function createSandbox(opts: SandboxOptions = {}): FunctionSandbox & { dispose(): void; stats(): SandboxStats } {
+/** Longest `timeoutMs` of one call (SPEC §10). */
+export const MAX_TIMEOUT_MS = 30_000;
+
+/** The in-process sandbox: `runSync` blocks the calling thread (use it inside a sandbox host). */
+export interface InProcessSandbox extends FunctionSandbox {
+  runSync(req: FunctionRequest, varsJson?: string): FunctionOutcome;
+  dispose(): void;
+  stats(): SandboxStats;
+}
+
+/**
+ * Creates an in-process sandbox that keeps warm isolates; call `dispose()` to release them all.
+ * It runs in the caller's process and thread: an allocation isolated-vm cannot bound aborts the
+ * process, so the engine uses it only inside sandbox host processes (`sandbox-pool.ts`).
+ */
+export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
   const maxIsolates = Math.max(1, opts.maxIsolates ?? 32);
   const maxScripts = Math.max(1, opts.maxScripts ?? 500);
   const maxBytes = Math.max(1, Math.floor(opts.maxResultBytes ?? 10 * 1024 * 1024));
@@ -235,41 +249,45 @@ export function createSandbox(opts: SandboxOptions = {}): FunctionSandbox & { di
     return id;
   }
 
+  /** Runs one call; `varsJson` (the JSON of `req.vars`) may be passed when the caller has it. */
+  function runSync(req: FunctionRequest, varsJsonIn?: string): FunctionOutcome {
+    if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
+    const { tenant, code, msg, vars } = req;
+    // Never let a bad value turn into "no timeout" (0/NaN/Infinity) or an invalid heap size.
+    const timeoutMs = Math.min(Math.max(1, Math.floor(req.timeoutMs) || 1), MAX_TIMEOUT_MS);
+    const memoryMb = req.memoryMb >= 8 ? Math.floor(req.memoryMb) : 8;
+    let opt = timeouts.get(timeoutMs);
+    if (opt === undefined) {
+      opt = { timeout: timeoutMs };
+      if (timeouts.size < 64) timeouts.set(timeoutMs, opt);
+    }
+    let msgJson: string;
+    let varsJson: string;
+    try {
+      msgJson = JSON.stringify(msg);
+      varsJson = varsJsonIn ?? JSON.stringify(vars ?? {});
+    } catch (e) {
+      throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${errorMessage(e)}`);
+    }
+    const [key, slot] = slotFor(tenant, memoryMb);
+    const id = scriptId(key, slot, code, opt, memoryMb);
+    let out: string;
+    try {
+      out = slot.run.applySync(undefined, [id, msgJson, varsJson], opt);
+    } catch (e) {
+      throw fail(e, key, slot, timeoutMs, memoryMb);
+    }
+    if (out.charCodeAt(0) === 69 /* E */) throw new FlowError('FUNCTION_ERROR', out.slice(1));
+    if (out.length * 3 > maxBytes && Buffer.byteLength(out) > maxBytes) {
+      throw new FlowError('FUNCTION_ERROR', `output is larger than ${maxBytes} bytes`);
+    }
+    const parsed = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
+    return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1] };
+  }
+
   return {
-    run(req): FunctionOutcome {
-      if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
-      const { tenant, code, msg, vars } = req;
-      // Never let a bad value turn into "no timeout" (0/NaN/Infinity) or an invalid heap size.
-      const timeoutMs = Math.min(Math.max(1, Math.floor(req.timeoutMs) || 1), 60_000);
-      const memoryMb = req.memoryMb >= 8 ? Math.floor(req.memoryMb) : 8;
-      let opt = timeouts.get(timeoutMs);
-      if (opt === undefined) {
-        opt = { timeout: timeoutMs };
-        if (timeouts.size < 64) timeouts.set(timeoutMs, opt);
-      }
-      let msgJson: string;
-      let varsJson: string;
-      try {
-        msgJson = JSON.stringify(msg);
-        varsJson = JSON.stringify(vars ?? {});
-      } catch (e) {
-        throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${errorMessage(e)}`);
-      }
-      const [key, slot] = slotFor(tenant, memoryMb);
-      const id = scriptId(key, slot, code, opt, memoryMb);
-      let out: string;
-      try {
-        out = slot.run.applySync(undefined, [id, msgJson, varsJson], opt);
-      } catch (e) {
-        throw fail(e, key, slot, timeoutMs, memoryMb);
-      }
-      if (out.charCodeAt(0) === 69 /* E */) throw new FlowError('FUNCTION_ERROR', out.slice(1));
-      if (out.length * 3 > maxBytes && Buffer.byteLength(out) > maxBytes) {
-        throw new FlowError('FUNCTION_ERROR', `output is larger than ${maxBytes} bytes`);
-      }
-      const parsed = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
-      return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1] };
-    },
+    run: async (req) => runSync(req),
+    runSync,
     dispose(): void {
       disposed = true;
       for (const slot of slots.values()) {

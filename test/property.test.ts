@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { validateScenario } from '../scenario/validate.js';
 import { newRun } from '../engine/run-record.js';
-import { createSandbox } from '../services/sandbox.js';
+import { createSandboxPool } from '../services/sandbox-pool.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TaskRecord } from '../core/types.js';
 import type { Production } from '../redis/production.js';
@@ -22,8 +22,8 @@ const seed = process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {};
 const scale = Number(process.env.FC_RUNS ?? 1);
 const opts = (numRuns: number): fc.Parameters<unknown> => ({ numRuns: Math.max(1, Math.round(numRuns * scale)), ...seed });
 
-/** One warm sandbox for every embedded engine of this file (engines do not dispose it). */
-const sandbox = createSandbox();
+/** One warm sandbox pool (host processes, chains in one hop) for every embedded engine of this file (engines do not dispose it). */
+const sandbox = createSandboxPool();
 afterAll(() => sandbox.dispose());
 
 const BIG = 10_000_000;

@@ -1,0 +1,300 @@
+/**
+ * The sandbox pool: Function code runs in a few sandbox host processes (`sandbox-host.ts`)
+ * that this process supervises, like n8n's task runners. The caller's event loop is never
+ * blocked: while a host computes, this process keeps executing other runs.
+ *
+ * - Batching: calls made in the same turn go to an idle host in one message, and a chain of
+ *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
+ *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
+ *   Function never holds calls another host could run.
+ * - Containment: a host that dies (an allocation isolated-vm cannot bound aborts it, a crash, a
+ *   kill) is replaced. If it was running one job, that job's call fails with FUNCTION_MEMORY.
+ *   If it was running a batch of several, the culprit is unknown: each job is sent again,
+ *   alone, to a fresh host. A Function has no effect outside its outcome (no I/O, and its
+ *   `setVar`s travel in the outcome), and no outcome of the lost batch was delivered, so
+ *   running those jobs again is safe and bills nothing twice: the node runs once for the run.
+ *   A chain whose host died is run again step by step, so the failure lands on the step at fault.
+ * - Belt and braces: a host that has not answered within its batch's timeouts plus a margin
+ *   is killed (SIGKILL); its job fails with FUNCTION_TIMEOUT.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FlowError } from '../core/errors.js';
+import { isOneMessage, type ChainRequest, type ChainStep, type FunctionSandbox } from '../nodes/define.js';
+import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
+import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
+
+/** Options of {@link createSandboxPool}. */
+export interface SandboxPoolOptions {
+  /** Number of host processes (started on first use). Default min(2, available CPUs). */
+  size?: number;
+  /** Options of each host's isolates (warm isolates, compiled scripts, output cap). */
+  sandbox?: SandboxOptions;
+  /** Time a host may take beyond twice its batch's summed `timeoutMs` before it is killed, ms. Default 5000. */
+  killMarginMs?: number;
+  /** Most jobs sent to a host in one message. Default 64. */
+  maxBatch?: number;
+}
+
+/** Counters of a pool: hosts alive now; round trips (batches sent), hosts started and died (killed for time included) since creation. */
+export interface SandboxPoolStats {
+  hosts: number;
+  hops: number;
+  started: number;
+  died: number;
+  killedForTime: number;
+}
+
+export interface SandboxPool extends FunctionSandbox {
+  runChain(req: ChainRequest): Promise<ChainStep[]>;
+  stats(): SandboxPoolStats;
+  /** Process ids of the live hosts (tests, diagnostics). */
+  pids(): number[];
+  /** Stops every host; calls still waiting fail with INTERNAL. */
+  dispose(): Promise<void>;
+}
+
+interface Death {
+  died: true;
+  timedOut: boolean;
+  how: string;
+}
+
+interface Job {
+  wire: HostJob;
+  solo: boolean;
+  done(out: ChainStep[] | Death): void;
+  fail(err: Error): void;
+}
+
+interface Host {
+  child: ChildProcess;
+  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout } | null;
+  configured: boolean;
+  replied: boolean;
+  timedOut: boolean;
+  stderr: string;
+}
+
+/** The host's entry: next to this file when built, else (sources run by vitest) in dist/. */
+function hostEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  const built = here.endsWith('.ts') ? resolve(dirname(here), '../dist/services/sandbox-host.js') : resolve(dirname(here), 'sandbox-host.js');
+  if (!existsSync(built)) throw new FlowError('INTERNAL', `the Function sandbox host is not built (${built}): run \`npm run build\``);
+  return built;
+}
+
+export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
+  const size = Math.max(1, Math.floor(opts.size ?? Math.min(2, availableParallelism())));
+  const margin = opts.killMarginMs ?? 5000;
+  const maxBatch = Math.max(1, opts.maxBatch ?? 64);
+  const hosts: Host[] = [];
+  const queue: Job[] = [];
+  const counters = { hops: 0, started: 0, died: 0, killedForTime: 0 };
+  let entry: string | null = null;
+  let scheduled = false;
+  let nextBatch = 1;
+  let disposed = false;
+  const exited = new Set<Promise<void>>();
+
+  function spawnHost(): Host {
+    entry ??= hostEntry();
+    const child = fork(entry, ['--flowmeter-sandbox-host'], { execArgv: ['--no-node-snapshot'], serialization: 'json', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const host: Host = { child, batch: null, configured: false, replied: false, timedOut: false, stderr: '' };
+    counters.started++;
+    idle(host);
+    child.stderr?.on('data', (d: Buffer) => (host.stderr = (host.stderr + d.toString()).slice(-500)));
+    (child.stderr as { unref?: () => void } | null)?.unref?.();
+    child.on('message', (m: HostReply) => onReply(host, m));
+    let gone!: () => void;
+    const p = new Promise<void>((r) => (gone = r));
+    exited.add(p);
+    let ended = false;
+    const end = (how: string) => {
+      if (ended) return;
+      ended = true;
+      exited.delete(p);
+      gone();
+      onExit(host, how);
+    };
+    child.on('exit', (code, signal) => end(signal ? `signal ${signal}` : `exit code ${code}`));
+    child.on('error', (err) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      end(`error ${err.message}`);
+    });
+    hosts.push(host);
+    return host;
+  }
+
+  /** While a host has work, its channel keeps this process alive; an idle one never does. */
+  /** (The process handle too: if the host dies, its exit must still be seen, to fail the call.) */
+  function busy(host: Host): void {
+    host.child.ref();
+    (host.child.channel as { ref?: () => void } | null | undefined)?.ref?.();
+  }
+  function idle(host: Host): void {
+    host.child.unref();
+    (host.child.channel as { unref?: () => void } | null | undefined)?.unref?.();
+  }
+
+  function schedule(): void {
+    if (scheduled || disposed) return;
+    scheduled = true;
+    queueMicrotask(flush);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    if (disposed || queue.length === 0) return;
+    try {
+      while (hosts.length < size) spawnHost();
+    } catch (err) {
+      // No host can start (e.g. not built): every waiting call fails with that one line.
+      if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
+    }
+    const free = hosts.filter((h) => h.batch === null);
+    for (let i = 0; i < free.length && queue.length > 0; i++) {
+      const share = Math.min(maxBatch, Math.ceil(queue.length / (free.length - i)));
+      let n = 1;
+      if (!queue[0]!.solo) while (n < share && n < queue.length && !queue[n]!.solo) n++;
+      send(free[i]!, queue.splice(0, n));
+    }
+  }
+
+  function send(host: Host, jobs: Job[]): void {
+    const b = nextBatch++;
+    counters.hops++;
+    let budget = margin;
+    for (const j of jobs) for (const s of j.wire.steps) budget += 2 * s.timeoutMs;
+    const timer = setTimeout(() => {
+      if (host.batch?.b !== b) return;
+      host.timedOut = true;
+      counters.killedForTime++;
+      host.child.kill('SIGKILL');
+    }, budget);
+    timer.unref();
+    host.batch = { b, jobs, timer };
+    busy(host);
+    const req: HostRequest = { b, jobs: jobs.map((j) => j.wire) };
+    if (!host.configured && opts.sandbox) req.opts = opts.sandbox;
+    host.configured = true;
+    try {
+      host.child.send(req);
+    } catch (err) {
+      // Not serialisable (the engine's messages are JSON, so this is a bug upstream): fail them.
+      clearTimeout(timer);
+      host.batch = null;
+      idle(host);
+      for (const j of jobs) j.fail(new FlowError('FUNCTION_ERROR', `input is not JSON: ${(err as Error).message}`));
+      schedule();
+    }
+  }
+
+  function onReply(host: Host, m: HostReply): void {
+    const batch = host.batch;
+    if (!batch || batch.b !== m.b) return;
+    clearTimeout(batch.timer);
+    host.batch = null;
+    host.replied = true;
+    idle(host);
+    for (let i = 0; i < batch.jobs.length; i++) batch.jobs[i]!.done(m.out[i]!);
+    if (queue.length > 0) flush();
+  }
+
+  function onExit(host: Host, how: string): void {
+    const at = hosts.indexOf(host);
+    if (at >= 0) hosts.splice(at, 1);
+    counters.died++;
+    const batch = host.batch;
+    host.batch = null;
+    if (batch) {
+      clearTimeout(batch.timer);
+      if (disposed) {
+        for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', 'the Function sandbox was closed during the call'));
+      } else if (!host.replied && !host.timedOut && how.startsWith('exit code') && !/heap|memory/i.test(host.stderr)) {
+        // Never answered and exited on its own: the host could not start (not the user's code).
+        const line = host.stderr.trim().split('\n').at(-1) ?? '';
+        for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', `the Function sandbox host could not start (${how}) ${line}`.trim()));
+      } else if (batch.jobs.length === 1) {
+        batch.jobs[0]!.done({ died: true, timedOut: host.timedOut, how });
+      } else {
+        // The culprit is unknown: each job again, alone, on a fresh host (none of them took effect).
+        for (const j of batch.jobs) j.solo = true;
+        queue.unshift(...batch.jobs);
+      }
+    }
+    schedule();
+  }
+
+  function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | Death> {
+    if (disposed) return Promise.reject(new FlowError('INTERNAL', 'the Function sandbox is closed'));
+    return new Promise((done, fail) => {
+      queue.push({ wire, solo, done, fail });
+      schedule();
+    });
+  }
+
+  function deathStep(d: Death, step: HostJob['steps'][number]): ChainStep {
+    if (d.timedOut) return { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${step.timeoutMs} ms`, ms: 0 };
+    return { ok: false, code: 'FUNCTION_MEMORY', message: `the function's sandbox process died (${d.how}): over its memory limit of ${step.memoryMb} MB, or killed`, ms: 0 };
+  }
+
+  async function runChain(req: ChainRequest): Promise<ChainStep[]> {
+    let vars: string;
+    try {
+      vars = JSON.stringify(req.vars ?? {});
+    } catch (e) {
+      throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
+    }
+    const steps = req.steps.map((s) => ({
+      code: s.code,
+      timeoutMs: Math.min(Math.max(1, Math.floor(s.timeoutMs) || 1), MAX_TIMEOUT_MS),
+      memoryMb: s.memoryMb >= 8 ? Math.floor(s.memoryMb) : 8,
+    }));
+    const whole = await submit({ tenant: req.tenant, msg: req.msg, vars, steps }, false);
+    if (!('died' in whole)) return whole;
+    if (steps.length === 1) return [deathStep(whole, steps[0]!)];
+    // The host died during the chain: again, one step at a time, so the fault lands on its step.
+    const out: ChainStep[] = [];
+    let msg = req.msg;
+    let current = req.vars ?? {};
+    for (const step of steps) {
+      const one = await submit({ tenant: req.tenant, msg, vars, steps: [step] }, true);
+      const s = 'died' in one ? deathStep(one, step) : one[0]!;
+      out.push(s);
+      if (!s.ok || !isOneMessage(s.outcome.result)) break;
+      msg = s.outcome.result;
+      if (s.outcome.sets.length > 0) {
+        current = { ...current };
+        for (const [name, value] of s.outcome.sets) current[name] = value;
+        vars = JSON.stringify(current);
+      }
+    }
+    return out;
+  }
+
+  return {
+    async run(req) {
+      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] });
+      if (!s!.ok) throw new FlowError(s!.code, s!.message);
+      return s!.outcome;
+    },
+    runChain,
+    stats: () => ({ hosts: hosts.length, ...counters }),
+    pids: () => hosts.map((h) => h.child.pid!).filter((p) => p !== undefined),
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      for (const j of queue.splice(0)) j.fail(new FlowError('INTERNAL', 'the Function sandbox is closed'));
+      const waits = [...exited];
+      for (const h of hosts) {
+        busy(h); // keep this process alive until the host's exit is seen
+        h.child.kill('SIGKILL');
+      }
+      await Promise.all(waits);
+    },
+  };
+}

@@ -1,0 +1,259 @@
+/**
+ * Function code in sandbox host processes (SPEC §10): real child processes, real isolated-vm,
+ * real kills. A host that dies takes only its call down; a long Function never blocks the
+ * engine's event loop; `flowmeter run` reports contained failures and exits cleanly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
+import { createEmbedded } from '../engine/embedded.js';
+import type { Scenario } from '../scenario/schema.js';
+import { validateScenario } from '../scenario/validate.js';
+
+const FIXTURE = resolve('test/fixtures/06-function-memory-contained.json');
+const BOMB = "for (let i = 0; i < 10; i++) Symbol.for(i + 'x'.repeat(30 * 1024 * 1024)); return msg;";
+const req = (code: string, extra: Record<string, unknown> = {}) => ({ tenant: 't', code, msg: { payload: 1 }, vars: {}, timeoutMs: 1000, memoryMb: 64, ...extra });
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const settle = async (p: Promise<unknown>) => p.then((v) => ({ ok: v }), (e: { code?: string; message?: string }) => ({ code: e.code, message: e.message }));
+
+function scenario(doc: unknown): Scenario {
+  const r = validateScenario(doc);
+  if (!r.scenario) throw new Error(r.problems.join('; '));
+  return r.scenario;
+}
+
+beforeAll(() => {
+  if (!existsSync('dist/services/sandbox-host.js')) throw new Error('build first: npm run build');
+});
+
+describe('sandbox pool', () => {
+  let pool: SandboxPool;
+  beforeAll(() => {
+    pool = createSandboxPool({ size: 1, killMarginMs: 300 });
+  });
+  afterAll(() => pool.dispose());
+
+  it('an allocation isolated-vm cannot bound kills only the host: FUNCTION_MEMORY, and the next call works', async () => {
+    expect((await pool.run(req('return { warm: 1 }'))).result).toEqual({ warm: 1 });
+    const [before] = pool.pids();
+    const e = await settle(pool.run(req(BOMB)));
+    expect(e).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect(String((e as { message: string }).message)).not.toContain('\n');
+    expect(alive(before!)).toBe(false);
+    expect((await pool.run(req('return { after: msg.payload }'))).result).toEqual({ after: 1 });
+    expect(pool.pids()[0]).not.toBe(before);
+  });
+
+  it('a host killed (SIGKILL) mid-call fails that call with FUNCTION_MEMORY; the next call works', async () => {
+    await pool.run(req('return null'));
+    const [pid] = pool.pids();
+    const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(pid!, 'SIGKILL');
+    expect(await call).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect((await pool.run(req('return { ok: true }'))).result).toEqual({ ok: true });
+  });
+
+  it('a host that stops answering is killed after its timeout plus the margin: FUNCTION_TIMEOUT', async () => {
+    await pool.run(req('return null'));
+    const [pid] = pool.pids();
+    const killed = pool.stats().killedForTime;
+    process.kill(pid!, 'SIGSTOP'); // frozen: isolated-vm's own timeout cannot fire
+    expect(await settle(pool.run(req('return msg', { timeoutMs: 100 })))).toMatchObject({ code: 'FUNCTION_TIMEOUT' });
+    expect(pool.stats().killedForTime).toBe(killed + 1);
+    expect((await pool.run(req('return { back: 1 }'))).result).toEqual({ back: 1 });
+  });
+
+  it('calls batched with the one that killed the host run again and succeed; only the culprit fails', async () => {
+    await pool.run(req('return null'));
+    const calls = [req('return { n: 1 }'), req(BOMB), req('return { n: 3 }')].map((r) => settle(pool.run(r)));
+    const [a, b, c] = await Promise.all(calls);
+    expect(a).toEqual({ ok: { result: { n: 1 }, logs: [], sets: [] } });
+    expect(b).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect(c).toEqual({ ok: { result: { n: 3 }, logs: [], sets: [] } });
+  });
+
+  it('runs a chain in one hop: setVar seen by later steps, stops at null; a death lands on its step', async () => {
+    const steps = [
+      { code: 'setVar("n", vars.n + 1); return { payload: msg.payload + 1 }', timeoutMs: 1000, memoryMb: 64 },
+      { code: 'return { payload: msg.payload * 10, n: vars.n }', timeoutMs: 1000, memoryMb: 64 },
+      { code: 'return null', timeoutMs: 1000, memoryMb: 64 },
+      { code: 'return { never: true }', timeoutMs: 1000, memoryMb: 64 },
+    ];
+    const out = await pool.runChain({ tenant: 't', msg: { payload: 1 }, vars: { n: 5 }, steps });
+    expect(out.map((s) => (s.ok ? s.outcome.result : s.code))).toEqual([{ payload: 2 }, { payload: 20, n: 6 }, null]);
+    expect(out[0]).toMatchObject({ ok: true, outcome: { sets: [['n', 6]] } });
+    const died = await pool.runChain({ tenant: 't', msg: { payload: 1 }, vars: {}, steps: [steps[1]!, { code: BOMB, timeoutMs: 1000, memoryMb: 64 }, steps[3]!] });
+    expect(died.map((s) => (s.ok ? s.outcome.result : s.code))).toEqual([{ payload: 10 }, 'FUNCTION_MEMORY']);
+  });
+});
+
+describe('embedded engine with sandbox hosts', () => {
+  const grow = { id: 'grow', type: 'function', memoryMb: 64, code: BOMB };
+
+  it('contains the Symbol.for crash: the run fails FUNCTION_MEMORY, the process carries on, the next run succeeds', async () => {
+    const engine = createEmbedded({ env: {} });
+    try {
+      const bad = await engine.run(scenario({ id: 'bomb', trigger: { type: 'manual' }, start: 'grow', nodes: [grow] }), null);
+      expect(bad.status).toBe('failed');
+      expect(bad.error).toMatchObject({ nodeId: 'grow', code: 'FUNCTION_MEMORY' });
+      expect(bad.actions).toBe(2);
+      const good = await engine.run(scenario({ id: 'fine', trigger: { type: 'manual' }, start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return { payload: 7 }' }] }), null);
+      expect(good.status).toBe('succeeded');
+      expect(good.outputs).toEqual([{ payload: 7 }]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('the pending conformance case: FUNCTION_MEMORY caught by a Catch, run succeeds with 4 actions', async () => {
+    const c = JSON.parse(readFileSync(FIXTURE, 'utf8'));
+    const engine = createEmbedded({ env: {} });
+    try {
+      const run = await engine.run(scenario(c.scenario), null);
+      expect(run.status).toBe(c.expect.status);
+      expect(run.actions).toBe(c.expect.actions);
+      expect(run.outputs.map((o) => (o as { payload: unknown }).payload)).toEqual(c.expect.outputs);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a Function looping for(;;) with timeoutMs 5000 does not stop another run of the same process', async () => {
+    const engine = createEmbedded({ env: {}, sandbox: { size: 2 } });
+    try {
+      let slowEnded = false;
+      const slow = engine.run(scenario({ id: 'slow', trigger: { type: 'manual' }, start: 'spin', nodes: [{ id: 'spin', type: 'function', timeoutMs: 5000, code: 'for (;;) {}' }] }), null)
+        .finally(() => (slowEnded = true));
+      await new Promise((r) => setTimeout(r, 50));
+      const quick = await engine.run(scenario({
+        id: 'quick', trigger: { type: 'manual' }, start: 'a',
+        nodes: [{ id: 'a', type: 'function', code: 'return { payload: 1 }', next: 'b' }, { id: 'b', type: 'function', code: 'return { payload: msg.payload + 1 }' }],
+      }), null);
+      expect(quick.status).toBe('succeeded');
+      expect(quick.outputs).toEqual([{ payload: 2 }]);
+      expect(slowEnded).toBe(false); // the other run ended while this one was still computing
+      const done = await slow;
+      expect(done.status).toBe('failed');
+      expect(done.error).toMatchObject({ code: 'FUNCTION_TIMEOUT' });
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('Function chains in one hop', () => {
+  const step = (id: string, next?: string) => ({
+    id, type: 'function', ...(next && { next }),
+    code: 'const n = (typeof vars.n === "number" ? vars.n : 0) + 1; setVar("n", n); log("step", n); return { payload: msg.payload * 2, n: vars.n }',
+  });
+  const chain = scenario({ id: 'chain', trigger: { type: 'manual' }, start: 'a', nodes: [step('a', 'b'), step('b', 'c'), step('c', 'd'), step('d', 'e'), step('e')] });
+  const shape = (r: { tasks: Array<{ nodeId: string; status: string; actions: number; output: unknown; logs?: string[] }> }) =>
+    r.tasks.filter((t) => t.status !== 'halted').map((t) => [t.nodeId, t.status, t.actions, t.output, t.logs]);
+
+  it('a chain of 5 Functions is one round trip, and still 5 tasks and 5 actions in order with setVar seen downstream', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    const engine = createEmbedded({ env: {}, services: { sandbox: pool } });
+    try {
+      const run = await engine.run(chain, 1);
+      expect(run.status).toBe('succeeded');
+      expect(pool.stats().hops).toBe(1);
+      expect(run.actions).toBe(6);
+      expect(run.tasks.map((t) => [t.seq, t.nodeId])).toEqual([[1, '$trigger'], [2, 'a'], [3, 'b'], [4, 'c'], [5, 'd'], [6, 'e']]);
+      expect(run.tasks.at(-1)!.logs).toEqual(['step 5']);
+      expect(run.outputs).toEqual([{ payload: 32, n: 5 }]);
+    } finally {
+      await engine.close();
+      await pool.dispose();
+    }
+  });
+
+  it('a quota that ends inside the chain halts exactly before the node it cannot pay; resumed, the run ends as one never halted', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    try {
+      const whole = createEmbedded({ env: {}, services: { sandbox: pool } });
+      const once = await whole.run(chain, 1);
+      await whole.close();
+      for (const quota of [2, 3, 5]) {
+        const engine = createEmbedded({ env: {}, services: { sandbox: pool } });
+        await engine.ledger.setQuota('default', { monthlyActions: quota });
+        const halted = await engine.run(chain, 1);
+        expect(halted.status).toBe('halted');
+        expect(halted.actions).toBe(quota);
+        expect(halted.tasks.at(-1)).toMatchObject({ status: 'halted', nodeId: ['a', 'b', 'c', 'd', 'e'][quota - 1], actions: 0 });
+        await engine.ledger.setQuota('default', { monthlyActions: 100 });
+        const resumed = await engine.resumeRun('default', halted.runId);
+        expect(resumed.status).toBe('succeeded');
+        expect(resumed.actions).toBe(once.actions);
+        expect(shape(resumed)).toEqual(shape(once));
+        expect(resumed.outputs).toEqual(once.outputs);
+        await engine.close();
+      }
+    } finally {
+      await pool.dispose();
+    }
+  });
+
+  it('maxActionsPerRun inside a chain fails the node it cannot pay with RUN_BUDGET_EXCEEDED', async () => {
+    const pool = createSandboxPool({ size: 1 });
+    const engine = createEmbedded({ env: {}, services: { sandbox: pool } });
+    try {
+      const run = await engine.run(scenario({ ...chain, maxActionsPerRun: 3 }), 1);
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({ nodeId: 'c', code: 'RUN_BUDGET_EXCEEDED' });
+      expect(run.actions).toBe(3);
+      expect(run.tasks.map((t) => [t.nodeId, t.status])).toEqual([['$trigger', 'ok'], ['a', 'ok'], ['b', 'ok'], ['c', 'error']]);
+    } finally {
+      await engine.close();
+      await pool.dispose();
+    }
+  });
+});
+
+describe('flowmeter run with sandbox hosts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-hosts-'));
+  const cli = (file: string) => spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), 'run', file, '--json'], { encoding: 'utf8', env: { ...process.env, FLOWMETER_REDIS_URL: '' }, timeout: 60_000 });
+
+  it('an uncaught FUNCTION_MEMORY prints the run record and exits 1; a caught one exits 0', () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ id: 'bomb', trigger: { type: 'manual' }, start: 'grow', nodes: [{ id: 'grow', type: 'function', code: BOMB }] }));
+    const r = cli(bad);
+    expect(r.status).toBe(1);
+    const run = JSON.parse(r.stdout);
+    expect(run).toMatchObject({ status: 'failed', actions: 2, error: { code: 'FUNCTION_MEMORY', nodeId: 'grow' } });
+    const c = JSON.parse(readFileSync(FIXTURE, 'utf8'));
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify(c.scenario));
+    const ok = cli(good);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'succeeded', actions: 4 });
+  });
+
+  it('an engine left open does not keep the process alive, and its hosts leave with it', () => {
+    const script = `
+      const { createEmbedded } = await import(${JSON.stringify(resolve('dist/engine/embedded.js'))});
+      const { validateScenario } = await import(${JSON.stringify(resolve('dist/scenario/validate.js'))});
+      const engine = createEmbedded({ env: {} });
+      const s = validateScenario({ id: 's', trigger: { type: 'manual' }, start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return { payload: 1 }' }] });
+      const run = await engine.run(s.scenario, null);
+      process.stdout.write(JSON.stringify({ status: run.status, pids: engine.deps.services.sandbox.pids() }));`;
+    const r = spawnSync(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(0); // exited by itself (a hanging process would hit the timeout)
+    const out = JSON.parse(r.stdout) as { status: string; pids: number[] };
+    expect(out.status).toBe('succeeded');
+    expect(out.pids.length).toBeGreaterThan(0);
+    const deadline = Date.now() + 5000;
+    while (out.pids.some(alive) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+    expect(out.pids.filter(alive)).toEqual([]);
+  });
+});
