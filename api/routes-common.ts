@@ -12,6 +12,7 @@ import type { Metrics } from './metrics.js';
 export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
   INVALID_SCENARIO: 400,
+  ENV_NOT_ALLOWED: 400,
   UNAUTHORIZED: 401,
   BAD_SIGNATURE: 401,
   FORBIDDEN: 403,

@@ -8,6 +8,7 @@ import { validateScenario, formatPath } from '../scenario/validate.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { TriggerInfo } from '../core/types.js';
 import { principalOf } from './auth.js';
+import { assertEnvAllowed } from '../services/tenant-env.js';
 import { ApiError, SCENARIO_ID_RE, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
 
 interface IdParams {
@@ -59,6 +60,7 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
         details: { problems: result.problems, warnings: result.warnings },
       });
     }
+    assertEnvAllowed(result.scenario, platform.tenantEnv);
     const { created } = await platform.scenarios.deploy(tenant, result.scenario);
     await ctx.metrics.watch(tenant).catch(() => undefined);
     const enabled = await platform.scenarios.isEnabled(tenant, id);

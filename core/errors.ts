@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   FORBIDDEN: 'the API key may not do this (admin only)',
   PAYLOAD_TOO_LARGE: 'a request body over the server\'s body limit',
   BAD_SIGNATURE: 'a webhook request without a valid X-Signature',
+  ENV_NOT_ALLOWED: 'a ${env:NAME} reference names a variable production does not let tenants read (FLOWMETER_TENANT_ENV)',
+  EGRESS_DENIED: 'a Connector request to a loopback, private, link-local or unspecified address was not sent',
+  SECRET_MISSING: "a ${secret:NAME} reference names a credential the tenant has not stored",
+  SECRETS_KEY_INVALID: 'FLOWMETER_SECRETS_KEY is missing or not 64 hex characters',
   INTERNAL: 'an unexpected engine error',
 } as const;
 

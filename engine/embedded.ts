@@ -116,6 +116,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const platform: Embedded = {
     mode: 'embedded',
     ledger, runs, vars, scenarios, keys, deps,
+    tenantEnv: null,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);

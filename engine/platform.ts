@@ -35,6 +35,11 @@ export interface Platform {
   readonly vars: VarStore;
   readonly scenarios: ScenarioStore;
   readonly keys: KeyStore;
+  /**
+   * The `${env:NAME}` names tenants may deploy (SPEC §9, `FLOWMETER_TENANT_ENV`); null: any
+   * (embedded mode, a builder's own machine).
+   */
+  readonly tenantEnv: ReadonlySet<string> | null;
   /** Persists a new run of a stored scenario, then starts it (queue or in process). */
   trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord>;
   /**

@@ -22,6 +22,7 @@ import { RedisLedger } from './ledger.js';
 import type { LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
+import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -59,6 +60,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent });
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
+  const tenantEnv = parseTenantEnv(env);
   const ledger = new RedisLedger(redis, keys, opts);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
@@ -69,7 +71,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const services = (): NodeServices => {
     sandbox ??= createSandbox();
     mail ??= createMailSender(env.FLOWMETER_SMTP_URL);
-    return { sandbox, mail, env: (n) => env[n], fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
+    return { sandbox, mail, env: tenantEnvReader(env, tenantEnv), fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
@@ -181,7 +183,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   return {
     mode: 'redis' as const,
-    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue,
+    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv,
     keys: new RedisKeyStore(redis, keys),
     queueDepth: () => queue.depth(),
     get deps() {

@@ -21,7 +21,8 @@ const ENDED = ['succeeded', 'failed', 'halted', 'rejected'];
 const platforms: Array<[string, () => Promise<Platform>]> = [
   ['embedded', async () => createEmbedded({ env: { TOKEN } })],
   ['redis', async () => {
-    const p = await useProduction({ env: { TOKEN } });
+    // The peer is on loopback and the scenarios read ${env:TOKEN}: both opened explicitly (SPEC §9).
+    const p = await useProduction({ env: { TOKEN, FLOWMETER_TENANT_ENV: 'TOKEN', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' } });
     p.startWorker({ concurrency: 4 });
     return p;
   }],
