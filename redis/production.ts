@@ -23,6 +23,7 @@ import type { LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
 import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
+import { policedFetch } from '../services/egress.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -61,6 +62,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
   const tenantEnv = parseTenantEnv(env);
+  // Connectors reach only public addresses, and what FLOWMETER_EGRESS_ALLOW opens (SPEC §9).
+  const egressFetch = policedFetch({ allow: env.FLOWMETER_EGRESS_ALLOW });
   const ledger = new RedisLedger(redis, keys, opts);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
@@ -71,7 +74,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const services = (): NodeServices => {
     sandbox ??= createSandbox();
     mail ??= createMailSender(env.FLOWMETER_SMTP_URL);
-    return { sandbox, mail, env: tenantEnvReader(env, tenantEnv), fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
+    return { sandbox, mail, env: tenantEnvReader(env, tenantEnv), fetch: egressFetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
