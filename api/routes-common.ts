@@ -23,6 +23,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   QUOTA_EXHAUSTED: 429,
   INTERNAL: 500,
   REDIS_UNAVAILABLE: 503,
+  SECRETS_KEY_INVALID: 503,
+  SECRET_MISSING: 401,
   TIMEOUT: 504,
 };
 

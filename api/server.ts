@@ -16,6 +16,7 @@ import { Metrics } from './metrics.js';
 import { registerRunRoutes } from './routes-runs.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
+import { registerSecretRoutes } from './routes-secrets.js';
 import { ApiError, HTTP_STATUS, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
 import { registerWebhooks } from './webhooks.js';
 
@@ -59,7 +60,7 @@ function toHttpError(err: unknown, bodyLimit: number): HttpError {
   if (e.validation) return answer(400, 'INVALID_INPUT', errorMessage(err));
   const status = HTTP_STATUS[code as keyof typeof HTTP_STATUS];
   if (status && status < 500) return answer(status, code, errorMessage(err));
-  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT') return answer(status!, code, errorMessage(err));
+  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT' || code === 'SECRETS_KEY_INVALID') return answer(status!, code, errorMessage(err));
   return answer(500, 'INTERNAL', 'an unexpected error; it has been logged');
 }
 
@@ -149,6 +150,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
+      registerSecretRoutes(api, ctx);
       registerEventsRoute(api, ctx, streams);
     },
     { prefix: '/api' },

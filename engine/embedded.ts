@@ -17,6 +17,7 @@ import { apiKeyHash, newApiKey } from '../services/api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
+import { MemorySecretStore } from '../services/secrets.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */
@@ -82,7 +83,9 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     ...opts.services,
   };
-  const deps: ExecutorDeps = { meter: ledger, runs, vars, services, now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
+  // Set through the API of `dev`, else FLOWMETER_SECRET_<NAME> (SPEC §9).
+  const secrets = new MemorySecretStore(env);
+  const deps: ExecutorDeps = { meter: ledger, runs, vars, services, secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
   const inFlight = new Set<Promise<unknown>>();
   const keyHashes = new Map<string, string>();
 
@@ -117,6 +120,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     mode: 'embedded',
     ledger, runs, vars, scenarios, keys, deps,
     tenantEnv: null,
+    secrets,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);

@@ -7,6 +7,7 @@ import type { Ledger } from '../metering/ledger.js';
 import type { RunStore, VarStore } from './stores.js';
 import type { ScenarioStore } from './scenario-store.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
+import type { SecretStore } from '../services/secrets.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -40,6 +41,8 @@ export interface Platform {
    * (embedded mode, a builder's own machine).
    */
   readonly tenantEnv: ReadonlySet<string> | null;
+  /** Tenants' credentials (`${secret:NAME}`), encrypted at rest in production. */
+  readonly secrets: SecretStore;
   /** Persists a new run of a stored scenario, then starts it (queue or in process). */
   trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord>;
   /**

@@ -24,6 +24,8 @@ import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
 import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
 import { policedFetch } from '../services/egress.js';
+import { lazySecretBox } from '../services/secrets.js';
+import { RedisSecretStore } from './secrets.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -67,6 +69,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const ledger = new RedisLedger(redis, keys, opts);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
+  const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
   const scenarios = new RedisScenarioStore(redis, keys);
   const queue = new RunQueue(opts.redisUrl, keys.prefix);
   let sandbox: ReturnType<typeof createSandbox> | null = null;
@@ -78,7 +81,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
-  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false });
+  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false });
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
@@ -186,7 +189,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   return {
     mode: 'redis' as const,
-    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv,
+    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv, secrets,
     keys: new RedisKeyStore(redis, keys),
     queueDepth: () => queue.depth(),
     get deps() {
