@@ -17,6 +17,7 @@ import { registerRunRoutes } from './routes-runs.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
 import { registerSecretRoutes } from './routes-secrets.js';
+import { registerKeyRoutes } from './routes-keys.js';
 import { ApiError, HTTP_STATUS, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
 import { registerWebhooks } from './webhooks.js';
 
@@ -151,6 +152,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       registerScenarioRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
       registerSecretRoutes(api, ctx);
+      registerKeyRoutes(api, ctx);
       registerEventsRoute(api, ctx, streams);
     },
     { prefix: '/api' },

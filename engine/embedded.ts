@@ -13,7 +13,7 @@ import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import type { NodeServices } from '../nodes/define.js';
 import type { KeyStore, Platform, RunEvent } from './platform.js';
-import { apiKeyHash, newApiKey } from '../services/api-keys.js';
+import { apiKeyHash, apiKeyId, newApiKey } from '../services/api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
@@ -87,16 +87,30 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const secrets = new MemorySecretStore(env);
   const deps: ExecutorDeps = { meter: ledger, runs, vars, services, secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
   const inFlight = new Set<Promise<unknown>>();
-  const keyHashes = new Map<string, string>();
+  const keyHashes = new Map<string, { tenant: string; id: string; createdAt: string; lastUsedAt: string | null }>();
 
   const keys: KeyStore = {
     async create(tenant) {
       const key = newApiKey();
-      keyHashes.set(apiKeyHash(key), tenant);
+      keyHashes.set(apiKeyHash(key), { tenant, id: apiKeyId(key), createdAt: new Date().toISOString(), lastUsedAt: null });
       return key;
     },
     async resolve(key) {
-      return keyHashes.get(apiKeyHash(key)) ?? null;
+      const k = keyHashes.get(apiKeyHash(key));
+      if (!k) return null;
+      k.lastUsedAt = new Date().toISOString();
+      return k.tenant;
+    },
+    async list(tenant) {
+      return [...keyHashes.values()].filter((k) => k.tenant === tenant).map(({ id, createdAt, lastUsedAt }) => ({ id, createdAt, lastUsedAt }));
+    },
+    async revoke(id, tenant) {
+      for (const [hash, k] of keyHashes) {
+        if (k.id !== id || (tenant !== undefined && k.tenant !== tenant)) continue;
+        keyHashes.delete(hash);
+        return k.tenant;
+      }
+      return null;
     },
   };
 

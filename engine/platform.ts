@@ -8,6 +8,7 @@ import type { RunStore, VarStore } from './stores.js';
 import type { ScenarioStore } from './scenario-store.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import type { SecretStore } from '../services/secrets.js';
+import type { KeyInfo } from '../services/api-keys.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -18,8 +19,12 @@ export type RunEvent =
 export interface KeyStore {
   /** A new random key for the tenant (returned once, never stored in clear). */
   create(tenant: string): Promise<string>;
-  /** The tenant a key belongs to, or null. */
+  /** The tenant a key belongs to, or null (a revoked key at once, in every process: no cache). */
   resolve(key: string): Promise<string | null>;
+  /** The tenant's keys: id, created, last used; never a key. */
+  list(tenant: string): Promise<KeyInfo[]>;
+  /** Revokes key `id` (of `tenant` when given); resolves with its tenant, or null when there is none. */
+  revoke(id: string, tenant?: string): Promise<string | null>;
 }
 
 
