@@ -125,7 +125,7 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     if (scenario.billable !== false) {
       const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
       if (quota.overage === 'halt' && usage.remaining <= 0) {
-        const rejected = await recordRejected(platform, scenario, tenant, trigger, payload);
+        const rejected = await recordRejected(platform, scenario, tenant, trigger, payload, raw.length, usage.period.key);
         throw exhausted(usage.period.end, rejected.runId);
       }
     }
@@ -142,13 +142,26 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
   });
 }
 
-/** Records a trigger refused for quota as a `rejected` run: 0 actions, no task, nothing enqueued. */
-async function recordRejected(platform: Platform, scenario: Scenario, tenant: string, trigger: TriggerInfo, payload: unknown): Promise<RunRecord> {
-  const run = newRun(scenario, tenant, trigger);
-  await platform.runs.create(run, scenario, payload);
+/** How long a rejected webhook's run and payload are kept (SPEC §9). */
+export const REJECTED_RETENTION_S = 7 * 86400;
+
+/**
+ * Records a trigger refused for quota as a `rejected` run: 0 actions, no task, nothing enqueued,
+ * kept 7 days. Its payload (and headers) are kept for replay only within the tenant's
+ * FLOWMETER_REJECTED_BYTES for the period, so unpaid floods cannot fill Redis; past it the
+ * record says `payloadKept: false`.
+ */
+async function recordRejected(platform: Platform, scenario: Scenario, tenant: string, trigger: TriggerInfo, payload: unknown, bytes: number, period: string): Promise<RunRecord> {
+  const size = bytes + Buffer.byteLength(JSON.stringify(trigger));
+  const kept = await platform.rejected.admit(tenant, period, size);
+  const run = newRun(scenario, tenant, kept ? trigger : { type: 'webhook' });
+  if (!kept) run.payloadKept = false;
+  await platform.runs.create(run, scenario, kept ? payload : null);
   const now = new Date().toISOString();
-  Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message: `tenant ${tenant} has no actions left this period` } });
+  const message = `tenant ${tenant} has no actions left this period${kept ? '' : '; the payload was not kept (over FLOWMETER_REJECTED_BYTES this period)'}`;
+  Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message } });
   await platform.runs.finish(run, []);
+  await platform.rejected.expire(tenant, run.runId, REJECTED_RETENTION_S);
   return run;
 }
 

@@ -12,7 +12,7 @@ import { FlowError } from '../core/errors.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import type { NodeServices } from '../nodes/define.js';
-import type { KeyStore, Platform, RunEvent } from './platform.js';
+import { rejectedBytesLimit, type KeyStore, type Platform, type RejectedPayloads, type RunEvent } from './platform.js';
 import { apiKeyHash, apiKeyId, newApiKey } from '../services/api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
@@ -85,6 +85,19 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   };
   // Set through the API of `dev`, else FLOWMETER_SECRET_<NAME> (SPEC §9).
   const secrets = new MemorySecretStore(env);
+  const rejectedLimit = rejectedBytesLimit(env);
+  const rejectedUsed = new Map<string, number>();
+  const rejected: RejectedPayloads = {
+    async admit(tenant, period, bytes) {
+      const key = `${tenant} ${period}`;
+      const used = (rejectedUsed.get(key) ?? 0) + bytes;
+      if (used > rejectedLimit) return false;
+      rejectedUsed.set(key, used);
+      return true;
+    },
+    // In memory nothing outlives the process: there is nothing to expire.
+    async expire() {},
+  };
   const deps: ExecutorDeps = { meter: ledger, runs, vars, services, secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
   const inFlight = new Set<Promise<unknown>>();
   const keyHashes = new Map<string, { tenant: string; id: string; createdAt: string; lastUsedAt: string | null }>();
@@ -135,6 +148,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     ledger, runs, vars, scenarios, keys, deps,
     tenantEnv: null,
     secrets,
+    rejected,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);

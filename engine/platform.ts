@@ -9,6 +9,7 @@ import type { ScenarioStore } from './scenario-store.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import type { SecretStore } from '../services/secrets.js';
 import type { KeyInfo } from '../services/api-keys.js';
+import { FlowError } from '../core/errors.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -28,6 +29,23 @@ export interface KeyStore {
 }
 
 
+/** Rejected webhooks keep their payload 7 days, within a byte budget per tenant per period. */
+export interface RejectedPayloads {
+  /** Takes `bytes` from the tenant's budget for `period`; false (nothing taken) when it would pass it. */
+  admit(tenant: string, period: string, bytes: number): Promise<boolean>;
+  /** Shortens an ended run's retention to `seconds`. */
+  expire(tenant: string, runId: string, seconds: number): Promise<void>;
+}
+
+/** `FLOWMETER_REJECTED_BYTES` (default 10 MB); a bad value throws one line. */
+export function rejectedBytesLimit(env: Record<string, string | undefined>): number {
+  const v = env.FLOWMETER_REJECTED_BYTES;
+  if (v === undefined || v === '') return 10 * 1024 * 1024;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new FlowError('INVALID_INPUT', `FLOWMETER_REJECTED_BYTES must be a whole number of bytes, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** What a subscriber receives. */
 export interface SubscribeOptions {
   /** Run events only (a run's end): task events are not even delivered to this process. */
@@ -46,6 +64,8 @@ export interface Platform {
    * (embedded mode, a builder's own machine).
    */
   readonly tenantEnv: ReadonlySet<string> | null;
+  /** The byte budget of rejected webhooks' payloads (SPEC §9). */
+  readonly rejected: RejectedPayloads;
   /** Tenants' credentials (`${secret:NAME}`), encrypted at rest in production. */
   readonly secrets: SecretStore;
   /** Persists a new run of a stored scenario, then starts it (queue or in process). */

@@ -10,7 +10,7 @@ import { errorCode, FlowError } from '../core/errors.js';
 import { connectRedis, redisOptions, type FlowRedis } from './client.js';
 import { Keys } from './keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
-import type { Platform, RunEvent, SubscribeOptions } from '../engine/platform.js';
+import { rejectedBytesLimit, type Platform, type RejectedPayloads, type RunEvent, type SubscribeOptions } from '../engine/platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
@@ -70,6 +70,21 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
+  const rejectedLimit = rejectedBytesLimit(env);
+  const rejected: RejectedPayloads = {
+    // INCRBY, then DECRBY when over: concurrent requests may refuse one that would have fit,
+    // never keep more than the limit.
+    async admit(tenant, period, bytes) {
+      const key = keys.rejectedBytes(tenant, period);
+      const [[, used]] = (await redis.multi().incrby(key, bytes).expire(key, 40 * 86400).exec()) as [[unknown, number]];
+      if (used <= rejectedLimit) return true;
+      await redis.decrby(key, bytes);
+      return false;
+    },
+    async expire(tenant, runId, seconds) {
+      await redis.multi().expire(keys.run(tenant, runId), seconds).expire(keys.runTasks(tenant, runId), seconds).expire(keys.runOutputs(tenant, runId), seconds).exec();
+    },
+  };
   const scenarios = new RedisScenarioStore(redis, keys);
   const queue = new RunQueue(opts.redisUrl, keys.prefix);
   let sandbox: ReturnType<typeof createSandbox> | null = null;
@@ -189,7 +204,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   return {
     mode: 'redis' as const,
-    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv, secrets,
+    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv, secrets, rejected,
     keys: new RedisKeyStore(redis, keys),
     queueDepth: () => queue.depth(),
     get deps() {
