@@ -104,6 +104,9 @@ export interface PolicedFetchOptions {
 export function policedFetch(opts: PolicedFetchOptions = {}): typeof fetch {
   const allow = parseEgressAllow(opts.allow);
   const base = opts.lookup ?? (dnsLookup as unknown as LookupFunction);
+  // Keep-alive pools of this fetch only: every pooled socket was opened through the checked
+  // lookup below (a pool is keyed by host and port), so reusing one skips no check.
+  const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
   return (async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FlowError('INVALID_INPUT', `url scheme ${url.protocol} is not allowed; use http or https`);
@@ -128,7 +131,7 @@ export function policedFetch(opts: PolicedFetchOptions = {}): typeof fetch {
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise<Response>((resolve, reject) => {
       const req = mod.request(
-        { protocol: url.protocol, hostname: host, port, path: `${url.pathname}${url.search}`, method: init.method ?? 'GET', headers, agent: false, lookup, signal: init.signal ?? undefined },
+        { protocol: url.protocol, hostname: host, port, path: `${url.pathname}${url.search}`, method: init.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'], lookup, signal: init.signal ?? undefined },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
