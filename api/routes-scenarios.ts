@@ -8,6 +8,7 @@ import { validateScenario, formatPath } from '../scenario/validate.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { TriggerInfo } from '../core/types.js';
 import { principalOf } from './auth.js';
+import { assertEnvAllowed } from '../services/tenant-env.js';
 import { ApiError, SCENARIO_ID_RE, idempotencyKeyOf, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
 
 interface IdParams {
@@ -20,6 +21,12 @@ const triggerBody = z.strictObject({
   /** A non-billable test run. */
   test: z.boolean().optional(),
 });
+
+/** A scenario as the API shows it: a webhook's signing secret as `"[set]"` (SPEC §9). */
+export function publicScenario(s: Scenario): Scenario {
+  if (s.trigger.type !== 'webhook' || s.trigger.secret === undefined) return s;
+  return { ...s, trigger: { ...s.trigger, secret: '[set]' } };
+}
 
 export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): void {
   const { platform } = ctx;
@@ -37,7 +44,7 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const { tenant } = principalOf(req);
     const scenario = await scenarioOf(tenant, req.params.id);
     const [enabled, vars] = await Promise.all([platform.scenarios.isEnabled(tenant, scenario.id), platform.vars.load(tenant, scenario.id, scenario.variables)]);
-    return { scenario, enabled, vars };
+    return { scenario: publicScenario(scenario), enabled, vars };
   });
 
   /**
@@ -59,10 +66,11 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
         details: { problems: result.problems, warnings: result.warnings },
       });
     }
+    assertEnvAllowed(result.scenario, platform.tenantEnv);
     const { created } = await platform.scenarios.deploy(tenant, result.scenario);
     await ctx.metrics.watch(tenant).catch(() => undefined);
     const enabled = await platform.scenarios.isEnabled(tenant, id);
-    return reply.code(created ? 201 : 200).send({ scenario: result.scenario, enabled, created, warnings: result.warnings });
+    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, warnings: result.warnings });
   });
 
   /** Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). */

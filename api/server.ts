@@ -7,16 +7,20 @@
  * the message of an unexpected error is not shown (it is logged).
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Platform } from '../engine/platform.js';
 import { errorMessage, httpStatusOf } from '../core/errors.js';
 import { isRedisUnavailable } from '../redis/client.js';
-import { createAuthHook, principalOf } from './auth.js';
+import { createAuthHook, principalOf, sameSecret } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';
 import { Metrics } from './metrics.js';
 import { registerRunRoutes } from './routes-runs.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
+import { registerSecretRoutes } from './routes-secrets.js';
+import { registerKeyRoutes } from './routes-keys.js';
 import { ApiError, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
 import { registerWebhooks } from './webhooks.js';
 
@@ -61,7 +65,7 @@ function toHttpError(err: unknown, bodyLimit: number): HttpError {
   if (e.validation) return answer(400, 'INVALID_INPUT', errorMessage(err));
   const status = httpStatusOf(code);
   if (status < 500) return answer(status, code, errorMessage(err));
-  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT') return answer(status, code, errorMessage(err));
+  if (code === 'REDIS_UNAVAILABLE' || code === 'TIMEOUT' || code === 'SECRETS_KEY_INVALID') return answer(status, code, errorMessage(err));
   return answer(500, 'INTERNAL', 'an unexpected error; it has been logged');
 }
 
@@ -72,6 +76,22 @@ function firstLine(text: string): string {
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** The longest route parameter (a tenant, id or name); longer ones are 404 like any unknown route. */
+const MAX_PARAM_LENGTH = 512;
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (headers or URL over the size
+ * limit, malformed request lines): answered in the API's JSON shape, then the socket is closed.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message = status === 431 ? 'the request line or headers are over the size limit' : status === 408 ? 'the request took too long to arrive' : 'the request is malformed';
+  const body = JSON.stringify({ error: { code: 'INVALID_INPUT', message } });
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  } else socket.destroy();
 }
 
 /** Hides `?access_token=` values in logged URLs. */
@@ -87,6 +107,15 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
     bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler: clientError,
+    // A URL Fastify cannot decode (bad percent-encoding) is 400, a path parameter over the
+    // limit 414, both in the API's shape.
+    frameworkErrors: (err, _req, reply) => {
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const message = long ? `a path parameter is over ${MAX_PARAM_LENGTH} characters` : err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (bad percent-encoding)' : 'the request could not be routed';
+      void (reply as unknown as { code(n: number): { send(b: unknown): unknown } }).code(long ? 414 : 400).send({ error: { code: 'INVALID_INPUT', message } });
+    },
     logger: opts.logger
       ? { level: process.env.FLOWMETER_LOG_LEVEL ?? 'info', serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: safeUrl(req.url) }) } }
       : false,
@@ -135,7 +164,14 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
     }
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  // Metrics name every tenant, scenario and remaining quota: the operator's (admin key) only.
+  app.get('/metrics', async (req, reply) => {
+    if (opts.adminKey) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+      if (!m || !sameSecret(m[1]!, opts.adminKey)) {
+        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'UNAUTHORIZED', message: '/metrics needs the admin key: send Authorization: Bearer <FLOWMETER_ADMIN_KEY>' } });
+      }
+    }
     const text = await metrics.render();
     return reply.header('content-type', metrics.contentType).send(text);
   });
@@ -152,9 +188,15 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
         await auth(req);
         await metrics.watch(principalOf(req).tenant).catch(() => undefined);
       });
+      // API bodies are JSON; anything else (kept as raw bytes by the parser) is refused here.
+      api.addHook('preValidation', async (req) => {
+        if (Buffer.isBuffer(req.body)) throw new ApiError('INVALID_INPUT', `the body must be JSON (Content-Type: application/json), got ${JSON.stringify(String(req.headers['content-type'] ?? '').slice(0, 80))}`);
+      });
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
+      registerSecretRoutes(api, ctx);
+      registerKeyRoutes(api, ctx);
       registerEventsRoute(api, ctx, streams);
     },
     { prefix: '/api' },

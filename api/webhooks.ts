@@ -15,6 +15,7 @@ import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { newRun } from '../engine/run-record.js';
 import type { Platform } from '../engine/platform.js';
+import { hasRefs, refNames, resolveRefs } from '../core/redact.js';
 import { ApiError, TENANT_RE, idempotencyKeyOf, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';
 
 /** Request headers that never reach `msg.headers` (nor the run record). */
@@ -35,13 +36,53 @@ async function findScenario(platform: Platform, tenant: string, path: string): P
   return scenario as Scenario & { trigger: WebhookTrigger };
 }
 
-/** Checks `X-Signature`: hex HMAC-SHA256 of the raw body, `sha256=` prefix allowed; constant time. */
-export function verifySignature(raw: Buffer, header: string | string[] | undefined, secret: string): void {
+/** How far a timestamped signature's `t` may be from now, either way (SPEC §9). */
+export const SIGNATURE_TOLERANCE_S = 300;
+
+function sameHex(given: string, expected: Buffer): boolean {
+  return /^[0-9a-f]{64}$/i.test(given) && timingSafeEqual(Buffer.from(given, 'hex'), expected);
+}
+
+/**
+ * Checks `X-Signature`: the hex HMAC-SHA256 of the raw body (`sha256=` prefix allowed), or
+ * `t=<unix seconds>,v1=<hex>` with the HMAC of `<t>.<raw body>`, accepted within
+ * {@link SIGNATURE_TOLERANCE_S} of `t`. Compared in constant time.
+ */
+export function verifySignature(raw: Buffer, header: string | string[] | undefined, secret: string, nowMs = Date.now()): void {
   if (typeof header !== 'string' || !header.trim()) throw new ApiError('BAD_SIGNATURE', 'missing X-Signature: the hex HMAC-SHA256 of the body');
-  const given = header.trim().replace(/^sha256=/i, '');
+  const value = header.trim();
+  if (/^t=/i.test(value)) {
+    const parts = value.split(',').map((p) => p.trim());
+    const t = parts.find((p) => /^t=/i.test(p))!.slice(2);
+    const v1 = parts.filter((p) => /^v1=/i.test(p)).map((p) => p.slice(3));
+    if (!/^\d{1,12}$/.test(t) || v1.length === 0) throw new ApiError('BAD_SIGNATURE', 'X-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">');
+    if (Math.abs(nowMs / 1000 - Number(t)) > SIGNATURE_TOLERANCE_S) throw new ApiError('BAD_SIGNATURE', `X-Signature timestamp is more than ${SIGNATURE_TOLERANCE_S} s from now`);
+    const expected = createHmac('sha256', secret).update(`${t}.`).update(raw).digest();
+    let ok = false;
+    for (const sig of v1) ok = sameHex(sig, expected) || ok;
+    if (!ok) throw new ApiError('BAD_SIGNATURE', 'X-Signature does not match the timestamp and body');
+    return;
+  }
   const expected = createHmac('sha256', secret).update(raw).digest();
-  const ok = /^[0-9a-f]{64}$/i.test(given) && timingSafeEqual(Buffer.from(given, 'hex'), expected);
-  if (!ok) throw new ApiError('BAD_SIGNATURE', 'X-Signature does not match the body');
+  if (!sameHex(value.replace(/^sha256=/i, ''), expected)) throw new ApiError('BAD_SIGNATURE', 'X-Signature does not match the body');
+}
+
+/**
+ * The scenario's signing key with `${secret:NAME}` / `${env:NAME}` resolved (env only where
+ * production lets tenants read it). A missing one refuses every request (401 SECRET_MISSING,
+ * fail closed); the answer does not name it, the server log does.
+ */
+async function signingKey(platform: Platform, req: FastifyRequest, tenant: string, secret: string): Promise<string> {
+  if (!hasRefs(secret)) return secret;
+  const names = [...refNames(secret, 'secret')];
+  const loaded = names.length ? await platform.secrets.read(tenant, names) : new Map<string, string>();
+  const allowed = platform.tenantEnv;
+  try {
+    return resolveRefs(secret, { env: (n) => (allowed && !allowed.has(n) ? undefined : process.env[n]), secret: (n) => loaded.get(n) }, () => undefined);
+  } catch (err) {
+    req.log.warn({ tenant, err: (err as Error).message }, 'webhook signing secret missing');
+    throw new ApiError('SECRET_MISSING', "the webhook's signing secret is not stored; no request is accepted until it is");
+  }
 }
 
 /** `msg.payload`: the parsed JSON body, else the body as text, null when empty. */
@@ -70,7 +111,7 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     const path = req.params['*'];
     const scenario = await findScenario(platform, tenant, path);
     const raw = rawBodyOf(req);
-    if (scenario.trigger.secret) verifySignature(raw, req.headers['x-signature'], scenario.trigger.secret);
+    if (scenario.trigger.secret) verifySignature(raw, req.headers['x-signature'], await signingKey(platform, req, tenant, scenario.trigger.secret));
     await ctx.metrics.watch(tenant).catch(() => undefined);
 
     const { wait, ...query } = req.query;
@@ -89,7 +130,7 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     if (scenario.billable !== false && !first) {
       const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
       if (quota.overage === 'halt' && usage.remaining <= 0) {
-        const rejected = await recordRejected(platform, scenario, tenant, trigger, payload);
+        const rejected = await recordRejected(platform, scenario, tenant, trigger, payload, raw.length, usage.period.key);
         throw exhausted(usage.period.end, rejected.runId);
       }
     }
@@ -106,13 +147,26 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
   });
 }
 
-/** Records a trigger refused for quota as a `rejected` run: 0 actions, no task, nothing enqueued. */
-async function recordRejected(platform: Platform, scenario: Scenario, tenant: string, trigger: TriggerInfo, payload: unknown): Promise<RunRecord> {
-  const run = newRun(scenario, tenant, trigger);
-  await platform.runs.create(run, scenario, payload);
+/** How long a rejected webhook's run and payload are kept (SPEC §9). */
+export const REJECTED_RETENTION_S = 7 * 86400;
+
+/**
+ * Records a trigger refused for quota as a `rejected` run: 0 actions, no task, nothing enqueued,
+ * kept 7 days. Its payload (and headers) are kept for replay only within the tenant's
+ * FLOWMETER_REJECTED_BYTES for the period, so unpaid floods cannot fill Redis; past it the
+ * record says `payloadKept: false`.
+ */
+async function recordRejected(platform: Platform, scenario: Scenario, tenant: string, trigger: TriggerInfo, payload: unknown, bytes: number, period: string): Promise<RunRecord> {
+  const size = bytes + Buffer.byteLength(JSON.stringify(trigger));
+  const kept = await platform.rejected.admit(tenant, period, size);
+  const run = newRun(scenario, tenant, kept ? trigger : { type: 'webhook' });
+  if (!kept) run.payloadKept = false;
+  await platform.runs.create(run, scenario, kept ? payload : null);
   const now = new Date().toISOString();
-  Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message: `tenant ${tenant} has no actions left this period` } });
+  const message = `tenant ${tenant} has no actions left this period${kept ? '' : '; the payload was not kept (over FLOWMETER_REJECTED_BYTES this period)'}`;
+  Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message } });
   await platform.runs.finish(run, []);
+  await platform.rejected.expire(tenant, run.runId, REJECTED_RETENTION_S);
   return run;
 }
 

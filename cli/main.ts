@@ -14,6 +14,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerTailCommand } from './commands/tail.js';
 import { registerDevCommand } from './commands/dev.js';
+import { registerSecretsCommand } from './commands/secrets.js';
 
 export interface CommandResult {
   stdout: string;
@@ -41,6 +42,7 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   registerKeysCommand(program, done);
   registerTailCommand(program, undefined, done);
   registerDevCommand(program, done);
+  registerSecretsCommand(program, done);
   return program;
 }
 

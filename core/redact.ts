@@ -1,6 +1,6 @@
 /**
- * Secrets: `${env:NAME}` references (SPEC §1) and the redaction of their values from task logs,
- * errors and API answers.
+ * Secrets: `${env:NAME}` and `${secret:NAME}` references (SPEC §1, §9) and the redaction of
+ * their values from task logs, errors and API answers.
  */
 import { FlowError } from './errors.js';
 
@@ -32,6 +32,50 @@ export function resolveEnvRefs(
     onSecret(resolved);
     return resolved;
   });
+}
+
+/** `${env:NAME}` or `${secret:NAME}`: group 1 the kind, group 2 the name. */
+export const REF_RE = /\$\{(env|secret):([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** Where references are resolved from: the environment and the tenant's credential store. */
+export interface RefSources {
+  env: (name: string) => string | undefined;
+  /** The tenant's stored credential NAME (undefined when it has none). */
+  secret?: (name: string) => string | undefined;
+}
+
+/** Whether `value` holds a `${env:…}` or `${secret:…}` reference. */
+export function hasRefs(value: string): boolean {
+  return value.includes('${env:') || value.includes('${secret:');
+}
+
+/**
+ * Replaces every `${env:NAME}` and `${secret:NAME}` in `value`, passing each resolved value to
+ * `onSecret`. An unset variable throws `ENV_MISSING`, a missing credential `SECRET_MISSING`;
+ * messages name the reference, never a value.
+ */
+export function resolveRefs(value: string, from: RefSources, onSecret: (value: string) => void): string {
+  if (!hasRefs(value)) return value;
+  return value.replace(REF_RE, (_, kind: string, name: string) => {
+    if (kind === 'env') return resolveEnvRefs(`\${env:${name}}`, from.env, onSecret);
+    const resolved = from.secret?.(name);
+    if (resolved === undefined) throw new FlowError('SECRET_MISSING', `secret ${name} is not set for this tenant (flowmeter secrets set ${name})`);
+    onSecret(resolved);
+    return resolved;
+  });
+}
+
+/** The names of every `${env:…}` (or `${secret:…}`) reference in the strings of a JSON value. */
+export function refNames(value: unknown, kind: 'env' | 'secret', out = new Set<string>(), depth = 0): Set<string> {
+  if (typeof value === 'string') {
+    if (hasRefs(value)) for (const m of value.matchAll(new RegExp(REF_RE.source, 'g'))) if (m[1] === kind) out.add(m[2]!);
+  } else if (value !== null && typeof value === 'object' && depth < 100) {
+    for (const [k, v] of Object.entries(value)) {
+      refNames(k, kind, out, depth + 1);
+      refNames(v, kind, out, depth + 1);
+    }
+  }
+  return out;
 }
 
 /** What a redacted secret is replaced with. */

@@ -63,6 +63,8 @@ export interface RunRecord {
   tasks: TaskRecord[];
   /** Whether the run's actions consume the quota (false for non-billable scenarios and test runs). */
   billable: boolean;
+  /** False when a rejected webhook's payload was not kept (over FLOWMETER_REJECTED_BYTES, SPEC §9). */
+  payloadKept?: boolean;
   /** The pending work of a halted (or interrupted) run, from which `resume` continues. */
   pending?: RunState | null;
 }

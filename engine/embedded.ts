@@ -12,11 +12,12 @@ import { FlowError } from '../core/errors.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import type { NodeServices } from '../nodes/define.js';
-import type { KeyStore, Platform, RunEvent } from './platform.js';
-import { apiKeyHash, newApiKey } from '../services/api-keys.js';
+import { rejectedBytesLimit, type KeyStore, type Platform, type RejectedPayloads, type RunEvent } from './platform.js';
+import { apiKeyHash, apiKeyId, newApiKey } from '../services/api-keys.js';
 import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { createMailSender } from '../services/mailer.js';
+import { MemorySecretStore } from '../services/secrets.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */
@@ -99,19 +100,48 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     ...opts.services,
   };
-  const deps: ExecutorDeps = { meter: ledger, runs, vars, services, now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
+  // Set through the API of `dev`, else FLOWMETER_SECRET_<NAME> (SPEC §9).
+  const secrets = new MemorySecretStore(env);
+  const rejectedLimit = rejectedBytesLimit(env);
+  const rejectedUsed = new Map<string, number>();
+  const rejected: RejectedPayloads = {
+    async admit(tenant, period, bytes) {
+      const key = `${tenant} ${period}`;
+      const used = (rejectedUsed.get(key) ?? 0) + bytes;
+      if (used > rejectedLimit) return false;
+      rejectedUsed.set(key, used);
+      return true;
+    },
+    // In memory nothing outlives the process: there is nothing to expire.
+    async expire() {},
+  };
+  const deps: ExecutorDeps = { meter: ledger, runs, vars, services, secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
   const inFlight = new Set<Promise<unknown>>();
   const idempotent = new IdempotencyKeys(() => (opts.now?.() ?? new Date()).getTime());
-  const keyHashes = new Map<string, string>();
+  const keyHashes = new Map<string, { tenant: string; id: string; createdAt: string; lastUsedAt: string | null }>();
 
   const keys: KeyStore = {
     async create(tenant) {
       const key = newApiKey();
-      keyHashes.set(apiKeyHash(key), tenant);
+      keyHashes.set(apiKeyHash(key), { tenant, id: apiKeyId(key), createdAt: new Date().toISOString(), lastUsedAt: null });
       return key;
     },
     async resolve(key) {
-      return keyHashes.get(apiKeyHash(key)) ?? null;
+      const k = keyHashes.get(apiKeyHash(key));
+      if (!k) return null;
+      k.lastUsedAt = new Date().toISOString();
+      return k.tenant;
+    },
+    async list(tenant) {
+      return [...keyHashes.values()].filter((k) => k.tenant === tenant).map(({ id, createdAt, lastUsedAt }) => ({ id, createdAt, lastUsedAt }));
+    },
+    async revoke(id, tenant) {
+      for (const [hash, k] of keyHashes) {
+        if (k.id !== id || (tenant !== undefined && k.tenant !== tenant)) continue;
+        keyHashes.delete(hash);
+        return k.tenant;
+      }
+      return null;
     },
   };
 
@@ -134,6 +164,9 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const platform: Embedded = {
     mode: 'embedded',
     ledger, runs, vars, scenarios, keys, deps,
+    tenantEnv: null,
+    secrets,
+    rejected,
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);

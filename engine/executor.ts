@@ -18,6 +18,7 @@ import { triggerMessage } from './trigger-message.js';
 import { rememberTrigger } from './state-codec.js';
 import { context, record, route, type ExecutorDeps, type Slot, type Work } from './work.js';
 import { fused, setsVars } from './chain.js';
+import { runServices } from './secrets.js';
 
 export type { ExecutorDeps };
 
@@ -35,6 +36,8 @@ export async function executeRun(
   const now = deps.now ?? (() => new Date());
   const compiled = compile(scenario);
   const redactor = new Redactor();
+  // Rebuilt on every execution (first, resumed, recovered, replayed): see secrets.ts.
+  const services = await runServices(scenario, run.tenant, deps.services, redactor, deps.secrets);
   run.status = 'running';
   run.startedAt ??= now().toISOString();
   run.error = null;
@@ -60,7 +63,7 @@ export async function executeRun(
   }
   run.pending = state;
   const w: Work = {
-    run, state, compiled, redactor, deps, now, fresh, budget, lastCheckpoint: performance.now(), outputsScrubbed: 0,
+    run, state, compiled, redactor, deps, services, now, fresh, budget, lastCheckpoint: performance.now(), outputsScrubbed: 0,
     vars: await varsOf(deps, run, scenario, loaded.vars), failed: null, halted: false,
   };
   for (const t of w.fresh) deps.onTask?.(run, t);

@@ -7,6 +7,9 @@ import type { Ledger } from '../metering/ledger.js';
 import type { RunStore, VarStore } from './stores.js';
 import type { ScenarioStore } from './scenario-store.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
+import type { SecretStore } from '../services/secrets.js';
+import type { KeyInfo } from '../services/api-keys.js';
+import { FlowError } from '../core/errors.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -17,10 +20,31 @@ export type RunEvent =
 export interface KeyStore {
   /** A new random key for the tenant (returned once, never stored in clear). */
   create(tenant: string): Promise<string>;
-  /** The tenant a key belongs to, or null. */
+  /** The tenant a key belongs to, or null (a revoked key at once, in every process: no cache). */
   resolve(key: string): Promise<string | null>;
+  /** The tenant's keys: id, created, last used; never a key. */
+  list(tenant: string): Promise<KeyInfo[]>;
+  /** Revokes key `id` (of `tenant` when given); resolves with its tenant, or null when there is none. */
+  revoke(id: string, tenant?: string): Promise<string | null>;
 }
 
+
+/** Rejected webhooks keep their payload 7 days, within a byte budget per tenant per period. */
+export interface RejectedPayloads {
+  /** Takes `bytes` from the tenant's budget for `period`; false (nothing taken) when it would pass it. */
+  admit(tenant: string, period: string, bytes: number): Promise<boolean>;
+  /** Shortens an ended run's retention to `seconds`. */
+  expire(tenant: string, runId: string, seconds: number): Promise<void>;
+}
+
+/** `FLOWMETER_REJECTED_BYTES` (default 10 MB); a bad value throws one line. */
+export function rejectedBytesLimit(env: Record<string, string | undefined>): number {
+  const v = env.FLOWMETER_REJECTED_BYTES;
+  if (v === undefined || v === '') return 10 * 1024 * 1024;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new FlowError('INVALID_INPUT', `FLOWMETER_REJECTED_BYTES must be a whole number of bytes, got ${JSON.stringify(v)}`);
+  return n;
+}
 
 /** What a subscriber receives. */
 export interface SubscribeOptions {
@@ -44,6 +68,15 @@ export interface Platform {
   readonly vars: VarStore;
   readonly scenarios: ScenarioStore;
   readonly keys: KeyStore;
+  /**
+   * The `${env:NAME}` names tenants may deploy (SPEC §9, `FLOWMETER_TENANT_ENV`); null: any
+   * (embedded mode, a builder's own machine).
+   */
+  readonly tenantEnv: ReadonlySet<string> | null;
+  /** The byte budget of rejected webhooks' payloads (SPEC §9). */
+  readonly rejected: RejectedPayloads;
+  /** Tenants' credentials (`${secret:NAME}`), encrypted at rest in production. */
+  readonly secrets: SecretStore;
   /**
    * Persists a new run of a stored scenario, then starts it (queue or in process). With an
    * idempotency key already used by the tenant in the last 24 h, starts nothing and resolves

@@ -10,6 +10,7 @@ import type { Meter } from '../metering/meter.js';
 import type { ErrorInfo, RunRecord, RunState, TaskRecord, WorkItem } from '../core/types.js';
 import type { Redactor } from '../core/redact.js';
 import type { Budget, BudgetOptions } from './budget.js';
+import type { SecretLoader } from './secrets.js';
 
 export interface ExecutorDeps {
   meter: Meter;
@@ -26,6 +27,8 @@ export interface ExecutorDeps {
   checkpointEvery?: number;
   /** …or after this many ms, whichever comes first (default 200). */
   checkpointMs?: number;
+  /** The tenant's stored credentials, for `${secret:NAME}` (none without it). */
+  secrets?: SecretLoader;
   /** Lease sizes and waiting of the run's budget. */
   budget?: BudgetOptions;
   /**
@@ -48,6 +51,8 @@ export interface Work {
   vars: Record<string, unknown>;
   redactor: Redactor;
   deps: ExecutorDeps;
+  /** The services this run's nodes see (`secret` bound to the run's tenant). */
+  services: NodeServices;
   now: () => Date;
   /** Tasks recorded since the last checkpoint. */
   fresh: TaskRecord[];
@@ -125,7 +130,7 @@ export function context(w: Work, slot: Slot): NodeContext<never> {
       // Informational meters never fail a node; a store error here is logged by the store.
       if (counted instanceof Promise) counted.catch(() => undefined);
     },
-    services: deps.services,
+    services: w.services,
     scope: (msg) => ({ msg, vars: w.vars }),
   };
 }

@@ -1,12 +1,15 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { defineNode, nextRef, type ConnectionConfig, type NodeContext } from './define.js';
-import { FlowError } from '../core/errors.js';
+import { FlowError, errorCode } from '../core/errors.js';
 import { setPath } from '../core/paths.js';
-import { Redactor, resolveEnvRefs } from '../core/redact.js';
+import { Redactor, resolveRefs, type RefSources } from '../core/redact.js';
 import { renderDeep, renderText } from '../core/templates.js';
 import type { Message } from '../core/types.js';
 import { msgPath, nodeId, template } from './fields.js';
+
+/** Redirects followed per attempt, at most. */
+export const MAX_REDIRECTS = 10;
 
 /** The longest wait between two attempts, whatever the backoff or `Retry-After` says. */
 export const MAX_RETRY_WAIT_MS = 60_000;
@@ -91,6 +94,8 @@ interface Prepared {
   url: string;
   headers: Headers;
   body: string | undefined;
+  /** Headers that carry credentials: dropped on a redirect to another origin (SPEC §9). */
+  credentials: Set<string>;
 }
 
 function originOf(url: string): string | null {
@@ -112,8 +117,10 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
   // whole from the environment is configuration, not a secret: scrubbing it would rewrite
   // ordinary data that happens to contain it. A ${env:…} inside a base URL (a token in a path)
   // is a secret.
-  const env = (s: string) => resolveEnvRefs(s, ctx.services.env, onSecret);
-  const plain = (s: string) => resolveEnvRefs(s, ctx.services.env, () => undefined);
+  const from: RefSources = { env: ctx.services.env, secret: ctx.services.secret };
+  const env = (s: string) => resolveRefs(s, from, onSecret);
+  const plain = (s: string) => resolveRefs(s, from, () => undefined);
+  // A stored credential (${secret:…}) is a secret wherever it is used.
   const wholeRef = (s: string) => /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(s.trim());
   let conn: ConnectionConfig | undefined;
   if (node.connection) {
@@ -145,6 +152,7 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
   for (const [k, v] of Object.entries(node.query ?? {})) parsed.searchParams.append(k, renderText(v, scope));
 
   const headers = new Headers();
+  const credentials = new Set(['authorization', 'proxy-authorization', 'cookie']);
   // fetch refuses URLs with credentials: they become Basic auth (unless auth is configured).
   if (parsed.username || parsed.password) {
     const user = decodeURIComponent(parsed.username);
@@ -156,14 +164,21 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
     parsed.username = '';
     parsed.password = '';
   }
-  for (const [k, v] of Object.entries(conn?.headers ?? {})) setHeader(headers, k, env(v));
+  for (const [k, v] of Object.entries(conn?.headers ?? {})) {
+    setHeader(headers, k, env(v));
+    credentials.add(k.toLowerCase());
+  }
   const auth = conn?.auth;
   if (auth?.type === 'bearer') setHeader(headers, 'authorization', `Bearer ${env(auth.token)}`);
   else if (auth?.type === 'basic') {
     const token = Buffer.from(`${plain(auth.username)}:${env(auth.password)}`).toString('base64');
     onSecret(token);
     setHeader(headers, 'authorization', `Basic ${token}`);
-  } else if (auth?.type === 'header') setHeader(headers, env(auth.name), env(auth.value));
+  } else if (auth?.type === 'header') {
+    const name = env(auth.name);
+    setHeader(headers, name, env(auth.value));
+    credentials.add(name.toLowerCase());
+  }
   for (const [k, v] of Object.entries(node.headers ?? {})) setHeader(headers, k, renderText(v, scope));
   setHeader(headers, 'idempotency-key', `${ctx.runId}:${ctx.taskKey}`);
 
@@ -179,7 +194,44 @@ function prepare(input: Message, ctx: NodeContext<ConnectorConfig>, redactor: Re
       if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     }
   }
-  return { url: parsed.toString(), headers, body };
+  // Any other header holding a secret value (a node header rendered from one) is a credential too.
+  headers.forEach((v, k) => {
+    if (redactor.size > 0 && redactor.redact(v) !== v) credentials.add(k);
+  });
+  return { url: parsed.toString(), headers, body, credentials };
+}
+
+/**
+ * One attempt: the request and the redirects it meets, followed by hand so that every hop goes
+ * through `services.fetch` (production checks each destination) and a hop to another origin
+ * carries no credential.
+ */
+async function send(ctx: NodeContext<ConnectorConfig>, req: Prepared, signal: AbortSignal): Promise<Response> {
+  let url = req.url;
+  let method: string = ctx.node.method;
+  let body = req.body;
+  const headers = new Headers(req.headers);
+  for (let hop = 0; ; hop++) {
+    const res = await ctx.services.fetch(url, { method, headers, body, redirect: 'manual', signal });
+    const location = res.headers.get('location');
+    if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
+    await res.arrayBuffer().catch(() => undefined);
+    if (hop >= MAX_REDIRECTS) throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected more than ${MAX_REDIRECTS} times`);
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected to an invalid URL`);
+    }
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected to a ${next.protocol} URL`);
+    if (next.origin !== new URL(url).origin) for (const name of req.credentials) headers.delete(name);
+    if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+      if (method !== 'HEAD') method = 'GET';
+      body = undefined;
+      headers.delete('content-type');
+    }
+    url = next.toString();
+  }
 }
 
 /**
@@ -208,15 +260,17 @@ export const connectorNode = defineNode({
       let res: Response;
       let bytes: Uint8Array;
       try {
-        res = await ctx.services.fetch(req.url, {
-          method: node.method,
-          headers: req.headers,
-          body: req.body,
-          redirect: 'follow',
-          signal: AbortSignal.timeout(node.timeoutMs),
-        });
+        res = await send(ctx, req, AbortSignal.timeout(node.timeoutMs));
         bytes = new Uint8Array(await res.arrayBuffer());
       } catch (err) {
+        // A destination the egress policy refuses: nothing was sent, and no retry would be.
+        if (errorCode(err) === 'EGRESS_DENIED') throw new FlowError('EGRESS_DENIED', redactor.redact((err as Error).message));
+        if (errorCode(err) === 'HTTP_NETWORK' && err instanceof FlowError) {
+          failure = { code: 'HTTP_NETWORK', detail: err.message.slice(where.length + 1) };
+          ctx.meter('connectorRequests', 1);
+          if (!last) await ctx.services.sleep(backoff);
+          continue;
+        }
         ctx.meter('connectorRequests', 1);
         ctx.meter('connectorBytes', reqBytes);
         const name = (err as { name?: unknown } | null)?.name;

@@ -87,6 +87,11 @@ export interface NodeServices {
   mail: MailSender;
   /** Reads an environment variable (for `${env:NAME}`). */
   env: (name: string) => string | undefined;
+  /**
+   * The running tenant's stored credential NAME (for `${secret:NAME}`), undefined when it has
+   * none. The executor sets it for each run (see `ExecutorDeps.secrets`).
+   */
+  secret?: (name: string) => string | undefined;
   /** HTTP: the global fetch, or another one for tests. */
   fetch: typeof fetch;
   /** Sleeps (Connector backoff); replaceable so tests need not wait. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineNode, nextRef, type MailMessage } from './define.js';
 import { errorMessage, FlowError } from '../core/errors.js';
 import type { Scope } from '../core/paths.js';
-import { ENV_REF_RE, Redactor, resolveEnvRefs } from '../core/redact.js';
+import { REF_RE, Redactor, resolveRefs, type RefSources } from '../core/redact.js';
 import { renderText } from '../core/templates.js';
 import { nodeId, template } from './fields.js';
 
@@ -10,21 +10,21 @@ import { nodeId, template } from './fields.js';
 export const DEFAULT_MAIL_FROM = 'flowmeter@localhost';
 
 /**
- * Renders a template that may also hold `${env:NAME}` references. Only the template's own text
+ * Renders a template that may also hold `${env:NAME}` and `${secret:NAME}` references. Only the template's own text
  * is searched for references, never the values templates render (a message cannot make the
  * node read an environment variable), and env values are never rendered as templates.
  */
 function renderWithEnv(
   tpl: string | undefined,
   scope: Scope,
-  env: (name: string) => string | undefined,
+  from: RefSources,
   onSecret: (v: string) => void,
 ): string {
   if (tpl === undefined) return '';
   let out = '';
   let last = 0;
-  for (const m of tpl.matchAll(new RegExp(ENV_REF_RE.source, 'g'))) {
-    out += renderText(tpl.slice(last, m.index), scope) + resolveEnvRefs(m[0], env, onSecret);
+  for (const m of tpl.matchAll(new RegExp(REF_RE.source, 'g'))) {
+    out += renderText(tpl.slice(last, m.index), scope) + resolveRefs(m[0], from, onSecret);
     last = m.index + m[0].length;
   }
   return out + renderText(tpl.slice(last), scope);
@@ -62,7 +62,7 @@ export const mailNode = defineNode({
       redactor.add(v);
     };
     const scope = ctx.scope(input);
-    const render = (t: string | undefined) => renderWithEnv(t, scope, ctx.services.env, onSecret);
+    const render = (t: string | undefined) => renderWithEnv(t, scope, { env: ctx.services.env, secret: ctx.services.secret }, onSecret);
 
     const to = render(node.to).trim();
     const cc = render(node.cc).trim();

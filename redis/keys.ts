@@ -17,7 +17,11 @@
  *   <p>:{t:T}:runs                 zset   runId by start time (ms)
  *   <p>:{t:T}:idem:<sha256>        string runId started by an idempotent trigger (24 h; create.lua)
  *   <p>:{t:T}:keys                 hash   sha256(api key) → created at
+ *   <p>:{t:T}:keyused              hash   key id → last used at (ISO)
+ *   <p>:{t:T}:secrets              hash   credential name → { v: AES-256-GCM sealed value, updatedAt }
+ *   <p>:{t:T}:p:<YYYY-MM>:rejbytes string payload bytes kept for rejected webhooks this period
  *   <p>:apikeys                    hash   sha256(api key) → tenant
+ *   <p>:apikeyids                  hash   key id → <tenant> <sha256(api key)>
  *   <p>:tenants                    set    every tenant with data
  *   <p>:events:<T>                 pubsub task events
  *   <p>:runends:<T>                pubsub run events (a run's end), after its task events
@@ -75,6 +79,18 @@ export class Keys {
   }
   apiKeys(tenant: string): string {
     return `${this.t(tenant)}:keys`;
+  }
+  apiKeyUsed(tenant: string): string {
+    return `${this.t(tenant)}:keyused`;
+  }
+  apiKeyIds(): string {
+    return `${this.prefix}:apikeyids`;
+  }
+  secrets(tenant: string): string {
+    return `${this.t(tenant)}:secrets`;
+  }
+  rejectedBytes(tenant: string, period: string): string {
+    return `${this.t(tenant)}:p:${period}:rejbytes`;
   }
   apiKeyIndex(): string {
     return `${this.prefix}:apikeys`;

@@ -11,7 +11,7 @@ import { connectRedis, redisOptions, type FlowRedis } from './client.js';
 import { Keys } from './keys.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
 import { CRASH_LIMIT } from './run-store.js';
-import type { Platform, RunEvent, SubscribeOptions, TriggerOptions } from '../engine/platform.js';
+import { rejectedBytesLimit, type Platform, type RejectedPayloads, type RunEvent, type SubscribeOptions, type TriggerOptions } from '../engine/platform.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
@@ -23,6 +23,10 @@ import { RedisLedger } from './ledger.js';
 import type { LedgerOptions } from '../metering/ledger.js';
 import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { createMailSender } from '../services/mailer.js';
+import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
+import { policedFetch } from '../services/egress.js';
+import { lazySecretBox } from '../services/secrets.js';
+import { RedisSecretStore } from './secrets.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -75,9 +79,28 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent, failFast: opts.failFast });
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
+  const tenantEnv = parseTenantEnv(env);
+  // Connectors reach only public addresses, and what FLOWMETER_EGRESS_ALLOW opens (SPEC §9).
+  const egressFetch = policedFetch({ allow: env.FLOWMETER_EGRESS_ALLOW });
   const ledger = new RedisLedger(redis, keys, opts);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
+  const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
+  const rejectedLimit = rejectedBytesLimit(env);
+  const rejected: RejectedPayloads = {
+    // INCRBY, then DECRBY when over: concurrent requests may refuse one that would have fit,
+    // never keep more than the limit.
+    async admit(tenant, period, bytes) {
+      const key = keys.rejectedBytes(tenant, period);
+      const [[, used]] = (await redis.multi().incrby(key, bytes).expire(key, 40 * 86400).exec()) as [[unknown, number]];
+      if (used <= rejectedLimit) return true;
+      await redis.decrby(key, bytes);
+      return false;
+    },
+    async expire(tenant, runId, seconds) {
+      await redis.multi().expire(keys.run(tenant, runId), seconds).expire(keys.runTasks(tenant, runId), seconds).expire(keys.runOutputs(tenant, runId), seconds).exec();
+    },
+  };
   const scenarios = new RedisScenarioStore(redis, keys);
   const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast });
   let sandbox: ReturnType<typeof createSandboxPool> | null = null;
@@ -85,11 +108,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const services = (): NodeServices => {
     sandbox ??= createSandboxPool(opts.sandbox);
     mail ??= createMailSender(env.FLOWMETER_SMTP_URL);
-    return { sandbox, mail, env: (n) => env[n], fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
+    return { sandbox, mail, env: tenantEnvReader(env, tenantEnv), fetch: egressFetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...opts.services };
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
-  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false, stopping: () => stopping });
+  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false, stopping: () => stopping });
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
@@ -247,7 +270,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   return {
     mode: 'redis' as const,
-    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue,
+    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv, secrets, rejected,
     keys: new RedisKeyStore(redis, keys),
     queueDepth: () => queue.depth(),
     get deps() {

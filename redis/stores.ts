@@ -3,7 +3,7 @@ import type { VarStore } from '../engine/stores.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import type { KeyStore } from '../engine/platform.js';
-import { apiKeyHash, newApiKey } from '../services/api-keys.js';
+import { apiKeyHash, apiKeyId, LAST_USED_EVERY_MS, newApiKey, type KeyInfo } from '../services/api-keys.js';
 
 export { RedisRunStore, type RedisRunStoreOptions, type RunEvent } from './run-store.js';
 
@@ -28,14 +28,64 @@ export class RedisVarStore implements VarStore {
   }
 }
 
+/**
+ * API keys on Redis: the global index (hash → tenant) that authentication reads on every request
+ * (no cache, so a revoke holds at once in every process), the tenant's keys (hash → created),
+ * the id index (id → tenant and hash) and last use (id → ISO, written at most once a minute per
+ * process).
+ */
 export class RedisKeyStore implements KeyStore {
+  private readonly usedAt = new Map<string, number>();
   constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
   async create(tenant: string): Promise<string> {
     const key = newApiKey();
-    await this.redis.multi().hset(this.keys.apiKeyIndex(), apiKeyHash(key), tenant).hset(this.keys.apiKeys(tenant), apiKeyHash(key), new Date().toISOString()).exec();
+    const hash = apiKeyHash(key);
+    await this.redis.multi()
+      .hset(this.keys.apiKeyIndex(), hash, tenant)
+      .hset(this.keys.apiKeys(tenant), hash, new Date().toISOString())
+      .hset(this.keys.apiKeyIds(), apiKeyId(hash, true), `${tenant} ${hash}`)
+      .exec();
     return key;
   }
   async resolve(key: string): Promise<string | null> {
-    return this.redis.hget(this.keys.apiKeyIndex(), apiKeyHash(key));
+    const hash = apiKeyHash(key);
+    const tenant = await this.redis.hget(this.keys.apiKeyIndex(), hash);
+    if (tenant) {
+      const id = apiKeyId(hash, true);
+      const now = Date.now();
+      if (now - (this.usedAt.get(id) ?? 0) >= LAST_USED_EVERY_MS) {
+        this.usedAt.set(id, now);
+        this.redis.hset(this.keys.apiKeyUsed(tenant), id, new Date(now).toISOString()).catch(() => undefined);
+      }
+    }
+    return tenant;
+  }
+  async list(tenant: string): Promise<KeyInfo[]> {
+    const [created, used] = await Promise.all([this.redis.hgetall(this.keys.apiKeys(tenant)), this.redis.hgetall(this.keys.apiKeyUsed(tenant))]);
+    return Object.entries(created)
+      .map(([hash, createdAt]) => {
+        const id = apiKeyId(hash, true);
+        return { id, createdAt, lastUsedAt: used[id] ?? null };
+      })
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+  async revoke(id: string, tenant?: string): Promise<string | null> {
+    let owner: string | undefined;
+    let hash: string | undefined;
+    const indexed = await this.redis.hget(this.keys.apiKeyIds(), id);
+    if (indexed) [owner, hash] = indexed.split(' ');
+    else if (tenant) {
+      // A key created before ids were indexed: found among the tenant's own.
+      hash = Object.keys(await this.redis.hgetall(this.keys.apiKeys(tenant))).find((h) => apiKeyId(h, true) === id);
+      owner = hash ? tenant : undefined;
+    }
+    if (!owner || !hash || (tenant !== undefined && owner !== tenant)) return null;
+    await this.redis.multi()
+      .hdel(this.keys.apiKeyIndex(), hash)
+      .hdel(this.keys.apiKeys(owner), hash)
+      .hdel(this.keys.apiKeyIds(), id)
+      .hdel(this.keys.apiKeyUsed(owner), id)
+      .exec();
+    return owner;
   }
 }

@@ -88,6 +88,7 @@ export function validateScenario(doc: unknown): ValidationResult {
     problems.push(...nodeContentProblems(n.index, n.parsed as Record<string, unknown>));
   }
   problems.push(...triggerProblems(raw.trigger));
+  problems.push(...reservedNameProblems(raw, rawNodes));
 
   return {
     scenario: problems.length === 0 && parsed.success ? (parsed.data as Scenario) : null,
@@ -124,6 +125,48 @@ function nodeContentProblems(index: number, node: Record<string, unknown>): stri
       out.push(`nodes[${index}].code: ${(err as Error).name}: ${(err as Error).message}`);
     }
   }
+  return out;
+}
+
+/** Names that reach JavaScript's object machinery: never a name of anything in a scenario. */
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
+
+function ownKeys(v: unknown): string[] {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : [];
+}
+
+/** Every reserved key in a JSON value, as paths under `path`. */
+function reservedKeysIn(value: unknown, path: string, out: string[], depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 100) return;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => reservedKeysIn(v, `${path}[${i}]`, out, depth + 1));
+    return;
+  }
+  for (const k of Object.keys(value)) {
+    if (RESERVED.has(k)) out.push(`${path}.${k}: ${JSON.stringify(k)} is a reserved name; use another key`);
+    reservedKeysIn((value as Record<string, unknown>)[k], `${path}.${k}`, out, depth + 1);
+  }
+}
+
+/**
+ * `__proto__`, `constructor` and `prototype` as names of lists, tables, variables or connections,
+ * or as keys of a node's headers, query or body: refused (they would be dropped or reach the
+ * prototype of the objects built from them).
+ */
+function reservedNameProblems(raw: Record<string, unknown>, nodes: unknown[]): string[] {
+  const out: string[] = [];
+  for (const field of ['lists', 'tables', 'variables', 'connections'] as const) {
+    for (const k of ownKeys(raw[field])) if (RESERVED.has(k)) out.push(`${field}.${k}: ${JSON.stringify(k)} is a reserved name; use another name`);
+  }
+  for (const [name, conn] of Object.entries(raw.connections ?? {})) {
+    if (!RESERVED.has(name)) reservedKeysIn((conn as Record<string, unknown> | null)?.headers, `connections.${name}.headers`, out);
+  }
+  for (const [name, table] of Object.entries(raw.tables ?? {})) {
+    if (!RESERVED.has(name)) for (const k of ownKeys(table)) if (RESERVED.has(k)) out.push(`tables.${name}.${k}: ${JSON.stringify(k)} is a reserved name; use another key`);
+  }
+  nodes.forEach((n, i) => {
+    for (const field of ['headers', 'query', 'body']) reservedKeysIn((n as Record<string, unknown> | null)?.[field], `nodes[${i}].${field}`, out);
+  });
   return out;
 }
 

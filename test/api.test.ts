@@ -21,7 +21,8 @@ const ENDED = ['succeeded', 'failed', 'halted', 'rejected'];
 const platforms: Array<[string, () => Promise<Platform>]> = [
   ['embedded', async () => createEmbedded({ env: { TOKEN } })],
   ['redis', async () => {
-    const p = await useProduction({ env: { TOKEN } });
+    // The peer is on loopback and the scenarios read ${env:TOKEN}: both opened explicitly (SPEC §9).
+    const p = await useProduction({ env: { TOKEN, FLOWMETER_TENANT_ENV: 'TOKEN', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' } });
     p.startWorker({ concurrency: 4 });
     return p;
   }],
@@ -332,7 +333,7 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
   it('/metrics moves with runs; /healthz answers', async () => {
     await deploy('acme', echo);
     for (let i = 0; i < 2; i++) await hook('/hooks/acme/in?wait=true', '{}');
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN}` } });
     expect(res.statusCode).toBe(200);
     const text = res.body;
     expect(text).toContain('flowmeter_runs_total{tenant="acme",scenario="echo",status="succeeded"} 2');
@@ -369,7 +370,7 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     expect(peer.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`]);
     await events.until((e) => e.type === 'run' && e.runId === runId);
     for (const url of [`/api/runs/${runId}`, '/api/runs', '/api/scenarios/secret', '/api/scenarios', '/api/usage']) answers.push((await call('GET', url, keyA)).body);
-    answers.push(events.text(), (await app.inject({ method: 'GET', url: '/metrics' })).body);
+    answers.push(events.text(), (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN}` } })).body);
     for (const a of answers) expect(a).not.toContain(TOKEN);
     events.close();
   });

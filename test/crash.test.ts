@@ -53,7 +53,7 @@ describe('crash: a worker process killed mid-run', () => {
     }));
     const workerName = (i: number) => `fmtestworker${i}x${prefix}`;
     const start = (i: number): Promise<Proc> =>
-      procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 4, lockMs: 2000, env: { FM_TEST_WORKER: workerName(i) }, name: `worker${i}` });
+      procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 4, lockMs: 2000, env: { FM_TEST_WORKER: workerName(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' }, name: `worker${i}` });
     const workers = await Promise.all([0, 1, 2].map(start));
 
     const payload = (i: number) => ({ items: Array.from({ length: ITEMS }, (_, k) => k + i) });

@@ -44,7 +44,8 @@ beforeAll(async () => {
     await sleep(100 + (k % 5) * 20);
     return k % 3 === 0 ? { status: 500, json: { error: 'flaky' } } : { json: { k2: k + 1 } };
   });
-  peerEnv = { FM_TEST_PEER: peer.base };
+  // The peer is on loopback and named through ${env:…}: both opened explicitly for production (SPEC §9).
+  peerEnv = { FM_TEST_PEER: peer.base, FLOWMETER_TENANT_ENV: 'FM_TEST_PEER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' };
   embedded = createEmbedded({ env: peerEnv });
 });
 afterAll(async () => {

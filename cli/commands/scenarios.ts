@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { loadScenarioFile, requireValid } from '../io.js';
 import { tenantOf, withProduction } from '../production-io.js';
 import type { CommandResult } from '../main.js';
-import { EXIT } from '../errors.js';
+import { CliError, EXIT } from '../errors.js';
+import { errorMessage } from '../../core/errors.js';
+import { assertEnvAllowed, parseTenantEnv } from '../../services/tenant-env.js';
 
 export function registerScenarioCommands(program: Command, done: (r: CommandResult) => void): void {
   const scenarios = program.command('scenarios').description('manage stored scenarios (needs --redis)').option('--tenant <tenant>', 'tenant', 'default');
@@ -16,6 +18,11 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
     .action(async (file: string, opts: { enable?: boolean }, cmd: Command) => {
       const scenario = requireValid(file, loadScenarioFile(file));
       const tenant = tenantOf(cmd);
+      try {
+        assertEnvAllowed(scenario, parseTenantEnv(process.env));
+      } catch (err) {
+        throw new CliError(`${file}: ${errorMessage(err)}`, EXIT.invalid);
+      }
       const out = await withProduction(cmd, async (p) => {
         const { created } = await p.scenarios.deploy(tenant, scenario);
         if (opts.enable) await p.scenarios.enable(tenant, scenario.id, (await p.ledger.getQuota(tenant)).maxActiveScenarios);
