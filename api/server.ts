@@ -16,6 +16,7 @@ import { Metrics } from './metrics.js';
 import { registerRunRoutes } from './routes-runs.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
+import { registerBillingRoutes } from './routes-billing.js';
 import { ApiError, HTTP_STATUS, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
 import { registerWebhooks } from './webhooks.js';
 
@@ -149,6 +150,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
+      registerBillingRoutes(api, ctx);
       registerEventsRoute(api, ctx, streams);
     },
     { prefix: '/api' },

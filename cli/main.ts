@@ -13,6 +13,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerTailCommand } from './commands/tail.js';
 import { registerDevCommand } from './commands/dev.js';
+import { registerPlanCommands } from './commands/plan.js';
 
 export interface CommandResult {
   stdout: string;
@@ -40,6 +41,7 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   registerKeysCommand(program, done);
   registerTailCommand(program, undefined, done);
   registerDevCommand(program, done);
+  registerPlanCommands(program, done);
   return program;
 }
 

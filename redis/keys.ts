@@ -7,6 +7,10 @@
  *   <p>:{t:T}:p:<YYYY-MM>:scen     hash   <scenarioId>:runs, <scenarioId>:actions
  *   <p>:{t:T}:p:<YYYY-MM>:days     hash   <YYYY-MM-DD> → actions
  *   <p>:{t:T}:p:<YYYY-MM>:leases   hash   <runId> → actions it holds (lease.lua)
+ *   <p>:{t:T}:p:<YYYY-MM>:addons   list   add-on purchases, JSON { id, at, actions, expires? } in the
+ *                                         order bought (lib-lease/lib-settle sum the unexpired ones
+ *                                         with `expires`; those without are also summed in addOns)
+ *   <p>:{t:T}:plan                 string the plan document (JSON, prices in major units)
  *   <p>:{t:T}:billed:<runId>       set    task keys already billed (idempotency)
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
@@ -41,6 +45,13 @@ export class Keys {
   }
   leases(tenant: string, period: string): string {
     return `${this.t(tenant)}:p:${period}:leases`;
+  }
+  /** Must stay `period(tenant, period) + ':addons'`: lib-lease.lua and lib-settle.lua derive it so. */
+  addOns(tenant: string, period: string): string {
+    return `${this.period(tenant, period)}:addons`;
+  }
+  plan(tenant: string): string {
+    return `${this.t(tenant)}:plan`;
   }
   billed(tenant: string, runId: string): string {
     return `${this.t(tenant)}:billed:${runId}`;

@@ -12,6 +12,8 @@ import type { Keys } from './keys.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
 import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
 import type { Ledger, LedgerOptions } from '../metering/ledger.js';
+import { checkAddOn, reportInstant, validAddOns, type AddOnOptions, type AddOnPurchase } from '../metering/addons.js';
+import { parsePlan, planDocument, type Plan } from '../metering/plan.js';
 
 export interface RedisLedgerOptions extends LedgerOptions {
   /** How long a run's billed task keys are kept, in seconds (default 35 days). */
@@ -80,7 +82,7 @@ export class RedisLedger implements Ledger {
   async lease(req: LeaseRequest): Promise<LeaseResult> {
     const { period } = await this.periodOf(req.tenant, req.at);
     const k = this.keys;
-    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID());
+    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID(), req.at.toISOString());
     if (typeof out === 'number') throw scriptError('fmLease', out);
     return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
   }
@@ -113,25 +115,50 @@ export class RedisLedger implements Ledger {
     return next;
   }
 
-  async addActions(tenant: string, actions: number, at: Date): Promise<void> {
-    if (!Number.isInteger(actions) || actions <= 0) throw new Error('add-on actions must be a positive integer');
+  /**
+   * Records the purchase in the period's add-on list; one without expiry also adds to the
+   * period's `addOns` counter (what the Lua limit adds whole), in the same transaction.
+   */
+  async addActions(tenant: string, actions: number, at: Date, opts: AddOnOptions = {}): Promise<AddOnPurchase> {
+    const purchase = checkAddOn(actions, at, opts);
     const quota = await this.getQuota(tenant);
-    await this.redis.hincrby(this.keys.period(tenant, periodAt(at, quota.timezone).key), 'addOns', actions);
+    const period = periodAt(at, quota.timezone).key;
+    const multi = this.redis.multi().rpush(this.keys.addOns(tenant, period), JSON.stringify(purchase));
+    if (purchase.expires === undefined) multi.hincrby(this.keys.period(tenant, period), 'addOns', actions);
+    await multi.exec();
+    return purchase;
+  }
+
+  async addOnPurchases(tenant: string, periodKey: string): Promise<AddOnPurchase[]> {
+    return (await this.redis.lrange(this.keys.addOns(tenant, periodKey), 0, -1)).map((s) => JSON.parse(s) as AddOnPurchase);
+  }
+
+  async getPlan(tenant: string): Promise<Plan | null> {
+    const s = await this.redis.get(this.keys.plan(tenant));
+    return s === null ? null : parsePlan(JSON.parse(s));
+  }
+
+  async setPlan(tenant: string, plan: Plan): Promise<Quota> {
+    const quota = await this.setQuota(tenant, { monthlyActions: plan.includedActions });
+    await this.redis.set(this.keys.plan(tenant), JSON.stringify(planDocument(plan)));
+    return quota;
   }
 
   async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
     const quota = await this.getQuota(tenant);
     const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
-    const [p, scen, days] = await Promise.all([
+    const [p, scen, days, purchases] = await Promise.all([
       this.redis.hgetall(this.keys.period(tenant, period.key)),
       this.redis.hgetall(this.keys.periodScenarios(tenant, period.key)),
       this.redis.hgetall(this.keys.periodDays(tenant, period.key)),
+      this.addOnPurchases(tenant, period.key),
     ]);
     const c: PeriodCounters = emptyCounters();
     c.used = Number(p.used ?? 0);
     c.overage = Number(p.overage ?? 0);
     c.nonBillable = Number(p.nonBillable ?? 0);
-    c.addOns = Number(p.addOns ?? 0);
+    // Without expiry: the counter (kept whole); with expiry: those valid at `at` (or the period's end).
+    c.addOns = Number(p.addOns ?? 0) + validAddOns(purchases.filter((a) => a.expires !== undefined), reportInstant(period, at));
     for (const [f, v] of Object.entries(p)) {
       if (f.startsWith('m:')) c.meters[f.slice(2)] = Number(v);
       if (f.startsWith('a:')) c.alerts[f.slice(2)] = v;

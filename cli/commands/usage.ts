@@ -36,6 +36,14 @@ function parseAlerts(s: string): number[] {
   return parts;
 }
 
+/** `--expires ISO`: a date-time with a zone (or a date, UTC midnight) after `now`. */
+function parseExpiry(s: string, now: Date): Date {
+  const d = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) ? new Date(s) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new CliError(`--expires must be an ISO 8601 date-time with a zone such as 2026-11-30T18:00:00Z, got ${JSON.stringify(s)}`);
+  if (d.getTime() <= now.getTime()) throw new CliError(`--expires ${s} is in the past`);
+  return d;
+}
+
 export function registerUsageCommands(program: Command, done: (r: CommandResult) => void): void {
   program
     .command('usage')
@@ -79,14 +87,17 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
   quota
     .command('add')
     .requiredOption('--actions <n>', 'extra actions for the current period')
-    .action(async (opts: { actions: string }, cmd: Command) => {
+    .option('--expires <iso>', 'the add-on stops counting at this instant (ISO 8601)')
+    .action(async (opts: { actions: string; expires?: string }, cmd: Command) => {
       const n = parseCount(opts.actions, '--actions', 1);
+      const now = new Date();
+      const expires = opts.expires === undefined ? undefined : parseExpiry(opts.expires, now);
       const tenant = tenantOf(cmd);
       const report = await withProduction(cmd, async (p) => {
-        await p.ledger.addActions(tenant, n, new Date());
+        await p.ledger.addActions(tenant, n, now, { expires });
         return p.ledger.usage(tenant, new Date());
       });
-      done({ stdout: `added ${n} actions to ${tenant} for ${report.period.key}: ${report.remaining} remaining\n`, exitCode: EXIT.ok });
+      done({ stdout: `added ${n} actions to ${tenant} for ${report.period.key}${expires ? ` until ${expires.toISOString()}` : ''}: ${report.remaining} remaining\n`, exitCode: EXIT.ok });
     });
   quota
     .command('show')

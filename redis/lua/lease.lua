@@ -12,6 +12,7 @@
   ARGV[4]  owner token ('' = not fenced)
   ARGV[5]  request id, unique per call: a call resent after a lost reply returns the first
            call's grant instead of leasing again (field '<runId>#lease' of KEYS[3])
+  ARGV[6]  now, ISO 8601 UTC: add-ons expiring after it count toward the limit (optional)
 
   Returns  { granted, held, othersHold }
              granted     actions granted (0 when none are left)
@@ -36,4 +37,4 @@ local function answer(out)
   redis.call('EXPIRE', KEYS[3], 3456000)
   return out
 end
-return answer(grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])))
+return answer(grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6]))

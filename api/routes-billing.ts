@@ -1,0 +1,31 @@
+/** `GET|PUT /api/plan` (SPEC §11). */
+import type { FastifyInstance } from 'fastify';
+import { errorMessage } from '../core/errors.js';
+import { parsePlan, planDocument } from '../metering/plan.js';
+import { principalOf, requireAdmin } from './auth.js';
+import { ApiError, type ApiContext } from './routes-common.js';
+
+export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  const { ledger } = ctx.platform;
+
+  /** The tenant's plan document (prices in major units); 404 when none is set. */
+  api.get('/plan', async (req) => {
+    const { tenant } = principalOf(req);
+    const plan = await ledger.getPlan(tenant);
+    if (!plan) throw new ApiError('NOT_FOUND', `tenant ${tenant} has no plan`);
+    return planDocument(plan);
+  });
+
+  /** Admin only: sets the plan (and the quota's monthlyActions to its includedActions). */
+  api.put('/plan', async (req) => {
+    const { tenant } = requireAdmin(req);
+    let plan;
+    try {
+      plan = parsePlan(req.body);
+    } catch (err) {
+      throw new ApiError('INVALID_INPUT', errorMessage(err));
+    }
+    await ledger.setPlan(tenant, plan);
+    return planDocument(plan);
+  });
+}
