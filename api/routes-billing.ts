@@ -1,7 +1,8 @@
-/** `GET|PUT /api/plan` (SPEC §11). */
+/** `GET|PUT /api/plan`, `GET /api/invoice` (SPEC §11). */
 import type { FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { parsePlan, planDocument } from '../metering/plan.js';
+import { invoiceOf } from '../metering/invoice.js';
 import { principalOf, requireAdmin } from './auth.js';
 import { ApiError, type ApiContext } from './routes-common.js';
 
@@ -27,5 +28,13 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
     }
     await ledger.setPlan(tenant, plan);
     return planDocument(plan);
+  });
+
+  /** The invoice of the current period (a preview) or `?period=YYYY-MM`; 404 without a plan. */
+  api.get<{ Querystring: { period?: string } }>('/invoice', async (req) => {
+    const { tenant } = principalOf(req);
+    const { period } = req.query;
+    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
+    return invoiceOf(ledger, tenant, new Date(), period);
   });
 }

@@ -14,6 +14,7 @@ import { registerKeysCommand } from './commands/keys.js';
 import { registerTailCommand } from './commands/tail.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerPlanCommands } from './commands/plan.js';
+import { registerInvoiceCommand } from './commands/invoice.js';
 
 export interface CommandResult {
   stdout: string;
@@ -42,6 +43,7 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   registerTailCommand(program, undefined, done);
   registerDevCommand(program, done);
   registerPlanCommands(program, done);
+  registerInvoiceCommand(program, done);
   return program;
 }
 

@@ -115,4 +115,15 @@ describe.each(platforms)('plan routes on the %s platform', (_mode, make) => {
     expect((await call('GET', '/api/plan', key)).json()).toEqual(PLAN);
     expect((await call('GET', '/api/quota', key)).json().monthlyActions).toBe(10_000);
   });
+
+  it('GET /api/invoice: the current period as a preview; bad ?period and no plan are refused', async () => {
+    expect((await call('GET', '/api/invoice', key)).json().error.code).toBe('NOT_FOUND');
+    await call('PUT', '/api/plan?tenant=acme', ADMIN, PLAN);
+    const res = await call('GET', '/api/invoice', key);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ tenant: 'acme', currency: 'EUR', preview: true, total: 29.9, lines: [{ kind: 'base', quantity: 1, unitPrice: 29.9, amount: 29.9 }] });
+    const bad = await call('GET', '/api/invoice?period=2026-13', key);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toBe('?period must be YYYY-MM, got "2026-13"');
+  });
 });
