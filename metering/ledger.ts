@@ -39,6 +39,20 @@ export interface Ledger extends Meter {
 export interface LedgerOptions {
   /** Called once per threshold per period when used actions cross it. */
   onAlert?: (alert: Alert) => void;
+  /**
+   * Awaited after the quota changes or an add-on is bought (actions may be available again):
+   * auto-resume hooks here. Its errors are not the caller's: they are swallowed.
+   */
+  onAllowanceRaised?: (tenant: string, at: Date) => void | Promise<void>;
+}
+
+/** Calls `onAllowanceRaised`, never failing the change that has already been made. */
+export async function allowanceRaised(opts: LedgerOptions, tenant: string, at: Date): Promise<void> {
+  try {
+    await opts.onAllowanceRaised?.(tenant, at);
+  } catch (err) {
+    process.stderr.write(`flowmeter: auto-resume for ${tenant} failed: ${(err as Error).message}\n`);
+  }
 }
 
 export class MemoryLedger implements Ledger {
@@ -139,6 +153,7 @@ export class MemoryLedger implements Ledger {
   async setQuota(tenant: string, patch: QuotaPatch): Promise<Quota> {
     const next = quotaSchema.parse({ ...(this.quotas.get(tenant) ?? DEFAULT_QUOTA), ...patch });
     this.quotas.set(tenant, next);
+    await allowanceRaised(this.opts, tenant, new Date());
     return structuredClone(next);
   }
 
@@ -151,6 +166,7 @@ export class MemoryLedger implements Ledger {
     const quota = this.quotas.get(tenant) ?? DEFAULT_QUOTA;
     const k = `${tenant}\u0000${periodAt(at, quota.timezone).key}`;
     this.purchases.set(k, [...(this.purchases.get(k) ?? []), purchase]);
+    await allowanceRaised(this.opts, tenant, at);
     return structuredClone(purchase);
   }
 

@@ -13,7 +13,16 @@ export const quotaSchema = z.strictObject({
   alerts: z.array(z.number().positive().max(10)).default([0.9, 1.0]),
   /** At most this many enabled scenarios. */
   maxActiveScenarios: z.number().int().min(0).optional(),
+  /** `auto` (absent means auto): halted runs resume by themselves when actions are available again; `manual`: only `resume`. */
+  resumeHalted: z.enum(['auto', 'manual']).optional(),
+  /** Addresses mailed on alerts, quota halts and period resets. */
+  notifyEmails: z.array(z.email()).max(20).optional(),
+  /** URL POSTed (signed) on alerts, quota halts and period resets. */
+  notifyWebhook: z.url({ protocol: /^https?$/ }).optional(),
 });
+
+/** Optional quota fields: absent when unset (arrays are stored as JSON in Redis). */
+export const OPTIONAL_QUOTA_FIELDS = ['maxActiveScenarios', 'resumeHalted', 'notifyEmails', 'notifyWebhook'] as const;
 
 export type Quota = z.infer<typeof quotaSchema>;
 export type QuotaPatch = Partial<Quota>;

@@ -28,6 +28,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmEnable', file: 'redis/lua/enable.lua', keys: 3 },
   { name: 'fmResume', file: 'redis/lua/resume.lua', keys: 1 },
   { name: 'fmCreate', file: 'redis/lua/create.lua', keys: null },
+  { name: 'fmAutoResume', file: 'redis/lua/autoresume.lua', libs: ['redis/lua/lib-lease.lua'], keys: 4 },
 ];
 
 const sources = new Map<string, string>();
@@ -48,6 +49,7 @@ export type FlowRedis = Redis & {
   fmClaim(...args: Array<string | number>): Promise<number | string[]>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
+  fmAutoResume(...args: Array<string | number>): Promise<string>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };

@@ -11,6 +11,9 @@
  *                                         order bought (lib-lease/lib-settle sum the unexpired ones
  *                                         with `expires`; those without are also summed in addOns)
  *   <p>:{t:T}:plan                 string the plan document (JSON, prices in major units)
+ *   <p>:{t:T}:halted               zset   runs halted for quota, by start (ms): auto-resume's queue
+ *   <p>:{t:T}:resuming             string the run auto-resume is resuming (expires: a dead process)
+ *   <p>:halted-tenants             set    tenants that have had runs halted for quota (the sweep)
  *   <p>:{t:T}:billed:<runId>       set    task keys already billed (idempotency)
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
@@ -52,6 +55,15 @@ export class Keys {
   }
   plan(tenant: string): string {
     return `${this.t(tenant)}:plan`;
+  }
+  halted(tenant: string): string {
+    return `${this.t(tenant)}:halted`;
+  }
+  resumeTurn(tenant: string): string {
+    return `${this.t(tenant)}:resuming`;
+  }
+  haltedTenants(): string {
+    return `${this.prefix}:halted-tenants`;
   }
   billed(tenant: string, runId: string): string {
     return `${this.t(tenant)}:billed:${runId}`;

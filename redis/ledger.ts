@@ -10,8 +10,8 @@ import type { MeterName } from '../core/types.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
-import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
-import type { Ledger, LedgerOptions } from '../metering/ledger.js';
+import { buildReport, DEFAULT_QUOTA, emptyCounters, OPTIONAL_QUOTA_FIELDS, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
+import { allowanceRaised, type Ledger, type LedgerOptions } from '../metering/ledger.js';
 import { checkAddOn, reportInstant, validAddOns, type AddOnOptions, type AddOnPurchase } from '../metering/addons.js';
 import { parsePlan, planDocument, type Plan } from '../metering/plan.js';
 
@@ -29,6 +29,9 @@ function decodeQuota(h: Record<string, string>): Quota {
     ...(h.timezone !== undefined && { timezone: h.timezone }),
     ...(h.alerts !== undefined && { alerts: JSON.parse(h.alerts) }),
     ...(h.maxActiveScenarios !== undefined && { maxActiveScenarios: Number(h.maxActiveScenarios) }),
+    ...(h.resumeHalted !== undefined && { resumeHalted: h.resumeHalted }),
+    ...(h.notifyEmails !== undefined && { notifyEmails: JSON.parse(h.notifyEmails) }),
+    ...(h.notifyWebhook !== undefined && { notifyWebhook: h.notifyWebhook }),
   });
 }
 
@@ -108,10 +111,14 @@ export class RedisLedger implements Ledger {
       monthlyActions: String(next.monthlyActions), overage: next.overage, timezone: next.timezone, alerts: JSON.stringify(next.alerts),
     };
     const multi = this.redis.multi().hset(this.keys.quota(tenant), fields).sadd(this.keys.tenants(), tenant);
-    if (next.maxActiveScenarios !== undefined) multi.hset(this.keys.quota(tenant), 'maxActiveScenarios', String(next.maxActiveScenarios));
-    else multi.hdel(this.keys.quota(tenant), 'maxActiveScenarios');
+    for (const f of OPTIONAL_QUOTA_FIELDS) {
+      const v = next[f];
+      if (v !== undefined) multi.hset(this.keys.quota(tenant), f, typeof v === 'object' ? JSON.stringify(v) : String(v));
+      else multi.hdel(this.keys.quota(tenant), f);
+    }
     await multi.exec();
     this.cache.delete(tenant);
+    await allowanceRaised(this.opts, tenant, new Date());
     return next;
   }
 
@@ -126,6 +133,7 @@ export class RedisLedger implements Ledger {
     const multi = this.redis.multi().rpush(this.keys.addOns(tenant, period), JSON.stringify(purchase));
     if (purchase.expires === undefined) multi.hincrby(this.keys.period(tenant, period), 'addOns', actions);
     await multi.exec();
+    await allowanceRaised(this.opts, tenant, at);
     return purchase;
   }
 

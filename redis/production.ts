@@ -22,6 +22,8 @@ import { RedisLedger } from './ledger.js';
 import type { LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
+import { AUTO_RESUME_SWEEP_MS, AutoResumer } from '../engine/auto-resume.js';
+import { RedisHaltedRuns } from './halted-runs.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -51,6 +53,8 @@ export interface ProductionExtras {
   /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
   processJob(job: RunJob, slots?: LimitFunction): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
+  /** Auto-resume of runs halted for quota (engine/auto-resume.ts). */
+  readonly autoResume: AutoResumer;
 }
 
 export type Production = Platform & ProductionExtras;
@@ -59,7 +63,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent });
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
-  const ledger = new RedisLedger(redis, keys, opts);
+  let autoResume: AutoResumer | null = null;
+  const ledger = new RedisLedger(redis, keys, { ...opts, onAllowanceRaised: async (t, at) => {
+    await opts.onAllowanceRaised?.(t, at);
+    await autoResume?.kick(t);
+  } });
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const scenarios = new RedisScenarioStore(redis, keys);
@@ -145,9 +153,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       return;
     }
     const started = performance.now();
+    const resumed = Boolean(stored.run.pending); // a resume (or a recovery): it may hold the auto-resume turn
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
+      await autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`));
     } catch (err) {
       runs.release(runId);
       if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
@@ -173,13 +183,15 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     if (failed) throw failed.reason;
   }
 
+  let sweep: NodeJS.Timeout | null = null;
+
   const batcher = new TriggerBatcher({
     getScenario: (tenant, id) => scenarios.get(tenant, id),
     createMany: (items) => runs.createMany(items),
     enqueue: (refs) => queue.enqueueBatch(refs),
   });
 
-  return {
+  const platform: Production = {
     mode: 'redis' as const,
     redis, redisKeys: keys, ledger, runs, vars, scenarios, queue,
     keys: new RedisKeyStore(redis, keys),
@@ -189,6 +201,9 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
     processRun,
     processJob,
+    get autoResume() {
+      return autoResume!;
+    },
 
     /**
      * Persists a new run of a stored scenario, then enqueues it (never the other way round),
@@ -226,10 +241,13 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       const slots = pLimit(o.concurrency ?? 4);
       const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processJob(job, slots) });
       workers.push(w);
+      // Period rollover (and actions returned by ended runs) resume halted runs too.
+      sweep ??= setInterval(() => void autoResume?.sweep().catch(() => undefined), AUTO_RESUME_SWEEP_MS).unref();
       return w;
     },
 
     async close(): Promise<void> {
+      if (sweep) clearInterval(sweep);
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
       (sub as Redis | null)?.disconnect();
@@ -238,4 +256,6 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       redis.disconnect();
     },
   };
+  autoResume = new AutoResumer(new RedisHaltedRuns(redis, keys, ledger), { resume: (t, id) => platform.resume(t, id), now: opts.now });
+  return platform;
 }

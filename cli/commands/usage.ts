@@ -66,7 +66,8 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--timezone <tz>', 'IANA timezone of the billing period')
     .option('--alerts <list>', 'alert thresholds, e.g. 0.5,0.9,1')
     .option('--max-active <n>', 'most scenarios enabled at once')
-    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string }, cmd: Command) => {
+    .option('--resume-halted <mode>', 'auto (halted runs resume when actions are available again) or manual')
+    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string }, cmd: Command) => {
       const patch: QuotaPatch = {};
       if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
       if (opts.overage !== undefined) {
@@ -79,7 +80,11 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       }
       if (opts.alerts !== undefined) patch.alerts = parseAlerts(opts.alerts);
       if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
-      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active');
+      if (opts.resumeHalted !== undefined) {
+        if (opts.resumeHalted !== 'auto' && opts.resumeHalted !== 'manual') throw new CliError(`--resume-halted must be auto or manual, got ${JSON.stringify(opts.resumeHalted)}`);
+        patch.resumeHalted = opts.resumeHalted;
+      }
+      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted');
       const tenant = tenantOf(cmd);
       const q = await withProduction(cmd, (p) => p.ledger.setQuota(tenant, patch));
       done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
