@@ -1,4 +1,4 @@
-/** `GET|PUT /api/plan`, `GET /api/invoice` (SPEC §11). */
+/** `GET|PUT /api/plan`, `GET /api/invoice`, `GET /api/notifications[/secret]` (SPEC §11). */
 import type { FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { parsePlan, planDocument } from '../metering/plan.js';
@@ -36,5 +36,22 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
     const { period } = req.query;
     if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
     return invoiceOf(ledger, tenant, new Date(), period);
+  });
+
+  /** The tenant's latest notification deliveries, newest first (`?limit=`, default 50, at most 200). */
+  api.get<{ Querystring: { limit?: string } }>('/notifications', async (req) => {
+    const { tenant } = principalOf(req);
+    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new ApiError('INVALID_INPUT', `?limit must be a whole number from 1 to 200, got ${JSON.stringify(req.query.limit)}`);
+    const store = ctx.platform.notifications;
+    return { deliveries: store ? await store.deliveries(tenant, limit) : [] };
+  });
+
+  /** The tenant's webhook signing secret (made on first use): verify X-Signature with it. */
+  api.get('/notifications/secret', async (req) => {
+    const { tenant } = principalOf(req);
+    const store = ctx.platform.notifications;
+    if (!store) throw new ApiError('NOT_FOUND', 'this server sends no notifications');
+    return { secret: await store.secret(tenant) };
   });
 }

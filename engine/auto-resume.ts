@@ -43,6 +43,8 @@ export interface AutoResumerOptions {
   /** Continues a halted run (the platform's resume: it enqueues or starts it). */
   resume: (tenant: string, runId: string) => Promise<void>;
   now?: () => Date;
+  /** Called for each run that halted for quota (notifications). */
+  onQuotaHalt?: (run: RunRecord) => void;
 }
 
 /** Whether a run ended halted because the quota was exhausted. */
@@ -60,6 +62,7 @@ export class AutoResumer {
   /** After a run has ended. `resumed`: it had been resumed or recovered (it may hold the turn). */
   async ended(run: RunRecord, resumed: boolean): Promise<void> {
     const halted = haltedForQuota(run);
+    if (halted) this.opts.onQuotaHalt?.(run);
     if (!halted && !resumed) return; // nothing to record: no store round trip on the hot path
     const score = Date.parse(run.startedAt ?? '') || Date.now();
     await this.next(run.tenant, this.halted.step(run.tenant, this.now(), { runId: run.runId, halted, score }));

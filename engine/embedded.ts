@@ -18,6 +18,7 @@ import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
 import { AUTO_RESUME_SWEEP_MS, AutoResumer, MemoryHaltedRuns } from './auto-resume.js';
+import { MemoryNotificationStore, Notifier } from '../services/notifier.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */
@@ -29,6 +30,8 @@ export interface EmbeddedOptions extends LedgerOptions {
   onTask?: ExecutorDeps['onTask'];
   /** Called when a run started through `trigger` or `resume` has ended. */
   onRunEnd?: (run: RunRecord) => void;
+  /** Waits between notification webhook attempts, ms (tests: short ones). */
+  notifyRetryDelaysMs?: number[];
 }
 
 export interface Embedded extends Platform {
@@ -72,8 +75,13 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const env = opts.env ?? process.env;
   const events = new EventEmitter().setMaxListeners(0);
   let autoResume: AutoResumer | null = null;
+  let notifier: Notifier | null = null;
   const ledger = new MemoryLedger({
     ...opts,
+    onAlert: (a) => {
+      opts.onAlert?.(a);
+      notifier?.notify(a.tenant, 'quota.alert', new Date(a.at), { threshold: a.threshold, used: a.used, limit: a.limit }, a.period);
+    },
     onAllowanceRaised: async (tenant, at) => {
       await opts.onAllowanceRaised?.(tenant, at);
       await autoResume?.kick(tenant);
@@ -127,9 +135,12 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     return executeRun(stored.scenario, stored.run, deps);
   }
 
+  const notifications = new MemoryNotificationStore();
+  notifier = new Notifier({ ledger, store: notifications, mail, retryDelaysMs: opts.notifyRetryDelaysMs });
+
   const platform: Embedded = {
     mode: 'embedded',
-    ledger, runs, vars, scenarios, keys, deps,
+    ledger, runs, vars, scenarios, keys, deps, notifier, notifications,
     get autoResume() {
       return autoResume!;
     },
@@ -181,7 +192,13 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       if (!opts.services?.mail && 'close' in mail) (mail as { close(): void }).close();
     },
   };
-  autoResume = new AutoResumer(new MemoryHaltedRuns(ledger), { resume: (t, id) => platform.resume(t, id), now: opts.now });
-  const sweep = setInterval(() => void autoResume?.sweep().catch(() => undefined), AUTO_RESUME_SWEEP_MS).unref();
+  autoResume = new AutoResumer(new MemoryHaltedRuns(ledger), {
+    resume: (t, id) => platform.resume(t, id), now: opts.now,
+    onQuotaHalt: (run) => notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
+  });
+  const sweep = setInterval(() => {
+    void autoResume?.sweep().catch(() => undefined);
+    void scenarios.tenants().then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date())).catch(() => undefined);
+  }, AUTO_RESUME_SWEEP_MS).unref();
   return platform;
 }

@@ -7,6 +7,7 @@ import type { Ledger } from '../metering/ledger.js';
 import type { RunStore, VarStore } from './stores.js';
 import type { ScenarioStore } from './scenario-store.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
+import type { Notifier, NotificationStore } from '../services/notifier.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -35,6 +36,9 @@ export interface Platform {
   readonly vars: VarStore;
   readonly scenarios: ScenarioStore;
   readonly keys: KeyStore;
+  /** Quota notifications (SPEC §11) and their signing secrets and delivery logs. */
+  readonly notifier?: Notifier;
+  readonly notifications?: NotificationStore;
   /** Persists a new run of a stored scenario, then starts it (queue or in process). */
   trigger(tenant: string, scenarioId: string, payload: unknown, trigger: TriggerInfo): Promise<RunRecord>;
   /**

@@ -14,6 +14,9 @@
  *   <p>:{t:T}:halted               zset   runs halted for quota, by start (ms): auto-resume's queue
  *   <p>:{t:T}:resuming             string the run auto-resume is resuming (expires: a dead process)
  *   <p>:halted-tenants             set    tenants that have had runs halted for quota (the sweep)
+ *   <p>:{t:T}:notify:secret        string the tenant's webhook signing secret (notifications)
+ *   <p>:{t:T}:notify:log           list   notification deliveries, JSON, newest first (capped)
+ *   <p>:{t:T}:notify:period        string the last period seen (period.reset notifications)
  *   <p>:{t:T}:billed:<runId>       set    task keys already billed (idempotency)
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
@@ -64,6 +67,15 @@ export class Keys {
   }
   haltedTenants(): string {
     return `${this.prefix}:halted-tenants`;
+  }
+  notifySecret(tenant: string): string {
+    return `${this.t(tenant)}:notify:secret`;
+  }
+  notifyLog(tenant: string): string {
+    return `${this.t(tenant)}:notify:log`;
+  }
+  notifyPeriod(tenant: string): string {
+    return `${this.t(tenant)}:notify:period`;
   }
   billed(tenant: string, runId: string): string {
     return `${this.t(tenant)}:billed:${runId}`;

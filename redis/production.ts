@@ -24,6 +24,8 @@ import { createSandbox } from '../services/sandbox.js';
 import { createMailSender } from '../services/mailer.js';
 import { AUTO_RESUME_SWEEP_MS, AutoResumer } from '../engine/auto-resume.js';
 import { RedisHaltedRuns } from './halted-runs.js';
+import { Notifier } from '../services/notifier.js';
+import { RedisNotificationStore } from './notifications.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -39,6 +41,8 @@ export interface ProductionOptions extends LedgerOptions {
   persistent?: boolean;
   /** Called when a worker of this process has ended a run (logging, metrics). */
   onRunEnd?: (run: RunRecord, ms: number) => void;
+  /** Waits between notification webhook attempts, ms (tests: short ones). */
+  notifyRetryDelaysMs?: number[];
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
@@ -64,10 +68,16 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
   let autoResume: AutoResumer | null = null;
+  let notifier: Notifier | null = null;
   const ledger = new RedisLedger(redis, keys, { ...opts, onAllowanceRaised: async (t, at) => {
     await opts.onAllowanceRaised?.(t, at);
     await autoResume?.kick(t);
+  }, onAlert: (a) => {
+    // Only the process whose settlement recorded the alert (HSETNX in lib-settle.lua) is here.
+    opts.onAlert?.(a);
+    notifier?.notify(a.tenant, 'quota.alert', new Date(a.at), { threshold: a.threshold, used: a.used, limit: a.limit }, a.period);
   } });
+  const notifications = new RedisNotificationStore(redis, keys);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const scenarios = new RedisScenarioStore(redis, keys);
@@ -204,6 +214,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     get autoResume() {
       return autoResume!;
     },
+    get notifier() {
+      return notifier!;
+    },
+    notifications,
 
     /**
      * Persists a new run of a stored scenario, then enqueues it (never the other way round),
@@ -242,7 +256,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job) => processJob(job, slots) });
       workers.push(w);
       // Period rollover (and actions returned by ended runs) resume halted runs too.
-      sweep ??= setInterval(() => void autoResume?.sweep().catch(() => undefined), AUTO_RESUME_SWEEP_MS).unref();
+      sweep ??= setInterval(() => {
+        void autoResume?.sweep().catch(() => undefined);
+        void scenarios.tenants().then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date())).catch(() => undefined);
+      }, AUTO_RESUME_SWEEP_MS).unref();
       return w;
     },
 
@@ -256,6 +273,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       redis.disconnect();
     },
   };
-  autoResume = new AutoResumer(new RedisHaltedRuns(redis, keys, ledger), { resume: (t, id) => platform.resume(t, id), now: opts.now });
+  notifier = new Notifier({ ledger, store: notifications, mail: { send: (m) => services().mail.send(m) }, retryDelaysMs: opts.notifyRetryDelaysMs });
+  autoResume = new AutoResumer(new RedisHaltedRuns(redis, keys, ledger), {
+    resume: (t, id) => platform.resume(t, id), now: opts.now,
+    onQuotaHalt: (run) => notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
+  });
   return platform;
 }

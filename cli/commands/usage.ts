@@ -44,6 +44,24 @@ function parseExpiry(s: string, now: Date): Date {
   return d;
 }
 
+function parseEmails(s: string): string[] {
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.find((a) => !/^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(a));
+  if (list.length === 0 || bad !== undefined) throw new CliError(`--notify-email must be comma-separated addresses like a@example.com, got ${JSON.stringify(bad ?? s)}`);
+  return list;
+}
+
+function parseWebhook(s: string): string {
+  let u: URL | null = null;
+  try {
+    u = new URL(s);
+  } catch {
+    // reported below
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new CliError(`--notify-webhook must be an http(s) URL, got ${JSON.stringify(s)}`);
+  return s;
+}
+
 export function registerUsageCommands(program: Command, done: (r: CommandResult) => void): void {
   program
     .command('usage')
@@ -67,7 +85,9 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--alerts <list>', 'alert thresholds, e.g. 0.5,0.9,1')
     .option('--max-active <n>', 'most scenarios enabled at once')
     .option('--resume-halted <mode>', 'auto (halted runs resume when actions are available again) or manual')
-    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string }, cmd: Command) => {
+    .option('--notify-email <list>', 'mail alerts, quota halts and period resets to these addresses (comma-separated)')
+    .option('--notify-webhook <url>', 'POST them, signed, to this http(s) URL')
+    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string; notifyEmail?: string; notifyWebhook?: string }, cmd: Command) => {
       const patch: QuotaPatch = {};
       if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
       if (opts.overage !== undefined) {
@@ -84,7 +104,9 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
         if (opts.resumeHalted !== 'auto' && opts.resumeHalted !== 'manual') throw new CliError(`--resume-halted must be auto or manual, got ${JSON.stringify(opts.resumeHalted)}`);
         patch.resumeHalted = opts.resumeHalted;
       }
-      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted');
+      if (opts.notifyEmail !== undefined) patch.notifyEmails = parseEmails(opts.notifyEmail);
+      if (opts.notifyWebhook !== undefined) patch.notifyWebhook = parseWebhook(opts.notifyWebhook);
+      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook');
       const tenant = tenantOf(cmd);
       const q = await withProduction(cmd, (p) => p.ledger.setQuota(tenant, patch));
       done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
