@@ -1,8 +1,9 @@
-/** `GET|PUT /api/plan`, `GET /api/invoice`, `GET /api/notifications[/secret]` (SPEC §11). */
+/** `GET|PUT /api/plan`, `GET /api/invoice`, `GET /api/usage/history`, `GET /api/notifications[/secret]` (SPEC §11). */
 import type { FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/errors.js';
 import { parsePlan, planDocument } from '../metering/plan.js';
 import { invoiceOf } from '../metering/invoice.js';
+import { usageHistory } from '../metering/history.js';
 import { principalOf, requireAdmin } from './auth.js';
 import { ApiError, type ApiContext } from './routes-common.js';
 
@@ -53,5 +54,13 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
     const store = ctx.platform.notifications;
     if (!store) throw new ApiError('NOT_FOUND', 'this server sends no notifications');
     return { secret: await store.secret(tenant) };
+  });
+
+  /** One summary per period, newest first: `?months=N` (default 12, at most 120). */
+  api.get<{ Querystring: { months?: string } }>('/usage/history', async (req) => {
+    const { tenant } = principalOf(req);
+    const months = req.query.months === undefined ? 12 : Number(req.query.months);
+    if (!Number.isInteger(months) || months < 1 || months > 120) throw new ApiError('INVALID_INPUT', `?months must be a whole number from 1 to 120, got ${JSON.stringify(req.query.months)}`);
+    return usageHistory(ledger, tenant, new Date(), months);
   });
 }

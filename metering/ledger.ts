@@ -3,10 +3,10 @@
  * `MemoryLedger` is the embedded default; `RedisLedger` does the same atomically in Lua.
  */
 import type { LeaseRequest, LeaseResult, Meter, Settlement } from './meter.js';
-import type { MeterName } from '../core/types.js';
+import type { ConnectionUse, MeterName } from '../core/types.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import { reportInstant } from './addons.js';
-import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
+import { buildReport, countConnection, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
 import { checkAddOn, validAddOns, type AddOnOptions, type AddOnPurchase } from './addons.js';
 import type { Plan } from './plan.js';
 
@@ -140,10 +140,11 @@ export class MemoryLedger implements Ledger {
     return c;
   }
 
-  count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): void {
+  count(tenant: string, name: MeterName | 'runs', amount: number, at: Date, conn?: ConnectionUse): void {
     const quota = this.quotas.get(tenant) ?? DEFAULT_QUOTA;
     const c = this.periodCounters(tenant, periodAt(at, quota.timezone).key);
     c.meters[name] = (c.meters[name] ?? 0) + amount;
+    if (conn) c.connections[conn.connection] = countConnection(c.connections[conn.connection], name, amount, at, conn.status);
   }
 
   async getQuota(tenant: string): Promise<Quota> {

@@ -217,8 +217,9 @@ export const connectorNode = defineNode({
         });
         bytes = new Uint8Array(await res.arrayBuffer());
       } catch (err) {
-        ctx.meter('connectorRequests', 1);
-        ctx.meter('connectorBytes', reqBytes);
+        const use = node.connection ? { connection: node.connection } : undefined;
+        ctx.meter('connectorRequests', 1, use);
+        ctx.meter('connectorBytes', reqBytes, use);
         const name = (err as { name?: unknown } | null)?.name;
         if (name === 'TimeoutError' || name === 'AbortError') {
           failure = { code: 'HTTP_TIMEOUT', detail: `timed out after ${node.timeoutMs} ms` };
@@ -230,8 +231,9 @@ export const connectorNode = defineNode({
         if (!last) await ctx.services.sleep(backoff);
         continue;
       }
-      ctx.meter('connectorRequests', 1);
-      ctx.meter('connectorBytes', reqBytes + bytes.byteLength);
+      const use = node.connection ? { connection: node.connection, status: res.status } : undefined;
+      ctx.meter('connectorRequests', 1, use);
+      ctx.meter('connectorBytes', reqBytes + bytes.byteLength, use);
       failure = undefined;
 
       if (isRetryable(res.status) && !last) {

@@ -10,6 +10,7 @@
  *   <p>:{t:T}:p:<YYYY-MM>:addons   list   add-on purchases, JSON { id, at, actions, expires? } in the
  *                                         order bought (lib-lease/lib-settle sum the unexpired ones
  *                                         with `expires`; those without are also summed in addOns)
+ *   <p>:{t:T}:p:<YYYY-MM>:conns    hash   <connection>\0requests|bytes|errors|lastStatus|lastAt
  *   <p>:{t:T}:plan                 string the plan document (JSON, prices in major units)
  *   <p>:{t:T}:halted               zset   runs halted for quota, by start (ms): auto-resume's queue
  *   <p>:{t:T}:resuming             string the run auto-resume is resuming (expires: a dead process)
@@ -55,6 +56,9 @@ export class Keys {
   /** Must stay `period(tenant, period) + ':addons'`: lib-lease.lua and lib-settle.lua derive it so. */
   addOns(tenant: string, period: string): string {
     return `${this.period(tenant, period)}:addons`;
+  }
+  periodConnections(tenant: string, period: string): string {
+    return `${this.period(tenant, period)}:conns`;
   }
   plan(tenant: string): string {
     return `${this.t(tenant)}:plan`;

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
 import { scriptError } from './client.js';
-import type { MeterName } from '../core/types.js';
+import type { ConnectionUse, MeterName } from '../core/types.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
@@ -95,9 +95,23 @@ export class RedisLedger implements Ledger {
     this.alerted(s.tenant, s.period, crossed, s.at);
   }
 
-  async count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): Promise<void> {
+  async count(tenant: string, name: MeterName | 'runs', amount: number, at: Date, conn?: ConnectionUse): Promise<void> {
     const quota = await this.cachedQuota(tenant);
-    await this.redis.hincrby(this.keys.period(tenant, periodAt(at, quota.timezone).key), `m:${name}`, amount);
+    const period = periodAt(at, quota.timezone).key;
+    if (!conn) {
+      await this.redis.hincrby(this.keys.period(tenant, period), `m:${name}`, amount);
+      return;
+    }
+    // Fields <connection>\0<stat> of the period's connections hash, in one transaction.
+    const k = this.keys.periodConnections(tenant, period);
+    const f = (stat: string) => `${conn.connection}\u0000${stat}`;
+    const multi = this.redis.multi().hincrby(this.keys.period(tenant, period), `m:${name}`, amount);
+    if (name === 'connectorBytes') multi.hincrby(k, f('bytes'), amount);
+    if (name === 'connectorRequests') {
+      multi.hincrby(k, f('requests'), amount).hset(k, f('lastStatus'), String(conn.status ?? ''), f('lastAt'), at.toISOString());
+      if (conn.status === undefined || conn.status >= 400) multi.hincrby(k, f('errors'), amount);
+    }
+    await multi.exec();
   }
 
   async getQuota(tenant: string): Promise<Quota> {
@@ -155,11 +169,12 @@ export class RedisLedger implements Ledger {
   async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
     const quota = await this.getQuota(tenant);
     const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
-    const [p, scen, days, purchases] = await Promise.all([
+    const [p, scen, days, purchases, conns] = await Promise.all([
       this.redis.hgetall(this.keys.period(tenant, period.key)),
       this.redis.hgetall(this.keys.periodScenarios(tenant, period.key)),
       this.redis.hgetall(this.keys.periodDays(tenant, period.key)),
       this.addOnPurchases(tenant, period.key),
+      this.redis.hgetall(this.keys.periodConnections(tenant, period.key)),
     ]);
     const c: PeriodCounters = emptyCounters();
     c.used = Number(p.used ?? 0);
@@ -178,6 +193,13 @@ export class RedisLedger implements Ledger {
       else c.scenarioActions[id] = Number(v);
     }
     for (const [d, v] of Object.entries(days)) c.days[d] = Number(v);
+    for (const [f, v] of Object.entries(conns)) {
+      const [name, stat] = f.split('\u0000') as [string, string];
+      const s = (c.connections[name] ??= { requests: 0, bytes: 0, errors: 0, lastStatus: null, lastAt: null });
+      if (stat === 'requests' || stat === 'bytes' || stat === 'errors') s[stat] = Number(v);
+      else if (stat === 'lastStatus') s.lastStatus = v === '' ? null : Number(v);
+      else if (stat === 'lastAt') s.lastAt = v;
+    }
     return buildReport(tenant, period, quota, c, at);
   }
 }

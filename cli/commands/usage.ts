@@ -6,6 +6,8 @@ import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
 import { isValidTimezone } from '../../metering/periods.js';
+import { formatHistory, usageHistory } from '../../metering/history.js';
+import { registerUsageExport } from './usage-export.js';
 
 export function formatUsage(u: UsageReport): string {
   const lines = [
@@ -16,6 +18,9 @@ export function formatUsage(u: UsageReport): string {
   if (u.projection) {
     const p = u.projection;
     lines.push(`projection: ${p.projectedUsed} actions by ${u.period.end} at ${p.perDay}/day${p.willExceed ? ` — WARNING: passes the limit of ${u.limit + u.addOns}${p.exceedsOn ? ` around ${p.exceedsOn.slice(0, 10)}` : ''}` : ' (within the limit)'}`);
+  }
+  for (const [name, c] of Object.entries(u.connections ?? {})) {
+    lines.push(`connection ${name}: ${c.requests} requests, ${c.bytes} bytes, ${c.errors} errors, last status ${c.lastStatus ?? 'none'}${c.lastAt ? ` at ${c.lastAt}` : ''}`);
   }
   if (u.alerts.length) lines.push(`alerts: ${u.alerts.map((a) => `${Math.round(a.threshold * 100)}% at ${a.at}`).join(', ')}`);
   if (u.byScenario.length) {
@@ -63,18 +68,28 @@ function parseWebhook(s: string): string {
 }
 
 export function registerUsageCommands(program: Command, done: (r: CommandResult) => void): void {
-  program
+  const usage = program
     .command('usage')
     .description('the usage report of a tenant for a billing period (needs --redis)')
     .option('--tenant <tenant>', 'tenant', 'default')
     .option('--period <YYYY-MM>', 'billing period (default: the current one)')
+    .option('--months <n>', 'one summary per period for the last N periods, newest first')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { period?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { period?: string; months?: string; json?: boolean }, cmd: Command) => {
       if (opts.period && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new CliError(`--period must be YYYY-MM, got ${JSON.stringify(opts.period)}`);
       const tenant = tenantOf(cmd);
+      if (opts.months !== undefined) {
+        if (opts.period) throw new CliError('give either --period or --months, not both');
+        const months = parseCount(opts.months, '--months', 1);
+        if (months > 120) throw new CliError(`--months must be at most 120, got ${months}`);
+        const rows = await withProduction(cmd, (p) => usageHistory(p.ledger, tenant, new Date(), months));
+        return done({ stdout: opts.json ? `${JSON.stringify(rows)}\n` : formatHistory(rows), exitCode: EXIT.ok });
+      }
       const report = await withProduction(cmd, (p) => p.ledger.usage(tenant, new Date(), opts.period));
       done({ stdout: opts.json ? `${JSON.stringify(report)}\n` : formatUsage(report), exitCode: EXIT.ok });
     });
+
+  registerUsageExport(usage, done);
 
   const quota = program.command('quota').description("set and show a tenant's quota (needs --redis)").option('--tenant <tenant>', 'tenant', 'default');
   quota
