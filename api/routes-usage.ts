@@ -42,11 +42,12 @@ export function registerUsageRoutes(api: FastifyInstance, ctx: ApiContext): void
   /** Admin only: extra actions for the current period; answers the new usage report. */
   api.post('/quota/addons', async (req) => {
     const { tenant } = requireAdmin(req);
-    const { actions, ...rest } = asObject(req.body, '{ "actions": N }');
+    const { actions, expires, ...rest } = asObject(req.body, '{ "actions": N, "expires"?: ISO }');
     if (Object.keys(rest).length) throw new ApiError('INVALID_INPUT', `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
     if (typeof actions !== 'number' || !Number.isSafeInteger(actions) || actions <= 0) throw new ApiError('INVALID_INPUT', `actions must be a positive whole number, got ${JSON.stringify(actions)}`);
     const now = new Date();
-    await ledger.addActions(tenant, actions, now);
+    if (expires !== undefined && (typeof expires !== 'string' || Number.isNaN(Date.parse(expires)))) throw new ApiError('INVALID_INPUT', `expires must be an ISO 8601 date-time, got ${JSON.stringify(expires)}`);
+    await ledger.addActions(tenant, actions, now, { expires: expires === undefined ? undefined : new Date(expires) });
     return ledger.usage(tenant, now);
   });
 }

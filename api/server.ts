@@ -22,6 +22,7 @@ import { registerUsageRoutes } from './routes-usage.js';
 import { registerSecretRoutes } from './routes-secrets.js';
 import { registerKeyRoutes } from './routes-keys.js';
 import { ApiError, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
+import { registerBillingRoutes } from './routes-billing.js';
 import { registerWebhooks } from './webhooks.js';
 
 export interface ServerOptions {
@@ -197,6 +198,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       registerUsageRoutes(api, ctx);
       registerSecretRoutes(api, ctx);
       registerKeyRoutes(api, ctx);
+      registerBillingRoutes(api, ctx);
       registerEventsRoute(api, ctx, streams);
     },
     { prefix: '/api' },

@@ -15,6 +15,8 @@ import { registerKeysCommand } from './commands/keys.js';
 import { registerTailCommand } from './commands/tail.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerSecretsCommand } from './commands/secrets.js';
+import { registerPlanCommands } from './commands/plan.js';
+import { registerInvoiceCommand } from './commands/invoice.js';
 
 export interface CommandResult {
   stdout: string;
@@ -43,6 +45,8 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   registerTailCommand(program, undefined, done);
   registerDevCommand(program, done);
   registerSecretsCommand(program, done);
+  registerPlanCommands(program, done);
+  registerInvoiceCommand(program, done);
   return program;
 }
 

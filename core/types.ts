@@ -124,6 +124,13 @@ export interface RunState {
 /** Informational meters (§3): counted, never billed. */
 export type MeterName = 'connectorRequests' | 'connectorBytes' | 'mailsSent';
 
+/** A Connector request through a named scenario connection (per-connection status, SPEC §11). */
+export interface ConnectionUse {
+  connection: string;
+  /** The response status; absent when the request failed on the network or timed out. */
+  status?: number;
+}
+
 /** A reference from a node to something else, for graph checks. */
 export interface NodeRef {
   /** Path inside the node, e.g. `cases.0.next`. */

@@ -18,6 +18,8 @@ import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
 import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { createMailSender } from '../services/mailer.js';
 import { MemorySecretStore } from '../services/secrets.js';
+import { AUTO_RESUME_SWEEP_MS, AutoResumer, MemoryHaltedRuns } from './auto-resume.js';
+import { MemoryNotificationStore, Notifier } from '../services/notifier.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */
@@ -31,6 +33,8 @@ export interface EmbeddedOptions extends LedgerOptions {
   onTask?: ExecutorDeps['onTask'];
   /** Called when a run started through `trigger` or `resume` has ended. */
   onRunEnd?: (run: RunRecord) => void;
+  /** Waits between notification webhook attempts, ms (tests: short ones). */
+  notifyRetryDelaysMs?: number[];
 }
 
 export interface Embedded extends Platform {
@@ -43,6 +47,8 @@ export interface Embedded extends Platform {
   run(scenario: Scenario, payload: unknown, opts?: { tenant?: string; trigger?: TriggerInfo }): Promise<RunRecord>;
   /** Continues a halted run to its end. */
   resumeRun(tenant: string, runId: string): Promise<RunRecord>;
+  /** Auto-resume of runs halted for quota (runs started through `trigger`, `fire` or `resume`). */
+  autoResume: AutoResumer;
 }
 
 
@@ -86,7 +92,19 @@ class IdempotencyKeys {
 export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const env = opts.env ?? process.env;
   const events = new EventEmitter().setMaxListeners(0);
-  const ledger = new MemoryLedger(opts);
+  let autoResume: AutoResumer | null = null;
+  let notifier: Notifier | null = null;
+  const ledger = new MemoryLedger({
+    ...opts,
+    onAlert: (a) => {
+      opts.onAlert?.(a);
+      notifier?.notify(a.tenant, 'quota.alert', new Date(a.at), { threshold: a.threshold, used: a.used, limit: a.limit }, a.period);
+    },
+    onAllowanceRaised: async (tenant, at) => {
+      await opts.onAllowanceRaised?.(tenant, at);
+      await autoResume?.kick(tenant);
+    },
+  });
   const runs = new EventfulRunStore(events);
   const vars = new MemoryVarStore();
   const scenarios = new MemoryScenarioStore();
@@ -145,9 +163,13 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     },
   };
 
-  /** Executes in the background; the run's record holds its outcome. */
-  function start(p: Promise<RunRecord>): void {
-    const tracked = p.then((run) => opts.onRunEnd?.(run), (err) => process.stderr.write(`flowmeter: run crashed: ${(err as Error).message}\n`));
+  /** Executes in the background; the run's record holds its outcome. `resumed`: a resume. */
+  function start(p: Promise<RunRecord>, resumed = false): void {
+    const ended = async (run: RunRecord) => {
+      opts.onRunEnd?.(run);
+      await autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`));
+    };
+    const tracked = p.then(ended, (err) => process.stderr.write(`flowmeter: run crashed: ${(err as Error).message}\n`));
     inFlight.add(tracked);
     void tracked.finally(() => inFlight.delete(tracked));
   }
@@ -161,12 +183,18 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     return executeRun(stored.scenario, stored.run, deps);
   }
 
+  const notifications = new MemoryNotificationStore();
+  notifier = new Notifier({ ledger, store: notifications, mail, retryDelaysMs: opts.notifyRetryDelaysMs });
+
   const platform: Embedded = {
     mode: 'embedded',
-    ledger, runs, vars, scenarios, keys, deps,
+    ledger, runs, vars, scenarios, keys, deps, notifier, notifications,
     tenantEnv: null,
     secrets,
     rejected,
+    get autoResume() {
+      return autoResume!;
+    },
     async run(scenario, payload, o = {}) {
       const run = newRun(scenario, o.tenant ?? 'default', o.trigger ?? { type: 'manual' });
       await runs.create(run, scenario, payload);
@@ -203,7 +231,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       const stored = await runs.get(tenant, runId);
       if (!stored) throw new FlowError('NOT_FOUND', `no run ${runId} for tenant ${tenant}`);
       if (stored.status !== 'halted') throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.status}; only a halted run can be resumed`);
-      start(resumeRun(tenant, runId));
+      start(resumeRun(tenant, runId), true);
     },
     async subscribe(tenant, onEvent, o) {
       const listener = o?.runsOnly ? (e: RunEvent) => e.type === 'run' && onEvent(e) : onEvent;
@@ -217,10 +245,20 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       return inFlight.size;
     },
     async close() {
-      await Promise.allSettled([...inFlight]);
+      clearInterval(sweep);
+      // Runs ending may resume others: wait until none is in flight.
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
       if (!opts.services?.sandbox && 'dispose' in sandbox) await (sandbox as { dispose(): Promise<void> }).dispose();
       if (!opts.services?.mail && 'close' in mail) (mail as { close(): void }).close();
     },
   };
+  autoResume = new AutoResumer(new MemoryHaltedRuns(ledger), {
+    resume: (t, id) => platform.resume(t, id), now: opts.now,
+    onQuotaHalt: (run) => notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
+  });
+  const sweep = setInterval(() => {
+    void autoResume?.sweep().catch(() => undefined);
+    void scenarios.tenants().then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date())).catch(() => undefined);
+  }, AUTO_RESUME_SWEEP_MS).unref();
   return platform;
 }

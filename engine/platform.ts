@@ -10,6 +10,7 @@ import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import type { SecretStore } from '../services/secrets.js';
 import type { KeyInfo } from '../services/api-keys.js';
 import { FlowError } from '../core/errors.js';
+import type { Notifier, NotificationStore } from '../services/notifier.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -68,6 +69,9 @@ export interface Platform {
   readonly vars: VarStore;
   readonly scenarios: ScenarioStore;
   readonly keys: KeyStore;
+  /** Quota notifications (SPEC §11) and their signing secrets and delivery logs. */
+  readonly notifier?: Notifier;
+  readonly notifications?: NotificationStore;
   /**
    * The `${env:NAME}` names tenants may deploy (SPEC §9, `FLOWMETER_TENANT_ENV`); null: any
    * (embedded mode, a builder's own machine).

@@ -3,6 +3,7 @@
  * (`Slot`), and what turns a node's result into queued work and recorded tasks.
  */
 import type { NodeContext, NodeResult, NodeServices, MeterName } from '../nodes/define.js';
+import type { ConnectionUse } from '../core/types.js';
 import type { CompiledNode, CompiledScenario } from '../scenario/compile.js';
 import { deliver, openFrame, push } from './frames.js';
 import type { RunStore, VarStore } from './stores.js';
@@ -125,8 +126,8 @@ export function context(w: Work, slot: Slot): NodeContext<never> {
       slot.task.logs = logs;
     },
     secret: (value) => redactor.add(value),
-    meter: (name: MeterName, amount: number) => {
-      const counted = deps.meter.count(run.tenant, name, amount, w.now());
+    meter: (name: MeterName, amount: number, conn?: ConnectionUse) => {
+      const counted = deps.meter.count(run.tenant, name, amount, w.now(), conn);
       // Informational meters never fail a node; a store error here is logged by the store.
       if (counted instanceof Promise) counted.catch(() => undefined);
     },

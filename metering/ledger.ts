@@ -3,9 +3,12 @@
  * `MemoryLedger` is the embedded default; `RedisLedger` does the same atomically in Lua.
  */
 import type { LeaseRequest, LeaseResult, Meter, Settlement } from './meter.js';
-import type { MeterName } from '../core/types.js';
+import type { ConnectionUse, MeterName } from '../core/types.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
-import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
+import { reportInstant } from './addons.js';
+import { buildReport, countConnection, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
+import { checkAddOn, validAddOns, type AddOnOptions, type AddOnPurchase } from './addons.js';
+import type { Plan } from './plan.js';
 
 export interface Alert {
   tenant: string;
@@ -19,20 +22,46 @@ export interface Alert {
 export interface Ledger extends Meter {
   getQuota(tenant: string): Promise<Quota>;
   setQuota(tenant: string, patch: QuotaPatch): Promise<Quota>;
-  /** Adds extra actions to the period containing `at` only. */
-  addActions(tenant: string, actions: number, at: Date): Promise<void>;
+  /**
+   * Buys an add-on: extra actions for the period containing `at` only (until `expires`, when
+   * given). The purchase is recorded with its time, for the invoice's proration.
+   */
+  addActions(tenant: string, actions: number, at: Date, opts?: AddOnOptions): Promise<AddOnPurchase>;
+  /** The add-ons bought in a period, in the order bought. */
+  addOnPurchases(tenant: string, periodKey: string): Promise<AddOnPurchase[]>;
   usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport>;
+  /** The tenant's plan, or null when none is set. */
+  getPlan(tenant: string): Promise<Plan | null>;
+  /** Sets the plan, and the quota's `monthlyActions` to its `includedActions`. */
+  setPlan(tenant: string, plan: Plan): Promise<Quota>;
 }
 
 export interface LedgerOptions {
   /** Called once per threshold per period when used actions cross it. */
   onAlert?: (alert: Alert) => void;
+  /**
+   * Awaited after the quota changes or an add-on is bought (actions may be available again):
+   * auto-resume hooks here. Its errors are not the caller's: they are swallowed.
+   */
+  onAllowanceRaised?: (tenant: string, at: Date) => void | Promise<void>;
+}
+
+/** Calls `onAllowanceRaised`, never failing the change that has already been made. */
+export async function allowanceRaised(opts: LedgerOptions, tenant: string, at: Date): Promise<void> {
+  try {
+    await opts.onAllowanceRaised?.(tenant, at);
+  } catch (err) {
+    process.stderr.write(`flowmeter: auto-resume for ${tenant} failed: ${(err as Error).message}\n`);
+  }
 }
 
 export class MemoryLedger implements Ledger {
   private quotas = new Map<string, Quota>();
   private counters = new Map<string, PeriodCounters>();
   private billed = new Set<string>();
+  private plans = new Map<string, Plan>();
+  /** Add-ons bought, per `tenant\0period`. */
+  private purchases = new Map<string, AddOnPurchase[]>();
   /** Actions held by runs, per tenant and period (`tenant\0period` → total, and per run). */
   private leased = new Map<string, { total: number; byRun: Map<string, number> }>();
 
@@ -54,7 +83,7 @@ export class MemoryLedger implements Ledger {
     if (quota.overage === 'allow') return { granted: req.want, held: false, othersHold: false, period };
     const c = this.periodCounters(req.tenant, period);
     const l = this.leases(req.tenant, period);
-    const avail = quota.monthlyActions + c.addOns - c.used - l.total;
+    const avail = quota.monthlyActions + this.addOnsAt(req.tenant, period, req.at) - c.used - l.total;
     if (avail <= 0) return { granted: 0, held: true, othersHold: l.total - (l.byRun.get(req.runId) ?? 0) > 0, period };
     // At most a quarter of what is left: runs near the limit share the remainder.
     const granted = Math.min(req.want, Math.max(1, Math.floor(avail / 4)));
@@ -67,6 +96,7 @@ export class MemoryLedger implements Ledger {
     const quota = this.quotas.get(s.tenant) ?? DEFAULT_QUOTA;
     const c = this.periodCounters(s.tenant, s.period);
     let billedNow = 0;
+    const limit = quota.monthlyActions + this.addOnsAt(s.tenant, s.period, s.at);
     for (const e of s.entries) {
       const id = `${s.tenant}\u0000${s.runId}\u0000${e.key}`;
       if (this.billed.has(id)) continue;
@@ -74,7 +104,7 @@ export class MemoryLedger implements Ledger {
       billedNow++;
       if (s.billable) {
         c.used++;
-        if (c.used > quota.monthlyActions + c.addOns) c.overage++;
+        if (c.used > limit) c.overage++;
         c.scenarioActions[s.scenarioId] = (c.scenarioActions[s.scenarioId] ?? 0) + 1;
         c.days[e.date] = (c.days[e.date] ?? 0) + 1;
         if (e.trigger) c.scenarioRuns[s.scenarioId] = (c.scenarioRuns[s.scenarioId] ?? 0) + 1;
@@ -110,10 +140,11 @@ export class MemoryLedger implements Ledger {
     return c;
   }
 
-  count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): void {
+  count(tenant: string, name: MeterName | 'runs', amount: number, at: Date, conn?: ConnectionUse): void {
     const quota = this.quotas.get(tenant) ?? DEFAULT_QUOTA;
     const c = this.periodCounters(tenant, periodAt(at, quota.timezone).key);
     c.meters[name] = (c.meters[name] ?? 0) + amount;
+    if (conn) c.connections[conn.connection] = countConnection(c.connections[conn.connection], name, amount, at, conn.status);
   }
 
   async getQuota(tenant: string): Promise<Quota> {
@@ -123,18 +154,42 @@ export class MemoryLedger implements Ledger {
   async setQuota(tenant: string, patch: QuotaPatch): Promise<Quota> {
     const next = quotaSchema.parse({ ...(this.quotas.get(tenant) ?? DEFAULT_QUOTA), ...patch });
     this.quotas.set(tenant, next);
+    await allowanceRaised(this.opts, tenant, new Date());
     return structuredClone(next);
   }
 
-  async addActions(tenant: string, actions: number, at: Date): Promise<void> {
-    if (!Number.isInteger(actions) || actions <= 0) throw new Error('add-on actions must be a positive integer');
+  private addOnsAt(tenant: string, period: string, at: Date): number {
+    return validAddOns(this.purchases.get(`${tenant}\u0000${period}`) ?? [], at);
+  }
+
+  async addActions(tenant: string, actions: number, at: Date, opts: AddOnOptions = {}): Promise<AddOnPurchase> {
+    const purchase = checkAddOn(actions, at, opts);
     const quota = this.quotas.get(tenant) ?? DEFAULT_QUOTA;
-    this.periodCounters(tenant, periodAt(at, quota.timezone).key).addOns += actions;
+    const k = `${tenant}\u0000${periodAt(at, quota.timezone).key}`;
+    this.purchases.set(k, [...(this.purchases.get(k) ?? []), purchase]);
+    await allowanceRaised(this.opts, tenant, at);
+    return structuredClone(purchase);
+  }
+
+  async addOnPurchases(tenant: string, periodKey: string): Promise<AddOnPurchase[]> {
+    return structuredClone(this.purchases.get(`${tenant}\u0000${periodKey}`) ?? []);
   }
 
   async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
     const quota = this.quotas.get(tenant) ?? DEFAULT_QUOTA;
     const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
-    return buildReport(tenant, period, quota, structuredClone(this.periodCounters(tenant, period.key)), at);
+    const c = structuredClone(this.periodCounters(tenant, period.key));
+    c.addOns = validAddOns(this.purchases.get(`${tenant}\u0000${period.key}`) ?? [], reportInstant(period, at));
+    return buildReport(tenant, period, quota, c, at);
+  }
+
+  async getPlan(tenant: string): Promise<Plan | null> {
+    return structuredClone(this.plans.get(tenant) ?? null);
+  }
+
+  async setPlan(tenant: string, plan: Plan): Promise<Quota> {
+    const quota = await this.setQuota(tenant, { monthlyActions: plan.includedActions });
+    this.plans.set(tenant, structuredClone(plan));
+    return quota;
   }
 }

@@ -2,7 +2,7 @@
  * The meter's interface: how the executor spends a tenant's actions. Implemented in memory
  * (`ledger.ts`) and on Redis (`../redis/ledger.ts`).
  */
-import type { MeterName } from '../core/types.js';
+import type { ConnectionUse, MeterName } from '../core/types.js';
 
 /** A request for a batch of actions from the tenant's period pool, for one billable run. */
 export interface LeaseRequest {
@@ -59,5 +59,6 @@ export interface Meter {
   settle(s: Settlement): void | Promise<void>;
   /** The period key of an instant for the tenant (its timezone). */
   periodOf(tenant: string, at: Date): { period: string; date: string } | Promise<{ period: string; date: string }>;
-  count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): void | Promise<void>;
+  /** Adds to an informational meter; with `conn`, to that connection's status too (requests, bytes, errors). */
+  count(tenant: string, name: MeterName | 'runs', amount: number, at: Date, conn?: ConnectionUse): void | Promise<void>;
 }

@@ -13,7 +13,16 @@ export const quotaSchema = z.strictObject({
   alerts: z.array(z.number().positive().max(10)).default([0.9, 1.0]),
   /** At most this many enabled scenarios. */
   maxActiveScenarios: z.number().int().min(0).optional(),
+  /** `auto` (absent means auto): halted runs resume by themselves when actions are available again; `manual`: only `resume`. */
+  resumeHalted: z.enum(['auto', 'manual']).optional(),
+  /** Addresses mailed on alerts, quota halts and period resets. */
+  notifyEmails: z.array(z.email()).max(20).optional(),
+  /** URL POSTed (signed) on alerts, quota halts and period resets. */
+  notifyWebhook: z.url({ protocol: /^https?$/ }).optional(),
 });
+
+/** Optional quota fields: absent when unset (arrays are stored as JSON in Redis). */
+export const OPTIONAL_QUOTA_FIELDS = ['maxActiveScenarios', 'resumeHalted', 'notifyEmails', 'notifyWebhook'] as const;
 
 export type Quota = z.infer<typeof quotaSchema>;
 export type QuotaPatch = Partial<Quota>;
@@ -33,6 +42,8 @@ export interface UsageReport {
   byDay: Array<{ date: string; actions: number }>;
   meters: { runs: number; connectorRequests: number; connectorBytes: number; mailsSent: number };
   alerts: Array<{ threshold: number; at: string }>;
+  /** Per scenario connection: Connector requests, bytes, failed requests, the last status and when. */
+  connections: Record<string, ConnectionStatus>;
   /**
    * For the current period: where usage will be at the period's end if the rate so far goes
    * on (`projectedUsed`), and whether that passes `limit + addOns` (`willExceed`). Null for a
@@ -55,6 +66,29 @@ export function project(period: Period, used: number, limit: number, at: Date): 
   return { projectedUsed, perDay: Math.round(rate * 86_400_000 * 10) / 10, willExceed, exceedsOn };
 }
 
+export interface ConnectionStatus {
+  requests: number;
+  bytes: number;
+  /** Requests that failed on the network, timed out or got a status of 400 or more. */
+  errors: number;
+  /** The last response status (null: the last request got none). */
+  lastStatus: number | null;
+  lastAt: string | null;
+}
+
+/** Adds one count to a connection's status (memory ledger; the Redis ledger does it in a hash). */
+export function countConnection(s: ConnectionStatus | undefined, name: string, amount: number, at: Date, status: number | undefined): ConnectionStatus {
+  const c = s ?? { requests: 0, bytes: 0, errors: 0, lastStatus: null, lastAt: null };
+  if (name === 'connectorBytes') c.bytes += amount;
+  if (name === 'connectorRequests') {
+    c.requests += amount;
+    if (status === undefined || status >= 400) c.errors += amount;
+    c.lastStatus = status ?? null;
+    c.lastAt = at.toISOString();
+  }
+  return c;
+}
+
 /** Raw per-period counters, as a store keeps them. */
 export interface PeriodCounters {
   used: number;
@@ -66,10 +100,11 @@ export interface PeriodCounters {
   days: Record<string, number>;
   meters: Record<string, number>;
   alerts: Record<string, string>;
+  connections: Record<string, ConnectionStatus>;
 }
 
 export function emptyCounters(): PeriodCounters {
-  return { used: 0, overage: 0, nonBillable: 0, addOns: 0, scenarioRuns: {}, scenarioActions: {}, days: {}, meters: {}, alerts: {} };
+  return { used: 0, overage: 0, nonBillable: 0, addOns: 0, scenarioRuns: {}, scenarioActions: {}, days: {}, meters: {}, alerts: {}, connections: {} };
 }
 
 /** Builds the §7 report from counters: byScenario by most runs, byDay by date. */
@@ -96,6 +131,7 @@ export function buildReport(tenant: string, period: Period, quota: Quota, c: Per
       mailsSent: c.meters.mailsSent ?? 0,
     },
     alerts: Object.entries(c.alerts).map(([t, when]) => ({ threshold: Number(t), at: when })).sort((a, b) => a.threshold - b.threshold),
+    connections: c.connections,
     projection: project(period, c.used, quota.monthlyActions + c.addOns, at),
   };
 }

@@ -265,14 +265,15 @@ export const connectorNode = defineNode({
       } catch (err) {
         // A destination the egress policy refuses: nothing was sent, and no retry would be.
         if (errorCode(err) === 'EGRESS_DENIED') throw new FlowError('EGRESS_DENIED', redactor.redact((err as Error).message));
+        const use = node.connection ? { connection: node.connection } : undefined;
         if (errorCode(err) === 'HTTP_NETWORK' && err instanceof FlowError) {
           failure = { code: 'HTTP_NETWORK', detail: err.message.slice(where.length + 1) };
-          ctx.meter('connectorRequests', 1);
+          ctx.meter('connectorRequests', 1, use);
           if (!last) await ctx.services.sleep(backoff);
           continue;
         }
-        ctx.meter('connectorRequests', 1);
-        ctx.meter('connectorBytes', reqBytes);
+        ctx.meter('connectorRequests', 1, use);
+        ctx.meter('connectorBytes', reqBytes, use);
         const name = (err as { name?: unknown } | null)?.name;
         if (name === 'TimeoutError' || name === 'AbortError') {
           failure = { code: 'HTTP_TIMEOUT', detail: `timed out after ${node.timeoutMs} ms` };
@@ -284,8 +285,9 @@ export const connectorNode = defineNode({
         if (!last) await ctx.services.sleep(backoff);
         continue;
       }
-      ctx.meter('connectorRequests', 1);
-      ctx.meter('connectorBytes', reqBytes + bytes.byteLength);
+      const use = node.connection ? { connection: node.connection, status: res.status } : undefined;
+      ctx.meter('connectorRequests', 1, use);
+      ctx.meter('connectorBytes', reqBytes + bytes.byteLength, use);
       failure = undefined;
 
       if (isRetryable(res.status) && !last) {

@@ -3,7 +3,7 @@
  * is passed explicitly; nodes never reach the engine through `this` or globals.
  */
 import { z } from 'zod';
-import type { Message, MeterName, NodeRef } from '../core/types.js';
+import type { ConnectionUse, Message, MeterName, NodeRef } from '../core/types.js';
 export type { MeterName, NodeRef } from '../core/types.js';
 import type { Scope } from '../core/paths.js';
 
@@ -112,7 +112,8 @@ export interface NodeContext<C> {
   log(line: string): void;
   /** Registers a secret value so it is scrubbed from logs, task logs and errors. */
   secret(value: string): void;
-  meter(name: MeterName, amount: number): void;
+  /** Counts an informational meter; `conn` also counts it for the scenario connection it used. */
+  meter(name: MeterName, amount: number, conn?: ConnectionUse): void;
   readonly services: NodeServices;
   /** A scope for paths and templates over the given message. */
   scope(msg: Message): Scope;

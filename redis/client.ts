@@ -25,6 +25,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmResume', script: 'resume', keys: 1 },
   { name: 'fmRelease', script: 'release', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
+  { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
 ];
 
 const sources = new Map<string, string>();
@@ -43,6 +44,7 @@ export type FlowRedis = Redis & {
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
   fmRelease(...args: Array<string | number>): Promise<number>;
+  fmAutoResume(...args: Array<string | number>): Promise<string>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };

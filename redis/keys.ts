@@ -7,6 +7,17 @@
  *   <p>:{t:T}:p:<YYYY-MM>:scen     hash   <scenarioId>:runs, <scenarioId>:actions
  *   <p>:{t:T}:p:<YYYY-MM>:days     hash   <YYYY-MM-DD> → actions
  *   <p>:{t:T}:p:<YYYY-MM>:leases   hash   <runId> → actions it holds (lease.lua)
+ *   <p>:{t:T}:p:<YYYY-MM>:addons   list   add-on purchases, JSON { id, at, actions, expires? } in the
+ *                                         order bought (lib-lease/lib-settle sum the unexpired ones
+ *                                         with `expires`; those without are also summed in addOns)
+ *   <p>:{t:T}:p:<YYYY-MM>:conns    hash   <connection>\0requests|bytes|errors|lastStatus|lastAt
+ *   <p>:{t:T}:plan                 string the plan document (JSON, prices in major units)
+ *   <p>:{t:T}:halted               zset   runs halted for quota, by start (ms): auto-resume's queue
+ *   <p>:{t:T}:resuming             string the run auto-resume is resuming (expires: a dead process)
+ *   <p>:halted-tenants             set    tenants that have had runs halted for quota (the sweep)
+ *   <p>:{t:T}:notify:secret        string the tenant's webhook signing secret (notifications)
+ *   <p>:{t:T}:notify:log           list   notification deliveries, JSON, newest first (capped)
+ *   <p>:{t:T}:notify:period        string the last period seen (period.reset notifications)
  *   <p>:{t:T}:billed:<runId>       set    task keys already billed (idempotency)
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
@@ -48,6 +59,34 @@ export class Keys {
   }
   leases(tenant: string, period: string): string {
     return `${this.t(tenant)}:p:${period}:leases`;
+  }
+  /** Must stay `period(tenant, period) + ':addons'`: lib-lease.lua and lib-settle.lua derive it so. */
+  addOns(tenant: string, period: string): string {
+    return `${this.period(tenant, period)}:addons`;
+  }
+  periodConnections(tenant: string, period: string): string {
+    return `${this.period(tenant, period)}:conns`;
+  }
+  plan(tenant: string): string {
+    return `${this.t(tenant)}:plan`;
+  }
+  halted(tenant: string): string {
+    return `${this.t(tenant)}:halted`;
+  }
+  resumeTurn(tenant: string): string {
+    return `${this.t(tenant)}:resuming`;
+  }
+  haltedTenants(): string {
+    return `${this.prefix}:halted-tenants`;
+  }
+  notifySecret(tenant: string): string {
+    return `${this.t(tenant)}:notify:secret`;
+  }
+  notifyLog(tenant: string): string {
+    return `${this.t(tenant)}:notify:log`;
+  }
+  notifyPeriod(tenant: string): string {
+    return `${this.t(tenant)}:notify:period`;
   }
   billed(tenant: string, runId: string): string {
     return `${this.t(tenant)}:billed:${runId}`;

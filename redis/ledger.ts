@@ -6,13 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
 import { scriptError } from './script-errors.js';
-import type { MeterName } from '../core/types.js';
+import type { ConnectionUse, MeterName } from '../core/types.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import { BILLED_TTL_SECONDS } from './ttl.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
-import { buildReport, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
-import type { Ledger, LedgerOptions } from '../metering/ledger.js';
+import { buildReport, DEFAULT_QUOTA, emptyCounters, OPTIONAL_QUOTA_FIELDS, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
+import { allowanceRaised, type Ledger, type LedgerOptions } from '../metering/ledger.js';
+import { checkAddOn, reportInstant, validAddOns, type AddOnOptions, type AddOnPurchase } from '../metering/addons.js';
+import { parsePlan, planDocument, type Plan } from '../metering/plan.js';
 
 /** How long a tenant's timezone is cached for computing period keys, in ms. */
 const QUOTA_CACHE_MS = 2000;
@@ -24,6 +26,9 @@ function decodeQuota(h: Record<string, string>): Quota {
     ...(h.timezone !== undefined && { timezone: h.timezone }),
     ...(h.alerts !== undefined && { alerts: JSON.parse(h.alerts) }),
     ...(h.maxActiveScenarios !== undefined && { maxActiveScenarios: Number(h.maxActiveScenarios) }),
+    ...(h.resumeHalted !== undefined && { resumeHalted: h.resumeHalted }),
+    ...(h.notifyEmails !== undefined && { notifyEmails: JSON.parse(h.notifyEmails) }),
+    ...(h.notifyWebhook !== undefined && { notifyWebhook: h.notifyWebhook }),
   });
 }
 
@@ -73,7 +78,7 @@ export class RedisLedger implements Ledger {
   async lease(req: LeaseRequest): Promise<LeaseResult> {
     const { period } = await this.periodOf(req.tenant, req.at);
     const k = this.keys;
-    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID());
+    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID(), req.at.toISOString());
     if (typeof out === 'number') throw scriptError(out, { tenant: req.tenant, runId: req.runId });
     return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
   }
@@ -83,9 +88,23 @@ export class RedisLedger implements Ledger {
     this.alerted(s.tenant, s.period, crossed, s.at);
   }
 
-  async count(tenant: string, name: MeterName | 'runs', amount: number, at: Date): Promise<void> {
+  async count(tenant: string, name: MeterName | 'runs', amount: number, at: Date, conn?: ConnectionUse): Promise<void> {
     const quota = await this.cachedQuota(tenant);
-    await this.redis.hincrby(this.keys.period(tenant, periodAt(at, quota.timezone).key), `m:${name}`, amount);
+    const period = periodAt(at, quota.timezone).key;
+    if (!conn) {
+      await this.redis.hincrby(this.keys.period(tenant, period), `m:${name}`, amount);
+      return;
+    }
+    // Fields <connection>\0<stat> of the period's connections hash, in one transaction.
+    const k = this.keys.periodConnections(tenant, period);
+    const f = (stat: string) => `${conn.connection}\u0000${stat}`;
+    const multi = this.redis.multi().hincrby(this.keys.period(tenant, period), `m:${name}`, amount);
+    if (name === 'connectorBytes') multi.hincrby(k, f('bytes'), amount);
+    if (name === 'connectorRequests') {
+      multi.hincrby(k, f('requests'), amount).hset(k, f('lastStatus'), String(conn.status ?? ''), f('lastAt'), at.toISOString());
+      if (conn.status === undefined || conn.status >= 400) multi.hincrby(k, f('errors'), amount);
+    }
+    await multi.exec();
   }
 
   async getQuota(tenant: string): Promise<Quota> {
@@ -99,32 +118,63 @@ export class RedisLedger implements Ledger {
       monthlyActions: String(next.monthlyActions), overage: next.overage, timezone: next.timezone, alerts: JSON.stringify(next.alerts),
     };
     const multi = this.redis.multi().hset(this.keys.quota(tenant), fields).sadd(this.keys.tenants(), tenant);
-    if (next.maxActiveScenarios !== undefined) multi.hset(this.keys.quota(tenant), 'maxActiveScenarios', String(next.maxActiveScenarios));
-    else multi.hdel(this.keys.quota(tenant), 'maxActiveScenarios');
+    for (const f of OPTIONAL_QUOTA_FIELDS) {
+      const v = next[f];
+      if (v !== undefined) multi.hset(this.keys.quota(tenant), f, typeof v === 'object' ? JSON.stringify(v) : String(v));
+      else multi.hdel(this.keys.quota(tenant), f);
+    }
     await multi.exec();
     this.cache.delete(tenant);
+    await allowanceRaised(this.opts, tenant, new Date());
     return next;
   }
 
-  async addActions(tenant: string, actions: number, at: Date): Promise<void> {
-    if (!Number.isInteger(actions) || actions <= 0) throw new Error('add-on actions must be a positive integer');
+  /**
+   * Records the purchase in the period's add-on list; one without expiry also adds to the
+   * period's `addOns` counter (what the Lua limit adds whole), in the same transaction.
+   */
+  async addActions(tenant: string, actions: number, at: Date, opts: AddOnOptions = {}): Promise<AddOnPurchase> {
+    const purchase = checkAddOn(actions, at, opts);
     const quota = await this.getQuota(tenant);
-    await this.redis.hincrby(this.keys.period(tenant, periodAt(at, quota.timezone).key), 'addOns', actions);
+    const period = periodAt(at, quota.timezone).key;
+    const multi = this.redis.multi().rpush(this.keys.addOns(tenant, period), JSON.stringify(purchase));
+    if (purchase.expires === undefined) multi.hincrby(this.keys.period(tenant, period), 'addOns', actions);
+    await multi.exec();
+    await allowanceRaised(this.opts, tenant, at);
+    return purchase;
+  }
+
+  async addOnPurchases(tenant: string, periodKey: string): Promise<AddOnPurchase[]> {
+    return (await this.redis.lrange(this.keys.addOns(tenant, periodKey), 0, -1)).map((s) => JSON.parse(s) as AddOnPurchase);
+  }
+
+  async getPlan(tenant: string): Promise<Plan | null> {
+    const s = await this.redis.get(this.keys.plan(tenant));
+    return s === null ? null : parsePlan(JSON.parse(s));
+  }
+
+  async setPlan(tenant: string, plan: Plan): Promise<Quota> {
+    const quota = await this.setQuota(tenant, { monthlyActions: plan.includedActions });
+    await this.redis.set(this.keys.plan(tenant), JSON.stringify(planDocument(plan)));
+    return quota;
   }
 
   async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
     const quota = await this.getQuota(tenant);
     const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
-    const [p, scen, days] = await Promise.all([
+    const [p, scen, days, purchases, conns] = await Promise.all([
       this.redis.hgetall(this.keys.period(tenant, period.key)),
       this.redis.hgetall(this.keys.periodScenarios(tenant, period.key)),
       this.redis.hgetall(this.keys.periodDays(tenant, period.key)),
+      this.addOnPurchases(tenant, period.key),
+      this.redis.hgetall(this.keys.periodConnections(tenant, period.key)),
     ]);
     const c: PeriodCounters = emptyCounters();
     c.used = Number(p.used ?? 0);
     c.overage = Number(p.overage ?? 0);
     c.nonBillable = Number(p.nonBillable ?? 0);
-    c.addOns = Number(p.addOns ?? 0);
+    // Without expiry: the counter (kept whole); with expiry: those valid at `at` (or the period's end).
+    c.addOns = Number(p.addOns ?? 0) + validAddOns(purchases.filter((a) => a.expires !== undefined), reportInstant(period, at));
     for (const [f, v] of Object.entries(p)) {
       if (f.startsWith('m:')) c.meters[f.slice(2)] = Number(v);
       if (f.startsWith('a:')) c.alerts[f.slice(2)] = v;
@@ -136,6 +186,13 @@ export class RedisLedger implements Ledger {
       else c.scenarioActions[id] = Number(v);
     }
     for (const [d, v] of Object.entries(days)) c.days[d] = Number(v);
+    for (const [f, v] of Object.entries(conns)) {
+      const [name, stat] = f.split('\u0000') as [string, string];
+      const s = (c.connections[name] ??= { requests: 0, bytes: 0, errors: 0, lastStatus: null, lastAt: null });
+      if (stat === 'requests' || stat === 'bytes' || stat === 'errors') s[stat] = Number(v);
+      else if (stat === 'lastStatus') s.lastStatus = v === '' ? null : Number(v);
+      else if (stat === 'lastAt') s.lastAt = v;
+    }
     return buildReport(tenant, period, quota, c, at);
   }
 }

@@ -27,6 +27,10 @@ import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
 import { policedFetch } from '../services/egress.js';
 import { lazySecretBox } from '../services/secrets.js';
 import { RedisSecretStore } from './secrets.js';
+import { AUTO_RESUME_SWEEP_MS, AutoResumer } from '../engine/auto-resume.js';
+import { RedisHaltedRuns } from './halted-runs.js';
+import { Notifier } from '../services/notifier.js';
+import { RedisNotificationStore } from './notifications.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -51,6 +55,8 @@ export interface ProductionOptions extends LedgerOptions {
   onRunEnd?: (run: RunRecord, ms: number) => void;
   /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
   crashLimit?: number;
+  /** Waits between notification webhook attempts, ms (tests: short ones). */
+  notifyRetryDelaysMs?: number[];
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
@@ -71,6 +77,8 @@ export interface ProductionExtras {
    * claimed any more. Then `close()` the platform.
    */
   stopRuns(): void;
+  /** Auto-resume of runs halted for quota (engine/auto-resume.ts). */
+  readonly autoResume: AutoResumer;
 }
 
 export type Production = Platform & ProductionExtras;
@@ -82,7 +90,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const tenantEnv = parseTenantEnv(env);
   // Connectors reach only public addresses, and what FLOWMETER_EGRESS_ALLOW opens (SPEC §9).
   const egressFetch = policedFetch({ allow: env.FLOWMETER_EGRESS_ALLOW });
-  const ledger = new RedisLedger(redis, keys, opts);
+  let autoResume: AutoResumer | null = null;
+  let notifier: Notifier | null = null;
+  const ledger = new RedisLedger(redis, keys, { ...opts, onAllowanceRaised: async (t, at) => {
+    await opts.onAllowanceRaised?.(t, at);
+    await autoResume?.kick(t);
+  }, onAlert: (a) => {
+    // Only the process whose settlement recorded the alert (HSETNX in lib-settle.lua) is here.
+    opts.onAlert?.(a);
+    notifier?.notify(a.tenant, 'quota.alert', new Date(a.at), { threshold: a.threshold, used: a.used, limit: a.limit }, a.period);
+  } });
+  const notifications = new RedisNotificationStore(redis, keys);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
@@ -202,9 +220,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     }
     if (stored.poisoned) return giveUpCrashed(stored.run, stored.crashes);
     const started = performance.now();
+    const resumed = Boolean(stored.run.pending); // a resume (or a recovery): it may hold the auto-resume turn
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
+      await autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`));
     } catch (err) {
       // Alive: the next claim must not count this as a crashed execution.
       await runs.giveUp(tenant, runId).catch(() => undefined);
@@ -261,6 +281,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     if (failed) throw failed.reason;
   }
 
+  let sweep: NodeJS.Timeout | null = null;
+
   const batcher = new TriggerBatcher({
     getScenario: (tenant, id) => scenarios.get(tenant, id),
     createMany: (items) => runs.createMany(items),
@@ -268,7 +290,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     getRun: (tenant, runId) => runs.get(tenant, runId),
   });
 
-  return {
+  const platform: Production = {
     mode: 'redis' as const,
     redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv, secrets, rejected,
     keys: new RedisKeyStore(redis, keys),
@@ -278,6 +300,13 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
     processRun,
     processJob,
+    get autoResume() {
+      return autoResume!;
+    },
+    get notifier() {
+      return notifier!;
+    },
+    notifications,
 
     /**
      * Persists a new run of a stored scenario, then enqueues it (never the other way round),
@@ -325,6 +354,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
         for (const r of runsOf(job.data)) void failStalled(r.tenant, r.runId).catch(() => undefined);
       });
       workers.push(w);
+      // Period rollover (and actions returned by ended runs) resume halted runs too.
+      sweep ??= setInterval(() => {
+        void autoResume?.sweep().catch(() => undefined);
+        void scenarios.tenants().then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date())).catch(() => undefined);
+      }, AUTO_RESUME_SWEEP_MS).unref();
       return w;
     },
 
@@ -333,6 +367,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
 
     async close(): Promise<void> {
+      if (sweep) clearInterval(sweep);
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
       (sub as Redis | null)?.disconnect();
@@ -341,4 +376,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       redis.disconnect();
     },
   };
+  notifier = new Notifier({ ledger, store: notifications, mail: { send: (m) => services().mail.send(m) }, retryDelaysMs: opts.notifyRetryDelaysMs });
+  autoResume = new AutoResumer(new RedisHaltedRuns(redis, keys, ledger), {
+    resume: (t, id) => platform.resume(t, id), now: opts.now,
+    onQuotaHalt: (run) => notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
+  });
+  return platform;
 }

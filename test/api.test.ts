@@ -275,7 +275,7 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
 
   it('trigger and resume through the API: a halted run resumes to success; 409 when not halted', async () => {
     await deploy('acme', three, false);
-    await platform.ledger.setQuota('acme', { monthlyActions: 2 });
+    await platform.ledger.setQuota('acme', { monthlyActions: 2, resumeHalted: 'manual' });
     const halted = await call('POST', '/api/scenarios/three/trigger?wait=true', keyA, { payload: { x: 1 } });
     expect(halted.statusCode).toBe(200);
     expect(halted.json()).toMatchObject({ status: 'halted', actions: 2, error: { code: 'QUOTA_EXHAUSTED' }, resumable: true });

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { periodAt } from '../metering/periods.js';
+import { parsePlan } from '../metering/plan.js';
 import type { UsageReport } from '../metering/quota.js';
 import type { RunRecord } from '../core/types.js';
 import { fn, scenarioOf } from './helpers/run.js';
@@ -108,7 +109,7 @@ beforeAll(async () => {
   await platform.scenarios.enable('acme', 'ping', undefined);
 
   // acme: 30 actions, halting, spread over the last few days of this period.
-  await platform.ledger.setQuota('acme', { monthlyActions: 30, overage: 'halt' });
+  await platform.ledger.setQuota('acme', { monthlyActions: 30, overage: 'halt', resumeHalted: 'manual' });
   const now = Date.now();
   const start = Date.parse(periodAt(new Date(now), 'UTC').start);
   const daysAgo = (k: number) => new Date(Math.max(start + 60_000, now - k * DAY));
@@ -129,6 +130,7 @@ beforeAll(async () => {
   await platform.ledger.setQuota('calm', { monthlyActions: 100_000 });
   for (let i = 0; i < 3; i++) await run('calm', 'ping', i);
 
+  await platform.ledger.setPlan('acme', parsePlan({ name: 'Starter', currency: 'EUR', basePrice: 9.5, includedActions: 30, overagePrice: 0.25 }));
   acmeKey = await platform.keys.create('acme');
   app = await buildServer(platform, { adminKey: ADMIN_KEY });
   base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
@@ -210,6 +212,27 @@ describe('dashboard', () => {
     expect(await page.textContent(`#runs-table tr[data-run-id="${runs.batch.runId}"] .status`)).toBe('halted');
 
     await page.screenshot({ path: '/tmp/dashboard.png', fullPage: true });
+    await ctx.close();
+  });
+
+  it('shows the invoice with its lines and 12 monthly bars with the entitlement line', async () => {
+    const report = await usage('acme', acmeKey);
+    const res = await fetch(`${base}/api/invoice`, { headers: { authorization: `Bearer ${acmeKey}` } });
+    const invoice = (await res.json()) as { lines: Array<{ kind: string; amount: number }>; total: number };
+    // 34 used, 30 included: 4 overage actions at 0.25.
+    expect(invoice.lines).toEqual([expect.objectContaining({ kind: 'base', amount: 9.5 }), expect.objectContaining({ kind: 'overage', amount: 1 })]);
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 1600 } });
+    const page = await open(ctx, `#key=${encodeURIComponent(acmeKey)}`);
+    await page.waitForSelector('#invoice-lines');
+    const lines = await page.$$eval('#invoice-lines tbody tr', (trs) => trs.map((tr) => ({ kind: (tr as HTMLElement).dataset.kind, amount: Number((tr as HTMLElement).dataset.amount) })));
+    expect(lines).toEqual(invoice.lines.map((l) => ({ kind: l.kind, amount: l.amount })));
+    expect(await page.textContent('#invoice-total')).toBe('€10.50');
+    const months = await page.$$eval('#history-chart g.month-bar', (gs) => gs.map((g) => ({ period: (g as SVGElement).dataset.period, used: Number((g as SVGElement).dataset.used), entitlement: Number((g as SVGElement).dataset.entitlement) })));
+    expect(months).toHaveLength(12);
+    expect(months.at(-1)).toEqual({ period: report.period.key, used: report.used, entitlement: report.limit + report.addOns });
+    expect(months.map((m) => m.period)).toEqual([...months.map((m) => m.period)].sort());
+    expect(await page.locator('#history-chart .entitlement-line').count()).toBe(1);
+    expect(await page.locator('#history-chart rect.bar-over').count()).toBe(1);
     await ctx.close();
   });
 

@@ -206,7 +206,7 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     await p.scenarios.deploy('acme', scenarioOf(FAN));
     for (const c of cases) {
       if (c.quota === undefined) continue;
-      await p.ledger.setQuota(c.tenant, { monthlyActions: c.quota });
+      await p.ledger.setQuota(c.tenant, { monthlyActions: c.quota, resumeHalted: 'manual' });
       await p.scenarios.deploy(c.tenant, scenarioOf(METERED));
     }
 

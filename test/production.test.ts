@@ -237,7 +237,7 @@ describe('production: worker processes', () => {
     const runsCount = 300;
     const quota = 1000; // < 300 × 9 = 2700
     await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
-    await p.ledger.setQuota(tenant, { monthlyActions: quota });
+    await p.ledger.setQuota(tenant, { monthlyActions: quota, resumeHalted: 'manual' });
     const prefix = p.redisKeys.prefix;
     await Promise.all([0, 1, 2, 3].map((i) => procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 4, name: `worker${i}` })));
 

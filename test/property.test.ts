@@ -259,7 +259,7 @@ describe('production mode', () => {
         const quota = 1 + Math.floor((cut / 10_000) * (local.actions - 1));
         fc.pre(quota < local.actions);
         const t = `h${n}`; // its own quota
-        await p.ledger.setQuota(t, { monthlyActions: quota });
+        await p.ledger.setQuota(t, { monthlyActions: quota, resumeHalted: 'manual' });
         await p.scenarios.deploy(t, scenario);
         const queued = newRun(scenario, t, { type: 'manual' });
         let remote = await p.waitFor(t, queued.runId, async () => {

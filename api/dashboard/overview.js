@@ -2,6 +2,7 @@
 
 import { api, listOf } from './api.js';
 import { chartLegend, usageChart } from './chart.js';
+import { historyCard, invoiceCard } from './billing.js';
 import { duration, fmtBytes, fmtDay, fmtDuration, fmtNum, h, replace, statusBadge, time } from './dom.js';
 
 function stat(name, label, value, note, cls) {
@@ -133,11 +134,13 @@ function runsTable(runs, names, known) {
 
 /** Renders the overview into `root`; returns a handler for live events and a disposer. */
 export async function overview(root, ctx) {
-  const [report, scenariosData, runsData, quota] = await Promise.all([
+  const [report, scenariosData, runsData, quota, invoice, history] = await Promise.all([
     api('/api/usage'),
     api('/api/scenarios'),
     api('/api/runs', { params: { limit: 50 } }),
     api('/api/quota').catch(() => null), // informational only
+    api('/api/invoice').catch(() => null), // 404 without a plan
+    api('/api/usage/history', { params: { months: 12 } }).catch(() => []),
   ]);
   if (ctx.stale()) return null;
   ctx.setTenant(report.tenant);
@@ -150,6 +153,8 @@ export async function overview(root, ctx) {
   const runsBody = h('div', { id: 'runs-body' }, runsTable(listOf(runsData, 'runs'), names, null));
   replace(root,
     usageEl,
+    invoiceCard(invoice),
+    historyCard(history),
     scenariosEl,
     h('section', { class: 'card', id: 'runs' },
       h('div', { class: 'card-head' }, h('h2', {}, 'Recent runs'), h('span', { class: 'muted' }, 'last 50, newest first · updates live')),

@@ -6,6 +6,8 @@ import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
 import { isValidTimezone } from '../../metering/periods.js';
+import { formatHistory, usageHistory } from '../../metering/history.js';
+import { registerUsageExport } from './usage-export.js';
 
 export function formatUsage(u: UsageReport): string {
   const lines = [
@@ -16,6 +18,9 @@ export function formatUsage(u: UsageReport): string {
   if (u.projection) {
     const p = u.projection;
     lines.push(`projection: ${p.projectedUsed} actions by ${u.period.end} at ${p.perDay}/day${p.willExceed ? ` — WARNING: passes the limit of ${u.limit + u.addOns}${p.exceedsOn ? ` around ${p.exceedsOn.slice(0, 10)}` : ''}` : ' (within the limit)'}`);
+  }
+  for (const [name, c] of Object.entries(u.connections ?? {})) {
+    lines.push(`connection ${name}: ${c.requests} requests, ${c.bytes} bytes, ${c.errors} errors, last status ${c.lastStatus ?? 'none'}${c.lastAt ? ` at ${c.lastAt}` : ''}`);
   }
   if (u.alerts.length) lines.push(`alerts: ${u.alerts.map((a) => `${Math.round(a.threshold * 100)}% at ${a.at}`).join(', ')}`);
   if (u.byScenario.length) {
@@ -36,19 +41,55 @@ function parseAlerts(s: string): number[] {
   return parts;
 }
 
+/** `--expires ISO`: a date-time with a zone (or a date, UTC midnight) after `now`. */
+function parseExpiry(s: string, now: Date): Date {
+  const d = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) ? new Date(s) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new CliError(`--expires must be an ISO 8601 date-time with a zone such as 2026-11-30T18:00:00Z, got ${JSON.stringify(s)}`);
+  if (d.getTime() <= now.getTime()) throw new CliError(`--expires ${s} is in the past`);
+  return d;
+}
+
+function parseEmails(s: string): string[] {
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.find((a) => !/^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(a));
+  if (list.length === 0 || bad !== undefined) throw new CliError(`--notify-email must be comma-separated addresses like a@example.com, got ${JSON.stringify(bad ?? s)}`);
+  return list;
+}
+
+function parseWebhook(s: string): string {
+  let u: URL | null = null;
+  try {
+    u = new URL(s);
+  } catch {
+    // reported below
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new CliError(`--notify-webhook must be an http(s) URL, got ${JSON.stringify(s)}`);
+  return s;
+}
+
 export function registerUsageCommands(program: Command, done: (r: CommandResult) => void): void {
-  program
+  const usage = program
     .command('usage')
     .description('the usage report of a tenant for a billing period (needs --redis)')
     .option('--tenant <tenant>', 'tenant', 'default')
     .option('--period <YYYY-MM>', 'billing period (default: the current one)')
+    .option('--months <n>', 'one summary per period for the last N periods, newest first')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { period?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { period?: string; months?: string; json?: boolean }, cmd: Command) => {
       if (opts.period && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new CliError(`--period must be YYYY-MM, got ${JSON.stringify(opts.period)}`);
       const tenant = tenantOf(cmd);
+      if (opts.months !== undefined) {
+        if (opts.period) throw new CliError('give either --period or --months, not both');
+        const months = parseCount(opts.months, '--months', 1);
+        if (months > 120) throw new CliError(`--months must be at most 120, got ${months}`);
+        const rows = await withProduction(cmd, (p) => usageHistory(p.ledger, tenant, new Date(), months));
+        return done({ stdout: opts.json ? `${JSON.stringify(rows)}\n` : formatHistory(rows), exitCode: EXIT.ok });
+      }
       const report = await withProduction(cmd, (p) => p.ledger.usage(tenant, new Date(), opts.period));
       done({ stdout: opts.json ? `${JSON.stringify(report)}\n` : formatUsage(report), exitCode: EXIT.ok });
     });
+
+  registerUsageExport(usage, done);
 
   const quota = program.command('quota').description("set and show a tenant's quota (needs --redis)").option('--tenant <tenant>', 'tenant', 'default');
   quota
@@ -58,7 +99,10 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--timezone <tz>', 'IANA timezone of the billing period')
     .option('--alerts <list>', 'alert thresholds, e.g. 0.5,0.9,1')
     .option('--max-active <n>', 'most scenarios enabled at once')
-    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string }, cmd: Command) => {
+    .option('--resume-halted <mode>', 'auto (halted runs resume when actions are available again) or manual')
+    .option('--notify-email <list>', 'mail alerts, quota halts and period resets to these addresses (comma-separated)')
+    .option('--notify-webhook <url>', 'POST them, signed, to this http(s) URL')
+    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string; notifyEmail?: string; notifyWebhook?: string }, cmd: Command) => {
       const patch: QuotaPatch = {};
       if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
       if (opts.overage !== undefined) {
@@ -71,7 +115,13 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       }
       if (opts.alerts !== undefined) patch.alerts = parseAlerts(opts.alerts);
       if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
-      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active');
+      if (opts.resumeHalted !== undefined) {
+        if (opts.resumeHalted !== 'auto' && opts.resumeHalted !== 'manual') throw new CliError(`--resume-halted must be auto or manual, got ${JSON.stringify(opts.resumeHalted)}`);
+        patch.resumeHalted = opts.resumeHalted;
+      }
+      if (opts.notifyEmail !== undefined) patch.notifyEmails = parseEmails(opts.notifyEmail);
+      if (opts.notifyWebhook !== undefined) patch.notifyWebhook = parseWebhook(opts.notifyWebhook);
+      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook');
       const tenant = tenantOf(cmd);
       const q = await withProduction(cmd, (p) => p.ledger.setQuota(tenant, patch));
       done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
@@ -79,14 +129,17 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
   quota
     .command('add')
     .requiredOption('--actions <n>', 'extra actions for the current period')
-    .action(async (opts: { actions: string }, cmd: Command) => {
+    .option('--expires <iso>', 'the add-on stops counting at this instant (ISO 8601)')
+    .action(async (opts: { actions: string; expires?: string }, cmd: Command) => {
       const n = parseCount(opts.actions, '--actions', 1);
+      const now = new Date();
+      const expires = opts.expires === undefined ? undefined : parseExpiry(opts.expires, now);
       const tenant = tenantOf(cmd);
       const report = await withProduction(cmd, async (p) => {
-        await p.ledger.addActions(tenant, n, new Date());
+        await p.ledger.addActions(tenant, n, now, { expires });
         return p.ledger.usage(tenant, new Date());
       });
-      done({ stdout: `added ${n} actions to ${tenant} for ${report.period.key}: ${report.remaining} remaining\n`, exitCode: EXIT.ok });
+      done({ stdout: `added ${n} actions to ${tenant} for ${report.period.key}${expires ? ` until ${expires.toISOString()}` : ''}: ${report.remaining} remaining\n`, exitCode: EXIT.ok });
     });
   quota
     .command('show')

@@ -13,6 +13,7 @@
   ARGV[5]  request id, unique per call: a call resent after a lost reply returns the first
            call's grant instead of leasing again (lib-request.lua, field '<runId>#lease' of
            KEYS[3])
+  ARGV[6]  now, ISO 8601 UTC: add-ons expiring after it count toward the limit (optional)
 
   Returns  { granted, held, othersHold }
              granted     actions granted (0 when none are left)
@@ -33,5 +34,5 @@ end
 local field = ARGV[1] .. '#lease'
 local seen = request_seen(KEYS[3], field, ARGV[5])
 if seen then return seen end
-local out = grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local out = grant({ quota = KEYS[1], period = KEYS[2], leases = KEYS[3] }, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6])
 return request_done(KEYS[3], field, ARGV[5], out, TTL.LEASES)

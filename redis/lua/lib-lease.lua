@@ -4,20 +4,35 @@
   is left (at least 1), so runs near the limit share the remainder rather than one run
   holding it all; in allow mode every request is granted in full and nothing is held.
 
-  grant(k, runId, want, defaultMonthly)
+  grant(k, runId, want, defaultMonthly, now)
     k.quota, k.period, k.leases   key names (quota hash, period hash, period leases hash)
+    now   ISO 8601 UTC instant (optional): add-ons with an expiry after it count too (see
+          expiringAddOns); without it only add-ons without expiry (the period's addOns) count
   returns  { granted, held (1|0), othersHold (1|0: with granted 0, other runs hold actions) }
 ]]
 --- @include "lib-ttl"
 
-local function grant(k, runId, want, defaultMonthly)
+-- The actions of add-ons with an expiry after `now` (ISO 8601 UTC strings compare in time
+-- order). The list is the period hash's key + ':addons' (same hash tag, see redis/keys.ts).
+-- Same function as in lib-settle.lua (no script loads both libraries).
+local function expiringAddOns(periodKey, now)
+  local sum = 0
+  if not now then return 0 end
+  for _, s in ipairs(redis.call('LRANGE', periodKey .. ':addons', 0, -1)) do
+    local a = cjson.decode(s)
+    if type(a.expires) == 'string' and a.expires > now then sum = sum + a.actions end
+  end
+  return sum
+end
+
+local function grant(k, runId, want, defaultMonthly, now)
   local q = redis.call('HMGET', k.quota, 'monthlyActions', 'overage')
   if q[2] == 'allow' then
     return { want, 0, 0 }
   end
   local monthly = tonumber(q[1]) or defaultMonthly
   local p = redis.call('HMGET', k.period, 'used', 'addOns', 'leased')
-  local used, addOns, leased = tonumber(p[1]) or 0, tonumber(p[2]) or 0, tonumber(p[3]) or 0
+  local used, addOns, leased = tonumber(p[1]) or 0, (tonumber(p[2]) or 0) + expiringAddOns(k.period, now), tonumber(p[3]) or 0
   local avail = monthly + addOns - used - leased
   if avail <= 0 then
     local mine = tonumber(redis.call('HGET', k.leases, runId)) or 0

@@ -13,7 +13,20 @@
       a[i+7]  default alerts JSON  a[i+8]  seconds to keep the billed set
       a[i+9]  number of entries n, then n triplets: task key, '1' if trigger else '0', date
   returns  a table of the alert thresholds crossed now (as strings)
+  The limit is monthlyActions + addOns + the add-ons with an expiry after `now` (a[i+5]).
 ]]
+
+-- Same function as in lib-lease.lua (no script loads both libraries): the actions of add-ons
+-- with an expiry after `now`, from the list at the period hash's key + ':addons'.
+local function expiringAddOns(periodKey, now)
+  local sum = 0
+  for _, s in ipairs(redis.call('LRANGE', periodKey .. ':addons', 0, -1)) do
+    local a = cjson.decode(s)
+    if type(a.expires) == 'string' and a.expires > now then sum = sum + a.actions end
+  end
+  return sum
+end
+
 local function settle(k, a, i)
   local runId, sid, billable = a[i], a[i + 1], a[i + 2] == '1'
   local heldUsed, release = tonumber(a[i + 3]), tonumber(a[i + 4])
@@ -24,7 +37,7 @@ local function settle(k, a, i)
   local alerts = cjson.decode(q[2] or a[i + 7])
   local p = redis.call('HMGET', k.period, 'used', 'addOns')
   local used = tonumber(p[1]) or 0
-  local limit = monthly + (tonumber(p[2]) or 0)
+  local limit = monthly + (tonumber(p[2]) or 0) + expiringAddOns(k.period, now)
   -- Counters are summed here and written once each (per day, per scenario), not per action.
   local billed, actions, runs, nonBillable, overage = 0, 0, 0, 0, 0
   local days = {}
