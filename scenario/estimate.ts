@@ -7,8 +7,8 @@
  * caught set) and follows failures to their catch. The graph is a DAG, so this is linear in
  * the number of (node, caught set) pairs, not in the number of paths.
  */
-import { CronExpressionParser } from 'cron-parser';
 import { DateTime } from 'luxon';
+import { instantsBetween } from '../core/cron.js';
 import { compile } from './compile.js';
 import type { Scenario } from './schema.js';
 import { EMPTY, either, prefix, range, type CostContext, type Outcome } from '../nodes/cost.js';
@@ -24,7 +24,7 @@ export interface Estimate {
   perRun: { min: number; max: number };
   /** The range of the runs that end without an uncaught failure; null when every run fails. */
   succeeded: { min: number; max: number } | null;
-  /** Cron scenarios: firings in the next full calendar month and the monthly range. */
+  /** Cron scenarios: firings in the calendar month (`YYYY-MM`, in the trigger's timezone) and the monthly range. */
   perMonth?: { firings: number; min: number; max: number; month: string; timezone: string; capped: boolean };
   /** Items each loop is taken at. */
   items: number;
@@ -34,7 +34,17 @@ export interface Estimate {
   maxPath: string[];
 }
 
-export function estimateScenario(scenario: Scenario, opts: { items?: number; now?: Date } = {}): Estimate {
+/** Options of {@link estimateScenario}. */
+export interface EstimateOptions {
+  /** Items each loop is taken at (default {@link DEFAULT_ITEMS}). */
+  items?: number;
+  /** Cron scenarios: the calendar month counted, `YYYY-MM` (default: the month holding `now`, in the trigger's timezone). */
+  month?: string;
+  /** The clock, for the default month (default: the current time). */
+  now?: Date;
+}
+
+export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {}): Estimate {
   const items = opts.items ?? DEFAULT_ITEMS;
   const compiled = compile(scenario);
   const memo = new Map<string, Outcome>();
@@ -90,35 +100,44 @@ export function estimateScenario(scenario: Scenario, opts: { items?: number; now
   const trigger = scenario.trigger;
   if (trigger.type === 'cron') {
     const tz = trigger.timezone ?? 'UTC';
-    const m = firingsPerMonth(trigger.schedule, tz, opts.now ?? new Date());
-    est.perMonth = { firings: m.firings, min: m.firings * min, max: m.firings * max, month: m.month, timezone: tz, capped: m.capped };
-    assumptions.push(`per month: the firings of ${JSON.stringify(trigger.schedule)} in ${m.month} (the next full calendar month, ${tz})${m.capped ? `, extrapolated from the first ${MAX_FIRINGS} firings` : ''}, each costing the per-run range`);
+    const month = opts.month ?? monthOf(opts.now ?? new Date(), tz);
+    const m = firingsInMonth(trigger.schedule, tz, month);
+    est.perMonth = { firings: m.firings, min: m.firings * min, max: m.firings * max, month, timezone: tz, capped: m.capped };
+    assumptions.push(`per month: the firings of ${JSON.stringify(trigger.schedule)} in ${month} (from local midnight on the 1st to local midnight on the 1st of the next month, ${tz})${m.capped ? `, extrapolated from the first ${MAX_FIRINGS} firings` : ''}, each costing the per-run range`);
   }
   return est;
 }
 
-/** The instants of `schedule` in the calendar month after the one holding `now`, in `tz`. */
-export function firingsPerMonth(schedule: string, tz: string, now: Date): { firings: number; month: string; capped: boolean } {
-  const start = DateTime.fromJSDate(now, { zone: tz }).startOf('month').plus({ months: 1 });
-  const end = start.plus({ months: 1 }).toMillis();
+const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
+/** Whether `month` is a calendar month written `YYYY-MM`. */
+export function isMonth(month: string): boolean {
+  return MONTH_RE.test(month);
+}
+
+/** The calendar month (`YYYY-MM`) holding `now` in `tz`. */
+export function monthOf(now: Date, tz: string): string {
+  return DateTime.fromJSDate(now, { zone: tz }).toFormat('yyyy-LL');
+}
+
+/**
+ * How many times `schedule` fires in `month` (`YYYY-MM`) in `tz`: the instants from local
+ * midnight on the 1st up to local midnight on the 1st of the next month, as the scheduler
+ * fires them (`core/cron.ts`: a skipped local time fires once after the gap, a repeated one
+ * once). Past {@link MAX_FIRINGS} the rest of the month is extrapolated at the rate seen.
+ */
+export function firingsInMonth(schedule: string, tz: string, month: string): { firings: number; capped: boolean } {
+  const m = MONTH_RE.exec(month);
+  if (!m) throw new Error(`month must be YYYY-MM, got ${JSON.stringify(month)}`);
+  const start = DateTime.fromObject({ year: Number(m[1]), month: Number(m[2]), day: 1 }, { zone: tz });
+  if (!start.isValid) throw new Error(`unknown IANA timezone ${JSON.stringify(tz)}`);
   const from = start.toMillis();
-  const it = CronExpressionParser.parse(schedule, { tz, currentDate: new Date(from - 1) });
-  let firings = 0;
-  let first = 0;
-  for (;;) {
-    let at: number;
-    try {
-      at = it.next().getTime();
-    } catch {
-      break; // no further instant
-    }
-    if (at >= end) break;
-    if (firings++ === 0) first = at;
-    if (firings >= MAX_FIRINGS) {
-      // Too many to count one by one: the month's share at the rate seen so far.
-      const rate = (firings - 1) / Math.max(1, at - first);
-      return { firings: Math.max(firings, Math.round((end - first) * rate)), month: start.toFormat('yyyy-LL'), capped: true };
-    }
-  }
-  return { firings, month: start.toFormat('yyyy-LL'), capped: false };
+  const end = start.plus({ months: 1 }).toMillis();
+  // instantsBetween takes (from, to]: shifted by 1 ms, that is [from, end).
+  const at = instantsBetween(schedule, tz, new Date(from - 1), new Date(end - 1), MAX_FIRINGS + 1);
+  if (at.length <= MAX_FIRINGS) return { firings: at.length, capped: false };
+  // Too many to count one by one: the month's share at the rate of the first MAX_FIRINGS.
+  const first = at[0]!.getTime();
+  const rate = (MAX_FIRINGS - 1) / Math.max(1, at[MAX_FIRINGS - 1]!.getTime() - first);
+  return { firings: Math.max(MAX_FIRINGS, Math.round((end - first) * rate)), capped: true };
 }
