@@ -137,4 +137,6 @@ export interface NodeRef {
   path: string;
   kind: 'node' | 'list' | 'table' | 'connection';
   name: string;
+  /** `false`: names a node without leading to it (a Catch's scope); else an edge to it. */
+  edge?: false;
 }

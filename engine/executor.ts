@@ -7,7 +7,7 @@
 import type { NodeResult } from '../nodes/define.js';
 import { FlowError, errorCode, errorMessage } from '../core/errors.js';
 import { compile } from '../scenario/compile.js';
-import { consumed, initialState, iterationMessage, push } from './frames.js';
+import { consumed, initialState, nextIteration, push } from './frames.js';
 import type { LeaseResult, Settlement } from '../metering/meter.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { ErrorInfo, Message, RunRecord, TaskRecord } from '../core/types.js';
@@ -235,11 +235,14 @@ async function apply(w: Work, slot: Slot): Promise<void> {
     await w.deps.vars.set(run.tenant, run.scenarioId, name, value);
   }
   if (item.iterate && slot.error === undefined) {
-    const { msg, index } = iterationMessage(state, item.iterate);
-    task.iteration = index;
+    // The node's type says how an iteration is entered (Loop: its body, with the item as payload).
+    const it = nextIteration(state, item.iterate);
+    if (!node.def.iterate) throw new Error(`node ${node.id} (${node.type}) started a loop but its type has no iterate()`);
+    const { to, msg } = node.def.iterate(node.config as never, it);
+    task.iteration = it.index;
     task.input = msg;
     record(w, task);
-    push(state, { node: node.config.body as string, msg, frame: item.iterate, caught: item.caught });
+    push(state, { node: to, msg, frame: item.iterate, caught: item.caught });
   } else if (slot.error !== undefined) {
     const error: ErrorInfo = { nodeId: node.id, code: errorCode(slot.error), message: w.redactor.redact(errorMessage(slot.error)) };
     const status = (slot.error as { status?: unknown }).status;

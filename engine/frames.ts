@@ -6,6 +6,7 @@
  */
 import type { Frame, Message, RunState, WorkItem } from '../core/types.js';
 import type { CompiledScenario } from '../scenario/compile.js';
+import type { Iteration } from '../nodes/define.js';
 
 export function initialState(start: string, msg: Message): RunState {
   return { items: [{ node: start, msg, frame: 'root', caught: [] }], frames: { root: { kind: 'root', open: 1 } }, nextFrame: 1, nextSeq: 2 };
@@ -20,14 +21,14 @@ export function push(state: RunState, item: WorkItem): void {
 export function openFrame(
   state: RunState,
   parent: WorkItem,
-  frame: { kind: 'loop'; items: unknown[]; collect: boolean; over: string } | { kind: 'seq'; steps: string[] },
+  frame: { kind: 'loop'; items: unknown[]; collect: boolean; over?: string } | { kind: 'seq'; steps: string[] },
   compiled: CompiledScenario,
 ): void {
   const id = `f${state.nextFrame++}`;
   // open starts at 1, a token for the frame itself, dropped below (so an empty loop closes at once).
   const common = { parent: parent.frame, node: parent.node, input: parent.msg, index: 0, open: 1, caught: parent.caught };
   state.frames[id] = frame.kind === 'loop'
-    ? { kind: 'loop', ...common, items: frame.items, collected: frame.collect ? [] : null, ...(frame.over.startsWith('msg.') && { over: frame.over }) }
+    ? { kind: 'loop', ...common, items: frame.items, collected: frame.collect ? [] : null, ...(frame.over !== undefined && { over: frame.over }) }
     : { kind: 'seq', ...common, steps: frame.steps };
   state.frames[parent.frame]!.open++;
   advance(state, id);
@@ -49,7 +50,7 @@ export function deliver(state: RunState, frameId: string, messages: Message[], o
 function advance(state: RunState, id: string): boolean {
   const f = state.frames[id]!;
   if (f.kind === 'loop' && f.index < f.items.length) {
-    // The iteration's message is made when it starts (iterationMessage): the item carries none,
+    // The iteration's message is made when it starts (nextIteration): the item carries none,
     // so a checkpoint does not store the loop's input once per queued iteration.
     push(state, { node: f.node, msg: {}, frame: id, caught: f.caught, iterate: id });
     return true;
@@ -85,10 +86,10 @@ export function consumed(state: RunState, frameId: string, compiled: CompiledSce
   }
 }
 
-/** The message of a loop iteration, and the iteration's index. */
-export function iterationMessage(state: RunState, frameId: string): { msg: Message; index: number } {
+/** Starts the next iteration of a loop frame: its input, item, index and the item count. */
+export function nextIteration(state: RunState, frameId: string): Iteration {
   const f = state.frames[frameId];
   if (!f || f.kind !== 'loop') throw new Error(`frame ${frameId} is not a loop`);
   const index = f.index++;
-  return { msg: { ...f.input, payload: f.items[index], loop: { index, count: f.items.length } }, index };
+  return { input: f.input, item: f.items[index], index, count: f.items.length };
 }

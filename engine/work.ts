@@ -99,9 +99,9 @@ export function route(w: Work, slot: Slot, result: NodeResult): void {
       if (result.dropped) task.status = 'dropped';
       for (const r of result.routes) push(state, { node: r.to, msg: r.msg, frame: item.frame, caught: item.caught });
       break;
-    case 'loop':
+    case 'iterate':
       task.output = { items: result.items.length };
-      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(node.config.collect), over: String(node.config.over) }, compiled);
+      openFrame(state, item, { kind: 'loop', items: result.items, collect: Boolean(result.collect), over: result.over }, compiled);
       break;
     case 'sequence':
       task.output = { steps: result.steps };

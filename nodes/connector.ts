@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { defineNode, nextRef, type ConnectionConfig, type NodeContext } from './define.js';
+import { alt, one } from './cost.js';
 import { FlowError, errorCode } from '../core/errors.js';
 import { setPath } from '../core/paths.js';
 import { Redactor, resolveRefs, type RefSources } from '../core/redact.js';
@@ -245,6 +246,8 @@ export const connectorNode = defineNode({
   config,
   emitsOutputs: true,
   refs: (n) => [...(n.connection ? [{ path: 'connection', kind: 'connection' as const, name: n.connection }] : []), ...nextRef(n.next)],
+  /** One action (retries are free), then `next`; or it fails (HTTP_ERROR, network). */
+  estimate: (n, c) => alt(one(c.next(n.next)), c.fails()),
   async execute(input, ctx) {
     const { node } = ctx;
     const redactor = new Redactor();

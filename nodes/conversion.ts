@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, nextRef } from './define.js';
+import { alt, one } from './cost.js';
 import { FlowError } from '../core/errors.js';
 import { getPath, setPath } from '../core/paths.js';
 import { msgPath, nodeId, path } from './fields.js';
@@ -17,6 +18,10 @@ export const conversionNode = defineNode({
   }),
   emitsOutputs: true,
   refs: (n) => [{ path: 'table', kind: 'table', name: n.table }, ...nextRef(n.next)],
+  estimate(n, c) {
+    if (!(n.target ?? n.path).startsWith('msg.')) return c.fails();
+    return n.onMissing === 'error' ? alt(one(c.next(n.next)), c.fails()) : one(c.next(n.next));
+  },
   execute(input, ctx) {
     const { node } = ctx;
     const table = ctx.scenario.tables?.[node.table] ?? {};

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { ConnectionUse, Message, MeterName, NodeRef } from '../core/types.js';
 export type { MeterName, NodeRef } from '../core/types.js';
 import type { Scope } from '../core/paths.js';
+import type { CostContext, CostNoteContext, Outcome } from './cost.js';
 
 /** What a node's execution tells the executor to do next. */
 export type NodeResult =
@@ -13,11 +14,24 @@ export type NodeResult =
   | { kind: 'emit'; messages: Message[]; output?: unknown }
   /** Messages to send to named nodes (Switch, Fan Out, Filter, Catch). Empty = dropped. */
   | { kind: 'route'; routes: Array<{ to: string; msg: Message }>; dropped?: boolean }
-  /** Start a loop over `items` (the executor runs the iterations). */
-  | { kind: 'loop'; items: unknown[] }
+  /**
+   * Start a loop over `items` (the executor runs the iterations, each from the node's `body`).
+   * `collect`: the payloads that end the body paths become the payload after the loop.
+   * `over`: the path `items` were read from, when it lies in the input message (then a
+   * checkpoint need not store them twice).
+   */
+  | { kind: 'iterate'; items: unknown[]; collect?: boolean; over?: string }
   /** Run `steps` one after another, then `next` (Sequencer). */
   | { kind: 'sequence'; steps: string[] };
 
+
+/** One iteration of a loop frame: the loop's input message, the item, its index and the item count. */
+export interface Iteration {
+  input: Message;
+  item: unknown;
+  index: number;
+  count: number;
+}
 
 /** One Function call: the code, its input and its limits. */
 export interface FunctionRequest {
@@ -136,14 +150,50 @@ export interface ConnectionConfig {
     | { type: 'header'; name: string; value: string };
 }
 
+/**
+ * How a node is entered:
+ * - `edge`: by an edge (`start`, `next`, a branch), the usual way;
+ * - `onError`: only by the failure of a node it handles (Catch); never the target of an edge;
+ * - `never`: never executed and never counted (Comment); never the target of an edge.
+ */
+export type NodeEntry = 'edge' | 'onError' | 'never';
+
+/**
+ * A node type. The engine, the graph checks, validation and `estimate` ask the definition;
+ * none of them knows a node type by name, so a new node type touches `nodes/` only.
+ */
 export interface NodeDefinition<S extends z.ZodObject = z.ZodObject> {
   type: string;
   /** The node's own fields (without `id`, `type`, `name`). */
   config: S;
   /** Whether messages this node emits with no successor become run outputs (§2). */
   emitsOutputs: boolean;
-  /** Every reference to other nodes and to lists/tables/connections. */
+  /** How the node is entered (default `edge`). */
+  entry?: NodeEntry;
+  /**
+   * Every reference to other nodes and to lists/tables/connections. A node reference with
+   * `edge: false` names a node without leading to it (a Catch's scope).
+   */
   refs(node: z.infer<S>): NodeRef[];
+  /** For `entry: 'onError'`: the nodes whose failures it handles; undefined = every node. */
+  handles?(node: z.infer<S>): readonly string[] | undefined;
+  /**
+   * For nodes whose result is `{ kind: 'iterate' }`: how an iteration is entered, i.e. the node it
+   * starts at and its message, from the loop's input message and the iteration's item.
+   */
+  iterate?(node: z.infer<S>, it: Iteration): { to: string; msg: Message };
+  /** Fields whose values are not templates (code, free text): validation leaves them alone. */
+  rawFields?: readonly string[];
+  /** Checks of the node's content beyond its schema, each as `field: message`. */
+  check?(node: z.infer<S>): string[];
+  /**
+   * The node's cost bounds (SPEC §3), for `estimate`: its own actions and where its paths go,
+   * built with the algebra of `cost.ts` (`ctx.next(id)` is the path from a successor on,
+   * `ctx.fails()` the node failing).
+   */
+  estimate(node: z.infer<S> & BaseNode, ctx: CostContext): Outcome;
+  /** What `estimate` assumes about nodes of this type, stated once when one is on a path. */
+  costNote?(ctx: CostNoteContext): string;
   execute(input: Message, ctx: NodeContext<z.infer<S> & BaseNode>): NodeResult | Promise<NodeResult>;
 }
 

@@ -12,6 +12,7 @@ export const exceptionNode = defineNode({
   }),
   emitsOutputs: false,
   refs: () => [],
+  estimate: (_n, c) => c.fails(),
   execute(input, ctx) {
     throw new FlowError(ctx.node.code, renderText(ctx.node.message, ctx.scope(input)));
   },

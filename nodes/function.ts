@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, isOneMessage, nextRef, type FunctionOutcome, type NodeContext, type NodeResult } from './define.js';
+import { alt, EMPTY, one, tag } from './cost.js';
 import { FlowError } from '../core/errors.js';
 import type { Message } from '../core/types.js';
 import { nodeId } from './fields.js';
@@ -41,6 +42,21 @@ export const functionNode = defineNode({
   }),
   emitsOutputs: true,
   refs: (n) => nextRef(n.next),
+  rawFields: ['code'],
+  check(n) {
+    try {
+      // Parses without running: the body is never called here.
+      new Function('msg', 'vars', 'setVar', 'log', `"use strict";\n${n.code}\n`);
+      return [];
+    } catch (err) {
+      return [`code: ${(err as Error).name}: ${(err as Error).message}`];
+    }
+  },
+  estimate: (n, c) => alt(
+    n.next ? one(alt(tag(EMPTY, `${c.label} returns no message`), tag(c.next(n.next), `${c.label} returns one message`))) : one(EMPTY),
+    c.fails(),
+  ),
+  costNote: () => 'each Function is taken as returning no message or one message (one returning an array of k messages runs what follows it k times, beyond this estimate)',
   async execute(input, ctx) {
     const { code, timeoutMs, memoryMb } = ctx.node;
     const out = await ctx.services.sandbox.run({ tenant: ctx.tenant, code, msg: input, vars: ctx.vars as Record<string, unknown>, timeoutMs, memoryMb });

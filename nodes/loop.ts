@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, nextRef } from './define.js';
+import { alt, andThen, one, prefix, range, repeat } from './cost.js';
 import { FlowError } from '../core/errors.js';
 import { getPath } from '../core/paths.js';
 import { nodeId, path } from './fields.js';
@@ -20,6 +21,16 @@ export const loopNode = defineNode({
   }),
   emitsOutputs: false,
   refs: (n) => [...nextRef(n.body, 'body'), ...nextRef(n.next)],
+  /** Each iteration runs `body` with the input whose `payload` is the item and `loop` is `{ index, count }`. */
+  iterate: (n, { input, item, index, count }) => ({ to: n.body, msg: { ...input, payload: item, loop: { index, count } } }),
+  /** The loop's own action, then each of `items` iterations (1 + the body), then `next`; or it fails. */
+  estimate(n, c) {
+    const body = repeat(one(c.next(n.body)), c.items);
+    if (c.items > n.maxItems) return c.fails();
+    return alt(prefix(range(1, `${c.label}: ${c.items} items`), andThen(body, c.next(n.next))), c.fails());
+  },
+  costNote: ({ items, itemsGiven }) =>
+    `loops are taken at ${items} item${items === 1 ? '' : 's'} for the fewest and the most alike${itemsGiven ? '' : ' (the default; set another count with --items)'}; a loop over fewer items costs less`,
   execute(input, ctx) {
     const items = getPath(ctx.scope(input), ctx.node.over);
     if (!Array.isArray(items)) {
@@ -28,6 +39,7 @@ export const loopNode = defineNode({
     if (items.length > ctx.node.maxItems) {
       throw new FlowError('LOOP_TOO_LARGE', `${items.length} items is more than maxItems ${ctx.node.maxItems}`);
     }
-    return { kind: 'loop', items };
+    const { collect, over } = ctx.node;
+    return { kind: 'iterate', items, collect, ...(over.startsWith('msg.') && { over }) };
   },
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, nextRef, type MailMessage } from './define.js';
+import { alt, one } from './cost.js';
 import { errorMessage, FlowError } from '../core/errors.js';
 import type { Scope } from '../core/paths.js';
 import { REF_RE, Redactor, resolveRefs, type RefSources } from '../core/redact.js';
@@ -53,6 +54,7 @@ export const mailNode = defineNode({
   }),
   emitsOutputs: true,
   refs: (n) => nextRef(n.next),
+  estimate: (n, c) => alt(one(c.next(n.next)), c.fails()),
   async execute(input, ctx) {
     const { node } = ctx;
     const redactor = new Redactor();

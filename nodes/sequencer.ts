@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, nextRef } from './define.js';
+import { andThen, EMPTY, one } from './cost.js';
 import { nodeId } from './fields.js';
 
 /**
@@ -11,6 +12,7 @@ export const sequencerNode = defineNode({
   config: z.object({ steps: z.array(nodeId).min(1), next: nodeId.optional() }),
   emitsOutputs: false,
   refs: (n) => [...n.steps.map((name, i) => ({ path: `steps.${i}`, kind: 'node' as const, name })), ...nextRef(n.next)],
+  estimate: (n, c) => one(andThen(n.steps.map((s) => c.next(s)).reduce(andThen, EMPTY), c.next(n.next))),
   execute(_input, ctx) {
     return { kind: 'sequence', steps: ctx.node.steps };
   },

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineNode, nextRef } from './define.js';
+import { alt, concurrent, EMPTY, one, tag } from './cost.js';
 import { conditionSchema, conditionRefs, evaluate } from '../core/conditions.js';
-import { nodeId } from './fields.js';
+import { nodeId, SWITCH_FILTER_NOTE } from './fields.js';
 
 /** Routes a message to the first matching case (or every match in `all` mode), else `default`. */
 export const switchNode = defineNode({
@@ -16,6 +17,15 @@ export const switchNode = defineNode({
     ...n.cases.flatMap((c, i) => [...nextRef(c.next, `cases.${i}.next`), ...conditionRefs(c.when, `cases.${i}.when`)]),
     ...nextRef(n.default, 'default'),
   ],
+  estimate(n, c) {
+    const each = n.cases.map((k, i) => tag(c.next(k.next), `${c.label}: case ${i + 1} → \`${k.next}\``));
+    const none = n.default
+      ? tag(c.next(n.default), `${c.label}: no case matches → default \`${n.default}\``)
+      : tag(EMPTY, `${c.label}: no case matches, the path ends`);
+    const all = n.mode === 'all' && n.cases.length > 1 ? [tag(concurrent(n.cases.map((k) => c.next(k.next))), `${c.label}: every case matches`)] : [];
+    return one(alt(...each, none, ...all));
+  },
+  costNote: () => SWITCH_FILTER_NOTE,
   execute(input, ctx) {
     const scope = ctx.scope(input);
     const lists = ctx.scenario.lists;

@@ -1,4 +1,4 @@
-/** A validated scenario prepared for execution: node lookup and catch selection. */
+/** A validated scenario prepared for execution: node lookup and the selection of the node (a Catch) a failure enters. */
 import type { NodeDefinition } from '../nodes/define.js';
 import type { Scenario } from './schema.js';
 import { nodeType } from '../nodes/index.js';
@@ -29,8 +29,8 @@ export function compile(scenario: Scenario): CompiledScenario {
     const def = nodeType(n.type);
     if (!def) throw new Error(`unknown node type ${n.type}`);
     nodes.set(n.id, { id: n.id, type: n.type, config: n as CompiledNode['config'], def });
-    if (n.type === 'catch') {
-      const scope = (n as { scope?: string[] }).scope;
+    if (def.entry === 'onError') {
+      const scope = def.handles?.(n as never);
       if (scope) scoped.push({ id: n.id, scope: new Set(scope) });
       else catchAll.push(n.id);
     }

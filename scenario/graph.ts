@@ -1,6 +1,6 @@
 /**
- * Graph checks of a scenario: references, cycles, edges into catch/comment nodes, and
- * reachability. Pure: knows nothing of stores or queues.
+ * Graph checks of a scenario: references, cycles, edges into nodes not entered by edges
+ * (Catch, Comment: see `entry` in `nodes/define.ts`), and reachability. Pure: knows nothing of stores or queues.
  */
 import type { NodeRef } from '../nodes/define.js';
 import { nodeType } from '../nodes/index.js';
@@ -30,7 +30,8 @@ export function refsOf(type: string, parsed: unknown): NodeRef[] {
   }
 }
 
-const NOT_ENTERED = new Set(['catch', 'comment']);
+/** How a node type is entered (`edge` for an unknown type: its problem is reported elsewhere). */
+const entryOf = (type: string) => nodeType(type)?.entry ?? 'edge';
 
 export function checkGraph(g: GraphInput): GraphReport {
   const problems: string[] = [];
@@ -51,11 +52,11 @@ export function checkGraph(g: GraphInput): GraphReport {
           problems.push(`${where}: node "${ref.name}" does not exist`);
           continue;
         }
-        if (n.type === 'catch' && ref.path.startsWith('scope.')) {
-          if (target.type === 'comment') problems.push(`${where}: "${ref.name}" is a comment node and never runs`);
+        if (ref.edge === false) {
+          if (entryOf(target.type) === 'never') problems.push(`${where}: "${ref.name}" is a ${target.type} node and never runs`);
           continue;
         }
-        if (NOT_ENTERED.has(target.type)) {
+        if (entryOf(target.type) !== 'edge') {
           problems.push(`${where}: "${ref.name}" is a ${target.type} node, which cannot be the target of an edge`);
           continue;
         }
@@ -73,14 +74,14 @@ export function checkGraph(g: GraphInput): GraphReport {
   if (typeof g.start === 'string') {
     const s = byId.get(g.start);
     if (!s) problems.push(`start: node "${g.start}" does not exist`);
-    else if (NOT_ENTERED.has(s.type)) problems.push(`start: "${g.start}" is a ${s.type} node, which cannot be the start`);
+    else if (entryOf(s.type) !== 'edge') problems.push(`start: "${g.start}" is a ${s.type} node, which cannot be the start`);
   }
 
   problems.push(...findCycles(g.nodes.map((n) => n.id), edges, byId));
 
-  // Reachability from start, and from every catch node (entered by failures, not edges).
+  // Reachability from start, and from every node entered by failures (Catch), not by edges.
   const seen = new Set<string>();
-  const stack = [...(typeof g.start === 'string' ? [g.start] : []), ...g.nodes.filter((n) => n.type === 'catch').map((n) => n.id)];
+  const stack = [...(typeof g.start === 'string' ? [g.start] : []), ...g.nodes.filter((n) => entryOf(n.type) === 'onError').map((n) => n.id)];
   while (stack.length) {
     const id = stack.pop()!;
     if (seen.has(id)) continue;
@@ -94,7 +95,7 @@ export function checkGraph(g: GraphInput): GraphReport {
     startName = typeof g.start; // e.g. an object without a prototype: String() throws
   }
   for (const n of g.nodes) {
-    if (!seen.has(n.id) && !NOT_ENTERED.has(n.type) && byId.get(n.id) === n) {
+    if (!seen.has(n.id) && entryOf(n.type) === 'edge' && byId.get(n.id) === n) {
       warnings.push(`nodes[${n.index}]: node "${n.id}" is not reachable from start "${startName}"`);
     }
   }

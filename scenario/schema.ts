@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ID_RE } from '../nodes/define.js';
-import { NODE_TYPES } from '../nodes/index.js';
+import { NODE_TYPES, registryVersion } from '../nodes/index.js';
 
 const id = z.string().regex(ID_RE, 'must be 1-64 of a-z 0-9 - _');
 
@@ -45,13 +45,12 @@ export const triggerSchema = z.discriminatedUnion('type', [
 const base = { id, type: z.string(), name: z.string().optional() };
 
 /** One schema per node type: base fields plus the node's own, no unknown fields. */
-export const nodeSchemas = NODE_TYPES.map((d) =>
-  z.strictObject({ ...base, ...d.config.shape, type: z.literal(d.type) }),
-);
+function buildNodeSchema(): z.ZodType<ScenarioNode> {
+  const nodeSchemas = NODE_TYPES.map((d) => z.strictObject({ ...base, ...d.config.shape, type: z.literal(d.type) }));
+  return z.discriminatedUnion('type', nodeSchemas as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<ScenarioNode>;
+}
 
-export const nodeSchema = z.discriminatedUnion('type', nodeSchemas as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<ScenarioNode>;
-
-export const scenarioSchema = z.strictObject({
+const buildScenarioSchema = (nodeSchema: z.ZodType<ScenarioNode>) => z.strictObject({
   $schema: z.string().optional(),
   id,
   name: z.string().optional(),
@@ -69,12 +68,23 @@ export const scenarioSchema = z.strictObject({
   nodes: z.array(nodeSchema).min(1),
 });
 
+let built: { version: number; node: z.ZodType<ScenarioNode>; scenario: ReturnType<typeof buildScenarioSchema> } | null = null;
+
+/** The schemas of one node and of a scenario document, over the node types registered now. */
+export function schemas(): { node: z.ZodType<ScenarioNode>; scenario: ReturnType<typeof buildScenarioSchema> } {
+  if (!built || built.version !== registryVersion()) {
+    const node = buildNodeSchema();
+    built = { version: registryVersion(), node, scenario: buildScenarioSchema(node) };
+  }
+  return built;
+}
+
 /** A node as validated: its base fields plus its type's own (checked by the node's schema). */
 export type ScenarioNode = { id: string; type: string; name?: string; next?: string; [field: string]: unknown };
-export type Scenario = Omit<z.infer<typeof scenarioSchema>, 'nodes'> & { nodes: ScenarioNode[] };
+export type Scenario = Omit<z.infer<ReturnType<typeof buildScenarioSchema>>, 'nodes'> & { nodes: ScenarioNode[] };
 
 /** The JSON Schema of a scenario document, for editors. */
 export function scenarioJsonSchema(): unknown {
-  const schema = z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(schemas().scenario, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return { ...schema, title: 'Flowmeter scenario' };
 }

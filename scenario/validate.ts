@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
 import { normalizeCron } from '../core/cron.js';
-import { scenarioSchema, nodeSchema, type Scenario } from './schema.js';
+import { schemas, type Scenario } from './schema.js';
 import { checkGraph } from './graph.js';
 import { nodeType, NODE_TYPES } from '../nodes/index.js';
 import { templatePaths } from '../core/templates.js';
@@ -45,7 +45,6 @@ function zodProblems(error: z.ZodError, skip: (path: ReadonlyArray<PropertyKey>)
   return out;
 }
 
-const TYPE_NAMES = NODE_TYPES.map((d) => d.type).join(', ');
 
 /** Validates a parsed JSON document. Never throws on any input. */
 export function validateScenario(doc: unknown): ValidationResult {
@@ -62,10 +61,11 @@ export function validateScenario(doc: unknown): ValidationResult {
       problems.push(`nodes[${i}]: a node must be an object`);
       badTypeNodes.add(i);
     } else if (typeof t !== 'string' || !nodeType(t)) {
-      problems.push(`nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`} (one of: ${TYPE_NAMES})`);
+      problems.push(`nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`} (one of: ${NODE_TYPES.map((d) => d.type).join(', ')})`);
       badTypeNodes.add(i);
     }
   });
+  const { scenario: scenarioSchema, node: nodeSchema } = schemas();
   const parsed = scenarioSchema.safeParse(doc);
   if (!parsed.success) {
     problems.push(...zodProblems(parsed.error, (p) => p[0] === 'nodes' && typeof p[1] === 'number' && badTypeNodes.has(p[1])));
@@ -108,23 +108,21 @@ function oneLine(problem: string): string {
   return problem.replace(CONTROL, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** Checks of a node's content beyond its shape: template paths and Function syntax. */
+/**
+ * Checks of a node's content beyond its shape: template paths (except in the type's raw
+ * fields, such as code) and the type's own checks (such as Function syntax).
+ */
 function nodeContentProblems(index: number, node: Record<string, unknown>): string[] {
   const out: string[] = [];
+  const def = nodeType(String(node.type));
+  const raw = def?.rawFields ?? [];
   for (const [key, value] of Object.entries(node)) {
-    if ((node.type === 'function' && key === 'code') || (node.type === 'comment' && key === 'text')) continue;
+    if (raw.includes(key)) continue;
     for (const p of templatePaths(value)) {
       if (!PATH_RE.test(p)) out.push(`nodes[${index}].${key}: template {{${p}}} must name a path rooted at msg or vars`);
     }
   }
-  if (node.type === 'function' && typeof node.code === 'string') {
-    try {
-      // Parses without running: the body is never called here.
-      new Function('msg', 'vars', 'setVar', 'log', `"use strict";\n${node.code}\n`);
-    } catch (err) {
-      out.push(`nodes[${index}].code: ${(err as Error).name}: ${(err as Error).message}`);
-    }
-  }
+  for (const problem of def?.check?.(node as never) ?? []) out.push(`nodes[${index}].${problem}`);
   return out;
 }
 

@@ -125,15 +125,30 @@ describe('estimateScenario: hand-computed', () => {
 describe('estimateScenario: cron', () => {
   const cron = (schedule: string, timezone = 'UTC') => scn('c', [conv('c')], { trigger: { type: 'cron', schedule, timezone } });
   const now = new Date('2026-01-15T12:00:00Z');
-  it('counts the firings of the next calendar month', () => {
-    expect(estimateScenario(cron('0 * * * *'), { now }).perMonth).toMatchObject({ firings: 24 * 28, min: 24 * 28 * 2, max: 24 * 28 * 2, month: '2026-02', capped: false });
-    expect(estimateScenario(cron('*/5 * * * *'), { now }).perMonth).toMatchObject({ firings: 12 * 24 * 28, month: '2026-02' });
+  it('counts the firings of a calendar month (default: the one holding now, in the timezone)', () => {
+    expect(estimateScenario(cron('0 * * * *'), { month: '2026-02' }).perMonth).toMatchObject({ firings: 24 * 28, min: 24 * 28 * 2, max: 24 * 28 * 2, month: '2026-02', capped: false });
+    expect(estimateScenario(cron('*/5 * * * *'), { month: '2026-02' }).perMonth).toMatchObject({ firings: 12 * 24 * 28, month: '2026-02' });
+    expect(estimateScenario(cron('0 * * * *'), { now }).perMonth).toMatchObject({ firings: 24 * 31, month: '2026-01' });
+    // 2026-01-31T23:30Z is already February in Oslo.
+    expect(estimateScenario(cron('0 12 * * *', 'Europe/Oslo'), { now: new Date('2026-01-31T23:30:00Z') }).perMonth).toMatchObject({ firings: 28, month: '2026-02' });
     // March 2026 in Oslo loses an hour to summer time.
-    expect(estimateScenario(cron('0 * * * *', 'Europe/Oslo'), { now: new Date('2026-02-10T00:00:00Z') }).perMonth?.firings).toBe(24 * 31 - 1);
+    expect(estimateScenario(cron('0 * * * *', 'Europe/Oslo'), { month: '2026-03' }).perMonth?.firings).toBe(24 * 31 - 1);
     expect(estimateScenario(scn('c', [conv('c')])).perMonth).toBeUndefined();
   });
+  it('counts DST months as the scheduler fires them', () => {
+    const ny = (schedule: string, month: string) => estimateScenario(cron(schedule, 'America/New_York'), { month }).perMonth!.firings;
+    // 14 March 2027: 02:00-02:59 does not exist; the four 2:xx times fire once, at 03:00.
+    expect(ny('*/15 2 * * *', '2027-03')).toBe(31 * 4 - 3);
+    // 7 November 2027: 01:30 happens twice and fires at the first only.
+    expect(ny('30 1 * * *', '2027-11')).toBe(30);
+    // A month without a change: 30 days of 4 firings.
+    expect(ny('*/15 2 * * *', '2027-06')).toBe(30 * 4);
+  });
+  it('refuses a month that is not YYYY-MM', () => {
+    expect(() => estimateScenario(cron('0 * * * *'), { month: '2026-13' })).toThrow('month must be YYYY-MM, got "2026-13"');
+  });
   it('extrapolates very frequent schedules', () => {
-    const m = estimateScenario(cron('* * * * * *'), { now }).perMonth!;
+    const m = estimateScenario(cron('* * * * * *'), { month: '2026-02' }).perMonth!;
     expect(m.capped).toBe(true);
     expect(Math.abs(m.firings - 86_400 * 28)).toBeLessThan(86_400 * 28 * 0.001);
   });
@@ -266,5 +281,13 @@ describe('flowmeter estimate', () => {
     // A CliError: one line, exit 2, nothing printed.
     const r = await cli('estimate', file, '--items', 'x');
     expect(r).toEqual({ code: EXIT.invalid, stdout: '', stderr: 'flowmeter: --items must be a whole number, got "x"\n' });
+  });
+  it('--month picks the month counted; a bad one is refused in one line, exit 2', async () => {
+    const doc = JSON.parse((await cli('estimate', file, '--month', '2027-02', '--json')).stdout);
+    expect(doc.perMonth).toMatchObject({ firings: 24 * 28, month: '2027-02', timezone: 'UTC' });
+    for (const bad of ['2027-2', '2027-00', 'march']) {
+      const r = await cli('estimate', file, '--month', bad);
+      expect(r).toEqual({ code: EXIT.invalid, stdout: '', stderr: `flowmeter: --month must be YYYY-MM, got ${JSON.stringify(bad)}\n` });
+    }
   });
 });

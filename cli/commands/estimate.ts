@@ -1,8 +1,8 @@
-/** `flowmeter estimate FILE [--items N] [--json]`: the action range of one run, and per month (§7). */
+/** `flowmeter estimate FILE [--items N] [--month YYYY-MM] [--json]`: the action range of one run, and per month (§7). */
 import type { Command } from 'commander';
-import { estimateScenario, MAX_FIRINGS, type Estimate } from '../../scenario/estimate.js';
-import { EXIT } from '../errors.js';
-import { loadScenarioFile, parseCount, requireValid } from '../io.js';
+import { estimateScenario, isMonth, MAX_FIRINGS, type Estimate } from '../../scenario/estimate.js';
+import { CliError, EXIT } from '../errors.js';
+import { cliIo, loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { observedCost, type Observed } from '../../engine/observed.js';
 import { tenantOf, withProduction, type GlobalOpts } from '../production-io.js';
@@ -27,7 +27,7 @@ export function formatEstimate(scenarioId: string, e: Estimate, schedule?: strin
   if (e.perMonth) {
     const m = e.perMonth;
     lines.push(
-      `per month: ${m.min} to ${m.max} actions — ${m.capped ? 'about ' : ''}${plural(m.firings, 'firing')} of ${JSON.stringify(schedule ?? '')} in ${m.month} (the next full calendar month, ${m.timezone}${m.capped ? `; extrapolated from the first ${MAX_FIRINGS}` : ''}) × ${min} to ${max}`,
+      `per month: ${m.min} to ${m.max} actions — ${m.capped ? 'about ' : ''}${plural(m.firings, 'firing')} of ${JSON.stringify(schedule ?? '')} in ${m.month} (${m.timezone}${m.capped ? `; extrapolated from the first ${MAX_FIRINGS}` : ''}) × ${min} to ${max}`,
     );
   }
   if (observed) {
@@ -52,14 +52,16 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
     .description('the fewest and most actions one run can cost (loops taken at N items), and per month for cron scenarios')
     .argument('<file>', 'scenario JSON file')
     .option('--items <n>', 'items each loop is taken at (default 10)')
+    .option('--month <YYYY-MM>', "cron scenarios: the calendar month whose firings are counted (default: the current month in the trigger's timezone)")
     .option('--json', 'print { perRun: { min, max }, perMonth: { firings, min, max } } as JSON')
     .option('--tenant <tenant>', 'with --redis: the tenant whose past runs are averaged', 'default')
-    .action(async (file: string, opts: { items?: string; json?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { items?: string; month?: string; json?: boolean }, cmd: Command) => {
       const items = opts.items === undefined ? undefined : parseCount(opts.items, '--items');
+      if (opts.month !== undefined && !isMonth(opts.month)) throw new CliError(`--month must be YYYY-MM, got ${JSON.stringify(opts.month)}`);
       const scenario = requireValid(file, loadScenarioFile(file));
-      const e = estimateScenario(scenario, { items });
+      const e = estimateScenario(scenario, { items, month: opts.month });
       // In production mode, what past runs of this scenario actually cost.
-      const production = (cmd.optsWithGlobals() as GlobalOpts).redis ?? process.env.FLOWMETER_REDIS_URL;
+      const production = (cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL;
       const observed = production ? await withProduction(cmd, (p) => observedCost(p.runs, tenantOf(cmd), scenario.id, new Date())) : undefined;
       if (opts.json) {
         const doc = {
