@@ -6,6 +6,7 @@
  * after the resume even though the node that read the secret does not run again.
  */
 import type { NodeServices } from '../nodes/define.js';
+import { nodeType } from '../nodes/index.js';
 import type { Redactor } from '../core/redact.js';
 import { refNames, resolveRefs, type RefSources } from '../core/redact.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -65,8 +66,7 @@ export async function runServices(scenario: Scenario, tenant: string, base: Node
     }
   }
   for (const node of scenario.nodes) {
-    if (node.type !== 'mail') continue;
-    for (const v of Object.values(node)) if (typeof v === 'string') tryResolve(v, from, add);
+    for (const v of nodeType(node.type)?.credentials?.(node) ?? []) tryResolve(v, from, add);
   }
   return services;
 }

@@ -184,6 +184,11 @@ export interface NodeDefinition<S extends z.ZodObject = z.ZodObject> {
   iterate?(node: z.infer<S>, it: Iteration): { to: string; msg: Message };
   /** Fields whose values are not templates (code, free text): validation leaves them alone. */
   rawFields?: readonly string[];
+  /**
+   * The node's settings that may hold `${secret:NAME}` / `${env:NAME}` references (Mail's
+   * settings): their values are registered for redaction before any node of a run executes.
+   */
+  credentials?(node: z.infer<S>): string[];
   /** Checks of the node's content beyond its schema, each as `field: message`. */
   check?(node: z.infer<S>): string[];
   /**

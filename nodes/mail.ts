@@ -54,6 +54,7 @@ export const mailNode = defineNode({
   }),
   emitsOutputs: true,
   refs: (n) => nextRef(n.next),
+  credentials: (n) => Object.values(n).filter((v): v is string => typeof v === 'string'),
   estimate: (n, c) => alt(one(c.next(n.next)), c.fails()),
   async execute(input, ctx) {
     const { node } = ctx;

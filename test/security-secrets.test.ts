@@ -134,7 +134,7 @@ describe('redaction after a halt and a resume', () => {
     try {
       const worker = await procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 1, env });
       await p.secrets.set('acme', 'CRM', SECRET);
-      await p.ledger.setQuota('acme', { monthlyActions: 2 });
+      await p.ledger.setQuota('acme', { monthlyActions: 2, resumeHalted: 'manual' });
       await p.scenarios.deploy('acme', echoing());
       const { runId } = await p.trigger('acme', 'echoing', null, { type: 'manual' });
       await waitUntil('the run to halt', async () => (await p.runs.get('acme', runId))?.status === 'halted');
@@ -160,7 +160,7 @@ describe('redaction after a halt and a resume', () => {
     const e = createEmbedded({ env: { FLOWMETER_SECRET_CRM: SECRET, CRM_TOKEN: SECRET } });
     const stop = await e.subscribe('default', (ev) => events.push(ev));
     try {
-      await e.ledger.setQuota('default', { monthlyActions: 2 });
+      await e.ledger.setQuota('default', { monthlyActions: 2, resumeHalted: 'manual' });
       const halted = await e.run(echoing('echoing', token), null);
       expect(halted.status).toBe('halted');
       await e.ledger.setQuota('default', { monthlyActions: 100 });
