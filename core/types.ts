@@ -65,6 +65,12 @@ export interface RunRecord {
   billable: boolean;
   /** The pending work of a halted (or interrupted) run, from which `resume` continues. */
   pending?: RunState | null;
+  /** The scenario version the run executes (SPEC §12); absent for a scenario run from a file. */
+  version?: number;
+  /** Set on a replay: the run whose trigger payload it was started with. */
+  replayOf?: string;
+  /** False when the trigger payload was not kept (a rejected trigger past the tenant's bound). */
+  payloadKept?: boolean;
 }
 
 /** Where a work item lives: the run itself, a loop's body or a sequencer's step. */

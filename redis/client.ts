@@ -24,6 +24,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmEnable', script: 'enable', keys: 3 },
   { name: 'fmResume', script: 'resume', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
+  { name: 'fmDeploy', script: 'deploy', keys: 3 },
 ];
 
 const sources = new Map<string, string>();
@@ -41,6 +42,8 @@ export type FlowRedis = Redis & {
   fmClaim(...args: Array<string | number>): Promise<number | string[]>;
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
+  /** deploy.lua: { created, changed, version }. */
+  fmDeploy(...args: Array<string | number>): Promise<[number, number, number]>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };
