@@ -14,6 +14,7 @@ import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';
 import { Metrics } from './metrics.js';
 import { registerRunRoutes } from './routes-runs.js';
+import { registerLifecycleRoutes } from './routes-lifecycle.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
 import { ApiError, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
@@ -148,6 +149,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       });
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);
+      registerLifecycleRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
       registerEventsRoute(api, ctx, streams);
     },

@@ -7,6 +7,8 @@ import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { RunSummary } from '../../engine/stores.js';
+import { registerReplayCommand } from './replay.js';
+import { requireWorker } from './workers.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 
@@ -46,6 +48,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         let runId = '';
         const scenario = await p.scenarios.get(tenant, id);
         if (!scenario) throw new CliError(`no scenario ${JSON.stringify(id)} for tenant ${tenant}`);
+        await requireWorker(p);
         // Subscribe first, then persist and enqueue: the end of the run cannot be missed.
         const { newRun } = await import('../../engine/run-record.js');
         const run = newRun(scenario, tenant, trigger);
@@ -107,4 +110,6 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
       });
       done(result);
     });
+
+  registerReplayCommand(runs, done);
 }
