@@ -23,6 +23,8 @@ export interface ErrorInfo {
   message: string;
   nodeId?: string;
   status?: number;
+  /** A Connector's failed response body, capped (HTTP_ERROR). */
+  body?: string;
 }
 
 export interface TaskRecord {
