@@ -2,9 +2,14 @@
  * Friction a new user met (issue 15), each fixed and checked through a run, the API or the
  * command line.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../api/server.js';
+import { createEmbedded } from '../engine/embedded.js';
+import type { Production } from '../redis/production.js';
 import { startPeer, type Peer } from './helpers/peer.js';
-import { fn, runOnce } from './helpers/run.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { runCli } from './helpers/cli.js';
+import { fn, runOnce, scenarioOf } from './helpers/run.js';
 
 let peer: Peer;
 beforeAll(async () => {
@@ -42,4 +47,53 @@ describe('a Connector HTTP error keeps its status and body for a Catch', () => {
     expect(error.status).toBe(500);
     expect(error.body).toBe(`${'x'.repeat(4096)}…[truncated]`);
   });
+});
+
+describe('on the command line and the API', () => {
+  it('--redis with another scheme says it is not a redis:// URL', async () => {
+    const r = await runCli(['--redis', 'http://localhost:6379', 'usage']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('flowmeter: --redis "http://localhost:6379" is not a redis:// URL (a http:// URL); write redis://host:6379 or rediss://host:6380\n');
+  });
+
+  it('a form-encoded webhook body arrives as an object', async () => {
+    const platform = createEmbedded();
+    const app = await buildServer(platform, {});
+    try {
+      await platform.scenarios.deploy('acme', scenarioOf({ id: 'form', trigger: { type: 'webhook' }, start: 'out', nodes: [fn('out', 'return msg;')] }));
+      await platform.scenarios.enable('acme', 'form', undefined);
+      const res = await app.inject({ method: 'POST', url: '/hooks/acme/form?wait=true', payload: 'name=Ada+L&tag=a&tag=b&__proto__=x', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().outputs[0].payload).toEqual({ name: 'Ada L', tag: ['a', 'b'], ['__proto__']: 'x' });
+    } finally {
+      await app.close();
+      await platform.close();
+    }
+  });
+});
+
+describe('runs resume with no actions left (Redis)', () => {
+  let p: Production;
+  beforeEach(async () => {
+    p = await useProduction();
+  });
+  afterEach(async () => {
+    await p.close();
+  });
+
+  it('is refused up front with how many actions are missing, and adds no second halted row', async () => {
+    await p.scenarios.deploy('acme', scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] }));
+    await p.ledger.setQuota('acme', { monthlyActions: 2 });
+    p.startWorker({ concurrency: 1 });
+    const { runId } = await p.trigger('acme', 'three', null, { type: 'manual' });
+    let run = (await p.runs.get('acme', runId))!;
+    for (const end = Date.now() + 20_000; run.status !== 'halted' && Date.now() < end; run = (await p.runs.get('acme', runId))!) await new Promise((r) => setTimeout(r, 25));
+    expect(run.status).toBe('halted');
+    const r = await runCli(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, 'runs', 'resume', run.runId, '--tenant', 'acme']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`flowmeter: run ${run.runId} would halt again: tenant acme has 0 actions left in ${(await p.ledger.usage('acme', new Date())).period.key} and the run needs at least 1 more; add some with \`flowmeter quota add --tenant acme --actions N\`\n`);
+    const runs = await p.runs.list('acme');
+    expect(runs.map((x) => [x.runId, x.status])).toEqual([[run.runId, 'halted']]);
+    expect((await p.runs.get('acme', run.runId))!.tasks.filter((t) => t.status === 'halted')).toHaveLength(1);
+  }, 30_000);
 });

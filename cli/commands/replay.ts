@@ -7,7 +7,7 @@ import type { CommandResult } from '../main.js';
 import { EXIT } from '../errors.js';
 import { planReplay } from '../../engine/replay.js';
 import { newRun } from '../../engine/run-record.js';
-import { requireWorker } from './workers.js';
+import { requireWorker } from './preflight.js';
 
 export function registerReplayCommand(runs: Command, done: (r: CommandResult) => void): void {
   runs

@@ -8,7 +8,7 @@ import { CliError, EXIT } from '../errors.js';
 import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { RunSummary } from '../../engine/stores.js';
 import { registerReplayCommand } from './replay.js';
-import { requireWorker } from './workers.js';
+import { requireActionsToResume, requireWorker } from './preflight.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 
@@ -102,6 +102,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         const run = await p.runs.get(tenant, runId);
         if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
         if (run.status !== 'halted') throw new CliError(`run ${runId} is ${run.status}; only a halted run can be resumed`);
+        await requireActionsToResume(p, run);
         if (!opts.wait) {
           await p.resume(tenant, runId);
           return { stdout: `resumed ${runId}\n`, exitCode: EXIT.ok };
