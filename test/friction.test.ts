@@ -97,3 +97,26 @@ describe('runs resume with no actions left (Redis)', () => {
     expect((await p.runs.get('acme', run.runId))!.tasks.filter((t) => t.status === 'halted')).toHaveLength(1);
   }, 30_000);
 });
+
+describe('run prints outputs and log() lines, --verbose the inputs; Function errors name the line', () => {
+  it('through `flowmeter run FILE`', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
+    writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'log("saw", msg.payload.n);\nreturn { payload: { doubled: msg.payload.n * 2 } };')] }));
+    const r = await runCli(['run', file, '--payload', '{"n":21}']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('\nlogs:\n  [f] saw 21\n');
+    expect(r.stdout).toContain('\noutputs:\n  1. {"doubled":42}\n');
+    expect(r.stdout).not.toContain('inputs:');
+    const v = await runCli(['run', file, '--payload', '{"n":21}', '--verbose']);
+    expect(v.stdout).toContain('\npayload: {"n":21}\n');
+    expect(v.stdout).toMatch(/\ninputs:\n {2}2 f: \{"payload":\{"n":21\}\}\n/);
+
+    writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'const a = 1;\nreturn msg.payload.missing.deeper;')] }));
+    const bad = await runCli(['run', file, '--payload', '{}']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("FUNCTION_ERROR: at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
+  });
+});

@@ -82,12 +82,13 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
     .command('show')
     .argument('<runId>', 'run id')
     .option('--json', 'print the run record')
-    .action(async (runId: string, opts: { json?: boolean }, cmd: Command) => {
+    .option('--verbose', 'also print the payload and every task input')
+    .action(async (runId: string, opts: { json?: boolean; verbose?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
       const run = await withProduction(cmd, (p) => p.runs.get(tenant, runId));
       if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
       const { pending, ...rest } = run;
-      done({ stdout: opts.json ? `${JSON.stringify(run.status === 'halted' ? run : rest)}\n` : formatRun(run), exitCode: EXIT.ok });
+      done({ stdout: opts.json ? `${JSON.stringify(run.status === 'halted' ? run : rest)}\n` : formatRun(run, { verbose: opts.verbose }), exitCode: EXIT.ok });
       void pending;
     });
 
