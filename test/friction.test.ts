@@ -81,6 +81,20 @@ describe('runs resume with no actions left (Redis)', () => {
     await p.close();
   });
 
+  it('usage and quota refuse an unknown tenant with a suggestion; quota set creates one only with --create', async () => {
+    const cli = (...args: string[]) => runCli(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, ...args]);
+    await p.scenarios.deploy('acme', scenarioOf({ id: 'one', start: 'f', nodes: [fn('f', 'return msg;')] }));
+    const typo = await cli('usage', '--tenant', 'acmee');
+    expect([typo.code, typo.stderr]).toEqual([2, 'flowmeter: no tenant "acmee"; did you mean "acme"?\n']);
+    const set = await cli('quota', 'set', '--tenant', 'bravo', '--monthly', '10');
+    expect([set.code, set.stderr]).toEqual([2, 'flowmeter: no tenant "bravo" (pass --create to create it)\n']);
+    expect(await p.redis.exists(p.redisKeys.quota('bravo'))).toBe(0);
+    const created = await cli('quota', 'set', '--tenant', 'bravo', '--monthly', '10', '--create');
+    expect(JSON.parse(created.stdout)).toMatchObject({ tenant: 'bravo', monthlyActions: 10 });
+    expect(JSON.parse((await cli('usage', '--tenant', 'bravo', '--json')).stdout)).toMatchObject({ tenant: 'bravo', limit: 10 });
+    expect(JSON.parse((await cli('quota', 'show', '--tenant', 'acme')).stdout)).toMatchObject({ tenant: 'acme' });
+  });
+
   it('is refused up front with how many actions are missing, and adds no second halted row', async () => {
     await p.scenarios.deploy('acme', scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] }));
     await p.ledger.setQuota('acme', { monthlyActions: 2 });

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { parseCount } from '../io.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
@@ -46,7 +47,10 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .action(async (opts: { period?: string; json?: boolean }, cmd: Command) => {
       if (opts.period && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new CliError(`--period must be YYYY-MM, got ${JSON.stringify(opts.period)}`);
       const tenant = tenantOf(cmd);
-      const report = await withProduction(cmd, (p) => p.ledger.usage(tenant, new Date(), opts.period));
+      const report = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.ledger.usage(tenant, new Date(), opts.period);
+      });
       done({ stdout: opts.json ? `${JSON.stringify(report)}\n` : formatUsage(report), exitCode: EXIT.ok });
     });
 
@@ -58,7 +62,8 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--timezone <tz>', 'IANA timezone of the billing period')
     .option('--alerts <list>', 'alert thresholds, e.g. 0.5,0.9,1')
     .option('--max-active <n>', 'most scenarios enabled at once')
-    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string }, cmd: Command) => {
+    .option('--create', 'create the tenant if it does not exist yet')
+    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; create?: boolean }, cmd: Command) => {
       const patch: QuotaPatch = {};
       if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
       if (opts.overage !== undefined) {
@@ -73,8 +78,11 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
       if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active');
       const tenant = tenantOf(cmd);
-      const q = await withProduction(cmd, (p) => p.ledger.setQuota(tenant, patch));
-      done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
+      const q = await withProduction(cmd, async (p) => {
+        if (!opts.create) await requireKnownTenant(p, tenant, '--create');
+        return p.ledger.setQuota(tenant, patch);
+      });
+      done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
     });
   quota
     .command('add')
@@ -83,6 +91,7 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       const n = parseCount(opts.actions, '--actions', 1);
       const tenant = tenantOf(cmd);
       const report = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
         await p.ledger.addActions(tenant, n, new Date());
         return p.ledger.usage(tenant, new Date());
       });
@@ -92,7 +101,10 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .command('show')
     .action(async (_o: unknown, cmd: Command) => {
       const tenant = tenantOf(cmd);
-      const q = await withProduction(cmd, (p) => p.ledger.getQuota(tenant));
-      done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
+      const q = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.ledger.getQuota(tenant);
+      });
+      done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
     });
 }
