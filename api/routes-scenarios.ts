@@ -48,8 +48,8 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
   });
 
   /**
-   * Validates and stores a scenario document (201 created, 200 replaced; its enabled state is
-   * kept). A document without `id` takes the one of the URL; a different one is refused.
+   * Validates and stores a scenario document as its next version (201 created, 200 replaced;
+   * `changed` false and the same `version` for an unchanged document; its enabled state is kept). A document without `id` takes the one of the URL; a different one is refused.
    */
   api.put<{ Params: IdParams }>('/scenarios/:id', async (req, reply) => {
     const { tenant } = principalOf(req);
@@ -67,10 +67,10 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
       });
     }
     assertEnvAllowed(result.scenario, platform.tenantEnv);
-    const { created } = await platform.scenarios.deploy(tenant, result.scenario);
+    const { created, changed, version } = await platform.scenarios.deploy(tenant, result.scenario);
     await ctx.metrics.watch(tenant).catch(() => undefined);
     const enabled = await platform.scenarios.isEnabled(tenant, id);
-    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, warnings: result.warnings });
+    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, changed, version, warnings: result.warnings });
   });
 
   /** Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). */

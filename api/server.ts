@@ -17,6 +17,7 @@ import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';
 import { Metrics } from './metrics.js';
 import { registerRunRoutes } from './routes-runs.js';
+import { registerLifecycleRoutes } from './routes-lifecycle.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerUsageRoutes } from './routes-usage.js';
 import { registerSecretRoutes } from './routes-secrets.js';
@@ -195,6 +196,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       });
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);
+      registerLifecycleRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
       registerSecretRoutes(api, ctx);
       registerKeyRoutes(api, ctx);

@@ -85,16 +85,29 @@ async function signingKey(platform: Platform, req: FastifyRequest, tenant: strin
   }
 }
 
-/** `msg.payload`: the parsed JSON body, else the body as text, null when empty. */
+/**
+ * `msg.payload`: the parsed JSON body, a form body as an object (a repeated field as an
+ * array), else the body as text; null when empty.
+ */
 function payloadOf(req: FastifyRequest, raw: Buffer): unknown {
   if (raw.length === 0) return null;
   if (isJsonContentType(req.headers['content-type'])) return req.body ?? null;
   const text = raw.toString('utf8');
+  if (/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return formFields(text);
   try {
     return JSON.parse(text);
   } catch {
     return text;
   }
+}
+
+function formFields(text: string): Record<string, string | string[]> {
+  const out = Object.create(null) as Record<string, string | string[]>; // a `__proto__` field stays a field
+  for (const [k, v] of new URLSearchParams(text)) {
+    const had = out[k];
+    out[k] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
+  }
+  return out;
 }
 
 function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {

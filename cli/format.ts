@@ -18,16 +18,44 @@ function taskRow(t: TaskRecord): string[] {
 }
 
 /** A table of tasks (status, actions, duration), then a summary line. */
-export function formatRun(run: RunRecord): string {
+export function formatRun(run: RunRecord, opts: FormatOptions = {}): string {
   const head = ['seq', 'node', 'type', 'status', 'actions', 'duration', 'error'];
   const shown = run.tasks.slice(0, MAX_ROWS);
   const rows = [head, ...shown.map(taskRow)];
   const widths = head.map((_, i) => Math.min(40, Math.max(...rows.map((r) => r[i]!.length))));
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!))).join('  ').trimEnd());
   if (run.tasks.length > MAX_ROWS) lines.push(`… ${run.tasks.length - MAX_ROWS} more tasks (use --json for all)`);
+  lines.push(...detailLines(run, opts));
   lines.push('');
   lines.push(summaryLine(run));
   return lines.join('\n') + '\n';
+}
+
+/** What `formatRun` shows besides the task table. */
+export interface FormatOptions {
+  /** Also the trigger payload and each task's input. */
+  verbose?: boolean;
+}
+
+const MAX_VALUE_CHARS = 2000;
+
+function oneLine(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'undefined';
+  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}… (use --json for all)` : text;
+}
+
+/** Function log() lines, the outputs, and with `verbose` the payload and task inputs. */
+function detailLines(run: RunRecord, opts: FormatOptions): string[] {
+  const out: string[] = [];
+  const logs = run.tasks.flatMap((t) => (t.logs ?? []).map((l) => `  [${t.nodeId}] ${l}`));
+  if (logs.length) out.push('', 'logs:', ...logs);
+  if (opts.verbose) {
+    const trigger = run.tasks.find((t) => t.nodeId === '$trigger');
+    if (trigger) out.push('', `payload: ${oneLine((trigger.output as { payload?: unknown } | null)?.payload ?? null)}`);
+    out.push('', 'inputs:', ...run.tasks.filter((t) => t.nodeId !== '$trigger').map((t) => `  ${t.seq} ${t.nodeId}: ${oneLine(t.input)}`));
+  }
+  if (run.outputs.length) out.push('', 'outputs:', ...run.outputs.map((m, i) => `  ${i + 1}. ${oneLine(m.payload)}`));
+  return out;
 }
 
 export function summaryLine(run: RunRecord): string {

@@ -23,6 +23,8 @@ export interface ErrorInfo {
   message: string;
   nodeId?: string;
   status?: number;
+  /** A Connector's failed response body, capped (HTTP_ERROR). */
+  body?: string;
 }
 
 export interface TaskRecord {
@@ -67,6 +69,10 @@ export interface RunRecord {
   payloadKept?: boolean;
   /** The pending work of a halted (or interrupted) run, from which `resume` continues. */
   pending?: RunState | null;
+  /** The scenario version the run executes (SPEC §12); absent for a scenario run from a file. */
+  version?: number;
+  /** Set on a replay: the run whose trigger payload it was started with. */
+  replayOf?: string;
 }
 
 /** Where a work item lives: the run itself, a loop's body or a sequencer's step. */

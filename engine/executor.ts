@@ -247,6 +247,8 @@ async function apply(w: Work, slot: Slot): Promise<void> {
     const error: ErrorInfo = { nodeId: node.id, code: errorCode(slot.error), message: w.redactor.redact(errorMessage(slot.error)) };
     const status = (slot.error as { status?: unknown }).status;
     if (typeof status === 'number') error.status = status;
+    const body = (slot.error as { body?: unknown }).body;
+    if (typeof body === 'string') error.body = w.redactor.redact(body);
     task.status = 'error';
     task.error = error;
     // An iteration that could not start (RUN_BUDGET_EXCEEDED) is recorded as that iteration.
@@ -256,7 +258,7 @@ async function apply(w: Work, slot: Slot): Promise<void> {
     if (handler) {
       // The failed node's input; for an iteration that could not start, the loop's input.
       const input = item.iterate ? (state.frames[item.iterate] as { input: Message }).input : item.msg;
-      push(state, { node: handler, msg: { ...input, error: { nodeId: node.id, code: error.code, message: error.message } }, frame: item.frame, caught: [...item.caught, handler] });
+      push(state, { node: handler, msg: { ...input, error: { ...error } }, frame: item.frame, caught: [...item.caught, handler] });
     } else if (!w.failed) {
       w.failed = error;
     }

@@ -1,9 +1,18 @@
 /**
  * Deployed scenarios of each tenant, and which are enabled. Enabling is refused past the
  * tenant's `maxActiveScenarios`.
+ *
+ * Versions (SPEC §12): every deploy of a changed document (compared as canonical JSON)
+ * appends the next version (1, 2, …); the current document is always the newest version.
+ * A rollback to N appends a copy of N as a new version rather than moving a pointer back:
+ * the history stays append-only, a run's `version` always names the exact document it ran,
+ * and "unchanged" keeps meaning "equal to the newest version". A deleted scenario takes no
+ * more triggers; its history is kept, so a later deploy of the id continues the numbering.
  */
 import type { Scenario } from '../scenario/schema.js';
 import { FlowError } from '../core/errors.js';
+import { canonicalJson } from '../core/canonical.js';
+import { createHash } from 'node:crypto';
 
 export interface ScenarioInfo {
   id: string;
@@ -13,10 +22,40 @@ export interface ScenarioInfo {
   nodes: number;
 }
 
+/** One deployed version of a scenario. */
+export interface ScenarioVersion {
+  version: number;
+  deployedAt: string;
+  /** sha256 of the document's canonical JSON. */
+  hash: string;
+  /** Set on a version a rollback created: the version it copies. */
+  rollbackOf?: number;
+  scenario: Scenario;
+}
+
+/** What a deploy did: `changed` false when the document equals the current version (a no-op). */
+export interface DeployResult {
+  /** No scenario of this id was current before (first deploy, or after a delete). */
+  created: boolean;
+  changed: boolean;
+  /** The current version after the deploy. */
+  version: number;
+}
+
 export interface ScenarioStore {
-  /** Stores (or replaces) a validated scenario; its enabled state is kept. */
-  deploy(tenant: string, scenario: Scenario): Promise<{ created: boolean }>;
+  /**
+   * Stores a validated scenario as its next version, unless it equals the current one; its
+   * enabled state is kept.
+   */
+  deploy(tenant: string, scenario: Scenario): Promise<DeployResult>;
+  /** The current document; `versionOf()` tells its version. */
   get(tenant: string, id: string): Promise<Scenario | null>;
+  /** Every version, oldest first. Throws NOT_FOUND for a scenario that is not deployed. */
+  versions(tenant: string, id: string): Promise<ScenarioVersion[]>;
+  /** Makes version `to` current again (as a new version). Throws NOT_FOUND naming the versions there are. */
+  rollback(tenant: string, id: string, to: number): Promise<DeployResult>;
+  /** Stops the scenario taking triggers (disabled, not listed); its runs stay. Throws NOT_FOUND. */
+  delete(tenant: string, id: string): Promise<void>;
   list(tenant: string): Promise<ScenarioInfo[]>;
   isEnabled(tenant: string, id: string): Promise<boolean>;
   /** Throws NOT_FOUND, or MAX_ACTIVE_SCENARIOS when the tenant is at its limit. */
@@ -28,6 +67,29 @@ export interface ScenarioStore {
 
 export function info(s: Scenario, enabled: boolean): ScenarioInfo {
   return { id: s.id, name: s.name ?? null, trigger: s.trigger, enabled, nodes: s.nodes.length };
+}
+
+/** The version of scenario objects read from a store (runs record it; see `newRun`). */
+const versions = new WeakMap<Scenario, number>();
+
+/** Notes that `scenario` (an object a store returns) is version `version`. */
+export function tagVersion(scenario: Scenario, version: number): Scenario {
+  versions.set(scenario, version);
+  return scenario;
+}
+
+/** The version of a scenario object a store returned, or undefined for any other object. */
+export function versionOf(scenario: Scenario): number | undefined {
+  return versions.get(scenario);
+}
+
+export function scenarioHash(scenario: Scenario): string {
+  return createHash('sha256').update(canonicalJson(scenario)).digest('hex');
+}
+
+/** NOT_FOUND for a rollback to a version that does not exist. */
+export function noVersion(id: string, to: number, count: number): FlowError {
+  return new FlowError('NOT_FOUND', `scenario ${id} has no version ${to}; it has ${count === 1 ? 'version 1' : `versions 1-${count}`}`);
 }
 
 export function notFound(id: string): FlowError {
@@ -42,6 +104,14 @@ export function maxActiveReached(): FlowError {
 export class MemoryScenarioStore implements ScenarioStore {
   private byTenant = new Map<string, Map<string, Scenario>>();
   private enabledSet = new Map<string, Set<string>>();
+  private history = new Map<string, ScenarioVersion[]>();
+
+  private versionsOf(tenant: string, id: string): ScenarioVersion[] {
+    const key = `${tenant}\u0000${id}`;
+    let h = this.history.get(key);
+    if (!h) this.history.set(key, (h = []));
+    return h;
+  }
 
   private of(tenant: string): Map<string, Scenario> {
     let m = this.byTenant.get(tenant);
@@ -53,14 +123,34 @@ export class MemoryScenarioStore implements ScenarioStore {
     if (!s) this.enabledSet.set(tenant, (s = new Set()));
     return s;
   }
-  async deploy(tenant: string, scenario: Scenario): Promise<{ created: boolean }> {
+  async deploy(tenant: string, scenario: Scenario, rollbackOf?: number): Promise<DeployResult> {
     const created = !this.of(tenant).has(scenario.id);
+    const history = this.versionsOf(tenant, scenario.id);
+    const hash = scenarioHash(scenario);
+    const last = history.at(-1);
+    if (!created && last?.hash === hash) return { created, changed: false, version: last.version };
+    const version = history.length + 1;
+    history.push({ version, deployedAt: new Date().toISOString(), hash, ...(rollbackOf !== undefined && { rollbackOf }), scenario: structuredClone(scenario) });
     this.of(tenant).set(scenario.id, structuredClone(scenario));
-    return { created };
+    return { created, changed: true, version };
   }
   async get(tenant: string, id: string): Promise<Scenario | null> {
     const s = this.of(tenant).get(id);
-    return s ? structuredClone(s) : null;
+    return s ? tagVersion(structuredClone(s), this.versionsOf(tenant, id).length) : null;
+  }
+  async versions(tenant: string, id: string): Promise<ScenarioVersion[]> {
+    if (!this.of(tenant).has(id)) throw notFound(id);
+    return structuredClone(this.versionsOf(tenant, id));
+  }
+  async rollback(tenant: string, id: string, to: number): Promise<DeployResult> {
+    const history = await this.versions(tenant, id);
+    const target = history[to - 1];
+    if (!Number.isInteger(to) || !target) throw noVersion(id, to, history.length);
+    return this.deploy(tenant, target.scenario, to);
+  }
+  async delete(tenant: string, id: string): Promise<void> {
+    if (!this.of(tenant).delete(id)) throw notFound(id);
+    this.on(tenant).delete(id);
   }
   async list(tenant: string): Promise<ScenarioInfo[]> {
     return [...this.of(tenant).values()].sort((a, b) => a.id.localeCompare(b.id)).map((s) => info(s, this.on(tenant).has(s.id)));

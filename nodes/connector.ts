@@ -241,6 +241,9 @@ async function send(ctx: NodeContext<ConnectorConfig>, req: Prepared, signal: Ab
  * `msg.http`. A final non-2xx fails with `HTTP_ERROR`; timeouts on every attempt with
  * `HTTP_TIMEOUT`; other network failures with `HTTP_NETWORK`.
  */
+/** The most characters of a failed response's body kept on the error (`msg.error.body`). */
+export const ERROR_BODY_CHARS = 4096;
+
 export const connectorNode = defineNode({
   type: 'connector',
   config,
@@ -300,7 +303,10 @@ export const connectorNode = defineNode({
       }
       if (res.status < 200 || res.status > 299) {
         const text = res.statusText || STATUS_CODES[res.status] || '';
-        throw new FlowError('HTTP_ERROR', redactor.redact(`${where} → ${res.status}${text ? ` ${text}` : ''}`), { status: res.status });
+        const err = new FlowError('HTTP_ERROR', redactor.redact(`${where} → ${res.status}${text ? ` ${text}` : ''}`), { status: res.status });
+        // The response body (capped) goes with the error, for a Catch to read at msg.error.body.
+        const body = new TextDecoder().decode(bytes.subarray(0, ERROR_BODY_CHARS * 4)).slice(0, ERROR_BODY_CHARS + 1);
+        throw Object.assign(err, { body: redactor.redact(body.length > ERROR_BODY_CHARS ? `${body.slice(0, ERROR_BODY_CHARS)}…[truncated]` : body) });
       }
       const headers: Record<string, string> = {};
       res.headers.forEach((v, k) => {

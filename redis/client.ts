@@ -26,6 +26,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmRelease', script: 'release', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
   { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
+  { name: 'fmDeploy', script: 'deploy', keys: 3 },
 ];
 
 const sources = new Map<string, string>();
@@ -45,6 +46,8 @@ export type FlowRedis = Redis & {
   fmResume(...args: Array<string | number>): Promise<number>;
   fmRelease(...args: Array<string | number>): Promise<number>;
   fmAutoResume(...args: Array<string | number>): Promise<string>;
+  /** deploy.lua: { created, changed, version }. */
+  fmDeploy(...args: Array<string | number>): Promise<[number, number, number]>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };

@@ -21,6 +21,7 @@
  *   <p>:{t:T}:billed:<runId>       set    task keys already billed (idempotency)
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
+ *   <p>:{t:T}:versions:<id>        list   version entries of a scenario (version i at index i-1)
  *   <p>:{t:T}:vars:<scenarioId>    hash   name → JSON value
  *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, live, crashes, f:<frame>
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
@@ -93,6 +94,9 @@ export class Keys {
   }
   scenarios(tenant: string): string {
     return `${this.t(tenant)}:scenarios`;
+  }
+  scenarioVersions(tenant: string, scenarioId: string): string {
+    return `${this.t(tenant)}:versions:${scenarioId}`;
   }
   enabled(tenant: string): string {
     return `${this.t(tenant)}:enabled`;

@@ -1,6 +1,9 @@
 /** Deployed scenarios of each tenant on Redis (the twin of `MemoryScenarioStore`). */
 import type { Scenario } from '../scenario/schema.js';
-import { info, notFound, type ScenarioInfo, type ScenarioStore } from '../engine/scenario-store.js';
+import {
+  info, noVersion, notFound, scenarioHash, tagVersion,
+  type DeployResult, type ScenarioInfo, type ScenarioStore, type ScenarioVersion,
+} from '../engine/scenario-store.js';
 import type { FlowRedis } from './client.js';
 import { scriptError } from './script-errors.js';
 import type { Keys } from './keys.js';
@@ -8,17 +11,37 @@ import type { Keys } from './keys.js';
 export class RedisScenarioStore implements ScenarioStore {
   constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
 
-  async deploy(tenant: string, scenario: Scenario): Promise<{ created: boolean }> {
-    const [[, created]] = (await this.redis
-      .multi()
-      .hset(this.keys.scenarios(tenant), scenario.id, JSON.stringify(scenario))
-      .sadd(this.keys.tenants(), tenant)
-      .exec()) as [[unknown, number]];
-    return { created: created === 1 };
+  /** deploy.lua: the next version, unless the document equals the current one. */
+  async deploy(tenant: string, scenario: Scenario, rollbackOf?: number): Promise<DeployResult> {
+    const hash = scenarioHash(scenario);
+    const json = JSON.stringify(scenario);
+    const entry = `{"deployedAt":${JSON.stringify(new Date().toISOString())},"hash":"${hash}",${rollbackOf !== undefined ? `"rollbackOf":${rollbackOf},` : ''}"scenario":${json}}`;
+    const [created, changed, version] = await this.redis.fmDeploy(
+      this.keys.scenarios(tenant), this.keys.scenarioVersions(tenant, scenario.id), this.keys.tenants(),
+      scenario.id, hash, json, entry, tenant,
+    );
+    return { created: created === 1, changed: changed === 1, version };
   }
   async get(tenant: string, id: string): Promise<Scenario | null> {
-    const raw = await this.redis.hget(this.keys.scenarios(tenant), id);
-    return raw ? (JSON.parse(raw) as Scenario) : null;
+    const [[, raw], [, count]] = (await this.redis.multi().hget(this.keys.scenarios(tenant), id).llen(this.keys.scenarioVersions(tenant, id)).exec()) as [[unknown, string | null], [unknown, number]];
+    if (!raw) return null;
+    const scenario = JSON.parse(raw) as Scenario;
+    return count > 0 ? tagVersion(scenario, count) : scenario;
+  }
+  async versions(tenant: string, id: string): Promise<ScenarioVersion[]> {
+    const [[, exists], [, rows]] = (await this.redis.multi().hexists(this.keys.scenarios(tenant), id).lrange(this.keys.scenarioVersions(tenant, id), 0, -1).exec()) as [[unknown, number], [unknown, string[]]];
+    if (exists !== 1) throw notFound(id);
+    return rows.map((r) => JSON.parse(r) as ScenarioVersion);
+  }
+  async rollback(tenant: string, id: string, to: number): Promise<DeployResult> {
+    const history = await this.versions(tenant, id);
+    const target = history[to - 1];
+    if (!Number.isInteger(to) || !target) throw noVersion(id, to, history.length);
+    return this.deploy(tenant, target.scenario, to);
+  }
+  async delete(tenant: string, id: string): Promise<void> {
+    const [[, removed]] = (await this.redis.multi().hdel(this.keys.scenarios(tenant), id).srem(this.keys.enabled(tenant), id).exec()) as [[unknown, number]];
+    if (removed !== 1) throw notFound(id);
   }
   async list(tenant: string): Promise<ScenarioInfo[]> {
     const [all, on] = await Promise.all([this.redis.hgetall(this.keys.scenarios(tenant)), this.redis.smembers(this.keys.enabled(tenant))]);

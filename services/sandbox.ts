@@ -77,10 +77,20 @@ const bootstrap = (maxChars: number): string => `(function () {
   const ErrorC = Error, errToString = Error.prototype.toString, call = Fn.prototype.call.bind(Fn.prototype.call);
   const RE = /(?:)/, fns = new Map();
   const cap = (s, n) => (s.length > n ? s.slice(0, n) : s);
+  // The body's line of the innermost frame of the compiled body, as "at line N: " (the
+  // Function constructor puts 3 lines before the body: the signature, ") {", "use strict").
+  const FRAME = /eval at compile \\([^)]*\\), <anonymous>:(\\d+):\\d+\\)/;
+  const lineOf = (e) => {
+    try {
+      const stack = e.stack;
+      const m = typeof stack === 'string' ? FRAME.exec(stack) : null;
+      return m && m[1] - 3 >= 1 ? 'at line ' + (m[1] - 3) + ': ' : '';
+    } catch (_) { return ''; }
+  };
   const describe = (e) => {
     try {
       if (typeof e === 'string') return cap(e, ${MAX_ERROR_CHARS});
-      if (e instanceof ErrorC) return cap(String(call(errToString, e)), ${MAX_ERROR_CHARS});
+      if (e instanceof ErrorC) return cap(lineOf(e) + String(call(errToString, e)), ${MAX_ERROR_CHARS});
       const s = stringify(e);
       return cap(s === undefined ? String(e) : s, ${MAX_ERROR_CHARS});
     } catch (_) { return 'a value that cannot be described was thrown'; }

@@ -3,7 +3,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryRunStore, MemoryVarStore } from '../engine/memory-stores.js';
-import { MemoryScenarioStore, type ScenarioStore } from '../engine/scenario-store.js';
+import { MemoryScenarioStore, versionOf, type ScenarioStore } from '../engine/scenario-store.js';
 import { MemoryLedger, type Ledger } from '../metering/ledger.js';
 import type { RunStore, VarStore } from '../engine/stores.js';
 import { newRun } from '../engine/run-record.js';
@@ -106,8 +106,8 @@ describe.each(factories)('%s stores', (_name, make) => {
   it('scenarios: deploy, list, enable within maxActiveScenarios, disable', async () => {
     const { scenarios, ledger, maxActive } = await make();
     await ledger.setQuota('t3', { maxActiveScenarios: 1 });
-    expect(await scenarios.deploy('t3', scenario)).toEqual({ created: true });
-    expect(await scenarios.deploy('t3', scenario)).toEqual({ created: false });
+    expect(await scenarios.deploy('t3', scenario)).toEqual({ created: true, changed: true, version: 1 });
+    expect(await scenarios.deploy('t3', scenario)).toEqual({ created: false, changed: false, version: 1 });
     await scenarios.deploy('t3', { ...scenario, id: 'other' });
     expect((await scenarios.get('t3', 'contract'))!.nodes).toHaveLength(3);
     expect(await scenarios.get('t4', 'contract')).toBeNull();
@@ -120,6 +120,39 @@ describe.each(factories)('%s stores', (_name, make) => {
     await scenarios.enable('t3', 'other', await maxActive('t3'));
     expect(await scenarios.isEnabled('t3', 'other')).toBe(true);
     expect(await scenarios.tenants()).toContain('t3');
+  });
+
+  it('scenarios: versions, an unchanged deploy is a no-op, rollback appends, delete keeps the numbering', async () => {
+    const { scenarios } = await make();
+    // Key order does not make a change: documents are compared as canonical JSON.
+    const reordered = Object.fromEntries(Object.entries(scenario).reverse()) as typeof scenario;
+    expect(await scenarios.deploy('v1', scenario)).toEqual({ created: true, changed: true, version: 1 });
+    expect(await scenarios.deploy('v1', reordered)).toEqual({ created: false, changed: false, version: 1 });
+    const v2 = { ...scenario, name: 'second' };
+    expect(await scenarios.deploy('v1', v2)).toEqual({ created: false, changed: true, version: 2 });
+    const got = (await scenarios.get('v1', 'contract'))!;
+    expect(got.name).toBe('second');
+    expect(versionOf(got)).toBe(2);
+    expect(newRun(got, 'v1', { type: 'manual' }).version).toBe(2);
+
+    expect(await scenarios.rollback('v1', 'contract', 1)).toEqual({ created: false, changed: true, version: 3 });
+    expect((await scenarios.get('v1', 'contract'))!.name).toBeUndefined();
+    const history = await scenarios.versions('v1', 'contract');
+    expect(history.map((v) => [v.version, v.rollbackOf ?? null, v.scenario.name ?? null])).toEqual([[1, null, null], [2, null, 'second'], [3, 1, null]]);
+    expect(history[0]!.hash).toBe(history[2]!.hash);
+    expect(await scenarios.rollback('v1', 'contract', 3)).toEqual({ created: false, changed: false, version: 3 });
+    await expect(scenarios.rollback('v1', 'contract', 9)).rejects.toThrow('scenario contract has no version 9; it has versions 1-3');
+    await expect(scenarios.versions('v1', 'ghost')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    await scenarios.enable('v1', 'contract', undefined);
+    await scenarios.delete('v1', 'contract');
+    expect(await scenarios.get('v1', 'contract')).toBeNull();
+    expect(await scenarios.isEnabled('v1', 'contract')).toBe(false);
+    expect(await scenarios.list('v1')).toEqual([]);
+    await expect(scenarios.delete('v1', 'contract')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(scenarios.enable('v1', 'contract', undefined)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // Deployed again: the numbering continues, so old runs' versions keep naming their documents.
+    expect(await scenarios.deploy('v1', scenario)).toEqual({ created: true, changed: true, version: 4 });
   });
 
   it('vars: defaults once, then persisted values', async () => {

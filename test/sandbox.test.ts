@@ -57,7 +57,7 @@ describe('sandbox', () => {
     expect(out.result).toEqual({ c: 2 });
     expect(out.sets).toEqual([['count', 2], ['obj', { a: 1 }]]);
     expect(out.logs).toEqual(['count is 2 {"a":[1]} null undefined']);
-    expect((await fails(sb, 'setVar("", 1)'))).toEqual({ code: 'FUNCTION_ERROR', message: 'TypeError: setVar: name must be a non-empty string' });
+    expect(await fails(sb, 'setVar("", 1)')).toEqual({ code: 'FUNCTION_ERROR', message: 'at line 1: TypeError: setVar: name must be a non-empty string' });
     expect((await fails(sb, 'setVar(1, 1)')).code).toBe('FUNCTION_ERROR');
   });
 
@@ -96,17 +96,19 @@ describe('sandbox', () => {
   });
 
   it('reports user throws with the thrown value', async () => {
-    expect((await fails(sb, 'const x = 1; x()'))).toEqual({ code: 'FUNCTION_ERROR', message: 'TypeError: x is not a function' });
-    expect((await fails(sb, 'throw "boom"'))).toEqual({ code: 'FUNCTION_ERROR', message: 'boom' });
-    expect((await fails(sb, 'throw new RangeError("bad range")')).message).toBe('RangeError: bad range');
-    expect((await fails(sb, 'const f = () => f() + 1; return f()')).message).toBe('RangeError: Maximum call stack size exceeded');
+    expect(await fails(sb, 'const x = 1; x()')).toEqual({ code: 'FUNCTION_ERROR', message: 'at line 1: TypeError: x is not a function' });
+    expect((await fails(sb, 'const a = 1;\nreturn msg.nope.deeper;')).message).toBe("at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
+    expect((await fails(sb, 'function f() {\n  return null.z;\n}\nreturn f();')).message).toMatch(/^at line 2: TypeError: /);
+    expect(await fails(sb, 'throw "boom"')).toEqual({ code: 'FUNCTION_ERROR', message: 'boom' });
+    expect((await fails(sb, 'throw new RangeError("bad range")')).message).toBe('at line 1: RangeError: bad range');
+    expect((await fails(sb, 'const f = () => f() + 1; return f()')).message).toMatch(/^(at line 1: )?RangeError: Maximum call stack size exceeded$/);
     expect((await fails(sb, 'return function () {}')).code).toBe('FUNCTION_ERROR');
     expect((await fails(sb, 'return (async () => ({ a: 1 }))()')).message).toMatch(/Promise/);
     expect((await fails(sb, 'const o = {}; o.self = o; return o')).message).toMatch(/circular/i);
   });
 
   it('runs hostile getters on the result under the same limits', async () => {
-    expect((await fails(sb, 'return { get x() { throw new Error("getter") } }'))).toEqual({ code: 'FUNCTION_ERROR', message: 'Error: getter' });
+    expect(await fails(sb, 'return { get x() { throw new Error("getter") } }')).toEqual({ code: 'FUNCTION_ERROR', message: 'at line 1: Error: getter' });
     expect((await fails(sb, 'return { get x() { for (;;) {} } }', { timeoutMs: 50 })).code).toBe('FUNCTION_TIMEOUT');
     expect((await fails(sb, 'return { toJSON() { for (;;) {} } }', { timeoutMs: 50 })).code).toBe('FUNCTION_TIMEOUT');
     expect((await run(sb, 'return { ok: true }')).result).toEqual({ ok: true });

@@ -39,7 +39,8 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
     .option('--quota <n>', 'monthly actions of the in-memory tenant (default 500, the free plan)')
     .option('--overage <mode>', 'halt or allow', 'halt')
     .option('--json', 'print the run record as one JSON document')
-    .action(async (file: string, opts: { input?: string; payload?: string; tenant: string; quota?: string; overage: string; json?: boolean }) => {
+    .option('--verbose', 'also print the payload and every task input')
+    .action(async (file: string, opts: { input?: string; payload?: string; tenant: string; quota?: string; overage: string; json?: boolean; verbose?: boolean }) => {
       // Flags first: a wrong flag is reported before the scenario is read.
       const payload = readPayload(opts);
       const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
@@ -56,7 +57,7 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
         const run = await engine.run(scenario, payload, { tenant: opts.tenant });
         const { pending, ...rest } = run;
         const doc = run.status === 'halted' ? { ...rest, pending } : rest;
-        done({ stdout: opts.json ? `${JSON.stringify(doc)}\n` : formatRun(run), exitCode: exitCodeOf(run) });
+        done({ stdout: opts.json ? `${JSON.stringify(doc)}\n` : formatRun(run, { verbose: opts.verbose }), exitCode: exitCodeOf(run) });
       } finally {
         progress.done();
         await engine.close();

@@ -7,6 +7,8 @@ import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { RunSummary } from '../../engine/stores.js';
+import { registerReplayCommand } from './replay.js';
+import { requireActionsToResume, requireWorker } from './preflight.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 
@@ -46,6 +48,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         let runId = '';
         const scenario = await p.scenarios.get(tenant, id);
         if (!scenario) throw new CliError(`no scenario ${JSON.stringify(id)} for tenant ${tenant}`);
+        await requireWorker(p);
         // Subscribe first, then persist and enqueue: the end of the run cannot be missed.
         const { newRun } = await import('../../engine/run-record.js');
         const run = newRun(scenario, tenant, trigger);
@@ -79,12 +82,13 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
     .command('show')
     .argument('<runId>', 'run id')
     .option('--json', 'print the run record')
-    .action(async (runId: string, opts: { json?: boolean }, cmd: Command) => {
+    .option('--verbose', 'also print the payload and every task input')
+    .action(async (runId: string, opts: { json?: boolean; verbose?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
       const run = await withProduction(cmd, (p) => p.runs.get(tenant, runId));
       if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
       const { pending, ...rest } = run;
-      done({ stdout: opts.json ? `${JSON.stringify(run.status === 'halted' ? run : rest)}\n` : formatRun(run), exitCode: EXIT.ok });
+      done({ stdout: opts.json ? `${JSON.stringify(run.status === 'halted' ? run : rest)}\n` : formatRun(run, { verbose: opts.verbose }), exitCode: EXIT.ok });
       void pending;
     });
 
@@ -99,6 +103,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         const run = await p.runs.get(tenant, runId);
         if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
         if (run.status !== 'halted') throw new CliError(`run ${runId} is ${run.status}; only a halted run can be resumed`);
+        await requireActionsToResume(p, run);
         if (!opts.wait) {
           await p.resume(tenant, runId);
           return { stdout: `resumed ${runId}\n`, exitCode: EXIT.ok };
@@ -107,4 +112,6 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
       });
       done(result);
     });
+
+  registerReplayCommand(runs, done);
 }

@@ -1,4 +1,4 @@
-/** `flowmeter scenarios deploy|list|enable|disable`. */
+/** `flowmeter scenarios deploy|list|enable|disable|versions|rollback|delete`. */
 import type { Command } from 'commander';
 import { loadScenarioFile, requireValid } from '../io.js';
 import { tenantOf, withProduction } from '../production-io.js';
@@ -6,6 +6,7 @@ import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import { errorMessage } from '../../core/errors.js';
 import { assertEnvAllowed, parseTenantEnv } from '../../services/tenant-env.js';
+import { registerLifecycleCommands } from './scenario-lifecycle.js';
 
 export function registerScenarioCommands(program: Command, done: (r: CommandResult) => void): void {
   const scenarios = program.command('scenarios').description('manage stored scenarios (needs --redis)').option('--tenant <tenant>', 'tenant', 'default');
@@ -24,10 +25,11 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
         throw new CliError(`${file}: ${errorMessage(err)}`, EXIT.invalid);
       }
       const out = await withProduction(cmd, async (p) => {
-        const { created } = await p.scenarios.deploy(tenant, scenario);
+        const { created, changed, version } = await p.scenarios.deploy(tenant, scenario);
         if (opts.enable) await p.scenarios.enable(tenant, scenario.id, (await p.ledger.getQuota(tenant)).maxActiveScenarios);
         const enabled = await p.scenarios.isEnabled(tenant, scenario.id);
-        return `${created ? 'deployed' : 'updated'} ${scenario.id} for tenant ${tenant} (${enabled ? 'enabled' : `disabled; \`flowmeter scenarios enable ${scenario.id}\` to enable`})\n`;
+        const what = !changed ? `unchanged ${scenario.id} (still version ${version})` : `${created ? 'deployed' : 'updated'} ${scenario.id} as version ${version}`;
+        return `${what} for tenant ${tenant} (${enabled ? 'enabled' : `disabled; \`flowmeter scenarios enable ${scenario.id}\` to enable`})\n`;
       });
       done({ stdout: out, exitCode: EXIT.ok });
     });
@@ -61,4 +63,6 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
         done({ stdout: `${verb}d ${id}\n`, exitCode: EXIT.ok });
       });
   }
+
+  registerLifecycleCommands(scenarios, done);
 }

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { parseCount } from '../io.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 import type { CommandResult } from '../main.js';
 import { CliError, EXIT } from '../errors.js';
 import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
@@ -82,10 +83,16 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
         if (opts.period) throw new CliError('give either --period or --months, not both');
         const months = parseCount(opts.months, '--months', 1);
         if (months > 120) throw new CliError(`--months must be at most 120, got ${months}`);
-        const rows = await withProduction(cmd, (p) => usageHistory(p.ledger, tenant, new Date(), months));
+        const rows = await withProduction(cmd, async (p) => {
+          await requireKnownTenant(p, tenant);
+          return usageHistory(p.ledger, tenant, new Date(), months);
+        });
         return done({ stdout: opts.json ? `${JSON.stringify(rows)}\n` : formatHistory(rows), exitCode: EXIT.ok });
       }
-      const report = await withProduction(cmd, (p) => p.ledger.usage(tenant, new Date(), opts.period));
+      const report = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.ledger.usage(tenant, new Date(), opts.period);
+      });
       done({ stdout: opts.json ? `${JSON.stringify(report)}\n` : formatUsage(report), exitCode: EXIT.ok });
     });
 
@@ -102,7 +109,8 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--resume-halted <mode>', 'auto (halted runs resume when actions are available again) or manual')
     .option('--notify-email <list>', 'mail alerts, quota halts and period resets to these addresses (comma-separated)')
     .option('--notify-webhook <url>', 'POST them, signed, to this http(s) URL')
-    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string; notifyEmail?: string; notifyWebhook?: string }, cmd: Command) => {
+    .option('--create', 'create the tenant if it does not exist yet')
+    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string; notifyEmail?: string; notifyWebhook?: string; create?: boolean }, cmd: Command) => {
       const patch: QuotaPatch = {};
       if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
       if (opts.overage !== undefined) {
@@ -123,8 +131,11 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       if (opts.notifyWebhook !== undefined) patch.notifyWebhook = parseWebhook(opts.notifyWebhook);
       if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook');
       const tenant = tenantOf(cmd);
-      const q = await withProduction(cmd, (p) => p.ledger.setQuota(tenant, patch));
-      done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
+      const q = await withProduction(cmd, async (p) => {
+        if (!opts.create) await requireKnownTenant(p, tenant, '--create');
+        return p.ledger.setQuota(tenant, patch);
+      });
+      done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
     });
   quota
     .command('add')
@@ -136,6 +147,7 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       const expires = opts.expires === undefined ? undefined : parseExpiry(opts.expires, now);
       const tenant = tenantOf(cmd);
       const report = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
         await p.ledger.addActions(tenant, n, now, { expires });
         return p.ledger.usage(tenant, new Date());
       });
@@ -145,7 +157,10 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .command('show')
     .action(async (_o: unknown, cmd: Command) => {
       const tenant = tenantOf(cmd);
-      const q = await withProduction(cmd, (p) => p.ledger.getQuota(tenant));
-      done({ stdout: `${JSON.stringify(q)}\n`, exitCode: EXIT.ok });
+      const q = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.ledger.getQuota(tenant);
+      });
+      done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
     });
 }

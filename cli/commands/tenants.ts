@@ -1,0 +1,21 @@
+/** Refusing unknown tenants: a typo in `--tenant` must not read or create a fresh tenant. */
+import type { Production } from '../../redis/production.js';
+import { CliError, EXIT } from '../errors.js';
+import { didYouMean } from '../../core/suggest.js';
+
+/** A tenant is known when it has data (scenarios, runs) or a quota; `default` always is. */
+async function isKnown(p: Production, tenant: string): Promise<boolean> {
+  if (tenant === 'default') return true;
+  const [member, quota] = await Promise.all([p.redis.sismember(p.redisKeys.tenants(), tenant), p.redis.exists(p.redisKeys.quota(tenant))]);
+  return member === 1 || quota === 1;
+}
+
+/**
+ * Throws NOT_FOUND (exit 2) for an unknown tenant, with the closest known one as a
+ * suggestion; `create` names the flag that would create it, for commands that write.
+ */
+export async function requireKnownTenant(p: Production, tenant: string, create?: string): Promise<void> {
+  if (await isKnown(p, tenant)) return;
+  const hint = didYouMean(tenant, await p.redis.smembers(p.redisKeys.tenants()));
+  throw new CliError(`no tenant ${JSON.stringify(tenant)}${hint}${create ? ` (pass ${create} to create it)` : ''}`, EXIT.invalid);
+}

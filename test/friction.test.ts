@@ -1,0 +1,136 @@
+/**
+ * Friction a new user met (issue 15), each fixed and checked through a run, the API or the
+ * command line.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../api/server.js';
+import { createEmbedded } from '../engine/embedded.js';
+import type { Production } from '../redis/production.js';
+import { startPeer, type Peer } from './helpers/peer.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { runCli } from './helpers/cli.js';
+import { fn, runOnce, scenarioOf } from './helpers/run.js';
+
+let peer: Peer;
+beforeAll(async () => {
+  peer = await startPeer();
+  peer.on('POST', '/orders', () => ({ status: 422, json: { error: 'sku XY-1 is unknown', token: 'tok-secret-77' } }));
+  peer.on('GET', '/huge', () => ({ status: 500, text: 'x'.repeat(10_000) }));
+});
+afterAll(async () => {
+  await peer.close();
+});
+
+describe('a Connector HTTP error keeps its status and body for a Catch', () => {
+  const doc = (url: string) => ({
+    connections: { api: { baseUrl: peer.base, auth: { type: 'bearer', token: '${env:API_TOKEN}' } } },
+    start: 'call',
+    nodes: [
+      { id: 'call', type: 'connector', connection: 'api', method: url === '/orders' ? 'POST' : 'GET', url, retry: { attempts: 1 } },
+      { id: 'oops', type: 'catch', next: 'out' },
+      fn('out', 'return { payload: msg.error };'),
+    ],
+  });
+
+  it('puts status and the (redacted) body at msg.error', async () => {
+    const run = await runOnce(doc('/orders'), { sku: 'XY-1' }, { env: { API_TOKEN: 'tok-secret-77' } });
+    expect(run.status).toBe('succeeded');
+    const error = run.outputs[0]!.payload as { code: string; status: number; body: string; nodeId: string };
+    expect(error).toMatchObject({ nodeId: 'call', code: 'HTTP_ERROR', status: 422 });
+    expect(JSON.parse(error.body)).toEqual({ error: 'sku XY-1 is unknown', token: '[redacted]' });
+    expect(JSON.stringify(run)).not.toContain('tok-secret-77');
+  });
+
+  it('caps the body at 4096 characters with a marker', async () => {
+    const run = await runOnce(doc('/huge'), null, { env: { API_TOKEN: 't' } });
+    const error = run.outputs[0]!.payload as { status: number; body: string };
+    expect(error.status).toBe(500);
+    expect(error.body).toBe(`${'x'.repeat(4096)}…[truncated]`);
+  });
+});
+
+describe('on the command line and the API', () => {
+  it('--redis with another scheme says it is not a redis:// URL', async () => {
+    const r = await runCli(['--redis', 'http://localhost:6379', 'usage']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('flowmeter: --redis "http://localhost:6379" is not a redis:// URL (a http:// URL); write redis://host:6379 or rediss://host:6380\n');
+  });
+
+  it('a form-encoded webhook body arrives as an object', async () => {
+    const platform = createEmbedded();
+    const app = await buildServer(platform, {});
+    try {
+      await platform.scenarios.deploy('acme', scenarioOf({ id: 'form', trigger: { type: 'webhook' }, start: 'out', nodes: [fn('out', 'return msg;')] }));
+      await platform.scenarios.enable('acme', 'form', undefined);
+      const res = await app.inject({ method: 'POST', url: '/hooks/acme/form?wait=true', payload: 'name=Ada+L&tag=a&tag=b&__proto__=x', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().outputs[0].payload).toEqual({ name: 'Ada L', tag: ['a', 'b'], ['__proto__']: 'x' });
+    } finally {
+      await app.close();
+      await platform.close();
+    }
+  });
+});
+
+describe('runs resume with no actions left (Redis)', () => {
+  let p: Production;
+  beforeEach(async () => {
+    p = await useProduction();
+  });
+  afterEach(async () => {
+    await p.close();
+  });
+
+  it('usage and quota refuse an unknown tenant with a suggestion; quota set creates one only with --create', async () => {
+    const cli = (...args: string[]) => runCli(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, ...args]);
+    await p.scenarios.deploy('acme', scenarioOf({ id: 'one', start: 'f', nodes: [fn('f', 'return msg;')] }));
+    const typo = await cli('usage', '--tenant', 'acmee');
+    expect([typo.code, typo.stderr]).toEqual([2, 'flowmeter: no tenant "acmee"; did you mean "acme"?\n']);
+    const set = await cli('quota', 'set', '--tenant', 'bravo', '--monthly', '10');
+    expect([set.code, set.stderr]).toEqual([2, 'flowmeter: no tenant "bravo" (pass --create to create it)\n']);
+    expect(await p.redis.exists(p.redisKeys.quota('bravo'))).toBe(0);
+    const created = await cli('quota', 'set', '--tenant', 'bravo', '--monthly', '10', '--create');
+    expect(JSON.parse(created.stdout)).toMatchObject({ tenant: 'bravo', monthlyActions: 10 });
+    expect(JSON.parse((await cli('usage', '--tenant', 'bravo', '--json')).stdout)).toMatchObject({ tenant: 'bravo', limit: 10 });
+    expect(JSON.parse((await cli('quota', 'show', '--tenant', 'acme')).stdout)).toMatchObject({ tenant: 'acme' });
+  });
+
+  it('is refused up front with how many actions are missing, and adds no second halted row', async () => {
+    await p.scenarios.deploy('acme', scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] }));
+    await p.ledger.setQuota('acme', { monthlyActions: 2 });
+    p.startWorker({ concurrency: 1 });
+    const { runId } = await p.trigger('acme', 'three', null, { type: 'manual' });
+    let run = (await p.runs.get('acme', runId))!;
+    for (const end = Date.now() + 20_000; run.status !== 'halted' && Date.now() < end; run = (await p.runs.get('acme', runId))!) await new Promise((r) => setTimeout(r, 25));
+    expect(run.status).toBe('halted');
+    const r = await runCli(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, 'runs', 'resume', run.runId, '--tenant', 'acme']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`flowmeter: run ${run.runId} would halt again: tenant acme has 0 actions left in ${(await p.ledger.usage('acme', new Date())).period.key} and the run needs at least 1 more; add some with \`flowmeter quota add --tenant acme --actions N\`\n`);
+    const runs = await p.runs.list('acme');
+    expect(runs.map((x) => [x.runId, x.status])).toEqual([[run.runId, 'halted']]);
+    expect((await p.runs.get('acme', run.runId))!.tasks.filter((t) => t.status === 'halted')).toHaveLength(1);
+  }, 30_000);
+});
+
+describe('run prints outputs and log() lines, --verbose the inputs; Function errors name the line', () => {
+  it('through `flowmeter run FILE`', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
+    writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'log("saw", msg.payload.n);\nreturn { payload: { doubled: msg.payload.n * 2 } };')] }));
+    const r = await runCli(['run', file, '--payload', '{"n":21}']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('\nlogs:\n  [f] saw 21\n');
+    expect(r.stdout).toContain('\noutputs:\n  1. {"doubled":42}\n');
+    expect(r.stdout).not.toContain('inputs:');
+    const v = await runCli(['run', file, '--payload', '{"n":21}', '--verbose']);
+    expect(v.stdout).toContain('\npayload: {"n":21}\n');
+    expect(v.stdout).toMatch(/\ninputs:\n {2}2 f: \{"payload":\{"n":21\}\}\n/);
+
+    writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'const a = 1;\nreturn msg.payload.missing.deeper;')] }));
+    const bad = await runCli(['run', file, '--payload', '{}']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("FUNCTION_ERROR: at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
+  });
+});
