@@ -49,7 +49,7 @@ async function setup(): Promise<{ p: Production; peer: Peer; start: (i: number) 
     ],
   }));
   const name = (i: number) => `fmpoison${i}x${prefix}`;
-  const start = (i: number) => procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 2, lockMs: 2000, env: { FM_TEST_WORKER: name(i) }, name: `worker${i}` });
+  const start = (i: number) => procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 2, lockMs: 2000, env: { FM_TEST_WORKER: name(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' }, name: `worker${i}` });
   const sentBy = (i: number) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name(i)).length;
   return { p, peer, start, sentBy, name };
 }

@@ -32,7 +32,7 @@ const tenant = 'acme';
 const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : v ?? '');
 
 async function worker(url: string, prefix: string, name: string, grace = '2'): Promise<Proc> {
-  const w = procs.spawn(['--redis', url, '--prefix', prefix, 'worker', '--concurrency', '2', '--lock-ms', '2000', '--grace', grace], { env: { FM_TEST_WORKER: name }, name });
+  const w = procs.spawn(['--redis', url, '--prefix', prefix, 'worker', '--concurrency', '2', '--lock-ms', '2000', '--grace', grace], { env: { FM_TEST_WORKER: name, FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' }, name });
   await w.waitFor('"msg":"worker ready"');
   return w;
 }
