@@ -213,7 +213,9 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     let nextWorker = 0;
     const live: Proc[] = [];
     const startWorker = async () => {
-      const w = await procs.worker({ redisUrl: redisUrl(), prefix, concurrency: WORKER_CONCURRENCY, lockMs: 2000, env: peerEnv, name: `worker${nextWorker++}` });
+      // Kills are random here: a run in flight on two killed workers would be given up as a
+      // poison run (WORKER_CRASHED, test/poison.test.ts); this test is about checkpoint recovery.
+      const w = await procs.worker({ redisUrl: redisUrl(), prefix, concurrency: WORKER_CONCURRENCY, lockMs: 2000, crashLimit: 10, env: peerEnv, name: `worker${nextWorker++}` });
       live.push(w);
       return w;
     };

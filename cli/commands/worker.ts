@@ -15,8 +15,10 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
     .option('--lock-ms <ms>', 'job lock duration; a dead worker\'s runs move on after it', '10000')
     .option('--heap-growth <percent>', 'how far the heap may grow past what is live before a full GC (0: V8\'s own policy, up to 300%)', '50')
     .option('--grace <seconds>', 'on SIGTERM/SIGINT: time for runs in progress to reach a checkpoint before the worker exits anyway', '15')
-    .action(async (opts: { concurrency: string; lockMs: string; heapGrowth: string; grace: string }, cmd: Command) => {
+    .option('--crash-limit <n>', 'crashed executions after which a run fails WORKER_CRASHED instead of running again', '2')
+    .action(async (opts: { concurrency: string; lockMs: string; heapGrowth: string; grace: string; crashLimit: string }, cmd: Command) => {
       const concurrency = parseCount(opts.concurrency, '--concurrency', 1);
+      const crashLimit = parseCount(opts.crashLimit, '--crash-limit', 1);
       const grace = parseCount(opts.grace, '--grace', 0);
       if (grace > 3600) throw new CliError(`--grace must be at most 3600 seconds, got ${opts.grace}`);
       const lockDurationMs = parseCount(opts.lockMs, '--lock-ms', 1000);
@@ -27,10 +29,11 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
       if (heapGrowth > 0) v8.setFlagsFromString(`--heap-growing-percent=${heapGrowth}`);
       const p = await openProduction(cmd, {
         persistent: true,
+        crashLimit,
         onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
         // A line per succeeded run only at debug level (thousands a second on a busy worker; the
         // task log has them); runs that failed or halted are logged at info.
-        onRunEnd: (run, ms) => logger[run.status === 'succeeded' ? 'debug' : 'info']({ runId: run.runId, tenant: run.tenant, scenarioId: run.scenarioId, status: run.status, actions: run.actions, ms: Math.round(ms) }, `run ${run.status}`),
+        onRunEnd: (run, ms) => logger[run.status === 'succeeded' ? 'debug' : 'info']({ runId: run.runId, tenant: run.tenant, scenarioId: run.scenarioId, status: run.status, actions: run.actions, ms: Math.round(ms), ...(run.error && { error: run.error.code, node: run.error.nodeId }) }, run.error ? `run ${run.status}: ${run.error.code}${run.error.nodeId ? ` at node ${run.error.nodeId}` : ''}` : `run ${run.status}`),
       });
       const worker = p.startWorker({ concurrency, lockDurationMs, stalledIntervalMs: Math.max(500, Math.round(lockDurationMs / 2)) });
       let lastError = 0;

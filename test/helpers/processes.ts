@@ -99,6 +99,8 @@ export interface WorkerOptions {
   prefix: string;
   concurrency?: number;
   lockMs?: number;
+  /** `--crash-limit`: tests that SIGKILL workers on purpose set it above their kill count. */
+  crashLimit?: number;
   env?: Record<string, string>;
   name?: string;
 }
@@ -188,7 +190,7 @@ export class Processes {
   /** Starts `flowmeter --redis URL --prefix P worker` and waits until it is ready. */
   async worker(o: WorkerOptions): Promise<Proc> {
     const proc = this.spawn(
-      ['--redis', o.redisUrl, '--prefix', o.prefix, 'worker', '--concurrency', String(o.concurrency ?? 4), '--lock-ms', String(o.lockMs ?? 2000)],
+      ['--redis', o.redisUrl, '--prefix', o.prefix, 'worker', '--concurrency', String(o.concurrency ?? 4), '--lock-ms', String(o.lockMs ?? 2000), ...(o.crashLimit ? ['--crash-limit', String(o.crashLimit)] : [])],
       { env: o.env, name: o.name ?? `worker(${o.prefix})` },
     );
     await proc.waitFor('"msg":"worker ready"');
