@@ -85,10 +85,18 @@ export function consumed(state: RunState, frameId: string, compiled: CompiledSce
   }
 }
 
-/** The message of a loop iteration, and the iteration's index. */
+/** A loop's frame. */
+export type LoopFrame = Extract<Frame, { kind: 'loop' }>;
+
+/** The message of iteration `index` of a loop (pure: the loop batches of `loop-batch.ts` build theirs with it too). */
+export function messageAt(f: LoopFrame, index: number): Message {
+  return { ...f.input, payload: f.items[index], loop: { index, count: f.items.length } };
+}
+
+/** Starts a loop's next iteration: its message, and the iteration's index. */
 export function iterationMessage(state: RunState, frameId: string): { msg: Message; index: number } {
   const f = state.frames[frameId];
   if (!f || f.kind !== 'loop') throw new Error(`frame ${frameId} is not a loop`);
   const index = f.index++;
-  return { msg: { ...f.input, payload: f.items[index], loop: { index, count: f.items.length } }, index };
+  return { msg: messageAt(f, index), index };
 }
