@@ -11,7 +11,8 @@
  * outcome, so an unused outcome changes nothing and is never billed.
  *
  * A chain is only as long as the actions the run already holds (and its `maxActionsPerRun`),
- * so no step is computed ahead of a halt.
+ * so no step is computed ahead of a halt. When the chain is a Loop's whole body, the loop's
+ * next iterations ride along in the same hop (`loop-batch.ts`).
  */
 import { FlowError } from '../core/errors.js';
 import { isOneMessage, type ChainStep, type NodeContext, type NodeResult } from '../nodes/define.js';
@@ -19,16 +20,29 @@ import { functionNode, functionResult } from '../nodes/function.js';
 import type { CompiledNode } from '../scenario/compile.js';
 import type { Message } from '../core/types.js';
 import type { Slot, Work } from './work.js';
+import { loopBatch, sameIteration, type LoopPrep } from './loop-batch.js';
 
 /** Longest chain sent in one hop. */
 const MAX_CHAIN = 32;
 
 interface Prepared {
+  /** The steps of the chain; of a loop batch, of every iteration one after another. */
   steps: ChainStep[];
+  /** The chain's nodes: step `at` is node `nodes[at % nodes.length]`. */
   nodes: string[];
   /** The step the next wave may use, and the message it expects (the previous step's result). */
   at: number;
   input: Message;
+  /** A loop batch: the iterations' messages (a step `at` with `at % nodes.length === 0` starts one). */
+  loop?: LoopPrep;
+}
+
+/** Whether `slot` is the wave that step `p.at` was prepared for. */
+function expected(w: Work, p: Prepared, slot: Slot): boolean {
+  const n = p.nodes.length;
+  if (p.nodes[p.at % n] !== slot.node.id) return false;
+  if (p.at % n !== 0) return p.input === slot.item.msg;
+  return p.loop !== undefined && sameIteration(w, p.loop, p.at / n, slot);
 }
 
 const prepared = new WeakMap<Work, Prepared>();
@@ -69,7 +83,7 @@ export function fused(w: Work, slot: Slot, single: boolean, ctx: NodeContext<unk
   const p = prepared.get(w);
   if (p !== undefined) {
     prepared.delete(w);
-    if (single && !slot.item.iterate && p.nodes[p.at] === slot.node.id && p.input === slot.item.msg) {
+    if (single && !slot.item.iterate && expected(w, p, slot)) {
       const step = p.steps[p.at]!;
       if (step.ok && isOneMessage(step.outcome.result) && p.at + 1 < p.steps.length) {
         p.at++;
@@ -84,16 +98,17 @@ export function fused(w: Work, slot: Slot, single: boolean, ctx: NodeContext<unk
   const maxRun = w.compiled.scenario.maxActionsPerRun;
   const room = Math.min(w.budget.room(), maxRun === undefined ? Infinity : maxRun - w.run.actions);
   const nodes = chainFrom(w, slot.node, Math.min(MAX_CHAIN, 1 + Math.max(0, room)));
-  if (nodes.length < 2) return undefined;
+  const batch = loopBatch(w, slot, nodes, room);
+  if (nodes.length < 2 && batch === undefined) return undefined;
   const steps = nodes.map((n) => {
     const c = n.config as unknown as { code: string; timeoutMs: number; memoryMb: number };
     return { code: c.code, timeoutMs: c.timeoutMs, memoryMb: c.memoryMb };
   });
   const msg = slot.item.msg;
-  return sandbox.runChain({ tenant: w.run.tenant, msg, vars: w.vars, steps }).then((out) => {
+  return sandbox.runChain({ tenant: w.run.tenant, msg, vars: w.vars, steps, ...(batch && { more: batch.more }) }).then((out) => {
     const first = out[0]!;
     if (out.length > 1 && first.ok && isOneMessage(first.outcome.result)) {
-      prepared.set(w, { steps: out, nodes: nodes.map((n) => n.id), at: 1, input: first.outcome.result });
+      prepared.set(w, { steps: out, nodes: nodes.map((n) => n.id), at: 1, input: first.outcome.result, ...(batch && { loop: batch.prep }) });
     }
     return outcomeOf(first, ctx);
   });

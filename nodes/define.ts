@@ -63,6 +63,13 @@ export interface ChainRequest {
   msg: Message;
   vars: Record<string, unknown>;
   steps: Array<{ code: string; timeoutMs: number; memoryMb: number }>;
+  /**
+   * A loop batch: after the steps ran on `msg`, run them again on each of these messages in
+   * order (the loop's next iterations), carrying `vars` (every step's `setVar`s are seen by the
+   * steps after it). The steps of all iterations are returned in one array; it stops after the
+   * first step that fails or does not return exactly one message.
+   */
+  more?: Message[];
 }
 
 /** One step of a chain: its outcome or its error, and how long it ran (ms). */

@@ -8,7 +8,8 @@
  * Protocol (JSON over the IPC channel):
  *   in:  { b: batchId, jobs: HostJob[], opts? }        (opts only in the first message)
  *   out: { b: batchId, out: ChainStep[][] }            (one array of steps per job, in order)
- * A job is a chain of one or more steps; see `FunctionSandbox.runChain` for its rules.
+ * A job is a chain of one or more steps, optionally run again on the loop's next messages
+ * (`more`); see `FunctionSandbox.runChain` and `ChainRequest.more` for its rules.
  * Started with --no-node-snapshot (isolated-vm needs it on Node 20+).
  */
 import { createSandbox, type InProcessSandbox, type SandboxOptions } from './sandbox.js';
@@ -22,6 +23,8 @@ export interface HostJob {
   msg: Message;
   vars: string;
   steps: Array<{ code: string; timeoutMs: number; memoryMb: number }>;
+  /** A loop batch: the steps again on each of these messages, vars carried (`ChainRequest.more`). */
+  more?: Message[];
 }
 
 export interface HostRequest {
@@ -35,31 +38,55 @@ export interface HostReply {
   out: ChainStep[][];
 }
 
-/** Runs one job's steps in order, stopping after a failure or a result that is not one message. */
+/** Time after which a loop batch starts no further iteration, ms. */
+const BATCH_MS = 25;
+
+/** The variables as the job's steps so far left them: the object once a step set some, its JSON when needed. */
+interface Carried {
+  json: string | null;
+  vars: Record<string, unknown> | null;
+}
+
+/**
+ * Runs one job's steps in order on `msg`, then on each of `more` (a loop batch), stopping after
+ * a failure or a result that is not one message (or, between iterations, after BATCH_MS).
+ */
 export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] {
   const out: ChainStep[] = [];
-  let msg = job.msg;
-  let varsJson = job.vars;
-  let vars: Record<string, unknown> | null = null;
-  for (let i = 0; i < job.steps.length; i++) {
-    const step = job.steps[i]!;
+  const carried: Carried = { json: job.vars, vars: null };
+  const t0 = performance.now();
+  if (!runSteps(sandbox, job, job.msg, carried, out)) return out;
+  for (const msg of job.more ?? []) {
+    // Calls of other runs wait for this host: a batch starts no iteration after BATCH_MS (the
+    // engine computes the rest as usual; stopping early only leaves less prepared).
+    if (performance.now() - t0 > BATCH_MS) break;
+    if (!runSteps(sandbox, job, msg, carried, out)) break;
+  }
+  return out;
+}
+
+/** The steps on one message; true when each returned one message (so a loop batch goes on). */
+function runSteps(sandbox: InProcessSandbox, job: HostJob, first: Message, v: Carried, out: ChainStep[]): boolean {
+  let msg = first;
+  for (const step of job.steps) {
     const t0 = performance.now();
     try {
-      const outcome = sandbox.runSync({ tenant: job.tenant, code: step.code, msg, vars: vars ?? {}, timeoutMs: step.timeoutMs, memoryMb: step.memoryMb }, varsJson);
+      v.json ??= JSON.stringify(v.vars);
+      const outcome = sandbox.runSync({ tenant: job.tenant, code: step.code, msg, vars: v.vars ?? {}, timeoutMs: step.timeoutMs, memoryMb: step.memoryMb }, v.json);
       out.push({ ok: true, outcome, ms: performance.now() - t0 });
-      if (!isOneMessage(outcome.result) || i === job.steps.length - 1) break;
+      if (!isOneMessage(outcome.result)) return false;
       msg = outcome.result;
       if (outcome.sets.length > 0) {
-        vars ??= JSON.parse(varsJson) as Record<string, unknown>;
-        for (const [name, value] of outcome.sets) vars[name] = value;
-        varsJson = JSON.stringify(vars);
+        v.vars ??= JSON.parse(v.json) as Record<string, unknown>;
+        for (const [name, value] of outcome.sets) v.vars[name] = value;
+        v.json = null;
       }
     } catch (e) {
       out.push({ ok: false, code: errorCode(e), message: errorMessage(e), ms: performance.now() - t0 });
-      break;
+      return false;
     }
   }
-  return out;
+  return true;
 }
 
 function main(): void {

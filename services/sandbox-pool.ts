@@ -13,7 +13,8 @@
  *   alone, to a fresh host. A Function has no effect outside its outcome (no I/O, and its
  *   `setVar`s travel in the outcome), and no outcome of the lost batch was delivered, so
  *   running those jobs again is safe and bills nothing twice: the node runs once for the run.
- *   A chain whose host died is run again step by step, so the failure lands on the step at fault.
+ *   A chain whose host died is run again step by step (a loop batch: iteration by iteration), so
+ *   the failure lands on the step at fault.
  * - Belt and braces: a host that has not answered within its batch's timeouts plus a margin
  *   is killed (SIGKILL); its job fails with FUNCTION_TIMEOUT.
  */
@@ -168,7 +169,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     const b = nextBatch++;
     counters.hops++;
     let budget = margin;
-    for (const j of jobs) for (const s of j.wire.steps) budget += 2 * s.timeoutMs;
+    for (const j of jobs) for (const s of j.wire.steps) budget += 2 * s.timeoutMs * (1 + (j.wire.more?.length ?? 0));
     const timer = setTimeout(() => {
       if (host.batch?.b !== b) return;
       host.timedOut = true;
@@ -254,23 +255,27 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       timeoutMs: Math.min(Math.max(1, Math.floor(s.timeoutMs) || 1), MAX_TIMEOUT_MS),
       memoryMb: s.memoryMb >= 8 ? Math.floor(s.memoryMb) : 8,
     }));
-    const whole = await submit({ tenant: req.tenant, msg: req.msg, vars, steps }, false);
+    const more = req.more !== undefined && req.more.length > 0 ? req.more : undefined;
+    const whole = await submit({ tenant: req.tenant, msg: req.msg, vars, steps, ...(more && { more }) }, false);
     if (!('died' in whole)) return whole;
-    if (steps.length === 1) return [deathStep(whole, steps[0]!)];
-    // The host died during the chain: again, one step at a time, so the fault lands on its step.
+    if (steps.length === 1 && more === undefined) return [deathStep(whole, steps[0]!)];
+    // The host died during the chain (or loop batch): again, one step at a time, so the fault
+    // lands on its step (of its iteration).
     const out: ChainStep[] = [];
-    let msg = req.msg;
     let current = req.vars ?? {};
-    for (const step of steps) {
-      const one = await submit({ tenant: req.tenant, msg, vars, steps: [step] }, true);
-      const s = 'died' in one ? deathStep(one, step) : one[0]!;
-      out.push(s);
-      if (!s.ok || !isOneMessage(s.outcome.result)) break;
-      msg = s.outcome.result;
-      if (s.outcome.sets.length > 0) {
-        current = { ...current };
-        for (const [name, value] of s.outcome.sets) current[name] = value;
-        vars = JSON.stringify(current);
+    for (const first of [req.msg, ...(more ?? [])]) {
+      let msg = first;
+      for (const step of steps) {
+        const one = await submit({ tenant: req.tenant, msg, vars, steps: [step] }, true);
+        const s = 'died' in one ? deathStep(one, step) : one[0]!;
+        out.push(s);
+        if (!s.ok || !isOneMessage(s.outcome.result)) return out;
+        msg = s.outcome.result;
+        if (s.outcome.sets.length > 0) {
+          current = { ...current };
+          for (const [name, value] of s.outcome.sets) current[name] = value;
+          vars = JSON.stringify(current);
+        }
       }
     }
     return out;
