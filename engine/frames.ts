@@ -89,6 +89,10 @@ export function consumed(state: RunState, frameId: string, compiled: CompiledSce
 /** A loop's frame. */
 export type LoopFrame = Extract<Frame, { kind: 'loop' }>;
 
+export function isLoopFrame(f: Frame): f is LoopFrame {
+  return f.kind === 'loop';
+}
+
 /** Starts the next iteration of a loop frame: its input, item, index and the item count. */
 export function nextIteration(state: RunState, frameId: string): Iteration {
   const f = state.frames[frameId];

@@ -18,7 +18,8 @@
  */
 import type { Message } from '../core/types.js';
 import type { CompiledNode } from '../scenario/compile.js';
-import type { LoopFrame } from './frames.js';
+import { isLoopFrame, type LoopFrame } from './frames.js';
+import { isDeepStrictEqual } from 'node:util';
 import type { Slot, Work } from './work.js';
 
 /** Most iterations computed in one host round trip (the first one included). */
@@ -55,7 +56,7 @@ function jsonBytes(v: unknown): number {
  */
 export function loopBatch(w: Work, slot: Slot, nodes: CompiledNode[], room: number): { prep: LoopPrep; more: Message[] } | undefined {
   const f = w.state.frames[slot.item.frame];
-  if (f === undefined || f.kind !== 'loop') return undefined;
+  if (f === undefined || !isLoopFrame(f)) return undefined;
   const loop = w.compiled.nodes.get(f.node);
   // The iterations' messages, as the loop node enters them (its type's `iterate`).
   const enter = (index: number) => loop!.def.iterate!(loop!.config as never, { input: f.input, item: f.items[index], index, count: f.items.length });
@@ -95,12 +96,10 @@ export function sameIteration(w: Work, prep: LoopPrep, k: number, slot: Slot): b
   if (want === undefined) return false;
   const keys = Object.keys(want);
   if (Object.keys(got).length !== keys.length) return false;
+  // The loop node builds both from the same input and item: fields are the same objects but
+  // for the small ones it makes per iteration (Loop: `loop: { index, count }`).
   for (const key of keys) {
-    if (want[key] === got[key]) continue;
-    if (key !== 'loop') return false;
-    const a = want.loop as { index: number; count: number };
-    const b = got.loop as { index?: unknown; count?: unknown } | null;
-    if (b === null || typeof b !== 'object' || Object.keys(b).length !== 2 || a.index !== b.index || a.count !== b.count) return false;
+    if (want[key] !== got[key] && !isDeepStrictEqual(want[key], got[key])) return false;
   }
   return true;
 }
