@@ -27,7 +27,8 @@ export function principalOf(req: FastifyRequest): Principal {
 /** Refuses the request unless the admin key was used. */
 export function requireAdmin(req: FastifyRequest): Principal {
   const p = principalOf(req);
-  if (!p.admin) throw new ApiError('FORBIDDEN', `${req.method} ${req.routeOptions.url ?? req.url} needs the admin key (FLOWMETER_ADMIN_KEY); a tenant key cannot do this`);
+  if (!p.admin)
+    throw new ApiError('FORBIDDEN', `${req.method} ${req.routeOptions.url ?? req.url} needs the admin key (FLOWMETER_ADMIN_KEY); a tenant key cannot do this`);
   return p;
 }
 
@@ -59,7 +60,10 @@ export function createAuthHook(platform: Platform, opts: AuthOptions): (req: Fas
     let key = bearer(req);
     if (!key && typeof query.access_token === 'string' && query.access_token && opts.allowQueryToken(req)) key = query.access_token;
     if (!key) {
-      throw new ApiError('UNAUTHORIZED', req.headers.authorization ? 'the Authorization header must be "Bearer KEY"' : 'missing API key: send Authorization: Bearer KEY');
+      throw new ApiError(
+        'UNAUTHORIZED',
+        req.headers.authorization ? 'the Authorization header must be "Bearer KEY"' : 'missing API key: send Authorization: Bearer KEY',
+      );
     }
     const named = query.tenant;
     if (named !== undefined && (typeof named !== 'string' || !TENANT_RE.test(named))) {

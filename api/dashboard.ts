@@ -6,8 +6,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Platform } from '../engine/platform.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
+import type { Platform } from '../engine/platform.js';
 
 /** Where the page's files live. */
 export const DASHBOARD_DIR = resolve(PACKAGE_ROOT, 'api', 'dashboard');

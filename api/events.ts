@@ -7,8 +7,9 @@
  * so proxies keep the connection open. `?access_token=KEY` may replace the Authorization
  * header, since EventSource cannot set headers.
  */
-import type { FastifyInstance } from 'fastify';
+
 import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { RunEvent } from '../engine/platform.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './routes-common.js';

@@ -20,8 +20,18 @@ export class Metrics {
 
   constructor(private readonly platform: Platform) {
     const registers = [this.registry];
-    this.runs = new Counter({ name: 'flowmeter_runs_total', help: 'Runs that ended (or stopped as halted), by status', labelNames: ['tenant', 'scenario', 'status'], registers });
-    this.actions = new Counter({ name: 'flowmeter_actions_total', help: 'Actions spent by tasks (SPEC §3), billable or not', labelNames: ['tenant', 'scenario'], registers });
+    this.runs = new Counter({
+      name: 'flowmeter_runs_total',
+      help: 'Runs that ended (or stopped as halted), by status',
+      labelNames: ['tenant', 'scenario', 'status'],
+      registers,
+    });
+    this.actions = new Counter({
+      name: 'flowmeter_actions_total',
+      help: 'Actions spent by tasks (SPEC §3), billable or not',
+      labelNames: ['tenant', 'scenario'],
+      registers,
+    });
     this.durations = new Histogram({
       name: 'flowmeter_task_duration_seconds',
       help: 'Duration of tasks, by node type (the trigger task by trigger type)',
@@ -40,7 +50,9 @@ export class Metrics {
         const tenants = [...subs.keys()];
         const reports = await Promise.all(tenants.map((t) => platform.ledger.usage(t, now).catch(() => null)));
         this.reset();
-        reports.forEach((u, i) => u && this.set({ tenant: tenants[i]! }, u.remaining));
+        reports.forEach((u, i) => {
+          if (u) this.set({ tenant: tenants[i]! }, u.remaining);
+        });
       },
     });
     new Gauge({
@@ -86,7 +98,14 @@ export class Metrics {
     this.closed = true;
     const subs = [...this.subs.values()];
     this.subs.clear();
-    await Promise.all(subs.map((s) => s.then((stop) => stop(), () => undefined)));
+    await Promise.all(
+      subs.map((s) =>
+        s.then(
+          (stop) => stop(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 
   private onEvent(tenant: string, e: RunEvent): void {

@@ -1,11 +1,11 @@
 /** `GET|PUT /api/plan`, `GET /api/invoice`, `GET /api/usage/history`, `GET /api/notifications[/secret]` (SPEC §11). */
 import type { FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/errors.js';
-import { parsePlan, planDocument } from '../metering/plan.js';
-import { invoiceOf } from '../metering/invoice.js';
 import { usageHistory } from '../metering/history.js';
+import { invoiceOf } from '../metering/invoice.js';
+import { parsePlan, planDocument } from '../metering/plan.js';
 import { principalOf, requireAdmin } from './auth.js';
-import { ApiError, type ApiContext } from './routes-common.js';
+import { type ApiContext, ApiError } from './routes-common.js';
 
 export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): void {
   const { ledger } = ctx.platform;
@@ -35,7 +35,8 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
   api.get<{ Querystring: { period?: string } }>('/invoice', async (req) => {
     const { tenant } = principalOf(req);
     const { period } = req.query;
-    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
+    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period))
+      throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
     return invoiceOf(ledger, tenant, new Date(), period);
   });
 
@@ -43,7 +44,8 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
   api.get<{ Querystring: { limit?: string } }>('/notifications', async (req) => {
     const { tenant } = principalOf(req);
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new ApiError('INVALID_INPUT', `?limit must be a whole number from 1 to 200, got ${JSON.stringify(req.query.limit)}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+      throw new ApiError('INVALID_INPUT', `?limit must be a whole number from 1 to 200, got ${JSON.stringify(req.query.limit)}`);
     const store = ctx.platform.notifications;
     return { deliveries: store ? await store.deliveries(tenant, limit) : [] };
   });
@@ -60,7 +62,8 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
   api.get<{ Querystring: { months?: string } }>('/usage/history', async (req) => {
     const { tenant } = principalOf(req);
     const months = req.query.months === undefined ? 12 : Number(req.query.months);
-    if (!Number.isInteger(months) || months < 1 || months > 120) throw new ApiError('INVALID_INPUT', `?months must be a whole number from 1 to 120, got ${JSON.stringify(req.query.months)}`);
+    if (!Number.isInteger(months) || months < 1 || months > 120)
+      throw new ApiError('INVALID_INPUT', `?months must be a whole number from 1 to 120, got ${JSON.stringify(req.query.months)}`);
     return usageHistory(ledger, tenant, new Date(), months);
   });
 }

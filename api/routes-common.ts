@@ -3,9 +3,9 @@
  * waiting for a run that is being started.
  */
 import type { FastifyRequest } from 'fastify';
-import { FlowError, type ErrorCode } from '../core/errors.js';
-import type { Platform, TriggerOptions } from '../engine/platform.js';
+import { type ErrorCode, FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
+import type { Platform, TriggerOptions } from '../engine/platform.js';
 import type { Metrics } from './metrics.js';
 
 /** An error the API answers with: its code, a message, extra fields of the error object, headers. */
@@ -46,7 +46,8 @@ export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 export function idempotencyKeyOf(req: FastifyRequest, target: string): string | undefined {
   const v = req.headers['idempotency-key'];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !IDEMPOTENCY_KEY_RE.test(v)) throw new ApiError('INVALID_INPUT', 'the Idempotency-Key header must be 1-255 visible ASCII characters');
+  if (typeof v !== 'string' || !IDEMPOTENCY_KEY_RE.test(v))
+    throw new ApiError('INVALID_INPUT', 'the Idempotency-Key header must be 1-255 visible ASCII characters');
   return `${target}\n${v}`;
 }
 
@@ -109,11 +110,15 @@ export async function triggerAndWait(
   let target: string | null = null;
   let wake!: () => void;
   const woken = new Promise<void>((r) => (wake = r));
-  const stop = await platform.subscribe(tenant, (e) => {
-    if (e.type !== 'run' || !ENDED.has(e.status)) return;
-    ended.add(e.runId);
-    if (e.runId === target) wake();
-  }, { runsOnly: true });
+  const stop = await platform.subscribe(
+    tenant,
+    (e) => {
+      if (e.type !== 'run' || !ENDED.has(e.status)) return;
+      ended.add(e.runId);
+      if (e.runId === target) wake();
+    },
+    { runsOnly: true },
+  );
   let timer: NodeJS.Timeout | undefined;
   let poll: NodeJS.Timeout | undefined;
   try {
@@ -121,10 +126,23 @@ export async function triggerAndWait(
     const runId = (target = run.runId);
     if (ended.has(runId) || ENDED.has(run.status)) wake(); // ENDED: a repeated idempotent trigger
     poll = setInterval(() => {
-      platform.runs.get(tenant, runId).then((r) => r && ENDED.has(r.status) && wake(), () => undefined);
+      platform.runs.get(tenant, runId).then(
+        (r) => r && ENDED.has(r.status) && wake(),
+        () => undefined,
+      );
     }, 2000);
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ApiError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms${platform.mode === 'redis' ? ' (is a worker running?)' : ''}; it goes on: GET /api/runs/${runId}`, { details: { runId } })), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new ApiError(
+              'TIMEOUT',
+              `run ${runId} did not end within ${timeoutMs} ms${platform.mode === 'redis' ? ' (is a worker running?)' : ''}; it goes on: GET /api/runs/${runId}`,
+              { details: { runId } },
+            ),
+          ),
+        timeoutMs,
+      );
     });
     await Promise.race([woken, timedOut]);
     const done = await platform.runs.get(tenant, runId);

@@ -3,9 +3,9 @@
  * `DELETE /api/keys/:id` (revokes one of them: 401 at once for that key, in every server).
  */
 import type { FastifyInstance } from 'fastify';
-import { principalOf } from './auth.js';
-import { ApiError, type ApiContext } from './routes-common.js';
 import { KEY_ID_RE } from '../services/api-keys.js';
+import { principalOf } from './auth.js';
+import { type ApiContext, ApiError } from './routes-common.js';
 
 export function registerKeyRoutes(api: FastifyInstance, ctx: ApiContext): void {
   const { platform } = ctx;

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { planReplay } from '../engine/replay.js';
 import { principalOf } from './auth.js';
-import { ApiError, RUN_ID_RE, SCENARIO_ID_RE, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
+import { type ApiContext, ApiError, isTrue, publicRun, RUN_ID_RE, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
 
 interface IdParams {
   id: string;

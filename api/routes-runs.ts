@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RunStatus } from '../core/types.js';
 import { principalOf } from './auth.js';
-import { ApiError, RUN_ID_RE, SCENARIO_ID_RE, publicRun, type ApiContext } from './routes-common.js';
+import { type ApiContext, ApiError, publicRun, RUN_ID_RE, SCENARIO_ID_RE } from './routes-common.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 const MAX_LIMIT = 1000;
@@ -15,7 +15,8 @@ interface ListQuery {
 
 function parseLimit(v: string | undefined): number {
   if (v === undefined) return 50;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_LIMIT) throw new ApiError('INVALID_INPUT', `?limit must be a whole number from 1 to ${MAX_LIMIT}, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_LIMIT)
+    throw new ApiError('INVALID_INPUT', `?limit must be a whole number from 1 to ${MAX_LIMIT}, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -26,8 +27,10 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
   api.get<{ Querystring: ListQuery }>('/runs', async (req) => {
     const { tenant } = principalOf(req);
     const { scenario, status } = req.query;
-    if (status !== undefined && !STATUSES.includes(status as RunStatus)) throw new ApiError('INVALID_INPUT', `?status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
-    if (scenario !== undefined && !SCENARIO_ID_RE.test(scenario)) throw new ApiError('INVALID_INPUT', `?scenario must be a scenario id, got ${JSON.stringify(scenario)}`);
+    if (status !== undefined && !STATUSES.includes(status as RunStatus))
+      throw new ApiError('INVALID_INPUT', `?status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
+    if (scenario !== undefined && !SCENARIO_ID_RE.test(scenario))
+      throw new ApiError('INVALID_INPUT', `?scenario must be a scenario id, got ${JSON.stringify(scenario)}`);
     return platform.runs.list(tenant, { scenarioId: scenario, status: status as RunStatus | undefined, limit: parseLimit(req.query.limit) });
   });
 

@@ -4,12 +4,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { validateScenario, formatPath } from '../scenario/validate.js';
-import type { Scenario } from '../scenario/schema.js';
 import type { TriggerInfo } from '../core/types.js';
-import { principalOf } from './auth.js';
+import type { Scenario } from '../scenario/schema.js';
+import { formatPath, validateScenario } from '../scenario/validate.js';
 import { assertEnvAllowed } from '../services/tenant-env.js';
-import { ApiError, SCENARIO_ID_RE, idempotencyKeyOf, isTrue, publicRun, triggerAndWait, type ApiContext } from './routes-common.js';
+import { principalOf } from './auth.js';
+import { type ApiContext, ApiError, idempotencyKeyOf, isTrue, publicRun, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
 
 interface IdParams {
   id: string;
@@ -56,7 +56,8 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const { id } = req.params;
     if (!SCENARIO_ID_RE.test(id)) throw new ApiError('INVALID_INPUT', `a scenario id is 1-64 of a-z 0-9 - _, got ${JSON.stringify(id)}`);
     const doc = req.body;
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ApiError('INVALID_INPUT', 'the body must be a scenario document (a JSON object)');
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+      throw new ApiError('INVALID_INPUT', 'the body must be a scenario document (a JSON object)');
     const body = doc as Record<string, unknown>;
     if (body.id === undefined) body.id = id;
     else if (body.id !== id) throw new ApiError('INVALID_INPUT', `the document's id ${JSON.stringify(body.id)} is not the id in the URL ${JSON.stringify(id)}`);

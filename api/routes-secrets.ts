@@ -3,9 +3,9 @@
  * caller's tenant's credentials (SPEC §9). No route ever answers with a value.
  */
 import type { FastifyInstance } from 'fastify';
-import { principalOf } from './auth.js';
-import { ApiError, type ApiContext } from './routes-common.js';
 import { checkSecret } from '../services/secrets.js';
+import { principalOf } from './auth.js';
+import { type ApiContext, ApiError } from './routes-common.js';
 
 interface NameParams {
   name: string;

@@ -1,9 +1,9 @@
 /** `GET /api/usage`, `GET|PUT /api/quota`, `POST /api/quota/addons`. */
 import type { FastifyInstance } from 'fastify';
+import { type QuotaPatch, quotaSchema } from '../metering/quota.js';
 import { formatPath } from '../scenario/validate.js';
-import { quotaSchema, type QuotaPatch } from '../metering/quota.js';
 import { principalOf, requireAdmin } from './auth.js';
-import { ApiError, type ApiContext } from './routes-common.js';
+import { type ApiContext, ApiError } from './routes-common.js';
 
 const patchSchema = quotaSchema.partial();
 
@@ -19,7 +19,8 @@ export function registerUsageRoutes(api: FastifyInstance, ctx: ApiContext): void
   api.get<{ Querystring: { period?: string } }>('/usage', async (req) => {
     const { tenant } = principalOf(req);
     const { period } = req.query;
-    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
+    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period))
+      throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
     return ledger.usage(tenant, new Date(), period);
   });
 
@@ -43,10 +44,18 @@ export function registerUsageRoutes(api: FastifyInstance, ctx: ApiContext): void
   api.post('/quota/addons', async (req) => {
     const { tenant } = requireAdmin(req);
     const { actions, expires, ...rest } = asObject(req.body, '{ "actions": N, "expires"?: ISO }');
-    if (Object.keys(rest).length) throw new ApiError('INVALID_INPUT', `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
-    if (typeof actions !== 'number' || !Number.isSafeInteger(actions) || actions <= 0) throw new ApiError('INVALID_INPUT', `actions must be a positive whole number, got ${JSON.stringify(actions)}`);
+    if (Object.keys(rest).length)
+      throw new ApiError(
+        'INVALID_INPUT',
+        `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest)
+          .map((k) => JSON.stringify(k))
+          .join(', ')}`,
+      );
+    if (typeof actions !== 'number' || !Number.isSafeInteger(actions) || actions <= 0)
+      throw new ApiError('INVALID_INPUT', `actions must be a positive whole number, got ${JSON.stringify(actions)}`);
     const now = new Date();
-    if (expires !== undefined && (typeof expires !== 'string' || Number.isNaN(Date.parse(expires)))) throw new ApiError('INVALID_INPUT', `expires must be an ISO 8601 date-time, got ${JSON.stringify(expires)}`);
+    if (expires !== undefined && (typeof expires !== 'string' || Number.isNaN(Date.parse(expires))))
+      throw new ApiError('INVALID_INPUT', `expires must be an ISO 8601 date-time, got ${JSON.stringify(expires)}`);
     await ledger.addActions(tenant, actions, now, { expires: expires === undefined ? undefined : new Date(expires) });
     return ledger.usage(tenant, now);
   });

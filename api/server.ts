@@ -6,24 +6,25 @@
  * engine/errors.ts (plus fields such as `problems` where they help); never a stack trace, and
  * the message of an unexpected error is not shown (it is logged).
  */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Platform } from '../engine/platform.js';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { errorMessage, httpStatusOf } from '../core/errors.js';
+import type { Platform } from '../engine/platform.js';
 import { isRedisUnavailable } from '../redis/client.js';
 import { createAuthHook, principalOf, sameSecret } from './auth.js';
 import { registerDashboard } from './dashboard.js';
 import { EventStreams, registerEventsRoute } from './events.js';
 import { Metrics } from './metrics.js';
-import { registerRunRoutes } from './routes-runs.js';
-import { registerLifecycleRoutes } from './routes-lifecycle.js';
-import { registerScenarioRoutes } from './routes-scenarios.js';
-import { registerUsageRoutes } from './routes-usage.js';
-import { registerSecretRoutes } from './routes-secrets.js';
-import { registerKeyRoutes } from './routes-keys.js';
-import { ApiError, isJsonContentType, setRawBody, type ApiContext } from './routes-common.js';
 import { registerBillingRoutes } from './routes-billing.js';
+import { type ApiContext, ApiError, isJsonContentType, setRawBody } from './routes-common.js';
+import { registerKeyRoutes } from './routes-keys.js';
+import { registerLifecycleRoutes } from './routes-lifecycle.js';
+import { registerRunRoutes } from './routes-runs.js';
+import { registerScenarioRoutes } from './routes-scenarios.js';
+import { registerSecretRoutes } from './routes-secrets.js';
+import { registerUsageRoutes } from './routes-usage.js';
 import { registerWebhooks } from './webhooks.js';
 
 export interface ServerOptions {
@@ -56,11 +57,15 @@ function toHttpError(err: unknown, bodyLimit: number): HttpError {
   const e = (err ?? {}) as Partial<FastifyError> & { code?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const answer = (status: number, c: string, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>): HttpError => ({
-    status, body: { error: { code: c, message, ...extra } }, headers,
+    status,
+    body: { error: { code: c, message, ...extra } },
+    headers,
   });
-  if (isRedisUnavailable(err)) return answer(503, 'REDIS_UNAVAILABLE', `Redis cannot be reached; nothing was done, retry later (${firstLine(errorMessage(err))})`);
+  if (isRedisUnavailable(err))
+    return answer(503, 'REDIS_UNAVAILABLE', `Redis cannot be reached; nothing was done, retry later (${firstLine(errorMessage(err))})`);
   if (err instanceof ApiError) return answer(httpStatusOf(err.code), err.code, err.message, err.extra.details, err.extra.headers);
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return answer(413, 'PAYLOAD_TOO_LARGE', `the request body is over the limit of ${bodyLimit} bytes`);
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413)
+    return answer(413, 'PAYLOAD_TOO_LARGE', `the request body is over the limit of ${bodyLimit} bytes`);
   if (code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return answer(e.statusCode, 'INVALID_INPUT', errorMessage(err));
   }
@@ -77,7 +82,9 @@ function firstLine(text: string): string {
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 /** The longest route parameter (a tenant, id or name); longer ones are 404 like any unknown route. */
@@ -89,10 +96,17 @@ const MAX_PARAM_LENGTH = 512;
  */
 function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const message = status === 431 ? 'the request line or headers are over the size limit' : status === 408 ? 'the request took too long to arrive' : 'the request is malformed';
+  const message =
+    status === 431
+      ? 'the request line or headers are over the size limit'
+      : status === 408
+        ? 'the request took too long to arrive'
+        : 'the request is malformed';
   const body = JSON.stringify({ error: { code: 'INVALID_INPUT', message } });
   if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   } else socket.destroy();
 }
 
@@ -115,11 +129,18 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
     // limit 414, both in the API's shape.
     frameworkErrors: (err, _req, reply) => {
       const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      const message = long ? `a path parameter is over ${MAX_PARAM_LENGTH} characters` : err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (bad percent-encoding)' : 'the request could not be routed';
+      const message = long
+        ? `a path parameter is over ${MAX_PARAM_LENGTH} characters`
+        : err.code === 'FST_ERR_BAD_URL'
+          ? 'the URL is not valid (bad percent-encoding)'
+          : 'the request could not be routed';
       void (reply as unknown as { code(n: number): { send(b: unknown): unknown } }).code(long ? 414 : 400).send({ error: { code: 'INVALID_INPUT', message } });
     },
     logger: opts.logger
-      ? { level: process.env.FLOWMETER_LOG_LEVEL ?? 'info', serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: safeUrl(req.url) }) } }
+      ? {
+          level: process.env.FLOWMETER_LOG_LEVEL ?? 'info',
+          serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: safeUrl(req.url) }) },
+        }
       : false,
   });
   const metrics = new Metrics(platform);
@@ -129,7 +150,10 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
   app.setErrorHandler((err, req, reply) => {
     const out = toHttpError(err, bodyLimit);
     if (out.status >= 500) req.log.error({ code: (err as { code?: unknown }).code, err: errorMessage(err) }, 'request failed');
-    void reply.code(out.status).headers(out.headers ?? {}).send(out.body);
+    void reply
+      .code(out.status)
+      .headers(out.headers ?? {})
+      .send(out.body);
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${safeUrl(req.url.split('?')[0]!)}` } });
@@ -162,7 +186,9 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       await withTimeout(platform.scenarios.tenants(), HEALTH_TIMEOUT_MS);
       return { ok: true, mode: platform.mode };
     } catch (err) {
-      return reply.code(503).send({ ok: false, mode: platform.mode, error: { code: 'REDIS_UNAVAILABLE', message: `the store did not answer: ${errorMessage(err)}` } });
+      return reply
+        .code(503)
+        .send({ ok: false, mode: platform.mode, error: { code: 'REDIS_UNAVAILABLE', message: `the store did not answer: ${errorMessage(err)}` } });
     }
   });
 
@@ -171,7 +197,10 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
     if (opts.adminKey) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
       if (!m || !sameSecret(m[1]!, opts.adminKey)) {
-        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'UNAUTHORIZED', message: '/metrics needs the admin key: send Authorization: Bearer <FLOWMETER_ADMIN_KEY>' } });
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: { code: 'UNAUTHORIZED', message: '/metrics needs the admin key: send Authorization: Bearer <FLOWMETER_ADMIN_KEY>' } });
       }
     }
     const text = await metrics.render();
@@ -192,7 +221,11 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       });
       // API bodies are JSON; anything else (kept as raw bytes by the parser) is refused here.
       api.addHook('preValidation', async (req) => {
-        if (Buffer.isBuffer(req.body)) throw new ApiError('INVALID_INPUT', `the body must be JSON (Content-Type: application/json), got ${JSON.stringify(String(req.headers['content-type'] ?? '').slice(0, 80))}`);
+        if (Buffer.isBuffer(req.body))
+          throw new ApiError(
+            'INVALID_INPUT',
+            `the body must be JSON (Content-Type: application/json), got ${JSON.stringify(String(req.headers['content-type'] ?? '').slice(0, 80))}`,
+          );
       });
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);

@@ -9,14 +9,25 @@
  * enforced while the body is read, before any of these.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Scenario } from '../scenario/schema.js';
-import type { RunRecord, TriggerInfo } from '../core/types.js';
-import { newRun } from '../engine/run-record.js';
-import type { Platform } from '../engine/platform.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hasRefs, refNames, resolveRefs } from '../core/redact.js';
-import { ApiError, TENANT_RE, idempotencyKeyOf, isJsonContentType, isTrue, publicRun, rawBodyOf, secondsUntil, triggerAndWait, type ApiContext } from './routes-common.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
+import type { Platform } from '../engine/platform.js';
+import { newRun } from '../engine/run-record.js';
+import type { Scenario } from '../scenario/schema.js';
+import {
+  type ApiContext,
+  ApiError,
+  idempotencyKeyOf,
+  isJsonContentType,
+  isTrue,
+  publicRun,
+  rawBodyOf,
+  secondsUntil,
+  TENANT_RE,
+  triggerAndWait,
+} from './routes-common.js';
 
 /** Request headers that never reach `msg.headers` (nor the run record). */
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-signature']);
@@ -32,7 +43,7 @@ async function findScenario(platform: Platform, tenant: string, path: string): P
   if (!TENANT_RE.test(tenant) || !path) throw notFound(tenant, path);
   const hit = (await platform.scenarios.list(tenant)).find((s) => s.enabled && s.trigger.type === 'webhook' && (s.trigger.path ?? s.id) === path);
   const scenario = hit ? await platform.scenarios.get(tenant, hit.id) : null;
-  if (!scenario || scenario.trigger.type !== 'webhook') throw notFound(tenant, path);
+  if (scenario?.trigger.type !== 'webhook') throw notFound(tenant, path);
   return scenario as Scenario & { trigger: WebhookTrigger };
 }
 
@@ -55,8 +66,10 @@ export function verifySignature(raw: Buffer, header: string | string[] | undefin
     const parts = value.split(',').map((p) => p.trim());
     const t = parts.find((p) => /^t=/i.test(p))!.slice(2);
     const v1 = parts.filter((p) => /^v1=/i.test(p)).map((p) => p.slice(3));
-    if (!/^\d{1,12}$/.test(t) || v1.length === 0) throw new ApiError('BAD_SIGNATURE', 'X-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">');
-    if (Math.abs(nowMs / 1000 - Number(t)) > SIGNATURE_TOLERANCE_S) throw new ApiError('BAD_SIGNATURE', `X-Signature timestamp is more than ${SIGNATURE_TOLERANCE_S} s from now`);
+    if (!/^\d{1,12}$/.test(t) || v1.length === 0)
+      throw new ApiError('BAD_SIGNATURE', 'X-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">');
+    if (Math.abs(nowMs / 1000 - Number(t)) > SIGNATURE_TOLERANCE_S)
+      throw new ApiError('BAD_SIGNATURE', `X-Signature timestamp is more than ${SIGNATURE_TOLERANCE_S} s from now`);
     const expected = createHmac('sha256', secret).update(`${t}.`).update(raw).digest();
     let ok = false;
     for (const sig of v1) ok = sameHex(sig, expected) || ok;
@@ -169,7 +182,15 @@ export const REJECTED_RETENTION_S = 7 * 86400;
  * FLOWMETER_REJECTED_BYTES for the period, so unpaid floods cannot fill Redis; past it the
  * record says `payloadKept: false`.
  */
-async function recordRejected(platform: Platform, scenario: Scenario, tenant: string, trigger: TriggerInfo, payload: unknown, bytes: number, period: string): Promise<RunRecord> {
+async function recordRejected(
+  platform: Platform,
+  scenario: Scenario,
+  tenant: string,
+  trigger: TriggerInfo,
+  payload: unknown,
+  bytes: number,
+  period: string,
+): Promise<RunRecord> {
   const size = bytes + Buffer.byteLength(JSON.stringify(trigger));
   const kept = await platform.rejected.admit(tenant, period, size);
   const run = newRun(scenario, tenant, kept ? trigger : { type: 'webhook' });

@@ -21,7 +21,9 @@ import { fileURLToPath } from 'node:url';
 
 // isolated-vm needs --no-node-snapshot on Node 20+: re-exec this script with it.
 if (!process.execArgv.includes('--no-node-snapshot')) {
-  const child = spawn(process.execPath, ['--no-node-snapshot', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, ['--no-node-snapshot', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else {
@@ -77,10 +79,11 @@ async function main() {
 
   // ---- child processes (killed at the end, whatever happens) -------------------------------
   process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
+  for (const sig of ['SIGINT', 'SIGTERM'])
+    process.on(sig, () => {
+      killAll();
+      process.exit(130);
+    });
 
   /**
    * What every phase gets: the worker-process settings (root, bin, profileDir, workerArgs),
@@ -88,8 +91,16 @@ async function main() {
    * diagnostics connection to it.
    */
   const ctx = {
-    root: ROOT, bin: BIN, profileDir: PROFILE_DIR, workerArgs: WORKER_ARGS, scale: SCALE,
-    log, left, table, redis: null, diag: null,
+    root: ROOT,
+    bin: BIN,
+    profileDir: PROFILE_DIR,
+    workerArgs: WORKER_ARGS,
+    scale: SCALE,
+    log,
+    left,
+    table,
+    redis: null,
+    diag: null,
     W: (ms) => Math.max(500, Math.round(ms * SCALE)),
   };
 
@@ -132,7 +143,8 @@ async function main() {
     try {
       const info = await diag.info('stats');
       const dropped = /client_output_buffer_limit_disconnections:(\d+)/.exec(info)?.[1];
-      if (dropped && dropped !== '0') lost.push(`redis-server disconnected ${dropped} clients over their output buffer limit (pub/sub subscribers falling behind)`);
+      if (dropped && dropped !== '0')
+        lost.push(`redis-server disconnected ${dropped} clients over their output buffer limit (pub/sub subscribers falling behind)`);
     } catch {
       /* diagnostics only */
     }

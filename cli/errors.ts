@@ -5,7 +5,10 @@ export { EXIT };
 
 /** A command-line failure: printed as one line on stderr, then exit with `exitCode`. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number = EXIT.invalid) {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.invalid,
+  ) {
     super(message);
     this.name = 'CliError';
   }

@@ -23,12 +23,17 @@ export function formatRun(run: RunRecord, opts: FormatOptions = {}): string {
   const shown = run.tasks.slice(0, MAX_ROWS);
   const rows = [head, ...shown.map(taskRow)];
   const widths = head.map((_, i) => Math.min(40, Math.max(...rows.map((r) => r[i]!.length))));
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!))).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
   if (run.tasks.length > MAX_ROWS) lines.push(`… ${run.tasks.length - MAX_ROWS} more tasks (use --json for all)`);
   lines.push(...detailLines(run, opts));
   lines.push('');
   lines.push(summaryLine(run));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** What `formatRun` shows besides the task table. */

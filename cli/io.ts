@@ -4,8 +4,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
+import { type ValidationResult, validateScenario } from '../scenario/validate.js';
 import { CliError } from './errors.js';
-import { validateScenario, type ValidationResult } from '../scenario/validate.js';
 
 /** A stream a command writes to. */
 export interface CliStream {

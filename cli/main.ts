@@ -1,22 +1,22 @@
 /** `flowmeter <command>`: the command line of SPEC.md §7, as a function (`bin/flowmeter.js` calls it). */
 import { Command, CommanderError } from 'commander';
-import { CliError, EXIT } from './errors.js';
-import { processIo, withCliIo, type CliIo } from './io.js';
-import { registerLocalCommands } from './commands/local.js';
-import { registerEstimateCommand } from './commands/estimate.js';
-import { registerScheduleCommands } from './commands/schedule.js';
-import { registerWorkerCommand } from './commands/worker.js';
-import { registerScenarioCommands } from './commands/scenarios.js';
-import { registerRunCommands } from './commands/runs.js';
-import { registerUsageCommands } from './commands/usage.js';
-import { registerSchedulerCommand } from './commands/scheduler.js';
-import { registerServeCommand } from './commands/serve.js';
-import { registerKeysCommand } from './commands/keys.js';
-import { registerTailCommand } from './commands/tail.js';
 import { registerDevCommand } from './commands/dev.js';
-import { registerSecretsCommand } from './commands/secrets.js';
-import { registerPlanCommands } from './commands/plan.js';
+import { registerEstimateCommand } from './commands/estimate.js';
 import { registerInvoiceCommand } from './commands/invoice.js';
+import { registerKeysCommand } from './commands/keys.js';
+import { registerLocalCommands } from './commands/local.js';
+import { registerPlanCommands } from './commands/plan.js';
+import { registerRunCommands } from './commands/runs.js';
+import { registerScenarioCommands } from './commands/scenarios.js';
+import { registerScheduleCommands } from './commands/schedule.js';
+import { registerSchedulerCommand } from './commands/scheduler.js';
+import { registerSecretsCommand } from './commands/secrets.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerTailCommand } from './commands/tail.js';
+import { registerUsageCommands } from './commands/usage.js';
+import { registerWorkerCommand } from './commands/worker.js';
+import { CliError, EXIT } from './errors.js';
+import { type CliIo, processIo, withCliIo } from './io.js';
 
 export interface CommandResult {
   stdout: string;

@@ -1,23 +1,34 @@
 /**
  * Conditions of Switch and Filter: `{ path, op, value }`, `{ all }`, `{ any }`, `{ not }`.
  */
-import { z } from 'zod';
+
 import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
 import { getPath, PATH_RE, type Scope } from './paths.js';
 import { renderDeep } from './templates.js';
 import type { NodeRef } from './types.js';
 
 export const OPS = [
-  'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'notIn', 'contains', 'startsWith', 'endsWith',
-  'exists', 'notExists', 'isEmpty', 'inList', 'notInList',
+  'eq',
+  'ne',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'notIn',
+  'contains',
+  'startsWith',
+  'endsWith',
+  'exists',
+  'notExists',
+  'isEmpty',
+  'inList',
+  'notInList',
 ] as const;
 export type Op = (typeof OPS)[number];
 
-export type Condition =
-  | { path: string; op: Op; value?: unknown }
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition };
+export type Condition = { path: string; op: Op; value?: unknown } | { all: Condition[] } | { any: Condition[] } | { not: Condition };
 
 const pathField = z.string().regex(PATH_RE, 'must be a path rooted at msg or vars, like msg.payload.score');
 
@@ -56,31 +67,54 @@ export function evaluate(c: Condition, scope: Scope, lists: Record<string, unkno
   const actual = getPath(scope, c.path);
   const expected = c.op === 'inList' || c.op === 'notInList' ? c.value : renderDeep(c.value, scope);
   switch (c.op) {
-    case 'eq': return isDeepStrictEqual(actual, expected);
-    case 'ne': return !isDeepStrictEqual(actual, expected);
-    case 'gt': { const d = compare(actual, expected); return d !== null && d > 0; }
-    case 'gte': { const d = compare(actual, expected); return d !== null && d >= 0; }
-    case 'lt': { const d = compare(actual, expected); return d !== null && d < 0; }
-    case 'lte': { const d = compare(actual, expected); return d !== null && d <= 0; }
-    case 'in': return includes(expected, actual);
-    case 'notIn': return !includes(expected, actual);
+    case 'eq':
+      return isDeepStrictEqual(actual, expected);
+    case 'ne':
+      return !isDeepStrictEqual(actual, expected);
+    case 'gt': {
+      const d = compare(actual, expected);
+      return d !== null && d > 0;
+    }
+    case 'gte': {
+      const d = compare(actual, expected);
+      return d !== null && d >= 0;
+    }
+    case 'lt': {
+      const d = compare(actual, expected);
+      return d !== null && d < 0;
+    }
+    case 'lte': {
+      const d = compare(actual, expected);
+      return d !== null && d <= 0;
+    }
+    case 'in':
+      return includes(expected, actual);
+    case 'notIn':
+      return !includes(expected, actual);
     case 'contains':
       if (typeof actual === 'string') return typeof expected === 'string' && actual.includes(expected);
       return includes(actual, expected);
-    case 'startsWith': return typeof actual === 'string' && typeof expected === 'string' && actual.startsWith(expected);
-    case 'endsWith': return typeof actual === 'string' && typeof expected === 'string' && actual.endsWith(expected);
-    case 'exists': return actual !== undefined && actual !== null;
-    case 'notExists': return actual === undefined || actual === null;
-    case 'isEmpty': return isEmpty(actual);
-    case 'inList': return includes(lists[String(c.value)], actual);
-    case 'notInList': return !includes(lists[String(c.value)], actual);
+    case 'startsWith':
+      return typeof actual === 'string' && typeof expected === 'string' && actual.startsWith(expected);
+    case 'endsWith':
+      return typeof actual === 'string' && typeof expected === 'string' && actual.endsWith(expected);
+    case 'exists':
+      return actual !== undefined && actual !== null;
+    case 'notExists':
+      return actual === undefined || actual === null;
+    case 'isEmpty':
+      return isEmpty(actual);
+    case 'inList':
+      return includes(lists[String(c.value)], actual);
+    case 'notInList':
+      return !includes(lists[String(c.value)], actual);
   }
 }
 
 /** Problems a condition can have beyond its shape: inList/notInList naming a list. */
 export function conditionRefs(c: Condition, path: string, out: NodeRef[] = []): NodeRef[] {
-  if ('all' in c) c.all.forEach((x, i) => conditionRefs(x, `${path}.all.${i}`, out));
-  else if ('any' in c) c.any.forEach((x, i) => conditionRefs(x, `${path}.any.${i}`, out));
+  if ('all' in c) for (const [i, x] of c.all.entries()) conditionRefs(x, `${path}.all.${i}`, out);
+  else if ('any' in c) for (const [i, x] of c.any.entries()) conditionRefs(x, `${path}.any.${i}`, out);
   else if ('not' in c) conditionRefs(c.not, `${path}.not`, out);
   else if (c.op === 'inList' || c.op === 'notInList') out.push({ path: `${path}.value`, kind: 'list', name: String(c.value ?? '') });
   return out;

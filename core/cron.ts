@@ -104,8 +104,7 @@ function parseSpec(schedule: string): CronSpec {
   } catch (err) {
     throw new Error(`invalid cron expression ${JSON.stringify(schedule)}: ${oneLine((err as Error).message)}`);
   }
-  const nums = (vs: ReadonlyArray<number | string>) =>
-    [...new Set(vs.filter((v): v is number => typeof v === 'number'))].sort((a, b) => a - b);
+  const nums = (vs: ReadonlyArray<number | string>) => [...new Set(vs.filter((v): v is number => typeof v === 'number'))].sort((a, b) => a - b);
   const months: boolean[] = new Array(13).fill(false);
   for (const m of nums(f.month.values)) months[m] = true;
   const dom: boolean[] = new Array(32).fill(false);
@@ -149,9 +148,7 @@ function daysInMonth(year: number, month: number): number {
 /** cron-parser's day rule: dom OR dow when both are restricted, else whichever is. */
 function dayMatches(spec: CronSpec, day: number, weekday: number, monthDays: number): boolean {
   const domMatch = spec.dom[day] || (spec.domLast && day === monthDays);
-  const dowMatch =
-    (spec.dow[weekday] && (spec.dowNth <= 0 || Math.ceil(day / 7) === spec.dowNth)) ||
-    (spec.dowLast[weekday] && day + 7 > monthDays);
+  const dowMatch = (spec.dow[weekday] && (spec.dowNth <= 0 || Math.ceil(day / 7) === spec.dowNth)) || (spec.dowLast[weekday] && day + 7 > monthDays);
   if (!spec.domWildcard && !spec.dowWildcard) return domMatch || dowMatch;
   if (spec.dowWildcard) return domMatch;
   return dowMatch;

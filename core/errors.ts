@@ -44,7 +44,11 @@ export const ERROR_CODES = {
   REDIS_UNAVAILABLE: { message: 'Redis cannot be reached', http: 503, exit: EXIT.failed },
   WORKER_CRASHED: { message: "a run's execution killed worker processes twice; it is not retried again", http: 500, exit: EXIT.failed },
   WORKER_STOPPING: { message: 'the worker was told to stop; the run continues elsewhere from its checkpoint', http: 503, exit: EXIT.failed },
-  ENV_NOT_ALLOWED: { message: 'a ${env:NAME} reference names a variable production does not let tenants read (FLOWMETER_TENANT_ENV)', http: 400, exit: EXIT.invalid },
+  ENV_NOT_ALLOWED: {
+    message: 'a ${env:NAME} reference names a variable production does not let tenants read (FLOWMETER_TENANT_ENV)',
+    http: 400,
+    exit: EXIT.invalid,
+  },
   EGRESS_DENIED: { message: 'a Connector request to a loopback, private, link-local or unspecified address was not sent', http: 500, exit: EXIT.failed },
   SECRET_MISSING: { message: 'a ${secret:NAME} reference names a credential the tenant has not stored', http: 401, exit: EXIT.invalid },
   SECRETS_KEY_INVALID: { message: 'FLOWMETER_SECRETS_KEY is missing or not 64 hex characters', http: 503, exit: EXIT.failed },

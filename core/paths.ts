@@ -1,8 +1,9 @@
 /**
  * Dotted paths rooted at `msg` or `vars`: `msg.payload.items.0.id`.
  */
-import type { Message } from './types.js';
+
 import { FlowError } from './errors.js';
+import type { Message } from './types.js';
 
 export const PATH_RE = /^(msg|vars)(\.[^.\s{}]+)*$/;
 export const MSG_PATH_RE = /^msg(\.[^.\s{}]+)+$/;
@@ -30,7 +31,7 @@ export function getPath(scope: Scope, path: string): unknown {
   for (let i = 1; i < parts.length; i++) {
     if (cur === null || typeof cur !== 'object') return undefined;
     const key = parts[i]!;
-    if (!Object.prototype.hasOwnProperty.call(cur, key)) return undefined;
+    if (!Object.hasOwn(cur, key)) return undefined;
     cur = (cur as Record<string, unknown>)[key];
   }
   return cur;

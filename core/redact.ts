@@ -20,11 +20,7 @@ export function hasEnvRefs(value: string): boolean {
  * to `onSecret` (so it can be redacted later). An unset variable throws `ENV_MISSING`; the
  * message names the variable, never a value.
  */
-export function resolveEnvRefs(
-  value: string,
-  env: (name: string) => string | undefined,
-  onSecret: (value: string) => void,
-): string {
+export function resolveEnvRefs(value: string, env: (name: string) => string | undefined, onSecret: (value: string) => void): string {
   if (!value.includes('${env:')) return value;
   return value.replace(ENV_REF_RE, (_, name: string) => {
     const resolved = env(name);

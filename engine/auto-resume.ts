@@ -53,7 +53,10 @@ export function haltedForQuota(run: RunRecord): boolean {
 }
 
 export class AutoResumer {
-  constructor(private readonly halted: HaltedRuns, private readonly opts: AutoResumerOptions) {}
+  constructor(
+    private readonly halted: HaltedRuns,
+    private readonly opts: AutoResumerOptions,
+  ) {}
 
   private now(): Date {
     return this.opts.now?.() ?? new Date();

@@ -112,8 +112,15 @@ export class Budget {
     // A final settlement is made even when empty: it closes the run's lease bookkeeping.
     if (this.period === null || (!this.dirty && !final)) return null;
     const s: Settlement = {
-      tenant: this.run.tenant, runId: this.run.runId, scenarioId: this.run.scenarioId, billable: this.run.billable,
-      period: this.period, entries: this.entries, heldUsed: this.heldUsed, release: final ? this.held : 0, at,
+      tenant: this.run.tenant,
+      runId: this.run.runId,
+      scenarioId: this.run.scenarioId,
+      billable: this.run.billable,
+      period: this.period,
+      entries: this.entries,
+      heldUsed: this.heldUsed,
+      release: final ? this.held : 0,
+      at,
     };
     this.entries = [];
     this.heldUsed = 0;

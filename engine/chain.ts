@@ -15,12 +15,12 @@
  * next iterations ride along in the same hop (`loop-batch.ts`).
  */
 import { FlowError } from '../core/errors.js';
-import { isOneMessage, type ChainStep, type NodeContext, type NodeResult } from '../nodes/define.js';
+import type { Message } from '../core/types.js';
+import { type ChainStep, isOneMessage, type NodeContext, type NodeResult } from '../nodes/define.js';
 import { functionNode, functionResult } from '../nodes/function.js';
 import type { CompiledNode } from '../scenario/compile.js';
-import type { Message } from '../core/types.js';
+import { type LoopPrep, loopBatch, sameIteration } from './loop-batch.js';
 import type { Slot, Work } from './work.js';
-import { loopBatch, sameIteration, type LoopPrep } from './loop-batch.js';
 
 /** Longest chain sent in one hop. */
 const MAX_CHAIN = 32;

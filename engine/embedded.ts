@@ -3,23 +3,23 @@
  * It is a full Platform, so `serve`, `scheduler` and `dev` work without Redis.
  */
 import { EventEmitter } from 'node:events';
-import { executeRun, type ExecutorDeps } from './executor.js';
-import { waitForEnd } from './wait.js';
-import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
-import { MemoryScenarioStore } from './scenario-store.js';
-import { firingRunId, newRun } from './run-record.js';
 import { FlowError } from '../core/errors.js';
-import type { Scenario } from '../scenario/schema.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
+import { type LedgerOptions, MemoryLedger } from '../metering/ledger.js';
 import type { NodeServices } from '../nodes/define.js';
-import { rejectedBytesLimit, type KeyStore, type Platform, type RejectedPayloads, type RunEvent } from './platform.js';
+import type { Scenario } from '../scenario/schema.js';
 import { apiKeyHash, apiKeyId, newApiKey } from '../services/api-keys.js';
-import { MemoryLedger, type LedgerOptions } from '../metering/ledger.js';
-import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { createMailSender } from '../services/mailer.js';
+import { MemoryNotificationStore, Notifier } from '../services/notifier.js';
+import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { MemorySecretStore } from '../services/secrets.js';
 import { AUTO_RESUME_SWEEP_MS, AutoResumer, MemoryHaltedRuns } from './auto-resume.js';
-import { MemoryNotificationStore, Notifier } from '../services/notifier.js';
+import { type ExecutorDeps, executeRun } from './executor.js';
+import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
+import { type KeyStore, type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit } from './platform.js';
+import { firingRunId, newRun } from './run-record.js';
+import { MemoryScenarioStore } from './scenario-store.js';
+import { waitForEnd } from './wait.js';
 
 export interface EmbeddedOptions extends LedgerOptions {
   /** Environment for `${env:…}` and FLOWMETER_SMTP_URL (default: process.env). */
@@ -50,7 +50,6 @@ export interface Embedded extends Platform {
   /** Auto-resume of runs halted for quota (runs started through `trigger`, `fire` or `resume`). */
   autoResume: AutoResumer;
 }
-
 
 /** The memory run store, publishing the same events as the Redis one. */
 class EventfulRunStore extends MemoryRunStore {
@@ -133,7 +132,16 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     // In memory nothing outlives the process: there is nothing to expire.
     async expire() {},
   };
-  const deps: ExecutorDeps = { meter: ledger, runs, vars, services, secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, onTask: opts.onTask };
+  const deps: ExecutorDeps = {
+    meter: ledger,
+    runs,
+    vars,
+    services,
+    secrets: (t, names) => secrets.read(t, names),
+    now: opts.now,
+    taskBytes: opts.taskBytes,
+    onTask: opts.onTask,
+  };
   const inFlight = new Set<Promise<unknown>>();
   const idempotent = new IdempotencyKeys(() => (opts.now?.() ?? new Date()).getTime());
   const keyHashes = new Map<string, { tenant: string; id: string; createdAt: string; lastUsedAt: string | null }>();
@@ -177,7 +185,8 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   async function resumeRun(tenant: string, runId: string): Promise<RunRecord> {
     const stored = await runs.load(tenant, runId);
     if (!stored) throw new FlowError('NOT_FOUND', `no run ${runId} for tenant ${tenant}`);
-    if (stored.run.status !== 'halted' || !stored.run.pending) throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.run.status}; only a halted run can be resumed`);
+    if (stored.run.status !== 'halted' || !stored.run.pending)
+      throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.run.status}; only a halted run can be resumed`);
     stored.run.status = 'queued';
     await runs.checkpoint(stored.run, []);
     return executeRun(stored.scenario, stored.run, deps);
@@ -188,7 +197,14 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
 
   const platform: Embedded = {
     mode: 'embedded',
-    ledger, runs, vars, scenarios, keys, deps, notifier, notifications,
+    ledger,
+    runs,
+    vars,
+    scenarios,
+    keys,
+    deps,
+    notifier,
+    notifications,
     tenantEnv: null,
     secrets,
     rejected,
@@ -253,12 +269,17 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     },
   };
   autoResume = new AutoResumer(new MemoryHaltedRuns(ledger), {
-    resume: (t, id) => platform.resume(t, id), now: opts.now,
-    onQuotaHalt: (run) => notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
+    resume: (t, id) => platform.resume(t, id),
+    now: opts.now,
+    onQuotaHalt: (run) =>
+      notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
   });
   const sweep = setInterval(() => {
     void autoResume?.sweep().catch(() => undefined);
-    void scenarios.tenants().then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date())).catch(() => undefined);
+    void scenarios
+      .tenants()
+      .then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date()))
+      .catch(() => undefined);
   }, AUTO_RESUME_SWEEP_MS).unref();
   return platform;
 }

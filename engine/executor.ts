@@ -4,21 +4,22 @@
  * interfaces of `stores.ts`, so the embedded and Redis modes share it unchanged.
  * See `engine/README.md` for how a run flows.
  */
-import type { NodeResult } from '../nodes/define.js';
-import { FlowError, errorCode, errorMessage } from '../core/errors.js';
-import { compile } from '../scenario/compile.js';
-import { consumed, initialState, nextIteration, push } from './frames.js';
-import type { LeaseResult, Settlement } from '../metering/meter.js';
-import type { Scenario } from '../scenario/schema.js';
-import type { ErrorInfo, Message, RunRecord, TaskRecord } from '../core/types.js';
+
+import { errorCode, errorMessage, FlowError } from '../core/errors.js';
 import { Redactor } from '../core/redact.js';
-import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
+import type { ErrorInfo, Message, RunRecord, TaskRecord } from '../core/types.js';
+import type { LeaseResult, Settlement } from '../metering/meter.js';
+import type { NodeResult } from '../nodes/define.js';
+import { compile } from '../scenario/compile.js';
+import type { Scenario } from '../scenario/schema.js';
 import { Budget } from './budget.js';
-import { triggerMessage } from './trigger-message.js';
-import { rememberTrigger } from './state-codec.js';
-import { context, record, route, type ExecutorDeps, type Slot, type Work } from './work.js';
 import { fused, setsVars } from './chain.js';
+import { consumed, initialState, nextIteration, push } from './frames.js';
 import { runServices } from './secrets.js';
+import { rememberTrigger } from './state-codec.js';
+import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
+import { triggerMessage } from './trigger-message.js';
+import { context, type ExecutorDeps, record, route, type Slot, type Work } from './work.js';
 
 export type { ExecutorDeps };
 
@@ -56,15 +57,40 @@ export async function executeRun(
     }
     const msg: Message = triggerMessage(run, payload);
     run.actions = 1;
-    run.tasks = [{ seq: 1, nodeId: '$trigger', type: run.trigger.type, status: 'ok', actions: 1, startedAt: at.toISOString(), durationMs: 0, input: null, output: msg, error: null }];
+    run.tasks = [
+      {
+        seq: 1,
+        nodeId: '$trigger',
+        type: run.trigger.type,
+        status: 'ok',
+        actions: 1,
+        startedAt: at.toISOString(),
+        durationMs: 0,
+        input: null,
+        output: msg,
+        error: null,
+      },
+    ];
     fresh.push(run.tasks[0]!);
     state = initialState(scenario.start, msg);
     rememberTrigger(state, msg);
   }
   run.pending = state;
   const w: Work = {
-    run, state, compiled, redactor, deps, services, now, fresh, budget, lastCheckpoint: performance.now(), outputsScrubbed: 0,
-    vars: await varsOf(deps, run, scenario, loaded.vars), failed: null, halted: false,
+    run,
+    state,
+    compiled,
+    redactor,
+    deps,
+    services,
+    now,
+    fresh,
+    budget,
+    lastCheckpoint: performance.now(),
+    outputsScrubbed: 0,
+    vars: await varsOf(deps, run, scenario, loaded.vars),
+    failed: null,
+    halted: false,
   };
   for (const t of w.fresh) deps.onTask?.(run, t);
 
@@ -87,7 +113,10 @@ export async function executeRun(
     run.pending = null;
   } else if (w.halted) {
     run.status = 'halted';
-    run.error = { code: 'QUOTA_EXHAUSTED', message: `quota exhausted: tenant ${run.tenant} has no actions left this period; resume the run when actions are available` };
+    run.error = {
+      code: 'QUOTA_EXHAUSTED',
+      message: `quota exhausted: tenant ${run.tenant} has no actions left this period; resume the run when actions are available`,
+    };
   } else {
     run.status = 'succeeded';
     run.pending = null;
@@ -161,8 +190,16 @@ async function wave(w: Work): Promise<void> {
     const seq = state.nextSeq++;
     const at = w.now();
     const task: TaskRecord = {
-      seq, nodeId: node.id, type: node.type, status: 'ok', actions: 0, startedAt: at.toISOString(), durationMs: 0,
-      input: item.msg, output: null, error: null,
+      seq,
+      nodeId: node.id,
+      type: node.type,
+      status: 'ok',
+      actions: 0,
+      startedAt: at.toISOString(),
+      durationMs: 0,
+      input: item.msg,
+      output: null,
+      error: null,
     };
     const slot: Slot = { item, node, task, started: performance.now(), vars: [] };
     const budget = compiled.scenario.maxActionsPerRun;
@@ -212,15 +249,17 @@ async function wave(w: Work): Promise<void> {
     }
   }
   if (pending) {
-    await Promise.all(slots.map(async (slot) => {
-      if (!(slot.result instanceof Promise)) return;
-      try {
-        slot.result = await slot.result;
-      } catch (err) {
-        slot.error = err;
-      }
-      slot.task.durationMs = performance.now() - slot.started;
-    }));
+    await Promise.all(
+      slots.map(async (slot) => {
+        if (!(slot.result instanceof Promise)) return;
+        try {
+          slot.result = await slot.result;
+        } catch (err) {
+          slot.error = err;
+        }
+        slot.task.durationMs = performance.now() - slot.started;
+      }),
+    );
   }
   for (const slot of slots) await apply(w, slot);
   if (haltedTask) record(w, haltedTask);
@@ -269,4 +308,3 @@ async function apply(w: Work, slot: Slot): Promise<void> {
   }
   if (consumed(state, item.frame, compiled)) state.items.length = 0;
 }
-

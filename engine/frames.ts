@@ -5,8 +5,8 @@
  * next iteration, the sequencer's next step, or the continuation after it.
  */
 import type { Frame, Message, RunState, WorkItem } from '../core/types.js';
-import type { CompiledScenario } from '../scenario/compile.js';
 import type { Iteration } from '../nodes/define.js';
+import type { CompiledScenario } from '../scenario/compile.js';
 
 export function initialState(start: string, msg: Message): RunState {
   return { items: [{ node: start, msg, frame: 'root', caught: [] }], frames: { root: { kind: 'root', open: 1 } }, nextFrame: 1, nextSeq: 2 };
@@ -27,9 +27,10 @@ export function openFrame(
   const id = `f${state.nextFrame++}`;
   // open starts at 1, a token for the frame itself, dropped below (so an empty loop closes at once).
   const common = { parent: parent.frame, node: parent.node, input: parent.msg, index: 0, open: 1, caught: parent.caught };
-  state.frames[id] = frame.kind === 'loop'
-    ? { kind: 'loop', ...common, items: frame.items, collected: frame.collect ? [] : null, ...(frame.over !== undefined && { over: frame.over }) }
-    : { kind: 'seq', ...common, steps: frame.steps };
+  state.frames[id] =
+    frame.kind === 'loop'
+      ? { kind: 'loop', ...common, items: frame.items, collected: frame.collect ? [] : null, ...(frame.over !== undefined && { over: frame.over }) }
+      : { kind: 'seq', ...common, steps: frame.steps };
   state.frames[parent.frame]!.open++;
   advance(state, id);
   consumed(state, id, compiled);
@@ -96,7 +97,7 @@ export function isLoopFrame(f: Frame): f is LoopFrame {
 /** Starts the next iteration of a loop frame: its input, item, index and the item count. */
 export function nextIteration(state: RunState, frameId: string): Iteration {
   const f = state.frames[frameId];
-  if (!f || f.kind !== 'loop') throw new Error(`frame ${frameId} is not a loop`);
+  if (f?.kind !== 'loop') throw new Error(`frame ${frameId} is not a loop`);
   const index = f.index++;
   return { input: f.input, item: f.items[index], index, count: f.items.length };
 }

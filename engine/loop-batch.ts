@@ -16,10 +16,11 @@
  * `maxActionsPerRun`: iteration i's remaining Functions cost n - 1, each further iteration
  * 1 (the iteration) + n (its Functions). It is also capped in iterations and in bytes.
  */
+
+import { isDeepStrictEqual } from 'node:util';
 import type { Message } from '../core/types.js';
 import type { CompiledNode } from '../scenario/compile.js';
 import { isLoopFrame, type LoopFrame } from './frames.js';
-import { isDeepStrictEqual } from 'node:util';
 import type { Slot, Work } from './work.js';
 
 /** Most iterations computed in one host round trip (the first one included). */

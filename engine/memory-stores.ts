@@ -1,8 +1,9 @@
 /** In-memory RunStore and VarStore: the embedded default. */
-import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
-import { summarize } from './stores.js';
+
 import type { RunRecord, TaskRecord } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
+import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
+import { summarize } from './stores.js';
 
 export class MemoryRunStore implements RunStore {
   private runs = new Map<string, RunRecord>();

@@ -3,14 +3,15 @@
  * to start runs. `createProduction` (Redis + BullMQ) and `createEmbeddedPlatform` (in memory,
  * in process) both provide one, so `serve`, `scheduler` and `dev` work on either.
  */
-import type { Ledger } from '../metering/ledger.js';
-import type { RunStore, VarStore } from './stores.js';
-import type { ScenarioStore } from './scenario-store.js';
-import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
-import type { SecretStore } from '../services/secrets.js';
-import type { KeyInfo } from '../services/api-keys.js';
+
 import { FlowError } from '../core/errors.js';
-import type { Notifier, NotificationStore } from '../services/notifier.js';
+import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
+import type { Ledger } from '../metering/ledger.js';
+import type { KeyInfo } from '../services/api-keys.js';
+import type { NotificationStore, Notifier } from '../services/notifier.js';
+import type { SecretStore } from '../services/secrets.js';
+import type { ScenarioStore } from './scenario-store.js';
+import type { RunStore, VarStore } from './stores.js';
 
 /** A run event, as the live tail shows it. */
 export type RunEvent =
@@ -28,7 +29,6 @@ export interface KeyStore {
   /** Revokes key `id` (of `tenant` when given); resolves with its tenant, or null when there is none. */
   revoke(id: string, tenant?: string): Promise<string | null>;
 }
-
 
 /** Rejected webhooks keep their payload 7 days, within a byte budget per tenant per period. */
 export interface RejectedPayloads {

@@ -5,8 +5,8 @@
 import { FlowError } from '../core/errors.js';
 import type { TriggerInfo } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
-import type { RunStore } from './stores.js';
 import type { ScenarioStore } from './scenario-store.js';
+import type { RunStore } from './stores.js';
 
 /** What a replay starts: the current scenario, the original payload, the trigger with `replayOf`. */
 export interface ReplayPlan {
@@ -24,7 +24,10 @@ export async function planReplay(stores: { runs: RunStore; scenarios: ScenarioSt
   if (!stored) throw new FlowError('NOT_FOUND', `no run ${JSON.stringify(runId)} for tenant ${tenant}`);
   const { run } = stored;
   if (run.payloadKept === false) {
-    throw new FlowError('PAYLOAD_NOT_KEPT', `run ${runId} cannot be replayed: its trigger payload was not kept (the tenant's bound on rejected payloads was reached)`);
+    throw new FlowError(
+      'PAYLOAD_NOT_KEPT',
+      `run ${runId} cannot be replayed: its trigger payload was not kept (the tenant's bound on rejected payloads was reached)`,
+    );
   }
   const scenario = await stores.scenarios.get(tenant, run.scenarioId);
   if (!scenario) throw new FlowError('NOT_FOUND', `run ${runId} cannot be replayed: scenario ${run.scenarioId} is no longer deployed for tenant ${tenant}`);

@@ -9,10 +9,11 @@
  * and "unchanged" keeps meaning "equal to the newest version". A deleted scenario takes no
  * more triggers; its history is kept, so a later deploy of the id continues the numbering.
  */
-import type { Scenario } from '../scenario/schema.js';
-import { FlowError } from '../core/errors.js';
-import { canonicalJson } from '../core/canonical.js';
+
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/canonical.js';
+import { FlowError } from '../core/errors.js';
+import type { Scenario } from '../scenario/schema.js';
 
 export interface ScenarioInfo {
   id: string;

@@ -5,10 +5,11 @@
  * may use, before any node runs. A message that picked up a secret before a halt is scrubbed
  * after the resume even though the node that read the secret does not run again.
  */
+
+import type { Redactor } from '../core/redact.js';
+import { type RefSources, refNames, resolveRefs } from '../core/redact.js';
 import type { NodeServices } from '../nodes/define.js';
 import { nodeType } from '../nodes/index.js';
-import type { Redactor } from '../core/redact.js';
-import { refNames, resolveRefs, type RefSources } from '../core/redact.js';
 import type { Scenario } from '../scenario/schema.js';
 
 /** Loads the tenant's credentials by name (missing ones absent). */

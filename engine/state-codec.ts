@@ -4,8 +4,9 @@
  * stored once, as a field of their own (`f:<frame>`), and the state written at every
  * checkpoint carries only what changes.
  */
-import type { Frame, Message, RunState } from '../core/types.js';
+
 import { getPath } from '../core/paths.js';
+import type { Frame, Message, RunState } from '../core/types.js';
 
 /** A frame's unchanging parts; `trigger`: its input is the run's trigger message (stored already). */
 type FrameStatic = { input?: unknown; trigger?: true; items?: unknown[] };

@@ -1,7 +1,7 @@
 /** Waiting for a run to end, the same way on every platform. */
 import { FlowError } from '../core/errors.js';
-import type { RunEvent, SubscribeOptions } from './platform.js';
 import type { RunRecord } from '../core/types.js';
+import type { RunEvent, SubscribeOptions } from './platform.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
 const FINAL = new Set(['succeeded', 'failed', 'rejected']);
@@ -25,7 +25,9 @@ export async function waitForEnd(deps: WaitDeps, tenant: string, runId: string, 
     await start();
     const current = await deps.get(tenant, runId);
     if (!current || !FINAL.has(current.status)) {
-      const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms${hint}`)), timeoutMs)));
+      const late = new Promise(
+        (_, reject) => (timer = setTimeout(() => reject(new FlowError('TIMEOUT', `run ${runId} did not end within ${timeoutMs} ms${hint}`)), timeoutMs)),
+      );
       await Promise.race([ended, late]);
     }
     const run = await deps.get(tenant, runId);

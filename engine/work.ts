@@ -2,16 +2,16 @@
  * A run's working set while the executor runs it (`Work`), one node execution in a wave
  * (`Slot`), and what turns a node's result into queued work and recorded tasks.
  */
-import type { NodeContext, NodeResult, NodeServices, MeterName } from '../nodes/define.js';
-import type { ConnectionUse } from '../core/types.js';
-import type { CompiledNode, CompiledScenario } from '../scenario/compile.js';
-import { deliver, openFrame, push } from './frames.js';
-import type { RunStore, VarStore } from './stores.js';
-import type { Meter } from '../metering/meter.js';
-import type { ErrorInfo, RunRecord, RunState, TaskRecord, WorkItem } from '../core/types.js';
+
 import type { Redactor } from '../core/redact.js';
+import type { ConnectionUse, ErrorInfo, RunRecord, RunState, TaskRecord, WorkItem } from '../core/types.js';
+import type { Meter } from '../metering/meter.js';
+import type { MeterName, NodeContext, NodeResult, NodeServices } from '../nodes/define.js';
+import type { CompiledNode, CompiledScenario } from '../scenario/compile.js';
 import type { Budget, BudgetOptions } from './budget.js';
+import { deliver, openFrame, push } from './frames.js';
 import type { SecretLoader } from './secrets.js';
+import type { RunStore, VarStore } from './stores.js';
 
 export interface ExecutorDeps {
   meter: Meter;

@@ -23,11 +23,13 @@ export interface AddOnOptions {
 
 /** Validates an add-on and makes its purchase record; one-line INVALID_INPUT errors. */
 export function checkAddOn(actions: number, at: Date, opts: AddOnOptions = {}): AddOnPurchase {
-  if (!Number.isSafeInteger(actions) || actions <= 0) throw new FlowError('INVALID_INPUT', `add-on actions must be a positive whole number, got ${JSON.stringify(actions)}`);
+  if (!Number.isSafeInteger(actions) || actions <= 0)
+    throw new FlowError('INVALID_INPUT', `add-on actions must be a positive whole number, got ${JSON.stringify(actions)}`);
   const p: AddOnPurchase = { id: randomUUID(), at: at.toISOString(), actions };
   if (opts.expires !== undefined) {
     if (Number.isNaN(opts.expires.getTime())) throw new FlowError('INVALID_INPUT', 'add-on expiry is not a valid date');
-    if (opts.expires.getTime() <= at.getTime()) throw new FlowError('INVALID_INPUT', `add-on expiry ${opts.expires.toISOString()} is not after now (${at.toISOString()})`);
+    if (opts.expires.getTime() <= at.getTime())
+      throw new FlowError('INVALID_INPUT', `add-on expiry ${opts.expires.toISOString()} is not after now (${at.toISOString()})`);
     p.expires = opts.expires.toISOString();
   }
   return p;

@@ -28,15 +28,25 @@ export async function usageHistory(ledger: Ledger, tenant: string, at: Date, mon
   const keys = Array.from({ length: months }, (_, i) => monthsBefore(current, i));
   const reports = await Promise.all(keys.map((k) => ledger.usage(tenant, at, k)));
   return reports.map((u) => ({
-    period: u.period.key, start: u.period.start, end: u.period.end, limit: u.limit, addOns: u.addOns,
-    used: u.used, remaining: u.remaining, overage: u.overage, nonBillable: u.nonBillable, runs: u.meters.runs,
+    period: u.period.key,
+    start: u.period.start,
+    end: u.period.end,
+    limit: u.limit,
+    addOns: u.addOns,
+    used: u.used,
+    remaining: u.remaining,
+    overage: u.overage,
+    nonBillable: u.nonBillable,
+    runs: u.meters.runs,
   }));
 }
 
 export function formatHistory(rows: PeriodSummary[]): string {
   const lines = ['period     limit  add-ons     used  overage  non-billable   runs'];
   for (const r of rows) {
-    lines.push(`${r.period}  ${String(r.limit).padStart(6)}  ${String(r.addOns).padStart(7)}  ${String(r.used).padStart(7)}  ${String(r.overage).padStart(7)}  ${String(r.nonBillable).padStart(12)}  ${String(r.runs).padStart(5)}`);
+    lines.push(
+      `${r.period}  ${String(r.limit).padStart(6)}  ${String(r.addOns).padStart(7)}  ${String(r.used).padStart(7)}  ${String(r.overage).padStart(7)}  ${String(r.nonBillable).padStart(12)}  ${String(r.runs).padStart(5)}`,
+    );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -57,7 +57,13 @@ export function unitsOver(use: number, included: number, unit: number): number {
 export function invoiceMinor(input: InvoiceInput): Invoice {
   const { plan, period } = input;
   const lines: InvoiceLine[] = [
-    { kind: 'base', description: `${plan.name} plan, ${n(plan.includedActions)} actions included`, quantity: 1, unitPrice: plan.basePrice, amount: plan.basePrice },
+    {
+      kind: 'base',
+      description: `${plan.name} plan, ${n(plan.includedActions)} actions included`,
+      quantity: 1,
+      unitPrice: plan.basePrice,
+      amount: plan.basePrice,
+    },
   ];
   const start = Date.parse(period.start);
   const end = Date.parse(period.end);
@@ -70,25 +76,41 @@ export function invoiceMinor(input: InvoiceInput): Invoice {
     lines.push({
       kind: 'addOn',
       description: `add-on: ${n(a.actions)} actions bought ${a.at}, ${pct}% of the period left${a.expires ? `, expires ${a.expires}` : ''}`,
-      quantity: packs, unitPrice: plan.addOnPrice, amount: mulDivRoundHalfUp(plan.addOnPrice * packs, left, end - start),
+      quantity: packs,
+      unitPrice: plan.addOnPrice,
+      amount: mulDivRoundHalfUp(plan.addOnPrice * packs, left, end - start),
     });
   }
   const included = plan.includedActions + addOnActions;
   const over = unitsOver(input.used, included, plan.overageUnit);
   if (over > 0) {
     lines.push({
-      kind: 'overage', description: `overage: ${n(input.used - included)} actions past ${n(included)}${plan.overageUnit > 1 ? `, per ${n(plan.overageUnit)}` : ''}`,
-      quantity: over, unitPrice: plan.overagePrice, amount: over * plan.overagePrice,
+      kind: 'overage',
+      description: `overage: ${n(input.used - included)} actions past ${n(included)}${plan.overageUnit > 1 ? `, per ${n(plan.overageUnit)}` : ''}`,
+      quantity: over,
+      unitPrice: plan.overagePrice,
+      amount: over * plan.overagePrice,
     });
   }
   for (const [name, m] of Object.entries(plan.meters) as Array<[PricedMeter, { included: number; price: number; unit: number }]>) {
     const use = input.meters[name] ?? 0;
     const q = unitsOver(use, m.included, m.unit);
-    if (q > 0) lines.push({ kind: 'meter', description: `${name}: ${n(use - m.included)} past ${n(m.included)}${m.unit > 1 ? `, per ${n(m.unit)}` : ''}`, quantity: q, unitPrice: m.price, amount: q * m.price });
+    if (q > 0)
+      lines.push({
+        kind: 'meter',
+        description: `${name}: ${n(use - m.included)} past ${n(m.included)}${m.unit > 1 ? `, per ${n(m.unit)}` : ''}`,
+        quantity: q,
+        unitPrice: m.price,
+        amount: q * m.price,
+      });
   }
   return {
-    tenant: input.tenant, period: period.key, currency: plan.currency, lines,
-    total: lines.reduce((s, l) => s + l.amount, 0), preview: input.at.getTime() < end,
+    tenant: input.tenant,
+    period: period.key,
+    currency: plan.currency,
+    lines,
+    total: lines.reduce((s, l) => s + l.amount, 0),
+    preview: input.at.getTime() < end,
   };
 }
 
@@ -115,10 +137,10 @@ export function formatInvoice(inv: Invoice): string {
   const rows = inv.lines.map((l) => [l.kind, l.description, n(l.quantity), money(l.unitPrice), money(l.amount)]);
   const w = [7, Math.max(11, ...rows.map((r) => r[1]!.length)), 8, 12, 12];
   const fmt = (r: string[]) => [r[0]!.padEnd(w[0]!), r[1]!.padEnd(w[1]!), r[2]!.padStart(w[2]!), r[3]!.padStart(w[3]!), r[4]!.padStart(w[4]!)].join('  ');
-  return [
+  return `${[
     `invoice for ${inv.tenant}, period ${inv.period}, ${inv.currency}${inv.preview ? ' (preview: the period has not ended)' : ''}`,
     fmt(['kind', 'description', 'quantity', 'unit price', 'amount']),
     ...rows.map(fmt),
     fmt(['total', '', '', '', money(inv.total)]),
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }

@@ -2,13 +2,23 @@
  * The ledger: a Meter that also keeps quotas, add-ons, alerts and the usage report.
  * `MemoryLedger` is the embedded default; `RedisLedger` does the same atomically in Lua.
  */
-import type { LeaseRequest, LeaseResult, Meter, Settlement } from './meter.js';
+
 import type { ConnectionUse, MeterName } from '../core/types.js';
+import { type AddOnOptions, type AddOnPurchase, checkAddOn, reportInstant, validAddOns } from './addons.js';
+import type { LeaseRequest, LeaseResult, Meter, Settlement } from './meter.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
-import { reportInstant } from './addons.js';
-import { buildReport, countConnection, DEFAULT_QUOTA, emptyCounters, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from './quota.js';
-import { checkAddOn, validAddOns, type AddOnOptions, type AddOnPurchase } from './addons.js';
 import type { Plan } from './plan.js';
+import {
+  buildReport,
+  countConnection,
+  DEFAULT_QUOTA,
+  emptyCounters,
+  type PeriodCounters,
+  type Quota,
+  type QuotaPatch,
+  quotaSchema,
+  type UsageReport,
+} from './quota.js';
 
 export interface Alert {
   tenant: string;

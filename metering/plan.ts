@@ -32,7 +32,12 @@ export const planSchema = z.strictObject({
   /** Actions in one add-on pack (default 1). */
   addOnActions: unit,
   /** Informational meters billed past their `included` use, per `unit`, at `price`. */
-  meters: z.partialRecord(z.enum(PRICED_METERS), z.strictObject({ included: z.number().int('must be a whole number').min(0, 'must not be negative').default(0), price, unit })).default({}),
+  meters: z
+    .partialRecord(
+      z.enum(PRICED_METERS),
+      z.strictObject({ included: z.number().int('must be a whole number').min(0, 'must not be negative').default(0), price, unit }),
+    )
+    .default({}),
 });
 
 export type PlanDocument = z.infer<typeof planSchema>;
@@ -71,10 +76,16 @@ export function parsePlan(doc: unknown): Plan {
   };
   const meters: Plan['meters'] = {};
   const plan: Plan = {
-    name: d.name, currency: d.currency, digits,
-    basePrice: minor(d.basePrice, 'basePrice'), includedActions: d.includedActions,
-    overagePrice: minor(d.overagePrice, 'overagePrice'), overageUnit: d.overageUnit,
-    addOnPrice: minor(d.addOnPrice, 'addOnPrice'), addOnActions: d.addOnActions, meters,
+    name: d.name,
+    currency: d.currency,
+    digits,
+    basePrice: minor(d.basePrice, 'basePrice'),
+    includedActions: d.includedActions,
+    overagePrice: minor(d.overagePrice, 'overagePrice'),
+    overageUnit: d.overageUnit,
+    addOnPrice: minor(d.addOnPrice, 'addOnPrice'),
+    addOnActions: d.addOnActions,
+    meters,
   };
   for (const [name, m] of Object.entries(d.meters) as Array<[PricedMeter, { included: number; price: number; unit: number }]>) {
     meters[name] = { included: m.included, price: minor(m.price, `meters.${name}.price`), unit: m.unit };
@@ -91,7 +102,14 @@ export function planDocument(p: Plan): PlanDocument {
     meters[name] = { included: m.included, price: major(m.price), unit: m.unit };
   }
   return {
-    name: p.name, currency: p.currency, basePrice: major(p.basePrice), includedActions: p.includedActions,
-    overagePrice: major(p.overagePrice), overageUnit: p.overageUnit, addOnPrice: major(p.addOnPrice), addOnActions: p.addOnActions, meters,
+    name: p.name,
+    currency: p.currency,
+    basePrice: major(p.basePrice),
+    includedActions: p.includedActions,
+    overagePrice: major(p.overagePrice),
+    overageUnit: p.overageUnit,
+    addOnPrice: major(p.addOnPrice),
+    addOnActions: p.addOnActions,
+    meters,
   };
 }

@@ -123,14 +123,18 @@ export function buildReport(tenant: string, period: Period, quota: Quota, c: Per
     overage: c.overage,
     nonBillable: c.nonBillable,
     byScenario,
-    byDay: Object.entries(c.days).sort(([a], [b]) => a.localeCompare(b)).map(([date, actions]) => ({ date, actions })),
+    byDay: Object.entries(c.days)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([date, actions]) => ({ date, actions })),
     meters: {
       runs: c.meters.runs ?? 0,
       connectorRequests: c.meters.connectorRequests ?? 0,
       connectorBytes: c.meters.connectorBytes ?? 0,
       mailsSent: c.meters.mailsSent ?? 0,
     },
-    alerts: Object.entries(c.alerts).map(([t, when]) => ({ threshold: Number(t), at: when })).sort((a, b) => a.threshold - b.threshold),
+    alerts: Object.entries(c.alerts)
+      .map(([t, when]) => ({ threshold: Number(t), at: when }))
+      .sort((a, b) => a.threshold - b.threshold),
     connections: c.connections,
     projection: project(period, c.used, quota.monthlyActions + c.addOns, at),
   };

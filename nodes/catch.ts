@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from './define.js';
 import { one } from './cost.js';
+import { defineNode, nextRef } from './define.js';
 import { nodeId } from './fields.js';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineNode } from './define.js';
 import { EMPTY } from './cost.js';
+import { defineNode } from './define.js';
 
 /** Documentation only: never executed, never counted, never the target of an edge. */
 export const commentNode = defineNode({

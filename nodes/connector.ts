@@ -1,12 +1,12 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
-import { defineNode, nextRef, type ConnectionConfig, type NodeContext } from './define.js';
-import { alt, one } from './cost.js';
-import { FlowError, errorCode } from '../core/errors.js';
+import { errorCode, FlowError } from '../core/errors.js';
 import { setPath } from '../core/paths.js';
-import { Redactor, resolveRefs, type RefSources } from '../core/redact.js';
+import { Redactor, type RefSources, resolveRefs } from '../core/redact.js';
 import { renderDeep, renderText } from '../core/templates.js';
 import type { Message } from '../core/types.js';
+import { alt, one } from './cost.js';
+import { type ConnectionConfig, defineNode, type NodeContext, nextRef } from './define.js';
 import { msgPath, nodeId, template } from './fields.js';
 
 /** Redirects followed per attempt, at most. */
@@ -224,7 +224,8 @@ async function send(ctx: NodeContext<ConnectorConfig>, req: Prepared, signal: Ab
     } catch {
       throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected to an invalid URL`);
     }
-    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected to a ${next.protocol} URL`);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected to a ${next.protocol} URL`);
     if (next.origin !== new URL(url).origin) for (const name of req.credentials) headers.delete(name);
     if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
       if (method !== 'HEAD') method = 'GET';
@@ -285,7 +286,12 @@ export const connectorNode = defineNode({
           failure = { code: 'HTTP_TIMEOUT', detail: `timed out after ${node.timeoutMs} ms` };
         } else {
           const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
-          const detail = typeof cause?.message === 'string' && cause.message ? cause.message : typeof cause?.code === 'string' ? cause.code : String((err as Error)?.message ?? err);
+          const detail =
+            typeof cause?.message === 'string' && cause.message
+              ? cause.message
+              : typeof cause?.code === 'string'
+                ? cause.code
+                : String((err as Error)?.message ?? err);
           failure = { code: 'HTTP_NETWORK', detail: `failed: ${detail}` };
         }
         if (!last) await ctx.services.sleep(backoff);

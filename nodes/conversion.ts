@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from './define.js';
-import { alt, one } from './cost.js';
 import { FlowError } from '../core/errors.js';
 import { getPath, setPath } from '../core/paths.js';
+import { alt, one } from './cost.js';
+import { defineNode, nextRef } from './define.js';
 import { msgPath, nodeId, path } from './fields.js';
 
 /** Maps the value at `path` through a conversion table and writes it to `target`. */
@@ -30,7 +30,7 @@ export const conversionNode = defineNode({
     const value = getPath(ctx.scope(input), node.path);
     const key = typeof value === 'string' ? value : JSON.stringify(value ?? null);
     let mapped: unknown;
-    if (Object.prototype.hasOwnProperty.call(table, key)) mapped = table[key];
+    if (Object.hasOwn(table, key)) mapped = table[key];
     else if (node.onMissing === 'keep') mapped = value;
     else if (node.onMissing === 'default') mapped = node.defaultValue ?? null;
     else throw new FlowError('CONVERSION_MISSING', `table ${node.table} has no entry for ${JSON.stringify(value ?? null)}`);

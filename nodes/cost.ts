@@ -8,9 +8,17 @@
  */
 
 /** A range of actions, with the choices that give its min and its max. */
-export interface Range { min: number; max: number; minWhy: string[]; maxWhy: string[] }
+export interface Range {
+  min: number;
+  max: number;
+  minWhy: string[];
+  maxWhy: string[];
+}
 /** The courses of a path: going on to its end (`ok`), or an uncaught failure ending the run (`fail`); null = never. */
-export interface Outcome { ok: Range | null; fail: Range | null }
+export interface Outcome {
+  ok: Range | null;
+  fail: Range | null;
+}
 
 /** What a node's `estimate` hook may ask of the walker. */
 export interface CostContext {

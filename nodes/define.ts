@@ -2,9 +2,11 @@
  * How a node type is defined: `defineNode({ type, config, execute(input, ctx) })`. The context
  * is passed explicitly; nodes never reach the engine through `this` or globals.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { ConnectionUse, Message, MeterName, NodeRef } from '../core/types.js';
+
 export type { MeterName, NodeRef } from '../core/types.js';
+
 import type { Scope } from '../core/paths.js';
 import type { CostContext, CostNoteContext, Outcome } from './cost.js';
 
@@ -23,7 +25,6 @@ export type NodeResult =
   | { kind: 'iterate'; items: unknown[]; collect?: boolean; over?: string }
   /** Run `steps` one after another, then `next` (Sequencer). */
   | { kind: 'sequence'; steps: string[] };
-
 
 /** One iteration of a loop frame: the loop's input message, the item, its index and the item count. */
 export interface Iteration {
@@ -73,9 +74,7 @@ export interface ChainRequest {
 }
 
 /** One step of a chain: its outcome or its error, and how long it ran (ms). */
-export type ChainStep =
-  | { ok: true; outcome: FunctionOutcome; ms: number }
-  | { ok: false; code: string; message: string; ms: number };
+export type ChainStep = { ok: true; outcome: FunctionOutcome; ms: number } | { ok: false; code: string; message: string; ms: number };
 
 export interface FunctionOutcome {
   result: unknown;
@@ -151,10 +150,7 @@ export interface ScenarioLike {
 export interface ConnectionConfig {
   baseUrl?: string;
   headers?: Record<string, string>;
-  auth?:
-    | { type: 'bearer'; token: string }
-    | { type: 'basic'; username: string; password: string }
-    | { type: 'header'; name: string; value: string };
+  auth?: { type: 'bearer'; token: string } | { type: 'basic'; username: string; password: string } | { type: 'header'; name: string; value: string };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineNode } from './define.js';
 import { concurrent, one } from './cost.js';
+import { defineNode } from './define.js';
 import { nodeId } from './fields.js';
 
 /** Sends a copy of the message to every branch; the branches run concurrently. */

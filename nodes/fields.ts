@@ -1,7 +1,7 @@
 /** zod fields shared by several node types. */
 import { z } from 'zod';
-import { ID_RE } from './define.js';
 import { MSG_PATH_RE, PATH_RE } from '../core/paths.js';
+import { ID_RE } from './define.js';
 
 export const nodeId = z.string().regex(ID_RE, 'must be 1-64 of a-z 0-9 - _');
 export const path = z.string().regex(PATH_RE, 'must be a path rooted at msg or vars, like msg.payload.items');

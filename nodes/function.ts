@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineNode, isOneMessage, nextRef, type FunctionOutcome, type NodeContext, type NodeResult } from './define.js';
-import { alt, EMPTY, one, tag } from './cost.js';
 import { FlowError } from '../core/errors.js';
 import type { Message } from '../core/types.js';
+import { alt, EMPTY, one, tag } from './cost.js';
+import { defineNode, type FunctionOutcome, isOneMessage, type NodeContext, type NodeResult, nextRef } from './define.js';
 import { nodeId } from './fields.js';
 
 /**
@@ -52,11 +52,10 @@ export const functionNode = defineNode({
       return [`code: ${(err as Error).name}: ${(err as Error).message}`];
     }
   },
-  estimate: (n, c) => alt(
-    n.next ? one(alt(tag(EMPTY, `${c.label} returns no message`), tag(c.next(n.next), `${c.label} returns one message`))) : one(EMPTY),
-    c.fails(),
-  ),
-  costNote: () => 'each Function is taken as returning no message or one message (one returning an array of k messages runs what follows it k times, beyond this estimate)',
+  estimate: (n, c) =>
+    alt(n.next ? one(alt(tag(EMPTY, `${c.label} returns no message`), tag(c.next(n.next), `${c.label} returns one message`))) : one(EMPTY), c.fails()),
+  costNote: () =>
+    'each Function is taken as returning no message or one message (one returning an array of k messages runs what follows it k times, beyond this estimate)',
   async execute(input, ctx) {
     const { code, timeoutMs, memoryMb } = ctx.node;
     const out = await ctx.services.sandbox.run({ tenant: ctx.tenant, code, msg: input, vars: ctx.vars as Record<string, unknown>, timeoutMs, memoryMb });

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from './define.js';
-import { alt, andThen, one, prefix, range, repeat } from './cost.js';
 import { FlowError } from '../core/errors.js';
 import { getPath } from '../core/paths.js';
+import { alt, andThen, one, prefix, range, repeat } from './cost.js';
+import { defineNode, nextRef } from './define.js';
 import { nodeId, path } from './fields.js';
 
 /**

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { defineNode, nextRef, type MailMessage } from './define.js';
-import { alt, one } from './cost.js';
 import { errorMessage, FlowError } from '../core/errors.js';
 import type { Scope } from '../core/paths.js';
-import { REF_RE, Redactor, resolveRefs, type RefSources } from '../core/redact.js';
+import { REF_RE, Redactor, type RefSources, resolveRefs } from '../core/redact.js';
 import { renderText } from '../core/templates.js';
+import { alt, one } from './cost.js';
+import { defineNode, type MailMessage, nextRef } from './define.js';
 import { nodeId, template } from './fields.js';
 
 /** The sender when neither `from` nor `FLOWMETER_MAIL_FROM` gives one. */
@@ -15,12 +15,7 @@ export const DEFAULT_MAIL_FROM = 'flowmeter@localhost';
  * is searched for references, never the values templates render (a message cannot make the
  * node read an environment variable), and env values are never rendered as templates.
  */
-function renderWithEnv(
-  tpl: string | undefined,
-  scope: Scope,
-  from: RefSources,
-  onSecret: (v: string) => void,
-): string {
+function renderWithEnv(tpl: string | undefined, scope: Scope, from: RefSources, onSecret: (v: string) => void): string {
   if (tpl === undefined) return '';
   let out = '';
   let last = 0;

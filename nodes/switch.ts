@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineNode, nextRef } from './define.js';
+import { conditionRefs, conditionSchema, evaluate } from '../core/conditions.js';
 import { alt, concurrent, EMPTY, one, tag } from './cost.js';
-import { conditionSchema, conditionRefs, evaluate } from '../core/conditions.js';
+import { defineNode, nextRef } from './define.js';
 import { nodeId, SWITCH_FILTER_NOTE } from './fields.js';
 
 /** Routes a message to the first matching case (or every match in `all` mode), else `default`. */

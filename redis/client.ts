@@ -71,8 +71,13 @@ export function safeRedisUrl(url: string): string {
 export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
   if (opts.failFast) {
     return {
-      maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: 4000,
-      connectTimeout: 3000, enableReadyCheck: true, retryStrategy: (n) => Math.min(200 * n, 2000),
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: 4000,
+      connectTimeout: 3000,
+      enableReadyCheck: true,
+      retryStrategy: (n) => Math.min(200 * n, 2000),
     };
   }
   return opts.persistent
@@ -100,7 +105,10 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
   const onError = (err: Error) => (lastError = err);
   redis.on('error', onError);
   try {
-    await withTimeout(redis.connect().then(() => redis.ping()), 5000);
+    await withTimeout(
+      redis.connect().then(() => redis.ping()),
+      5000,
+    );
     redis.off('error', onError);
   } catch (err) {
     redis.disconnect();
@@ -114,12 +122,22 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolvePromise, reject) => {
     const t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-    p.then((v) => { clearTimeout(t); resolvePromise(v); }, (e) => { clearTimeout(t); reject(e); });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolvePromise(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
   });
 }
 
 /** ioredis' errors for a connection that is down, was lost, or did not answer in time. */
-const CONNECTION_ERRORS = /enableOfflineQueue|Connection is closed|Command timed out|max retries per request|Reached the max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|connect ETIMEDOUT|Socket closed unexpectedly/i;
+const CONNECTION_ERRORS =
+  /enableOfflineQueue|Connection is closed|Command timed out|max retries per request|Reached the max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|connect ETIMEDOUT|Socket closed unexpectedly/i;
 
 /** Whether `err` says Redis could not be reached (the one place connection errors are recognised). */
 export function isRedisUnavailable(err: unknown): boolean {

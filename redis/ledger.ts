@@ -4,17 +4,27 @@
  * whatever the number of workers and runs in flight, and a task key is never billed twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
-import { scriptError } from './script-errors.js';
 import type { ConnectionUse, MeterName } from '../core/types.js';
+import { type AddOnOptions, type AddOnPurchase, checkAddOn, reportInstant, validAddOns } from '../metering/addons.js';
+import { allowanceRaised, type Ledger, type LedgerOptions } from '../metering/ledger.js';
+import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
+import { localDate, periodAt, periodByKey } from '../metering/periods.js';
+import { type Plan, parsePlan, planDocument } from '../metering/plan.js';
+import {
+  buildReport,
+  DEFAULT_QUOTA,
+  emptyCounters,
+  OPTIONAL_QUOTA_FIELDS,
+  type PeriodCounters,
+  type Quota,
+  type QuotaPatch,
+  quotaSchema,
+  type UsageReport,
+} from '../metering/quota.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
+import { scriptError } from './script-errors.js';
 import { BILLED_TTL_SECONDS } from './ttl.js';
-import { localDate, periodAt, periodByKey } from '../metering/periods.js';
-import { buildReport, DEFAULT_QUOTA, emptyCounters, OPTIONAL_QUOTA_FIELDS, quotaSchema, type PeriodCounters, type Quota, type QuotaPatch, type UsageReport } from '../metering/quota.js';
-import { allowanceRaised, type Ledger, type LedgerOptions } from '../metering/ledger.js';
-import { checkAddOn, reportInstant, validAddOns, type AddOnOptions, type AddOnPurchase } from '../metering/addons.js';
-import { parsePlan, planDocument, type Plan } from '../metering/plan.js';
 
 /** How long a tenant's timezone is cached for computing period keys, in ms. */
 const QUOTA_CACHE_MS = 2000;
@@ -34,14 +44,29 @@ function decodeQuota(h: Record<string, string>): Quota {
 
 /** The keys of a settlement, in the order of settle.lua (and checkpoint.lua's KEYS[3..8]). */
 export function settleKeys(k: Keys, s: { tenant: string; runId: string; period: string }): string[] {
-  return [k.quota(s.tenant), k.period(s.tenant, s.period), k.periodScenarios(s.tenant, s.period), k.periodDays(s.tenant, s.period), k.billed(s.tenant, s.runId), k.leases(s.tenant, s.period)];
+  return [
+    k.quota(s.tenant),
+    k.period(s.tenant, s.period),
+    k.periodScenarios(s.tenant, s.period),
+    k.periodDays(s.tenant, s.period),
+    k.billed(s.tenant, s.runId),
+    k.leases(s.tenant, s.period),
+  ];
 }
 
 /** The arguments of lib-settle.lua; the billed set is kept `billedTtlSeconds` (tests shorten it). */
 export function settleArgs(s: Settlement, billedTtlSeconds: number = BILLED_TTL_SECONDS): Array<string | number> {
   const out: Array<string | number> = [
-    s.runId, s.scenarioId, s.billable ? '1' : '0', s.heldUsed, s.release, s.at.toISOString(),
-    DEFAULT_QUOTA.monthlyActions, JSON.stringify(DEFAULT_QUOTA.alerts), billedTtlSeconds, s.entries.length,
+    s.runId,
+    s.scenarioId,
+    s.billable ? '1' : '0',
+    s.heldUsed,
+    s.release,
+    s.at.toISOString(),
+    DEFAULT_QUOTA.monthlyActions,
+    JSON.stringify(DEFAULT_QUOTA.alerts),
+    billedTtlSeconds,
+    s.entries.length,
   ];
   for (const e of s.entries) out.push(e.key, e.trigger ? '1' : '0', e.date);
   return out;
@@ -50,7 +75,11 @@ export function settleArgs(s: Settlement, billedTtlSeconds: number = BILLED_TTL_
 export class RedisLedger implements Ledger {
   private cache = new Map<string, { quota: Quota; at: number }>();
 
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: LedgerOptions = {}) {}
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+    private readonly opts: LedgerOptions = {},
+  ) {}
 
   /** The quota, cached briefly: only its timezone is used from the cache (limits are read in Lua). */
   private async cachedQuota(tenant: string): Promise<Quota> {
@@ -65,9 +94,20 @@ export class RedisLedger implements Ledger {
   /** Reports thresholds crossed (returned by settle.lua or checkpoint.lua). */
   alerted(tenant: string, period: string, thresholds: Array<string | number>, at: Date): void {
     if (thresholds.length === 0) return;
-    void this.getQuota(tenant).then((q) => {
-      for (const t of thresholds) this.opts.onAlert?.({ tenant, period, threshold: Number(t), used: Math.ceil(Number(t) * q.monthlyActions), limit: q.monthlyActions, at: at.toISOString() });
-    }, () => undefined);
+    void this.getQuota(tenant).then(
+      (q) => {
+        for (const t of thresholds)
+          this.opts.onAlert?.({
+            tenant,
+            period,
+            threshold: Number(t),
+            used: Math.ceil(Number(t) * q.monthlyActions),
+            limit: q.monthlyActions,
+            at: at.toISOString(),
+          });
+      },
+      () => undefined,
+    );
   }
 
   async periodOf(tenant: string, at: Date): Promise<{ period: string; date: string }> {
@@ -78,7 +118,18 @@ export class RedisLedger implements Ledger {
   async lease(req: LeaseRequest): Promise<LeaseResult> {
     const { period } = await this.periodOf(req.tenant, req.at);
     const k = this.keys;
-    const out = await this.redis.fmLease(k.quota(req.tenant), k.period(req.tenant, period), k.leases(req.tenant, period), k.run(req.tenant, req.runId), req.runId, req.want, DEFAULT_QUOTA.monthlyActions, req.owner ?? '', randomUUID(), req.at.toISOString());
+    const out = await this.redis.fmLease(
+      k.quota(req.tenant),
+      k.period(req.tenant, period),
+      k.leases(req.tenant, period),
+      k.run(req.tenant, req.runId),
+      req.runId,
+      req.want,
+      DEFAULT_QUOTA.monthlyActions,
+      req.owner ?? '',
+      randomUUID(),
+      req.at.toISOString(),
+    );
     if (typeof out === 'number') throw scriptError(out, { tenant: req.tenant, runId: req.runId });
     return { granted: Number(out[0]), held: Number(out[1]) === 1, othersHold: Number(out[2]) === 1, period };
   }
@@ -115,7 +166,10 @@ export class RedisLedger implements Ledger {
   async setQuota(tenant: string, patch: QuotaPatch): Promise<Quota> {
     const next = quotaSchema.parse({ ...(await this.getQuota(tenant)), ...patch });
     const fields: Record<string, string> = {
-      monthlyActions: String(next.monthlyActions), overage: next.overage, timezone: next.timezone, alerts: JSON.stringify(next.alerts),
+      monthlyActions: String(next.monthlyActions),
+      overage: next.overage,
+      timezone: next.timezone,
+      alerts: JSON.stringify(next.alerts),
     };
     const multi = this.redis.multi().hset(this.keys.quota(tenant), fields).sadd(this.keys.tenants(), tenant);
     for (const f of OPTIONAL_QUOTA_FIELDS) {
@@ -174,7 +228,12 @@ export class RedisLedger implements Ledger {
     c.overage = Number(p.overage ?? 0);
     c.nonBillable = Number(p.nonBillable ?? 0);
     // Without expiry: the counter (kept whole); with expiry: those valid at `at` (or the period's end).
-    c.addOns = Number(p.addOns ?? 0) + validAddOns(purchases.filter((a) => a.expires !== undefined), reportInstant(period, at));
+    c.addOns =
+      Number(p.addOns ?? 0) +
+      validAddOns(
+        purchases.filter((a) => a.expires !== undefined),
+        reportInstant(period, at),
+      );
     for (const [f, v] of Object.entries(p)) {
       if (f.startsWith('m:')) c.meters[f.slice(2)] = Number(v);
       if (f.startsWith('a:')) c.alerts[f.slice(2)] = v;

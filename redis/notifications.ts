@@ -5,7 +5,10 @@ import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 
 export class RedisNotificationStore implements NotificationStore {
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+  ) {}
 
   async secret(tenant: string): Promise<string> {
     const k = this.keys.notifySecret(tenant);
@@ -15,7 +18,11 @@ export class RedisNotificationStore implements NotificationStore {
 
   async log(tenant: string, d: Delivery): Promise<void> {
     const k = this.keys.notifyLog(tenant);
-    await this.redis.multi().lpush(k, JSON.stringify(d)).ltrim(k, 0, DELIVERY_LOG_SIZE - 1).exec();
+    await this.redis
+      .multi()
+      .lpush(k, JSON.stringify(d))
+      .ltrim(k, 0, DELIVERY_LOG_SIZE - 1)
+      .exec();
   }
 
   async deliveries(tenant: string, limit = 50): Promise<Delivery[]> {

@@ -3,34 +3,34 @@
  */
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { executeRun, type ExecutorDeps } from '../engine/executor.js';
-import { waitForEnd } from '../engine/wait.js';
-import { FIRST_LEASE } from '../engine/budget.js';
-import { errorCode, FlowError } from '../core/errors.js';
-import { connectRedis, redisOptions, type FlowRedis } from './client.js';
-import { Keys } from './keys.js';
-import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
-import { CRASH_LIMIT } from './run-store.js';
-import { rejectedBytesLimit, type Platform, type RejectedPayloads, type RunEvent, type SubscribeOptions, type TriggerOptions } from '../engine/platform.js';
-import { RedisScenarioStore } from './scenario-store.js';
-import { RunQueue, createWorker, runsOf, type RunJob } from './queue.js';
-import { firingRunId, newRun } from '../engine/run-record.js';
-import { TriggerBatcher } from './trigger-batch.js';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { errorCode, FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
-import type { NodeServices } from '../nodes/define.js';
-import { RedisLedger } from './ledger.js';
-import type { LedgerOptions } from '../metering/ledger.js';
-import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
-import { createMailSender } from '../services/mailer.js';
-import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
-import { policedFetch } from '../services/egress.js';
-import { lazySecretBox } from '../services/secrets.js';
-import { RedisSecretStore } from './secrets.js';
 import { AUTO_RESUME_SWEEP_MS, AutoResumer } from '../engine/auto-resume.js';
-import { RedisHaltedRuns } from './halted-runs.js';
+import { FIRST_LEASE } from '../engine/budget.js';
+import { type ExecutorDeps, executeRun } from '../engine/executor.js';
+import { type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit, type SubscribeOptions, type TriggerOptions } from '../engine/platform.js';
+import { firingRunId, newRun } from '../engine/run-record.js';
+import { waitForEnd } from '../engine/wait.js';
+import type { LedgerOptions } from '../metering/ledger.js';
+import type { NodeServices } from '../nodes/define.js';
+import { policedFetch } from '../services/egress.js';
+import { createMailSender } from '../services/mailer.js';
 import { Notifier } from '../services/notifier.js';
+import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
+import { lazySecretBox } from '../services/secrets.js';
+import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
+import { connectRedis, type FlowRedis, redisOptions } from './client.js';
+import { RedisHaltedRuns } from './halted-runs.js';
+import { Keys } from './keys.js';
+import { RedisLedger } from './ledger.js';
 import { RedisNotificationStore } from './notifications.js';
+import { createWorker, type RunJob, RunQueue, runsOf } from './queue.js';
+import { CRASH_LIMIT } from './run-store.js';
+import { RedisScenarioStore } from './scenario-store.js';
+import { RedisSecretStore } from './secrets.js';
+import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
+import { TriggerBatcher } from './trigger-batch.js';
 
 export interface ProductionOptions extends LedgerOptions {
   redisUrl: string;
@@ -92,14 +92,18 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const egressFetch = policedFetch({ allow: env.FLOWMETER_EGRESS_ALLOW });
   let autoResume: AutoResumer | null = null;
   let notifier: Notifier | null = null;
-  const ledger = new RedisLedger(redis, keys, { ...opts, onAllowanceRaised: async (t, at) => {
-    await opts.onAllowanceRaised?.(t, at);
-    await autoResume?.kick(t);
-  }, onAlert: (a) => {
-    // Only the process whose settlement recorded the alert (HSETNX in lib-settle.lua) is here.
-    opts.onAlert?.(a);
-    notifier?.notify(a.tenant, 'quota.alert', new Date(a.at), { threshold: a.threshold, used: a.used, limit: a.limit }, a.period);
-  } });
+  const ledger = new RedisLedger(redis, keys, {
+    ...opts,
+    onAllowanceRaised: async (t, at) => {
+      await opts.onAllowanceRaised?.(t, at);
+      await autoResume?.kick(t);
+    },
+    onAlert: (a) => {
+      // Only the process whose settlement recorded the alert (HSETNX in lib-settle.lua) is here.
+      opts.onAlert?.(a);
+      notifier?.notify(a.tenant, 'quota.alert', new Date(a.at), { threshold: a.threshold, used: a.used, limit: a.limit }, a.period);
+    },
+  });
   const notifications = new RedisNotificationStore(redis, keys);
   const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
   const vars = new RedisVarStore(redis, keys);
@@ -110,13 +114,22 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     // never keep more than the limit.
     async admit(tenant, period, bytes) {
       const key = keys.rejectedBytes(tenant, period);
-      const [[, used]] = (await redis.multi().incrby(key, bytes).expire(key, 40 * 86400).exec()) as [[unknown, number]];
+      const [[, used]] = (await redis
+        .multi()
+        .incrby(key, bytes)
+        .expire(key, 40 * 86400)
+        .exec()) as [[unknown, number]];
       if (used <= rejectedLimit) return true;
       await redis.decrby(key, bytes);
       return false;
     },
     async expire(tenant, runId, seconds) {
-      await redis.multi().expire(keys.run(tenant, runId), seconds).expire(keys.runTasks(tenant, runId), seconds).expire(keys.runOutputs(tenant, runId), seconds).exec();
+      await redis
+        .multi()
+        .expire(keys.run(tenant, runId), seconds)
+        .expire(keys.runTasks(tenant, runId), seconds)
+        .expire(keys.runOutputs(tenant, runId), seconds)
+        .exec();
     },
   };
   const scenarios = new RedisScenarioStore(redis, keys);
@@ -130,7 +143,18 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   };
   let deps: ExecutorDeps | null = null;
   // The task log lives in Redis: a worker does not keep it in memory.
-  const executorDeps = (): ExecutorDeps => (deps ??= { meter: ledger, runs, vars, services: services(), secrets: (t, names) => secrets.read(t, names), now: opts.now, taskBytes: opts.taskBytes, keepTasks: false, stopping: () => stopping });
+  const executorDeps = (): ExecutorDeps =>
+    (deps ??= {
+      meter: ledger,
+      runs,
+      vars,
+      services: services(),
+      secrets: (t, names) => secrets.read(t, names),
+      now: opts.now,
+      taskBytes: opts.taskBytes,
+      keepTasks: false,
+      stopping: () => stopping,
+    });
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
@@ -248,8 +272,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   async function giveUpCrashed(run: RunRecord, crashes: number): Promise<void> {
     const at = (opts.now?.() ?? new Date()).toISOString();
     Object.assign(run, {
-      status: 'failed', pending: null, finishedAt: at, startedAt: run.startedAt ?? at,
-      error: { code: 'WORKER_CRASHED', message: crashes > 0 ? `the run's execution killed ${crashes} worker processes; it is not retried again` : 'the run\'s job stalled more than its limit (its workers died); it is not retried again' },
+      status: 'failed',
+      pending: null,
+      finishedAt: at,
+      startedAt: run.startedAt ?? at,
+      error: {
+        code: 'WORKER_CRASHED',
+        message:
+          crashes > 0
+            ? `the run's execution killed ${crashes} worker processes; it is not retried again`
+            : "the run's job stalled more than its limit (its workers died); it is not retried again",
+      },
     });
     try {
       await runs.finish(run, []);
@@ -292,7 +325,16 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   const platform: Production = {
     mode: 'redis' as const,
-    redis, redisKeys: keys, ledger, runs, vars, scenarios, queue, tenantEnv, secrets, rejected,
+    redis,
+    redisKeys: keys,
+    ledger,
+    runs,
+    vars,
+    scenarios,
+    queue,
+    tenantEnv,
+    secrets,
+    rejected,
     keys: new RedisKeyStore(redis, keys),
     queueDepth: () => queue.depth(),
     get deps() {
@@ -357,7 +399,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       // Period rollover (and actions returned by ended runs) resume halted runs too.
       sweep ??= setInterval(() => {
         void autoResume?.sweep().catch(() => undefined);
-        void scenarios.tenants().then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date())).catch(() => undefined);
+        void scenarios
+          .tenants()
+          .then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date()))
+          .catch(() => undefined);
       }, AUTO_RESUME_SWEEP_MS).unref();
       return w;
     },
@@ -378,8 +423,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   };
   notifier = new Notifier({ ledger, store: notifications, mail: { send: (m) => services().mail.send(m) }, retryDelaysMs: opts.notifyRetryDelaysMs });
   autoResume = new AutoResumer(new RedisHaltedRuns(redis, keys, ledger), {
-    resume: (t, id) => platform.resume(t, id), now: opts.now,
-    onQuotaHalt: (run) => notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
+    resume: (t, id) => platform.resume(t, id),
+    now: opts.now,
+    onQuotaHalt: (run) =>
+      notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
   });
   return platform;
 }

@@ -5,7 +5,7 @@
  * crash continues each of its runs from its last checkpoint.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker, type Job } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { redisOptions } from './client.js';
 

@@ -5,21 +5,21 @@
  * same script. Ended runs expire after the retention period.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunFilter, RunStore, RunSummary, StoredRun } from '../engine/stores.js';
-import type { Settlement } from '../metering/meter.js';
-import { summarize } from '../engine/stores.js';
-import { settleArgs, settleKeys } from './ledger.js';
-import { DEFAULT_QUOTA } from '../metering/quota.js';
+import { errorMessage, FlowError } from '../core/errors.js';
 import type { Message, RunRecord, TaskRecord } from '../core/types.js';
-import type { Scenario } from '../scenario/schema.js';
-import type { FlowRedis } from './client.js';
-import { scriptError } from './script-errors.js';
-import { FlowError, errorMessage } from '../core/errors.js';
-import type { Keys } from './keys.js';
-import { daysToSeconds } from './ttl.js';
 import type { RunEvent } from '../engine/platform.js';
 import { decodeState, encodeState } from '../engine/state-codec.js';
+import type { RunFilter, RunStore, RunSummary, StoredRun } from '../engine/stores.js';
+import { summarize } from '../engine/stores.js';
 import { triggerMessage } from '../engine/trigger-message.js';
+import type { Settlement } from '../metering/meter.js';
+import { DEFAULT_QUOTA } from '../metering/quota.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { FlowRedis } from './client.js';
+import type { Keys } from './keys.js';
+import { settleArgs, settleKeys } from './ledger.js';
+import { scriptError } from './script-errors.js';
+import { daysToSeconds } from './ttl.js';
 
 export type { RunEvent };
 
@@ -62,7 +62,11 @@ export class RedisRunStore implements RunStore {
   private snapshots = new WeakMap<Scenario, string>();
   private readonly retentionSeconds: number;
 
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly opts: RedisRunStoreOptions = {}) {
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+    private readonly opts: RedisRunStoreOptions = {},
+  ) {
     this.retentionSeconds = daysToSeconds(opts.retentionDays ?? 30);
   }
 
@@ -79,7 +83,9 @@ export class RedisRunStore implements RunStore {
    * that is not JSON fails its own run only), or, for a run whose idempotency key is already
    * held (create.lua), `{ runId }` of the run that key started: nothing was created.
    */
-  async createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>): Promise<Array<boolean | FlowError | { runId: string }>> {
+  async createMany(
+    items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>,
+  ): Promise<Array<boolean | FlowError | { runId: string }>> {
     const k = this.keys;
     const now = Date.now();
     const created = new Array<boolean | FlowError | { runId: string }>(items.length);
@@ -96,24 +102,40 @@ export class RedisRunStore implements RunStore {
       if (list) list.push(i);
       else byTenant.set(run.tenant, [i]);
     });
-    await Promise.all([...byTenant].map(async ([tenant, indexes]) => {
-      const snapshots: string[] = [];
-      const snapshotIndex = new Map<string, number>();
-      const args: Array<string | number> = [];
-      const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
-      const idemKeys: string[] = [];
-      for (const i of indexes) {
-        const { run, scenario, idempotencyKey } = items[i]!;
-        const json = this.snapshot(scenario);
-        let at = snapshotIndex.get(json);
-        if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
-        const idem = idempotencyKey === undefined ? 0 : 2 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
-        args.push(run.runId, recordJson(run), run.status, at, payloads[i]!, idem);
-      }
-      const out = await this.redis.fmCreate(2 + runKeys.length + idemKeys.length, k.runs(tenant), k.tenants(), ...runKeys, ...idemKeys,
-        now, now - this.retentionSeconds * 1000, tenant, indexes.length, snapshots.length, ...args, ...snapshots);
-      indexes.forEach((i, j) => (created[i] = typeof out[j] === 'string' ? { runId: String(out[j]) } : out[j] === 1));
-    }));
+    await Promise.all(
+      [...byTenant].map(async ([tenant, indexes]) => {
+        const snapshots: string[] = [];
+        const snapshotIndex = new Map<string, number>();
+        const args: Array<string | number> = [];
+        const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
+        const idemKeys: string[] = [];
+        for (const i of indexes) {
+          const { run, scenario, idempotencyKey } = items[i]!;
+          const json = this.snapshot(scenario);
+          let at = snapshotIndex.get(json);
+          if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
+          const idem = idempotencyKey === undefined ? 0 : 2 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
+          args.push(run.runId, recordJson(run), run.status, at, payloads[i]!, idem);
+        }
+        const out = await this.redis.fmCreate(
+          2 + runKeys.length + idemKeys.length,
+          k.runs(tenant),
+          k.tenants(),
+          ...runKeys,
+          ...idemKeys,
+          now,
+          now - this.retentionSeconds * 1000,
+          tenant,
+          indexes.length,
+          snapshots.length,
+          ...args,
+          ...snapshots,
+        );
+        indexes.forEach((i, j) => {
+          created[i] = typeof out[j] === 'string' ? { runId: String(out[j]) } : out[j] === 1;
+        });
+      }),
+    );
     return created;
   }
 
@@ -130,19 +152,40 @@ export class RedisRunStore implements RunStore {
    * `crashes` counts the executions of the run that killed their worker; once it reaches
    * `crashLimit` the run is `poisoned`: not to be executed, but finished as WORKER_CRASHED.
    */
-  async claim(tenant: string, runId: string, periods: { current: string; previous: string }, scenarioId?: string, lease = 0, crashLimit = CRASH_LIMIT): Promise<ClaimedRun> {
+  async claim(
+    tenant: string,
+    runId: string,
+    periods: { current: string; previous: string },
+    scenarioId?: string,
+    lease = 0,
+    crashLimit = CRASH_LIMIT,
+  ): Promise<ClaimedRun> {
     const token = randomUUID();
     const k = this.keys;
     const out = await this.redis.fmClaim(
-      k.run(tenant, runId), k.runOutputs(tenant, runId), k.leases(tenant, periods.current), k.period(tenant, periods.current), k.leases(tenant, periods.previous), k.period(tenant, periods.previous),
-      scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId), k.quota(tenant),
-      token, runId, lease, DEFAULT_QUOTA.monthlyActions, crashLimit,
+      k.run(tenant, runId),
+      k.runOutputs(tenant, runId),
+      k.leases(tenant, periods.current),
+      k.period(tenant, periods.current),
+      k.leases(tenant, periods.previous),
+      k.period(tenant, periods.previous),
+      scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId),
+      k.quota(tenant),
+      token,
+      runId,
+      lease,
+      DEFAULT_QUOTA.monthlyActions,
+      crashLimit,
     );
     if (typeof out === 'number') throw scriptError(out, { tenant, runId });
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
-    const stored: ClaimedRun = { ...this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []), crashes: Number(h['#crashes'] ?? 0), poisoned: h['#poisoned'] === '1' };
+    const stored: ClaimedRun = {
+      ...this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []),
+      crashes: Number(h['#crashes'] ?? 0),
+      poisoned: h['#poisoned'] === '1',
+    };
     if (h['#vars'] && stored.run.scenarioId === scenarioId) {
       const raw = JSON.parse(h['#vars']) as Record<string, string>;
       stored.vars = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, JSON.parse(v)]));
@@ -190,7 +233,13 @@ export class RedisRunStore implements RunStore {
     run.outputs = outputs;
     run.tasks = tasks;
     const payload: unknown = h.payload ? JSON.parse(h.payload) : null;
-    run.pending = h.state ? decodeState(h.state, (name) => h[name], () => triggerMessage(run, payload)) : null;
+    run.pending = h.state
+      ? decodeState(
+          h.state,
+          (name) => h[name],
+          () => triggerMessage(run, payload),
+        )
+      : null;
     this.written.set(run.runId, { outputs: outputs.length, frames: new Set(Object.keys(run.pending?.frames ?? {})) });
     return { run, scenario: this.scenario(h.scenario ?? 'null'), payload };
   }
@@ -205,13 +254,30 @@ export class RedisRunStore implements RunStore {
     const billingKeys = settlement ? settleKeys(k, settlement) : [runKey, runKey, runKey, runKey, runKey, runKey];
     const runEvent: RunEvent | null = ended ? { type: 'run', runId: run.runId, scenarioId: run.scenarioId, status: run.status, actions: run.actions } : null;
     const out = await this.redis.fmCheckpoint(
-      runKey, k.runTasks(run.tenant, run.runId), k.runOutputs(run.tenant, run.runId), ...billingKeys,
-      this.owners.get(run.runId) ?? '', recordJson(run), state.json, ended ? '1' : '0', this.retentionSeconds, run.status, randomUUID(),
-      k.events(run.tenant), runEvent ? JSON.stringify(runEvent) : '', run.runId, run.scenarioId, k.runEvents(run.tenant),
-      tasks.length, ...tasks.map((t) => JSON.stringify(t)),
-      outputs.length, ...outputs.map((o) => JSON.stringify(o)),
-      state.fields.length, ...state.fields.flat(),
-      settlement ? '1' : '0', ...(settlement ? settleArgs(settlement) : []),
+      runKey,
+      k.runTasks(run.tenant, run.runId),
+      k.runOutputs(run.tenant, run.runId),
+      ...billingKeys,
+      this.owners.get(run.runId) ?? '',
+      recordJson(run),
+      state.json,
+      ended ? '1' : '0',
+      this.retentionSeconds,
+      run.status,
+      randomUUID(),
+      k.events(run.tenant),
+      runEvent ? JSON.stringify(runEvent) : '',
+      run.runId,
+      run.scenarioId,
+      k.runEvents(run.tenant),
+      tasks.length,
+      ...tasks.map((t) => JSON.stringify(t)),
+      outputs.length,
+      ...outputs.map((o) => JSON.stringify(o)),
+      state.fields.length,
+      ...state.fields.flat(),
+      settlement ? '1' : '0',
+      ...(settlement ? settleArgs(settlement) : []),
     );
     if (typeof out === 'number') throw scriptError(out, { tenant: run.tenant, runId: run.runId });
     written.outputs = run.outputs.length;

@@ -1,15 +1,26 @@
 /** Deployed scenarios of each tenant on Redis (the twin of `MemoryScenarioStore`). */
-import type { Scenario } from '../scenario/schema.js';
+
 import {
-  info, noVersion, notFound, scenarioHash, tagVersion,
-  type DeployResult, type ScenarioInfo, type ScenarioStore, type ScenarioVersion,
+  type DeployResult,
+  info,
+  notFound,
+  noVersion,
+  type ScenarioInfo,
+  type ScenarioStore,
+  type ScenarioVersion,
+  scenarioHash,
+  tagVersion,
 } from '../engine/scenario-store.js';
+import type { Scenario } from '../scenario/schema.js';
 import type { FlowRedis } from './client.js';
-import { scriptError } from './script-errors.js';
 import type { Keys } from './keys.js';
+import { scriptError } from './script-errors.js';
 
 export class RedisScenarioStore implements ScenarioStore {
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+  ) {}
 
   /** deploy.lua: the next version, unless the document equals the current one. */
   async deploy(tenant: string, scenario: Scenario, rollbackOf?: number): Promise<DeployResult> {
@@ -17,19 +28,32 @@ export class RedisScenarioStore implements ScenarioStore {
     const json = JSON.stringify(scenario);
     const entry = `{"deployedAt":${JSON.stringify(new Date().toISOString())},"hash":"${hash}",${rollbackOf !== undefined ? `"rollbackOf":${rollbackOf},` : ''}"scenario":${json}}`;
     const [created, changed, version] = await this.redis.fmDeploy(
-      this.keys.scenarios(tenant), this.keys.scenarioVersions(tenant, scenario.id), this.keys.tenants(),
-      scenario.id, hash, json, entry, tenant,
+      this.keys.scenarios(tenant),
+      this.keys.scenarioVersions(tenant, scenario.id),
+      this.keys.tenants(),
+      scenario.id,
+      hash,
+      json,
+      entry,
+      tenant,
     );
     return { created: created === 1, changed: changed === 1, version };
   }
   async get(tenant: string, id: string): Promise<Scenario | null> {
-    const [[, raw], [, count]] = (await this.redis.multi().hget(this.keys.scenarios(tenant), id).llen(this.keys.scenarioVersions(tenant, id)).exec()) as [[unknown, string | null], [unknown, number]];
+    const [[, raw], [, count]] = (await this.redis.multi().hget(this.keys.scenarios(tenant), id).llen(this.keys.scenarioVersions(tenant, id)).exec()) as [
+      [unknown, string | null],
+      [unknown, number],
+    ];
     if (!raw) return null;
     const scenario = JSON.parse(raw) as Scenario;
     return count > 0 ? tagVersion(scenario, count) : scenario;
   }
   async versions(tenant: string, id: string): Promise<ScenarioVersion[]> {
-    const [[, exists], [, rows]] = (await this.redis.multi().hexists(this.keys.scenarios(tenant), id).lrange(this.keys.scenarioVersions(tenant, id), 0, -1).exec()) as [[unknown, number], [unknown, string[]]];
+    const [[, exists], [, rows]] = (await this.redis
+      .multi()
+      .hexists(this.keys.scenarios(tenant), id)
+      .lrange(this.keys.scenarioVersions(tenant, id), 0, -1)
+      .exec()) as [[unknown, number], [unknown, string[]]];
     if (exists !== 1) throw notFound(id);
     return rows.map((r) => JSON.parse(r) as ScenarioVersion);
   }

@@ -3,7 +3,7 @@
  * table as redis/lua/lib-codes.lua), and one mapper from a code to its error. Messages are
  * those of the memory twins, so a caller cannot tell the two stores apart by them.
  */
-import { FlowError, type ErrorCode } from '../core/errors.js';
+import { type ErrorCode, FlowError } from '../core/errors.js';
 import { maxActiveReached, notFound as scenarioNotFound } from '../engine/scenario-store.js';
 
 /** Every negative return code, by meaning; each value is unique. */
@@ -35,7 +35,8 @@ export const SCRIPT_ERRORS: { [K in ScriptCodeName]: { code: ErrorCode; error: (
   RUN_OWNERSHIP_LOST: { code: 'RUN_OWNERSHIP_LOST', error: (s) => new FlowError('RUN_OWNERSHIP_LOST', `another worker has taken over ${run(s)}`) },
   RUN_NOT_FOUND: {
     code: 'NOT_FOUND',
-    error: (s) => new FlowError('NOT_FOUND', s.runId === undefined ? 'no such run' : `no run ${s.runId}${s.tenant === undefined ? '' : ` for tenant ${s.tenant}`}`),
+    error: (s) =>
+      new FlowError('NOT_FOUND', s.runId === undefined ? 'no such run' : `no run ${s.runId}${s.tenant === undefined ? '' : ` for tenant ${s.tenant}`}`),
   },
   RUN_NOT_HALTED: { code: 'RUN_NOT_HALTED', error: (s) => new FlowError('RUN_NOT_HALTED', `${run(s)} is not halted; only a halted run can be resumed`) },
   SCENARIO_NOT_FOUND: { code: 'NOT_FOUND', error: (s) => scenarioNotFound(s.scenarioId ?? '?') },

@@ -1,7 +1,8 @@
 /** The credential store on Redis: one hash per tenant, name → sealed value and updatedAt (SPEC §9). */
+
+import { checkSecret, type SecretBox, type SecretInfo, type SecretStore } from '../services/secrets.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
-import { checkSecret, type SecretBox, type SecretInfo, type SecretStore } from '../services/secrets.js';
 
 interface Stored {
   v: string;
@@ -10,7 +11,11 @@ interface Stored {
 
 export class RedisSecretStore implements SecretStore {
   /** `box` is asked for on each set and read: a missing or bad key fails those, not the server. */
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys, private readonly box: () => SecretBox) {}
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+    private readonly box: () => SecretBox,
+  ) {}
 
   async set(tenant: string, name: string, value: string): Promise<void> {
     checkSecret(name, value);
@@ -20,7 +25,9 @@ export class RedisSecretStore implements SecretStore {
 
   async list(tenant: string): Promise<SecretInfo[]> {
     const h = await this.redis.hgetall(this.keys.secrets(tenant));
-    return Object.entries(h).map(([name, json]) => ({ name, updatedAt: (JSON.parse(json) as Stored).updatedAt })).sort((a, b) => a.name.localeCompare(b.name));
+    return Object.entries(h)
+      .map(([name, json]) => ({ name, updatedAt: (JSON.parse(json) as Stored).updatedAt }))
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async delete(tenant: string, name: string): Promise<boolean> {

@@ -1,15 +1,18 @@
 /** VarStore and KeyStore on Redis (the run store is in redis-run-store.ts). */
+
+import type { KeyStore } from '../engine/platform.js';
 import type { VarStore } from '../engine/stores.js';
+import { apiKeyHash, apiKeyId, type KeyInfo, LAST_USED_EVERY_MS, newApiKey } from '../services/api-keys.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
-import type { KeyStore } from '../engine/platform.js';
-import { apiKeyHash, apiKeyId, LAST_USED_EVERY_MS, newApiKey, type KeyInfo } from '../services/api-keys.js';
 
 export { RedisRunStore, type RedisRunStoreOptions, type RunEvent } from './run-store.js';
 
-
 export class RedisVarStore implements VarStore {
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+  ) {}
 
   async load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>> {
     const key = this.keys.vars(tenant, scenarioId);
@@ -36,11 +39,15 @@ export class RedisVarStore implements VarStore {
  */
 export class RedisKeyStore implements KeyStore {
   private readonly usedAt = new Map<string, number>();
-  constructor(private readonly redis: FlowRedis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: FlowRedis,
+    private readonly keys: Keys,
+  ) {}
   async create(tenant: string): Promise<string> {
     const key = newApiKey();
     const hash = apiKeyHash(key);
-    await this.redis.multi()
+    await this.redis
+      .multi()
       .hset(this.keys.apiKeyIndex(), hash, tenant)
       .hset(this.keys.apiKeys(tenant), hash, new Date().toISOString())
       .hset(this.keys.apiKeyIds(), apiKeyId(hash, true), `${tenant} ${hash}`)
@@ -80,7 +87,8 @@ export class RedisKeyStore implements KeyStore {
       owner = hash ? tenant : undefined;
     }
     if (!owner || !hash || (tenant !== undefined && owner !== tenant)) return null;
-    await this.redis.multi()
+    await this.redis
+      .multi()
       .hdel(this.keys.apiKeyIndex(), hash)
       .hdel(this.keys.apiKeys(owner), hash)
       .hdel(this.keys.apiKeyIds(), id)

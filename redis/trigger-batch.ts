@@ -9,10 +9,11 @@
  * worker executes its runs concurrently; a batch redelivered after a crash continues each run
  * from its checkpoint (ended runs are skipped), exactly like a single run's job.
  */
-import type { RunRecord, TriggerInfo } from '../core/types.js';
-import type { Scenario } from '../scenario/schema.js';
+
 import { FlowError } from '../core/errors.js';
+import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { newRun } from '../engine/run-record.js';
+import type { Scenario } from '../scenario/schema.js';
 import type { RunRef } from './queue.js';
 
 /** What the batcher needs from the platform. */
@@ -22,7 +23,9 @@ export interface BatchDeps {
    * Persists new runs at once; per run, whether it was created or why it failed, or the run an
    * already held idempotency key started (then nothing was created).
    */
-  createMany(items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>): Promise<Array<boolean | Error | { runId: string }>>;
+  createMany(
+    items: Array<{ run: RunRecord; scenario: Scenario; payload: unknown; idempotencyKey?: string }>,
+  ): Promise<Array<boolean | Error | { runId: string }>>;
   enqueue(runs: RunRef[]): Promise<void>;
   /** A stored run (what a repeated idempotent trigger resolves with). */
   getRun(tenant: string, runId: string): Promise<RunRecord | null>;
@@ -72,16 +75,18 @@ export class TriggerBatcher {
       if (!s) scenarios.set(key, (s = this.deps.getScenario(p.tenant, p.scenarioId)));
       return s;
     };
-    const found = await Promise.all(batch.map(async (p) => {
-      try {
-        const scenario = await scenarioOf(p);
-        if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(p.scenarioId)} for tenant ${p.tenant}`);
-        return { p, scenario, run: newRun(scenario, p.tenant, p.trigger), payload: p.payload, idempotencyKey: p.idempotencyKey };
-      } catch (err) {
-        p.reject(err);
-        return null;
-      }
-    }));
+    const found = await Promise.all(
+      batch.map(async (p) => {
+        try {
+          const scenario = await scenarioOf(p);
+          if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(p.scenarioId)} for tenant ${p.tenant}`);
+          return { p, scenario, run: newRun(scenario, p.tenant, p.trigger), payload: p.payload, idempotencyKey: p.idempotencyKey };
+        } catch (err) {
+          p.reject(err);
+          return null;
+        }
+      }),
+    );
     const items = found.filter((f) => f !== null);
     if (items.length === 0) return;
     try {

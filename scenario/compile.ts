@@ -1,7 +1,7 @@
 /** A validated scenario prepared for execution: node lookup and the selection of the node (a Catch) a failure enters. */
 import type { NodeDefinition } from '../nodes/define.js';
-import type { Scenario } from './schema.js';
 import { nodeType } from '../nodes/index.js';
+import type { Scenario } from './schema.js';
 
 export interface CompiledNode {
   id: string;

@@ -9,11 +9,11 @@
  */
 import { DateTime } from 'luxon';
 import { instantsBetween } from '../core/cron.js';
-import { compile } from './compile.js';
-import type { Scenario } from './schema.js';
-import { EMPTY, either, prefix, range, type CostContext, type Outcome } from '../nodes/cost.js';
+import { type CostContext, EMPTY, either, type Outcome, prefix, range } from '../nodes/cost.js';
 import type { NodeDefinition } from '../nodes/define.js';
 import { NODE_TYPES } from '../nodes/index.js';
+import { compile } from './compile.js';
+import type { Scenario } from './schema.js';
 
 export const DEFAULT_ITEMS = 10;
 /** Firings counted one by one before the month's total is extrapolated. */
@@ -86,7 +86,9 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
     if (note !== undefined && !assumptions.includes(note)) assumptions.push(note);
   }
   if (canFail) {
-    assumptions.push('a node that can fail is taken both ways: the fewest counts a failure (an uncaught one ends the run, a caught one goes on along the catch path) only where that costs less than going on; the most takes the catch path where it costs more');
+    assumptions.push(
+      'a node that can fail is taken both ways: the fewest counts a failure (an uncaught one ends the run, a caught one goes on along the catch path) only where that costs less than going on; the most takes the catch path where it costs more',
+    );
   }
   const budget = scenario.maxActionsPerRun;
   if (budget !== undefined && max > budget) {
@@ -103,7 +105,9 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
     const month = opts.month ?? monthOf(opts.now ?? new Date(), tz);
     const m = firingsInMonth(trigger.schedule, tz, month);
     est.perMonth = { firings: m.firings, min: m.firings * min, max: m.firings * max, month, timezone: tz, capped: m.capped };
-    assumptions.push(`per month: the firings of ${JSON.stringify(trigger.schedule)} in ${month} (from local midnight on the 1st to local midnight on the 1st of the next month, ${tz})${m.capped ? `, extrapolated from the first ${MAX_FIRINGS} firings` : ''}, each costing the per-run range`);
+    assumptions.push(
+      `per month: the firings of ${JSON.stringify(trigger.schedule)} in ${month} (from local midnight on the 1st to local midnight on the 1st of the next month, ${tz})${m.capped ? `, extrapolated from the first ${MAX_FIRINGS} firings` : ''}, each costing the per-run range`,
+    );
   }
   return est;
 }

@@ -63,8 +63,10 @@ export function checkGraph(g: GraphInput): GraphReport {
         out.push({ to: ref.name, path: where });
       } else {
         const pool = ref.kind === 'list' ? g.lists : ref.kind === 'table' ? g.tables : g.connections;
-        if (!Object.prototype.hasOwnProperty.call(pool, ref.name)) {
-          problems.push(`${where}: ${ref.kind} "${ref.name}" does not exist in the scenario's ${ref.kind === 'list' ? 'lists' : ref.kind === 'table' ? 'tables' : 'connections'}`);
+        if (!Object.hasOwn(pool, ref.name)) {
+          problems.push(
+            `${where}: ${ref.kind} "${ref.name}" does not exist in the scenario's ${ref.kind === 'list' ? 'lists' : ref.kind === 'table' ? 'tables' : 'connections'}`,
+          );
         }
       }
     }
@@ -77,7 +79,13 @@ export function checkGraph(g: GraphInput): GraphReport {
     else if (entryOf(s.type) !== 'edge') problems.push(`start: "${g.start}" is a ${s.type} node, which cannot be the start`);
   }
 
-  problems.push(...findCycles(g.nodes.map((n) => n.id), edges, byId));
+  problems.push(
+    ...findCycles(
+      g.nodes.map((n) => n.id),
+      edges,
+      byId,
+    ),
+  );
 
   // Reachability from start, and from every node entered by failures (Catch), not by edges.
   const seen = new Set<string>();
@@ -103,12 +111,10 @@ export function checkGraph(g: GraphInput): GraphReport {
 }
 
 /** Each cycle once, as `path: cycle a → b → a`. */
-function findCycles(
-  ids: string[],
-  edges: Map<string, Array<{ to: string; path: string }>>,
-  byId: Map<string, { index: number }>,
-): string[] {
-  const WHITE = 0, GREY = 1, BLACK = 2;
+function findCycles(ids: string[], edges: Map<string, Array<{ to: string; path: string }>>, byId: Map<string, { index: number }>): string[] {
+  const WHITE = 0,
+    GREY = 1,
+    BLACK = 2;
   const color = new Map<string, number>(ids.map((id) => [id, WHITE]));
   const problems: string[] = [];
   const stack: string[] = [];

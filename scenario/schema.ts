@@ -37,7 +37,10 @@ export const triggerSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('webhook'),
-    path: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,127}$/, 'must be a URL path segment').optional(),
+    path: z
+      .string()
+      .regex(/^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,127}$/, 'must be a URL path segment')
+      .optional(),
     secret: z.string().optional(),
   }),
 ]);
@@ -50,23 +53,24 @@ function buildNodeSchema(): z.ZodType<ScenarioNode> {
   return z.discriminatedUnion('type', nodeSchemas as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<ScenarioNode>;
 }
 
-const buildScenarioSchema = (nodeSchema: z.ZodType<ScenarioNode>) => z.strictObject({
-  $schema: z.string().optional(),
-  id,
-  name: z.string().optional(),
-  description: z.string().optional(),
-  billable: z.boolean().default(true),
-  enabled: z.boolean().optional(),
-  trigger: triggerSchema.default({ type: 'manual' }),
-  variables: z.record(z.string(), z.unknown()).default({}),
-  lists: z.record(z.string(), z.array(z.unknown())).default({}),
-  tables: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
-  connections: z.record(z.string(), connectionSchema).default({}),
-  /** Runaway breaker: a run that would spend more fails with RUN_BUDGET_EXCEEDED. */
-  maxActionsPerRun: z.number().int().positive().optional(),
-  start: id,
-  nodes: z.array(nodeSchema).min(1),
-});
+const buildScenarioSchema = (nodeSchema: z.ZodType<ScenarioNode>) =>
+  z.strictObject({
+    $schema: z.string().optional(),
+    id,
+    name: z.string().optional(),
+    description: z.string().optional(),
+    billable: z.boolean().default(true),
+    enabled: z.boolean().optional(),
+    trigger: triggerSchema.default({ type: 'manual' }),
+    variables: z.record(z.string(), z.unknown()).default({}),
+    lists: z.record(z.string(), z.array(z.unknown())).default({}),
+    tables: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    connections: z.record(z.string(), connectionSchema).default({}),
+    /** Runaway breaker: a run that would spend more fails with RUN_BUDGET_EXCEEDED. */
+    maxActionsPerRun: z.number().int().positive().optional(),
+    start: id,
+    nodes: z.array(nodeSchema).min(1),
+  });
 
 let built: { version: number; node: z.ZodType<ScenarioNode>; scenario: ReturnType<typeof buildScenarioSchema> } | null = null;
 

@@ -2,14 +2,15 @@
  * Validation of a scenario document: the schema, then the graph, every problem at once as
  * `path: message`, plus warnings.
  */
-import { z } from 'zod';
+
 import { CronExpressionParser } from 'cron-parser';
+import type { z } from 'zod';
 import { normalizeCron } from '../core/cron.js';
-import { schemas, type Scenario } from './schema.js';
-import { checkGraph } from './graph.js';
-import { nodeType, NODE_TYPES } from '../nodes/index.js';
-import { templatePaths } from '../core/templates.js';
 import { PATH_RE } from '../core/paths.js';
+import { templatePaths } from '../core/templates.js';
+import { NODE_TYPES, nodeType } from '../nodes/index.js';
+import { checkGraph } from './graph.js';
+import { type Scenario, schemas } from './schema.js';
 
 export interface ValidationResult {
   scenario: Scenario | null;
@@ -45,7 +46,6 @@ function zodProblems(error: z.ZodError, skip: (path: ReadonlyArray<PropertyKey>)
   return out;
 }
 
-
 /** Validates a parsed JSON document. Never throws on any input. */
 export function validateScenario(doc: unknown): ValidationResult {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
@@ -61,7 +61,9 @@ export function validateScenario(doc: unknown): ValidationResult {
       problems.push(`nodes[${i}]: a node must be an object`);
       badTypeNodes.add(i);
     } else if (typeof t !== 'string' || !nodeType(t)) {
-      problems.push(`nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`} (one of: ${NODE_TYPES.map((d) => d.type).join(', ')})`);
+      problems.push(
+        `nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`} (one of: ${NODE_TYPES.map((d) => d.type).join(', ')})`,
+      );
       badTypeNodes.add(i);
     }
   });
@@ -97,6 +99,7 @@ export function validateScenario(doc: unknown): ValidationResult {
   };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/g;
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -137,7 +140,7 @@ function ownKeys(v: unknown): string[] {
 function reservedKeysIn(value: unknown, path: string, out: string[], depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 100) return;
   if (Array.isArray(value)) {
-    value.forEach((v, i) => reservedKeysIn(v, `${path}[${i}]`, out, depth + 1));
+    for (const [i, v] of value.entries()) reservedKeysIn(v, `${path}[${i}]`, out, depth + 1);
     return;
   }
   for (const k of Object.keys(value)) {
@@ -160,7 +163,8 @@ function reservedNameProblems(raw: Record<string, unknown>, nodes: unknown[]): s
     if (!RESERVED.has(name)) reservedKeysIn((conn as Record<string, unknown> | null)?.headers, `connections.${name}.headers`, out);
   }
   for (const [name, table] of Object.entries(raw.tables ?? {})) {
-    if (!RESERVED.has(name)) for (const k of ownKeys(table)) if (RESERVED.has(k)) out.push(`tables.${name}.${k}: ${JSON.stringify(k)} is a reserved name; use another key`);
+    if (!RESERVED.has(name))
+      for (const k of ownKeys(table)) if (RESERVED.has(k)) out.push(`tables.${name}.${k}: ${JSON.stringify(k)} is a reserved name; use another key`);
   }
   nodes.forEach((n, i) => {
     for (const field of ['headers', 'query', 'body']) reservedKeysIn((n as Record<string, unknown> | null)?.[field], `nodes[${i}].${field}`, out);
@@ -170,7 +174,7 @@ function reservedNameProblems(raw: Record<string, unknown>, nodes: unknown[]): s
 
 function triggerProblems(trigger: unknown): string[] {
   const t = trigger as { type?: unknown; schedule?: unknown; timezone?: unknown } | undefined;
-  if (!t || t.type !== 'cron') return [];
+  if (t?.type !== 'cron') return [];
   const out: string[] = [];
   const tz = typeof t.timezone === 'string' ? t.timezone : 'UTC';
   try {

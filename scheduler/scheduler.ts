@@ -152,7 +152,13 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   }
 
   /** Fires the due instants of one scenario; returns the number triggered. */
-  async function fireScenario(tenant: string, info: ScenarioInfo & { trigger: CronTrigger }, cursor: Cursor, to: number, quota: () => Promise<boolean>): Promise<number> {
+  async function fireScenario(
+    tenant: string,
+    info: ScenarioInfo & { trigger: CronTrigger },
+    cursor: Cursor,
+    to: number,
+    quota: () => Promise<boolean>,
+  ): Promise<number> {
     const { schedule, timezone = 'UTC' } = info.trigger;
     const fields = { tenant, scenarioId: info.id };
     const scheduleId = `${schedule}\u0000${timezone}`;
@@ -180,7 +186,10 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
         if (created) {
           fired++;
           if (exhausted) {
-            log.warn({ ...fields, instant: iso, runId: run.runId }, 'scheduler: fired, but the tenant\'s quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)');
+            log.warn(
+              { ...fields, instant: iso, runId: run.runId },
+              "scheduler: fired, but the tenant's quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)",
+            );
           } else {
             log.info({ ...fields, instant: iso, runId: run.runId }, 'scheduler: fired');
           }

@@ -18,10 +18,27 @@ import { FlowError } from '../core/errors.js';
 /** Ranges never reached without an allow entry (IPv4-mapped IPv6 is checked as IPv4). */
 const DENIED = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) DENIED.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 96], ['64:ff9b::', 96], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]] as const) {
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  DENIED.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['::', 96],
+  ['64:ff9b::', 96],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const) {
   DENIED.addSubnet(net, prefix, 'ipv6');
 }
 
@@ -64,7 +81,8 @@ export function parseEgressAllow(spec: string | undefined): EgressAllow {
     if (cidr) {
       const family = isIP(cidr[1]!);
       const prefix = Number(cidr[2]);
-      if (family === 0 || prefix > (family === 4 ? 32 : 128)) throw new FlowError('INVALID_INPUT', `FLOWMETER_EGRESS_ALLOW: ${JSON.stringify(raw.trim())} is not a valid CIDR range`);
+      if (family === 0 || prefix > (family === 4 ? 32 : 128))
+        throw new FlowError('INVALID_INPUT', `FLOWMETER_EGRESS_ALLOW: ${JSON.stringify(raw.trim())} is not a valid CIDR range`);
       allow.ranges.addSubnet(cidr[1]!, prefix, family === 4 ? 'ipv4' : 'ipv6');
       continue;
     }
@@ -87,7 +105,10 @@ function addressAllowed(ip: string, allow: EgressAllow): boolean {
 }
 
 function denied(host: string, address: string): FlowError {
-  return new FlowError('EGRESS_DENIED', `connection to ${host} refused: it resolves to ${address}, a loopback, private, link-local or unspecified address (FLOWMETER_EGRESS_ALLOW opens one)`);
+  return new FlowError(
+    'EGRESS_DENIED',
+    `connection to ${host} refused: it resolves to ${address}, a loopback, private, link-local or unspecified address (FLOWMETER_EGRESS_ALLOW opens one)`,
+  );
 }
 
 export interface PolicedFetchOptions {
@@ -109,7 +130,8 @@ export function policedFetch(opts: PolicedFetchOptions = {}): typeof fetch {
   const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
   return (async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FlowError('INVALID_INPUT', `url scheme ${url.protocol} is not allowed; use http or https`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new FlowError('INVALID_INPUT', `url scheme ${url.protocol} is not allowed; use http or https`);
     const host = unbracket(url.hostname.toLowerCase());
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     const named = allow.hosts.has(host) || allow.hostPorts.has(`${host}:${port}`);
@@ -125,13 +147,25 @@ export function policedFetch(opts: PolicedFetchOptions = {}): typeof fetch {
       });
     };
     const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+    new Headers(init.headers).forEach((v, k) => {
+      headers[k] = v;
+    });
     const body = init.body === undefined || init.body === null ? undefined : String(init.body);
     if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise<Response>((resolve, reject) => {
       const req = mod.request(
-        { protocol: url.protocol, hostname: host, port, path: `${url.pathname}${url.search}`, method: init.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'], lookup, signal: init.signal ?? undefined },
+        {
+          protocol: url.protocol,
+          hostname: host,
+          port,
+          path: `${url.pathname}${url.search}`,
+          method: init.method ?? 'GET',
+          headers,
+          agent: agents[url.protocol as 'http:' | 'https:'],
+          lookup,
+          signal: init.signal ?? undefined,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

@@ -3,9 +3,9 @@
  * no URL, capture only (`send()` returns null and the node puts the message in its output).
  */
 import { createTransport } from 'nodemailer';
-import type { MailMessage, MailSender } from '../nodes/define.js';
 import { errorMessage } from '../core/errors.js';
 import { Redactor } from '../core/redact.js';
+import type { MailMessage, MailSender } from '../nodes/define.js';
 
 /** Timeouts for connecting, the server greeting and an idle socket, in ms. */
 export const SMTP_TIMEOUT_MS = 10_000;

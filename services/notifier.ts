@@ -6,9 +6,9 @@
  * run in the background: they never block or fail a run. Each outcome is logged per tenant.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type { MailSender } from '../nodes/define.js';
-import type { Ledger } from '../metering/ledger.js';
 import { errorMessage } from '../core/errors.js';
+import type { Ledger } from '../metering/ledger.js';
+import type { MailSender } from '../nodes/define.js';
 
 export type NotificationType = 'quota.alert' | 'run.halted' | 'period.reset';
 
@@ -131,7 +131,14 @@ export class Notifier {
   private async send(tenant: string, type: NotificationType, at: Date, data: Record<string, unknown>, period?: string): Promise<void> {
     const q = await this.opts.ledger.getQuota(tenant);
     if (!q.notifyEmails?.length && !q.notifyWebhook) return;
-    const n: Notification = { id: randomUUID(), type, tenant, period: period ?? (await this.opts.ledger.periodOf(tenant, at)).period, at: at.toISOString(), data };
+    const n: Notification = {
+      id: randomUUID(),
+      type,
+      tenant,
+      period: period ?? (await this.opts.ledger.periodOf(tenant, at)).period,
+      at: at.toISOString(),
+      data,
+    };
     const jobs: Array<Promise<void>> = [];
     if (q.notifyEmails?.length) jobs.push(this.mail(n, q.notifyEmails));
     if (q.notifyWebhook) jobs.push(this.post(n, q.notifyWebhook));
@@ -146,7 +153,16 @@ export class Notifier {
     } catch (err) {
       error = errorMessage(err);
     }
-    await this.opts.store.log(n.tenant, { notification: n.id, type: n.type, channel: 'email', target: to.join(','), status: error ? 'failed' : 'delivered', attempts: 1, at: new Date().toISOString(), ...(error && { error }) });
+    await this.opts.store.log(n.tenant, {
+      notification: n.id,
+      type: n.type,
+      channel: 'email',
+      target: to.join(','),
+      status: error ? 'failed' : 'delivered',
+      attempts: 1,
+      at: new Date().toISOString(),
+      ...(error && { error }),
+    });
   }
 
   private async post(n: Notification, url: string): Promise<void> {
@@ -160,7 +176,10 @@ export class Notifier {
       attempts++;
       try {
         const res = await doFetch(url, {
-          method: 'POST', body, redirect: 'manual', signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+          method: 'POST',
+          body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
           headers: { 'content-type': 'application/json', 'x-signature': signature(secret, body, Math.floor(Date.now() / 1000)), 'x-flowmeter-event': n.type },
         });
         await res.arrayBuffer().catch(() => undefined);
@@ -176,6 +195,15 @@ export class Notifier {
       if (attempts > delays.length) break;
       await new Promise((r) => setTimeout(r, delays[attempts - 1]));
     }
-    await this.opts.store.log(n.tenant, { notification: n.id, type: n.type, channel: 'webhook', target: url, status: error ? 'failed' : 'delivered', attempts, at: new Date().toISOString(), ...(error && { error }) });
+    await this.opts.store.log(n.tenant, {
+      notification: n.id,
+      type: n.type,
+      channel: 'webhook',
+      target: url,
+      status: error ? 'failed' : 'delivered',
+      attempts,
+      at: new Date().toISOString(),
+      ...(error && { error }),
+    });
   }
 }

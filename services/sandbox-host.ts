@@ -12,10 +12,11 @@
  * (`more`); see `FunctionSandbox.runChain` and `ChainRequest.more` for its rules.
  * Started with --no-node-snapshot (isolated-vm needs it on Node 20+).
  */
-import { createSandbox, type InProcessSandbox, type SandboxOptions } from './sandbox.js';
-import { isOneMessage, type ChainStep } from '../nodes/define.js';
+
 import { errorCode, errorMessage } from '../core/errors.js';
 import type { Message } from '../core/types.js';
+import { type ChainStep, isOneMessage } from '../nodes/define.js';
+import { createSandbox, type InProcessSandbox, type SandboxOptions } from './sandbox.js';
 
 /** One job as sent to a host: `vars` is already JSON (a snapshot taken when the call was made). */
 export interface HostJob {
@@ -72,7 +73,10 @@ function runSteps(sandbox: InProcessSandbox, job: HostJob, first: Message, v: Ca
     const t0 = performance.now();
     try {
       v.json ??= JSON.stringify(v.vars);
-      const outcome = sandbox.runSync({ tenant: job.tenant, code: step.code, msg, vars: v.vars ?? {}, timeoutMs: step.timeoutMs, memoryMb: step.memoryMb }, v.json);
+      const outcome = sandbox.runSync(
+        { tenant: job.tenant, code: step.code, msg, vars: v.vars ?? {}, timeoutMs: step.timeoutMs, memoryMb: step.memoryMb },
+        v.json,
+      );
       out.push({ ok: true, outcome, ms: performance.now() - t0 });
       if (!isOneMessage(outcome.result)) return false;
       msg = outcome.result;

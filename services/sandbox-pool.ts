@@ -18,13 +18,13 @@
  * - Belt and braces: a host that has not answered within its batch's timeouts plus a margin
  *   is killed (SIGKILL); its job fails with FUNCTION_TIMEOUT.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlowError } from '../core/errors.js';
-import { isOneMessage, type ChainRequest, type ChainStep, type FunctionSandbox } from '../nodes/define.js';
+import { type ChainRequest, type ChainStep, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
 import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
 import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
 
@@ -103,7 +103,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   function spawnHost(): Host {
     entry ??= hostEntry();
-    const child = fork(entry, ['--flowmeter-sandbox-host'], { execArgv: ['--no-node-snapshot'], serialization: 'json', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(entry, ['--flowmeter-sandbox-host'], {
+      execArgv: ['--no-node-snapshot'],
+      serialization: 'json',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     const host: Host = { child, batch: null, configured: false, replied: false, timedOut: false, stderr: '' };
     counters.started++;
     idle(host);
@@ -240,7 +244,12 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   function deathStep(d: Death, step: HostJob['steps'][number]): ChainStep {
     if (d.timedOut) return { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${step.timeoutMs} ms`, ms: 0 };
-    return { ok: false, code: 'FUNCTION_MEMORY', message: `the function's sandbox process died (${d.how}): over its memory limit of ${step.memoryMb} MB, or killed`, ms: 0 };
+    return {
+      ok: false,
+      code: 'FUNCTION_MEMORY',
+      message: `the function's sandbox process died (${d.how}): over its memory limit of ${step.memoryMb} MB, or killed`,
+      ms: 0,
+    };
   }
 
   async function runChain(req: ChainRequest): Promise<ChainStep[]> {

@@ -14,8 +14,8 @@
  * Errors are classified by isolated-vm's messages, never by `instanceof`.
  */
 import ivm from 'isolated-vm';
+import { errorMessage, FlowError } from '../core/errors.js';
 import type { FunctionOutcome, FunctionRequest, FunctionSandbox } from '../nodes/define.js';
-import { FlowError, errorMessage } from '../core/errors.js';
 
 /** Options of {@link createSandbox}. */
 export interface SandboxOptions {
@@ -202,7 +202,7 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
   function slotFor(tenant: string, memoryMb: number): [string, Slot] {
     const key = `${memoryMb}:${tenant}`;
     let slot = slots.get(key);
-    if (slot !== undefined && slot.isolate.isDisposed) {
+    if (slot?.isolate.isDisposed) {
       release(key, slot);
       slot = undefined;
     }

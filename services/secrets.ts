@@ -32,7 +32,8 @@ export interface SecretStore {
 
 /** Checks a name and value before they are stored; one line naming what is wrong. */
 export function checkSecret(name: string, value?: unknown): void {
-  if (!SECRET_NAME_RE.test(name)) throw new FlowError('INVALID_INPUT', `secret name ${JSON.stringify(name.slice(0, 80))} must be a letter or _ then letters, digits or _ (at most 128)`);
+  if (!SECRET_NAME_RE.test(name))
+    throw new FlowError('INVALID_INPUT', `secret name ${JSON.stringify(name.slice(0, 80))} must be a letter or _ then letters, digits or _ (at most 128)`);
   if (value === undefined) return;
   if (typeof value !== 'string' || value.length === 0) throw new FlowError('INVALID_INPUT', `secret ${name}: the value must be a non-empty string`);
   if (Buffer.byteLength(value) > MAX_SECRET_BYTES) throw new FlowError('INVALID_INPUT', `secret ${name}: the value is over ${MAX_SECRET_BYTES} bytes`);

@@ -14,7 +14,12 @@ const OPERATOR_READS = new Set(['FLOWMETER_MAIL_FROM']);
 
 /** The names listed in `FLOWMETER_TENANT_ENV` (comma-separated; blanks ignored). */
 export function parseTenantEnv(env: Record<string, string | undefined>): ReadonlySet<string> {
-  return new Set((env.FLOWMETER_TENANT_ENV ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  return new Set(
+    (env.FLOWMETER_TENANT_ENV ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 /**

@@ -1,14 +1,17 @@
 /** Add-ons (SPEC §4, §11): purchases recorded with their time, and expiry, on both ledgers. */
 import { describe, expect, it } from 'vitest';
-import { MemoryLedger, type Ledger } from '../metering/ledger.js';
+import { type Ledger, MemoryLedger } from '../metering/ledger.js';
 import { useProduction } from './helpers/production.js';
 
 const ledgers: Array<[string, () => Promise<{ ledger: Ledger; close: () => Promise<void> }>]> = [
   ['memory', async () => ({ ledger: new MemoryLedger(), close: async () => undefined })],
-  ['redis', async () => {
-    const p = await useProduction();
-    return { ledger: p.ledger, close: () => p.close() };
-  }],
+  [
+    'redis',
+    async () => {
+      const p = await useProduction();
+      return { ledger: p.ledger, close: () => p.close() };
+    },
+  ],
 ];
 
 /** One action for a task, as a run's Budget spends it: a lease of one, then its settlement. */
@@ -62,7 +65,9 @@ describe.each(ledgers)('add-ons on the %s ledger', (_name, make) => {
 
   it('refuses an expiry that is not after the purchase, in one line', async () => {
     const { ledger, close } = await make();
-    await expect(ledger.addActions('c', 5, T0, { expires: T0 })).rejects.toThrow(/^add-on expiry 2026-11-10T12:00:00.000Z is not after now \(2026-11-10T12:00:00.000Z\)$/);
+    await expect(ledger.addActions('c', 5, T0, { expires: T0 })).rejects.toThrow(
+      /^add-on expiry 2026-11-10T12:00:00.000Z is not after now \(2026-11-10T12:00:00.000Z\)$/,
+    );
     await expect(ledger.addActions('c', 0, T0)).rejects.toThrow(/^add-on actions must be a positive whole number, got 0$/);
     expect(await ledger.addOnPurchases('c', '2026-11')).toEqual([]);
     await close();

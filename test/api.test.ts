@@ -1,17 +1,18 @@
 /**
  * The HTTP server (SPEC §8) on both platforms: webhooks, the JSON API, events, metrics, health.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
 import { createHmac } from 'node:crypto';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
+import type { RunRecord } from '../core/types.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
-import type { RunRecord } from '../core/types.js';
+import { type Peer, startPeer } from './helpers/peer.js';
 import { useProduction } from './helpers/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 const ADMIN = 'admin-key-0123456789abcdef';
@@ -20,12 +21,15 @@ const ENDED = ['succeeded', 'failed', 'halted', 'rejected'];
 
 const platforms: Array<[string, () => Promise<Platform>]> = [
   ['embedded', async () => createEmbedded({ env: { TOKEN } })],
-  ['redis', async () => {
-    // The peer is on loopback and the scenarios read ${env:TOKEN}: both opened explicitly (SPEC §9).
-    const p = await useProduction({ env: { TOKEN, FLOWMETER_TENANT_ENV: 'TOKEN', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' } });
-    p.startWorker({ concurrency: 4 });
-    return p;
-  }],
+  [
+    'redis',
+    async () => {
+      // The peer is on loopback and the scenarios read ${env:TOKEN}: both opened explicitly (SPEC §9).
+      const p = await useProduction({ env: { TOKEN, FLOWMETER_TENANT_ENV: 'TOKEN', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' } });
+      p.startWorker({ concurrency: 4 });
+      return p;
+    },
+  ],
 ];
 
 const echo = { id: 'echo', trigger: { type: 'webhook', path: 'in' }, start: 'out', nodes: [fn('out', 'return msg;')] };
@@ -60,7 +64,11 @@ function sse(url: string, headers: Record<string, string> = {}) {
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, i);
           buf = buf.slice(i + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6))
+            .join('\n');
           if (data) events.push(JSON.parse(data));
         }
       });
@@ -70,7 +78,9 @@ function sse(url: string, headers: Record<string, string> = {}) {
     req.on('error', reject);
   });
   return {
-    events, opened, text: () => text,
+    events,
+    opened,
+    text: () => text,
     async until(pred: (e: Record<string, unknown>) => boolean, ms = 15_000) {
       const end = Date.now() + ms;
       while (!events.some(pred)) {
@@ -105,8 +115,14 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     if (enable) await platform.scenarios.enable(tenant, doc.id as string, undefined);
   }
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, key?: string, body?: unknown, headers: Record<string, string> = {}) =>
-    app.inject({ method, url, headers: { ...(key && { authorization: `Bearer ${key}` }), ...headers }, ...(body !== undefined && { payload: body as object }) });
-  const hook = (url: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => app.inject({ method: 'POST', url, payload: body, headers });
+    app.inject({
+      method,
+      url,
+      headers: { ...(key && { authorization: `Bearer ${key}` }), ...headers },
+      ...(body !== undefined && { payload: body as object }),
+    });
+  const hook = (url: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+    app.inject({ method: 'POST', url, payload: body, headers });
   async function ended(tenant: string, runId: string): Promise<RunRecord> {
     for (const end = Date.now() + 20_000; Date.now() < end; await sleep(25)) {
       const run = await platform.runs.get(tenant, runId);
@@ -128,7 +144,12 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
 
   it('webhook ?wait=true: the run record, with msg.headers and msg.query (never credentials)', async () => {
     await deploy('acme', echo);
-    const res = await hook('/hooks/acme/in?wait=true&foo=bar', '{"n":2}', { 'content-type': 'application/json', 'x-custom': 'yes', authorization: 'Bearer nope', cookie: 'c=1' });
+    const res = await hook('/hooks/acme/in?wait=true&foo=bar', '{"n":2}', {
+      'content-type': 'application/json',
+      'x-custom': 'yes',
+      authorization: 'Bearer nope',
+      cookie: 'c=1',
+    });
     expect(res.statusCode).toBe(200);
     const run = res.json();
     expect(run.status).toBe('succeeded');
@@ -211,7 +232,11 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     await deploy('bravo', echo);
     const { runId } = (await hook('/hooks/bravo/in', '{}')).json();
     await ended('bravo', runId);
-    for (const [key, header] of [[undefined, undefined], ['fmk_wrong', undefined], [undefined, 'Basic abc']] as const) {
+    for (const [key, header] of [
+      [undefined, undefined],
+      ['fmk_wrong', undefined],
+      [undefined, 'Basic abc'],
+    ] as const) {
       const res = await call('GET', '/api/runs', key, undefined, header ? { authorization: header } : {});
       expect(res.statusCode).toBe(401);
       expect(res.json().error.code).toBe('UNAUTHORIZED');
@@ -222,7 +247,11 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     expect((await call('GET', '/api/runs', keyA)).json()).toEqual([]);
     expect((await call('GET', '/api/runs?tenant=bravo', keyA)).statusCode).toBe(403);
     expect((await call('GET', '/api/runs', keyB)).json().map((r: RunRecord) => r.runId)).toEqual([runId]);
-    expect((await call('GET', `/api/runs/${runId}`, keyB)).json()).toMatchObject({ runId, status: 'succeeded', tasks: [{ nodeId: '$trigger' }, { nodeId: 'out' }] });
+    expect((await call('GET', `/api/runs/${runId}`, keyB)).json()).toMatchObject({
+      runId,
+      status: 'succeeded',
+      tasks: [{ nodeId: '$trigger' }, { nodeId: 'out' }],
+    });
     expect((await call('GET', '/api/runs', ADMIN)).json().error.code).toBe('INVALID_INPUT');
     expect((await call('GET', '/api/runs?tenant=bravo&status=succeeded&scenario=echo', ADMIN)).json()).toHaveLength(1);
     expect((await call('GET', '/api/runs?tenant=bravo&status=nope', ADMIN)).statusCode).toBe(400);
@@ -369,7 +398,8 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     expect(res.json()).toMatchObject({ status: 'failed', error: { code: 'HTTP_ERROR' } });
     expect(peer.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`]);
     await events.until((e) => e.type === 'run' && e.runId === runId);
-    for (const url of [`/api/runs/${runId}`, '/api/runs', '/api/scenarios/secret', '/api/scenarios', '/api/usage']) answers.push((await call('GET', url, keyA)).body);
+    for (const url of [`/api/runs/${runId}`, '/api/runs', '/api/scenarios/secret', '/api/scenarios', '/api/usage'])
+      answers.push((await call('GET', url, keyA)).body);
     answers.push(events.text(), (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN}` } })).body);
     for (const a of answers) expect(a).not.toContain(TOKEN);
     events.close();

@@ -1,15 +1,16 @@
 /** Auto-resume (SPEC §11): halted runs resume by themselves, oldest first, as far as actions go. */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
 import type { Production } from '../redis/production.js';
-import type { RunRecord } from '../core/types.js';
-import { fn, runOnce, scenarioOf } from './helpers/run.js';
-import { useProduction } from './helpers/production.js';
 import { waitUntil } from './helpers/processes.js';
+import { useProduction } from './helpers/production.js';
+import { fn, runOnce, scenarioOf } from './helpers/run.js';
 
 const loopDoc = {
-  id: 'metered', start: 'each',
+  id: 'metered',
+  start: 'each',
   nodes: [
     { id: 'each', type: 'loop', over: 'msg.payload', body: 'double', collect: true, next: 'done' },
     fn('double', 'return { payload: msg.payload * 2 };'),
@@ -22,17 +23,23 @@ const ENDED = ['succeeded', 'failed', 'halted', 'rejected'];
 
 type Made = { platform: Platform; now: { t: Date }; close: () => Promise<void> };
 const platforms: Array<[string, () => Promise<Made>]> = [
-  ['embedded', async () => {
-    const now = { t: new Date() };
-    const e: Embedded = createEmbedded({ now: () => now.t });
-    return { platform: e, now, close: () => e.close() };
-  }],
-  ['redis', async () => {
-    const now = { t: new Date() };
-    const p: Production = await useProduction({ now: () => now.t });
-    p.startWorker({ concurrency: 4 });
-    return { platform: p, now, close: () => p.close() };
-  }],
+  [
+    'embedded',
+    async () => {
+      const now = { t: new Date() };
+      const e: Embedded = createEmbedded({ now: () => now.t });
+      return { platform: e, now, close: () => e.close() };
+    },
+  ],
+  [
+    'redis',
+    async () => {
+      const now = { t: new Date() };
+      const p: Production = await useProduction({ now: () => now.t });
+      p.startWorker({ concurrency: 4 });
+      return { platform: p, now, close: () => p.close() };
+    },
+  ],
 ];
 
 let made: Made | null = null;
@@ -44,10 +51,14 @@ afterEach(async () => {
 const sweep = (p: Platform) => (p as Embedded | Production).autoResume.sweep();
 
 async function settled(p: Platform, tenant: string, runId: string, want?: RunRecord['status']): Promise<RunRecord> {
-  return waitUntil(`run ${runId} to end${want ? ` ${want}` : ''}`, async () => {
-    const r = await p.runs.get(tenant, runId);
-    return r && ENDED.includes(r.status) && (!want || r.status === want) ? r : null;
-  }, { timeoutMs: 20_000, intervalMs: 25 });
+  return waitUntil(
+    `run ${runId} to end${want ? ` ${want}` : ''}`,
+    async () => {
+      const r = await p.runs.get(tenant, runId);
+      return r && ENDED.includes(r.status) && (!want || r.status === want) ? r : null;
+    },
+    { timeoutMs: 20_000, intervalMs: 25 },
+  );
 }
 
 async function haltedRun(p: Platform, tenant: string, items: number[]): Promise<RunRecord> {

@@ -1,8 +1,9 @@
 /** The §11 commands as a user meets them: the built binary against the test Redis. */
-import { afterAll, describe, expect, it } from 'vitest';
+
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Processes } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
@@ -25,7 +26,14 @@ describe('billing commands', () => {
       expect(bad.code).toBe(2);
       expect(bad.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(bad.stderr).toMatch(/bad\.json: invalid plan: currency: must be an ISO 4217 currency code.*; basePrice: must not be negative/);
-      const ok = await cli('plan', 'set', '--tenant', 'acme', '--file', file('plan.json', { name: 'Team', currency: 'EUR', basePrice: 19.99, includedActions: 50, overagePrice: 0.1, addOnPrice: 5, addOnActions: 100 }));
+      const ok = await cli(
+        'plan',
+        'set',
+        '--tenant',
+        'acme',
+        '--file',
+        file('plan.json', { name: 'Team', currency: 'EUR', basePrice: 19.99, includedActions: 50, overagePrice: 0.1, addOnPrice: 5, addOnActions: 100 }),
+      );
       expect(ok.code, ok.stderr).toBe(0);
       expect((await p.ledger.getQuota('acme')).monthlyActions).toBe(50);
 

@@ -1,16 +1,19 @@
 /** Production mode: the runaway breaker, and `estimate` with the observed cost of past runs. */
-import { afterEach, describe, expect, it } from 'vitest';
+
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fn, scenarioOf } from './helpers/run.js';
-import { redisUrl, uniquePrefix } from './helpers/production.js';
-import { createProduction, type Production } from '../redis/production.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { observedCost } from '../engine/observed.js';
+import { createProduction, type Production } from '../redis/production.js';
+import { redisUrl, uniquePrefix } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const doc = {
-  id: 'looper', maxActionsPerRun: 8, start: 'each',
+  id: 'looper',
+  maxActionsPerRun: 8,
+  start: 'each',
   nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'f' }, fn('f', 'return msg;')],
 };
 // 1 + 1 + n × 2: 2 items → 6 (within 8); 5 items → would be 12, stops before the 9th action.
@@ -48,18 +51,31 @@ describe('production: breaker and observed cost', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fm-est-'));
     const file = join(dir, 'looper.json');
     writeFileSync(file, JSON.stringify(doc));
-    const r = spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), '--redis', redisUrl(), '--prefix', prefix, 'estimate', file, '--tenant', 't', '--json'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--no-node-snapshot', resolve('bin/flowmeter.js'), '--redis', redisUrl(), '--prefix', prefix, 'estimate', file, '--tenant', 't', '--json'],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.perRun).toEqual({ min: 2, max: 8 });
     expect(out.observed).toMatchObject({ runs: 3, meanActions: 7.3 });
-    const text = spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), '--redis', redisUrl(), '--prefix', prefix, 'estimate', file, '--tenant', 't'], { encoding: 'utf8' });
+    const text = spawnSync(
+      process.execPath,
+      ['--no-node-snapshot', resolve('bin/flowmeter.js'), '--redis', redisUrl(), '--prefix', prefix, 'estimate', file, '--tenant', 't'],
+      { encoding: 'utf8' },
+    );
     expect(text.stdout).toMatch(/observed: 7\.3 actions per run on average over 3 runs since/);
   });
 
   it('variables persist across runs on workers, and come with the claim once their defaults are stored', async () => {
     p = await createProduction({ redisUrl: redisUrl(), prefix: uniquePrefix() });
-    const counter = scenarioOf({ id: 'counter', variables: { n: 0 }, start: 'inc', nodes: [fn('inc', 'setVar("n", vars.n + 1); return { payload: vars.n };')] });
+    const counter = scenarioOf({
+      id: 'counter',
+      variables: { n: 0 },
+      start: 'inc',
+      nodes: [fn('inc', 'setVar("n", vars.n + 1); return { payload: vars.n };')],
+    });
     await p.scenarios.deploy('t', counter);
     let loads = 0;
     const load = p.vars.load.bind(p.vars);

@@ -1,19 +1,16 @@
 /** Batched billing: leases held against the limit, settled with checkpoints. */
 import { describe, expect, it } from 'vitest';
 import { createEmbedded } from '../engine/embedded.js';
-import { fn, scenarioOf } from './helpers/run.js';
-import { useProduction } from './helpers/production.js';
 import { executeRun } from '../engine/executor.js';
 import { newRun } from '../engine/run-record.js';
 import { createSandbox } from '../services/sandbox.js';
+import { useProduction } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const chain = scenarioOf({
-  id: 'chain', start: 'each',
-  nodes: [
-    { id: 'each', type: 'loop', over: 'msg.payload', body: 'a' },
-    fn('a', 'return msg;', 'b'),
-    fn('b', 'return msg;'),
-  ],
+  id: 'chain',
+  start: 'each',
+  nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'a' }, fn('a', 'return msg;', 'b'), fn('b', 'return msg;')],
 });
 const COST = (n: number) => 1 + 1 + n * 3;
 
@@ -21,7 +18,14 @@ describe('leases', () => {
   it('concurrent runs end exactly at the limit and none halts while actions remain (memory)', async () => {
     const engine = createEmbedded();
     await engine.ledger.setQuota('default', { monthlyActions: 500 });
-    const runs = await Promise.all(Array.from({ length: 30 }, () => engine.run(chain, Array.from({ length: 10 }, (_, i) => i))));
+    const runs = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        engine.run(
+          chain,
+          Array.from({ length: 10 }, (_, i) => i),
+        ),
+      ),
+    );
     const usage = await engine.ledger.usage('default', new Date());
     const spent = runs.reduce((a, r) => a + r.tasks.reduce((b, t) => b + t.actions, 0), 0);
     expect(usage.used).toBe(500);
@@ -42,11 +46,17 @@ describe('leases', () => {
     const engine = createEmbedded({ now: () => now, services: undefined });
     await engine.ledger.setQuota('default', { monthlyActions: 100 });
     const slow = scenarioOf({
-      id: 'slow', start: 'each',
+      id: 'slow',
+      start: 'each',
       nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'tick' }, fn('tick', 'return msg;')],
     });
     // Advance the clock as tasks are recorded: the month turns during the run.
-    const e2 = createEmbedded({ now: () => now, onTask: (_r, t) => { if (t.seq === 6) now = new Date('2026-12-01T00:00:00.010Z'); } });
+    const e2 = createEmbedded({
+      now: () => now,
+      onTask: (_r, t) => {
+        if (t.seq === 6) now = new Date('2026-12-01T00:00:00.010Z');
+      },
+    });
     await e2.ledger.setQuota('default', { monthlyActions: 100 });
     const run = await e2.run(slow, [1, 2, 3, 4, 5]);
     expect(run.status).toBe('succeeded');
@@ -65,12 +75,14 @@ describe('leases', () => {
       await p.ledger.setQuota('t', { monthlyActions: 300 });
       const sandbox = createSandbox();
       const deps = { ...p.deps, services: { ...p.deps.services, sandbox } };
-      const runs = await Promise.all(Array.from({ length: 20 }, async () => {
-        const run = newRun(chain, 't', { type: 'manual' });
-        const payload = Array.from({ length: 8 }, (_, i) => i);
-        await p.runs.create(run, chain, payload);
-        return executeRun(chain, run, deps, payload);
-      }));
+      const runs = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const run = newRun(chain, 't', { type: 'manual' });
+          const payload = Array.from({ length: 8 }, (_, i) => i);
+          await p.runs.create(run, chain, payload);
+          return executeRun(chain, run, deps, payload);
+        }),
+      );
       const usage = await p.ledger.usage('t', new Date());
       let spent = 0;
       for (const r of runs) spent += (await p.runs.get('t', r.runId))!.tasks.reduce((a, t) => a + t.actions, 0);
@@ -118,7 +130,20 @@ describe('leases', () => {
       expect(again).toEqual(first);
       expect(Number(await p.redis.hget(k.period('t', period), 'leased'))).toBe(40);
       const { settleKeys, settleArgs } = await import('../redis/ledger.js');
-      const s = { tenant: 't', runId: 'r1', scenarioId: 's', billable: true, period, entries: [{ key: '1', trigger: true, date }, { key: '2', trigger: false, date }], heldUsed: 2, release: 38, at: new Date() };
+      const s = {
+        tenant: 't',
+        runId: 'r1',
+        scenarioId: 's',
+        billable: true,
+        period,
+        entries: [
+          { key: '1', trigger: true, date },
+          { key: '2', trigger: false, date },
+        ],
+        heldUsed: 2,
+        release: 38,
+        at: new Date(),
+      };
       const args = [...settleKeys(k, s), 'set-1', ...settleArgs(s, 3600)];
       await p.redis.fmSettle(...args);
       await p.redis.fmSettle(...args);

@@ -3,11 +3,12 @@
  * print and their exit codes, and the built `flowmeter` binary, spawned, once for what only a
  * real process shows (the exit code it leaves with, its stdout and stderr).
  */
-import { describe, expect, it, beforeAll } from 'vitest';
+
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
 
 const bin = resolve('bin/flowmeter.js');
@@ -21,7 +22,11 @@ async function cli(args: string[]) {
 
 /** The built binary, spawned. */
 function spawned(args: string[]) {
-  const r = spawnSync(process.execPath, ['--no-node-snapshot', bin, ...args], { encoding: 'utf8', env: { ...process.env, FLOWMETER_REDIS_URL: '' }, timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--no-node-snapshot', bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, FLOWMETER_REDIS_URL: '' },
+    timeout: 30_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -32,8 +37,13 @@ function file(name: string, content: unknown): string {
 }
 
 const ok = file('ok.json', {
-  id: 'ok', start: 'a', trigger: { type: 'manual' },
-  nodes: [{ id: 'a', type: 'function', code: 'return { payload: msg.payload * 2 };' }, { id: 'orphan', type: 'function', code: 'return msg;' }],
+  id: 'ok',
+  start: 'a',
+  trigger: { type: 'manual' },
+  nodes: [
+    { id: 'a', type: 'function', code: 'return { payload: msg.payload * 2 };' },
+    { id: 'orphan', type: 'function', code: 'return msg;' },
+  ],
 });
 
 describe('flowmeter CLI', () => {
@@ -41,7 +51,18 @@ describe('flowmeter CLI', () => {
     const good = await cli(['validate', ok]);
     expect(good.code).toBe(0);
     expect(good.err).toContain('warning: nodes[1]: node "orphan" is not reachable');
-    const bad = await cli(['validate', file('bad.json', { id: 'x', start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return msg', next: 'b' }, { id: 'b', type: 'filter', when: { path: 'nope', op: 'eq' } }, { id: 'c', type: 'mystery' }] })]);
+    const bad = await cli([
+      'validate',
+      file('bad.json', {
+        id: 'x',
+        start: 'a',
+        nodes: [
+          { id: 'a', type: 'function', code: 'return msg', next: 'b' },
+          { id: 'b', type: 'filter', when: { path: 'nope', op: 'eq' } },
+          { id: 'c', type: 'mystery' },
+        ],
+      }),
+    ]);
     expect(bad.code).toBe(2);
     const lines = bad.err.trim().split('\n');
     expect(lines).toContain('nodes[1].when.path: must be a path rooted at msg or vars, like msg.payload.score');

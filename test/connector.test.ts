@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { MeterName, NodeContext, NodeServices, ScenarioLike } from '../nodes/define.js';
 import { errorCode } from '../core/errors.js';
 import { Redactor, resolveEnvRefs } from '../core/redact.js';
 import type { Message } from '../core/types.js';
 import { connectorNode, joinUrl, parseRetryAfter, safeUrl } from '../nodes/connector.js';
+import type { MeterName, NodeContext, NodeServices, ScenarioLike } from '../nodes/define.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 interface Seen {
@@ -191,11 +191,7 @@ describe('connector node', () => {
     handler = (_req, _body, res) => json(res, 404, { error: 'nope' });
     const env = { API_TOKEN: TOKEN, PATH_KEY: 'path-secret-xyz' };
     const connections = { api: { baseUrl: `${base}/k/\${env:PATH_KEY}`, auth: { type: 'bearer' as const, token: '${env:API_TOKEN}' } } };
-    const { err, secrets } = await fail(
-      { connection: 'api', url: '/missing', query: { apiKey: 'query-secret-456' } },
-      { payload: {} },
-      { env, connections },
-    );
+    const { err, secrets } = await fail({ connection: 'api', url: '/missing', query: { apiKey: 'query-secret-456' } }, { payload: {} }, { env, connections });
     expect(seen).toHaveLength(1); // 404 is not retried
     expect(seen[0]!.url).toBe('/k/path-secret-xyz/missing?apiKey=query-secret-456');
     expect(errorCode(err)).toBe('HTTP_ERROR');
@@ -250,18 +246,26 @@ describe('connector node', () => {
 
   it('supports basic and header auth and registers their secrets', async () => {
     const env = { U: 'user', P: 'pass-word-1', K: 'key-value-2' };
-    const basic = await run({ connection: 'b', url: '/a' }, { payload: {} }, {
-      env,
-      connections: { b: { baseUrl: base, headers: { 'X-Env': 'e-${env:K}' }, auth: { type: 'basic', username: '${env:U}', password: '${env:P}' } } },
-    });
+    const basic = await run(
+      { connection: 'b', url: '/a' },
+      { payload: {} },
+      {
+        env,
+        connections: { b: { baseUrl: base, headers: { 'X-Env': 'e-${env:K}' }, auth: { type: 'basic', username: '${env:U}', password: '${env:P}' } } },
+      },
+    );
     const b64 = Buffer.from('user:pass-word-1').toString('base64');
     expect(seen[0]!.headers.authorization).toBe(`Basic ${b64}`);
     expect(seen[0]!.headers['x-env']).toBe('e-key-value-2');
     expect(basic.secrets).toEqual(expect.arrayContaining(['pass-word-1', 'key-value-2', b64]));
-    const header = await run({ connection: 'h', url: 'a' }, { payload: {} }, {
-      env,
-      connections: { h: { baseUrl: `${base}/`, auth: { type: 'header', name: 'X-Api-Key', value: '${env:K}' } } },
-    });
+    const header = await run(
+      { connection: 'h', url: 'a' },
+      { payload: {} },
+      {
+        env,
+        connections: { h: { baseUrl: `${base}/`, auth: { type: 'header', name: 'X-Api-Key', value: '${env:K}' } } },
+      },
+    );
     expect(seen[1]!.url).toBe('/a');
     expect(seen[1]!.headers['x-api-key']).toBe('key-value-2');
     expect(header.secrets).toContain('key-value-2');
@@ -320,7 +324,10 @@ describe('connection credentials stay on their host', () => {
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     const port = (other.address() as { port: number }).port;
     const { ctx } = makeCtx({ connection: 'api', url: `http://localhost:${port}/steal` });
-    const err = await Promise.resolve(connectorNode.execute({ payload: null }, ctx)).then(() => null, (e: unknown) => e as { code: string; message: string });
+    const err = await Promise.resolve(connectorNode.execute({ payload: null }, ctx)).then(
+      () => null,
+      (e: unknown) => e as { code: string; message: string },
+    );
     expect(err?.code).toBe('INVALID_INPUT');
     expect(err?.message).toMatch(/not on connection api's host/);
     expect(hits).toBe(0);

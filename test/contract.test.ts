@@ -2,16 +2,16 @@
  * The embedded (in-memory) and Redis stores pass the same contract.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { MemoryRunStore, MemoryVarStore } from '../engine/memory-stores.js';
-import { MemoryScenarioStore, versionOf, type ScenarioStore } from '../engine/scenario-store.js';
-import { MemoryLedger, type Ledger } from '../metering/ledger.js';
-import type { RunStore, VarStore } from '../engine/stores.js';
-import { newRun } from '../engine/run-record.js';
 import { executeRun } from '../engine/executor.js';
-import { createSandbox } from '../services/sandbox.js';
-import { fn, scenarioOf } from './helpers/run.js';
-import { useProduction } from './helpers/production.js';
+import { MemoryRunStore, MemoryVarStore } from '../engine/memory-stores.js';
+import { newRun } from '../engine/run-record.js';
+import { MemoryScenarioStore, type ScenarioStore, versionOf } from '../engine/scenario-store.js';
+import type { RunStore, VarStore } from '../engine/stores.js';
+import { type Ledger, MemoryLedger } from '../metering/ledger.js';
 import type { Production } from '../redis/production.js';
+import { createSandbox } from '../services/sandbox.js';
+import { useProduction } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 interface Stores {
   ledger: Ledger;
@@ -27,19 +27,32 @@ afterAll(async () => {
 });
 
 const factories: Array<[string, () => Promise<Stores>]> = [
-  ['memory', async () => {
-    const ledger = new MemoryLedger();
-    return { ledger, runs: new MemoryRunStore(), vars: new MemoryVarStore(), scenarios: new MemoryScenarioStore(), maxActive: async (t) => (await ledger.getQuota(t)).maxActiveScenarios };
-  }],
-  ['redis', async () => {
-    const p = await useProduction();
-    opened.push(p);
-    return { ledger: p.ledger, runs: p.runs, vars: p.vars, scenarios: p.scenarios, maxActive: async () => undefined };
-  }],
+  [
+    'memory',
+    async () => {
+      const ledger = new MemoryLedger();
+      return {
+        ledger,
+        runs: new MemoryRunStore(),
+        vars: new MemoryVarStore(),
+        scenarios: new MemoryScenarioStore(),
+        maxActive: async (t) => (await ledger.getQuota(t)).maxActiveScenarios,
+      };
+    },
+  ],
+  [
+    'redis',
+    async () => {
+      const p = await useProduction();
+      opened.push(p);
+      return { ledger: p.ledger, runs: p.runs, vars: p.vars, scenarios: p.scenarios, maxActive: async () => undefined };
+    },
+  ],
 ];
 
 const scenario = scenarioOf({
-  id: 'contract', variables: { n: 1 },
+  id: 'contract',
+  variables: { n: 1 },
   start: 'each',
   nodes: [
     { id: 'each', type: 'loop', over: 'msg.payload', body: 'inc', collect: true, next: 'out' },
@@ -61,7 +74,17 @@ async function spend(ledger: Ledger, o: { tenant: string; runId: string; key: st
     if (lease.granted === 0) return false;
     held = lease.held ? 1 : 0;
   }
-  await ledger.settle({ tenant: o.tenant, runId: o.runId, scenarioId: 's', billable, period, entries: [{ key: o.key, trigger: o.trigger ?? false, date }], heldUsed: held, release: 0, at: o.at });
+  await ledger.settle({
+    tenant: o.tenant,
+    runId: o.runId,
+    scenarioId: 's',
+    billable,
+    period,
+    entries: [{ key: o.key, trigger: o.trigger ?? false, date }],
+    heldUsed: held,
+    release: 0,
+    at: o.at,
+  });
   return true;
 }
 
@@ -81,8 +104,15 @@ describe.each(factories)('%s stores', (_name, make) => {
     await ledger.count('t1', 'connectorRequests', 2, at);
     const u = await ledger.usage('t1', at);
     expect(u).toMatchObject({
-      tenant: 't1', limit: 3, used: 3, remaining: 0, overage: 0, nonBillable: 1, addOns: 0,
-      byScenario: [{ scenarioId: 's', runs: 1, actions: 3 }], byDay: [{ date: '2026-11-15', actions: 3 }],
+      tenant: 't1',
+      limit: 3,
+      used: 3,
+      remaining: 0,
+      overage: 0,
+      nonBillable: 1,
+      addOns: 0,
+      byScenario: [{ scenarioId: 's', runs: 1, actions: 3 }],
+      byDay: [{ date: '2026-11-15', actions: 3 }],
       meters: { runs: 1, connectorRequests: 2, connectorBytes: 0, mailsSent: 0 },
       period: { key: '2026-11', start: '2026-11-01T00:00:00Z', end: '2026-12-01T00:00:00Z', timezone: 'UTC' },
     });
@@ -100,7 +130,13 @@ describe.each(factories)('%s stores', (_name, make) => {
     const at = new Date('2026-12-01T03:00:00Z'); // still 30 November in New York
     for (const key of ['1', '2', '3']) expect(await spend(ledger, { tenant: 't2', runId: 'r', key, at })).toBe(true);
     const u = await ledger.usage('t2', at);
-    expect(u).toMatchObject({ used: 3, overage: 2, remaining: 0, period: { key: '2026-11', timezone: 'America/New_York' }, byDay: [{ date: '2026-11-30', actions: 3 }] });
+    expect(u).toMatchObject({
+      used: 3,
+      overage: 2,
+      remaining: 0,
+      period: { key: '2026-11', timezone: 'America/New_York' },
+      byDay: [{ date: '2026-11-30', actions: 3 }],
+    });
   });
 
   it('scenarios: deploy, list, enable within maxActiveScenarios, disable', async () => {
@@ -115,7 +151,10 @@ describe.each(factories)('%s stores', (_name, make) => {
     await scenarios.enable('t3', 'contract', await maxActive('t3'));
     await expect(scenarios.enable('t3', 'other', await maxActive('t3'))).rejects.toMatchObject({ code: 'MAX_ACTIVE_SCENARIOS' });
     await expect(scenarios.enable('t3', 'ghost', await maxActive('t3'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect((await scenarios.list('t3')).map((s) => [s.id, s.enabled])).toEqual([['contract', true], ['other', false]]);
+    expect((await scenarios.list('t3')).map((s) => [s.id, s.enabled])).toEqual([
+      ['contract', true],
+      ['other', false],
+    ]);
     await scenarios.disable('t3', 'contract');
     await scenarios.enable('t3', 'other', await maxActive('t3'));
     expect(await scenarios.isEnabled('t3', 'other')).toBe(true);
@@ -138,7 +177,11 @@ describe.each(factories)('%s stores', (_name, make) => {
     expect(await scenarios.rollback('v1', 'contract', 1)).toEqual({ created: false, changed: true, version: 3 });
     expect((await scenarios.get('v1', 'contract'))!.name).toBeUndefined();
     const history = await scenarios.versions('v1', 'contract');
-    expect(history.map((v) => [v.version, v.rollbackOf ?? null, v.scenario.name ?? null])).toEqual([[1, null, null], [2, null, 'second'], [3, 1, null]]);
+    expect(history.map((v) => [v.version, v.rollbackOf ?? null, v.scenario.name ?? null])).toEqual([
+      [1, null, null],
+      [2, null, 'second'],
+      [3, 1, null],
+    ]);
     expect(history[0]!.hash).toBe(history[2]!.hash);
     expect(await scenarios.rollback('v1', 'contract', 3)).toEqual({ created: false, changed: false, version: 3 });
     await expect(scenarios.rollback('v1', 'contract', 9)).rejects.toThrow('scenario contract has no version 9; it has versions 1-3');
@@ -166,7 +209,12 @@ describe.each(factories)('%s stores', (_name, make) => {
   it('runs: the executor on these stores halts, stores, resumes and lists', async () => {
     const s = await make();
     await s.ledger.setQuota('t6', { monthlyActions: 4 });
-    const deps = { meter: s.ledger, runs: s.runs, vars: s.vars, services: { sandbox: createSandbox(), mail: { send: async () => null }, env: () => undefined, fetch, sleep: async () => undefined } };
+    const deps = {
+      meter: s.ledger,
+      runs: s.runs,
+      vars: s.vars,
+      services: { sandbox: createSandbox(), mail: { send: async () => null }, env: () => undefined, fetch, sleep: async () => undefined },
+    };
     const run = newRun(scenario, 't6', { type: 'manual' });
     await s.runs.create(run, scenario, [10, 20, 30]);
     const halted = await executeRun(scenario, structuredClone(run), deps, [10, 20, 30]);

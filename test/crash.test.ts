@@ -4,12 +4,12 @@
  * repeats a request only with the same Idempotency-Key.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Production } from '../redis/production.js';
 import type { RunRecord, RunStatus } from '../core/types.js';
-import { fn, scenarioOf } from './helpers/run.js';
+import type { Production } from '../redis/production.js';
+import { type Peer, startPeer } from './helpers/peer.js';
+import { type Proc, Processes, waitUntil } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
-import { Processes, waitUntil, type Proc } from './helpers/processes.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const procs = new Processes();
 let p: Production | null = null;
@@ -29,7 +29,7 @@ const RUNS = 40;
 /** trigger + loop + 100 × (iteration + work + call) + sum */
 const ACTIONS = 1 + 1 + ITEMS * 3 + 1;
 const taskSum = (run: RunRecord): number => run.tasks.reduce((a, t) => a + t.actions, 0);
-const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : v ?? '');
+const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : (v ?? ''));
 
 describe('crash: a worker process killed mid-run', () => {
   it('continues every run on the other workers: billed once, logged once, same Idempotency-Keys', async () => {
@@ -39,21 +39,39 @@ describe('crash: a worker process killed mid-run', () => {
     const tenant = 'acme';
     const prefix = p.redisKeys.prefix;
     await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
-    await p.scenarios.deploy(tenant, scenarioOf({
-      id: 'crashy',
-      // Each worker process names itself in a header, so the peer sees who sent what.
-      connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
-      start: 'each',
-      nodes: [
-        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
-        fn('work', 'let x = 0; for (let i = 0; i < 20000; i++) x = (x + i * 31) % 7919; return { payload: { v: msg.payload, x } };', 'call'),
-        { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/echo', body: { v: '{{msg.payload.v}}' }, retry: { attempts: 5, backoffMs: 50 } },
-        fn('sum', 'return { payload: msg.payload.reduce((a, b) => a + b.v, 0) };'),
-      ],
-    }));
+    await p.scenarios.deploy(
+      tenant,
+      scenarioOf({
+        id: 'crashy',
+        // Each worker process names itself in a header, so the peer sees who sent what.
+        connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
+        start: 'each',
+        nodes: [
+          { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
+          fn('work', 'let x = 0; for (let i = 0; i < 20000; i++) x = (x + i * 31) % 7919; return { payload: { v: msg.payload, x } };', 'call'),
+          {
+            id: 'call',
+            type: 'connector',
+            connection: 'peer',
+            method: 'POST',
+            url: '/echo',
+            body: { v: '{{msg.payload.v}}' },
+            retry: { attempts: 5, backoffMs: 50 },
+          },
+          fn('sum', 'return { payload: msg.payload.reduce((a, b) => a + b.v, 0) };'),
+        ],
+      }),
+    );
     const workerName = (i: number) => `fmtestworker${i}x${prefix}`;
     const start = (i: number): Promise<Proc> =>
-      procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 4, lockMs: 2000, env: { FM_TEST_WORKER: workerName(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' }, name: `worker${i}` });
+      procs.worker({
+        redisUrl: redisUrl(),
+        prefix,
+        concurrency: 4,
+        lockMs: 2000,
+        env: { FM_TEST_WORKER: workerName(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' },
+        name: `worker${i}`,
+      });
     const workers = await Promise.all([0, 1, 2].map(start));
 
     const payload = (i: number) => ({ items: Array.from({ length: ITEMS }, (_, k) => k + i) });
@@ -71,12 +89,16 @@ describe('crash: a worker process killed mid-run', () => {
     await start(3);
 
     const counts: Record<string, number> = {};
-    await waitUntil(`all ${RUNS} runs to end`, async () => {
-      const list = await p!.runs.list(tenant, { limit: 1000 });
-      for (const k of Object.keys(counts)) delete counts[k];
-      for (const r of list) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      return list.length === RUNS && list.every((r) => ENDED.includes(r.status));
-    }, { timeoutMs: 60_000, intervalMs: 200 }).catch((err: Error) => {
+    await waitUntil(
+      `all ${RUNS} runs to end`,
+      async () => {
+        const list = await p!.runs.list(tenant, { limit: 1000 });
+        for (const k of Object.keys(counts)) delete counts[k];
+        for (const r of list) counts[r.status] = (counts[r.status] ?? 0) + 1;
+        return list.length === RUNS && list.every((r) => ENDED.includes(r.status));
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; runs by status ${JSON.stringify(counts)}`);
     });
     const ended = Date.now();
@@ -123,6 +145,8 @@ describe('crash: a worker process killed mid-run', () => {
     const used = (await p.ledger.usage(tenant, new Date())).used;
     expect(used).toBe(records.reduce((a, r) => a + taskSum(r), 0));
     expect(used).toBe(RUNS * ACTIONS);
-    console.log(`crash: killed after ${killedAt - t0} ms with ${inFlight} runs running; ${takenOver} runs taken over; ${repeated} repeated requests; all ended ${ended - killedAt} ms after the kill`);
+    console.log(
+      `crash: killed after ${killedAt - t0} ms with ${inFlight} runs running; ${takenOver} runs taken over; ${repeated} repeated requests; all ended ${ended - killedAt} ms after the kill`,
+    );
   }, 90_000);
 });

@@ -4,18 +4,19 @@
  * run tables, live updates over SSE, the run page with its task log and context viewer, the
  * scenario's variables, and a refused key.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
+import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { periodAt } from '../metering/periods.js';
 import { parsePlan } from '../metering/plan.js';
 import type { UsageReport } from '../metering/quota.js';
-import type { RunRecord } from '../core/types.js';
 import { fn, scenarioOf } from './helpers/run.js';
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 
 /** Debian's chromium (or CHROMIUM_PATH): the dashboard tests fail in one line without it. */
 function findChromium(): string {
@@ -49,7 +50,9 @@ const SCENARIOS = {
     name: 'Counter',
     variables: { count: 0, label: '<img src=x onerror=alert(1)>' },
     start: 'bump',
-    nodes: [fn('bump', "setVar('count', vars.count + 1); setVar('last', msg.payload); log('count is now ' + vars.count); return { payload: { count: vars.count } };")],
+    nodes: [
+      fn('bump', "setVar('count', vars.count + 1); setVar('last', msg.payload); log('count is now ' + vars.count); return { payload: { count: vars.count } };"),
+    ],
   }),
   batch: scenarioOf({
     id: 'batch',
@@ -136,7 +139,16 @@ beforeAll(async () => {
   base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
   browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -182,7 +194,9 @@ describe('dashboard', () => {
     expect(await page.locator('#alerts li').count()).toBe(report.alerts.length);
 
     // One bar per day with actions, the limit line, the overage in its own colour.
-    const bars = await page.$$eval('g.day-bar', (gs) => gs.map((g) => ({ date: (g as SVGElement).dataset.date, actions: Number((g as SVGElement).dataset.actions) })));
+    const bars = await page.$$eval('g.day-bar', (gs) =>
+      gs.map((g) => ({ date: (g as SVGElement).dataset.date, actions: Number((g as SVGElement).dataset.actions) })),
+    );
     expect(bars).toEqual(report.byDay.filter((d) => d.actions > 0));
     expect(await page.locator('.limit-line').count()).toBe(1);
     expect(await page.getAttribute('g.limit', 'data-limit')).toBe(String(report.limit + report.addOns));
@@ -199,7 +213,9 @@ describe('dashboard', () => {
     expect(text).toContain(`more than your limit of ${fmt(report.limit + report.addOns)}`);
 
     // Scenarios: most runs first, joined with names (as text, not markup).
-    const rows = await page.$$eval('#scenarios tbody tr', (trs) => trs.map((tr) => ({ id: (tr as HTMLElement).dataset.scenarioId, runs: Number((tr as HTMLElement).dataset.runs) })));
+    const rows = await page.$$eval('#scenarios tbody tr', (trs) =>
+      trs.map((tr) => ({ id: (tr as HTMLElement).dataset.scenarioId, runs: Number((tr as HTMLElement).dataset.runs) })),
+    );
     expect(rows.slice(0, report.byScenario.length)).toEqual(report.byScenario.map((s) => ({ id: s.scenarioId, runs: s.runs })));
     expect(rows.map((r) => r.runs)).toEqual([...rows.map((r) => r.runs)].sort((a, b) => b - a));
     expect(rows[0]!.id).toBe('ping');
@@ -207,7 +223,9 @@ describe('dashboard', () => {
     expect(await page.locator('#scenarios b').count()).toBe(0);
 
     // Recent runs: every run with its status.
-    const listed = await page.$$eval('#runs-table tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [(tr as HTMLElement).dataset.runId, (tr as HTMLElement).dataset.status])));
+    const listed = await page.$$eval('#runs-table tbody tr', (trs) =>
+      Object.fromEntries(trs.map((tr) => [(tr as HTMLElement).dataset.runId, (tr as HTMLElement).dataset.status])),
+    );
     for (const r of Object.values(runs).filter((r) => r.tenant === 'acme')) expect(listed[r.runId], r.runId).toBe(r.status);
     expect(await page.textContent(`#runs-table tr[data-run-id="${runs.batch.runId}"] .status`)).toBe('halted');
 
@@ -224,10 +242,18 @@ describe('dashboard', () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 1600 } });
     const page = await open(ctx, `#key=${encodeURIComponent(acmeKey)}`);
     await page.waitForSelector('#invoice-lines');
-    const lines = await page.$$eval('#invoice-lines tbody tr', (trs) => trs.map((tr) => ({ kind: (tr as HTMLElement).dataset.kind, amount: Number((tr as HTMLElement).dataset.amount) })));
+    const lines = await page.$$eval('#invoice-lines tbody tr', (trs) =>
+      trs.map((tr) => ({ kind: (tr as HTMLElement).dataset.kind, amount: Number((tr as HTMLElement).dataset.amount) })),
+    );
     expect(lines).toEqual(invoice.lines.map((l) => ({ kind: l.kind, amount: l.amount })));
     expect(await page.textContent('#invoice-total')).toBe('€10.50');
-    const months = await page.$$eval('#history-chart g.month-bar', (gs) => gs.map((g) => ({ period: (g as SVGElement).dataset.period, used: Number((g as SVGElement).dataset.used), entitlement: Number((g as SVGElement).dataset.entitlement) })));
+    const months = await page.$$eval('#history-chart g.month-bar', (gs) =>
+      gs.map((g) => ({
+        period: (g as SVGElement).dataset.period,
+        used: Number((g as SVGElement).dataset.used),
+        entitlement: Number((g as SVGElement).dataset.entitlement),
+      })),
+    );
     expect(months).toHaveLength(12);
     expect(months.at(-1)).toEqual({ period: report.period.key, used: report.used, entitlement: report.limit + report.addOns });
     expect(months.map((m) => m.period)).toEqual([...months.map((m) => m.period)].sort());
@@ -275,7 +301,9 @@ describe('dashboard', () => {
     // The counter's variables, as text.
     await page.goto(`${base}/#/runs/${runs.counter2.runId}`);
     await page.waitForSelector('#vars table');
-    const vars = await (await fetch(`${base}/api/scenarios/counter`, { headers: { authorization: `Bearer ${acmeKey}` } })).json() as { vars: Record<string, unknown> };
+    const vars = (await (await fetch(`${base}/api/scenarios/counter`, { headers: { authorization: `Bearer ${acmeKey}` } })).json()) as {
+      vars: Record<string, unknown>;
+    };
     expect(vars.vars.count).toBe(2);
     expect(await page.textContent('#vars tr[data-var=count] pre')).toBe('2');
     expect(await page.textContent('#vars tr[data-var=last] pre')).toBe('"b"');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, EXIT, exitCodeOf, httpStatusOf, isErrorCode, type ErrorCode } from '../core/errors.js';
+import { ERROR_CODES, type ErrorCode, EXIT, exitCodeOf, httpStatusOf, isErrorCode } from '../core/errors.js';
 
 describe('error registry', () => {
   it('gives every code a message, an HTTP error status and an exit code of SPEC §7', () => {
@@ -20,10 +20,21 @@ describe('error registry', () => {
 
   it('keeps the statuses and exit codes the API and the command line answer with', () => {
     const expected: Partial<Record<ErrorCode, [number, number]>> = {
-      INVALID_INPUT: [400, 2], INVALID_SCENARIO: [400, 2], UNAUTHORIZED: [401, 2], BAD_SIGNATURE: [401, 2],
-      FORBIDDEN: [403, 2], NOT_FOUND: [404, 2], RUN_NOT_HALTED: [409, 2], MAX_ACTIVE_SCENARIOS: [409, 2],
-      PAYLOAD_TOO_LARGE: [413, 2], QUOTA_EXHAUSTED: [429, 3], INTERNAL: [500, 1], REDIS_UNAVAILABLE: [503, 1],
-      TIMEOUT: [504, 1], FUNCTION_TIMEOUT: [500, 1], RUN_OWNERSHIP_LOST: [500, 1],
+      INVALID_INPUT: [400, 2],
+      INVALID_SCENARIO: [400, 2],
+      UNAUTHORIZED: [401, 2],
+      BAD_SIGNATURE: [401, 2],
+      FORBIDDEN: [403, 2],
+      NOT_FOUND: [404, 2],
+      RUN_NOT_HALTED: [409, 2],
+      MAX_ACTIVE_SCENARIOS: [409, 2],
+      PAYLOAD_TOO_LARGE: [413, 2],
+      QUOTA_EXHAUSTED: [429, 3],
+      INTERNAL: [500, 1],
+      REDIS_UNAVAILABLE: [503, 1],
+      TIMEOUT: [504, 1],
+      FUNCTION_TIMEOUT: [500, 1],
+      RUN_OWNERSHIP_LOST: [500, 1],
     };
     for (const [code, [http, exit]] of Object.entries(expected)) {
       expect([httpStatusOf(code), exitCodeOf(code)], code).toEqual([http, exit]);

@@ -1,13 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EXIT } from '../cli/errors.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { DEFAULT_ITEMS, estimateScenario } from '../scenario/estimate.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
-import { EXIT } from '../cli/errors.js';
-import { runCli, type CliRun } from './helpers/cli.js';
+import { type CliRun, runCli } from './helpers/cli.js';
 
 type Doc = Record<string, unknown>;
 const scn = (start: string, nodes: Doc[], extra: Doc = {}): Scenario => {
@@ -25,7 +25,11 @@ const catcher = (id: string, next?: string, scope?: string[]) => ({ id, type: 'c
 const loop = (id: string, body: string, next?: string, extra: Doc = {}) => ({ id, type: 'loop', over: 'msg.payload.items', body, ...nx(next), ...extra });
 const when = (path: string) => ({ path: `msg.payload.${path}`, op: 'exists' });
 const sw = (id: string, cases: string[], mode: 'first' | 'all', dflt?: string) => ({
-  id, type: 'switch', mode, cases: cases.map((next, i) => ({ when: when(`c${i}`), next })), ...(dflt && { default: dflt }),
+  id,
+  type: 'switch',
+  mode,
+  cases: cases.map((next, i) => ({ when: when(`c${i}`), next })),
+  ...(dflt && { default: dflt }),
 });
 const range = (s: Scenario, items?: number) => estimateScenario(s, { items }).perRun;
 
@@ -76,8 +80,14 @@ describe('estimateScenario: hand-computed', () => {
   });
 
   it('fan-out sums its branches; sequencer sums its steps then next', () => {
-    expect(range(scn('o', [{ id: 'o', type: 'fanOut', branches: ['c1', 'f'] }, conv('c1', 'c2'), conv('c2'), filter('f', 'c3'), conv('c3')]))).toEqual({ min: 5, max: 6 });
-    expect(range(scn('q', [{ id: 'q', type: 'sequencer', steps: ['f', 'c2'], next: 'c3' }, filter('f', 'c1'), conv('c1'), conv('c2'), conv('c3')]))).toEqual({ min: 5, max: 6 });
+    expect(range(scn('o', [{ id: 'o', type: 'fanOut', branches: ['c1', 'f'] }, conv('c1', 'c2'), conv('c2'), filter('f', 'c3'), conv('c3')]))).toEqual({
+      min: 5,
+      max: 6,
+    });
+    expect(range(scn('q', [{ id: 'q', type: 'sequencer', steps: ['f', 'c2'], next: 'c3' }, filter('f', 'c1'), conv('c1'), conv('c2'), conv('c3')]))).toEqual({
+      min: 5,
+      max: 6,
+    });
   });
 
   it('catches: scoped wins over catch-all; never on its own path', () => {
@@ -126,11 +136,20 @@ describe('estimateScenario: cron', () => {
   const cron = (schedule: string, timezone = 'UTC') => scn('c', [conv('c')], { trigger: { type: 'cron', schedule, timezone } });
   const now = new Date('2026-01-15T12:00:00Z');
   it('counts the firings of a calendar month (default: the one holding now, in the timezone)', () => {
-    expect(estimateScenario(cron('0 * * * *'), { month: '2026-02' }).perMonth).toMatchObject({ firings: 24 * 28, min: 24 * 28 * 2, max: 24 * 28 * 2, month: '2026-02', capped: false });
+    expect(estimateScenario(cron('0 * * * *'), { month: '2026-02' }).perMonth).toMatchObject({
+      firings: 24 * 28,
+      min: 24 * 28 * 2,
+      max: 24 * 28 * 2,
+      month: '2026-02',
+      capped: false,
+    });
     expect(estimateScenario(cron('*/5 * * * *'), { month: '2026-02' }).perMonth).toMatchObject({ firings: 12 * 24 * 28, month: '2026-02' });
     expect(estimateScenario(cron('0 * * * *'), { now }).perMonth).toMatchObject({ firings: 24 * 31, month: '2026-01' });
     // 2026-01-31T23:30Z is already February in Oslo.
-    expect(estimateScenario(cron('0 12 * * *', 'Europe/Oslo'), { now: new Date('2026-01-31T23:30:00Z') }).perMonth).toMatchObject({ firings: 28, month: '2026-02' });
+    expect(estimateScenario(cron('0 12 * * *', 'Europe/Oslo'), { now: new Date('2026-01-31T23:30:00Z') }).perMonth).toMatchObject({
+      firings: 28,
+      month: '2026-02',
+    });
     // March 2026 in Oslo loses an hour to summer time.
     expect(estimateScenario(cron('0 * * * *', 'Europe/Oslo'), { month: '2026-03' }).perMonth?.firings).toBe(24 * 31 - 1);
     expect(estimateScenario(scn('c', [conv('c')])).perMonth).toBeUndefined();
@@ -186,25 +205,67 @@ async function withEngine(f: (e: Embedded) => Promise<void>, services: Parameter
 const maybe = fn('fn1', 'if (msg.payload.boom) throw new Error("boom"); return msg.payload.ret ? msg : null;', 'm1');
 /** Loop-free: every choice reachable by a payload. */
 const routing = scn('sw', [
-  { id: 'sw', type: 'switch', cases: [{ when: { path: 'msg.payload.kind', op: 'eq', value: 'a' }, next: 'fa' }, { when: { path: 'msg.payload.kind', op: 'eq', value: 'b' }, next: 'fo' }], default: 'ex' },
-  filter('fa', 'cv1'), conv('cv1', 'fn1'), maybe, { id: 'm1', type: 'mail', to: '{{msg.payload.to}}' },
-  { id: 'fo', type: 'fanOut', branches: ['cv2', 'sq'] }, conv('cv2'), { id: 'sq', type: 'sequencer', steps: ['cv3', 'cv4'], next: 'cv5' }, conv('cv3'), conv('cv4'), conv('cv5'),
-  exc('ex'), catcher('k', 'cv6'), conv('cv6'),
+  {
+    id: 'sw',
+    type: 'switch',
+    cases: [
+      { when: { path: 'msg.payload.kind', op: 'eq', value: 'a' }, next: 'fa' },
+      { when: { path: 'msg.payload.kind', op: 'eq', value: 'b' }, next: 'fo' },
+    ],
+    default: 'ex',
+  },
+  filter('fa', 'cv1'),
+  conv('cv1', 'fn1'),
+  maybe,
+  { id: 'm1', type: 'mail', to: '{{msg.payload.to}}' },
+  { id: 'fo', type: 'fanOut', branches: ['cv2', 'sq'] },
+  conv('cv2'),
+  { id: 'sq', type: 'sequencer', steps: ['cv3', 'cv4'], next: 'cv5' },
+  conv('cv3'),
+  conv('cv4'),
+  conv('cv5'),
+  exc('ex'),
+  catcher('k', 'cv6'),
+  conv('cv6'),
 ]);
 /** Loop-free, switch in all mode, an uncaught failure. */
-const allMode = scn('sw', [sw('sw', ['c1', 'f'], 'all', 'c3'), conv('c1', 'c2'), conv('c2'), fn('f', 'if (msg.payload.boom) throw new Error("boom"); return msg;'), conv('c3')]);
+const allMode = scn('sw', [
+  sw('sw', ['c1', 'f'], 'all', 'c3'),
+  conv('c1', 'c2'),
+  conv('c2'),
+  fn('f', 'if (msg.payload.boom) throw new Error("boom"); return msg;'),
+  conv('c3'),
+]);
 /** Loops, nested, with a scoped catch in the body. */
 const loops = scn('outer', [
   { id: 'outer', type: 'loop', over: 'msg.payload.groups', body: 'inner', next: 'after' },
-  loop('inner', 'fl', 'cv1'), filter('fl', 'fb'), fn('fb', 'if (msg.payload.boom) throw new Error("x"); return msg.payload.ret ? msg : null;', 'cv2'),
-  conv('cv1'), conv('cv2'), conv('after'), catcher('k', 'cv3', ['fb']), conv('cv3'),
+  loop('inner', 'fl', 'cv1'),
+  filter('fl', 'fb'),
+  fn('fb', 'if (msg.payload.boom) throw new Error("x"); return msg.payload.ret ? msg : null;', 'cv2'),
+  conv('cv1'),
+  conv('cv2'),
+  conv('after'),
+  catcher('k', 'cv3', ['fb']),
+  conv('cv3'),
 ]);
 
 describe('estimates against real runs (no connectors)', () => {
   it('loop-free scenarios: every run inside, and the bounds reached', async () => {
     await withEngine(async (engine) => {
       const cases: Array<[Scenario, unknown[]]> = [
-        [routing, [{ kind: 'a', pass: false }, { kind: 'a', pass: true }, { kind: 'a', pass: true, ret: true, to: 'x@y.z' }, { kind: 'a', pass: true, ret: true, to: '' }, { kind: 'a', pass: true, boom: true }, { kind: 'b' }, { kind: 'z' }, null]],
+        [
+          routing,
+          [
+            { kind: 'a', pass: false },
+            { kind: 'a', pass: true },
+            { kind: 'a', pass: true, ret: true, to: 'x@y.z' },
+            { kind: 'a', pass: true, ret: true, to: '' },
+            { kind: 'a', pass: true, boom: true },
+            { kind: 'b' },
+            { kind: 'z' },
+            null,
+          ],
+        ],
         [allMode, [{}, { c0: 1 }, { c1: 1 }, { c0: 1, c1: 1 }, { c0: 1, c1: 1, boom: true }, { c1: 1, boom: true }]],
       ];
       for (const [s, payloads] of cases) {
@@ -221,7 +282,10 @@ describe('estimates against real runs (no connectors)', () => {
     await withEngine(async (engine) => {
       const item = (pass: boolean, ret: boolean, boom = false) => ({ pass, ret, boom });
       const payloads = [
-        { groups: [] }, { groups: [{ items: [] }] }, { groups: 'nope' }, { groups: [{ items: 5 }] },
+        { groups: [] },
+        { groups: [{ items: [] }] },
+        { groups: 'nope' },
+        { groups: [{ items: 5 }] },
         { groups: [{ items: [item(true, true), item(false, false)] }, { items: [item(true, false)] }] },
         { groups: [{ items: [item(true, true, true), item(true, true)] }, { items: [item(true, true), item(true, true), item(true, true)] }] },
         { groups: Array.from({ length: 4 }, () => ({ items: Array.from({ length: 4 }, () => item(true, true)) })) },
@@ -250,9 +314,12 @@ describe('estimates against real runs of examples/*.json', () => {
           return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
         }) as typeof globalThis.fetch;
         const env = new Proxy({}, { get: (_t, name) => (String(name).startsWith('FLOWMETER_') ? undefined : 'http://stub.example') });
-        await withEngine(async (engine) => {
-          for (const p of payloads) await realRun(engine, s, p);
-        }, { env, services: { fetch, sleep: async () => undefined, mail: { send: async () => null } } });
+        await withEngine(
+          async (engine) => {
+            for (const p of payloads) await realRun(engine, s, p);
+          },
+          { env, services: { fetch, sleep: async () => undefined, mail: { send: async () => null } } },
+        );
       }
     }
   });

@@ -12,11 +12,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Message, RunRecord, TriggerInfo } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { Scenario } from '../scenario/schema.js';
-import type { Message, RunRecord, TriggerInfo } from '../core/types.js';
 import { validateScenario } from '../scenario/validate.js';
-import { startPeer, type Peer, type PeerRequest } from './helpers/peer.js';
+import { type Peer, type PeerRequest, startPeer } from './helpers/peer.js';
 
 const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
 const GOLDEN = `${EXAMPLES}golden/`;
@@ -49,12 +49,15 @@ function portless<T>(value: T, base: string): T {
 }
 
 function goldenOf(run: RunRecord, base: string): Golden {
-  return portless({
-    status: run.status,
-    actions: run.actions,
-    outputs: run.outputs.map((m) => m.payload),
-    tasks: run.tasks.map((t): GoldenTask => (t.iteration === undefined ? [t.nodeId, t.status, t.actions] : [t.nodeId, t.status, t.actions, t.iteration])),
-  }, base);
+  return portless(
+    {
+      status: run.status,
+      actions: run.actions,
+      outputs: run.outputs.map((m) => m.payload),
+      tasks: run.tasks.map((t): GoldenTask => (t.iteration === undefined ? [t.nodeId, t.status, t.actions] : [t.nodeId, t.status, t.actions, t.iteration])),
+    },
+    base,
+  );
 }
 
 function checkGolden(name: Name, run: RunRecord, base: string): void {
@@ -94,7 +97,9 @@ function tasksOf(run: RunRecord, nodeId: string) {
 
 /** Captured mails (FLOWMETER_SMTP_URL unset) among the run's outputs. */
 function mails(run: RunRecord): Array<{ from: string; to: string; subject: string; text?: string; captured: boolean }> {
-  return run.outputs.filter((m: Message) => m.mail !== undefined).map((m) => m.mail as { from: string; to: string; subject: string; text?: string; captured: boolean });
+  return run.outputs
+    .filter((m: Message) => m.mail !== undefined)
+    .map((m) => m.mail as { from: string; to: string; subject: string; text?: string; captured: boolean });
 }
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
@@ -118,25 +123,72 @@ let engine: Embedded;
 /** The shop's orders, for the nightly export (the peer filters them by `afterId`). */
 const SHOP_ORDERS = [
   { id: 1039, number: 'SO-1039', status: 'paid', customer: { email: 'old@example.no' }, total: 99, currency: 'NOK', updatedAt: '2026-05-31T21:10:00Z' },
-  { id: 1041, number: 'SO-1041', status: 'paid', customer: { email: 'ingrid.haug@example.no' }, total: 1249.5, currency: 'NOK', updatedAt: '2026-06-01T08:02:11Z' },
-  { id: 1042, number: 'SO-1042', status: 'cancelled', customer: { email: 'per.olsen@example.no' }, total: 349, currency: 'NOK', updatedAt: '2026-06-01T09:30:00Z' },
-  { id: 1043, number: 'SO-1043', status: 'paid', customer: { email: 'anna.svensson@example.se' }, total: 780, currency: 'SEK', updatedAt: '2026-06-01T12:45:30Z' },
-  { id: 1044, number: 'SO-1044', status: 'refunded', customer: { email: 'lukas.meyer@example.de' }, total: 59.9, currency: 'EUR', updatedAt: '2026-06-01T17:20:05Z' },
+  {
+    id: 1041,
+    number: 'SO-1041',
+    status: 'paid',
+    customer: { email: 'ingrid.haug@example.no' },
+    total: 1249.5,
+    currency: 'NOK',
+    updatedAt: '2026-06-01T08:02:11Z',
+  },
+  {
+    id: 1042,
+    number: 'SO-1042',
+    status: 'cancelled',
+    customer: { email: 'per.olsen@example.no' },
+    total: 349,
+    currency: 'NOK',
+    updatedAt: '2026-06-01T09:30:00Z',
+  },
+  {
+    id: 1043,
+    number: 'SO-1043',
+    status: 'paid',
+    customer: { email: 'anna.svensson@example.se' },
+    total: 780,
+    currency: 'SEK',
+    updatedAt: '2026-06-01T12:45:30Z',
+  },
+  {
+    id: 1044,
+    number: 'SO-1044',
+    status: 'refunded',
+    customer: { email: 'lukas.meyer@example.de' },
+    total: 59.9,
+    currency: 'EUR',
+    updatedAt: '2026-06-01T17:20:05Z',
+  },
 ];
 
 const INVOICES = [
   {
-    id: 'inv_9f2a41', number: 'INV-2026-0141', issuedAt: '2026-05-03', dueAt: '2026-06-02', currency: 'NOK',
+    id: 'inv_9f2a41',
+    number: 'INV-2026-0141',
+    issuedAt: '2026-05-03',
+    dueAt: '2026-06-02',
+    currency: 'NOK',
     customer: { id: 'cus_101', name: 'Fjordkraft Bygg AS', country: 'NO' },
-    lines: [{ description: 'Pro plan, May 2026', quantity: 1, unitPrice: 4990 }, { description: 'Extra seats', quantity: 3, unitPrice: 290 }],
+    lines: [
+      { description: 'Pro plan, May 2026', quantity: 1, unitPrice: 4990 },
+      { description: 'Extra seats', quantity: 3, unitPrice: 290 },
+    ],
   },
   {
-    id: 'inv_9f2a42', number: 'INV-2026-0142', issuedAt: '2026-05-05', dueAt: '2026-06-04', currency: 'EUR',
+    id: 'inv_9f2a42',
+    number: 'INV-2026-0142',
+    issuedAt: '2026-05-05',
+    dueAt: '2026-06-04',
+    currency: 'EUR',
     customer: { id: 'cus_214', name: 'Rheinwerk Logistik GmbH', country: 'DE' },
     lines: [{ description: 'Business plan, May 2026', quantity: 1, unitPrice: 899 }],
   },
   {
-    id: 'inv_9f2a43', number: 'INV-2026-0143', issuedAt: '2026-05-09', dueAt: '2026-06-08', currency: 'USD',
+    id: 'inv_9f2a43',
+    number: 'INV-2026-0143',
+    issuedAt: '2026-05-09',
+    dueAt: '2026-06-08',
+    currency: 'USD',
     customer: { id: 'cus_377', name: 'Cascade Outdoor Inc.', country: 'US' },
     lines: [{ description: 'Starter plan, May 2026', quantity: 2, unitPrice: 49.5 }],
   },
@@ -157,9 +209,15 @@ beforeAll(async () => {
   // error-handling: the retail warehouse works, the wholesale one is down.
   peer.on('POST', '/wms/warehouses/oslo-retail/reservations', (req) => {
     const b = req.body as { orderId: string; lines: unknown[] };
-    return { status: 201, json: { reservationId: `RSV-${++reservation}`, orderId: b.orderId, warehouse: 'oslo-retail', status: 'reserved', lines: b.lines.length } };
+    return {
+      status: 201,
+      json: { reservationId: `RSV-${++reservation}`, orderId: b.orderId, warehouse: 'oslo-retail', status: 'reserved', lines: b.lines.length },
+    };
   });
-  peer.on('POST', '/wms/warehouses/drammen-b2b/reservations', () => ({ status: 500, json: { error: 'internal', message: 'warehouse management system unavailable' } }));
+  peer.on('POST', '/wms/warehouses/drammen-b2b/reservations', () => ({
+    status: 500,
+    json: { error: 'internal', message: 'warehouse management system unavailable' },
+  }));
 
   // nightly-export: the shop API (cursor-aware) and the export API.
   peer.on('GET', '/shop/api/orders', (req) => {
@@ -173,20 +231,33 @@ beforeAll(async () => {
 
   // sequencer-sync: CRM and ERP.
   peer.on('GET', '/crm/v2/customers', () => ({
-    json: { customers: [
-      { id: 'C-2001', name: 'Bryggen Hotel AS', email: 'purchasing@hotel-bryggen.example', country: 'NO', updatedAt: '2026-05-31T14:02:00Z' },
-      { id: 'C-2002', name: 'Lind Arkitekter AB', email: 'ekonomi@lind-ark.example', country: 'SE', updatedAt: '2026-06-01T05:40:00Z' },
-    ] },
+    json: {
+      customers: [
+        { id: 'C-2001', name: 'Bryggen Hotel AS', email: 'purchasing@hotel-bryggen.example', country: 'NO', updatedAt: '2026-05-31T14:02:00Z' },
+        { id: 'C-2002', name: 'Lind Arkitekter AB', email: 'ekonomi@lind-ark.example', country: 'SE', updatedAt: '2026-06-01T05:40:00Z' },
+      ],
+    },
   }));
   peer.on('POST', '/erp/customers/batch', (req) => {
     const n = (req.body as { customers: unknown[] }).customers.length;
     return { json: { batchId: 'ERP-B-881', entity: 'customer', received: n, created: 1, updated: n - 1 } };
   });
   peer.on('GET', '/crm/v2/orders', () => ({
-    json: { orders: [
-      { id: 'D-9001', customerId: 'C-2001', closedAt: '2026-05-31T15:20:00Z', currency: 'NOK', products: [{ sku: 'CHAIR-OAK-01', qty: 40, price: 1190 }] },
-      { id: 'D-9002', customerId: 'C-2002', closedAt: '2026-06-01T05:55:00Z', currency: 'SEK', products: [{ sku: 'LAMP-BRASS-02', qty: 6, price: 1450 }, { sku: 'RUG-WOOL-200', qty: 2, price: 3900 }] },
-    ] },
+    json: {
+      orders: [
+        { id: 'D-9001', customerId: 'C-2001', closedAt: '2026-05-31T15:20:00Z', currency: 'NOK', products: [{ sku: 'CHAIR-OAK-01', qty: 40, price: 1190 }] },
+        {
+          id: 'D-9002',
+          customerId: 'C-2002',
+          closedAt: '2026-06-01T05:55:00Z',
+          currency: 'SEK',
+          products: [
+            { sku: 'LAMP-BRASS-02', qty: 6, price: 1450 },
+            { sku: 'RUG-WOOL-200', qty: 2, price: 3900 },
+          ],
+        },
+      ],
+    },
   }));
   peer.on('POST', '/erp/orders/batch', (req) => {
     const n = (req.body as { orders: unknown[] }).orders.length;
@@ -260,7 +331,10 @@ describe('examples/', () => {
       expect(doc.id).toBe(name);
       expect(doc.nodes.length, name).toBeGreaterThanOrEqual(5);
       expect(doc.nodes.length, name).toBeLessThanOrEqual(15);
-      expect(doc.nodes.some((n) => n.type === 'comment'), `${name} has a comment node`).toBe(true);
+      expect(
+        doc.nodes.some((n) => n.type === 'comment'),
+        `${name} has a comment node`,
+      ).toBe(true);
       expect(existsSync(`${EXAMPLES}${name}.input.json`), `${name}.input.json`).toBe(true);
     }
   });
@@ -277,10 +351,17 @@ describe('examples/', () => {
     expect(r.outputs).toHaveLength(1);
     const sent = tasksOf(r, 'notify-owner').map((t) => (t.output as Message).mail);
     expect(sent).toEqual([
-      expect.objectContaining({ captured: true, from: 'Acme Lead Router <leads@acme.example>', to: 'kari.nordmann@acme.example', subject: 'New lead: Analytical Engines AS (score 82)' }),
+      expect.objectContaining({
+        captured: true,
+        from: 'Acme Lead Router <leads@acme.example>',
+        to: 'kari.nordmann@acme.example',
+        subject: 'New lead: Analytical Engines AS (score 82)',
+      }),
       expect.objectContaining({ captured: true, to: 'lars.berg@acme.example', subject: 'New lead: Nordkapp Logistics AB (score 71)' }),
     ]);
-    expect((sent[0] as { text: string }).text).toContain('Ada Lovelace <ada.lovelace@analytical.example> from Analytical Engines AS (NO) scored 82 in campaign spring-webinar-2026.');
+    expect((sent[0] as { text: string }).text).toContain(
+      'Ada Lovelace <ada.lovelace@analytical.example> from Analytical Engines AS (NO) scored 82 in campaign spring-webinar-2026.',
+    );
   });
 
   it('invoice-sync: bearer GET from billing, VAT region conversion, POST per invoice, collected report', async () => {
@@ -308,13 +389,21 @@ describe('examples/', () => {
     }
     // 4990 + 3 × 290 = 5860 net, 25 % domestic VAT = 1465.
     expect(posts[0]!.body).toEqual({
-      externalId: 'inv_9f2a41', invoiceNumber: 'INV-2026-0141', customerNumber: 'cus_101', customerName: 'Fjordkraft Bygg AS',
-      date: '2026-05-03', dueDate: '2026-06-02', currency: 'NOK', vatRegion: 'domestic',
+      externalId: 'inv_9f2a41',
+      invoiceNumber: 'INV-2026-0141',
+      customerNumber: 'cus_101',
+      customerName: 'Fjordkraft Bygg AS',
+      date: '2026-05-03',
+      dueDate: '2026-06-02',
+      currency: 'NOK',
+      vatRegion: 'domestic',
       lines: [
         { account: '3000', description: 'Pro plan, May 2026', amount: 4990, vatCode: '3' },
         { account: '3000', description: 'Extra seats', amount: 870, vatCode: '3' },
       ],
-      netAmount: 5860, vatAmount: 1465, grossAmount: 7325,
+      netAmount: 5860,
+      vatAmount: 1465,
+      grossAmount: 7325,
     });
     expect(posts.map((p) => (p.body as { vatRegion: string }).vatRegion)).toEqual(['domestic', 'eu', 'export']);
   });
@@ -331,12 +420,24 @@ describe('examples/', () => {
     checkRun('error-handling', r, 1 + 1 + 3 + (1 + 1) + (1 + 1 + 1 + 1) + (1 + 1 + 1 + 1 + 1) + 1); // = 17
     expectNoSecrets(r);
 
-    expect(tasksOf(r, 'reserve-wholesale')[0]).toMatchObject({ status: 'error', actions: 1, error: { code: 'HTTP_ERROR', status: 500, nodeId: 'reserve-wholesale' } });
-    expect(tasksOf(r, 'invalid-order')[0]).toMatchObject({ status: 'error', actions: 1, error: { code: 'ORDER_INVALID', message: 'order ORD-1003 has no order lines or no customer e-mail' } });
+    expect(tasksOf(r, 'reserve-wholesale')[0]).toMatchObject({
+      status: 'error',
+      actions: 1,
+      error: { code: 'HTTP_ERROR', status: 500, nodeId: 'reserve-wholesale' },
+    });
+    expect(tasksOf(r, 'invalid-order')[0]).toMatchObject({
+      status: 'error',
+      actions: 1,
+      error: { code: 'ORDER_INVALID', message: 'order ORD-1003 has no order lines or no customer e-mail' },
+    });
     // The scoped catch wins for the connector; the catch-all never sees it.
     expect(tasksOf(r, 'on-reservation-failure')).toHaveLength(1);
     expect(tasksOf(r, 'catch-all')).toHaveLength(1);
-    expect((tasksOf(r, 'catch-all')[0]!.input as Message).error).toEqual({ nodeId: 'invalid-order', code: 'ORDER_INVALID', message: 'order ORD-1003 has no order lines or no customer e-mail' });
+    expect((tasksOf(r, 'catch-all')[0]!.input as Message).error).toEqual({
+      nodeId: 'invalid-order',
+      code: 'ORDER_INVALID',
+      message: 'order ORD-1003 has no order lines or no customer e-mail',
+    });
 
     expect(peer.requests.map((p) => `${p.method} ${p.path}`)).toEqual([
       'POST /wms/warehouses/oslo-retail/reservations',
@@ -374,8 +475,14 @@ describe('examples/', () => {
       expect(header(p, 'idempotency-key')).toMatch(new RegExp(`^${r.runId}:\\d+$`));
     }
     expect(puts[0]!.body).toEqual({
-      orderId: 1041, orderNumber: 'SO-1041', status: 'paid', customerEmail: 'ingrid.haug@example.no',
-      totalAmount: 1249.5, currency: 'NOK', updatedAt: '2026-06-01T08:02:11Z', exportedAt: '2026-06-02T00:00:00.000Z',
+      orderId: 1041,
+      orderNumber: 'SO-1041',
+      status: 'paid',
+      customerEmail: 'ingrid.haug@example.no',
+      totalAmount: 1249.5,
+      currency: 'NOK',
+      updatedAt: '2026-06-01T08:02:11Z',
+      exportedAt: '2026-06-02T00:00:00.000Z',
     });
     // setVar is visible to later nodes of the same run (advance-cursor reads it back) …
     expect(r.outputs[0]!.payload).toMatchObject({ cursor: 1044, exported: 3, skipped: 1 });
@@ -411,7 +518,9 @@ describe('examples/', () => {
     expect(chat.body).toMatchObject({
       channel: '#incidents',
       text: '[CRITICAL] checkout-api: Payment authorisations failing',
-      attachments: [{ title: 'INC-2026-0612', title_link: 'https://status.acme.example/incidents/INC-2026-0612', fields: [{ value: 'critical' }, { value: 'eu-north-1' }] }],
+      attachments: [
+        { title: 'INC-2026-0612', title_link: 'https://status.acme.example/incidents/INC-2026-0612', fields: [{ value: 'critical' }, { value: 'eu-north-1' }] },
+      ],
     });
     // The chat answered text/plain "ok", put at msg.chat; the payload is still the incident.
     const chatOut = r.outputs.find((m) => m.chat !== undefined)!;

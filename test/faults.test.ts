@@ -16,13 +16,13 @@
  * on timing).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Production } from '../redis/production.js';
-import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { RunRecord, RunStatus, TaskRecord } from '../core/types.js';
-import { fn, scenarioOf } from './helpers/run.js';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
+import type { Production } from '../redis/production.js';
+import { type Peer, startPeer } from './helpers/peer.js';
+import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
-import { Processes, sleep, waitUntil, type Proc } from './helpers/processes.js';
-import { startPeer, type Peer } from './helpers/peer.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const procs = new Processes();
 let p: Production | null = null;
@@ -74,7 +74,16 @@ function prng(seed: number): () => number {
 }
 
 /** What a task is, without timings: what must be the same in every mode. */
-const shape = (t: TaskRecord) => ({ seq: t.seq, nodeId: t.nodeId, status: t.status, actions: t.actions, iteration: t.iteration, input: t.input, output: t.output, error: t.error });
+const shape = (t: TaskRecord) => ({
+  seq: t.seq,
+  nodeId: t.nodeId,
+  status: t.status,
+  actions: t.actions,
+  iteration: t.iteration,
+  input: t.input,
+  output: t.output,
+  error: t.error,
+});
 
 // ---------------------------------------------------------------------------------------------
 // 1. Workers killed at random moments.
@@ -96,7 +105,15 @@ const LOOP = {
   nodes: [
     { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
     fn('work', `${spin('msg.payload')} return { payload: { v: msg.payload, x, at: msg.loop.index } };`, 'call'),
-    { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload.x}}', at: '{{msg.payload.at}}' }, retry: { attempts: 3, backoffMs: 50 } },
+    {
+      id: 'call',
+      type: 'connector',
+      connection: 'peer',
+      method: 'POST',
+      url: '/slow',
+      body: { v: '{{msg.payload.x}}', at: '{{msg.payload.at}}' },
+      retry: { attempts: 3, backoffMs: 50 },
+    },
     fn('sum', 'return { payload: { n: msg.payload.length, total: msg.payload.reduce((a, b) => a + b.y, 0), first: msg.payload[0] } };'),
   ],
 };
@@ -112,7 +129,16 @@ const FAN = {
   nodes: [
     { id: 'split', type: 'fanOut', branches: ['a', 'b', 'c'] },
     fn('a', `${spin('msg.payload.k')} return { payload: { a: x } };`),
-    { id: 'b', type: 'connector', connection: 'peer', method: 'POST', url: '/flaky', body: { k: '{{msg.payload.k}}' }, retry: { attempts: 2, backoffMs: 0 }, next: 'b2' },
+    {
+      id: 'b',
+      type: 'connector',
+      connection: 'peer',
+      method: 'POST',
+      url: '/flaky',
+      body: { k: '{{msg.payload.k}}' },
+      retry: { attempts: 2, backoffMs: 0 },
+      next: 'b2',
+    },
     fn('b2', 'return { payload: { b: msg.payload.k2 * 10 } };'),
     { id: 'c', type: 'loop', over: 'msg.payload.items', body: 'cw', collect: true, next: 'c2' },
     fn('cw', `if (msg.payload === 13) throw new Error("unlucky"); ${spin('msg.payload')} return { payload: x };`),
@@ -133,7 +159,15 @@ const METERED = {
   nodes: [
     { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'step', collect: true, next: 'total' },
     fn('step', `${spin('msg.payload + msg.loop.index')} return { payload: { v: x % 997, at: msg.loop.index } };`, 'call'),
-    { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload.v}}', at: '{{msg.payload.at}}' }, retry: { attempts: 3, backoffMs: 50 } },
+    {
+      id: 'call',
+      type: 'connector',
+      connection: 'peer',
+      method: 'POST',
+      url: '/slow',
+      body: { v: '{{msg.payload.v}}', at: '{{msg.payload.at}}' },
+      retry: { attempts: 3, backoffMs: 50 },
+    },
     fn('total', 'return { payload: { sum: msg.payload.reduce((a, b) => a + b.y, 0), n: msg.payload.length } };'),
   ],
 };
@@ -215,7 +249,15 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     const startWorker = async () => {
       // Kills are random here: a run in flight on two killed workers would be given up as a
       // poison run (WORKER_CRASHED, test/poison.test.ts); this test is about checkpoint recovery.
-      const w = await procs.worker({ redisUrl: redisUrl(), prefix, concurrency: WORKER_CONCURRENCY, lockMs: 2000, crashLimit: 10, env: peerEnv, name: `worker${nextWorker++}` });
+      const w = await procs.worker({
+        redisUrl: redisUrl(),
+        prefix,
+        concurrency: WORKER_CONCURRENCY,
+        lockMs: 2000,
+        crashLimit: 10,
+        env: peerEnv,
+        name: `worker${nextWorker++}`,
+      });
       live.push(w);
       return w;
     };
@@ -240,7 +282,8 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     // Three kills, at random points of the batch's progress (between 10% and 75% of the runs
     // ended, so runs are always in flight), each of a random live worker, then a replacement.
     const marks = [rnd(), rnd(), rnd()].map((x) => Math.floor(RUNS * (0.1 + 0.65 * x))).sort((a, b) => a - b);
-    const kills: Array<{ at: number; victim: string; ended: number; running: number; checkpointed: number; snapshot: Awaited<ReturnType<typeof statuses>> }> = [];
+    const kills: Array<{ at: number; victim: string; ended: number; running: number; checkpointed: number; snapshot: Awaited<ReturnType<typeof statuses>> }> =
+      [];
     for (const mark of marks) {
       await waitUntil(`${mark} runs to end`, async () => (await endedCount()) >= mark, { timeoutMs: 40_000, intervalMs: 25 });
       const victim = live.splice(Math.floor(rnd() * live.length), 1)[0]!;
@@ -251,7 +294,14 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
       // Claimed (an owner) and not ended: running somewhere (its status field says 'queued'
       // until its first checkpoint).
       const running = snapshot.filter((s) => s.owner !== null && !ENDED.includes(s.status as RunStatus));
-      kills.push({ at: Date.now() - tReady, victim: victim.name, ended: snapshot.filter((s) => ENDED.includes(s.status as RunStatus)).length, running: running.length, checkpointed: running.filter((s) => s.stored > 0).length, snapshot });
+      kills.push({
+        at: Date.now() - tReady,
+        victim: victim.name,
+        ended: snapshot.filter((s) => ENDED.includes(s.status as RunStatus)).length,
+        running: running.length,
+        checkpointed: running.filter((s) => s.stored > 0).length,
+        snapshot,
+      });
       await startWorker();
     }
 
@@ -313,10 +363,14 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     for (const c of halted) await p.ledger.setQuota(c.tenant, { monthlyActions: 1_000_000 });
     const tResume = Date.now();
     await Promise.all(halted.map((c) => p!.resume(c.tenant, ids[c.i]!)));
-    await waitUntil('the resumed runs to end', async () => {
-      const st = await statuses();
-      return halted.every((c) => ['succeeded', 'failed', 'rejected'].includes(st[c.i]!.status));
-    }, { timeoutMs: 20_000, intervalMs: 100 });
+    await waitUntil(
+      'the resumed runs to end',
+      async () => {
+        const st = await statuses();
+        return halted.every((c) => ['succeeded', 'failed', 'rejected'].includes(st[c.i]!.status));
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
     const tResumed = Date.now();
     for (const c of halted) {
       const run = (await p.runs.get(c.tenant, ids[c.i]!))!;
@@ -372,12 +426,15 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
     const prefix = p.redisKeys.prefix;
     const tenant = 'acme';
     const CATCH_UP = 10_000; // covers the longest downtime below (about 3 s) with room to spare
-    await p.scenarios.deploy(tenant, scenarioOf({
-      id: 'tick2',
-      trigger: { type: 'cron', schedule: '*/2 * * * * *', catchUp: CATCH_UP, input: { hello: 'cron' } },
-      start: 'echo',
-      nodes: [fn('echo', 'return { payload: { firedAt: msg.firedAt, hello: msg.payload.hello } };')],
-    }));
+    await p.scenarios.deploy(
+      tenant,
+      scenarioOf({
+        id: 'tick2',
+        trigger: { type: 'cron', schedule: '*/2 * * * * *', catchUp: CATCH_UP, input: { hello: 'cron' } },
+        start: 'echo',
+        nodes: [fn('echo', 'return { payload: { firedAt: msg.firedAt, hello: msg.payload.hello } };')],
+      }),
+    );
     await p.scenarios.enable(tenant, 'tick2', undefined);
     p.startWorker({ concurrency: 2 }); // runs the fired runs (closed with p)
 
@@ -432,7 +489,10 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
     note(`A and B killed before ${iso(t3)}`);
     const missed = [instantAfter(downAt), instantAfter(downAt) + EVERY_MS];
     await sleepUntil(missed[1]! + 300);
-    expect((await firedAts()).filter((t) => missed.includes(t)), 'fired while every scheduler was down').toEqual([]);
+    expect(
+      (await firedAts()).filter((t) => missed.includes(t)),
+      'fired while every scheduler was down',
+    ).toEqual([]);
     const c = await startScheduler('schedulerC');
     note('C started');
     for (const t of missed) await firedBy(t, 'caught up by C');
@@ -464,10 +524,14 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
     for (const t of missed) expect(firedBy_[iso(t)]).toEqual(['schedulerC']);
 
     // The runs themselves ran, each with its own instant.
-    const runs = await waitUntil('every fired run to end', async () => {
-      const list = await p!.runs.list(tenant, { scenarioId: 'tick2', limit: 10_000 });
-      return list.every((r) => ENDED.includes(r.status)) ? list : null;
-    }, { timeoutMs: 10_000, intervalMs: 100 });
+    const runs = await waitUntil(
+      'every fired run to end',
+      async () => {
+        const list = await p!.runs.list(tenant, { scenarioId: 'tick2', limit: 10_000 });
+        return list.every((r) => ENDED.includes(r.status)) ? list : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     for (const r of runs) expect(r.status).toBe('succeeded');
     for (const r of runs.slice(0, 3)) {
       const rec = (await p.runs.get(tenant, r.runId))!;

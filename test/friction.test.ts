@@ -6,9 +6,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Production } from '../redis/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
-import { redisUrl, useProduction } from './helpers/production.js';
 import { runCli } from './helpers/cli.js';
+import { type Peer, startPeer } from './helpers/peer.js';
+import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, runOnce, scenarioOf } from './helpers/run.js';
 
 let peer: Peer;
@@ -62,7 +62,12 @@ describe('on the command line and the API', () => {
     try {
       await platform.scenarios.deploy('acme', scenarioOf({ id: 'form', trigger: { type: 'webhook' }, start: 'out', nodes: [fn('out', 'return msg;')] }));
       await platform.scenarios.enable('acme', 'form', undefined);
-      const res = await app.inject({ method: 'POST', url: '/hooks/acme/form?wait=true', payload: 'name=Ada+L&tag=a&tag=b&__proto__=x', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/hooks/acme/form?wait=true',
+        payload: 'name=Ada+L&tag=a&tag=b&__proto__=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      });
       expect(res.statusCode).toBe(200);
       expect(res.json().outputs[0].payload).toEqual({ name: 'Ada L', tag: ['a', 'b'], ['__proto__']: 'x' });
     } finally {
@@ -96,16 +101,22 @@ describe('runs resume with no actions left (Redis)', () => {
   });
 
   it('is refused up front with how many actions are missing, and adds no second halted row', async () => {
-    await p.scenarios.deploy('acme', scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] }));
+    await p.scenarios.deploy(
+      'acme',
+      scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] }),
+    );
     await p.ledger.setQuota('acme', { monthlyActions: 2 });
     p.startWorker({ concurrency: 1 });
     const { runId } = await p.trigger('acme', 'three', null, { type: 'manual' });
     let run = (await p.runs.get('acme', runId))!;
-    for (const end = Date.now() + 20_000; run.status !== 'halted' && Date.now() < end; run = (await p.runs.get('acme', runId))!) await new Promise((r) => setTimeout(r, 25));
+    for (const end = Date.now() + 20_000; run.status !== 'halted' && Date.now() < end; run = (await p.runs.get('acme', runId))!)
+      await new Promise((r) => setTimeout(r, 25));
     expect(run.status).toBe('halted');
     const r = await runCli(['--redis', redisUrl(), '--prefix', p.redisKeys.prefix, 'runs', 'resume', run.runId, '--tenant', 'acme']);
     expect(r.code).toBe(3);
-    expect(r.stderr).toBe(`flowmeter: run ${run.runId} would halt again: tenant acme has 0 actions left in ${(await p.ledger.usage('acme', new Date())).period.key} and the run needs at least 1 more; add some with \`flowmeter quota add --tenant acme --actions N\`\n`);
+    expect(r.stderr).toBe(
+      `flowmeter: run ${run.runId} would halt again: tenant acme has 0 actions left in ${(await p.ledger.usage('acme', new Date())).period.key} and the run needs at least 1 more; add some with \`flowmeter quota add --tenant acme --actions N\`\n`,
+    );
     const runs = await p.runs.list('acme');
     expect(runs.map((x) => [x.runId, x.status])).toEqual([[run.runId, 'halted']]);
     expect((await p.runs.get('acme', run.runId))!.tasks.filter((t) => t.status === 'halted')).toHaveLength(1);
@@ -118,7 +129,15 @@ describe('run prints outputs and log() lines, --verbose the inputs; Function err
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
-    writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'log("saw", msg.payload.n);\nreturn { payload: { doubled: msg.payload.n * 2 } };')] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 's',
+        trigger: { type: 'manual' },
+        start: 'f',
+        nodes: [fn('f', 'log("saw", msg.payload.n);\nreturn { payload: { doubled: msg.payload.n * 2 } };')],
+      }),
+    );
     const r = await runCli(['run', file, '--payload', '{"n":21}']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('\nlogs:\n  [f] saw 21\n');
@@ -128,7 +147,10 @@ describe('run prints outputs and log() lines, --verbose the inputs; Function err
     expect(v.stdout).toContain('\npayload: {"n":21}\n');
     expect(v.stdout).toMatch(/\ninputs:\n {2}2 f: \{"payload":\{"n":21\}\}\n/);
 
-    writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'const a = 1;\nreturn msg.payload.missing.deeper;')] }));
+    writeFileSync(
+      file,
+      JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'const a = 1;\nreturn msg.payload.missing.deeper;')] }),
+    );
     const bad = await runCli(['run', file, '--payload', '{}']);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("FUNCTION_ERROR: at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");

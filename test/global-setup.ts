@@ -2,9 +2,9 @@
  * Starts a private redis-server on a free port for the whole test run (or uses REDIS_URL),
  * and provides its URL to tests as `redisUrl`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -29,7 +29,9 @@ export function freePort(): Promise<number> {
 export async function startRedis(extra: string[] = []): Promise<{ url: string; port: number; child: ChildProcess; dir: string; stop(): Promise<void> }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'fm-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], {
+    stdio: 'ignore',
+  });
   const url = `redis://127.0.0.1:${port}`;
   const { Redis } = await import('ioredis');
   const deadline = Date.now() + 10_000;
@@ -48,7 +50,10 @@ export async function startRedis(extra: string[] = []): Promise<{ url: string; p
     }
   }
   return {
-    url, port, child, dir,
+    url,
+    port,
+    child,
+    dir,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((res) => child.once('exit', res));

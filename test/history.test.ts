@@ -1,20 +1,23 @@
 /** Usage history, per-connection status and the per-run export (SPEC §11). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryLedger, type Ledger } from '../metering/ledger.js';
-import { monthsBefore, usageHistory } from '../metering/history.js';
-import { createEmbedded } from '../engine/embedded.js';
 import { exportCloudEvents, exportCsv } from '../cli/commands/usage-export.js';
+import { createEmbedded } from '../engine/embedded.js';
 import type { RunSummary } from '../engine/stores.js';
+import { monthsBefore, usageHistory } from '../metering/history.js';
+import { type Ledger, MemoryLedger } from '../metering/ledger.js';
+import { type Peer, startPeer } from './helpers/peer.js';
 import { useProduction } from './helpers/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
 import { scenarioOf } from './helpers/run.js';
 
 const ledgers: Array<[string, () => Promise<{ ledger: Ledger; close: () => Promise<void> }>]> = [
   ['memory', async () => ({ ledger: new MemoryLedger(), close: async () => undefined })],
-  ['redis', async () => {
-    const p = await useProduction();
-    return { ledger: p.ledger, close: () => p.close() };
-  }],
+  [
+    'redis',
+    async () => {
+      const p = await useProduction();
+      return { ledger: p.ledger, close: () => p.close() };
+    },
+  ],
 ];
 
 async function bill(ledger: Ledger, tenant: string, n: number, at: Date, run: string): Promise<void> {
@@ -39,7 +42,10 @@ describe.each(ledgers)('history and connections on the %s ledger', (_name, make)
     await ledger.addActions('h', 7, new Date('2026-11-02T00:00:00Z'));
     const rows = await usageHistory(ledger, 'h', new Date('2026-11-20T00:00:00Z'), 4);
     expect(rows.map((r) => [r.period, r.used, r.addOns, r.runs, r.remaining])).toEqual([
-      ['2026-11', 5, 7, 1, 102], ['2026-10', 0, 0, 0, 100], ['2026-09', 3, 0, 1, 97], ['2026-08', 0, 0, 0, 100],
+      ['2026-11', 5, 7, 1, 102],
+      ['2026-10', 0, 0, 0, 100],
+      ['2026-09', 3, 0, 1, 97],
+      ['2026-08', 0, 0, 0, 100],
     ]);
     expect(rows[0]!.start).toBe('2026-11-01T00:00:00+13:00');
     await close();
@@ -76,7 +82,9 @@ describe('connections in a real run', () => {
   it('the usage report shows each scenario connection the Connector used', async () => {
     const e = createEmbedded();
     const doc = {
-      id: 'calls', start: 'a', connections: { api: { baseUrl: peer.base } },
+      id: 'calls',
+      start: 'a',
+      connections: { api: { baseUrl: peer.base } },
       nodes: [
         { id: 'a', type: 'connector', connection: 'api', method: 'GET', url: '/ok', next: 'b' },
         { id: 'b', type: 'connector', connection: 'api', method: 'GET', url: '/bad' },
@@ -100,11 +108,20 @@ describe('export formats', () => {
     expect(exportCsv(runs)).toBe('run_id,scenario,started,actions,billable\nr1,"a,b",2026-11-02T10:00:00.000Z,9,true\nr2,x,2026-11-03T10:00:00.000Z,2,false\n');
   });
   it('cloudevents: one CloudEvents 1.0 JSON event per line', () => {
-    const lines = exportCloudEvents('acme', runs).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = exportCloudEvents('acme', runs)
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(2);
     expect(lines[0]).toEqual({
-      specversion: '1.0', type: 'dev.flowmeter.run.usage', source: '/flowmeter/tenants/acme', id: 'r1', time: '2026-11-02T10:00:00.000Z',
-      subject: 'a,b', datacontenttype: 'application/json', data: { runId: 'r1', scenarioId: 'a,b', started: '2026-11-02T10:00:00.000Z', actions: 9, billable: true, status: 'succeeded' },
+      specversion: '1.0',
+      type: 'dev.flowmeter.run.usage',
+      source: '/flowmeter/tenants/acme',
+      id: 'r1',
+      time: '2026-11-02T10:00:00.000Z',
+      subject: 'a,b',
+      datacontenttype: 'application/json',
+      data: { runId: 'r1', scenarioId: 'a,b', started: '2026-11-02T10:00:00.000Z', actions: 9, billable: true, status: 'succeeded' },
     });
   });
 });

@@ -4,15 +4,16 @@
  * nothing; keys are per tenant and per route target. On both platforms (Redis: create.lua; in
  * memory: the embedded twin), over real HTTP.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+
 import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
 import type { Production } from '../redis/production.js';
 import { runsOf } from '../redis/queue.js';
-import { fn, scenarioOf } from './helpers/run.js';
 import { useProduction } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 let app: FastifyInstance | null = null;
 let platform: Platform | null = null;

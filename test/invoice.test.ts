@@ -1,25 +1,36 @@
 /** Invoices (SPEC §11): exact money, overage past included + add-ons, prorated add-ons. */
-import { describe, expect, it } from 'vitest';
+
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
-import { formatInvoice, invoiceMinor, invoiceOf, toInvoice, type InvoiceInput } from '../metering/invoice.js';
-import { parsePlan, type Plan } from '../metering/plan.js';
+import { describe, expect, it } from 'vitest';
+import { formatInvoice, type InvoiceInput, invoiceMinor, invoiceOf, toInvoice } from '../metering/invoice.js';
+import { type Ledger, MemoryLedger } from '../metering/ledger.js';
 import { periodByKey } from '../metering/periods.js';
-import { MemoryLedger, type Ledger } from '../metering/ledger.js';
+import { type Plan, parsePlan } from '../metering/plan.js';
 import { useProduction } from './helpers/production.js';
 
 const TZ = 'America/New_York';
 const PLAN = {
-  name: 'Team', currency: 'USD', basePrice: 29.9, includedActions: 1000, overagePrice: 0.5, overageUnit: 100,
-  addOnPrice: 100, addOnActions: 500, meters: { connectorRequests: { included: 10, price: 0.01, unit: 1 } },
+  name: 'Team',
+  currency: 'USD',
+  basePrice: 29.9,
+  includedActions: 1000,
+  overagePrice: 0.5,
+  overageUnit: 100,
+  addOnPrice: 100,
+  addOnActions: 500,
+  meters: { connectorRequests: { included: 10, price: 0.01, unit: 1 } },
 };
 
 const ledgers: Array<[string, () => Promise<{ ledger: Ledger; close: () => Promise<void> }>]> = [
   ['memory', async () => ({ ledger: new MemoryLedger(), close: async () => undefined })],
-  ['redis', async () => {
-    const p = await useProduction();
-    return { ledger: p.ledger, close: () => p.close() };
-  }],
+  [
+    'redis',
+    async () => {
+      const p = await useProduction();
+      return { ledger: p.ledger, close: () => p.close() };
+    },
+  ],
 ];
 
 /** Bills `n` actions at `at` in one settlement (allow mode: nothing is held). */
@@ -62,68 +73,94 @@ describe.each(ledgers)('an invoice from the %s ledger', (_name, make) => {
 
   it('refuses a tenant without a plan in one line', async () => {
     const { ledger, close } = await make();
-    await expect(invoiceOf(ledger, 'nobody', new Date())).rejects.toThrow(/^tenant nobody has no plan; set one with plan set --file PLAN.json or PUT \/api\/plan$/);
+    await expect(invoiceOf(ledger, 'nobody', new Date())).rejects.toThrow(
+      /^tenant nobody has no plan; set one with plan set --file PLAN.json or PUT \/api\/plan$/,
+    );
     await close();
   });
 });
 
 const price = fc.integer({ min: 0, max: 1_000_000 });
 const unit = fc.integer({ min: 1, max: 1000 });
-const planArb: fc.Arbitrary<Plan> = fc.record({
-  name: fc.constant('P'), currency: fc.constantFrom('USD', 'JPY', 'KWD'), digits: fc.constant(0),
-  basePrice: price, includedActions: fc.integer({ min: 0, max: 100_000 }), overagePrice: price, overageUnit: unit,
-  addOnPrice: price, addOnActions: unit,
-  meters: fc.record({ runs: fc.record({ included: fc.integer({ min: 0, max: 1000 }), price, unit }) }, { requiredKeys: [] }),
-}).map((p) => ({ ...p, digits: p.currency === 'JPY' ? 0 : p.currency === 'KWD' ? 3 : 2 }));
+const planArb: fc.Arbitrary<Plan> = fc
+  .record({
+    name: fc.constant('P'),
+    currency: fc.constantFrom('USD', 'JPY', 'KWD'),
+    digits: fc.constant(0),
+    basePrice: price,
+    includedActions: fc.integer({ min: 0, max: 100_000 }),
+    overagePrice: price,
+    overageUnit: unit,
+    addOnPrice: price,
+    addOnActions: unit,
+    meters: fc.record({ runs: fc.record({ included: fc.integer({ min: 0, max: 1000 }), price, unit }) }, { requiredKeys: [] }),
+  })
+  .map((p) => ({ ...p, digits: p.currency === 'JPY' ? 0 : p.currency === 'KWD' ? 3 : 2 }));
 
 const period = periodByKey('2026-03', 'Europe/Berlin');
 const start = Date.parse(period.start);
 const end = Date.parse(period.end);
-const inputArb: fc.Arbitrary<InvoiceInput> = fc.record({
-  plan: planArb,
-  used: fc.integer({ min: 0, max: 300_000 }),
-  runs: fc.integer({ min: 0, max: 5000 }),
-  addOns: fc.array(fc.record({ t: fc.integer({ min: start, max: end - 1 }), actions: fc.integer({ min: 1, max: 50_000 }) }), { maxLength: 4 }),
-}).map(({ plan, used, runs, addOns }) => ({
-  tenant: 't', plan, period, used, meters: { runs }, at: new Date(end),
-  addOns: addOns.map((a, i) => ({ id: String(i), at: new Date(a.t).toISOString(), actions: a.actions })),
-}));
+const inputArb: fc.Arbitrary<InvoiceInput> = fc
+  .record({
+    plan: planArb,
+    used: fc.integer({ min: 0, max: 300_000 }),
+    runs: fc.integer({ min: 0, max: 5000 }),
+    addOns: fc.array(fc.record({ t: fc.integer({ min: start, max: end - 1 }), actions: fc.integer({ min: 1, max: 50_000 }) }), { maxLength: 4 }),
+  })
+  .map(({ plan, used, runs, addOns }) => ({
+    tenant: 't',
+    plan,
+    period,
+    used,
+    meters: { runs },
+    at: new Date(end),
+    addOns: addOns.map((a, i) => ({ id: String(i), at: new Date(a.t).toISOString(), actions: a.actions })),
+  }));
 
 describe('invoice properties', () => {
   it('the total is the sum of the lines, every amount whole minor units, also in major units', () => {
-    fc.assert(fc.property(inputArb, (input) => {
-      const inv = invoiceMinor(input);
-      expect(inv.total).toBe(inv.lines.reduce((s, l) => s + l.amount, 0));
-      for (const l of inv.lines) expect(Number.isSafeInteger(l.amount) && l.amount >= 0).toBe(true);
-      const major = toInvoice(inv, input.plan.digits);
-      const scale = 10 ** input.plan.digits;
-      expect(major.lines.map((l) => Math.round(l.amount * scale))).toEqual(inv.lines.map((l) => l.amount));
-      expect(Math.round(major.total * scale)).toBe(inv.total);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(inputArb, (input) => {
+        const inv = invoiceMinor(input);
+        expect(inv.total).toBe(inv.lines.reduce((s, l) => s + l.amount, 0));
+        for (const l of inv.lines) expect(Number.isSafeInteger(l.amount) && l.amount >= 0).toBe(true);
+        const major = toInvoice(inv, input.plan.digits);
+        const scale = 10 ** input.plan.digits;
+        expect(major.lines.map((l) => Math.round(l.amount * scale))).toEqual(inv.lines.map((l) => l.amount));
+        expect(Math.round(major.total * scale)).toBe(inv.total);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('overage never bills an action the plan or an add-on included', () => {
-    fc.assert(fc.property(inputArb, (input) => {
-      const inv = invoiceMinor(input);
-      const included = input.plan.includedActions + input.addOns.reduce((s, a) => s + a.actions, 0);
-      const overage = inv.lines.filter((l) => l.kind === 'overage');
-      const expected = Math.max(0, Math.ceil((input.used - included) / input.plan.overageUnit));
-      expect(overage.reduce((s, l) => s + l.quantity, 0)).toBe(expected);
-      if (input.used <= included) expect(overage).toEqual([]);
-      for (const l of overage) expect(l.amount).toBe(l.quantity * input.plan.overagePrice);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(inputArb, (input) => {
+        const inv = invoiceMinor(input);
+        const included = input.plan.includedActions + input.addOns.reduce((s, a) => s + a.actions, 0);
+        const overage = inv.lines.filter((l) => l.kind === 'overage');
+        const expected = Math.max(0, Math.ceil((input.used - included) / input.plan.overageUnit));
+        expect(overage.reduce((s, l) => s + l.quantity, 0)).toBe(expected);
+        if (input.used <= included) expect(overage).toEqual([]);
+        for (const l of overage) expect(l.amount).toBe(l.quantity * input.plan.overagePrice);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('an add-on costs its price times the fraction of the period left, rounded half up', () => {
-    fc.assert(fc.property(inputArb, (input) => {
-      const lines = invoiceMinor(input).lines.filter((l) => l.kind === 'addOn');
-      expect(lines).toHaveLength(input.addOns.length);
-      input.addOns.forEach((a, i) => {
-        const packs = Math.ceil(a.actions / input.plan.addOnActions);
-        const exact = (input.plan.addOnPrice * packs * (end - Date.parse(a.at))) / (end - start);
-        expect(Math.abs(lines[i]!.amount - exact)).toBeLessThanOrEqual(0.5);
-        expect(lines[i]!.amount).toBeLessThanOrEqual(input.plan.addOnPrice * packs);
-      });
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(inputArb, (input) => {
+        const lines = invoiceMinor(input).lines.filter((l) => l.kind === 'addOn');
+        expect(lines).toHaveLength(input.addOns.length);
+        input.addOns.forEach((a, i) => {
+          const packs = Math.ceil(a.actions / input.plan.addOnActions);
+          const exact = (input.plan.addOnPrice * packs * (end - Date.parse(a.at))) / (end - start);
+          expect(Math.abs(lines[i]!.amount - exact)).toBeLessThanOrEqual(0.5);
+          expect(lines[i]!.amount).toBeLessThanOrEqual(input.plan.addOnPrice * packs);
+        });
+      }),
+      { numRuns: 300 },
+    );
   });
 });

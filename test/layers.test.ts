@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** Lowest first. */
-export const LAYERS = ['core', 'nodes', 'scenario', 'metering', 'services', 'engine', 'redis', 'scheduler', 'api', 'cli'];
+const LAYERS = ['core', 'nodes', 'scenario', 'metering', 'services', 'engine', 'redis', 'scheduler', 'api', 'cli'];
 
 function sources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })

@@ -2,17 +2,18 @@
  * Scenario lifecycle (SPEC §12) through the HTTP API on both platforms and the command line
  * on Redis: versions, rollback, delete, replay (also of a webhook refused for quota).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
 import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
-import { createEmbedded } from '../engine/embedded.js';
-import { newRun } from '../engine/run-record.js';
-import type { Platform } from '../engine/platform.js';
 import type { RunRecord } from '../core/types.js';
+import { createEmbedded } from '../engine/embedded.js';
+import type { Platform } from '../engine/platform.js';
+import { newRun } from '../engine/run-record.js';
 import type { Production } from '../redis/production.js';
-import { redisUrl, useProduction } from './helpers/production.js';
 import { runCli } from './helpers/cli.js';
-import { fn, scenarioOf } from './helpers/run.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { fn } from './helpers/run.js';
 
 const ADMIN = 'admin-key-0123456789abcdef';
 const ENDED = ['succeeded', 'failed', 'halted', 'rejected'];
@@ -20,15 +21,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const platforms: Array<[string, () => Promise<Platform>]> = [
   ['embedded', async () => createEmbedded()],
-  ['redis', async () => {
-    const p = await useProduction();
-    p.startWorker({ concurrency: 2 });
-    return p;
-  }],
+  [
+    'redis',
+    async () => {
+      const p = await useProduction();
+      p.startWorker({ concurrency: 2 });
+      return p;
+    },
+  ],
 ];
 
 /** A webhook scenario whose one node tags the payload, so a run shows which version ran. */
-const doc = (tag: string) => ({ id: 'hook', trigger: { type: 'webhook', path: 'in' }, start: 'out', nodes: [fn('out', `return { payload: { tag: ${JSON.stringify(tag)}, got: msg.payload } };`)] });
+const doc = (tag: string) => ({
+  id: 'hook',
+  trigger: { type: 'webhook', path: 'in' },
+  start: 'out',
+  nodes: [fn('out', `return { payload: { tag: ${JSON.stringify(tag)}, got: msg.payload } };`)],
+});
 
 describe.each(platforms)('lifecycle API on the %s platform', (_mode, make) => {
   let platform: Platform;
@@ -68,14 +77,27 @@ describe.each(platforms)('lifecycle API on the %s platform', (_mode, make) => {
     const rb = await call('POST', '/api/scenarios/hook/rollback', { to: 1 });
     expect(rb.json()).toEqual({ id: 'hook', version: 3, changed: true, rollbackOf: 1 });
     const versions = (await call('GET', '/api/scenarios/hook/versions')).json() as Array<{ version: number; rollbackOf?: number }>;
-    expect(versions.map((v) => [v.version, v.rollbackOf ?? null])).toEqual([[1, null], [2, null], [3, 1]]);
-    expect((await call('POST', '/api/scenarios/hook/rollback', { to: 7 })).json().error).toEqual({ code: 'NOT_FOUND', message: 'scenario hook has no version 7; it has versions 1-3' });
+    expect(versions.map((v) => [v.version, v.rollbackOf ?? null])).toEqual([
+      [1, null],
+      [2, null],
+      [3, 1],
+    ]);
+    expect((await call('POST', '/api/scenarios/hook/rollback', { to: 7 })).json().error).toEqual({
+      code: 'NOT_FOUND',
+      message: 'scenario hook has no version 7; it has versions 1-3',
+    });
     expect((await call('POST', '/api/scenarios/hook/rollback', { to: 'one' })).statusCode).toBe(400);
 
     // Replay: the current version (3, a copy of 1) with the original payload.
     const replay = await call('POST', `/api/runs/${run2.runId}/replay?wait=true`);
     expect(replay.statusCode).toBe(200);
-    expect(replay.json()).toMatchObject({ status: 'succeeded', version: 3, replayOf: run2.runId, trigger: { type: 'webhook' }, outputs: [{ payload: { tag: 'one', got: { n: 1 } } }] });
+    expect(replay.json()).toMatchObject({
+      status: 'succeeded',
+      version: 3,
+      replayOf: run2.runId,
+      trigger: { type: 'webhook' },
+      outputs: [{ payload: { tag: 'one', got: { n: 1 } } }],
+    });
 
     expect((await call('DELETE', '/api/scenarios/hook')).json()).toEqual({ id: 'hook', deleted: true });
     expect((await app.inject({ method: 'POST', url: '/hooks/acme/in', payload: {} })).statusCode).toBe(404);
@@ -138,7 +160,9 @@ describe('lifecycle on the command line (Redis)', () => {
     const list = await cli('scenarios', 'versions', 'hook', '--tenant', 'acme', '--json');
     expect((JSON.parse(list.stdout) as Array<{ version: number }>).map((v) => v.version)).toEqual([1, 2]);
     expect((await cli('scenarios', 'versions', 'hook', '--tenant', 'acme')).stdout).toMatch(/^\* {3}2 /m);
-    expect((await cli('scenarios', 'rollback', 'hook', '--to', '1', '--tenant', 'acme')).stdout).toBe('rolled back hook for tenant acme: version 3 is a copy of version 1 and is now current\n');
+    expect((await cli('scenarios', 'rollback', 'hook', '--to', '1', '--tenant', 'acme')).stdout).toBe(
+      'rolled back hook for tenant acme: version 3 is a copy of version 1 and is now current\n',
+    );
     const bad = await cli('scenarios', 'rollback', 'hook', '--to', '9', '--tenant', 'acme');
     expect([bad.code, bad.stderr]).toEqual([2, 'flowmeter: scenario hook has no version 9; it has versions 1-3\n']);
 
@@ -153,10 +177,18 @@ describe('lifecycle on the command line (Redis)', () => {
     await worker.waitUntilReady();
     const replay = await cli('runs', 'replay', original.runId, '--tenant', 'acme', '--wait', '--json');
     expect(replay.code, replay.stderr).toBe(0);
-    expect(JSON.parse(replay.stdout)).toMatchObject({ status: 'succeeded', version: 3, replayOf: original.runId, outputs: [{ payload: { tag: 'one', got: { n: 5 } } }] });
+    expect(JSON.parse(replay.stdout)).toMatchObject({
+      status: 'succeeded',
+      version: 3,
+      replayOf: original.runId,
+      outputs: [{ payload: { tag: 'one', got: { n: 5 } } }],
+    });
 
     expect((await cli('scenarios', 'delete', 'hook', '--tenant', 'acme')).stdout).toBe('deleted hook for tenant acme; its runs stay until retention\n');
     const again = await cli('runs', 'replay', original.runId, '--tenant', 'acme');
-    expect([again.code, again.stderr]).toEqual([2, `flowmeter: run ${original.runId} cannot be replayed: scenario hook is no longer deployed for tenant acme\n`]);
+    expect([again.code, again.stderr]).toEqual([
+      2,
+      `flowmeter: run ${original.runId} cannot be replayed: scenario hook is no longer deployed for tenant acme\n`,
+    ]);
   }, 60_000);
 });

@@ -4,14 +4,15 @@
  * Function at a time (the reference here: the same pool without `runChain`, so no chain and no
  * batch). Real host processes, real isolated-vm; counts, never durations.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { existsSync } from 'node:fs';
-import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { FunctionSandbox } from '../nodes/define.js';
-import type { RunRecord } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
+import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
 
 const BOMB = "for (let i = 0; i < 10; i++) Symbol.for(i + 'x'.repeat(30 * 1024 * 1024)); return msg;";
 
@@ -24,13 +25,20 @@ function scenario(doc: unknown): Scenario {
 /** A loop over msg.payload.items whose body is f1 → f2 (codes given), collecting, then `after`. */
 function loopOf(f1: string, f2: string, extra: { nodes?: unknown[]; maxActionsPerRun?: number } = {}): Scenario {
   return scenario({
-    id: 'lb', trigger: { type: 'manual' }, start: 'each', ...(extra.maxActionsPerRun && { maxActionsPerRun: extra.maxActionsPerRun }),
+    id: 'lb',
+    trigger: { type: 'manual' },
+    start: 'each',
+    ...(extra.maxActionsPerRun && { maxActionsPerRun: extra.maxActionsPerRun }),
     variables: { sum: 0, count: 0 },
     nodes: [
       { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'f1', collect: true, next: 'after' },
       { id: 'f1', type: 'function', code: f1, next: 'f2' },
       { id: 'f2', type: 'function', code: f2 },
-      { id: 'after', type: 'function', code: 'return { payload: { n: msg.payload.length, last: msg.payload[msg.payload.length - 1] }, sum: vars.sum, count: vars.count }' },
+      {
+        id: 'after',
+        type: 'function',
+        code: 'return { payload: { n: msg.payload.length, last: msg.payload[msg.payload.length - 1] }, sum: vars.sum, count: vars.count }',
+      },
       ...(extra.nodes ?? []),
     ],
   });
@@ -42,7 +50,10 @@ const COUNT = 'setVar("count", vars.count + 1); log("at", msg.loop.index, vars.c
 
 /** What two runs must agree on: every task (without timings) and the outputs. */
 const shape = (r: RunRecord, seq = true) => ({
-  status: r.status, actions: r.actions, error: r.error, outputs: r.outputs,
+  status: r.status,
+  actions: r.actions,
+  error: r.error,
+  outputs: r.outputs,
   tasks: r.tasks.map((t) => [seq ? t.seq : null, t.nodeId, t.status, t.actions, t.iteration ?? null, t.input, t.output, t.logs ?? null, t.error]),
 });
 
@@ -91,7 +102,7 @@ describe('loop batches', () => {
     expect(pool.stats().hops - from).toBeLessThan(1000 / 10);
   });
 
-  it('setVar is carried from iteration to iteration; the stored variables equal the unbatched run\'s', async () => {
+  it("setVar is carried from iteration to iteration; the stored variables equal the unbatched run's", async () => {
     const scn = loopOf(SUM, COUNT);
     const a = await engineOf(pool);
     const b = await engineOf(plain);
@@ -127,9 +138,12 @@ describe('loop batches', () => {
     }
   });
 
-  it('a throw in iteration 37 is caught by a Catch with iteration 37\'s message; later iterations go on', async () => {
-    const scn = loopOf(SUM, 'if (msg.loop.index === 37) throw new Error("bad item " + msg.payload.i); ' + COUNT, {
-      nodes: [{ id: 'oops', type: 'catch', scope: ['f2'], next: 'note' }, { id: 'note', type: 'function', code: 'return { payload: { failed: msg.loop.index, item: msg.payload.i, code: msg.error.code } }' }],
+  it("a throw in iteration 37 is caught by a Catch with iteration 37's message; later iterations go on", async () => {
+    const scn = loopOf(SUM, `if (msg.loop.index === 37) throw new Error("bad item " + msg.payload.i); ${COUNT}`, {
+      nodes: [
+        { id: 'oops', type: 'catch', scope: ['f2'], next: 'note' },
+        { id: 'note', type: 'function', code: 'return { payload: { failed: msg.loop.index, item: msg.payload.i, code: msg.error.code } }' },
+      ],
     });
     const run = await (await engineOf(pool)).run(scn, items(100));
     expect(run.status).toBe('succeeded');
@@ -154,8 +168,8 @@ describe('loop batches', () => {
     }
   });
 
-  it('a host that dies in iteration 37 of a batch: FUNCTION_MEMORY lands on that iteration\'s Function', async () => {
-    const scn = loopOf(SUM, `if (msg.loop.index === 37) { ${BOMB} } ` + COUNT);
+  it("a host that dies in iteration 37 of a batch: FUNCTION_MEMORY lands on that iteration's Function", async () => {
+    const scn = loopOf(SUM, `if (msg.loop.index === 37) { ${BOMB} } ${COUNT}`);
     const died = pool.stats().died;
     const run = await (await engineOf(pool)).run(scn, items(60));
     // Once in the batch, once when the pool ran the batch again step by step to find the culprit.

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
 import { connectRedis, SCRIPTS } from '../redis/client.js';
+import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
 import { BILLED_TTL_SECONDS } from '../redis/ttl.js';
 import { redisUrl, uniquePrefix } from './helpers/production.js';
 
@@ -50,13 +50,19 @@ describe('Lua includes', () => {
   });
 
   it('loads every script of redis/lua/, libraries included, with nothing left to include', () => {
-    const files = readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -4));
+    const files = readdirSync(LUA_DIR)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => f.slice(0, -4));
     expect(SCRIPTS.map((s) => s.script).sort()).toEqual(files.filter((f) => !f.startsWith('lib-')).sort());
     for (const s of SCRIPTS) {
       const src = loadLua(s.script);
       expect(src, s.script).not.toMatch(/^---\s*@include/m);
       for (const m of readFileSync(join(LUA_DIR, `${s.script}.lua`), 'utf8').matchAll(/^--- @include "([^"]+)"$/gm)) {
-        expect(src, s.script).toContain(readFileSync(join(LUA_DIR, `${m[1]}.lua`), 'utf8').split('\n').find((l) => l.startsWith('local ')));
+        expect(src, s.script).toContain(
+          readFileSync(join(LUA_DIR, `${m[1]}.lua`), 'utf8')
+            .split('\n')
+            .find((l) => l.startsWith('local ')),
+        );
       }
     }
   });
@@ -68,11 +74,35 @@ describe('request ids (lib-request.lua)', () => {
     const run = `${uniquePrefix()}:run`;
     try {
       await redis.hset(run, 'record', '{}', 'status', 'running');
-      const checkpoint = (writeId: string) => redis.fmCheckpoint(
-        run, `${run}:tasks`, `${run}:outputs`, run, run, run, run, run, run,
-        '', '{"v":1}', '', '0', 100, 'halted', writeId, '', '', 'r1', 's1', '',
-        1, '{"seq":1}', 0, 0, '0',
-      );
+      const checkpoint = (writeId: string) =>
+        redis.fmCheckpoint(
+          run,
+          `${run}:tasks`,
+          `${run}:outputs`,
+          run,
+          run,
+          run,
+          run,
+          run,
+          run,
+          '',
+          '{"v":1}',
+          '',
+          '0',
+          100,
+          'halted',
+          writeId,
+          '',
+          '',
+          'r1',
+          's1',
+          '',
+          1,
+          '{"seq":1}',
+          0,
+          0,
+          '0',
+        );
       expect(await checkpoint('w1')).toEqual([1]);
       expect(await checkpoint('w1')).toEqual([1]);
       expect(await redis.llen(`${run}:tasks`)).toBe(1);

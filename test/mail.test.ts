@@ -1,10 +1,10 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { MailSender, MeterName, NodeContext, NodeServices } from '../nodes/define.js';
-import { createMailSender } from '../services/mailer.js';
 import type { Message } from '../core/types.js';
+import type { MailSender, MeterName, NodeContext, NodeServices } from '../nodes/define.js';
 import { mailNode } from '../nodes/mail.js';
+import { createMailSender } from '../services/mailer.js';
 
 interface Received {
   from: string;
@@ -23,7 +23,7 @@ beforeAll(async () => {
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
-    onRcptTo(address, _session, cb) {
+    onRcptTo(_address, _session, cb) {
       if (rejectRcpt) {
         const err = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
         return cb(err);
@@ -144,12 +144,9 @@ describe('mail node', () => {
 
   it('captures the mail without an SMTP URL', async () => {
     const captured = createMailSender(undefined);
-    const { out, meters } = await run(
-      { to: 'ada@example.com', subject: 'Hi', html: '<b>{{msg.payload.name}}</b>' },
-      { payload: { name: 'Ada' } },
-      captured,
-      { FLOWMETER_MAIL_FROM: 'ops@example.com' },
-    );
+    const { out, meters } = await run({ to: 'ada@example.com', subject: 'Hi', html: '<b>{{msg.payload.name}}</b>' }, { payload: { name: 'Ada' } }, captured, {
+      FLOWMETER_MAIL_FROM: 'ops@example.com',
+    });
     expect(out.mail).toEqual({ to: 'ada@example.com', from: 'ops@example.com', subject: 'Hi', html: '<b>Ada</b>', captured: true });
     expect(meters).toEqual([]);
     expect(received).toHaveLength(0);
@@ -158,7 +155,11 @@ describe('mail node', () => {
   });
 
   it('never resolves ${env:…} coming from the message', async () => {
-    const { out, secrets } = await run({ to: 'a@b.test', text: '{{msg.payload.text}}' }, { payload: { text: 'leak ${env:SIGNATURE}' } }, createMailSender(undefined));
+    const { out, secrets } = await run(
+      { to: 'a@b.test', text: '{{msg.payload.text}}' },
+      { payload: { text: 'leak ${env:SIGNATURE}' } },
+      createMailSender(undefined),
+    );
     expect((out.mail as { text: string }).text).toBe('leak ${env:SIGNATURE}');
     expect(secrets).toEqual([]);
   });

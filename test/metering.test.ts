@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createEmbedded } from '../engine/embedded.js';
-import { fn, payloads, runOnce, scenarioOf } from './helpers/run.js';
 import { periodAt } from '../metering/periods.js';
+import { fn, payloads, runOnce, scenarioOf } from './helpers/run.js';
 
 const loopDoc = {
-  id: 'metered', start: 'each',
+  id: 'metered',
+  start: 'each',
   nodes: [
     { id: 'each', type: 'loop', over: 'msg.payload', body: 'double', collect: true, next: 'fan' },
     fn('double', 'return { payload: msg.payload * 2 };'),

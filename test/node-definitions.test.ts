@@ -6,12 +6,12 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { defineNode, nextRef } from '../nodes/define.js';
+import { z } from 'zod';
 import { concurrent, EMPTY, one } from '../nodes/cost.js';
-import { NODE_TYPES, registerNode } from '../nodes/index.js';
+import { defineNode, nextRef } from '../nodes/define.js';
 import { nodeId } from '../nodes/fields.js';
+import { NODE_TYPES, registerNode } from '../nodes/index.js';
 import { estimateScenario } from '../scenario/estimate.js';
 import { validateScenario } from '../scenario/validate.js';
 import { runOnce, scenarioOf } from './helpers/run.js';
@@ -96,7 +96,9 @@ describe('a node type defined outside the engine', () => {
     expect(run.actions).toBe(2);
     expect(estimateScenario(scenarioOf({ start: 'c', tables: { t: {} }, nodes: [conv('c'), note] })).perRun).toEqual({ min: 2, max: 2 });
     const v = validateScenario({
-      id: 's', start: 'c', tables: { t: {} },
+      id: 's',
+      start: 'c',
+      tables: { t: {} },
       nodes: [conv('c', 'n'), { ...note, note: 'x'.repeat(21) }, { id: 'r', type: 'rescue', handles: ['n'] }],
     });
     expect(v.problems).toEqual([
@@ -131,8 +133,11 @@ function typeLiterals(source: string): string[] {
 
 describe('scenario/ and engine/ know no node type by name', () => {
   it('the scan finds a type name in code and ignores comments, frame kinds and typeof', () => {
-    expect(typeLiterals(`if (n.type === 'catch') x(); // 'loop'\n/* 'comment' */ const s = new Set(["comment", \`fanOut\`]);`))
-      .toEqual([`'catch'`, '"comment"', '`fanOut`']);
+    expect(typeLiterals(`if (n.type === 'catch') x(); // 'loop'\n/* 'comment' */ const s = new Set(["comment", \`fanOut\`]);`)).toEqual([
+      `'catch'`,
+      '"comment"',
+      '`fanOut`',
+    ]);
     expect(typeLiterals(`f.kind === 'loop'; ({ kind: 'loop' }); typeof v === 'function'; case 'loop':`)).toEqual([`'loop'`]);
   });
 

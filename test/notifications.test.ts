@@ -2,21 +2,23 @@
  * Notifications (SPEC §11): alert crossings, quota halts and period resets, mailed through a
  * real SMTP server and POSTed, signed, to a real HTTP server; retried, logged, never blocking.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import { createHmac } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../api/server.js';
+import type { RunRecord } from '../core/types.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
-import type { RunRecord } from '../core/types.js';
-import { fn, scenarioOf } from './helpers/run.js';
-import { useProduction } from './helpers/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
+import { type Peer, startPeer } from './helpers/peer.js';
 import { waitUntil } from './helpers/processes.js';
-import { buildServer } from '../api/server.js';
+import { useProduction } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const loopDoc = {
-  id: 'metered', start: 'each',
+  id: 'metered',
+  start: 'each',
   nodes: [
     { id: 'each', type: 'loop', over: 'msg.payload', body: 'double', collect: true, next: 'done' },
     fn('double', 'return { payload: msg.payload * 2 };'),
@@ -31,7 +33,9 @@ let peer: Peer;
 let deadPort: number;
 beforeAll(async () => {
   smtp = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -58,16 +62,22 @@ afterAll(async () => {
 
 type Made = { platform: Platform; now: { t: Date } };
 const platforms: Array<[string, () => Promise<Made>]> = [
-  ['embedded', async () => {
-    const now = { t: new Date() };
-    return { platform: createEmbedded({ env: { FLOWMETER_SMTP_URL: smtpUrl }, notifyRetryDelaysMs: [5, 5], now: () => now.t }), now };
-  }],
-  ['redis', async () => {
-    const now = { t: new Date() };
-    const p = await useProduction({ env: { FLOWMETER_SMTP_URL: smtpUrl }, notifyRetryDelaysMs: [5, 5], now: () => now.t });
-    p.startWorker({ concurrency: 2 });
-    return { platform: p, now };
-  }],
+  [
+    'embedded',
+    async () => {
+      const now = { t: new Date() };
+      return { platform: createEmbedded({ env: { FLOWMETER_SMTP_URL: smtpUrl }, notifyRetryDelaysMs: [5, 5], now: () => now.t }), now };
+    },
+  ],
+  [
+    'redis',
+    async () => {
+      const now = { t: new Date() };
+      const p = await useProduction({ env: { FLOWMETER_SMTP_URL: smtpUrl }, notifyRetryDelaysMs: [5, 5], now: () => now.t });
+      p.startWorker({ concurrency: 2 });
+      return { platform: p, now };
+    },
+  ],
 ];
 
 let made: Made | null = null;
@@ -80,10 +90,14 @@ afterEach(async () => {
 });
 
 async function ended(p: Platform, tenant: string, runId: string): Promise<RunRecord> {
-  return waitUntil(`run ${runId} to end`, async () => {
-    const r = await p.runs.get(tenant, runId);
-    return r && !['queued', 'running'].includes(r.status) ? r : null;
-  }, { timeoutMs: 20_000, intervalMs: 25 });
+  return waitUntil(
+    `run ${runId} to end`,
+    async () => {
+      const r = await p.runs.get(tenant, runId);
+      return r && !['queued', 'running'].includes(r.status) ? r : null;
+    },
+    { timeoutMs: 20_000, intervalMs: 25 },
+  );
 }
 
 const verify = (secret: string, header: string, body: string): boolean => {
@@ -96,7 +110,13 @@ describe.each(platforms)('notifications on the %s platform', (_mode, make) => {
     made = await make();
     const p = made.platform;
     await p.scenarios.deploy('acme', scenarioOf(loopDoc));
-    await p.ledger.setQuota('acme', { monthlyActions: 4, alerts: [0.5, 1], resumeHalted: 'manual', notifyEmails: ['ops@acme.test', 'cfo@acme.test'], notifyWebhook: `${peer.base}/hook` });
+    await p.ledger.setQuota('acme', {
+      monthlyActions: 4,
+      alerts: [0.5, 1],
+      resumeHalted: 'manual',
+      notifyEmails: ['ops@acme.test', 'cfo@acme.test'],
+      notifyWebhook: `${peer.base}/hook`,
+    });
     const run = await ended(p, 'acme', (await p.trigger('acme', 'metered', [1, 2, 3, 4], { type: 'manual' })).runId);
     expect(run.status).toBe('halted');
     const log = await waitUntil('six deliveries', async () => {
@@ -111,7 +131,12 @@ describe.each(platforms)('notifications on the %s platform', (_mode, make) => {
     const posts = peer.requests.filter((r) => r.path === '/hook');
     expect(posts.map((r) => (r.body as { type: string }).type).sort()).toEqual(['quota.alert', 'quota.alert', 'run.halted']);
     for (const r of posts) expect(verify(secret, String(r.headers['x-signature']), r.raw)).toBe(true);
-    expect(posts.map((r) => (r.body as { data: { threshold?: number } }).data.threshold).filter(Boolean).sort()).toEqual([0.5, 1]);
+    expect(
+      posts
+        .map((r) => (r.body as { data: { threshold?: number } }).data.threshold)
+        .filter(Boolean)
+        .sort(),
+    ).toEqual([0.5, 1]);
     const halted = posts.find((r) => (r.body as { type: string }).type === 'run.halted')!.body as { tenant: string; data: { runId: string } };
     expect(halted).toMatchObject({ tenant: 'acme', data: { runId: run.runId } });
     expect(mails).toHaveLength(3);

@@ -5,14 +5,15 @@
  * Redis is back). A private redis-server, killed and restarted on the same port with its AOF;
  * the server on real HTTP.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+
 import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import { createProduction, type Production } from '../redis/production.js';
-import { scenarioOf } from './helpers/run.js';
-import { uniquePrefix } from './helpers/production.js';
-import { redisServerAt, waitUntil } from './helpers/processes.js';
 import { startRedis } from './global-setup.js';
+import { redisServerAt, waitUntil } from './helpers/processes.js';
+import { uniquePrefix } from './helpers/production.js';
+import { scenarioOf } from './helpers/run.js';
 
 const AOF = ['--appendonly', 'yes', '--appendfsync', 'always'];
 let app: FastifyInstance | null = null;
@@ -29,7 +30,12 @@ afterEach(async () => {
 });
 
 /** A request with a 5 s bound: an answer that does not come in time fails the test. */
-async function call(base: string, method: string, path: string, opts: { key?: string; body?: unknown } = {}): Promise<{ status: number; body: { error?: { code: string; message: string }; runId?: string } & Record<string, unknown> }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { key?: string; body?: unknown } = {},
+): Promise<{ status: number; body: { error?: { code: string; message: string }; runId?: string } & Record<string, unknown> }> {
   const res = await fetch(base + path, {
     method,
     headers: { ...(opts.key && { authorization: `Bearer ${opts.key}` }), ...(opts.body !== undefined && { 'content-type': 'application/json' }) },
@@ -46,7 +52,10 @@ describe('Redis outage: the server answers 503 at once and does nothing later', 
     stops.push(async () => void (first.child.exitCode === null && first.child.signalCode === null && (await first.stop())));
     const tenant = 'acme';
     p = await createProduction({ redisUrl: first.url, prefix: uniquePrefix(), persistent: true, failFast: true });
-    await p.scenarios.deploy(tenant, scenarioOf({ id: 'hook', trigger: { type: 'webhook' }, start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return msg;' }] }));
+    await p.scenarios.deploy(
+      tenant,
+      scenarioOf({ id: 'hook', trigger: { type: 'webhook' }, start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return msg;' }] }),
+    );
     await p.scenarios.enable(tenant, 'hook', undefined);
     const key = await p.keys.create(tenant);
     app = await buildServer(p);

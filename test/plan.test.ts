@@ -1,17 +1,25 @@
 /** Plans (SPEC §11): validation with exact money, storage on both ledgers, the API routes. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
 import fc from 'fast-check';
-import { parsePlan, planDocument } from '../metering/plan.js';
-import { toMinor } from '../metering/money.js';
-import { MemoryLedger, type Ledger } from '../metering/ledger.js';
-import { createEmbedded } from '../engine/embedded.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
+import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
+import { type Ledger, MemoryLedger } from '../metering/ledger.js';
+import { toMinor } from '../metering/money.js';
+import { parsePlan, planDocument } from '../metering/plan.js';
 import { useProduction } from './helpers/production.js';
 
 const PLAN = {
-  name: 'Team', currency: 'EUR', basePrice: 29.9, includedActions: 10_000, overagePrice: 0.5, overageUnit: 1000,
-  addOnPrice: 10, addOnActions: 5000, meters: { connectorRequests: { included: 1000, price: 0.01, unit: 100 } },
+  name: 'Team',
+  currency: 'EUR',
+  basePrice: 29.9,
+  includedActions: 10_000,
+  overagePrice: 0.5,
+  overageUnit: 1000,
+  addOnPrice: 10,
+  addOnActions: 5000,
+  meters: { connectorRequests: { included: 1000, price: 0.01, unit: 100 } },
 };
 
 const problem = (doc: unknown): string => {
@@ -26,9 +34,19 @@ const problem = (doc: unknown): string => {
 describe('plan documents', () => {
   it('converts prices to exact minor units and back', () => {
     const p = parsePlan(PLAN);
-    expect(p).toMatchObject({ digits: 2, basePrice: 2990, overagePrice: 50, addOnPrice: 1000, meters: { connectorRequests: { included: 1000, price: 1, unit: 100 } } });
+    expect(p).toMatchObject({
+      digits: 2,
+      basePrice: 2990,
+      overagePrice: 50,
+      addOnPrice: 1000,
+      meters: { connectorRequests: { included: 1000, price: 1, unit: 100 } },
+    });
     expect(planDocument(p)).toEqual(PLAN);
-    expect(parsePlan({ name: 'Yen', currency: 'JPY', basePrice: 3000, includedActions: 1, overagePrice: 2 })).toMatchObject({ digits: 0, basePrice: 3000, overagePrice: 2 });
+    expect(parsePlan({ name: 'Yen', currency: 'JPY', basePrice: 3000, includedActions: 1, overagePrice: 2 })).toMatchObject({
+      digits: 0,
+      basePrice: 3000,
+      overagePrice: 2,
+    });
     expect(parsePlan({ ...PLAN, currency: 'KWD', basePrice: 1.234 }).basePrice).toBe(1234);
     const d = parsePlan({ name: 'Min', currency: 'USD', basePrice: 0, includedActions: 5 });
     expect(d).toMatchObject({ overagePrice: 0, overageUnit: 1, addOnPrice: 0, addOnActions: 1, meters: {} });
@@ -54,19 +72,24 @@ describe('plan documents', () => {
   });
 
   it('money: any amount with at most the currency decimals converts exactly (property)', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 10 ** 12 }), fc.constantFrom(0, 2, 3), (minor, digits) => {
-      const major = Number((minor / 10 ** digits).toFixed(digits));
-      expect(toMinor(major, digits)).toBe(minor);
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10 ** 12 }), fc.constantFrom(0, 2, 3), (minor, digits) => {
+        const major = Number((minor / 10 ** digits).toFixed(digits));
+        expect(toMinor(major, digits)).toBe(minor);
+      }),
+    );
   });
 });
 
 const ledgers: Array<[string, () => Promise<{ ledger: Ledger; close: () => Promise<void> }>]> = [
   ['memory', async () => ({ ledger: new MemoryLedger(), close: async () => undefined })],
-  ['redis', async () => {
-    const p = await useProduction();
-    return { ledger: p.ledger, close: () => p.close() };
-  }],
+  [
+    'redis',
+    async () => {
+      const p = await useProduction();
+      return { ledger: p.ledger, close: () => p.close() };
+    },
+  ],
 ];
 
 describe.each(ledgers)('plans on the %s ledger', (_name, make) => {
@@ -121,7 +144,13 @@ describe.each(platforms)('plan routes on the %s platform', (_mode, make) => {
     await call('PUT', '/api/plan?tenant=acme', ADMIN, PLAN);
     const res = await call('GET', '/api/invoice', key);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ tenant: 'acme', currency: 'EUR', preview: true, total: 29.9, lines: [{ kind: 'base', quantity: 1, unitPrice: 29.9, amount: 29.9 }] });
+    expect(res.json()).toMatchObject({
+      tenant: 'acme',
+      currency: 'EUR',
+      preview: true,
+      total: 29.9,
+      lines: [{ kind: 'base', quantity: 1, unitPrice: 29.9, amount: 29.9 }],
+    });
     const bad = await call('GET', '/api/invoice?period=2026-13', key);
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.message).toBe('?period must be YYYY-MM, got "2026-13"');

@@ -5,13 +5,13 @@
  * lives in the run's hash (claim.lua), so it holds across processes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Production } from '../redis/production.js';
 import type { RunRecord } from '../core/types.js';
-import { fn, scenarioOf } from './helpers/run.js';
-import { redisUrl, useProduction } from './helpers/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
-import { Processes, sleep, waitUntil, type Proc } from './helpers/processes.js';
 import { newRun } from '../engine/run-record.js';
+import type { Production } from '../redis/production.js';
+import { type Peer, startPeer } from './helpers/peer.js';
+import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const procs = new Processes();
 let p: Production | null = null;
@@ -26,11 +26,17 @@ afterEach(async () => {
 });
 
 const tenant = 'acme';
-const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : v ?? '');
+const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : (v ?? ''));
 const taskSum = (run: RunRecord): number => run.tasks.reduce((a, t) => a + t.actions, 0);
 
 /** A long run: `items` slow Connector calls, each naming the worker process that sends it. */
-async function setup(): Promise<{ p: Production; peer: Peer; start: (i: number) => Promise<Proc>; sentBy: (i: number) => number; name: (i: number) => string }> {
+async function setup(): Promise<{
+  p: Production;
+  peer: Peer;
+  start: (i: number) => Promise<Proc>;
+  sentBy: (i: number) => number;
+  name: (i: number) => string;
+}> {
   p = await useProduction();
   peer = await startPeer();
   peer.on('POST', '/slow', async () => {
@@ -39,17 +45,28 @@ async function setup(): Promise<{ p: Production; peer: Peer; start: (i: number) 
   });
   const prefix = p.redisKeys.prefix;
   await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
-  await p.scenarios.deploy(tenant, scenarioOf({
-    id: 'long',
-    connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
-    start: 'each',
-    nodes: [
-      { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
-      { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
-    ],
-  }));
+  await p.scenarios.deploy(
+    tenant,
+    scenarioOf({
+      id: 'long',
+      connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
+      start: 'each',
+      nodes: [
+        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
+        { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
+      ],
+    }),
+  );
   const name = (i: number) => `fmpoison${i}x${prefix}`;
-  const start = (i: number) => procs.worker({ redisUrl: redisUrl(), prefix, concurrency: 2, lockMs: 2000, env: { FM_TEST_WORKER: name(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' }, name: `worker${i}` });
+  const start = (i: number) =>
+    procs.worker({
+      redisUrl: redisUrl(),
+      prefix,
+      concurrency: 2,
+      lockMs: 2000,
+      env: { FM_TEST_WORKER: name(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' },
+      name: `worker${i}`,
+    });
   const sentBy = (i: number) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name(i)).length;
   return { p, peer, start, sentBy, name };
 }
@@ -71,10 +88,14 @@ describe('poison runs: a run that kills its workers', () => {
     const before = peer!.requests.length;
 
     const third = await start(2);
-    const run = await waitUntil('the run to end', async () => {
-      const r = await p.runs.get(tenant, runId);
-      return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
-    }, { timeoutMs: 30_000, intervalMs: 100 });
+    const run = await waitUntil(
+      'the run to end',
+      async () => {
+        const r = await p.runs.get(tenant, runId);
+        return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect(run.status).toBe('failed');
     expect(run.error?.code).toBe('WORKER_CRASHED');
     expect(run.error?.message.split('\n')).toHaveLength(1);
@@ -100,10 +121,14 @@ describe('poison runs: a run that kills its workers', () => {
     const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
     await killWhileExecuting(start, sentBy, 0);
     await start(1);
-    const run = await waitUntil('the run to end', async () => {
-      const r = await p.runs.get(tenant, runId);
-      return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const run = await waitUntil(
+      'the run to end',
+      async () => {
+        const r = await p.runs.get(tenant, runId);
+        return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
     const actions = 1 + 1 + 400 * 2; // trigger + loop + (iteration + call) per item
     expect(run.actions).toBe(actions);
@@ -133,7 +158,12 @@ describe('poison runs: a run that kills its workers', () => {
     // A batch job's run that never started, redelivered: processJob claims it once and ends it.
     const fresh = newRun(scenario, tenant, { type: 'manual' });
     await p.runs.create(fresh, scenario, null);
-    await p.processJob({ runs: [{ tenant, runId: fresh.runId }, { tenant, runId: run.runId }] });
+    await p.processJob({
+      runs: [
+        { tenant, runId: fresh.runId },
+        { tenant, runId: run.runId },
+      ],
+    });
     expect((await p.runs.get(tenant, fresh.runId))!.status).toBe('succeeded');
     expect(await p.redis.hget(p.redisKeys.run(tenant, fresh.runId), 'crashes')).toBeNull();
     // The other run's claim found the live claim above: its 2nd crash, so it was given up.

@@ -5,14 +5,14 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createProduction, type Production } from '../redis/production.js';
-import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { RunRecord, RunStatus } from '../core/types.js';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { RunSummary } from '../engine/stores.js';
-import { fn, runOnce, scenarioOf } from './helpers/run.js';
-import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
-import { Processes, redisServerAt, sleep, waitUntil, type Proc } from './helpers/processes.js';
+import { createProduction, type Production } from '../redis/production.js';
 import { startRedis } from './global-setup.js';
+import { type Proc, Processes, redisServerAt, sleep, waitUntil } from './helpers/processes.js';
+import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
+import { fn, runOnce, scenarioOf } from './helpers/run.js';
 
 const procs = new Processes();
 const opened: Production[] = [];
@@ -62,12 +62,16 @@ const loop3Payload = (i: number) => ({ items: [i, i + 1, i + 2] });
 async function allEnded(p: Production, tenant: string, count: number, timeoutMs = 40_000): Promise<RunSummary[]> {
   let counts: Record<string, number> = {};
   try {
-    return await waitUntil(`${count} runs of ${tenant} to end`, async () => {
-      const list = await p.runs.list(tenant, { limit: 10_000 });
-      counts = {};
-      for (const r of list) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      return list.length === count && list.every((r) => ENDED.includes(r.status)) ? list : null;
-    }, { timeoutMs, intervalMs: 200 });
+    return await waitUntil(
+      `${count} runs of ${tenant} to end`,
+      async () => {
+        const list = await p.runs.list(tenant, { limit: 10_000 });
+        counts = {};
+        for (const r of list) counts[r.status] = (counts[r.status] ?? 0) + 1;
+        return list.length === count && list.every((r) => ENDED.includes(r.status)) ? list : null;
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; runs by status: ${JSON.stringify(counts)}`);
   }
@@ -99,10 +103,14 @@ describe('production: trigger and in-process worker', () => {
 
     const worker = p.startWorker({ concurrency: 1 });
     try {
-      const done = await waitUntil('the run to end', async () => {
-        const r = await p.runs.get(tenant, run.runId);
-        return r && ENDED.includes(r.status) ? r : null;
-      }, { timeoutMs: 15_000 });
+      const done = await waitUntil(
+        'the run to end',
+        async () => {
+          const r = await p.runs.get(tenant, run.runId);
+          return r && ENDED.includes(r.status) ? r : null;
+        },
+        { timeoutMs: 15_000 },
+      );
       expect(done).toMatchObject({ status: 'succeeded', actions: LOOP3_ACTIONS, error: null, pending: null });
       expect(done.outputs.map((m) => m.payload)).toEqual([{ n: 12, items: [2, 4, 6] }]);
       expect(taskSum(done)).toBe(LOOP3_ACTIONS);
@@ -118,7 +126,13 @@ describe('production: trigger and in-process worker', () => {
     let otherRan: () => void = () => undefined;
     const otherRanOnce = new Promise<void>((r) => (otherRan = r));
     const p = await production({ onRunEnd: () => ranBy[0]!++ });
-    const other = await production({ prefix: p.redisKeys.prefix, onRunEnd: () => (ranBy[1]!++, otherRan()) });
+    const other = await production({
+      prefix: p.redisKeys.prefix,
+      onRunEnd: () => {
+        ranBy[1]!++;
+        otherRan();
+      },
+    });
     const tenant = 'acme';
     await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
     const batches: string[][] = [];
@@ -194,7 +208,11 @@ describe('production: trigger and in-process worker', () => {
     const worker = p.startWorker({ concurrency: 8 });
     try {
       await allEnded(p, tenant, 130);
-      const records = await getAll(p, tenant, runs.map((r) => r.runId));
+      const records = await getAll(
+        p,
+        tenant,
+        runs.map((r) => r.runId),
+      );
       expect(records.map((r) => [r.status, r.outputs[0]?.payload])).toEqual(runs.map((_, i) => ['succeeded', i + 1]));
     } finally {
       await worker.close();
@@ -206,20 +224,32 @@ describe('production: trigger and in-process worker', () => {
     const tenant = 'acme';
     const items = 300;
     await p.ledger.setQuota(tenant, { monthlyActions: 100_000 });
-    await p.scenarios.deploy(tenant, scenarioOf({
-      id: 'long', start: 'each',
-      nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'inc' }, fn('inc', 'return { payload: msg.payload + 1 };')],
-    }));
+    await p.scenarios.deploy(
+      tenant,
+      scenarioOf({
+        id: 'long',
+        start: 'each',
+        nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'inc' }, fn('inc', 'return { payload: msg.payload + 1 };')],
+      }),
+    );
     const other = await production({ prefix: p.redisKeys.prefix }); // another worker process
     const expected = 1 + 1 + items * 2;
     const ids: string[] = [];
     for (const second of [p, other]) {
-      const run = await p.trigger(tenant, 'long', Array.from({ length: items }, (_, k) => k), { type: 'manual' });
+      const run = await p.trigger(
+        tenant,
+        'long',
+        Array.from({ length: items }, (_, k) => k),
+        { type: 'manual' },
+      );
       ids.push(run.runId);
       // As after a lapsed job lock: BullMQ hands the same job out again mid-run, to this
       // process or to another one.
       const first = p.processRun(tenant, run.runId);
-      await waitUntil('the first execution to checkpoint', async () => ((await p.runs.get(tenant, run.runId))?.tasks.length ?? 0) > 0, { timeoutMs: 10_000, intervalMs: 5 });
+      await waitUntil('the first execution to checkpoint', async () => ((await p.runs.get(tenant, run.runId))?.tasks.length ?? 0) > 0, {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+      });
       await Promise.allSettled([first, second.processRun(tenant, run.runId)]);
       const done = (await p.runs.get(tenant, run.runId))!;
       expect(done.status).toBe('succeeded');
@@ -248,7 +278,11 @@ describe('production: worker processes', () => {
     const usage = await p.ledger.usage(tenant, new Date());
     expect(usage.used).toBe(quota);
     expect(usage).toMatchObject({ remaining: 0, overage: 0, limit: quota });
-    const runs = await getAll(p, tenant, started.map((r) => r.runId));
+    const runs = await getAll(
+      p,
+      tenant,
+      started.map((r) => r.runId),
+    );
     const byStatus = (s: RunStatus) => runs.filter((r) => r.status === s);
     for (const r of runs) {
       expect(['succeeded', 'halted', 'rejected']).toContain(r.status);
@@ -279,10 +313,18 @@ describe('production: worker processes', () => {
     // Raise the quota and resume every halted run.
     await p.ledger.setQuota(tenant, { monthlyActions: 100_000 });
     await Promise.all(halted.map((r) => p.resume(tenant, r.runId)));
-    const resumed = await waitUntil('resumed runs to end', async () => {
-      const rs = await getAll(p, tenant, halted.map((r) => r.runId));
-      return rs.every((r) => ENDED.includes(r.status)) ? rs : null;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const resumed = await waitUntil(
+      'resumed runs to end',
+      async () => {
+        const rs = await getAll(
+          p,
+          tenant,
+          halted.map((r) => r.runId),
+        );
+        return rs.every((r) => ENDED.includes(r.status)) ? rs : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     for (const r of resumed) {
       const reference = await runOnce(LOOP3, payloadOf.get(r.runId), { engine: embedded });
       expect(r.status).toBe('succeeded');
@@ -295,7 +337,11 @@ describe('production: worker processes', () => {
       expect(await billedTtl(r)).toBeLessThanOrEqual(3600);
       expect(await billedTtl(r)).toBeGreaterThan(0);
     }
-    const after = await getAll(p, tenant, started.map((r) => r.runId));
+    const after = await getAll(
+      p,
+      tenant,
+      started.map((r) => r.runId),
+    );
     const used = (await p.ledger.usage(tenant, new Date())).used;
     expect(after.reduce((a, r) => a + taskSum(r), 0)).toBe(used);
     expect(used).toBe(quota + resumed.reduce((a, r) => a + r.actions, 0) - halted.reduce((a, r) => a + r.actions, 0));
@@ -308,7 +354,9 @@ describe('production: worker processes', () => {
     const runsCount = 60; // 60 × 9 = 540 actions, past every threshold
     await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
     await p.ledger.setQuota(tenant, { monthlyActions: limit, overage: 'allow', alerts: [0.5, 0.9, 1] });
-    const workers = await Promise.all([0, 1, 2].map((i) => procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 4, name: `worker${i}` })));
+    const workers = await Promise.all(
+      [0, 1, 2].map((i) => procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 4, name: `worker${i}` })),
+    );
     await Promise.all(Array.from({ length: runsCount }, (_, i) => p.trigger(tenant, 'loop3', loop3Payload(i), { type: 'manual' })));
     const list = await allEnded(p, tenant, runsCount);
     expect(list.every((r) => r.status === 'succeeded')).toBe(true);
@@ -358,7 +406,10 @@ describe('production: worker processes', () => {
     expect((await cli('scenarios', 'enable', 'loop3', '--tenant', tenant)).code).toBe(0); // already enabled
     expect((await cli('scenarios', 'disable', 'loop3', '--tenant', tenant)).code).toBe(0);
     expect((await cli('scenarios', 'enable', 'free', '--tenant', tenant)).code).toBe(0);
-    expect((await p.scenarios.list(tenant)).map((s) => [s.id, s.enabled])).toEqual([['free', true], ['loop3', false]]);
+    expect((await p.scenarios.list(tenant)).map((s) => [s.id, s.enabled])).toEqual([
+      ['free', true],
+      ['loop3', false],
+    ]);
   }, 30_000);
 
   it('CLI: trigger --wait --json prints the run record; bad Redis URL and resuming a succeeded run fail with one line', async () => {
@@ -389,7 +440,10 @@ describe('production: worker processes', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trimEnd().split('\n')).toHaveLength(1);
 
-    for (const args of [['runs', 'list'], ['trigger', 'loop3']]) {
+    for (const args of [
+      ['runs', 'list'],
+      ['trigger', 'loop3'],
+    ]) {
       const bad = await procs.run(['--redis', 'redis://127.0.0.1:1', '--prefix', p.redisKeys.prefix, ...args]);
       expect(bad.code).not.toBe(0);
       expect(bad.stdout).toBe('');
@@ -444,7 +498,11 @@ describe('production: worker processes', () => {
     await allEnded(p, tenant, runsCount, 45_000);
     // The workers did lose Redis.
     expect(workers.some((w) => w.stderr.includes('Redis error'))).toBe(true);
-    const runs = await getAll(p, tenant, started.map((r) => r.runId));
+    const runs = await getAll(
+      p,
+      tenant,
+      started.map((r) => r.runId),
+    );
     for (const [i, r] of runs.entries()) {
       expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
       expect(new Set(r.tasks.map((t) => t.seq)).size).toBe(r.tasks.length);
@@ -480,9 +538,23 @@ describe('production: billing periods with an injected clock', () => {
     try {
       const cases = [
         // Tokyo (UTC+9): local midnight of 1 December is 15:00 UTC on 30 November.
-        { tenant: 'tokyo', timezone: 'Asia/Tokyo', boundary: '2026-11-30T15:00:00Z', before: '2026-11-30', after: '2026-12-01', start: '2026-11-01T00:00:00+09:00' },
+        {
+          tenant: 'tokyo',
+          timezone: 'Asia/Tokyo',
+          boundary: '2026-11-30T15:00:00Z',
+          before: '2026-11-30',
+          after: '2026-12-01',
+          start: '2026-11-01T00:00:00+09:00',
+        },
         // New York (UTC-5 in winter): local midnight of 1 December is 05:00 UTC on 1 December.
-        { tenant: 'nyc', timezone: 'America/New_York', boundary: '2026-12-01T05:00:00Z', before: '2026-11-30', after: '2026-12-01', start: '2026-11-01T00:00:00-04:00' },
+        {
+          tenant: 'nyc',
+          timezone: 'America/New_York',
+          boundary: '2026-12-01T05:00:00Z',
+          before: '2026-11-30',
+          after: '2026-12-01',
+          start: '2026-11-01T00:00:00-04:00',
+        },
       ];
       for (const c of cases) {
         await p.scenarios.deploy(c.tenant, scenarioOf(doc));
@@ -490,10 +562,14 @@ describe('production: billing periods with an injected clock', () => {
         const boundary = Date.parse(c.boundary);
         t = boundary - 4500;
         const run = await p.trigger(c.tenant, 'tick', [1, 2, 3, 4], { type: 'manual' });
-        const done = await waitUntil(`the ${c.tenant} run to end`, async () => {
-          const r = await p.runs.get(c.tenant, run.runId);
-          return r && ENDED.includes(r.status) ? r : null;
-        }, { timeoutMs: 15_000 });
+        const done = await waitUntil(
+          `the ${c.tenant} run to end`,
+          async () => {
+            const r = await p.runs.get(c.tenant, run.runId);
+            return r && ENDED.includes(r.status) ? r : null;
+          },
+          { timeoutMs: 15_000 },
+        );
         expect(done.status).toBe('succeeded');
         expect(done.actions).toBe(1 + 1 + 4 * 2 + 1);
         expect(done.outputs.map((m) => m.payload)).toEqual([[2, 3, 4, 5]]);

@@ -4,19 +4,18 @@
  * See `helpers/arbitraries.ts` for what is generated and for `predict`, the reference
  * interpreter. `FC_SEED=<n>` replays a run; `FC_RUNS=<factor>` scales the number of cases.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import fc from 'fast-check';
-import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { validateScenario } from '../scenario/validate.js';
-import { newRun } from '../engine/run-record.js';
-import { createSandboxPool } from '../services/sandbox-pool.js';
-import type { Scenario } from '../scenario/schema.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord, TaskRecord } from '../core/types.js';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
+import { newRun } from '../engine/run-record.js';
 import type { Production } from '../redis/production.js';
+import type { Scenario } from '../scenario/schema.js';
+import { validateScenario } from '../scenario/validate.js';
+import { createSandboxPool } from '../services/sandbox-pool.js';
+import { type Case, canonical, caseArb, type Doc, looseDocArb, mutationArb, type Prediction, predict, scenarioArb } from './helpers/arbitraries.js';
 import { useProduction } from './helpers/production.js';
-import {
-  canonical, caseArb, looseDocArb, mutationArb, predict, scenarioArb, type Case, type Doc, type Prediction,
-} from './helpers/arbitraries.js';
 
 const seed = process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {};
 const scale = Number(process.env.FC_RUNS ?? 1);
@@ -226,10 +225,15 @@ describe('production mode', () => {
         await p.scenarios.deploy(tenant, scenario);
         const stored = (await p.scenarios.get(tenant, scenario.id))!;
         const queued = newRun(stored, tenant, { type: 'manual' });
-        const remote = await p.waitFor(tenant, queued.runId, async () => {
-          await p.runs.create(queued, stored, payload);
-          await p.queue.enqueue({ tenant, runId: queued.runId });
-        }, 20_000);
+        const remote = await p.waitFor(
+          tenant,
+          queued.runId,
+          async () => {
+            await p.runs.create(queued, stored, payload);
+            await p.queue.enqueue({ tenant, runId: queued.runId });
+          },
+          20_000,
+        );
         expect(remote.status).toBe(local.status);
         expect(remote.error?.code ?? null).toBe(local.error?.code ?? null);
         expect(remote.actions).toBe(local.actions);
@@ -262,10 +266,15 @@ describe('production mode', () => {
         await p.ledger.setQuota(t, { monthlyActions: quota, resumeHalted: 'manual' });
         await p.scenarios.deploy(t, scenario);
         const queued = newRun(scenario, t, { type: 'manual' });
-        let remote = await p.waitFor(t, queued.runId, async () => {
-          await p.runs.create(queued, scenario, payload);
-          await p.queue.enqueue({ tenant: t, runId: queued.runId });
-        }, 20_000);
+        let remote = await p.waitFor(
+          t,
+          queued.runId,
+          async () => {
+            await p.runs.create(queued, scenario, payload);
+            await p.queue.enqueue({ tenant: t, runId: queued.runId });
+          },
+          20_000,
+        );
         if (remote.status === 'halted') {
           stats.halts++;
           expect(remote.actions).toBe(quota);
@@ -301,47 +310,51 @@ describe('halting and resuming (embedded)', () => {
   it('c. a run halted one or more times and resumed ends as if never halted', async () => {
     const stats = { cases: 0, halts: 0 };
     await fc.assert(
-      fc.asyncProperty(succeeding, fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength: 5, size: 'max' }), async ({ doc, payload }: Case, cuts) => {
-        const scenario = valid(doc);
-        const e1 = await engineWith(BIG);
-        let whole: RunRecord;
-        try {
-          whole = await e1.run(scenario, payload);
-        } finally {
-          await e1.close();
-        }
-        expect(whole.status).toBe('succeeded');
-        const total = whole.actions;
-        fc.pre(total >= 2);
-        // Quotas 1 ≤ q1 < q2 < … < total: the run halts at each.
-        const quotas = [...new Set(cuts.map((c) => 1 + Math.floor((c / 10_000) * (total - 1))))].sort((a, b) => a - b);
-        const e2 = await engineWith(quotas[0]!);
-        try {
-          let run = await e2.run(scenario, payload);
-          for (let i = 0; i < quotas.length; i++) {
-            expect(run.status, `halt at quota ${quotas[i]}`).toBe('halted');
-            expect(run.actions).toBe(quotas[i]);
-            expect(run.error?.code).toBe('QUOTA_EXHAUSTED');
-            expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
-            await e2.ledger.setQuota('default', { monthlyActions: quotas[i + 1] ?? BIG });
-            run = await e2.resumeRun('default', run.runId);
+      fc.asyncProperty(
+        succeeding,
+        fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength: 5, size: 'max' }),
+        async ({ doc, payload }: Case, cuts) => {
+          const scenario = valid(doc);
+          const e1 = await engineWith(BIG);
+          let whole: RunRecord;
+          try {
+            whole = await e1.run(scenario, payload);
+          } finally {
+            await e1.close();
           }
-          expect(run.status).toBe('succeeded');
-          expect(run.actions).toBe(total);
-          expect((await e2.ledger.usage('default', new Date())).used).toBe(total);
-          checkTaskLog(run, scenario);
-          expect(run.tasks.filter((t) => t.status === 'halted')).toHaveLength(quotas.length);
-          // No node ran twice, none was skipped.
-          const executed = (r: RunRecord) => countBy(r.tasks.filter((t) => t.status !== 'halted').map(shape));
-          expect(executed(run)).toEqual(executed(whole));
-          // Variables included: a resumed run reads the values an uninterrupted one reads.
-          expect(payloads(run)).toEqual(payloads(whole));
-          stats.cases++;
-          stats.halts += quotas.length;
-        } finally {
-          await e2.close();
-        }
-      }),
+          expect(whole.status).toBe('succeeded');
+          const total = whole.actions;
+          fc.pre(total >= 2);
+          // Quotas 1 ≤ q1 < q2 < … < total: the run halts at each.
+          const quotas = [...new Set(cuts.map((c) => 1 + Math.floor((c / 10_000) * (total - 1))))].sort((a, b) => a - b);
+          const e2 = await engineWith(quotas[0]!);
+          try {
+            let run = await e2.run(scenario, payload);
+            for (let i = 0; i < quotas.length; i++) {
+              expect(run.status, `halt at quota ${quotas[i]}`).toBe('halted');
+              expect(run.actions).toBe(quotas[i]);
+              expect(run.error?.code).toBe('QUOTA_EXHAUSTED');
+              expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
+              await e2.ledger.setQuota('default', { monthlyActions: quotas[i + 1] ?? BIG });
+              run = await e2.resumeRun('default', run.runId);
+            }
+            expect(run.status).toBe('succeeded');
+            expect(run.actions).toBe(total);
+            expect((await e2.ledger.usage('default', new Date())).used).toBe(total);
+            checkTaskLog(run, scenario);
+            expect(run.tasks.filter((t) => t.status === 'halted')).toHaveLength(quotas.length);
+            // No node ran twice, none was skipped.
+            const executed = (r: RunRecord) => countBy(r.tasks.filter((t) => t.status !== 'halted').map(shape));
+            expect(executed(run)).toEqual(executed(whole));
+            // Variables included: a resumed run reads the values an uninterrupted one reads.
+            expect(payloads(run)).toEqual(payloads(whole));
+            stats.cases++;
+            stats.halts += quotas.length;
+          } finally {
+            await e2.close();
+          }
+        },
+      ),
       opts(300),
     );
     console.log('property c:', JSON.stringify(stats));
@@ -350,34 +363,38 @@ describe('halting and resuming (embedded)', () => {
   it('c. a failing run halted and resumed fails with the same error', async () => {
     const failing = caseArb({ minCost: 4, maxCost: 250, budget: false }).filter((c) => predict(c.doc, c.payload).status === 'failed');
     await fc.assert(
-      fc.asyncProperty(failing, fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength: 4, size: 'max' }), async ({ doc, payload }: Case, cuts) => {
-        const scenario = valid(doc);
-        const e1 = await engineWith(BIG);
-        let whole: RunRecord;
-        try {
-          whole = await e1.run(scenario, payload);
-        } finally {
-          await e1.close();
-        }
-        expect(whole.status).toBe('failed');
-        fc.pre(whole.actions >= 2);
-        const quotas = [...new Set(cuts.map((c) => 1 + Math.floor((c / 10_000) * (whole.actions - 1))))].sort((a, b) => a - b);
-        const e2 = await engineWith(quotas[0]!);
-        try {
-          let run = await e2.run(scenario, payload);
-          for (let i = 1; run.status === 'halted'; i++) {
-            expect(run.actions).toBe(quotas[i - 1]);
-            await e2.ledger.setQuota('default', { monthlyActions: quotas[i] ?? BIG });
-            run = await e2.resumeRun('default', run.runId);
+      fc.asyncProperty(
+        failing,
+        fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength: 4, size: 'max' }),
+        async ({ doc, payload }: Case, cuts) => {
+          const scenario = valid(doc);
+          const e1 = await engineWith(BIG);
+          let whole: RunRecord;
+          try {
+            whole = await e1.run(scenario, payload);
+          } finally {
+            await e1.close();
           }
-          expect(run.status).toBe('failed');
-          expect(run.error).toMatchObject({ code: whole.error!.code, nodeId: whole.error!.nodeId });
-          checkTaskLog(run, scenario);
-          expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
-        } finally {
-          await e2.close();
-        }
-      }),
+          expect(whole.status).toBe('failed');
+          fc.pre(whole.actions >= 2);
+          const quotas = [...new Set(cuts.map((c) => 1 + Math.floor((c / 10_000) * (whole.actions - 1))))].sort((a, b) => a - b);
+          const e2 = await engineWith(quotas[0]!);
+          try {
+            let run = await e2.run(scenario, payload);
+            for (let i = 1; run.status === 'halted'; i++) {
+              expect(run.actions).toBe(quotas[i - 1]);
+              await e2.ledger.setQuota('default', { monthlyActions: quotas[i] ?? BIG });
+              run = await e2.resumeRun('default', run.runId);
+            }
+            expect(run.status).toBe('failed');
+            expect(run.error).toMatchObject({ code: whole.error!.code, nodeId: whole.error!.nodeId });
+            checkTaskLog(run, scenario);
+            expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
+          } finally {
+            await e2.close();
+          }
+        },
+      ),
       opts(150),
     );
   }, 60_000);
@@ -390,7 +407,9 @@ describe('halting and resuming (embedded)', () => {
   it('a setVar is seen by the same later nodes after a resume', async () => {
     const SET = "const c = (vars.counter ?? 0) + 1; setVar('counter', c); return { payload: { node: msg.payload.node, seen: c } };";
     const doc: Doc = {
-      id: 'vars-halt', variables: { counter: 0 }, start: 'fan',
+      id: 'vars-halt',
+      variables: { counter: 0 },
+      start: 'fan',
       nodes: [
         { id: 'fan', type: 'fanOut', branches: ['a', 'b'] },
         { id: 'a', type: 'function', code: "return { payload: { node: 'a2' } };", next: 'a2' },
@@ -412,7 +431,15 @@ describe('halting and resuming (embedded)', () => {
       }
     };
     const whole = await outcome(BIG);
-    expect(whole).toEqual({ status: 'succeeded', actions: 5, payloads: [{ node: 'b', seen: 1 }, { node: 'a2', seen: 2 }], vars: { counter: 2 } });
+    expect(whole).toEqual({
+      status: 'succeeded',
+      actions: 5,
+      payloads: [
+        { node: 'b', seen: 1 },
+        { node: 'a2', seen: 2 },
+      ],
+      vars: { counter: 2 },
+    });
     // Quota 3 = trigger + fan + a: b halts; on resume b and a2 run in one wave, a2 misses b's setVar.
     expect(await outcome(3)).toEqual(whole);
   });
@@ -429,7 +456,10 @@ describe('invalid documents', () => {
   };
 
   it('d. random JSON values and loosely scenario-shaped documents are rejected, one line per problem', () => {
-    fc.assert(fc.property(looseDocArb, (doc) => void checkInvalid(doc)), opts(2000));
+    fc.assert(
+      fc.property(looseDocArb, (doc) => void checkInvalid(doc)),
+      opts(2000),
+    );
   });
 
   it('d. mutated valid scenarios are rejected; a back edge is always reported as a cycle', () => {
@@ -437,7 +467,11 @@ describe('invalid documents', () => {
     fc.assert(
       fc.property(mutationArb, (m) => {
         const v = checkInvalid(m.doc);
-        if (m.mentions) expect(v.problems.some((p) => m.mentions!.test(p)), `${m.what}: ${v.problems.join(' | ')}`).toBe(true);
+        if (m.mentions)
+          expect(
+            v.problems.some((p) => m.mentions!.test(p)),
+            `${m.what}: ${v.problems.join(' | ')}`,
+          ).toBe(true);
         const kind = m.what.split(' ').slice(0, 2).join(' ');
         seen.set(kind, (seen.get(kind) ?? 0) + 1);
       }),
@@ -448,16 +482,30 @@ describe('invalid documents', () => {
 
   it('d. validateScenario never throws on any value', () => {
     fc.assert(
-      fc.property(fc.anything({ withNullPrototype: true, withObjectString: true, withBoxedValues: true, withMap: true, withSet: true, withDate: true, withSparseArray: true }), (doc) => {
-        const v = validateScenario(doc);
-        expect(v.scenario).toBeNull();
-        expect(v.problems.length).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.anything({
+          withNullPrototype: true,
+          withObjectString: true,
+          withBoxedValues: true,
+          withMap: true,
+          withSet: true,
+          withDate: true,
+          withSparseArray: true,
+        }),
+        (doc) => {
+          const v = validateScenario(doc);
+          expect(v.scenario).toBeNull();
+          expect(v.problems.length).toBeGreaterThan(0);
+        },
+      ),
       opts(1000),
     );
   });
 
   it('d. every generated scenario is valid (the arbitrary is correct)', () => {
-    fc.assert(fc.property(scenarioArb(), (doc) => void valid(doc)), opts(500));
+    fc.assert(
+      fc.property(scenarioArb(), (doc) => void valid(doc)),
+      opts(500),
+    );
   });
 });

@@ -3,19 +3,28 @@
  * real kills. A host that dies takes only its call down; a long Function never blocks the
  * engine's event loop; `flowmeter run` reports contained failures and exits cleanly.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
+import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
 
 const FIXTURE = resolve('test/fixtures/06-function-memory-contained.json');
 const BOMB = "for (let i = 0; i < 10; i++) Symbol.for(i + 'x'.repeat(30 * 1024 * 1024)); return msg;";
-const req = (code: string, extra: Record<string, unknown> = {}) => ({ tenant: 't', code, msg: { payload: 1 }, vars: {}, timeoutMs: 1000, memoryMb: 64, ...extra });
+const req = (code: string, extra: Record<string, unknown> = {}) => ({
+  tenant: 't',
+  code,
+  msg: { payload: 1 },
+  vars: {},
+  timeoutMs: 1000,
+  memoryMb: 64,
+  ...extra,
+});
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -24,7 +33,11 @@ const alive = (pid: number) => {
     return false;
   }
 };
-const settle = async (p: Promise<unknown>) => p.then((v) => ({ ok: v }), (e: { code?: string; message?: string }) => ({ code: e.code, message: e.message }));
+const settle = async (p: Promise<unknown>) =>
+  p.then(
+    (v) => ({ ok: v }),
+    (e: { code?: string; message?: string }) => ({ code: e.code, message: e.message }),
+  );
 
 function scenario(doc: unknown): Scenario {
   const r = validateScenario(doc);
@@ -93,7 +106,12 @@ describe('sandbox pool', () => {
     const out = await pool.runChain({ tenant: 't', msg: { payload: 1 }, vars: { n: 5 }, steps });
     expect(out.map((s) => (s.ok ? s.outcome.result : s.code))).toEqual([{ payload: 2 }, { payload: 20, n: 6 }, null]);
     expect(out[0]).toMatchObject({ ok: true, outcome: { sets: [['n', 6]] } });
-    const died = await pool.runChain({ tenant: 't', msg: { payload: 1 }, vars: {}, steps: [steps[1]!, { code: BOMB, timeoutMs: 1000, memoryMb: 64 }, steps[3]!] });
+    const died = await pool.runChain({
+      tenant: 't',
+      msg: { payload: 1 },
+      vars: {},
+      steps: [steps[1]!, { code: BOMB, timeoutMs: 1000, memoryMb: 64 }, steps[3]!],
+    });
     expect(died.map((s) => (s.ok ? s.outcome.result : s.code))).toEqual([{ payload: 10 }, 'FUNCTION_MEMORY']);
   });
 });
@@ -108,7 +126,10 @@ describe('embedded engine with sandbox hosts', () => {
       expect(bad.status).toBe('failed');
       expect(bad.error).toMatchObject({ nodeId: 'grow', code: 'FUNCTION_MEMORY' });
       expect(bad.actions).toBe(2);
-      const good = await engine.run(scenario({ id: 'fine', trigger: { type: 'manual' }, start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return { payload: 7 }' }] }), null);
+      const good = await engine.run(
+        scenario({ id: 'fine', trigger: { type: 'manual' }, start: 'a', nodes: [{ id: 'a', type: 'function', code: 'return { payload: 7 }' }] }),
+        null,
+      );
       expect(good.status).toBe('succeeded');
       expect(good.outputs).toEqual([{ payload: 7 }]);
     } finally {
@@ -133,13 +154,25 @@ describe('embedded engine with sandbox hosts', () => {
     const engine = createEmbedded({ env: {}, sandbox: { size: 2 } });
     try {
       let slowEnded = false;
-      const slow = engine.run(scenario({ id: 'slow', trigger: { type: 'manual' }, start: 'spin', nodes: [{ id: 'spin', type: 'function', timeoutMs: 5000, code: 'for (;;) {}' }] }), null)
+      const slow = engine
+        .run(
+          scenario({ id: 'slow', trigger: { type: 'manual' }, start: 'spin', nodes: [{ id: 'spin', type: 'function', timeoutMs: 5000, code: 'for (;;) {}' }] }),
+          null,
+        )
         .finally(() => (slowEnded = true));
       await new Promise((r) => setTimeout(r, 50));
-      const quick = await engine.run(scenario({
-        id: 'quick', trigger: { type: 'manual' }, start: 'a',
-        nodes: [{ id: 'a', type: 'function', code: 'return { payload: 1 }', next: 'b' }, { id: 'b', type: 'function', code: 'return { payload: msg.payload + 1 }' }],
-      }), null);
+      const quick = await engine.run(
+        scenario({
+          id: 'quick',
+          trigger: { type: 'manual' },
+          start: 'a',
+          nodes: [
+            { id: 'a', type: 'function', code: 'return { payload: 1 }', next: 'b' },
+            { id: 'b', type: 'function', code: 'return { payload: msg.payload + 1 }' },
+          ],
+        }),
+        null,
+      );
       expect(quick.status).toBe('succeeded');
       expect(quick.outputs).toEqual([{ payload: 2 }]);
       expect(slowEnded).toBe(false); // the other run ended while this one was still computing
@@ -154,10 +187,17 @@ describe('embedded engine with sandbox hosts', () => {
 
 describe('Function chains in one hop', () => {
   const step = (id: string, next?: string) => ({
-    id, type: 'function', ...(next && { next }),
+    id,
+    type: 'function',
+    ...(next && { next }),
     code: 'const n = (typeof vars.n === "number" ? vars.n : 0) + 1; setVar("n", n); log("step", n); return { payload: msg.payload * 2, n: vars.n }',
   });
-  const chain = scenario({ id: 'chain', trigger: { type: 'manual' }, start: 'a', nodes: [step('a', 'b'), step('b', 'c'), step('c', 'd'), step('d', 'e'), step('e')] });
+  const chain = scenario({
+    id: 'chain',
+    trigger: { type: 'manual' },
+    start: 'a',
+    nodes: [step('a', 'b'), step('b', 'c'), step('c', 'd'), step('d', 'e'), step('e')],
+  });
   const shape = (r: { tasks: Array<{ nodeId: string; status: string; actions: number; output: unknown; logs?: string[] }> }) =>
     r.tasks.filter((t) => t.status !== 'halted').map((t) => [t.nodeId, t.status, t.actions, t.output, t.logs]);
 
@@ -169,7 +209,14 @@ describe('Function chains in one hop', () => {
       expect(run.status).toBe('succeeded');
       expect(pool.stats().hops).toBe(1);
       expect(run.actions).toBe(6);
-      expect(run.tasks.map((t) => [t.seq, t.nodeId])).toEqual([[1, '$trigger'], [2, 'a'], [3, 'b'], [4, 'c'], [5, 'd'], [6, 'e']]);
+      expect(run.tasks.map((t) => [t.seq, t.nodeId])).toEqual([
+        [1, '$trigger'],
+        [2, 'a'],
+        [3, 'b'],
+        [4, 'c'],
+        [5, 'd'],
+        [6, 'e'],
+      ]);
       expect(run.tasks.at(-1)!.logs).toEqual(['step 5']);
       expect(run.outputs).toEqual([{ payload: 32, n: 5 }]);
     } finally {
@@ -212,7 +259,12 @@ describe('Function chains in one hop', () => {
       expect(run.status).toBe('failed');
       expect(run.error).toMatchObject({ nodeId: 'c', code: 'RUN_BUDGET_EXCEEDED' });
       expect(run.actions).toBe(3);
-      expect(run.tasks.map((t) => [t.nodeId, t.status])).toEqual([['$trigger', 'ok'], ['a', 'ok'], ['b', 'ok'], ['c', 'error']]);
+      expect(run.tasks.map((t) => [t.nodeId, t.status])).toEqual([
+        ['$trigger', 'ok'],
+        ['a', 'ok'],
+        ['b', 'ok'],
+        ['c', 'error'],
+      ]);
     } finally {
       await engine.close();
       await pool.dispose();
@@ -222,7 +274,12 @@ describe('Function chains in one hop', () => {
 
 describe('flowmeter run with sandbox hosts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fm-hosts-'));
-  const cli = (file: string) => spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), 'run', file, '--json'], { encoding: 'utf8', env: { ...process.env, FLOWMETER_REDIS_URL: '' }, timeout: 60_000 });
+  const cli = (file: string) =>
+    spawnSync(process.execPath, ['--no-node-snapshot', resolve('bin/flowmeter.js'), 'run', file, '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, FLOWMETER_REDIS_URL: '' },
+      timeout: 60_000,
+    });
 
   it('an uncaught FUNCTION_MEMORY prints the run record and exits 1; a caught one exits 0', () => {
     const bad = join(dir, 'bad.json');

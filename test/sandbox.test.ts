@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FunctionOutcome, FunctionRequest, FunctionSandbox } from '../nodes/define.js';
 import { createSandbox } from '../services/sandbox.js';
 import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
-import type { FunctionOutcome, FunctionRequest, FunctionSandbox } from '../nodes/define.js';
 
 type Req = FunctionRequest;
 
@@ -43,7 +43,7 @@ describe('sandbox', () => {
   it('passes msg and vars in as fresh copies', async () => {
     const msg = { payload: { n: 41 }, extra: 'x' };
     const vars = { greeting: 'hi', list: [1, 2] };
-    const out = (await run(sb, 'msg.payload.n++; vars.list.push(3); return { n: msg.payload.n, e: msg.extra, g: vars.greeting, l: vars.list }', { msg, vars }));
+    const out = await run(sb, 'msg.payload.n++; vars.list.push(3); return { n: msg.payload.n, e: msg.extra, g: vars.greeting, l: vars.list }', { msg, vars });
     expect(out.result).toEqual({ n: 42, e: 'x', g: 'hi', l: [1, 2, 3] });
     expect(msg.payload.n).toBe(41);
     expect(vars.list).toEqual([1, 2]);
@@ -51,18 +51,25 @@ describe('sandbox', () => {
   });
 
   it('records setVar (visible to later reads in the same call) and log lines', async () => {
-    const out = (await run(sb, 'setVar("count", vars.count + 1); setVar("obj", { a: 1 }); log("count is", vars.count, { a: [1] }, null, undefined); return { c: vars.count }', {
-      vars: { count: 1 },
-    }));
+    const out = await run(
+      sb,
+      'setVar("count", vars.count + 1); setVar("obj", { a: 1 }); log("count is", vars.count, { a: [1] }, null, undefined); return { c: vars.count }',
+      {
+        vars: { count: 1 },
+      },
+    );
     expect(out.result).toEqual({ c: 2 });
-    expect(out.sets).toEqual([['count', 2], ['obj', { a: 1 }]]);
+    expect(out.sets).toEqual([
+      ['count', 2],
+      ['obj', { a: 1 }],
+    ]);
     expect(out.logs).toEqual(['count is 2 {"a":[1]} null undefined']);
     expect(await fails(sb, 'setVar("", 1)')).toEqual({ code: 'FUNCTION_ERROR', message: 'at line 1: TypeError: setVar: name must be a non-empty string' });
     expect((await fails(sb, 'setVar(1, 1)')).code).toBe('FUNCTION_ERROR');
   });
 
   it('caps log lines at 2000 chars and 100 lines per call', async () => {
-    const out = (await run(sb, 'for (let i = 0; i < 150; i++) log("x".repeat(5000)); return null'));
+    const out = await run(sb, 'for (let i = 0; i < 150; i++) log("x".repeat(5000)); return null');
     expect(out.logs).toHaveLength(100);
     expect(out.logs[0]).toHaveLength(2000);
     expect((await run(sb, 'log("again"); return null')).logs).toEqual(['again']);
@@ -86,7 +93,7 @@ describe('sandbox', () => {
   });
 
   it('reports syntax errors as FUNCTION_ERROR and cannot be escaped by closing the wrapper', async () => {
-    const e = (await fails(sb, 'return {'));
+    const e = await fails(sb, 'return {');
     expect(e.code).toBe('FUNCTION_ERROR');
     expect(e.message).toMatch(/^syntax error: /);
     expect((await fails(sb, 'return {')).message).toBe(e.message);
@@ -97,7 +104,9 @@ describe('sandbox', () => {
 
   it('reports user throws with the thrown value', async () => {
     expect(await fails(sb, 'const x = 1; x()')).toEqual({ code: 'FUNCTION_ERROR', message: 'at line 1: TypeError: x is not a function' });
-    expect((await fails(sb, 'const a = 1;\nreturn msg.nope.deeper;')).message).toBe("at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
+    expect((await fails(sb, 'const a = 1;\nreturn msg.nope.deeper;')).message).toBe(
+      "at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')",
+    );
     expect((await fails(sb, 'function f() {\n  return null.z;\n}\nreturn f();')).message).toMatch(/^at line 2: TypeError: /);
     expect(await fails(sb, 'throw "boom"')).toEqual({ code: 'FUNCTION_ERROR', message: 'boom' });
     expect((await fails(sb, 'throw new RangeError("bad range")')).message).toBe('at line 1: RangeError: bad range');
@@ -129,17 +138,25 @@ describe('sandbox', () => {
     expect((await fails(sb, 'Object.getOwnPropertyDescriptor(Object.prototype, "__proto__").get.stash = 1')).code).toBe('FUNCTION_ERROR');
     // Partial work before a throw is not visible either.
     expect((await fails(sb, 'msg.stash = 1; vars.stash = 1; throw new Error("x")')).code).toBe('FUNCTION_ERROR');
-    (await run(sb, '/(sec)ret/.exec("secret"); return null'));
-    const seen = (await run(sb, `return {
+    await run(sb, '/(sec)ret/.exec("secret"); return null');
+    const seen = (
+      await run(
+        sb,
+        `return {
       g: typeof stash, gt: typeof globalThis.stash, p: ({}).polluted, a: [].push(1), m: Math.stash,
       j: JSON.parse("[1]"), f: (function () {}).stash, i: Object.getPrototypeOf(function* () {}).stash,
       ms: msg.stash, vs: vars.stash, re: RegExp.$1 + RegExp.lastMatch
-    }`)).result;
+    }`,
+      )
+    ).result;
     expect(seen).toEqual({ g: 'undefined', gt: 'undefined', a: 1, j: [1], re: '' });
   });
 
   it('freezes every intrinsic reachable from globalThis and the hidden iterator/generator intrinsics', async () => {
-    const out = (await run(sb, `
+    const out = (
+      await run(
+        sb,
+        `
       const roots = [function* () {}, async function () {}, async function* () {},
         [][Symbol.iterator](), new Map().entries(), new Set().values(), ''[Symbol.iterator](), /a/[Symbol.matchAll]('')];
       const todo = [globalThis, ...roots.map((r) => Object.getPrototypeOf(r))], seen = new Set(), open = [];
@@ -152,32 +169,50 @@ describe('sandbox', () => {
         const ds = Object.getOwnPropertyDescriptors(o);
         for (const k of Reflect.ownKeys(ds)) todo.push(ds[k].value, ds[k].get, ds[k].set);
       }
-      return { open, count: seen.size };`)).result as { open: string[]; count: number };
+      return { open, count: seen.size };`,
+      )
+    ).result as { open: string[]; count: number };
     expect(out.open).toEqual([]);
     expect(out.count).toBeGreaterThan(500);
   });
 
   it('still lets instances shadow frozen inherited properties', async () => {
-    const out = (await run(sb, 'const e = new Error("m"); e.name = "MyError"; const o = {}; o.toString = () => "custom"; return { e: String(e), o: String(o) }'));
+    const out = await run(sb, 'const e = new Error("m"); e.name = "MyError"; const o = {}; o.toString = () => "custom"; return { e: String(e), o: String(o) }');
     expect(out.result).toEqual({ e: 'MyError: m', o: 'custom' });
     expect((await fails(sb, 'Object.prototype.toString = () => "x"')).code).toBe('FUNCTION_ERROR');
     expect((await run(sb, 'return { s: String({}) }')).result).toEqual({ s: '[object Object]' });
   });
 
   it('gives no access to process, require, timers, network or wasm', async () => {
-    const out = (await run(sb, `return {
+    const out = (
+      await run(
+        sb,
+        `return {
       process: typeof process, require: typeof require, setTimeout: typeof setTimeout, setInterval: typeof setInterval,
       queueMicrotask: typeof queueMicrotask, fetch: typeof fetch, WebAssembly: typeof WebAssembly,
       SharedArrayBuffer: typeof SharedArrayBuffer, Atomics: typeof Atomics, console: typeof console,
       module: typeof module, Buffer: typeof Buffer, self: typeof this,
       viaCtor: (function () {}).constructor("return typeof process")(),
       globalKeys: Object.getOwnPropertyNames((function () {}).constructor("return this")()).filter((k) => /process|require|fetch|Wasm|Assembly|Atomics|console/i.test(k)),
-    }`)).result;
+    }`,
+      )
+    ).result;
     expect(out).toEqual({
-      process: 'undefined', require: 'undefined', setTimeout: 'undefined', setInterval: 'undefined',
-      queueMicrotask: 'undefined', fetch: 'undefined', WebAssembly: 'undefined', SharedArrayBuffer: 'undefined',
-      Atomics: 'undefined', console: 'undefined', module: 'undefined', Buffer: 'undefined', self: 'undefined',
-      viaCtor: 'undefined', globalKeys: [],
+      process: 'undefined',
+      require: 'undefined',
+      setTimeout: 'undefined',
+      setInterval: 'undefined',
+      queueMicrotask: 'undefined',
+      fetch: 'undefined',
+      WebAssembly: 'undefined',
+      SharedArrayBuffer: 'undefined',
+      Atomics: 'undefined',
+      console: 'undefined',
+      module: 'undefined',
+      Buffer: 'undefined',
+      self: 'undefined',
+      viaCtor: 'undefined',
+      globalKeys: [],
     });
     expect((await fails(sb, 'return this.constructor.constructor("return process")()')).code).toBe('FUNCTION_ERROR');
     expect((await fails(sb, 'return ({}).constructor.constructor("return process")().mainModule')).message).toMatch(/process is not defined/);
@@ -189,8 +224,13 @@ describe('sandbox', () => {
     try {
       await run(own, 'return null', { tenant: 'loop' });
       // How soon it is stopped is the bench's (sandbox phase), not a test's.
-      expect(await fails(own, 'for (;;) {}', { tenant: 'loop', timeoutMs: 100 })).toEqual({ code: 'FUNCTION_TIMEOUT', message: 'the function ran longer than 100 ms' });
-      expect((await fails(own, 'Promise.resolve().then(() => { for (;;) {} }); return null', { tenant: 'loop', timeoutMs: 100 })).code).toBe('FUNCTION_TIMEOUT');
+      expect(await fails(own, 'for (;;) {}', { tenant: 'loop', timeoutMs: 100 })).toEqual({
+        code: 'FUNCTION_TIMEOUT',
+        message: 'the function ran longer than 100 ms',
+      });
+      expect((await fails(own, 'Promise.resolve().then(() => { for (;;) {} }); return null', { tenant: 'loop', timeoutMs: 100 })).code).toBe(
+        'FUNCTION_TIMEOUT',
+      );
       await new Promise((resolve) => setTimeout(resolve, 5));
       expect((await run(own, 'return { after: msg.payload }', { tenant: 'loop' })).result).toEqual({ after: 1 });
       expect(own.stats()).toEqual({ isolates: 1, created: 1, discarded: 0 });
@@ -203,14 +243,14 @@ describe('sandbox', () => {
     const own = createSandbox();
     try {
       expect((await run(own, 'return { warm: true }', { tenant: 'bomb', memoryMb: 16 })).result).toEqual({ warm: true });
-      (await run(own, 'return null', { tenant: 'other', memoryMb: 16 }));
-      const e = (await fails(own, 'const a = []; while (true) a.push(new Array(1e6).fill(1))', { tenant: 'bomb', memoryMb: 16, timeoutMs: 20_000 }));
+      await run(own, 'return null', { tenant: 'other', memoryMb: 16 });
+      const e = await fails(own, 'const a = []; while (true) a.push(new Array(1e6).fill(1))', { tenant: 'bomb', memoryMb: 16, timeoutMs: 20_000 });
       expect(e.code).toBe('FUNCTION_MEMORY');
       expect(own.stats()).toEqual({ isolates: 1, created: 2, discarded: 1 });
       expect((await run(own, 'return { again: msg.payload }', { tenant: 'bomb', memoryMb: 16 })).result).toEqual({ again: 1 });
       expect(own.stats()).toEqual({ isolates: 2, created: 3, discarded: 1 });
       // The other tenant's isolate was not touched.
-      (await run(own, 'return null', { tenant: 'other', memoryMb: 16 }));
+      await run(own, 'return null', { tenant: 'other', memoryMb: 16 });
       expect(own.stats().created).toBe(3);
     } finally {
       own.dispose();
@@ -220,7 +260,7 @@ describe('sandbox', () => {
   it('survives a huge string', async () => {
     const own = createSandbox();
     try {
-      const e = (await fails(own, 'let s = "x"; for (;;) s += s', { memoryMb: 16, timeoutMs: 20_000 }));
+      const e = await fails(own, 'let s = "x"; for (;;) s += s', { memoryMb: 16, timeoutMs: 20_000 });
       expect(['FUNCTION_ERROR', 'FUNCTION_MEMORY']).toContain(e.code);
       expect((await run(own, 'return { ok: 1 }', { memoryMb: 16 })).result).toEqual({ ok: 1 });
     } finally {
@@ -243,13 +283,13 @@ describe('sandbox', () => {
     const own = createSandbox({ maxIsolates: 2 });
     try {
       expect((await run(own, 'setVar("secret", 42); return null', { tenant: 'a', vars: { secret: 1 } })).sets).toEqual([['secret', 42]]);
-      (await run(own, '/(a-secret)/.exec("a-secret"); return null', { tenant: 'a' }));
+      await run(own, '/(a-secret)/.exec("a-secret"); return null', { tenant: 'a' });
       expect((await run(own, 'return { s: vars.secret, re: RegExp.$1 }', { tenant: 'b' })).result).toEqual({ re: '' });
       expect(own.stats()).toEqual({ isolates: 2, created: 2, discarded: 0 });
       expect((await fails(own, 'for (;;) {}', { tenant: 'a', timeoutMs: 50 })).code).toBe('FUNCTION_TIMEOUT');
       expect((await run(own, 'return { b: 1 }', { tenant: 'b' })).result).toEqual({ b: 1 });
       // Same tenant, another memoryMb: another isolate; the least recently used one is evicted.
-      (await run(own, 'return null', { tenant: 'b', memoryMb: 32 }));
+      await run(own, 'return null', { tenant: 'b', memoryMb: 32 });
       expect(own.stats()).toEqual({ isolates: 2, created: 3, discarded: 1 });
     } finally {
       own.dispose();
@@ -258,8 +298,8 @@ describe('sandbox', () => {
 
   it('dispose releases every isolate', async () => {
     const own = createSandbox();
-    (await run(own, 'return null', { tenant: 'x' }));
-    (await run(own, 'return null', { tenant: 'y' }));
+    await run(own, 'return null', { tenant: 'x' });
+    await run(own, 'return null', { tenant: 'y' });
     expect(own.stats().isolates).toBe(2);
     own.dispose();
     expect(own.stats().isolates).toBe(0);

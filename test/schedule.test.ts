@@ -16,16 +16,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../cli/errors.js';
 import { instantsBetween, nextInstants } from '../core/cron.js';
 import { validateScenario } from '../scenario/validate.js';
-import { EXIT } from '../cli/errors.js';
-import { runCli, type CliRun } from './helpers/cli.js';
+import { type CliRun, runCli } from './helpers/cli.js';
 
 const NY = 'America/New_York';
 const OSLO = 'Europe/Oslo';
 
-const next = (schedule: string, tz: string, from: string, count: number) =>
-  nextInstants(schedule, tz, new Date(from), count).map((d) => d.toISOString());
+const next = (schedule: string, tz: string, from: string, count: number) => nextInstants(schedule, tz, new Date(from), count).map((d) => d.toISOString());
 const between = (schedule: string, tz: string, from: string, to: string, cap?: number) =>
   instantsBetween(schedule, tz, new Date(from), new Date(to), cap).map((d) => d.toISOString());
 
@@ -33,21 +32,13 @@ describe('nextInstants: spring forward (nonexistent local times)', () => {
   it('daily 02:30 in New York fires at 03:00 EDT on 2027-03-14', () => {
     // 03-13 02:30 EST = 07:30Z; 03-14 02:30 does not exist -> end of the gap, 03:00 EDT = 07:00Z;
     // 03-15 02:30 EDT = 06:30Z.
-    expect(next('30 2 * * *', NY, '2027-03-13T00:00:00Z', 3)).toEqual([
-      '2027-03-13T07:30:00.000Z',
-      '2027-03-14T07:00:00.000Z',
-      '2027-03-15T06:30:00.000Z',
-    ]);
+    expect(next('30 2 * * *', NY, '2027-03-13T00:00:00Z', 3)).toEqual(['2027-03-13T07:30:00.000Z', '2027-03-14T07:00:00.000Z', '2027-03-15T06:30:00.000Z']);
   });
 
   it('daily 02:30 in Oslo fires at 03:00 CEST on 2027-03-28', () => {
     // 03-27 02:30 CET = 01:30Z; 03-28 02:30 does not exist -> 03:00 CEST = 01:00Z;
     // 03-29 02:30 CEST = 00:30Z.
-    expect(next('30 2 * * *', OSLO, '2027-03-27T00:00:00Z', 3)).toEqual([
-      '2027-03-27T01:30:00.000Z',
-      '2027-03-28T01:00:00.000Z',
-      '2027-03-29T00:30:00.000Z',
-    ]);
+    expect(next('30 2 * * *', OSLO, '2027-03-27T00:00:00Z', 3)).toEqual(['2027-03-27T01:30:00.000Z', '2027-03-28T01:00:00.000Z', '2027-03-29T00:30:00.000Z']);
   });
 
   it('daily 01:30 is unaffected by the spring-forward gap', () => {
@@ -60,11 +51,7 @@ describe('nextInstants: spring forward (nonexistent local times)', () => {
   it('hourly: 02:00 and 03:00 collapse into one firing at the end of the gap', () => {
     // New York from 05:30Z (00:30 EST): 01:00 EST = 06:00Z; 02:00 (gap) -> 07:00Z and 03:00 EDT = 07:00Z,
     // one firing; 04:00 EDT = 08:00Z.
-    expect(next('0 * * * *', NY, '2027-03-14T05:30:00Z', 3)).toEqual([
-      '2027-03-14T06:00:00.000Z',
-      '2027-03-14T07:00:00.000Z',
-      '2027-03-14T08:00:00.000Z',
-    ]);
+    expect(next('0 * * * *', NY, '2027-03-14T05:30:00Z', 3)).toEqual(['2027-03-14T06:00:00.000Z', '2027-03-14T07:00:00.000Z', '2027-03-14T08:00:00.000Z']);
     // Oslo from 00:30Z (01:30 CET): 02:00 (gap) and 03:00 CEST both -> 01:00Z; 04:00 CEST = 02:00Z.
     expect(next('0 * * * *', OSLO, '2027-03-28T00:30:00Z', 2)).toEqual(['2027-03-28T01:00:00.000Z', '2027-03-28T02:00:00.000Z']);
   });
@@ -72,26 +59,14 @@ describe('nextInstants: spring forward (nonexistent local times)', () => {
   it('every 30 minutes across the gap', () => {
     // From 06:15Z (01:15 EST): 01:30 EST = 06:30Z; 02:00, 02:30 (gap) and 03:00 EDT -> 07:00Z once;
     // 03:30 EDT = 07:30Z.
-    expect(next('*/30 * * * *', NY, '2027-03-14T06:15:00Z', 3)).toEqual([
-      '2027-03-14T06:30:00.000Z',
-      '2027-03-14T07:00:00.000Z',
-      '2027-03-14T07:30:00.000Z',
-    ]);
+    expect(next('*/30 * * * *', NY, '2027-03-14T06:15:00Z', 3)).toEqual(['2027-03-14T06:30:00.000Z', '2027-03-14T07:00:00.000Z', '2027-03-14T07:30:00.000Z']);
   });
 
   it('*/15 2 * * *: the four skipped times collapse into one firing', () => {
     // New York 03-14: 02:00, 02:15, 02:30, 02:45 all -> 07:00Z once; 03-15 02:00 EDT = 06:00Z, 02:15 = 06:15Z.
-    expect(next('*/15 2 * * *', NY, '2027-03-13T12:00:00Z', 3)).toEqual([
-      '2027-03-14T07:00:00.000Z',
-      '2027-03-15T06:00:00.000Z',
-      '2027-03-15T06:15:00.000Z',
-    ]);
+    expect(next('*/15 2 * * *', NY, '2027-03-13T12:00:00Z', 3)).toEqual(['2027-03-14T07:00:00.000Z', '2027-03-15T06:00:00.000Z', '2027-03-15T06:15:00.000Z']);
     // Oslo 03-28: all four -> 01:00Z; 03-29 02:00 CEST = 00:00Z, 02:15 = 00:15Z.
-    expect(next('*/15 2 * * *', OSLO, '2027-03-27T12:00:00Z', 3)).toEqual([
-      '2027-03-28T01:00:00.000Z',
-      '2027-03-29T00:00:00.000Z',
-      '2027-03-29T00:15:00.000Z',
-    ]);
+    expect(next('*/15 2 * * *', OSLO, '2027-03-27T12:00:00Z', 3)).toEqual(['2027-03-28T01:00:00.000Z', '2027-03-29T00:00:00.000Z', '2027-03-29T00:15:00.000Z']);
   });
 });
 
@@ -99,21 +74,13 @@ describe('nextInstants: fall back (repeated local times)', () => {
   it('daily 01:30 in New York fires once on 2027-11-07, at the EDT occurrence', () => {
     // 11-06 01:30 EDT = 05:30Z; 11-07 01:30 happens at 05:30Z (EDT) and 06:30Z (EST): first, 05:30Z;
     // 11-08 01:30 EST = 06:30Z.
-    expect(next('30 1 * * *', NY, '2027-11-06T00:00:00Z', 3)).toEqual([
-      '2027-11-06T05:30:00.000Z',
-      '2027-11-07T05:30:00.000Z',
-      '2027-11-08T06:30:00.000Z',
-    ]);
+    expect(next('30 1 * * *', NY, '2027-11-06T00:00:00Z', 3)).toEqual(['2027-11-06T05:30:00.000Z', '2027-11-07T05:30:00.000Z', '2027-11-08T06:30:00.000Z']);
   });
 
   it('daily 02:30 in Oslo fires once on 2027-10-31, at the CEST occurrence', () => {
     // 10-30 02:30 CEST = 00:30Z; 10-31 02:30 happens at 00:30Z (CEST) and 01:30Z (CET): 00:30Z;
     // 11-01 02:30 CET = 01:30Z.
-    expect(next('30 2 * * *', OSLO, '2027-10-30T00:00:00Z', 3)).toEqual([
-      '2027-10-30T00:30:00.000Z',
-      '2027-10-31T00:30:00.000Z',
-      '2027-11-01T01:30:00.000Z',
-    ]);
+    expect(next('30 2 * * *', OSLO, '2027-10-30T00:00:00Z', 3)).toEqual(['2027-10-30T00:30:00.000Z', '2027-10-31T00:30:00.000Z', '2027-11-01T01:30:00.000Z']);
   });
 
   it('daily 01:30 in Oslo and 02:30 in New York are not repeated times', () => {
@@ -126,18 +93,10 @@ describe('nextInstants: fall back (repeated local times)', () => {
   it('hourly: the second pass of the repeated hour does not fire', () => {
     // New York from 04:30Z (00:30 EDT): 01:00 EDT = 05:00Z; 01:00 EST = 06:00Z is the same local
     // time again: skipped; 02:00 EST = 07:00Z; 03:00 EST = 08:00Z.
-    expect(next('0 * * * *', NY, '2027-11-07T04:30:00Z', 3)).toEqual([
-      '2027-11-07T05:00:00.000Z',
-      '2027-11-07T07:00:00.000Z',
-      '2027-11-07T08:00:00.000Z',
-    ]);
+    expect(next('0 * * * *', NY, '2027-11-07T04:30:00Z', 3)).toEqual(['2027-11-07T05:00:00.000Z', '2027-11-07T07:00:00.000Z', '2027-11-07T08:00:00.000Z']);
     // Oslo from 23:30Z on 10-30 (01:30 CEST): 02:00 CEST = 00:00Z; 02:00 CET = 01:00Z skipped;
     // 03:00 CET = 02:00Z; 04:00 CET = 03:00Z.
-    expect(next('0 * * * *', OSLO, '2027-10-30T23:30:00Z', 3)).toEqual([
-      '2027-10-31T00:00:00.000Z',
-      '2027-10-31T02:00:00.000Z',
-      '2027-10-31T03:00:00.000Z',
-    ]);
+    expect(next('0 * * * *', OSLO, '2027-10-30T23:30:00Z', 3)).toEqual(['2027-10-31T00:00:00.000Z', '2027-10-31T02:00:00.000Z', '2027-10-31T03:00:00.000Z']);
   });
 
   it('every 30 minutes: 01:00 and 01:30 fire once each', () => {
@@ -201,37 +160,21 @@ describe('nextInstants: fields and calendar', () => {
   it('UTC has no transitions', () => {
     // 30 2 * * * in UTC on the New York / Oslo DST days: plain 02:30Z every day.
     expect(next('30 2 * * *', 'UTC', '2027-03-13T12:00:00Z', 2)).toEqual(['2027-03-14T02:30:00.000Z', '2027-03-15T02:30:00.000Z']);
-    expect(next('0 * * * *', 'UTC', '2027-10-31T00:30:00Z', 3)).toEqual([
-      '2027-10-31T01:00:00.000Z',
-      '2027-10-31T02:00:00.000Z',
-      '2027-10-31T03:00:00.000Z',
-    ]);
+    expect(next('0 * * * *', 'UTC', '2027-10-31T00:30:00Z', 3)).toEqual(['2027-10-31T01:00:00.000Z', '2027-10-31T02:00:00.000Z', '2027-10-31T03:00:00.000Z']);
   });
 
   it('month ends: day 31 skips shorter months; L is the last day', () => {
     // From 01-31 00:00 (excluded): Feb and Apr have no 31st -> 03-31, 05-31, 07-31.
-    expect(next('0 0 31 * *', 'UTC', '2027-01-31T00:00:00Z', 3)).toEqual([
-      '2027-03-31T00:00:00.000Z',
-      '2027-05-31T00:00:00.000Z',
-      '2027-07-31T00:00:00.000Z',
-    ]);
+    expect(next('0 0 31 * *', 'UTC', '2027-01-31T00:00:00Z', 3)).toEqual(['2027-03-31T00:00:00.000Z', '2027-05-31T00:00:00.000Z', '2027-07-31T00:00:00.000Z']);
     // Last day at 12:00: 2028-01-31, 2028-02-29 (leap year), 2028-03-31.
-    expect(next('0 12 L * *', 'UTC', '2028-01-15T00:00:00Z', 3)).toEqual([
-      '2028-01-31T12:00:00.000Z',
-      '2028-02-29T12:00:00.000Z',
-      '2028-03-31T12:00:00.000Z',
-    ]);
+    expect(next('0 12 L * *', 'UTC', '2028-01-15T00:00:00Z', 3)).toEqual(['2028-01-31T12:00:00.000Z', '2028-02-29T12:00:00.000Z', '2028-03-31T12:00:00.000Z']);
     // Month end in a timezone: 23:30 on the last day in Oslo; 2027-03-31 is CEST -> 21:30Z,
     // 2027-04-30 CEST -> 21:30Z.
     expect(next('30 23 L * *', OSLO, '2027-03-01T00:00:00Z', 2)).toEqual(['2027-03-31T21:30:00.000Z', '2027-04-30T21:30:00.000Z']);
   });
 
   it('leap day: 0 0 29 2 * fires every fourth year, and not in 2100', () => {
-    expect(next('0 0 29 2 *', 'UTC', '2027-01-01T00:00:00Z', 3)).toEqual([
-      '2028-02-29T00:00:00.000Z',
-      '2032-02-29T00:00:00.000Z',
-      '2036-02-29T00:00:00.000Z',
-    ]);
+    expect(next('0 0 29 2 *', 'UTC', '2027-01-01T00:00:00Z', 3)).toEqual(['2028-02-29T00:00:00.000Z', '2032-02-29T00:00:00.000Z', '2036-02-29T00:00:00.000Z']);
     // 2100 is not a leap year (divisible by 100, not by 400): 2096 -> 2104.
     expect(next('0 0 29 2 *', 'UTC', '2096-03-01T00:00:00Z', 1)).toEqual(['2104-02-29T00:00:00.000Z']);
     // In New York, Feb is EST: 00:00 local = 05:00Z.
@@ -241,11 +184,7 @@ describe('nextInstants: fields and calendar', () => {
   it('day of week', () => {
     // Weekdays at 08:00 in New York from 2027-03-12 (a Friday) 00:00Z: Fri 03-12 08:00 EST = 13:00Z,
     // then Mon 03-15 08:00 EDT = 12:00Z (the weekend, with the transition, is skipped), Tue 03-16 12:00Z.
-    expect(next('0 8 * * 1-5', NY, '2027-03-12T00:00:00Z', 3)).toEqual([
-      '2027-03-12T13:00:00.000Z',
-      '2027-03-15T12:00:00.000Z',
-      '2027-03-16T12:00:00.000Z',
-    ]);
+    expect(next('0 8 * * 1-5', NY, '2027-03-12T00:00:00Z', 3)).toEqual(['2027-03-12T13:00:00.000Z', '2027-03-15T12:00:00.000Z', '2027-03-16T12:00:00.000Z']);
     // Sunday is 0 or 7 (or SUN): Sundays after Fri 2027-01-01 are 01-03, 01-10.
     for (const sun of ['0', '7', 'SUN']) {
       expect(next(`0 0 * * ${sun}`, 'UTC', '2027-01-01T00:00:00Z', 2)).toEqual(['2027-01-03T00:00:00.000Z', '2027-01-10T00:00:00.000Z']);
@@ -256,11 +195,7 @@ describe('nextInstants: fields and calendar', () => {
     expect(next('0 0 * * 5L', 'UTC', '2027-01-01T00:00:00Z', 2)).toEqual(['2027-01-29T00:00:00.000Z', '2027-02-26T00:00:00.000Z']);
     // Both day fields restricted: the 13th OR a Friday (classic cron). After Fri 01-01 00:00:
     // Fri 01-08, Wed 01-13, Fri 01-15.
-    expect(next('0 0 13 * 5', 'UTC', '2027-01-01T00:00:00Z', 3)).toEqual([
-      '2027-01-08T00:00:00.000Z',
-      '2027-01-13T00:00:00.000Z',
-      '2027-01-15T00:00:00.000Z',
-    ]);
+    expect(next('0 0 13 * 5', 'UTC', '2027-01-01T00:00:00Z', 3)).toEqual(['2027-01-08T00:00:00.000Z', '2027-01-13T00:00:00.000Z', '2027-01-15T00:00:00.000Z']);
   });
 
   it('is strictly increasing for every minute over a month (bench: cron phase times it)', () => {
@@ -362,7 +297,9 @@ describe('Sunday as 7 (standard cron)', () => {
 
   it('0 0 * * 0,7 fires every Sunday once, not twice', () => {
     expect(days('0 0 * * 0,7', '2027-01-01T00:00:00Z', 3)).toEqual(['2027-01-03 Sun', '2027-01-10 Sun', '2027-01-17 Sun']);
-    expect(between('0 0 * * 0,7', 'UTC', '2027-01-01T00:00:00Z', '2027-01-31T00:00:00Z')).toEqual(between('0 0 * * 0', 'UTC', '2027-01-01T00:00:00Z', '2027-01-31T00:00:00Z'));
+    expect(between('0 0 * * 0,7', 'UTC', '2027-01-01T00:00:00Z', '2027-01-31T00:00:00Z')).toEqual(
+      between('0 0 * * 0', 'UTC', '2027-01-01T00:00:00Z', '2027-01-31T00:00:00Z'),
+    );
     expect(days('0 0 * * 7', '2027-01-01T00:00:00Z', 2)).toEqual(['2027-01-03 Sun', '2027-01-10 Sun']);
     expect(days('0 0 * * SUN,7', '2027-01-01T00:00:00Z', 2)).toEqual(['2027-01-03 Sun', '2027-01-10 Sun']);
   });
@@ -378,7 +315,12 @@ describe('Sunday as 7 (standard cron)', () => {
   });
 
   it('validation accepts them, and still refuses a day past 7 or a backwards range', () => {
-    const doc = (schedule: string) => ({ id: 'wk', start: 'a', trigger: { type: 'cron', schedule }, nodes: [{ id: 'a', type: 'function', code: 'return msg;' }] });
+    const doc = (schedule: string) => ({
+      id: 'wk',
+      start: 'a',
+      trigger: { type: 'cron', schedule },
+      nodes: [{ id: 'a', type: 'function', code: 'return msg;' }],
+    });
     for (const schedule of ['0 0 * * 0,7', '0 0 * * SAT-SUN', '0 0 * * 5-7', '0 0 * * 7', '0 0 0 * * 0,7']) {
       expect(validateScenario(doc(schedule)).problems, schedule).toEqual([]);
     }
@@ -445,12 +387,15 @@ describe('schedule preview (command)', () => {
     expect(Date.parse(fromNow) - now).toBeLessThanOrEqual(32 * 24 * 3600 * 1000);
   });
 
-  it('agrees with the scheduler\'s instants for Sunday as 7 (0,7, SAT-SUN, 5-7)', async () => {
+  it("agrees with the scheduler's instants for Sunday as 7 (0,7, SAT-SUN, 5-7)", async () => {
     for (const schedule of ['0 0 * * 0,7', '0 0 * * SAT-SUN', '0 0 * * 5-7']) {
       const f = file('weekend.json', scenario({ type: 'cron', schedule, timezone: OSLO }));
       const r = await preview([f, '--from', '2027-01-01T00:00:00Z', '--count', '6']);
       expect(r.code, r.stderr).toBe(0);
-      const printed = r.stdout.trimEnd().split('\n').map((l) => new Date(l).toISOString());
+      const printed = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => new Date(l).toISOString());
       // What the scheduler fires in the same window (it walks instantsBetween).
       const fired = between(schedule, OSLO, '2027-01-01T00:00:00Z', '2027-03-01T00:00:00Z').slice(0, 6);
       expect(printed, schedule).toEqual(fired);

@@ -6,16 +6,16 @@
  * clock (schedulers killed across instants as processes: faults.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { createProduction, type Production } from '../redis/production.js';
-import type { Platform } from '../engine/platform.js';
-import type { RunRecord, RunStatus } from '../core/types.js';
-import { createScheduler, type Scheduler, type SchedulerOptions, type Ticker } from '../scheduler/scheduler.js';
 import { EXIT } from '../cli/errors.js';
+import type { RunRecord, RunStatus } from '../core/types.js';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
+import type { Platform } from '../engine/platform.js';
+import { createProduction, type Production } from '../redis/production.js';
+import { createScheduler, type Scheduler, type SchedulerOptions, type Ticker } from '../scheduler/scheduler.js';
 import { runCli } from './helpers/cli.js';
-import { fn, scenarioOf } from './helpers/run.js';
-import { redisUrl, useProduction } from './helpers/production.js';
 import { waitUntil } from './helpers/processes.js';
+import { redisUrl, useProduction } from './helpers/production.js';
+import { fn, scenarioOf } from './helpers/run.js';
 
 const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
 const TENANT = 'acme';
@@ -56,7 +56,12 @@ class ManualTicker {
   readonly ticker: Ticker = (onTick, tickMs) => {
     this.onTick = onTick;
     this.tickMs = tickMs;
-    return { stop: () => void ((this.onTick = null), this.stops++) };
+    return {
+      stop: () => {
+        this.onTick = null;
+        this.stops++;
+      },
+    };
   };
 }
 
@@ -111,10 +116,14 @@ async function deploy(p: Platform, id: string, trigger: Record<string, unknown>,
 
 /** Waits until `count` runs of the scenario exist and have all ended; returns them, oldest instant first. */
 async function endedRuns(p: Platform, scenarioId: string, count: number, tenant = TENANT): Promise<RunRecord[]> {
-  const list = await waitUntil(`${count} runs of ${scenarioId} to end`, async () => {
-    const l = await p.runs.list(tenant, { scenarioId, limit: 10_000 });
-    return l.length === count && l.every((r) => ENDED.includes(r.status)) ? l : false;
-  }, { timeoutMs: 20_000, intervalMs: 50 });
+  const list = await waitUntil(
+    `${count} runs of ${scenarioId} to end`,
+    async () => {
+      const l = await p.runs.list(tenant, { scenarioId, limit: 10_000 });
+      return l.length === count && l.every((r) => ENDED.includes(r.status)) ? l : false;
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  );
   const runs = await Promise.all(list.map(async (r) => (await p.runs.get(tenant, r.runId))!));
   return runs.sort((a, b) => String(a.trigger.firedAt).localeCompare(String(b.trigger.firedAt)));
 }
@@ -307,7 +316,7 @@ describe('scheduler (embedded)', () => {
     // Firing fails for one tenant only: the other still fires; the failing one catches up after.
     const fire = p.fire.bind(p);
     p.fire = async (tenant, id, payload, info, instant) => {
-      if (tenant === TENANT) throw new Error('READONLY You can\'t write against a read only replica.');
+      if (tenant === TENANT) throw new Error("READONLY You can't write against a read only replica.");
       return fire(tenant, id, payload, info, instant);
     };
     expect(await tickUntil(clock, '2027-01-04T10:21:00Z', 30_000, s)).toBe(2); // other: 10:15, 10:20
@@ -426,7 +435,9 @@ describe('scheduler (embedded)', () => {
     clock.advance(2_000);
     manual.onTick!();
     manual.onTick!();
-    expect(lines.filter((l) => /taking long/.test(l.msg))).toEqual([{ level: 'warn', obj: { sinceMs: 6_000 }, msg: expect.stringMatching(/firings are delayed, not lost/) }]);
+    expect(lines.filter((l) => /taking long/.test(l.msg))).toEqual([
+      { level: 'warn', obj: { sinceMs: 6_000 }, msg: expect.stringMatching(/firings are delayed, not lost/) },
+    ]);
     release();
     expect(await stuck).toBe(1);
     expect(await s.tick()).toBe(0); // the skipped live ticks queued nothing
@@ -446,7 +457,14 @@ describe('scheduler (embedded)', () => {
     const day = (iso: string) => iso.slice(0, 10);
     expect(firedAts(await endedRuns(p, 'sun', 2)).map((t) => day(t as string))).toEqual(['2027-01-03', '2027-01-10']);
     expect(firedAts(await endedRuns(p, 'weekend', 4)).map((t) => day(t as string))).toEqual(['2027-01-02', '2027-01-03', '2027-01-09', '2027-01-10']);
-    expect(firedAts(await endedRuns(p, 'frisun', 6)).map((t) => day(t as string))).toEqual(['2027-01-01', '2027-01-02', '2027-01-03', '2027-01-08', '2027-01-09', '2027-01-10']);
+    expect(firedAts(await endedRuns(p, 'frisun', 6)).map((t) => day(t as string))).toEqual([
+      '2027-01-01',
+      '2027-01-02',
+      '2027-01-03',
+      '2027-01-08',
+      '2027-01-09',
+      '2027-01-10',
+    ]);
   });
 
   it('the default ticker (node-cron, every second) fires with the real clock', async () => {
@@ -456,7 +474,7 @@ describe('scheduler (embedded)', () => {
     schedulers.push(s);
     const started = Date.now();
     await s.start();
-    await waitUntil('two live firings', async () => ((await runCount(p, 'everysec')) >= 2 ? true : false), { timeoutMs: 5_000, intervalMs: 50 });
+    await waitUntil('two live firings', async () => (await runCount(p, 'everysec')) >= 2, { timeoutMs: 5_000, intervalMs: 50 });
     await s.stop();
     const stoppedAt = Date.now();
     const runs = await p.runs.list(TENANT, { scenarioId: 'everysec' });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { errorMessage, isErrorCode } from '../core/errors.js';
 import { MemoryScenarioStore, type ScenarioStore } from '../engine/scenario-store.js';
 import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
-import { SCRIPT_CODES, SCRIPT_ERRORS, scriptError, type ScriptCodeName } from '../redis/script-errors.js';
+import { SCRIPT_CODES, SCRIPT_ERRORS, type ScriptCodeName, scriptError } from '../redis/script-errors.js';
 import type { Scenario } from '../scenario/schema.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 
@@ -58,7 +58,7 @@ describe('script return codes', () => {
     }
   });
 
-  it('give the Redis scenario store the memory twin\'s errors, word for word', async () => {
+  it("give the Redis scenario store the memory twin's errors, word for word", async () => {
     const scenario = { id: 'one', trigger: { type: 'manual' }, nodes: [] } as unknown as Scenario;
     const memory = new MemoryScenarioStore();
     const p = await useProduction();
@@ -70,8 +70,14 @@ describe('script return codes', () => {
         await store.enable('t', 'one', 1);
       }
       const failures = async (store: ScenarioStore) => [
-        await store.enable('t', 'two', 1).then(() => 'enabled', (e) => `${(e as { code: string }).code}: ${errorMessage(e)}`),
-        await store.enable('t', 'ghost', 1).then(() => 'enabled', (e) => `${(e as { code: string }).code}: ${errorMessage(e)}`),
+        await store.enable('t', 'two', 1).then(
+          () => 'enabled',
+          (e) => `${(e as { code: string }).code}: ${errorMessage(e)}`,
+        ),
+        await store.enable('t', 'ghost', 1).then(
+          () => 'enabled',
+          (e) => `${(e as { code: string }).code}: ${errorMessage(e)}`,
+        ),
       ];
       const expected = ['MAX_ACTIVE_SCENARIOS: the tenant already has its maxActiveScenarios enabled', 'NOT_FOUND: no scenario "ghost"'];
       expect(await failures(memory)).toEqual(expected);

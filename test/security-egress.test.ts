@@ -3,17 +3,18 @@
  * link-local or unspecified addresses (checked after DNS, on every hop) unless
  * FLOWMETER_EGRESS_ALLOW opens them, and a redirect to another origin carries no credential.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import type { LookupFunction } from 'node:net';
-import type { NodeContext, NodeServices, ScenarioLike } from '../nodes/define.js';
-import { connectorNode } from '../nodes/connector.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { triggerAndWait } from '../api/routes-common.js';
 import { errorCode } from '../core/errors.js';
 import type { Message } from '../core/types.js';
-import { isDeniedAddress, parseEgressAllow, policedFetch } from '../services/egress.js';
 import { createEmbedded } from '../engine/embedded.js';
-import { triggerAndWait } from '../api/routes-common.js';
+import { connectorNode } from '../nodes/connector.js';
+import type { NodeContext, NodeServices, ScenarioLike } from '../nodes/define.js';
+import { isDeniedAddress, parseEgressAllow, policedFetch } from '../services/egress.js';
+import { type Listener, listen } from './helpers/listener.js';
 import { useProduction } from './helpers/production.js';
-import { listen, type Listener } from './helpers/listener.js';
 import { scenarioOf } from './helpers/run.js';
 
 const KEY = 'k-super-secret-api-key-42';
@@ -26,11 +27,25 @@ function ctxFor(fields: Record<string, unknown>, o: { fetch: typeof fetch; conne
     sleep: async () => undefined,
     env: (n) => env[n],
     mail: { send: async () => null },
-    sandbox: { run: () => { throw new Error('no sandbox'); } },
+    sandbox: {
+      run: () => {
+        throw new Error('no sandbox');
+      },
+    },
   };
   const ctx: NodeContext<typeof node> = {
-    node, runId: 'r1', tenant: 't1', scenario: { id: 's1', connections: o.connections ?? {} }, taskKey: '2', vars: {},
-    setVar: () => {}, log: () => {}, secret: () => {}, meter: () => {}, services, scope: (msg: Message) => ({ msg, vars: {} }),
+    node,
+    runId: 'r1',
+    tenant: 't1',
+    scenario: { id: 's1', connections: o.connections ?? {} },
+    taskKey: '2',
+    vars: {},
+    setVar: () => {},
+    log: () => {},
+    secret: () => {},
+    meter: () => {},
+    services,
+    scope: (msg: Message) => ({ msg, vars: {} }),
   };
   return ctx;
 }
@@ -45,13 +60,15 @@ async function outcome(fields: Record<string, unknown>, o: Parameters<typeof ctx
 }
 
 /** A lookup that answers from a table (a hostile DNS server), never asking the real one. */
-const fakeDns = (table: Record<string, string | string[]>): LookupFunction => (hostname, options, cb) => {
-  const hit = table[hostname];
-  if (!hit) return (cb as (e: Error) => void)(Object.assign(new Error(`ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
-  const list = (Array.isArray(hit) ? hit : [hit]).map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
-  if ((options as { all?: boolean }).all) (cb as unknown as (e: null, a: typeof list) => void)(null, list);
-  else cb(null, list[0]!.address, list[0]!.family);
-};
+const fakeDns =
+  (table: Record<string, string | string[]>): LookupFunction =>
+  (hostname, options, cb) => {
+    const hit = table[hostname];
+    if (!hit) return (cb as (e: Error) => void)(Object.assign(new Error(`ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
+    const list = (Array.isArray(hit) ? hit : [hit]).map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    if ((options as { all?: boolean }).all) (cb as unknown as (e: null, a: typeof list) => void)(null, list);
+    else cb(null, list[0]!.address, list[0]!.family);
+  };
 
 let sink: Listener;
 let other: Listener;
@@ -76,8 +93,25 @@ afterEach(() => {
 
 describe('address classes', () => {
   it.each([
-    '127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '0.0.0.0', '100.100.100.200',
-    '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:a9fe:a9fe', 'not-an-ip',
+    '127.0.0.1',
+    '127.255.0.9',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '0.0.0.0',
+    '100.100.100.200',
+    '::1',
+    '::',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:10.0.0.1',
+    '::ffff:a9fe:a9fe',
+    'not-an-ip',
   ])('%s is denied', (ip) => {
     expect(isDeniedAddress(ip)).toBe(true);
   });
@@ -146,7 +180,10 @@ describe('Connector with the policed fetch', () => {
     expect(other.connections).toBe(0);
   });
 
-  for (const [mode, fetcher] of [['embedded (global fetch)', () => globalThis.fetch], ['production (policed)', () => policedFetch({ allow: '127.0.0.1' })]] as const) {
+  for (const [mode, fetcher] of [
+    ['embedded (global fetch)', () => globalThis.fetch],
+    ['production (policed)', () => policedFetch({ allow: '127.0.0.1' })],
+  ] as const) {
     it(`${mode}: a redirect to another origin drops Authorization, the connection's auth header and Cookie`, async () => {
       sink.handle = (req, res) => {
         res.writeHead(req.url === '/start' ? 307 : 302, { location: req.url === '/start' ? '/same' : `${other.base}/land` });
@@ -181,10 +218,12 @@ describe('Connector with the policed fetch', () => {
 });
 
 describe('production runs', () => {
-  const stealer = (url: string) => scenarioOf({
-    id: 'steal', start: 'call',
-    nodes: [{ id: 'call', type: 'connector', method: 'PUT', url, body: { monthlyActions: 1000000000 }, retry: { attempts: 3, backoffMs: 0 } }],
-  });
+  const stealer = (url: string) =>
+    scenarioOf({
+      id: 'steal',
+      start: 'call',
+      nodes: [{ id: 'call', type: 'connector', method: 'PUT', url, body: { monthlyActions: 1000000000 }, retry: { attempts: 3, backoffMs: 0 } }],
+    });
 
   it('a Connector to 127.0.0.1:<serve port> without an allow entry fails EGRESS_DENIED; the listener receives nothing', async () => {
     const p = await useProduction({ env: {} });
@@ -201,7 +240,7 @@ describe('production runs', () => {
     }
   });
 
-  it('embedded run allows loopback destinations (a builder\'s own machine)', async () => {
+  it("embedded run allows loopback destinations (a builder's own machine)", async () => {
     const e = createEmbedded({ env: {} });
     try {
       const run = await e.run(stealer(`${sink.base}/local`), null);

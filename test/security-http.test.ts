@@ -3,11 +3,12 @@
  * admin key, webhook secrets show as "[set]", every error (the framework's own too) is
  * { error: { code, message } }, and timestamped signatures hold only within 300 s.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { createHmac } from 'node:crypto';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { fn, scenarioOf } from './helpers/run.js';
@@ -28,7 +29,10 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   tenantKey = await e.keys.create('acme');
   await e.ledger.setQuota('acme', { monthlyActions: 1000 });
-  for (const [id, secret] of [['signed', HOOK_SECRET], ['stored', '${secret:HOOK}']] as const) {
+  for (const [id, secret] of [
+    ['signed', HOOK_SECRET],
+    ['stored', '${secret:HOOK}'],
+  ] as const) {
     await e.scenarios.deploy('acme', scenarioOf({ id, trigger: { type: 'webhook', secret }, start: 'a', nodes: [fn('a', 'return msg;')] }));
     await e.scenarios.enable('acme', id, undefined);
   }
@@ -71,7 +75,8 @@ describe('operator surfaces', () => {
     expect(JSON.parse(got).scenario.trigger.secret).toBe('[set]');
     expect(got).not.toContain(HOOK_SECRET);
     const put = await fetch(`${base}/api/scenarios/other`, {
-      method: 'PUT', headers: { authorization: `Bearer ${tenantKey}`, 'content-type': 'application/json' },
+      method: 'PUT',
+      headers: { authorization: `Bearer ${tenantKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ trigger: { type: 'webhook', secret: 'another-plain-secret-1' }, start: 'a', nodes: [fn('a', 'return msg;')] }),
     });
     const text = await put.text();
@@ -108,7 +113,11 @@ describe('every error in the JSON shape', () => {
   });
 
   it('malformed JSON and a body of another media type: 400 in the JSON shape', async () => {
-    for (const [type, body] of [['application/json', '{"nope'], ['text/plain', 'hello'], ['application/x-www-form-urlencoded', 'a=b']]) {
+    for (const [type, body] of [
+      ['application/json', '{"nope'],
+      ['text/plain', 'hello'],
+      ['application/x-www-form-urlencoded', 'a=b'],
+    ]) {
       const res = await fetch(`${base}/api/scenarios/x`, { method: 'PUT', headers: { authorization: `Bearer ${tenantKey}`, 'content-type': type! }, body });
       expect(res.status).toBe(400);
       expect(await res.json()).toEqual(shape);
@@ -119,7 +128,8 @@ describe('every error in the JSON shape', () => {
 describe('webhook signatures with a timestamp', () => {
   const body = '{"order":1}';
   const sign = (t: number, secret = HOOK_SECRET, b = body) => `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${b}`).digest('hex')}`;
-  const hook = (sig: string, path = 'signed', b = body) => fetch(`${base}/hooks/acme/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature': sig }, body: b });
+  const hook = (sig: string, path = 'signed', b = body) =>
+    fetch(`${base}/hooks/acme/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature': sig }, body: b });
   const now = () => Math.floor(Date.now() / 1000);
 
   it('within 300 s either way is accepted; the plain signature still is', async () => {

@@ -3,18 +3,19 @@
  * revoked key gets 401 at once (revoked by another process), `secrets` never print a value, and
  * `scenarios deploy` refuses a scenario reading an environment variable it may not.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
-import { useProduction, redisUrl } from './helpers/production.js';
-import { Processes } from './helpers/processes.js';
 import type { Production } from '../redis/production.js';
 import { apiKeyId } from '../services/api-keys.js';
+import { Processes } from './helpers/processes.js';
+import { redisUrl, useProduction } from './helpers/production.js';
 
 const procs = new Processes();
 const KEY_HEX = randomBytes(32).toString('hex');
@@ -55,7 +56,7 @@ describe('keys', () => {
     expect(await cli(['keys', 'revoke', id!])).toMatchObject({ code: 2, stderr: `flowmeter: no key ${id}\n` });
   });
 
-  it('the API lists and revokes the tenant\'s own keys only', async () => {
+  it("the API lists and revokes the tenant's own keys only", async () => {
     const a1 = await p.keys.create('alpha');
     const a2 = await p.keys.create('alpha');
     const b = await p.keys.create('beta');
@@ -79,7 +80,10 @@ describe('CLI secrets and deploy', () => {
   it('secrets set/list/delete never print the value; Redis holds it encrypted', async () => {
     const env = { FLOWMETER_SECRETS_KEY: KEY_HEX };
     const value = 'cli-secret-value-Zz81';
-    expect(await cli(['secrets', 'set', 'CRM', '--tenant', 'acme', '--value', value], env)).toMatchObject({ code: 0, stdout: 'set secret CRM for tenant acme\n' });
+    expect(await cli(['secrets', 'set', 'CRM', '--tenant', 'acme', '--value', value], env)).toMatchObject({
+      code: 0,
+      stdout: 'set secret CRM for tenant acme\n',
+    });
     const list = await cli(['secrets', 'list', '--tenant', 'acme', '--json'], env);
     expect(JSON.parse(list.stdout)).toEqual([{ name: 'CRM', updatedAt: expect.any(String) }]);
     const raw = new Redis(redisUrl());
@@ -98,11 +102,15 @@ describe('CLI secrets and deploy', () => {
   it('scenarios deploy naming ${env:FLOWMETER_ADMIN_KEY} exits 2 with one line naming it; nothing stored', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fm-sec-'));
     const file = join(dir, 'leak.json');
-    writeFileSync(file, JSON.stringify({
-      id: 'leak', start: 'c',
-      connections: { x: { baseUrl: 'https://example.invalid', headers: { 'X-Leak': '${env:FLOWMETER_ADMIN_KEY}' } } },
-      nodes: [{ id: 'c', type: 'connector', connection: 'x', url: '/' }],
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 'leak',
+        start: 'c',
+        connections: { x: { baseUrl: 'https://example.invalid', headers: { 'X-Leak': '${env:FLOWMETER_ADMIN_KEY}' } } },
+        nodes: [{ id: 'c', type: 'connector', connection: 'x', url: '/' }],
+      }),
+    );
     const r = await cli(['scenarios', 'deploy', file, '--tenant', 'acme'], { FLOWMETER_ADMIN_KEY: 'adm' });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^flowmeter: [^\n]*leak\.json: the scenario reads \$\{env:FLOWMETER_ADMIN_KEY\}[^\n]*FLOWMETER_TENANT_ENV\)\n$/);

@@ -21,22 +21,27 @@ describe('reserved names', () => {
   });
 
   it('as keys of a Connector body, headers or query, nested too', () => {
-    const node = '{ "id": "a", "type": "connector", "method": "POST", "url": "https://x.example", "headers": { "__proto__": "h" }, "query": { "constructor": "q" }, "body": { "a": [{ "__proto__": { "admin": true } }] } }';
+    const node =
+      '{ "id": "a", "type": "connector", "method": "POST", "url": "https://x.example", "headers": { "__proto__": "h" }, "query": { "constructor": "q" }, "body": { "a": [{ "__proto__": { "admin": true } }] } }';
     const r = validateScenario(doc('', node));
     expect(r.scenario).toBeNull();
-    expect(r.problems).toEqual(expect.arrayContaining([
-      'nodes[0].headers.__proto__: "__proto__" is a reserved name; use another key',
-      'nodes[0].query.constructor: "constructor" is a reserved name; use another key',
-      'nodes[0].body.a[0].__proto__: "__proto__" is a reserved name; use another key',
-    ]));
+    expect(r.problems).toEqual(
+      expect.arrayContaining([
+        'nodes[0].headers.__proto__: "__proto__" is a reserved name; use another key',
+        'nodes[0].query.constructor: "constructor" is a reserved name; use another key',
+        'nodes[0].body.a[0].__proto__: "__proto__" is a reserved name; use another key',
+      ]),
+    );
   });
 
   it('as a table key or a connection header', () => {
     const r = validateScenario(doc(', "tables": { "t": { "prototype": 1 } }, "connections": { "c": { "headers": { "__proto__": "x" } } }'));
-    expect(r.problems).toEqual(expect.arrayContaining([
-      'tables.t.prototype: "prototype" is a reserved name; use another key',
-      'connections.c.headers.__proto__: "__proto__" is a reserved name; use another key',
-    ]));
+    expect(r.problems).toEqual(
+      expect.arrayContaining([
+        'tables.t.prototype: "prototype" is a reserved name; use another key',
+        'connections.c.headers.__proto__: "__proto__" is a reserved name; use another key',
+      ]),
+    );
   });
 
   it('ordinary names pass', () => {

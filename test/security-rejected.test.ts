@@ -3,10 +3,11 @@
  * answered 429 and recorded, but their payloads are kept only within FLOWMETER_REJECTED_BYTES per
  * tenant per period, and the records expire after 7 days (not the 30 of ended runs).
  */
-import { describe, expect, it } from 'vitest';
+
 import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
-import { useProduction, redisUrl } from './helpers/production.js';
+import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 describe('rejected webhook payloads', () => {

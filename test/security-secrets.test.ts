@@ -3,17 +3,18 @@
  * (AES-256-GCM), never answered by any route, and scrubbed as [redacted] from every record of a
  * run — also one halted and resumed, in production (a worker process) and embedded.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { buildServer } from '../api/server.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { triggerAndWait } from '../api/routes-common.js';
+import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { RunEvent } from '../engine/platform.js';
 import { SecretBox } from '../services/secrets.js';
-import { useProduction, redisUrl } from './helpers/production.js';
+import { type Listener, listen } from './helpers/listener.js';
 import { Processes, waitUntil } from './helpers/processes.js';
-import { listen, type Listener } from './helpers/listener.js';
+import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 const KEY_HEX = randomBytes(32).toString('hex');
@@ -36,15 +37,17 @@ afterEach(async () => {
   await procs.killAll();
 });
 
-const echoing = (id = 'echoing', token = '${secret:CRM}') => scenarioOf({
-  id, start: 'call',
-  connections: { crm: { baseUrl: echo.base, auth: { type: 'bearer', token } } },
-  nodes: [
-    { id: 'call', type: 'connector', connection: 'crm', url: '/me', next: 'a', retry: { attempts: 1, backoffMs: 0 } },
-    fn('a', 'log(JSON.stringify(msg.payload)); return msg;', 'b'),
-    fn('b', 'return { payload: msg.payload };'),
-  ],
-});
+const echoing = (id = 'echoing', token = '${secret:CRM}') =>
+  scenarioOf({
+    id,
+    start: 'call',
+    connections: { crm: { baseUrl: echo.base, auth: { type: 'bearer', token } } },
+    nodes: [
+      { id: 'call', type: 'connector', connection: 'crm', url: '/me', next: 'a', retry: { attempts: 1, backoffMs: 0 } },
+      fn('a', 'log(JSON.stringify(msg.payload)); return msg;', 'b'),
+      fn('b', 'return { payload: msg.payload };'),
+    ],
+  });
 
 describe('SecretBox', () => {
   it('seals with AES-256-GCM bound to tenant and name; tampering or another tenant fails in one line', () => {
@@ -54,7 +57,7 @@ describe('SecretBox', () => {
     expect(box.open('acme', 'CRM', sealed)).toBe(SECRET);
     expect(() => box.open('other', 'CRM', sealed)).toThrow(expect.objectContaining({ code: 'SECRETS_KEY_INVALID' }));
     const parts = sealed.split('.');
-    parts[3] = Buffer.from('x' + SECRET).toString('base64');
+    parts[3] = Buffer.from(`x${SECRET}`).toString('base64');
     expect(() => box.open('acme', 'CRM', parts.join('.'))).toThrow(/cannot be decrypted/);
     expect(() => new SecretBox('abc')).toThrow(/FLOWMETER_SECRETS_KEY must be 64 hex characters/);
     expect(() => new SecretBox(undefined)).toThrow(/it is not set/);
@@ -97,9 +100,16 @@ describe('production store and API', () => {
     const p = await useProduction({ env: {} });
     const app = await buildServer(p, { adminKey: ADMIN });
     try {
-      const res = await app.inject({ method: 'PUT', url: '/api/secrets/CRM?tenant=acme', headers: { authorization: `Bearer ${ADMIN}` }, payload: { value: SECRET } });
+      const res = await app.inject({
+        method: 'PUT',
+        url: '/api/secrets/CRM?tenant=acme',
+        headers: { authorization: `Bearer ${ADMIN}` },
+        payload: { value: SECRET },
+      });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toEqual({ error: { code: 'SECRETS_KEY_INVALID', message: expect.stringMatching(/^FLOWMETER_SECRETS_KEY must be 64 hex characters[^\n]*$/) } });
+      expect(res.json()).toEqual({
+        error: { code: 'SECRETS_KEY_INVALID', message: expect.stringMatching(/^FLOWMETER_SECRETS_KEY must be 64 hex characters[^\n]*$/) },
+      });
     } finally {
       await app.close();
       await p.close();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeState, encodeState } from '../engine/state-codec.js';
 import type { RunState } from '../core/types.js';
+import { decodeState, encodeState } from '../engine/state-codec.js';
 
 describe('stored run state', () => {
   const items = Array.from({ length: 50 }, (_, i) => ({ id: i, text: 'x'.repeat(100) }));
@@ -42,7 +42,11 @@ describe('stored run state', () => {
     const stored = Object.fromEntries(fields);
     expect(JSON.parse(stored['f:f1']!)).toEqual({ trigger: true });
     expect(() => decodeState(json, (n) => stored[n])).toThrow(/trigger message/);
-    const back = decodeState(json, (n) => stored[n], () => structuredClone(trigger));
+    const back = decodeState(
+      json,
+      (n) => stored[n],
+      () => structuredClone(trigger),
+    );
     expect(back).toEqual(state);
   });
 
@@ -60,7 +64,18 @@ describe('task log caps', () => {
     redactor.add('top-secret-value');
     const big = { payload: Array.from({ length: 5000 }, (_, i) => ({ i, note: `top-secret-value ${'y'.repeat(50)}` })) };
     const small = { payload: { note: 'top-secret-value here' } };
-    const task = { seq: 2, nodeId: 'n', type: 'function', status: 'ok' as const, actions: 1, startedAt: '', durationMs: 0, input: big, output: small, error: null };
+    const task = {
+      seq: 2,
+      nodeId: 'n',
+      type: 'function',
+      status: 'ok' as const,
+      actions: 1,
+      startedAt: '',
+      durationMs: 0,
+      input: big,
+      output: small,
+      error: null,
+    };
     const stored = storedTask(task, 16 * 1024, redactor);
     const marker = stored.input as { $truncated: boolean; bytes: number; preview: string };
     expect(marker.$truncated).toBe(true);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validateScenario } from '../scenario/validate.js';
 import { scenarioJsonSchema } from '../scenario/schema.js';
+import { validateScenario } from '../scenario/validate.js';
 
 const base = { id: 'v', trigger: { type: 'manual' }, start: 'a' };
 const problems = (doc: unknown) => validateScenario(doc).problems;
@@ -15,7 +15,9 @@ describe('validation', () => {
 
   it('reports every problem at once as path: message', () => {
     const p = problems({
-      id: 'Bad Id!', trigger: { type: 'manual' }, start: 'missing',
+      id: 'Bad Id!',
+      trigger: { type: 'manual' },
+      start: 'missing',
       nodes: [
         { id: 'a', type: 'function', code: 'return msg;', next: 'nope' },
         { id: 'a', type: 'filter', when: { path: 'payload.x', op: 'eq', value: 1 } },
@@ -40,7 +42,11 @@ describe('validation', () => {
       /^nodes\[6\]\.when\.value: list "nolist" does not exist/,
       /^nodes\[7\]: unknown field "extra"/,
     ];
-    for (const re of expected) expect(p.some((x) => re.test(x)), `${re} in\n${p.join('\n')}`).toBe(true);
+    for (const re of expected)
+      expect(
+        p.some((x) => re.test(x)),
+        `${re} in\n${p.join('\n')}`,
+      ).toBe(true);
   });
 
   it('rejects cycles, and edges into catch and comment nodes', () => {
@@ -60,7 +66,13 @@ describe('validation', () => {
   });
 
   it('a loop body leading back to the loop is a cycle', () => {
-    const p = problems({ ...base, nodes: [{ id: 'a', type: 'loop', over: 'msg.payload', body: 'b' }, { id: 'b', type: 'function', code: 'return msg;', next: 'a' }] });
+    const p = problems({
+      ...base,
+      nodes: [
+        { id: 'a', type: 'loop', over: 'msg.payload', body: 'b' },
+        { id: 'b', type: 'function', code: 'return msg;', next: 'a' },
+      ],
+    });
     expect(p.some((x) => x.includes('cycle'))).toBe(true);
   });
 
@@ -81,8 +93,13 @@ describe('validation', () => {
 
   it('checks Function syntax, cron schedules, timezones and template paths', () => {
     const p = problems({
-      id: 'v', start: 'a', trigger: { type: 'cron', schedule: '61 * * * *', timezone: 'Mars/Olympus' },
-      nodes: [{ id: 'a', type: 'function', code: 'return {', next: 'b' }, { id: 'b', type: 'mail', to: '{{owner}}', subject: 'x' }],
+      id: 'v',
+      start: 'a',
+      trigger: { type: 'cron', schedule: '61 * * * *', timezone: 'Mars/Olympus' },
+      nodes: [
+        { id: 'a', type: 'function', code: 'return {', next: 'b' },
+        { id: 'b', type: 'mail', to: '{{owner}}', subject: 'x' },
+      ],
     });
     expect(p.some((x) => x.startsWith('nodes[0].code: SyntaxError'))).toBe(true);
     expect(p.some((x) => x.startsWith('trigger.timezone: unknown IANA timezone'))).toBe(true);
@@ -91,7 +108,17 @@ describe('validation', () => {
   });
 
   it('never throws on hostile documents', () => {
-    for (const doc of [null, 1, 'x', [], {}, { nodes: 'x' }, { nodes: [null, 1, []] }, { id: 'x', start: 'a', nodes: [{ id: 'a', type: 'switch', cases: 'x' }] }, { __proto__: { id: 'x' } }]) {
+    for (const doc of [
+      null,
+      1,
+      'x',
+      [],
+      {},
+      { nodes: 'x' },
+      { nodes: [null, 1, []] },
+      { id: 'x', start: 'a', nodes: [{ id: 'a', type: 'switch', cases: 'x' }] },
+      { __proto__: { id: 'x' } },
+    ]) {
       const r = validateScenario(doc);
       expect(r.scenario).toBeNull();
       expect(r.problems.length).toBeGreaterThan(0);

@@ -6,11 +6,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Production } from '../redis/production.js';
-import { scenarioOf } from './helpers/run.js';
-import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
-import { startPeer, type Peer } from './helpers/peer.js';
-import { Processes, sleep, waitUntil, type Proc } from './helpers/processes.js';
 import { startRedis } from './global-setup.js';
+import { type Peer, startPeer } from './helpers/peer.js';
+import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
+import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
+import { scenarioOf } from './helpers/run.js';
 
 const procs = new Processes();
 let p: Production | null = null;
@@ -29,10 +29,13 @@ afterEach(async () => {
 });
 
 const tenant = 'acme';
-const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : v ?? '');
+const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : (v ?? ''));
 
 async function worker(url: string, prefix: string, name: string, grace = '2'): Promise<Proc> {
-  const w = procs.spawn(['--redis', url, '--prefix', prefix, 'worker', '--concurrency', '2', '--lock-ms', '2000', '--grace', grace], { env: { FM_TEST_WORKER: name, FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' }, name });
+  const w = procs.spawn(['--redis', url, '--prefix', prefix, 'worker', '--concurrency', '2', '--lock-ms', '2000', '--grace', grace], {
+    env: { FM_TEST_WORKER: name, FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' },
+    name,
+  });
   await w.waitFor('"msg":"worker ready"');
   return w;
 }
@@ -47,15 +50,18 @@ describe('worker --grace: stopping on SIGTERM', () => {
     });
     const prefix = p.redisKeys.prefix;
     await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
-    await p.scenarios.deploy(tenant, scenarioOf({
-      id: 'long',
-      connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
-      start: 'each',
-      nodes: [
-        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
-        { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
-      ],
-    }));
+    await p.scenarios.deploy(
+      tenant,
+      scenarioOf({
+        id: 'long',
+        connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
+        start: 'each',
+        nodes: [
+          { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
+          { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
+        ],
+      }),
+    );
     const sentBy = (name: string) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name).length;
     const items = Array.from({ length: 600 }, (_, k) => k);
     const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
@@ -69,10 +75,14 @@ describe('worker --grace: stopping on SIGTERM', () => {
     expect(mid!.status).toBe('running');
 
     await worker(redisUrl(), prefix, 'w2');
-    const run = await waitUntil('the run to end', async () => {
-      const r = await p!.runs.get(tenant, runId);
-      return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const run = await waitUntil(
+      'the run to end',
+      async () => {
+        const r = await p!.runs.get(tenant, runId);
+        return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
     expect(sentBy('w2')).toBeGreaterThan(0);
     const actions = 1 + 1 + items.length * 2;
@@ -103,4 +113,3 @@ describe('worker --grace: stopping on SIGTERM', () => {
     }
   }, 30_000);
 });
-

@@ -4,9 +4,13 @@ const KEY = 'flowmeter.key';
 const TENANT = 'flowmeter.tenant';
 
 export const session = {
-  get key() { return sessionStorage.getItem(KEY) ?? ''; },
+  get key() {
+    return sessionStorage.getItem(KEY) ?? '';
+  },
   /** Set when an admin key looks at one tenant (`?tenant=`). */
-  get tenant() { return sessionStorage.getItem(TENANT) ?? ''; },
+  get tenant() {
+    return sessionStorage.getItem(TENANT) ?? '';
+  },
   set(key, tenant) {
     sessionStorage.setItem(KEY, key);
     if (tenant) sessionStorage.setItem(TENANT, tenant);
@@ -24,7 +28,9 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
   }
-  get unauthorized() { return this.status === 401 || this.status === 403; }
+  get unauthorized() {
+    return this.status === 401 || this.status === 403;
+  }
 }
 
 function url(path, params) {
@@ -57,7 +63,11 @@ export async function api(path, { params, method = 'GET', signal } = {}) {
   }
   if (!res.ok) {
     const e = data?.error;
-    throw new ApiError(res.status, typeof e?.code === 'string' ? e.code : `HTTP_${res.status}`, typeof e?.message === 'string' ? e.message : (text.slice(0, 200) || res.statusText));
+    throw new ApiError(
+      res.status,
+      typeof e?.code === 'string' ? e.code : `HTTP_${res.status}`,
+      typeof e?.message === 'string' ? e.message : text.slice(0, 200) || res.statusText,
+    );
   }
   if (data === undefined) throw new ApiError(res.status, 'BAD_RESPONSE', `${path} did not answer with JSON`);
   return data;

@@ -64,8 +64,12 @@ async function route() {
   const gen = ++generation;
   const ctx = {
     stale: () => gen !== generation,
-    onError: (err) => { if (gen === generation) onError(err); },
-    setTenant: (t) => { $('tenant-name').textContent = t; },
+    onError: (err) => {
+      if (gen === generation) onError(err);
+    },
+    setTenant: (t) => {
+      $('tenant-name').textContent = t;
+    },
   };
   const hash = location.hash.replace(/^#/, '') || '/';
   const runMatch = /^\/runs\/([^/?#]+)$/.exec(hash);
@@ -83,7 +87,10 @@ async function route() {
       replace(view, h('div', { class: 'notice' }, 'No such page. ', h('a', { href: '#/' }, 'Back to the overview')));
       return;
     }
-    if (gen !== generation) { page?.dispose?.(); return; }
+    if (gen !== generation) {
+      page?.dispose?.();
+      return;
+    }
     current = page;
     startLive();
   } catch (err) {
@@ -123,7 +130,9 @@ function startLive() {
       setLive('off');
       source = null;
       clearTimeout(retry);
-      retry = setTimeout(() => { if (session.key) startLive(); }, 5000);
+      retry = setTimeout(() => {
+        if (session.key) startLive();
+      }, 5000);
     } else {
       setLive('off');
     }

@@ -73,7 +73,12 @@ export function usageChart(report, now = new Date()) {
   const yC = (v) => M.top + PH * (1 - Math.min(v, cumMax) / cumMax);
   const r = (v) => Math.round(v * 10) / 10;
 
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `Actions per day in ${report.period?.key ?? 'this period'}, with the cumulative total and the limit` });
+  const svg = s('svg', {
+    viewBox: `0 0 ${W} ${H}`,
+    class: 'chart',
+    role: 'img',
+    'aria-label': `Actions per day in ${report.period?.key ?? 'this period'}, with the cumulative total and the limit`,
+  });
   const defs = s('defs', {}, s('clipPath', { id: 'fm-above-limit' }, s('rect', { x: 0, y: 0, width: W, height: r(yC(entitlement)) })));
   svg.append(defs);
 
@@ -98,7 +103,8 @@ export function usageChart(report, now = new Date()) {
   const every = slot >= 22 ? 1 : slot >= 11 ? 2 : 5;
   series.forEach((d, i) => {
     const day = Number(d.date.slice(8, 10));
-    if ((day - 1) % every === 0 || i === series.length - 1) labels.append(s('text', { x: r(xc(i)), y: M.top + PH + 16, class: ['day-label', d.date === today && 'today'] }, String(day)));
+    if ((day - 1) % every === 0 || i === series.length - 1)
+      labels.append(s('text', { x: r(xc(i)), y: M.top + PH + 16, class: ['day-label', d.date === today && 'today'] }, String(day)));
   });
   const todayIdx = series.findIndex((d) => d.date === today);
   if (todayIdx >= 0) svg.append(s('rect', { class: 'today-band', x: r(M.left + slot * todayIdx), y: M.top, width: r(slot), height: PH }));
@@ -111,8 +117,15 @@ export function usageChart(report, now = new Date()) {
     if (d.actions <= 0) return;
     const x = r(xc(i) - bw / 2);
     const within = d.actions - d.over;
-    const g = s('g', { class: ['day-bar', d.over > 0 && 'has-over'], data: { date: d.date, actions: d.actions, over: d.over } },
-      s('title', {}, `${fmtDay(new Date(`${d.date}T12:00:00Z`), 'UTC')}: ${fmtNum(d.actions)} actions${d.over ? `, ${fmtNum(d.over)} past the limit` : ''} (total ${fmtNum(d.cumulative)})`));
+    const g = s(
+      'g',
+      { class: ['day-bar', d.over > 0 && 'has-over'], data: { date: d.date, actions: d.actions, over: d.over } },
+      s(
+        'title',
+        {},
+        `${fmtDay(new Date(`${d.date}T12:00:00Z`), 'UTC')}: ${fmtNum(d.actions)} actions${d.over ? `, ${fmtNum(d.over)} past the limit` : ''} (total ${fmtNum(d.cumulative)})`,
+      ),
+    );
     if (within > 0) g.append(s('rect', { class: 'bar', x, width: r(bw), y: r(yD(within)), height: r(yD(0) - yD(within)) }));
     if (d.over > 0) g.append(s('rect', { class: 'bar-over', x, width: r(bw), y: r(yD(d.actions)), height: r(yD(within) - yD(d.actions)) }));
     bars.append(g);
@@ -121,9 +134,18 @@ export function usageChart(report, now = new Date()) {
 
   // The entitlement.
   const yl = r(yC(entitlement));
-  svg.append(s('g', { class: 'limit', data: { limit: entitlement } },
-    s('line', { class: 'limit-line', x1: M.left, x2: M.left + PW, y1: yl, y2: yl }),
-    s('text', { class: 'limit-label', x: M.left + PW - 4, y: yl - 6 }, `limit ${fmtNum(entitlement)}${report.addOns ? ` (${fmtNum(report.limit)} + ${fmtNum(report.addOns)} add-ons)` : ''}`)));
+  svg.append(
+    s(
+      'g',
+      { class: 'limit', data: { limit: entitlement } },
+      s('line', { class: 'limit-line', x1: M.left, x2: M.left + PW, y1: yl, y2: yl }),
+      s(
+        'text',
+        { class: 'limit-label', x: M.left + PW - 4, y: yl - 6 },
+        `limit ${fmtNum(entitlement)}${report.addOns ? ` (${fmtNum(report.limit)} + ${fmtNum(report.addOns)} add-ons)` : ''}`,
+      ),
+    ),
+  );
 
   // The cumulative line, drawn again in the overage colour above the limit.
   if (lastIdx >= 0 && series.length) {
@@ -132,7 +154,11 @@ export function usageChart(report, now = new Date()) {
     svg.append(
       s('path', { class: 'cum-line', d: path, data: { total: maxCum } }),
       s('path', { class: 'cum-line-over', d: path, 'clip-path': 'url(#fm-above-limit)' }),
-      s('circle', { class: ['cum-dot', maxCum > entitlement && 'over'], cx: r(xc(lastIdx)), cy: r(yC(maxCum)), r: 3.5 }, s('title', {}, `${fmtNum(maxCum)} actions so far`)),
+      s(
+        'circle',
+        { class: ['cum-dot', maxCum > entitlement && 'over'], cx: r(xc(lastIdx)), cy: r(yC(maxCum)), r: 3.5 },
+        s('title', {}, `${fmtNum(maxCum)} actions so far`),
+      ),
     );
     // Projection to the period's end at the current rate.
     if (projection && !periodOver) {
@@ -144,9 +170,14 @@ export function usageChart(report, now = new Date()) {
         xe = x0 + (x1 - x0) * ((cumMax - maxCum) / (projected - maxCum));
         ve = cumMax;
       }
-      svg.append(s('g', { class: ['projection', projection.willExceed && 'exceeds'] },
-        s('line', { class: 'projection-line', x1: r(x0), y1: r(yC(maxCum)), x2: r(xe), y2: r(yC(ve)) }),
-        s('text', { class: 'projection-label', x: r(Math.min(xe, x1) - 4), y: r(Math.max(yC(ve) - 8, M.top + 10)) }, `projected ${fmtNum(projected)}`)));
+      svg.append(
+        s(
+          'g',
+          { class: ['projection', projection.willExceed && 'exceeds'] },
+          s('line', { class: 'projection-line', x1: r(x0), y1: r(yC(maxCum)), x2: r(xe), y2: r(yC(ve)) }),
+          s('text', { class: 'projection-label', x: r(Math.min(xe, x1) - 4), y: r(Math.max(yC(ve) - 8, M.top + 10)) }, `projected ${fmtNum(projected)}`),
+        ),
+      );
     }
   }
   return svg;
@@ -154,10 +185,13 @@ export function usageChart(report, now = new Date()) {
 
 export function chartLegend(report) {
   const item = (cls, label) => h('span', { class: 'legend-item' }, h('span', { class: ['swatch', cls] }), label);
-  return h('div', { class: 'legend' },
+  return h(
+    'div',
+    { class: 'legend' },
     item('sw-bar', 'actions per day'),
     item('sw-over', 'past the limit (overage)'),
     item('sw-cum', 'running total'),
     item('sw-limit', `limit${report.addOns ? ' + add-ons' : ''}`),
-    report.projection ? item('sw-proj', 'projection at the current rate') : null);
+    report.projection ? item('sw-proj', 'projection at the current rate') : null,
+  );
 }

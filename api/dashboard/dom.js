@@ -15,7 +15,10 @@ function apply(el, props) {
     if (v === null || v === undefined || v === false) continue;
     if (k === 'class') el.setAttribute('class', Array.isArray(v) ? v.filter(Boolean).join(' ') : v);
     else if (k === 'text') el.textContent = String(v);
-    else if (k === 'data') for (const [dk, dv] of Object.entries(v)) { if (dv !== null && dv !== undefined) el.dataset[dk] = String(dv); }
+    else if (k === 'data')
+      for (const [dk, dv] of Object.entries(v)) {
+        if (dv !== null && dv !== undefined) el.dataset[dk] = String(dv);
+      }
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (v === true) el.setAttribute(k, '');
     else el.setAttribute(k, String(v));
@@ -53,7 +56,10 @@ export function fmtBytes(n) {
   const units = ['KB', 'MB', 'GB', 'TB'];
   let v = n / 1024;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
@@ -88,7 +94,9 @@ export function fmtDay(date, timeZone) {
 /** `YYYY-MM-DD` of an instant in a timezone. */
 export function localDate(date, timeZone) {
   try {
-    const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone }).formatToParts(date).map((p) => [p.type, p.value]));
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone }).formatToParts(date).map((p) => [p.type, p.value]),
+    );
     return `${parts.year}-${parts.month}-${parts.day}`;
   } catch {
     return date.toISOString().slice(0, 10);
@@ -110,11 +118,17 @@ export function statusBadge(status) {
 /** Pretty-printed JSON, with task-log truncation markers called out. */
 export function jsonBlock(value) {
   if (value && typeof value === 'object' && value.$truncated === true) {
-    return h('div', { class: 'truncated', data: { truncated: 'true' } },
-      h('div', { class: 'truncated-note' },
+    return h(
+      'div',
+      { class: 'truncated', data: { truncated: 'true' } },
+      h(
+        'div',
+        { class: 'truncated-note' },
         h('strong', {}, 'Truncated in the task log'),
-        ` — the original was ${fmtBytes(Number(value.bytes))} (${fmtNum(Number(value.bytes))} bytes); only the start is kept:`),
-      h('pre', { class: 'json' }, `${String(value.preview ?? '')}…`));
+        ` — the original was ${fmtBytes(Number(value.bytes))} (${fmtNum(Number(value.bytes))} bytes); only the start is kept:`,
+      ),
+      h('pre', { class: 'json' }, `${String(value.preview ?? '')}…`),
+    );
   }
   if (value === undefined) return h('pre', { class: 'json muted' }, '(none)');
   let text;

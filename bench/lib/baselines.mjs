@@ -3,9 +3,9 @@
  * BullMQ jobs, and a bare isolated-vm function.
  */
 import { performance } from 'node:perf_hooks';
-import ivm from 'isolated-vm';
-import { Redis } from 'ioredis';
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import ivm from 'isolated-vm';
 import { closedLoop } from './loops.mjs';
 
 /** Raw Redis: EVALSHA of `return 1` from one ioredis client; `inflight` calls at once. */
@@ -15,10 +15,16 @@ export async function evalshaClient(redisUrl) {
   r.defineCommand('benchNoop', { numberOfKeys: 0, lua: 'return 1' });
   await r.benchNoop(); // loads the script: every later call is an EVALSHA
   return {
-    slice: (inflight, ms) => closedLoop({ inflight, warmMs: Math.min(250, ms / 4), measureMs: ms, launch: async () => {
-      await r.benchNoop();
-      return { t: performance.now() };
-    } }),
+    slice: (inflight, ms) =>
+      closedLoop({
+        inflight,
+        warmMs: Math.min(250, ms / 4),
+        measureMs: ms,
+        launch: async () => {
+          await r.benchNoop();
+          return { t: performance.now() };
+        },
+      }),
     close: () => r.disconnect(),
   };
 }
@@ -64,14 +70,28 @@ export async function rawBull(redisUrl, prefix, log) {
       const jobId = `j${++n}-${Math.random().toString(36).slice(2, 8)}`;
       const ended = new Promise((res, rej) => {
         const timer = setTimeout(() => {
-          void queue.getJobCounts().then((c) => rej(new Error(`bullmq job ${jobId} did not complete within ${timeoutMs} ms (jobs: ${JSON.stringify(c)}, events seen ${seen}, early ${early.size}, waiting ${waiting.size})`)), rej);
+          void queue
+            .getJobCounts()
+            .then(
+              (c) =>
+                rej(
+                  new Error(
+                    `bullmq job ${jobId} did not complete within ${timeoutMs} ms (jobs: ${JSON.stringify(c)}, events seen ${seen}, early ${early.size}, waiting ${waiting.size})`,
+                  ),
+                ),
+              rej,
+            );
         }, timeoutMs);
         waiting.set(jobId, (t) => {
           clearTimeout(timer);
           res(t);
         });
       });
-      await queue.add('start', { tenant: 'bench', runId: jobId }, { jobId, removeOnComplete: true, removeOnFail: 1000, attempts: 1000, backoff: { type: 'fixed', delay: 1000 } });
+      await queue.add(
+        'start',
+        { tenant: 'bench', runId: jobId },
+        { jobId, removeOnComplete: true, removeOnFail: 1000, attempts: 1000, backoff: { type: 'fixed', delay: 1000 } },
+      );
       const hit = early.get(jobId);
       if (hit !== undefined) {
         early.delete(jobId);

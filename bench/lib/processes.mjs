@@ -3,7 +3,7 @@
  * happens), a private redis-server, worker processes, and what /proc says about a process.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +56,9 @@ export async function startRedis(binary = process.env.REDIS_SERVER ?? 'redis-ser
     }
   }
   return {
-    url, port, pid: child.pid,
+    url,
+    port,
+    pid: child.pid,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -72,11 +74,13 @@ export async function startRedis(binary = process.env.REDIS_SERVER ?? 'redis-ser
 
 /** A process whose stderr is consumed (a worker logs with sync writes: a full pipe would block it). */
 export async function startProcess(name, args, readyText, { cwd, timeoutMs = 20_000 } = {}) {
-  const child = track(spawn(process.execPath, args, {
-    cwd,
-    env: { ...process.env, NODE_OPTIONS: '', FLOWMETER_REDIS_URL: '', FLOWMETER_PREFIX: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  }));
+  const child = track(
+    spawn(process.execPath, args, {
+      cwd,
+      env: { ...process.env, NODE_OPTIONS: '', FLOWMETER_REDIS_URL: '', FLOWMETER_PREFIX: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
   let tail = '';
   let ready = false;
   child.stderr.setEncoding('utf8').on('data', (d) => {
@@ -94,7 +98,9 @@ export async function startProcess(name, args, readyText, { cwd, timeoutMs = 20_
     await sleep(20);
   }
   return {
-    name, pid: child.pid, child,
+    name,
+    pid: child.pid,
+    child,
     get tail() {
       return tail;
     },
@@ -116,13 +122,22 @@ export async function startProcess(name, args, readyText, { cwd, timeoutMs = 20_
  * bin/flowmeter.js; `profileDir`: --cpu-prof into it when set; `workerArgs`: extra node arguments.
  */
 export function startWorker({ root, bin, profileDir, workerArgs }, url, prefix, concurrency) {
-  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `worker-${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`] : [];
-  return startProcess(`worker(${prefix}, concurrency ${concurrency})`, ['--no-node-snapshot', ...prof, ...workerArgs, bin, '--redis', url, '--prefix', prefix, 'worker', '--concurrency', String(concurrency)], '"msg":"worker ready"', { cwd: root });
+  const prof = profileDir
+    ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `worker-${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`]
+    : [];
+  return startProcess(
+    `worker(${prefix}, concurrency ${concurrency})`,
+    ['--no-node-snapshot', ...prof, ...workerArgs, bin, '--redis', url, '--prefix', prefix, 'worker', '--concurrency', String(concurrency)],
+    '"msg":"worker ready"',
+    { cwd: root },
+  );
 }
 
 /** The raw BullMQ baseline worker process (bench/bullmq-worker.mjs). */
 export function startBullWorker({ root }, url, prefix, concurrency) {
-  return startProcess(`bullmq worker(${prefix})`, [join(root, 'bench', 'bullmq-worker.mjs'), url, prefix, String(concurrency)], 'bullmq worker ready', { cwd: root });
+  return startProcess(`bullmq worker(${prefix})`, [join(root, 'bench', 'bullmq-worker.mjs'), url, prefix, String(concurrency)], 'bullmq worker ready', {
+    cwd: root,
+  });
 }
 
 /** VmRSS / VmHWM of a process, in MB. */
@@ -168,6 +183,9 @@ export function cpuTally() {
       return r;
     },
     /** "worker 56%, …" (100% = one core), with "(N µs/run)" when units were counted. */
-    text: (unit = 'run') => Object.entries(acc).map(([k, [busy, secs]]) => `${k} ${((100 * busy) / secs).toFixed(0)}%${units > 0 ? ` (${((busy * 1e6) / units).toFixed(0)} µs/${unit})` : ''}`).join(', '),
+    text: (unit = 'run') =>
+      Object.entries(acc)
+        .map(([k, [busy, secs]]) => `${k} ${((100 * busy) / secs).toFixed(0)}%${units > 0 ? ` (${((busy * 1e6) / units).toFixed(0)} µs/${unit})` : ''}`)
+        .join(', '),
   };
 }

@@ -20,15 +20,19 @@ export async function runEnds(p, tenant) {
   const early = new Map();
   const waiting = new Map();
   const ends = { missed: 0 };
-  const stop = await p.subscribe(tenant, (e) => {
-    if (e.type !== 'run' || !ENDED.has(e.status)) return;
-    const end = { t: performance.now(), status: e.status, actions: e.actions };
-    const w = waiting.get(e.runId);
-    if (w) {
-      waiting.delete(e.runId);
-      w(end);
-    } else early.set(e.runId, end);
-  }, { runsOnly: true });
+  const stop = await p.subscribe(
+    tenant,
+    (e) => {
+      if (e.type !== 'run' || !ENDED.has(e.status)) return;
+      const end = { t: performance.now(), status: e.status, actions: e.actions };
+      const w = waiting.get(e.runId);
+      if (w) {
+        waiting.delete(e.runId);
+        w(end);
+      } else early.set(e.runId, end);
+    },
+    { runsOnly: true },
+  );
   ends.stop = stop;
   ends.wait = (runId, timeoutMs = 60_000) => {
     const hit = early.get(runId);

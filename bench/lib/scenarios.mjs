@@ -16,6 +16,14 @@ export const SCN = {
   chain10: scenarioOf({ id: 'chain10', start: 'f1', nodes: chain(10) }),
   chain3: scenarioOf({ id: 'chain3', start: 'f1', nodes: chain(3) }),
   one: scenarioOf({ id: 'one', start: 'f1', nodes: chain(1) }),
-  loop10: scenarioOf({ id: 'loop10', start: 'each', nodes: [{ id: 'each', type: 'loop', over: 'msg.payload.items', body: 'f1', maxItems: 20_000 }, ...chain(10)] }),
-  loop1: scenarioOf({ id: 'loop1', start: 'each', nodes: [{ id: 'each', type: 'loop', over: 'msg.payload.items', body: 'f1', maxItems: 20_000 }, ...chain(1)] }),
+  loop10: scenarioOf({
+    id: 'loop10',
+    start: 'each',
+    nodes: [{ id: 'each', type: 'loop', over: 'msg.payload.items', body: 'f1', maxItems: 20_000 }, ...chain(10)],
+  }),
+  loop1: scenarioOf({
+    id: 'loop1',
+    start: 'each',
+    nodes: [{ id: 'each', type: 'loop', over: 'msg.payload.items', body: 'f1', maxItems: 20_000 }, ...chain(1)],
+  }),
 };

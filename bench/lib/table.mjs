@@ -14,10 +14,20 @@ export function createTable({ benchStart, loadAtStart }) {
   /** Run-end events that never arrived (the run was found ended by polling instead). */
   const lost = [];
   function row(measure, flowmeter, baseline, { unit = '', digits = 0, target, pass, ratioDigits = 2 }) {
-    const fmt = (v) => (typeof v === 'number' && Number.isFinite(v) ? `${v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}${unit}` : String(v ?? 'n/a'));
+    const fmt = (v) =>
+      typeof v === 'number' && Number.isFinite(v)
+        ? `${v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}${unit}`
+        : String(v ?? 'n/a');
     const ratio = typeof flowmeter === 'number' && typeof baseline === 'number' && baseline > 0 ? flowmeter / baseline : null;
     const ok = pass(flowmeter, ratio);
-    rows.push({ measure, flowmeter: fmt(flowmeter), baseline: fmt(baseline), ratio: ratio === null ? 'n/a' : `${ratio.toFixed(ratioDigits)}×`, target, pass: ok === null ? 'n/a' : ok ? 'yes' : 'NO' });
+    rows.push({
+      measure,
+      flowmeter: fmt(flowmeter),
+      baseline: fmt(baseline),
+      ratio: ratio === null ? 'n/a' : `${ratio.toFixed(ratioDigits)}×`,
+      target,
+      pass: ok === null ? 'n/a' : ok ? 'yes' : 'NO',
+    });
   }
   function failedRow(measure, target, err) {
     errors.push(`${measure}: ${err?.stack ?? err}`);

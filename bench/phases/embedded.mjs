@@ -1,9 +1,9 @@
 /** Phase `embedded`: Embedded mode (in this process), against a bare isolated-vm function. */
 import { performance } from 'node:perf_hooks';
-import { createEmbedded } from '../../dist/engine/embedded.js';
 import { instantsBetween } from '../../dist/core/cron.js';
+import { createEmbedded } from '../../dist/engine/embedded.js';
 import { bareIsolate } from '../lib/baselines.mjs';
-import { CODE, SCN, item } from '../lib/scenarios.mjs';
+import { CODE, item, SCN } from '../lib/scenarios.mjs';
 
 // ==========================================================================================
 // 1. Embedded mode (in this process)
@@ -45,9 +45,13 @@ export async function embeddedPhase({ log, table: { row, failedRow, notes } }) {
     if (fnTasks !== EMB_ITEMS * 10) throw new Error(`expected ${EMB_ITEMS * 10} Function tasks, got ${fnTasks}`);
     const rate = counted / (ms / 1000);
     const bareRate = (EMB_ITEMS * 10) / ((bareMs1 + bareMs2) / 1000);
-    log(`embedded: ${counted} node executions in ${ms.toFixed(0)} ms = ${rate.toFixed(0)}/s (run.actions ${run.actions}, all tasks ${run.tasks.length}); bare ${bareRate.toFixed(0)} calls/s`);
+    log(
+      `embedded: ${counted} node executions in ${ms.toFixed(0)} ms = ${rate.toFixed(0)}/s (run.actions ${run.actions}, all tasks ${run.tasks.length}); bare ${bareRate.toFixed(0)} calls/s`,
+    );
     row(measure, rate, bareRate, { unit: '/s', target: `≥ ${EMB_TARGET.toLocaleString('en-US')}/s`, pass: (v) => v >= EMB_TARGET });
-    notes.push(`(*1) counts ${fnTasks.toLocaleString('en-US')} Function executions + ${loopTasks} loop node = ${counted.toLocaleString('en-US')} in ${(ms / 1000).toFixed(2)} s (the trigger and the ${EMB_ITEMS.toLocaleString('en-US')} iteration tasks are not counted; run.actions = ${run.actions.toLocaleString('en-US')}); baseline: bare isolated-vm applySync calls/s of the same code and JSON in the same process (the ceiling if the engine cost nothing); target is absolute.`);
+    notes.push(
+      `(*1) counts ${fnTasks.toLocaleString('en-US')} Function executions + ${loopTasks} loop node = ${counted.toLocaleString('en-US')} in ${(ms / 1000).toFixed(2)} s (the trigger and the ${EMB_ITEMS.toLocaleString('en-US')} iteration tasks are not counted; run.actions = ${run.actions.toLocaleString('en-US')}); baseline: bare isolated-vm applySync calls/s of the same code and JSON in the same process (the ceiling if the engine cost nothing); target is absolute.`,
+    );
     await engine.close();
   } catch (err) {
     failedRow(measure, `≥ ${EMB_TARGET.toLocaleString('en-US')}/s`, err);

@@ -5,7 +5,7 @@ import { rawBull } from '../lib/baselines.mjs';
 import { quantile } from '../lib/loops.mjs';
 import { startBullWorker, startWorker } from '../lib/processes.mjs';
 import { openProduction, uniquePrefix } from '../lib/production.mjs';
-import { SCN, item } from '../lib/scenarios.mjs';
+import { item, SCN } from '../lib/scenarios.mjs';
 
 // ---- 8. Latency: trigger → finished run record, idle worker -------------------------------
 export async function latencyPhase(ctx) {
@@ -30,10 +30,15 @@ export async function latencyPhase(ctx) {
       const t0 = performance.now();
       const scenario = await p.scenarios.get(tenant, 'chain3');
       const run = newRun(scenario, tenant, { type: 'manual' });
-      const ended = await p.waitFor(tenant, run.runId, async () => {
-        await p.runs.create(run, scenario, item(i));
-        await p.queue.enqueue({ tenant, runId: run.runId });
-      }, 30_000);
+      const ended = await p.waitFor(
+        tenant,
+        run.runId,
+        async () => {
+          await p.runs.create(run, scenario, item(i));
+          await p.queue.enqueue({ tenant, runId: run.runId });
+        },
+        30_000,
+      );
       const ms = performance.now() - t0;
       if (ended.status !== 'succeeded' || ended.tasks.length !== 4) throw new Error(`run ${ended.status} with ${ended.tasks.length} tasks`);
       return ms;
@@ -43,7 +48,10 @@ export async function latencyPhase(ctx) {
       return (await bull.job()) - t0;
     };
     log('latency: warm-up, 50 of each');
-    for (let i = 0; i < 50; i++) await bullOne(), await fmOne(i);
+    for (let i = 0; i < 50; i++) {
+      await bullOne();
+      await fmOne(i);
+    }
     const fl = [];
     const bl = [];
     const block = N / 10;
@@ -59,7 +67,9 @@ export async function latencyPhase(ctx) {
     log(`latency: flowmeter p50 ${f50.toFixed(2)} ms p99 ${f99.toFixed(2)} ms; BullMQ p50 ${b50.toFixed(2)} ms p99 ${b99.toFixed(2)} ms`);
     row(m50, f50, b50, { unit: ' ms', digits: 2, target: '≤ 5 ms', pass: (v) => v <= 5 });
     row(m99, f99, b99, { unit: ' ms', digits: 2, target: '(report)', pass: () => null });
-    notes.push(`(*8) ${N} sequential runs, as \`flowmeter trigger --wait\` does it (scenarios.get, newRun, waitFor(create + enqueue), then the record is read back), worker --concurrency 4 otherwise idle; baseline: a raw BullMQ no-op job, Queue.add → QueueEvents 'completed', with an idle Worker process; the two interleaved in 10 blocks.`);
+    notes.push(
+      `(*8) ${N} sequential runs, as \`flowmeter trigger --wait\` does it (scenarios.get, newRun, waitFor(create + enqueue), then the record is read back), worker --concurrency 4 otherwise idle; baseline: a raw BullMQ no-op job, Queue.add → QueueEvents 'completed', with an idle Worker process; the two interleaved in 10 blocks.`,
+    );
   } catch (err) {
     if (!rows.some((r) => r.measure === m50)) failedRow(m50, '≤ 5 ms', err);
   } finally {

@@ -4,7 +4,7 @@ import { evalshaRate } from '../lib/baselines.mjs';
 import { median } from '../lib/loops.mjs';
 import { cpuTally, startWorker } from '../lib/processes.mjs';
 import { openProduction, runEnds, stateSize, uniquePrefix } from '../lib/production.mjs';
-import { SCN, item } from '../lib/scenarios.mjs';
+import { item, SCN } from '../lib/scenarios.mjs';
 
 // ---- 4. One long run: a 10,000-item loop -------------------------------------------------
 export async function longPhase(ctx) {
@@ -47,9 +47,13 @@ export async function longPhase(ctx) {
     const ms = runs.reduce((a, r) => a + r.ms, 0);
     const rate = actions / (ms / 1000);
     const stateBytes = Math.max(...runs.map((r) => r.stateBytes));
-    log(`long: ${runs.map((r) => `${r.actions} actions in ${r.ms.toFixed(0)} ms`).join(', ')} = ${rate.toFixed(0)}/s; sequential EVALSHA ${seq.map((x) => x.toFixed(0)).join(' / ')} per s; CPU ${cpu.text()}; largest checkpointed state ${(stateBytes / 1e6).toFixed(2)} MB`);
+    log(
+      `long: ${runs.map((r) => `${r.actions} actions in ${r.ms.toFixed(0)} ms`).join(', ')} = ${rate.toFixed(0)}/s; sequential EVALSHA ${seq.map((x) => x.toFixed(0)).join(' / ')} per s; CPU ${cpu.text()}; largest checkpointed state ${(stateBytes / 1e6).toFixed(2)} MB`,
+    );
     row(measure, rate, base, { unit: '/s', target: '≥ 2.00×', pass: (_v, x) => x !== null && x >= 2 });
-    notes.push(`(*5) ${runs[0].actions.toLocaleString('en-US')} actions per run (trigger + loop + 10,000 iterations + 10,000 Function), trigger → run-end event, 2 runs: ${runs.map((r) => `${(r.ms / 1000).toFixed(2)} s`).join(', ')} (CPU: ${cpu.text()}; the run's checkpointed state reached ${(stateBytes / 1e6).toFixed(2)} MB); baseline: sequential awaited EVALSHA \`return 1\` round trips per second, median of 3 slices of ${W(1000) / 1000} s around the runs (${seq.map((x) => x.toFixed(0)).join(', ')}).`);
+    notes.push(
+      `(*5) ${runs[0].actions.toLocaleString('en-US')} actions per run (trigger + loop + 10,000 iterations + 10,000 Function), trigger → run-end event, 2 runs: ${runs.map((r) => `${(r.ms / 1000).toFixed(2)} s`).join(', ')} (CPU: ${cpu.text()}; the run's checkpointed state reached ${(stateBytes / 1e6).toFixed(2)} MB); baseline: sequential awaited EVALSHA \`return 1\` round trips per second, median of 3 slices of ${W(1000) / 1000} s around the runs (${seq.map((x) => x.toFixed(0)).join(', ')}).`,
+    );
     await ends.stop();
     if (ends.missed > 0) lost.push(`${ends.missed} run-end events in ${tenant}`);
   } catch (err) {

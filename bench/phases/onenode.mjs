@@ -3,7 +3,7 @@ import { rawBull } from '../lib/baselines.mjs';
 import { closedLoop, slices } from '../lib/loops.mjs';
 import { cpuTally, startBullWorker, startWorker } from '../lib/processes.mjs';
 import { openProduction, runEnds, uniquePrefix } from '../lib/production.mjs';
-import { SCN, item } from '../lib/scenarios.mjs';
+import { item, SCN } from '../lib/scenarios.mjs';
 
 // ---- 5. Runs/s of a 1-node scenario against raw BullMQ -----------------------------------
 export async function onenodePhase(ctx) {
@@ -41,14 +41,24 @@ export async function onenodePhase(ctx) {
     const cpuB = cpuTally();
     for (let i = 0; i < 3; i++) {
       log(`onenode: slice ${i + 1}/3: raw BullMQ no-op jobs ${SL} ms, then flowmeter ${SL} ms (workers --concurrency 50, 50 in flight)`);
-      bq.add(await cpuB.around({ 'bullmq worker': bw.pid, 'redis-server': redis.pid, bench: process.pid }, () => closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: bullLaunch })));
-      fm.add(await cpuF.around({ worker: fw.pid, 'redis-server': redis.pid, 'bench (trigger)': process.pid }, () => closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: fmLaunch })));
+      bq.add(
+        await cpuB.around({ 'bullmq worker': bw.pid, 'redis-server': redis.pid, bench: process.pid }, () =>
+          closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: bullLaunch }),
+        ),
+      );
+      fm.add(
+        await cpuF.around({ worker: fw.pid, 'redis-server': redis.pid, 'bench (trigger)': process.pid }, () =>
+          closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: fmLaunch }),
+        ),
+      );
     }
     await ends.stop();
     if (ends.missed > 0) lost.push(`${ends.missed} run-end events in ${tenant}`);
     log(`onenode: flowmeter ${fm.perSec.toFixed(0)} runs/s (CPU ${cpuF.text()}); BullMQ ${bq.perSec.toFixed(0)} jobs/s (CPU ${cpuB.text('job')})`);
     row(measure, fm.perSec, bq.perSec, { unit: '/s', target: '≥ 0.50×', pass: (_v, r) => r !== null && r >= 0.5 });
-    notes.push(`(*6) closed loops of 50, 3 interleaved slices of ${SL / 1000} s each: Flowmeter trigger → run-end event (worker process --concurrency 50) vs BullMQ Queue.add (Flowmeter's job options) → QueueEvents 'completed' with a no-op Worker process of the same concurrency. CPU, Flowmeter: ${cpuF.text()}; BullMQ: ${cpuB.text('job')}.`);
+    notes.push(
+      `(*6) closed loops of 50, 3 interleaved slices of ${SL / 1000} s each: Flowmeter trigger → run-end event (worker process --concurrency 50) vs BullMQ Queue.add (Flowmeter's job options) → QueueEvents 'completed' with a no-op Worker process of the same concurrency. CPU, Flowmeter: ${cpuF.text()}; BullMQ: ${cpuB.text('job')}.`,
+    );
   } catch (err) {
     failedRow(measure, '≥ 0.50×', err);
   } finally {

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { cpuTally, memOf, sleep, startWorker } from '../lib/processes.mjs';
 import { openProduction, runEnds, stateSize, uniquePrefix } from '../lib/production.mjs';
-import { SCN, item } from '../lib/scenarios.mjs';
+import { item, SCN } from '../lib/scenarios.mjs';
 
 // ---- 7. Peak RSS of a worker running a 10,000-item loop with 1 KB items ------------------
 export async function rssPhase(ctx) {
@@ -37,19 +37,25 @@ export async function rssPhase(ctx) {
     try {
       const run = await p.trigger(tenant, 'loop1', { items }, { type: 'manual' });
       const size = stateSize(diag, p, tenant, run.runId);
-      end = await cpu.around({ worker: w.pid, 'redis-server': redis.pid }, () => ends.wait(run.runId, budget)).catch((e) => {
-        timedOut = true;
-        return { t: performance.now(), status: `not ended: ${e.message}`, actions: NaN };
-      });
+      end = await cpu
+        .around({ worker: w.pid, 'redis-server': redis.pid }, () => ends.wait(run.runId, budget))
+        .catch((e) => {
+          timedOut = true;
+          return { t: performance.now(), status: `not ended: ${e.message}`, actions: NaN };
+        });
       stateBytes = await size.stop();
     } finally {
       clearInterval(sampler);
     }
     const peak = memOf(w.pid);
     const ms = end.t - t0;
-    log(`rss: run ${end.status} in ${ms.toFixed(0)} ms (${end.actions} actions); VmHWM ${peak.hwm.toFixed(1)} MB, sampled peak VmRSS ${peakRss.toFixed(1)} MB; CPU ${cpu.text()}; largest checkpointed state ${(stateBytes / 1e6).toFixed(1)} MB`);
+    log(
+      `rss: run ${end.status} in ${ms.toFixed(0)} ms (${end.actions} actions); VmHWM ${peak.hwm.toFixed(1)} MB, sampled peak VmRSS ${peakRss.toFixed(1)} MB; CPU ${cpu.text()}; largest checkpointed state ${(stateBytes / 1e6).toFixed(1)} MB`,
+    );
     row(measure, peak.hwm, idle.hwm, { unit: ' MB', digits: 1, target: '≤ 200 MB', pass: (v) => (timedOut || end.status !== 'succeeded' ? false : v <= 200) });
-    notes.push(`(*7) VmHWM of a fresh worker process (--concurrency 4) after one run of a 10,000-item loop, items ~1 KB (payload ${(payloadBytes / 1e6).toFixed(1)} MB); baseline: the same process idle, after 'worker ready'. The run ${timedOut ? `did NOT end within ${(budget / 1000).toFixed(0)} s (${end.status})` : `${end.status} in ${(ms / 1000).toFixed(1)} s = ${(end.actions / (ms / 1000)).toFixed(0)} actions/s`} (CPU: ${cpu.text()}; checkpointed state up to ${(stateBytes / 1e6).toFixed(1)} MB).`);
+    notes.push(
+      `(*7) VmHWM of a fresh worker process (--concurrency 4) after one run of a 10,000-item loop, items ~1 KB (payload ${(payloadBytes / 1e6).toFixed(1)} MB); baseline: the same process idle, after 'worker ready'. The run ${timedOut ? `did NOT end within ${(budget / 1000).toFixed(0)} s (${end.status})` : `${end.status} in ${(ms / 1000).toFixed(1)} s = ${(end.actions / (ms / 1000)).toFixed(0)} actions/s`} (CPU: ${cpu.text()}; checkpointed state up to ${(stateBytes / 1e6).toFixed(1)} MB).`,
+    );
     await ends.stop();
     if (ends.missed > 0) lost.push(`${ends.missed} run-end events in ${tenant}`);
   } catch (err) {

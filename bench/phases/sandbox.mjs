@@ -32,7 +32,10 @@ export async function sandboxPhase({ log, table: { row, failedRow, notes } }) {
     };
     const fm = [];
     const bb = [];
-    for (let i = 0; i < 3; i++) await timeFm(), timeBare();
+    for (let i = 0; i < 3; i++) {
+      await timeFm();
+      timeBare();
+    }
     for (let r = 0; r < 12; r++) {
       if (r % 2 === 0) {
         fm.push(await timeFm());
@@ -48,7 +51,9 @@ export async function sandboxPhase({ log, table: { row, failedRow, notes } }) {
     const b = median(bb);
     log(`sandbox: flowmeter ${f.toFixed(2)} µs/call, bare ${b.toFixed(2)} µs/call (medians of 12 rounds × ${N})`);
     row(measure, f, b, { unit: ' µs', digits: 2, target: '≤ 2.00× bare', pass: (_v, ratio) => ratio !== null && ratio <= 2 });
-    notes.push(`(*2) median of 12 interleaved rounds of ${N} calls awaited one after another (a full round trip to the host process each: the worst case; chains and concurrent calls share a hop); same code, isolate memoryLimit 64 MB, { timeout: 1000 }, msg/vars JSON in and the result JSON out on both sides.`);
+    notes.push(
+      `(*2) median of 12 interleaved rounds of ${N} calls awaited one after another (a full round trip to the host process each: the worst case; chains and concurrent calls share a hop); same code, isolate memoryLimit 64 MB, { timeout: 1000 }, msg/vars JSON in and the result JSON out on both sides.`,
+    );
   } catch (err) {
     failedRow(measure, '≤ 2.00× bare', err);
   }

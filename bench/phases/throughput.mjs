@@ -6,7 +6,7 @@ import { evalshaClient } from '../lib/baselines.mjs';
 import { closedLoop, slices } from '../lib/loops.mjs';
 import { cpuTally, startWorker } from '../lib/processes.mjs';
 import { openProduction, runEnds, uniquePrefix } from '../lib/production.mjs';
-import { SCN, item } from '../lib/scenarios.mjs';
+import { item, SCN } from '../lib/scenarios.mjs';
 
 // ---- 3 + 6. 50 concurrent 10-node chains: one worker, then two ---------------------------
 export async function throughputPhase(ctx) {
@@ -43,9 +43,13 @@ export async function throughputPhase(ctx) {
       base.add(await ev.slice(50, SL / 2));
       one.add(await cpu1.around(pids(), fmSlice));
     }
-    log(`throughput: 1 worker ${one.weightPerSec.toFixed(0)} actions/s (${one.perSec.toFixed(0)} runs/s); EVALSHA ${base.perSec.toFixed(0)}/s; CPU ${cpu1.text()}`);
+    log(
+      `throughput: 1 worker ${one.weightPerSec.toFixed(0)} actions/s (${one.perSec.toFixed(0)} runs/s); EVALSHA ${base.perSec.toFixed(0)}/s; CPU ${cpu1.text()}`,
+    );
     row(m1, one.weightPerSec, base.perSec, { unit: '/s', target: '≥ 1.00×', pass: (_v, r) => r !== null && r >= 1 });
-    notes.push(`(*3) actions = 1 trigger + 10 Function per run (11); closed loop of 50 runs (trigger → run-end event) against one worker process --concurrency 50; 4 slices of ${SL / 1000} s interleaved with 4 slices of ${SL / 2000} s of the baseline: EVALSHA of \`return 1\` from one ioredis client, 50 in flight. CPU during the Flowmeter slices (100% = one core): ${cpu1.text()}.`);
+    notes.push(
+      `(*3) actions = 1 trigger + 10 Function per run (11); closed loop of 50 runs (trigger → run-end event) against one worker process --concurrency 50; 4 slices of ${SL / 1000} s interleaved with 4 slices of ${SL / 2000} s of the baseline: EVALSHA of \`return 1\` from one ioredis client, 50 in flight. CPU during the Flowmeter slices (100% = one core): ${cpu1.text()}.`,
+    );
 
     // The ceiling of the same load without Redis or a queue: the engine in this process.
     const m3 = 'ceiling: the same 50-run load in one process, embedded, no Redis (*3b)';
@@ -66,7 +70,9 @@ export async function throughputPhase(ctx) {
       await engine.close();
       log(`throughput: ceiling ${emb.weightPerSec.toFixed(0)} actions/s in process; EVALSHA ${base.perSec.toFixed(0)}/s`);
       row(m3, emb.weightPerSec, base.perSec, { unit: '/s', target: 'reported', pass: () => null });
-      notes.push(`(*3b) the same runs (chain of 10 Function, 50 in flight, closed loop) executed by the embedded engine in the bench process: no Redis, no queue, no second process, billing in memory; 2 slices of ${SL / 1000} s. It bounds what one worker process can do with these runs on this machine, whatever the queue costs.`);
+      notes.push(
+        `(*3b) the same runs (chain of 10 Function, 50 in flight, closed loop) executed by the embedded engine in the bench process: no Redis, no queue, no second process, billing in memory; 2 slices of ${SL / 1000} s. It bounds what one worker process can do with these runs on this machine, whatever the queue costs.`,
+      );
     } catch (err) {
       failedRow(m3, 'reported', err);
     }
@@ -86,7 +92,9 @@ export async function throughputPhase(ctx) {
     for (let i = 0; i < 2; i++) one.add(await fmSlice());
     log(`throughput: 2 workers ${two.weightPerSec.toFixed(0)} actions/s vs 1 worker ${one.weightPerSec.toFixed(0)} (all 1-worker slices); CPU ${cpu2.text()}`);
     row(m2, two.weightPerSec, one.weightPerSec, { unit: '/s', target: 'reported (no target)', pass: () => null });
-    notes.push(`(*4) the same 50-in-flight load against two worker processes (--concurrency 50 each), 4 slices of ${SL / 1000} s, against the one-worker slices (4 before, 2 after). CPU during the two-worker slices: ${cpu2.text()}. With ${cpus().length} CPUs shared by Redis, the triggering process and the workers, a second worker finds no idle core: the ratio shows what a second worker costs or adds here, not how Flowmeter scales on more cores.`);
+    notes.push(
+      `(*4) the same 50-in-flight load against two worker processes (--concurrency 50 each), 4 slices of ${SL / 1000} s, against the one-worker slices (4 before, 2 after). CPU during the two-worker slices: ${cpu2.text()}. With ${cpus().length} CPUs shared by Redis, the triggering process and the workers, a second worker finds no idle core: the ratio shows what a second worker costs or adds here, not how Flowmeter scales on more cores.`,
+    );
     await ends.stop();
     if (ends.missed > 0) lost.push(`${ends.missed} run-end events in ${tenant}`);
   } catch (err) {

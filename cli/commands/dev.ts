@@ -2,19 +2,22 @@
  * `flowmeter dev`: server, worker and scheduler in one process on the embedded default (in
  * memory, nothing to install), with scenario files deployed and enabled, for trying things.
  */
-import type { Command } from 'commander';
+
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Command } from 'commander';
 import { createEmbedded } from '../../engine/embedded.js';
+import { EXIT } from '../errors.js';
 import { cliIo, loadScenarioFile, parseCount, requireValid } from '../io.js';
-import { tenantOf } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
-import { EXIT } from '../errors.js';
+import { tenantOf } from '../production-io.js';
 
 function defaultFiles(): string[] {
   try {
-    return readdirSync('examples').filter((f) => f.endsWith('.json') && !f.endsWith('.input.json')).map((f) => join('examples', f));
+    return readdirSync('examples')
+      .filter((f) => f.endsWith('.json') && !f.endsWith('.input.json'))
+      .map((f) => join('examples', f));
   } catch {
     return [];
   }

@@ -1,11 +1,11 @@
 /** `flowmeter estimate FILE [--items N] [--month YYYY-MM] [--json]`: the action range of one run, and per month (§7). */
 import type { Command } from 'commander';
-import { estimateScenario, isMonth, MAX_FIRINGS, type Estimate } from '../../scenario/estimate.js';
+import { type Observed, observedCost } from '../../engine/observed.js';
+import { type Estimate, estimateScenario, isMonth, MAX_FIRINGS } from '../../scenario/estimate.js';
 import { CliError, EXIT } from '../errors.js';
 import { cliIo, loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
-import { observedCost, type Observed } from '../../engine/observed.js';
-import { tenantOf, withProduction, type GlobalOpts } from '../production-io.js';
+import { type GlobalOpts, tenantOf, withProduction } from '../production-io.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -43,7 +43,7 @@ export function formatEstimate(scenarioId: string, e: Estimate, schedule?: strin
     lines.push('assumptions:');
     for (const a of notes) lines.push(`  - ${a}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function registerEstimateCommand(program: Command, done: (r: CommandResult) => void): void {

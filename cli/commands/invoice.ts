@@ -1,9 +1,9 @@
 /** `flowmeter invoice --tenant T [--period YYYY-MM] [--json]` (SPEC §11). */
 import type { Command } from 'commander';
-import { tenantOf, withProduction } from '../production-io.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
 import { formatInvoice, invoiceOf } from '../../metering/invoice.js';
+import { CliError, EXIT } from '../errors.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 
 export function registerInvoiceCommand(program: Command, done: (r: CommandResult) => void): void {
   program

@@ -1,10 +1,10 @@
 /** `flowmeter keys create|list|revoke`: API keys for the HTTP API (SPEC §8, §9). */
 import type { Command } from 'commander';
-import { tenantOf, withProduction, type GlobalOpts } from '../production-io.js';
-import type { CommandResult } from '../main.js';
+import { apiKeyId, KEY_ID_RE } from '../../services/api-keys.js';
 import { CliError, EXIT } from '../errors.js';
 import { cliIo } from '../io.js';
-import { apiKeyId, KEY_ID_RE } from '../../services/api-keys.js';
+import type { CommandResult } from '../main.js';
+import { type GlobalOpts, tenantOf, withProduction } from '../production-io.js';
 
 function needRedis(cmd: Command, what: string): void {
   if (!((cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL)) {
@@ -39,7 +39,7 @@ export function registerKeysCommand(program: Command, done: (r: CommandResult) =
         ? `${JSON.stringify(list)}\n`
         : list.length === 0
           ? `no keys for tenant ${tenant}\n`
-          : list.map((k) => `${k.id}  created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}`).join('\n') + '\n';
+          : `${list.map((k) => `${k.id}  created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}`).join('\n')}\n`;
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { createEmbedded } from '../../engine/embedded.js';
 import { scenarioJsonSchema } from '../../scenario/schema.js';
 import { CliError, EXIT } from '../errors.js';
-import { cliIo, loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
 import { exitCodeOf, formatRun } from '../format.js';
-import { terminalProgress } from '../progress.js';
+import { cliIo, loadScenarioFile, parseCount, readPayload, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
+import { terminalProgress } from '../progress.js';
 
 export function registerLocalCommands(program: Command, done: (r: CommandResult) => void): void {
   program
@@ -40,27 +40,30 @@ export function registerLocalCommands(program: Command, done: (r: CommandResult)
     .option('--overage <mode>', 'halt or allow', 'halt')
     .option('--json', 'print the run record as one JSON document')
     .option('--verbose', 'also print the payload and every task input')
-    .action(async (file: string, opts: { input?: string; payload?: string; tenant: string; quota?: string; overage: string; json?: boolean; verbose?: boolean }) => {
-      // Flags first: a wrong flag is reported before the scenario is read.
-      const payload = readPayload(opts);
-      const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
-      if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
-      const scenario = requireValid(file, loadScenarioFile(file));
-      const { stderr } = cliIo();
-      const progress = terminalProgress(stderr);
-      const engine = createEmbedded({
-        onTask: progress.onTask,
-        onAlert: (a) => stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
-      });
-      try {
-        await engine.ledger.setQuota(opts.tenant, { ...(monthlyActions !== undefined && { monthlyActions }), overage: opts.overage });
-        const run = await engine.run(scenario, payload, { tenant: opts.tenant });
-        const { pending, ...rest } = run;
-        const doc = run.status === 'halted' ? { ...rest, pending } : rest;
-        done({ stdout: opts.json ? `${JSON.stringify(doc)}\n` : formatRun(run, { verbose: opts.verbose }), exitCode: exitCodeOf(run) });
-      } finally {
-        progress.done();
-        await engine.close();
-      }
-    });
+    .action(
+      async (file: string, opts: { input?: string; payload?: string; tenant: string; quota?: string; overage: string; json?: boolean; verbose?: boolean }) => {
+        // Flags first: a wrong flag is reported before the scenario is read.
+        const payload = readPayload(opts);
+        const monthlyActions = opts.quota === undefined ? undefined : parseCount(opts.quota, '--quota');
+        if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
+        const scenario = requireValid(file, loadScenarioFile(file));
+        const { stderr } = cliIo();
+        const progress = terminalProgress(stderr);
+        const engine = createEmbedded({
+          onTask: progress.onTask,
+          onAlert: (a) =>
+            stderr.write(`flowmeter: alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of its ${a.limit} actions for ${a.period}\n`),
+        });
+        try {
+          await engine.ledger.setQuota(opts.tenant, { ...(monthlyActions !== undefined && { monthlyActions }), overage: opts.overage });
+          const run = await engine.run(scenario, payload, { tenant: opts.tenant });
+          const { pending, ...rest } = run;
+          const doc = run.status === 'halted' ? { ...rest, pending } : rest;
+          done({ stdout: opts.json ? `${JSON.stringify(doc)}\n` : formatRun(run, { verbose: opts.verbose }), exitCode: exitCodeOf(run) });
+        } finally {
+          progress.done();
+          await engine.close();
+        }
+      },
+    );
 }

@@ -1,12 +1,12 @@
 /** `flowmeter plan set --file PLAN.json` and `plan show` (SPEC §11). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseJson } from '../io.js';
-import { tenantOf, withProduction } from '../production-io.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
 import { errorMessage } from '../../core/errors.js';
 import { parsePlan, planDocument } from '../../metering/plan.js';
+import { CliError, EXIT } from '../errors.js';
+import { parseJson } from '../io.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 
 export function registerPlanCommands(program: Command, done: (r: CommandResult) => void): void {
   const plan = program.command('plan').description("set and show a tenant's plan (needs --redis)").option('--tenant <tenant>', 'tenant', 'default');
@@ -33,12 +33,10 @@ export function registerPlanCommands(program: Command, done: (r: CommandResult) 
       await withProduction(cmd, (prod) => prod.ledger.setPlan(tenant, p));
       done({ stdout: `${JSON.stringify(planDocument(p))}\n`, exitCode: EXIT.ok });
     });
-  plan
-    .command('show')
-    .action(async (_o: unknown, cmd: Command) => {
-      const tenant = tenantOf(cmd);
-      const p = await withProduction(cmd, (prod) => prod.ledger.getPlan(tenant));
-      if (!p) throw new CliError(`tenant ${tenant} has no plan; set one with plan set --file PLAN.json`);
-      done({ stdout: `${JSON.stringify(planDocument(p))}\n`, exitCode: EXIT.ok });
-    });
+  plan.command('show').action(async (_o: unknown, cmd: Command) => {
+    const tenant = tenantOf(cmd);
+    const p = await withProduction(cmd, (prod) => prod.ledger.getPlan(tenant));
+    if (!p) throw new CliError(`tenant ${tenant} has no plan; set one with plan set --file PLAN.json`);
+    done({ stdout: `${JSON.stringify(planDocument(p))}\n`, exitCode: EXIT.ok });
+  });
 }

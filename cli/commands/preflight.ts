@@ -1,7 +1,8 @@
 /** Checks before a command starts work that could not go anywhere: fail fast, in one line. */
+
+import type { RunRecord } from '../../core/types.js';
 import type { Production } from '../../redis/production.js';
 import { CliError, EXIT } from '../errors.js';
-import type { RunRecord } from '../../core/types.js';
 
 /**
  * Throws one line when no BullMQ worker is connected to the run queue: a `--wait` would
@@ -10,7 +11,10 @@ import type { RunRecord } from '../../core/types.js';
 export async function requireWorker(p: Production): Promise<void> {
   const count = await p.queue.queue.getWorkersCount().catch(() => null);
   if (count === 0) {
-    throw new CliError('no worker is connected to the run queue, so --wait would never see the run end: start one with `flowmeter worker` (or drop --wait to only enqueue)', EXIT.failed);
+    throw new CliError(
+      'no worker is connected to the run queue, so --wait would never see the run end: start one with `flowmeter worker` (or drop --wait to only enqueue)',
+      EXIT.failed,
+    );
   }
 }
 

@@ -1,12 +1,12 @@
 /** `flowmeter runs replay RUN_ID [--wait] [--json]` (SPEC §12). */
 import type { Command } from 'commander';
-import { parseCount } from '../io.js';
-import { tenantOf, withProduction } from '../production-io.js';
-import { exitCodeOf, formatRun } from '../format.js';
-import type { CommandResult } from '../main.js';
-import { EXIT } from '../errors.js';
 import { planReplay } from '../../engine/replay.js';
 import { newRun } from '../../engine/run-record.js';
+import { EXIT } from '../errors.js';
+import { exitCodeOf, formatRun } from '../format.js';
+import { parseCount } from '../io.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 import { requireWorker } from './preflight.js';
 
 export function registerReplayCommand(runs: Command, done: (r: CommandResult) => void): void {
@@ -24,16 +24,23 @@ export function registerReplayCommand(runs: Command, done: (r: CommandResult) =>
         const plan = await planReplay(p, tenant, runId);
         if (!opts.wait) {
           const run = await p.trigger(tenant, plan.scenario.id, plan.payload, plan.trigger);
-          const text = opts.json ? `${JSON.stringify({ runId: run.runId, replayOf: runId, version: run.version ?? null })}\n` : `${run.runId} (replay of ${runId})\n`;
+          const text = opts.json
+            ? `${JSON.stringify({ runId: run.runId, replayOf: runId, version: run.version ?? null })}\n`
+            : `${run.runId} (replay of ${runId})\n`;
           return { stdout: text, exitCode: EXIT.ok };
         }
         await requireWorker(p);
         // Subscribe first, then persist and enqueue: the end of the run cannot be missed.
         const run = newRun(plan.scenario, tenant, plan.trigger);
-        const ended = await p.waitFor(tenant, run.runId, async () => {
-          await p.runs.create(run, plan.scenario, plan.payload);
-          await p.queue.enqueue({ tenant, runId: run.runId, scenarioId: plan.scenario.id });
-        }, timeout);
+        const ended = await p.waitFor(
+          tenant,
+          run.runId,
+          async () => {
+            await p.runs.create(run, plan.scenario, plan.payload);
+            await p.queue.enqueue({ tenant, runId: run.runId, scenarioId: plan.scenario.id });
+          },
+          timeout,
+        );
         return { stdout: opts.json ? `${JSON.stringify(ended)}\n` : formatRun(ended), exitCode: exitCodeOf(ended) };
       });
       done(result);

@@ -1,14 +1,14 @@
 /** `flowmeter trigger` and `flowmeter runs list|show|resume`. */
 import type { Command } from 'commander';
-import { parseCount, readPayload } from '../io.js';
-import { tenantOf, withProduction } from '../production-io.js';
-import { exitCodeOf, formatRun } from '../format.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
 import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { RunSummary } from '../../engine/stores.js';
-import { registerReplayCommand } from './replay.js';
+import { CliError, EXIT } from '../errors.js';
+import { exitCodeOf, formatRun } from '../format.js';
+import { parseCount, readPayload } from '../io.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 import { requireActionsToResume, requireWorker } from './preflight.js';
+import { registerReplayCommand } from './replay.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 
@@ -18,9 +18,12 @@ function printRun(run: RunRecord, json: boolean | undefined): CommandResult {
 
 function formatList(list: RunSummary[]): string {
   if (list.length === 0) return 'no runs\n';
-  return list
-    .map((r) => `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}`)
-    .join('\n') + '\n';
+  return `${list
+    .map(
+      (r) =>
+        `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}`,
+    )
+    .join('\n')}\n`;
 }
 
 export function registerRunCommands(program: Command, done: (r: CommandResult) => void): void {
@@ -53,10 +56,15 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         const { newRun } = await import('../../engine/run-record.js');
         const run = newRun(scenario, tenant, trigger);
         runId = run.runId;
-        const ended = await p.waitFor(tenant, runId, async () => {
-          await p.runs.create(run, scenario, payload);
-          await p.queue.enqueue({ tenant, runId, scenarioId: id });
-        }, timeout);
+        const ended = await p.waitFor(
+          tenant,
+          runId,
+          async () => {
+            await p.runs.create(run, scenario, payload);
+            await p.queue.enqueue({ tenant, runId, scenarioId: id });
+          },
+          timeout,
+        );
         return printRun(ended, opts.json);
       });
       done(result);
@@ -71,7 +79,8 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print an array of run summaries')
     .action(async (opts: { scenario?: string; status?: string; limit: string; json?: boolean }, cmd: Command) => {
-      if (opts.status && !STATUSES.includes(opts.status as RunStatus)) throw new CliError(`--status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(opts.status)}`);
+      if (opts.status && !STATUSES.includes(opts.status as RunStatus))
+        throw new CliError(`--status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(opts.status)}`);
       const limit = parseCount(opts.limit, '--limit', 1);
       const tenant = tenantOf(cmd);
       const list = await withProduction(cmd, (p) => p.runs.list(tenant, { scenarioId: opts.scenario, status: opts.status as RunStatus | undefined, limit }));

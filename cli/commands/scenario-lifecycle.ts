@@ -1,16 +1,23 @@
 /** `flowmeter scenarios versions|rollback|delete` (SPEC §12). */
 import type { Command } from 'commander';
-import { parseCount } from '../io.js';
-import { tenantOf, withProduction } from '../production-io.js';
-import type { CommandResult } from '../main.js';
-import { EXIT } from '../errors.js';
 import type { ScenarioVersion } from '../../engine/scenario-store.js';
+import { EXIT } from '../errors.js';
+import { parseCount } from '../io.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 
 function formatVersions(id: string, tenant: string, list: ScenarioVersion[]): string {
   const current = list.length;
-  return `versions of ${id} for tenant ${tenant}:\n` + list
-    .map((v) => `${v.version === current ? '*' : ' '} ${String(v.version).padStart(3)}  ${v.deployedAt}  ${v.hash.slice(0, 12)}  ${v.scenario.nodes.length} nodes${v.rollbackOf !== undefined ? `  (rollback to ${v.rollbackOf})` : ''}`)
-    .join('\n') + '\n';
+  return (
+    `versions of ${id} for tenant ${tenant}:\n` +
+    list
+      .map(
+        (v) =>
+          `${v.version === current ? '*' : ' '} ${String(v.version).padStart(3)}  ${v.deployedAt}  ${v.hash.slice(0, 12)}  ${v.scenario.nodes.length} nodes${v.rollbackOf !== undefined ? `  (rollback to ${v.rollbackOf})` : ''}`,
+      )
+      .join('\n') +
+    '\n'
+  );
 }
 
 export function registerLifecycleCommands(scenarios: Command, done: (r: CommandResult) => void): void {

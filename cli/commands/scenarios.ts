@@ -1,11 +1,11 @@
 /** `flowmeter scenarios deploy|list|enable|disable|versions|rollback|delete`. */
 import type { Command } from 'commander';
-import { loadScenarioFile, requireValid } from '../io.js';
-import { tenantOf, withProduction } from '../production-io.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
 import { errorMessage } from '../../core/errors.js';
 import { assertEnvAllowed, parseTenantEnv } from '../../services/tenant-env.js';
+import { CliError, EXIT } from '../errors.js';
+import { loadScenarioFile, requireValid } from '../io.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 import { registerLifecycleCommands } from './scenario-lifecycle.js';
 
 export function registerScenarioCommands(program: Command, done: (r: CommandResult) => void): void {
@@ -28,7 +28,9 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
         const { created, changed, version } = await p.scenarios.deploy(tenant, scenario);
         if (opts.enable) await p.scenarios.enable(tenant, scenario.id, (await p.ledger.getQuota(tenant)).maxActiveScenarios);
         const enabled = await p.scenarios.isEnabled(tenant, scenario.id);
-        const what = !changed ? `unchanged ${scenario.id} (still version ${version})` : `${created ? 'deployed' : 'updated'} ${scenario.id} as version ${version}`;
+        const what = !changed
+          ? `unchanged ${scenario.id} (still version ${version})`
+          : `${created ? 'deployed' : 'updated'} ${scenario.id} as version ${version}`;
         return `${what} for tenant ${tenant} (${enabled ? 'enabled' : `disabled; \`flowmeter scenarios enable ${scenario.id}\` to enable`})\n`;
       });
       done({ stdout: out, exitCode: EXIT.ok });
@@ -37,7 +39,7 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
   scenarios
     .command('list')
     .option('--json', 'print JSON')
-    .description('list the tenant\'s scenarios')
+    .description("list the tenant's scenarios")
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
       const list = await withProduction(cmd, (p) => p.scenarios.list(tenant));
@@ -45,7 +47,11 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
         ? `${JSON.stringify(list)}\n`
         : list.length === 0
           ? `no scenarios for tenant ${tenant}\n`
-          : list.map((s) => `${s.enabled ? 'enabled ' : 'disabled'}  ${s.id.padEnd(24)}  ${s.trigger.type.padEnd(8)}  ${s.nodes} nodes  ${s.name ?? ''}`.trimEnd()).join('\n') + '\n';
+          : `${list
+              .map((s) =>
+                `${s.enabled ? 'enabled ' : 'disabled'}  ${s.id.padEnd(24)}  ${s.trigger.type.padEnd(8)}  ${s.nodes} nodes  ${s.name ?? ''}`.trimEnd(),
+              )
+              .join('\n')}\n`;
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

@@ -4,11 +4,11 @@
  * may run at once and each (scenario, instant) still fires once.
  */
 import type { Command } from 'commander';
+import { EXIT } from '../errors.js';
 import { parseCount } from '../io.js';
-import { openProduction } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
-import { EXIT } from '../errors.js';
+import { openProduction } from '../production-io.js';
 
 /** How long `stop` waits for a tick in progress (e.g. stuck on an unreachable Redis). */
 const STOP_GRACE_MS = 5000;
@@ -17,7 +17,7 @@ export function registerSchedulerCommand(program: Command, done: (r: CommandResu
   program
     .command('scheduler')
     .description('fire cron-triggered scenarios (needs --redis); several schedulers may run, each firing happens once')
-    .option('--catch-up-ms <ms>', 'on start, fire instants missed within this window (default: each scenario\'s trigger.catchUp, else none)')
+    .option('--catch-up-ms <ms>', "on start, fire instants missed within this window (default: each scenario's trigger.catchUp, else none)")
     .action(async (opts: { catchUpMs?: string }, cmd: Command) => {
       const catchUpMs = opts.catchUpMs === undefined ? undefined : parseCount(opts.catchUpMs, '--catch-up-ms');
       const p = await openProduction(cmd, {

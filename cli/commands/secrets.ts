@@ -1,17 +1,19 @@
 /** `flowmeter secrets set|list|delete`: a tenant's stored credentials (SPEC §9; needs --redis). */
 import type { Command } from 'commander';
-import { tenantOf, withProduction } from '../production-io.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
-import { checkSecret } from '../../services/secrets.js';
 import { errorMessage } from '../../core/errors.js';
+import { checkSecret } from '../../services/secrets.js';
+import { CliError, EXIT } from '../errors.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 
 /** Standard input, without one trailing newline. */
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new CliError('secrets set: pass the value on standard input or with --value V');
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 function checked(name: string, value?: string): void {
@@ -44,11 +46,15 @@ export function registerSecretsCommand(program: Command, done: (r: CommandResult
     .command('list')
     .option('--tenant <tenant>', 'tenant', 'default')
     .option('--json', 'print JSON')
-    .description('names and updatedAt of the tenant\'s credentials (never values)')
+    .description("names and updatedAt of the tenant's credentials (never values)")
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
       const list = await withProduction(cmd, (p) => p.secrets.list(tenant));
-      const text = opts.json ? `${JSON.stringify(list)}\n` : list.length === 0 ? `no secrets for tenant ${tenant}\n` : list.map((s) => `${s.name.padEnd(32)}  ${s.updatedAt}`).join('\n') + '\n';
+      const text = opts.json
+        ? `${JSON.stringify(list)}\n`
+        : list.length === 0
+          ? `no secrets for tenant ${tenant}\n`
+          : `${list.map((s) => `${s.name.padEnd(32)}  ${s.updatedAt}`).join('\n')}\n`;
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

@@ -5,16 +5,16 @@
  * without, an embedded in-memory platform that executes runs in this process.
  */
 import type { Command } from 'commander';
-import { cliIo, parseCount } from '../io.js';
-import { openProduction, type GlobalOpts } from '../production-io.js';
-import { logger } from '../logger.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
+// The server's modules (fastify, prom-client) are loaded when `serve` runs, not by every command.
+import { DEFAULT_BODY_LIMIT } from '../../api/limits.js';
 import { createEmbedded } from '../../engine/embedded.js';
 import type { Platform } from '../../engine/platform.js';
 import { safeRedisUrl } from '../../redis/client.js';
-// The server's modules (fastify, prom-client) are loaded when `serve` runs, not by every command.
-import { DEFAULT_BODY_LIMIT } from '../../api/limits.js';
+import { CliError, EXIT } from '../errors.js';
+import { cliIo, parseCount } from '../io.js';
+import { logger } from '../logger.js';
+import type { CommandResult } from '../main.js';
+import { type GlobalOpts, openProduction } from '../production-io.js';
 
 interface ServeOpts {
   port: string;
@@ -40,7 +40,8 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
       const bodyLimit = parseCount(opts.bodyLimit, '--body-limit', 1);
       const concurrency = parseCount(opts.concurrency, '--concurrency', 1);
       const redisUrl = (cmd.optsWithGlobals() as GlobalOpts).redis ?? env.FLOWMETER_REDIS_URL;
-      if (opts.worker && !redisUrl) throw new CliError('--worker needs --redis URL (or FLOWMETER_REDIS_URL); without Redis, serve executes runs in process anyway');
+      if (opts.worker && !redisUrl)
+        throw new CliError('--worker needs --redis URL (or FLOWMETER_REDIS_URL); without Redis, serve executes runs in process anyway');
 
       let platform: Platform;
       if (redisUrl) {
@@ -54,7 +55,9 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
           w.on('error', (err) => logger.warn({ err: err.message }, 'worker: Redis error, retrying'));
         }
         platform = p;
-        logger.info(`production platform on Redis ${safeRedisUrl(redisUrl)}${opts.worker ? `, executing runs here (concurrency ${concurrency})` : '; runs are executed by `flowmeter worker` processes'}`);
+        logger.info(
+          `production platform on Redis ${safeRedisUrl(redisUrl)}${opts.worker ? `, executing runs here (concurrency ${concurrency})` : '; runs are executed by `flowmeter worker` processes'}`,
+        );
       } else {
         platform = createEmbedded({
           onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
@@ -63,7 +66,8 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
       }
 
       const adminKey = env.FLOWMETER_ADMIN_KEY || undefined;
-      if (!adminKey) logger.warn('FLOWMETER_ADMIN_KEY is not set: only tenant keys (`flowmeter keys create`) can use /api, and nobody can change quotas through it');
+      if (!adminKey)
+        logger.warn('FLOWMETER_ADMIN_KEY is not set: only tenant keys (`flowmeter keys create`) can use /api, and nobody can change quotas through it');
 
       const { buildServer } = await import('../../api/server.js');
       const app = await buildServer(platform, { adminKey, bodyLimit, logger: env.FLOWMETER_LOG_REQUESTS === '1' });
@@ -73,7 +77,10 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
         await app.close().catch(() => undefined);
         await platform.close();
         const code = (err as NodeJS.ErrnoException).code;
-        throw new CliError(`cannot listen on ${opts.host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use' : code ?? (err as Error).message}`, EXIT.failed);
+        throw new CliError(
+          `cannot listen on ${opts.host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use' : (code ?? (err as Error).message)}`,
+          EXIT.failed,
+        );
       }
       const address = app.server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;

@@ -5,13 +5,13 @@
  *   12:00:01.234  run_3f2a…  #3  each[1]   ok       1 act   0.4 ms
  *   12:00:01.240  run_3f2a…  run succeeded  9 actions
  */
-import { Command } from 'commander';
-import { openProduction, tenantOf } from '../production-io.js';
-import type { CommandResult } from '../main.js';
+import type { Command } from 'commander';
+import type { TaskRecord } from '../../core/types.js';
+import type { RunEvent } from '../../engine/platform.js';
 import { CliError, EXIT } from '../errors.js';
 import { cliIo } from '../io.js';
-import type { RunEvent } from '../../engine/platform.js';
-import type { TaskRecord } from '../../core/types.js';
+import type { CommandResult } from '../main.js';
+import { openProduction, tenantOf } from '../production-io.js';
 
 const COLORS: Record<string, string> = { ok: '32', succeeded: '32', dropped: '2', error: '31', failed: '31', halted: '33', rejected: '33' };
 
@@ -66,7 +66,8 @@ export function registerTailCommand(program: Command, runsCommand?: Command, don
     .option('--scenario <id>', 'only this scenario')
     .action(async (opts: { scenario?: string }, cmd: Command) => {
       const tenant = tenantOf(cmd);
-      if (opts.scenario !== undefined && !/^[a-z0-9_-]{1,64}$/.test(opts.scenario)) throw new CliError(`--scenario must be a scenario id, got ${JSON.stringify(opts.scenario)}`);
+      if (opts.scenario !== undefined && !/^[a-z0-9_-]{1,64}$/.test(opts.scenario))
+        throw new CliError(`--scenario must be a scenario id, got ${JSON.stringify(opts.scenario)}`);
       const p = await openProduction(cmd, { persistent: true });
       const { stdout, stderr } = cliIo();
       const tty = stdout.isTTY === true;
@@ -75,7 +76,7 @@ export function registerTailCommand(program: Command, runsCommand?: Command, don
         stop = await p.subscribe(tenant, (e) => {
           if (opts.scenario && e.scenarioId !== opts.scenario) return;
           const lines = formatEventLines(e, tty);
-          if (lines.length) stdout.write(lines.join('\n') + '\n');
+          if (lines.length) stdout.write(`${lines.join('\n')}\n`);
         });
         stderr.write(`tailing tenant ${tenant}${opts.scenario ? `, scenario ${opts.scenario}` : ''}; Ctrl-C to stop\n`);
         await new Promise<void>((resolve) => {

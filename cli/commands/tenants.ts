@@ -1,7 +1,8 @@
 /** Refusing unknown tenants: a typo in `--tenant` must not read or create a fresh tenant. */
+
+import { didYouMean } from '../../core/suggest.js';
 import type { Production } from '../../redis/production.js';
 import { CliError, EXIT } from '../errors.js';
-import { didYouMean } from '../../core/suggest.js';
 
 /** A tenant is known when it has data (scenarios, runs) or a quota; `default` always is. */
 async function isKnown(p: Production, tenant: string): Promise<boolean> {

@@ -1,9 +1,9 @@
 /** `flowmeter usage export --period YYYY-MM --format csv|cloudevents` (SPEC §11): one line per run. */
 import type { Command } from 'commander';
-import { tenantOf, withProduction } from '../production-io.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
 import type { RunSummary } from '../../engine/stores.js';
+import { CliError, EXIT } from '../errors.js';
+import type { CommandResult } from '../main.js';
+import { tenantOf, withProduction } from '../production-io.js';
 
 /** The most runs listed (the run store's own bound). */
 const MAX_RUNS = 10_000;
@@ -15,16 +15,26 @@ function csvField(v: string | number | boolean): string {
 
 export function exportCsv(runs: RunSummary[]): string {
   const rows = runs.map((r) => [r.runId, r.scenarioId, r.startedAt ?? '', r.actions, r.billable].map(csvField).join(','));
-  return ['run_id,scenario,started,actions,billable', ...rows].join('\n') + '\n';
+  return `${['run_id,scenario,started,actions,billable', ...rows].join('\n')}\n`;
 }
 
 /** CloudEvents 1.0, structured JSON, one event per line. */
 export function exportCloudEvents(tenant: string, runs: RunSummary[]): string {
-  return runs.map((r) => JSON.stringify({
-    specversion: '1.0', type: 'dev.flowmeter.run.usage', source: `/flowmeter/tenants/${tenant}`, id: r.runId,
-    time: r.startedAt, subject: r.scenarioId, datacontenttype: 'application/json',
-    data: { runId: r.runId, scenarioId: r.scenarioId, started: r.startedAt, actions: r.actions, billable: r.billable, status: r.status },
-  }) + '\n').join('');
+  return runs
+    .map(
+      (r) =>
+        `${JSON.stringify({
+          specversion: '1.0',
+          type: 'dev.flowmeter.run.usage',
+          source: `/flowmeter/tenants/${tenant}`,
+          id: r.runId,
+          time: r.startedAt,
+          subject: r.scenarioId,
+          datacontenttype: 'application/json',
+          data: { runId: r.runId, scenarioId: r.scenarioId, started: r.startedAt, actions: r.actions, billable: r.billable, status: r.status },
+        })}\n`,
+    )
+    .join('');
 }
 
 export function registerUsageExport(usage: Command, done: (r: CommandResult) => void): void {

@@ -1,13 +1,13 @@
 /** `flowmeter usage` and `flowmeter quota set|add|show`. */
 import type { Command } from 'commander';
+import { formatHistory, usageHistory } from '../../metering/history.js';
+import { isValidTimezone } from '../../metering/periods.js';
+import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
+import { CliError, EXIT } from '../errors.js';
 import { parseCount } from '../io.js';
+import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
 import { requireKnownTenant } from './tenants.js';
-import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
-import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
-import { isValidTimezone } from '../../metering/periods.js';
-import { formatHistory, usageHistory } from '../../metering/history.js';
 import { registerUsageExport } from './usage-export.js';
 
 export function formatUsage(u: UsageReport): string {
@@ -18,10 +18,14 @@ export function formatUsage(u: UsageReport): string {
   ];
   if (u.projection) {
     const p = u.projection;
-    lines.push(`projection: ${p.projectedUsed} actions by ${u.period.end} at ${p.perDay}/day${p.willExceed ? ` — WARNING: passes the limit of ${u.limit + u.addOns}${p.exceedsOn ? ` around ${p.exceedsOn.slice(0, 10)}` : ''}` : ' (within the limit)'}`);
+    lines.push(
+      `projection: ${p.projectedUsed} actions by ${u.period.end} at ${p.perDay}/day${p.willExceed ? ` — WARNING: passes the limit of ${u.limit + u.addOns}${p.exceedsOn ? ` around ${p.exceedsOn.slice(0, 10)}` : ''}` : ' (within the limit)'}`,
+    );
   }
   for (const [name, c] of Object.entries(u.connections ?? {})) {
-    lines.push(`connection ${name}: ${c.requests} requests, ${c.bytes} bytes, ${c.errors} errors, last status ${c.lastStatus ?? 'none'}${c.lastAt ? ` at ${c.lastAt}` : ''}`);
+    lines.push(
+      `connection ${name}: ${c.requests} requests, ${c.bytes} bytes, ${c.errors} errors, last status ${c.lastStatus ?? 'none'}${c.lastAt ? ` at ${c.lastAt}` : ''}`,
+    );
   }
   if (u.alerts.length) lines.push(`alerts: ${u.alerts.map((a) => `${Math.round(a.threshold * 100)}% at ${a.at}`).join(', ')}`);
   if (u.byScenario.length) {
@@ -33,7 +37,7 @@ export function formatUsage(u: UsageReport): string {
     const max = Math.max(...u.byDay.map((d) => d.actions));
     for (const d of u.byDay) lines.push(`${d.date}  ${String(d.actions).padStart(7)}  ${'#'.repeat(Math.max(1, Math.round((d.actions / max) * 40)))}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function parseAlerts(s: string): number[] {
@@ -45,15 +49,20 @@ function parseAlerts(s: string): number[] {
 /** `--expires ISO`: a date-time with a zone (or a date, UTC midnight) after `now`. */
 function parseExpiry(s: string, now: Date): Date {
   const d = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) ? new Date(s) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new CliError(`--expires must be an ISO 8601 date-time with a zone such as 2026-11-30T18:00:00Z, got ${JSON.stringify(s)}`);
+  if (Number.isNaN(d.getTime()))
+    throw new CliError(`--expires must be an ISO 8601 date-time with a zone such as 2026-11-30T18:00:00Z, got ${JSON.stringify(s)}`);
   if (d.getTime() <= now.getTime()) throw new CliError(`--expires ${s} is in the past`);
   return d;
 }
 
 function parseEmails(s: string): string[] {
-  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const bad = list.find((a) => !/^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(a));
-  if (list.length === 0 || bad !== undefined) throw new CliError(`--notify-email must be comma-separated addresses like a@example.com, got ${JSON.stringify(bad ?? s)}`);
+  if (list.length === 0 || bad !== undefined)
+    throw new CliError(`--notify-email must be comma-separated addresses like a@example.com, got ${JSON.stringify(bad ?? s)}`);
   return list;
 }
 
@@ -110,33 +119,52 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--notify-email <list>', 'mail alerts, quota halts and period resets to these addresses (comma-separated)')
     .option('--notify-webhook <url>', 'POST them, signed, to this http(s) URL')
     .option('--create', 'create the tenant if it does not exist yet')
-    .action(async (opts: { monthly?: string; overage?: string; timezone?: string; alerts?: string; maxActive?: string; resumeHalted?: string; notifyEmail?: string; notifyWebhook?: string; create?: boolean }, cmd: Command) => {
-      const patch: QuotaPatch = {};
-      if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
-      if (opts.overage !== undefined) {
-        if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
-        patch.overage = opts.overage;
-      }
-      if (opts.timezone !== undefined) {
-        if (!isValidTimezone(opts.timezone)) throw new CliError(`--timezone: unknown IANA timezone ${JSON.stringify(opts.timezone)}`);
-        patch.timezone = opts.timezone;
-      }
-      if (opts.alerts !== undefined) patch.alerts = parseAlerts(opts.alerts);
-      if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
-      if (opts.resumeHalted !== undefined) {
-        if (opts.resumeHalted !== 'auto' && opts.resumeHalted !== 'manual') throw new CliError(`--resume-halted must be auto or manual, got ${JSON.stringify(opts.resumeHalted)}`);
-        patch.resumeHalted = opts.resumeHalted;
-      }
-      if (opts.notifyEmail !== undefined) patch.notifyEmails = parseEmails(opts.notifyEmail);
-      if (opts.notifyWebhook !== undefined) patch.notifyWebhook = parseWebhook(opts.notifyWebhook);
-      if (Object.keys(patch).length === 0) throw new CliError('quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook');
-      const tenant = tenantOf(cmd);
-      const q = await withProduction(cmd, async (p) => {
-        if (!opts.create) await requireKnownTenant(p, tenant, '--create');
-        return p.ledger.setQuota(tenant, patch);
-      });
-      done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
-    });
+    .action(
+      async (
+        opts: {
+          monthly?: string;
+          overage?: string;
+          timezone?: string;
+          alerts?: string;
+          maxActive?: string;
+          resumeHalted?: string;
+          notifyEmail?: string;
+          notifyWebhook?: string;
+          create?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const patch: QuotaPatch = {};
+        if (opts.monthly !== undefined) patch.monthlyActions = parseCount(opts.monthly, '--monthly');
+        if (opts.overage !== undefined) {
+          if (opts.overage !== 'halt' && opts.overage !== 'allow') throw new CliError(`--overage must be halt or allow, got ${JSON.stringify(opts.overage)}`);
+          patch.overage = opts.overage;
+        }
+        if (opts.timezone !== undefined) {
+          if (!isValidTimezone(opts.timezone)) throw new CliError(`--timezone: unknown IANA timezone ${JSON.stringify(opts.timezone)}`);
+          patch.timezone = opts.timezone;
+        }
+        if (opts.alerts !== undefined) patch.alerts = parseAlerts(opts.alerts);
+        if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
+        if (opts.resumeHalted !== undefined) {
+          if (opts.resumeHalted !== 'auto' && opts.resumeHalted !== 'manual')
+            throw new CliError(`--resume-halted must be auto or manual, got ${JSON.stringify(opts.resumeHalted)}`);
+          patch.resumeHalted = opts.resumeHalted;
+        }
+        if (opts.notifyEmail !== undefined) patch.notifyEmails = parseEmails(opts.notifyEmail);
+        if (opts.notifyWebhook !== undefined) patch.notifyWebhook = parseWebhook(opts.notifyWebhook);
+        if (Object.keys(patch).length === 0)
+          throw new CliError(
+            'quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook',
+          );
+        const tenant = tenantOf(cmd);
+        const q = await withProduction(cmd, async (p) => {
+          if (!opts.create) await requireKnownTenant(p, tenant, '--create');
+          return p.ledger.setQuota(tenant, patch);
+        });
+        done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
+      },
+    );
   quota
     .command('add')
     .requiredOption('--actions <n>', 'extra actions for the current period')
@@ -151,16 +179,17 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
         await p.ledger.addActions(tenant, n, now, { expires });
         return p.ledger.usage(tenant, new Date());
       });
-      done({ stdout: `added ${n} actions to ${tenant} for ${report.period.key}${expires ? ` until ${expires.toISOString()}` : ''}: ${report.remaining} remaining\n`, exitCode: EXIT.ok });
-    });
-  quota
-    .command('show')
-    .action(async (_o: unknown, cmd: Command) => {
-      const tenant = tenantOf(cmd);
-      const q = await withProduction(cmd, async (p) => {
-        await requireKnownTenant(p, tenant);
-        return p.ledger.getQuota(tenant);
+      done({
+        stdout: `added ${n} actions to ${tenant} for ${report.period.key}${expires ? ` until ${expires.toISOString()}` : ''}: ${report.remaining} remaining\n`,
+        exitCode: EXIT.ok,
       });
-      done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
     });
+  quota.command('show').action(async (_o: unknown, cmd: Command) => {
+    const tenant = tenantOf(cmd);
+    const q = await withProduction(cmd, async (p) => {
+      await requireKnownTenant(p, tenant);
+      return p.ledger.getQuota(tenant);
+    });
+    done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
+  });
 }

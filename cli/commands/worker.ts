@@ -1,19 +1,19 @@
 /** `flowmeter worker`: a BullMQ worker executing runs until SIGINT/SIGTERM. */
 import v8 from 'node:v8';
 import type { Command } from 'commander';
+import { CliError, EXIT } from '../errors.js';
 import { parseCount } from '../io.js';
-import { openProduction } from '../production-io.js';
 import { logger } from '../logger.js';
 import type { CommandResult } from '../main.js';
-import { CliError, EXIT } from '../errors.js';
+import { openProduction } from '../production-io.js';
 
 export function registerWorkerCommand(program: Command, done: (r: CommandResult) => void): void {
   program
     .command('worker')
     .description('a BullMQ worker executing runs (needs --redis)')
     .option('--concurrency <n>', 'runs executed at once', '4')
-    .option('--lock-ms <ms>', 'job lock duration; a dead worker\'s runs move on after it', '10000')
-    .option('--heap-growth <percent>', 'how far the heap may grow past what is live before a full GC (0: V8\'s own policy, up to 300%)', '50')
+    .option('--lock-ms <ms>', "job lock duration; a dead worker's runs move on after it", '10000')
+    .option('--heap-growth <percent>', "how far the heap may grow past what is live before a full GC (0: V8's own policy, up to 300%)", '50')
     .option('--grace <seconds>', 'on SIGTERM/SIGINT: time for runs in progress to reach a checkpoint before the worker exits anyway', '15')
     .option('--crash-limit <n>', 'crashed executions after which a run fails WORKER_CRASHED instead of running again', '2')
     .action(async (opts: { concurrency: string; lockMs: string; heapGrowth: string; grace: string; crashLimit: string }, cmd: Command) => {
@@ -33,7 +33,19 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
         onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
         // A line per succeeded run only at debug level (thousands a second on a busy worker; the
         // task log has them); runs that failed or halted are logged at info.
-        onRunEnd: (run, ms) => logger[run.status === 'succeeded' ? 'debug' : 'info']({ runId: run.runId, tenant: run.tenant, scenarioId: run.scenarioId, status: run.status, actions: run.actions, ms: Math.round(ms), ...(run.error && { error: run.error.code, node: run.error.nodeId }) }, run.error ? `run ${run.status}: ${run.error.code}${run.error.nodeId ? ` at node ${run.error.nodeId}` : ''}` : `run ${run.status}`),
+        onRunEnd: (run, ms) =>
+          logger[run.status === 'succeeded' ? 'debug' : 'info'](
+            {
+              runId: run.runId,
+              tenant: run.tenant,
+              scenarioId: run.scenarioId,
+              status: run.status,
+              actions: run.actions,
+              ms: Math.round(ms),
+              ...(run.error && { error: run.error.code, node: run.error.nodeId }),
+            },
+            run.error ? `run ${run.status}: ${run.error.code}${run.error.nodeId ? ` at node ${run.error.nodeId}` : ''}` : `run ${run.status}`,
+          ),
       });
       const worker = p.startWorker({ concurrency, lockDurationMs, stalledIntervalMs: Math.max(500, Math.round(lockDurationMs / 2)) });
       let lastError = 0;
@@ -41,7 +53,9 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
         if (Date.now() - lastError > 5000) logger.warn({ err: err.message }, 'worker: Redis error, retrying');
         lastError = Date.now();
       });
-      worker.on('failed', (job, err) => logger.warn({ runId: job?.data.runId, err: err.message }, 'run interrupted; it will continue from its last checkpoint'));
+      worker.on('failed', (job, err) =>
+        logger.warn({ runId: job?.data.runId, err: err.message }, 'run interrupted; it will continue from its last checkpoint'),
+      );
       await worker.waitUntilReady();
       logger.info({ concurrency, pid: process.pid }, 'worker ready');
       await new Promise<void>((resolve) => {

@@ -10,13 +10,14 @@
  * test/conformance/pending/ holds cases for an open issue; they do not run by default
  * (FM_CONFORMANCE_DIR=test/conformance/pending npx vitest run test/conformance runs them).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 interface Case {
   name: string;
@@ -46,7 +47,9 @@ interface RunJson {
 const bin = resolve('bin/flowmeter.js');
 const casesDirName = process.env.FM_CONFORMANCE_DIR ?? 'test/conformance/cases';
 const casesDir = resolve(casesDirName);
-const files = readdirSync(casesDir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(casesDir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const cases: Case[] = files.map((f) => JSON.parse(readFileSync(join(casesDir, f), 'utf8')) as Case);
 const tmp = mkdtempSync(join(tmpdir(), 'fm-conformance-'));
 
@@ -71,11 +74,15 @@ beforeAll(async () => {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({
-        method: req.method, url, attempt: n,
-        idempotencyKey: req.headers['idempotency-key'] ?? null,
-        received: body ? JSON.parse(body) : null,
-      }));
+      res.end(
+        JSON.stringify({
+          method: req.method,
+          url,
+          attempt: n,
+          idempotencyKey: req.headers['idempotency-key'] ?? null,
+          received: body ? JSON.parse(body) : null,
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -96,7 +103,8 @@ function runCli(args: string[]): Promise<{ status: number | null; stdout: string
       env: { ...process.env, FLOWMETER_REDIS_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -113,7 +121,8 @@ const sorted = (xs: unknown[]) => [...xs].sort((a, b) => (sortKey(a) < sortKey(b
 
 /** Every way the run departs from the case's expectations (the checks of the shared run.mjs). */
 function problems(c: Case, p: { status: number | null; stdout: string; stderr: string }): string[] {
-  const e = c.expect, out: string[] = [];
+  const e = c.expect,
+    out: string[] = [];
   if (e.exit !== undefined && p.status !== e.exit) out.push(`exit ${p.status}, expected ${e.exit}`);
   let run: RunJson | null = null;
   if (e.status !== undefined || e.actions !== undefined || e.outputs || e.assert || e.errorCode) {
@@ -130,7 +139,8 @@ function problems(c: Case, p: { status: number | null; stdout: string; stderr: s
     if (sum !== run.actions) out.push(`tasks sum to ${sum} actions, run says ${run.actions}`);
     if (e.errorCode !== undefined && run.error?.code !== e.errorCode) out.push(`error.code ${run.error?.code}, expected ${e.errorCode}`);
     if (e.outputs) {
-      let got = (run.outputs ?? []).map((m) => m.payload), want = e.outputs;
+      let got = (run.outputs ?? []).map((m) => m.payload),
+        want = e.outputs;
       if (e.outputsUnordered) {
         got = sorted(got);
         want = sorted(want);
@@ -152,7 +162,8 @@ function problems(c: Case, p: { status: number | null; stdout: string; stderr: s
 describe(`conformance cases (${casesDirName})`, () => {
   it('finds the cases, each with a name and expectations', () => {
     expect(cases.length).toBeGreaterThan(0);
-    if (!process.env.FM_CONFORMANCE_DIR) expect(files).toEqual(['01-nine-actions.json', '02-switch-default.json', '03-catch-scoped.json', '04-quota-halts.json', '05-invalid-cycle.json']);
+    if (!process.env.FM_CONFORMANCE_DIR)
+      expect(files).toEqual(['01-nine-actions.json', '02-switch-default.json', '03-catch-scoped.json', '04-quota-halts.json', '05-invalid-cycle.json']);
     for (const c of cases) {
       expect(typeof c.name).toBe('string');
       expect(Object.keys(c.expect).length).toBeGreaterThan(0);

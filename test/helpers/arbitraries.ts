@@ -31,7 +31,7 @@ export interface Case {
 // ---------------------------------------------------------------------------------------------
 
 /** Reads a numeric "value" of the payload: the number itself or its field `a`. */
-const VALUE = 'const p = msg.payload; const v = typeof p === \'number\' ? p : (p && typeof p === \'object\' && typeof p.a === \'number\' ? p.a : null);';
+const VALUE = "const p = msg.payload; const v = typeof p === 'number' ? p : (p && typeof p === 'object' && typeof p.a === 'number' ? p.a : null);";
 
 export const SNIPPETS = {
   pass: () => 'return msg;',
@@ -68,11 +68,7 @@ export type SnippetName = keyof typeof SNIPPETS;
 // Conditions
 // ---------------------------------------------------------------------------------------------
 
-export type Condition =
-  | { path: string; op: string; value?: unknown }
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition };
+export type Condition = { path: string; op: string; value?: unknown } | { all: Condition[] } | { any: Condition[] } | { not: Condition };
 
 /** Paths conditions read. Never `vars.counter`: which value a branch sees is scheduling-dependent. */
 const NUM_PATHS = ['msg.payload', 'msg.payload.a', 'msg.loop.index', 'vars.list.0'];
@@ -101,9 +97,7 @@ export const conditionArb: fc.Arbitrary<Condition> = fc.letrec<{ c: Condition }>
 // Valid scenarios
 // ---------------------------------------------------------------------------------------------
 
-export const KINDS = [
-  'function', 'switch', 'filter', 'fanOut', 'sequencer', 'loop', 'conversion', 'catch', 'exception', 'comment', 'mail',
-] as const;
+export const KINDS = ['function', 'switch', 'filter', 'fanOut', 'sequencer', 'loop', 'conversion', 'catch', 'exception', 'comment', 'mail'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Raw material for one node; `build` turns it into a node with targets after it. */
@@ -182,7 +176,7 @@ export function build(slots: Slot[], opts: { prefix: string; maxActionsPerRun: n
       return later[p % 4 === 0 ? Math.floor(p / 4) % later.length : (p % 4) % Math.min(2, later.length)]!;
     };
     // `next` is there 3 times in 4.
-    const maybe = (n: number): string | undefined => ((s.picks[(n + 2) % s.picks.length]! % 4 !== 3) && later.length > 0 ? pick(n) : undefined);
+    const maybe = (n: number): string | undefined => (s.picks[(n + 2) % s.picks.length]! % 4 !== 3 && later.length > 0 ? pick(n) : undefined);
     const many = (n: number): string[] => Array.from({ length: 1 + (s.picks[n]! % 3) }, (_, m) => pick(n + m));
     const withNext = <T extends Node>(node: T, next: string | undefined): T => (next === undefined ? node : { ...node, next });
     let kind = kinds[i] as Kind;
@@ -333,7 +327,11 @@ export interface Prediction {
 }
 
 class Failed extends Error {
-  constructor(readonly nodeId: string, readonly code: string, message: string) {
+  constructor(
+    readonly nodeId: string,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -346,7 +344,7 @@ function getPath(scope: { msg: unknown; vars: unknown }, path: string): unknown 
   let cur: unknown = parts[0] === 'msg' ? scope.msg : scope.vars;
   for (const key of parts.slice(1)) {
     if (cur === null || typeof cur !== 'object') return undefined;
-    if (!Object.prototype.hasOwnProperty.call(cur, key)) return undefined;
+    if (!Object.hasOwn(cur, key)) return undefined;
     cur = (cur as Record<string, unknown>)[key];
   }
   return cur;
@@ -395,26 +393,46 @@ function holds(c: Condition, scope: { msg: unknown; vars: unknown }, lists: Reco
   const v = c.value;
   const num = typeof actual === 'number' && typeof v === 'number';
   switch (c.op) {
-    case 'eq': return same(actual, v);
-    case 'ne': return !same(actual, v);
-    case 'gt': return num && (actual as number) > (v as number);
-    case 'gte': return num && (actual as number) >= (v as number);
-    case 'lt': return num && (actual as number) < (v as number);
-    case 'lte': return num && (actual as number) <= (v as number);
-    case 'in': return Array.isArray(v) && v.some((x) => same(x, actual));
-    case 'notIn': return !(Array.isArray(v) && v.some((x) => same(x, actual)));
+    case 'eq':
+      return same(actual, v);
+    case 'ne':
+      return !same(actual, v);
+    case 'gt':
+      return num && (actual as number) > (v as number);
+    case 'gte':
+      return num && (actual as number) >= (v as number);
+    case 'lt':
+      return num && (actual as number) < (v as number);
+    case 'lte':
+      return num && (actual as number) <= (v as number);
+    case 'in':
+      return Array.isArray(v) && v.some((x) => same(x, actual));
+    case 'notIn':
+      return !(Array.isArray(v) && v.some((x) => same(x, actual)));
     case 'contains':
       if (typeof actual === 'string') return typeof v === 'string' && actual.includes(v);
       return Array.isArray(actual) && actual.some((x) => same(x, v));
-    case 'startsWith': return typeof actual === 'string' && typeof v === 'string' && actual.startsWith(v);
-    case 'endsWith': return typeof actual === 'string' && typeof v === 'string' && actual.endsWith(v);
-    case 'exists': return actual !== undefined && actual !== null;
-    case 'notExists': return actual === undefined || actual === null;
+    case 'startsWith':
+      return typeof actual === 'string' && typeof v === 'string' && actual.startsWith(v);
+    case 'endsWith':
+      return typeof actual === 'string' && typeof v === 'string' && actual.endsWith(v);
+    case 'exists':
+      return actual !== undefined && actual !== null;
+    case 'notExists':
+      return actual === undefined || actual === null;
     case 'isEmpty':
-      return actual === undefined || actual === null || actual === '' || (Array.isArray(actual) ? actual.length === 0 : typeof actual === 'object' && Object.keys(actual).length === 0);
-    case 'inList': return (lists[String(v)] ?? []).some((x) => same(x, actual));
-    case 'notInList': return !(lists[String(v)] ?? []).some((x) => same(x, actual));
-    default: throw new Error(`model: unknown op ${c.op}`);
+      return (
+        actual === undefined ||
+        actual === null ||
+        actual === '' ||
+        (Array.isArray(actual) ? actual.length === 0 : typeof actual === 'object' && Object.keys(actual).length === 0)
+      );
+    case 'inList':
+      return (lists[String(v)] ?? []).some((x) => same(x, actual));
+    case 'notInList':
+      return !(lists[String(v)] ?? []).some((x) => same(x, actual));
+    default:
+      throw new Error(`model: unknown op ${c.op}`);
   }
 }
 
@@ -480,9 +498,14 @@ function interpret(doc: Doc, payload: unknown, failFast: boolean, limit: number)
       case 'function': {
         let r: unknown;
         try {
-          r = fnOf(node.code as string)(structuredClone(msg), structuredClone(vars), (name: string, value: unknown) => {
-            vars[name] = value;
-          }, () => undefined);
+          r = fnOf(node.code as string)(
+            structuredClone(msg),
+            structuredClone(vars),
+            (name: string, value: unknown) => {
+              vars[name] = value;
+            },
+            () => undefined,
+          );
         } catch (e) {
           throw new Failed(node.id, 'FUNCTION_ERROR', String(e));
         }
@@ -535,7 +558,7 @@ function interpret(doc: Doc, payload: unknown, failFast: boolean, limit: number)
         const value = getPath(scope, node.path as string);
         const key = typeof value === 'string' ? value : JSON.stringify(value ?? null);
         let mapped: unknown;
-        if (Object.prototype.hasOwnProperty.call(table, key)) mapped = table[key];
+        if (Object.hasOwn(table, key)) mapped = table[key];
         else if ((node.onMissing ?? 'keep') === 'keep') mapped = value;
         else if (node.onMissing === 'default') mapped = node.defaultValue ?? null;
         else throw new Failed(node.id, 'CONVERSION_MISSING', 'missing');
@@ -574,9 +597,7 @@ function interpret(doc: Doc, payload: unknown, failFast: boolean, limit: number)
     } catch (e) {
       if (!(e instanceof Failed)) throw e;
       if (e.nodeId !== node.id) throw e; // a failure further down, already handled there
-      const handler =
-        scoped.find((c) => (c.scope as string[]).includes(node.id) && !caught.includes(c.id)) ??
-        catchAll.find((c) => !caught.includes(c.id));
+      const handler = scoped.find((c) => (c.scope as string[]).includes(node.id) && !caught.includes(c.id)) ?? catchAll.find((c) => !caught.includes(c.id));
       if (handler) {
         run(handler.id, { ...msg, error: { nodeId: node.id, code: e.code, message: e.message } }, [...caught, handler.id], sink);
         return;
@@ -609,7 +630,11 @@ function interpret(doc: Doc, payload: unknown, failFast: boolean, limit: number)
  */
 export function canonical(v: unknown): string {
   const walk = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(walk).map((e) => JSON.stringify(e)).sort();
+    if (Array.isArray(x))
+      return x
+        .map(walk)
+        .map((e) => JSON.stringify(e))
+        .sort();
     if (x !== null && typeof x === 'object') {
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(x).sort()) {
@@ -670,8 +695,16 @@ function addEdge(n: Node, to: string): Node {
 
 const BAD_IDS = ['', 'Upper', 'has space', '$trigger', 'a'.repeat(65), 'dot.ted', 'é', 'new\nline'];
 const REQUIRED: Record<string, string[]> = {
-  function: ['code'], switch: ['cases'], filter: ['when'], fanOut: ['branches'], sequencer: ['steps'],
-  loop: ['over', 'body'], conversion: ['table', 'path'], exception: ['message'], comment: ['text'], mail: ['to'],
+  function: ['code'],
+  switch: ['cases'],
+  filter: ['when'],
+  fanOut: ['branches'],
+  sequencer: ['steps'],
+  loop: ['over', 'body'],
+  conversion: ['table', 'path'],
+  exception: ['message'],
+  comment: ['text'],
+  mail: ['to'],
 };
 
 /** A value of another JSON type than `v` (never accepted where `v` was required). */
@@ -743,7 +776,12 @@ export function mutate(doc: Doc, how: number, a: number, b: number): Mutation {
     case 5: {
       // A back edge: from a node to itself or to a node it is reachable from.
       const withEdge = runnable.filter(([n]) => n.type !== 'exception');
-      if (withEdge.length === 0) return { doc: { ...doc, nodes: [...nodes, { id: 'loopy', type: 'filter', when: { path: 'msg.payload', op: 'exists' }, next: 'loopy' }] }, what: 'added self loop', mentions: /cycle/ };
+      if (withEdge.length === 0)
+        return {
+          doc: { ...doc, nodes: [...nodes, { id: 'loopy', type: 'filter', when: { path: 'msg.payload', op: 'exists' }, next: 'loopy' }] },
+          what: 'added self loop',
+          mentions: /cycle/,
+        };
       const [n, i] = withEdge[a % withEdge.length]!;
       const ancestors = nodes.filter((m) => m.type !== 'catch' && m.type !== 'comment' && reaches(nodes, m.id, n.id));
       const to = ancestors[b % ancestors.length]!; // n reaches itself, so never empty
@@ -815,7 +853,24 @@ const weirdString = fc.oneof(
 );
 const weirdJson = fc.jsonValue({ stringUnit: fc.constantFrom('a', '\n', '.', '{', '}', ' ', '$') as fc.Arbitrary<string> });
 const weirdValue = fc.oneof(weirdString, weirdJson, fc.dictionary(weirdString, weirdJson, { maxKeys: 3 }));
-const nodeKeys = fc.constantFrom('id', 'type', 'next', 'code', 'body', 'over', 'cases', 'branches', 'steps', 'scope', 'when', 'table', 'path', 'to', 'message', 'default');
+const nodeKeys = fc.constantFrom(
+  'id',
+  'type',
+  'next',
+  'code',
+  'body',
+  'over',
+  'cases',
+  'branches',
+  'steps',
+  'scope',
+  'when',
+  'table',
+  'path',
+  'to',
+  'message',
+  'default',
+);
 
 /** Documents shaped roughly like scenarios, with random values (and keys) in their fields. */
 export const looseDocArb: fc.Arbitrary<unknown> = fc.oneof(
@@ -825,7 +880,13 @@ export const looseDocArb: fc.Arbitrary<unknown> = fc.oneof(
     {
       id: weirdValue,
       start: weirdValue,
-      trigger: fc.oneof(fc.record({ type: fc.oneof(weirdString, fc.constantFrom('cron', 'webhook', 'manual')), schedule: weirdString, timezone: weirdString, path: weirdString }, { requiredKeys: ['type'] }), weirdValue),
+      trigger: fc.oneof(
+        fc.record(
+          { type: fc.oneof(weirdString, fc.constantFrom('cron', 'webhook', 'manual')), schedule: weirdString, timezone: weirdString, path: weirdString },
+          { requiredKeys: ['type'] },
+        ),
+        weirdValue,
+      ),
       nodes: fc.oneof(
         fc.array(fc.oneof(fc.dictionary(nodeKeys, weirdValue), fc.dictionary(fc.oneof(nodeKeys, weirdString), weirdValue), weirdValue), { maxLength: 4 }),
         weirdValue,

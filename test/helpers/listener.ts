@@ -30,10 +30,12 @@ export async function listen(handle?: Listener['handle']): Promise<Listener> {
     base: '',
     connections: 0,
     requests: [],
-    handle: handle ?? ((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    }),
+    handle:
+      handle ??
+      ((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+      }),
     close: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

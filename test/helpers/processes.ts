@@ -4,7 +4,7 @@
  * polling. Every process started through a `Processes` is killed by `killAll()` (call it in
  * afterEach), so a failing test never leaves one behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,8 @@ export function assertBuilt(): void {
     }
   };
   for (const dir of ['engine', 'metering', 'nodes', 'cli', 'scheduler']) if (existsSync(resolve(ROOT, dir))) walk(resolve(ROOT, dir));
-  if (stale.length) throw new Error(`the build is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npm run build\` before these tests`);
+  if (stale.length)
+    throw new Error(`the build is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npm run build\` before these tests`);
   built = true;
 }
 
@@ -150,7 +151,8 @@ export class Processes {
         const seen = () => (typeof text === 'string' ? err.includes(text) || out.includes(text) : text.test(err) || text.test(out));
         const deadline = Date.now() + timeoutMs;
         while (!seen()) {
-          if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${proc.name} exited (${child.exitCode ?? child.signalCode}) before printing ${text}; stderr:\n${err}`);
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`${proc.name} exited (${child.exitCode ?? child.signalCode}) before printing ${text}; stderr:\n${err}`);
           if (Date.now() > deadline) throw new Error(`${proc.name} did not print ${text} within ${timeoutMs} ms; stderr:\n${err}`);
           await sleep(50);
         }
@@ -190,7 +192,18 @@ export class Processes {
   /** Starts `flowmeter --redis URL --prefix P worker` and waits until it is ready. */
   async worker(o: WorkerOptions): Promise<Proc> {
     const proc = this.spawn(
-      ['--redis', o.redisUrl, '--prefix', o.prefix, 'worker', '--concurrency', String(o.concurrency ?? 4), '--lock-ms', String(o.lockMs ?? 2000), ...(o.crashLimit ? ['--crash-limit', String(o.crashLimit)] : [])],
+      [
+        '--redis',
+        o.redisUrl,
+        '--prefix',
+        o.prefix,
+        'worker',
+        '--concurrency',
+        String(o.concurrency ?? 4),
+        '--lock-ms',
+        String(o.lockMs ?? 2000),
+        ...(o.crashLimit ? ['--crash-limit', String(o.crashLimit)] : []),
+      ],
       { env: o.env, name: o.name ?? `worker(${o.prefix})` },
     );
     await proc.waitFor('"msg":"worker ready"');
@@ -207,20 +220,28 @@ export class Processes {
 
 /** Waits until a Redis server answers PING at `url`. */
 export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<void> {
-  await waitUntil(`Redis at ${url}`, async () => {
-    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } finally {
-      r.disconnect();
-    }
-  }, { timeoutMs, intervalMs: 50 });
+  await waitUntil(
+    `Redis at ${url}`,
+    async () => {
+      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
 }
 
 /** A redis-server on a given port and data dir (to restart one where it was). */
-export async function redisServerAt(port: number, dir: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess; stop(signal?: NodeJS.Signals): Promise<void> }> {
+export async function redisServerAt(
+  port: number,
+  dir: string,
+  extra: string[] = [],
+): Promise<{ url: string; child: ChildProcess; stop(signal?: NodeJS.Signals): Promise<void> }> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...extra], { stdio: 'ignore' });
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   const url = `redis://127.0.0.1:${port}`;

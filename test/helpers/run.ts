@@ -1,8 +1,9 @@
 /** Running scenarios in tests: validated, on the embedded engine, with an independent action count. */
-import { createEmbedded, type Embedded, type EmbeddedOptions } from '../../engine/embedded.js';
-import { validateScenario } from '../../scenario/validate.js';
-import type { Scenario } from '../../scenario/schema.js';
+
 import type { RunRecord } from '../../core/types.js';
+import { createEmbedded, type Embedded, type EmbeddedOptions } from '../../engine/embedded.js';
+import type { Scenario } from '../../scenario/schema.js';
+import { validateScenario } from '../../scenario/validate.js';
 
 export function scenarioOf(doc: Record<string, unknown>): Scenario {
   const v = validateScenario({ id: 'test', trigger: { type: 'manual' }, ...doc });
