@@ -7,14 +7,6 @@ import { FlowError } from './errors.js';
 /** `${env:NAME}` with NAME = [A-Za-z_][A-Za-z0-9_]*. */
 export const ENV_REF_RE = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** Whether `value` holds at least one `${env:NAME}` reference. */
-export function hasEnvRefs(value: string): boolean {
-  ENV_REF_RE.lastIndex = 0;
-  const found = ENV_REF_RE.test(value);
-  ENV_REF_RE.lastIndex = 0;
-  return found;
-}
-
 /**
  * Replaces every `${env:NAME}` in `value` with the variable's value, passing each resolved value
  * to `onSecret` (so it can be redacted later). An unset variable throws `ENV_MISSING`; the
