@@ -18,6 +18,29 @@ import type { Ledger } from '../metering/ledger.js';
 /** How often a process with workers looks at halted runs (period rollover, returned actions), ms. */
 export const AUTO_RESUME_SWEEP_MS = 60_000;
 
+/**
+ * Every AUTO_RESUME_SWEEP_MS: halted runs resume when actions are back (a new period, actions
+ * returned by ended runs), and period resets are notified. The timer does not keep the process
+ * alive; clear it on close.
+ */
+export function startSweeps(o: {
+  autoResume: () => AutoResumer | null;
+  tenants: () => Promise<string[]>;
+  notifyResets?: (tenants: string[], at: Date) => Promise<void> | void;
+  now?: () => Date;
+}): NodeJS.Timeout {
+  return setInterval(() => {
+    void o
+      .autoResume()
+      ?.sweep()
+      .catch(() => undefined);
+    void o
+      .tenants()
+      .then((ts) => o.notifyResets?.(ts, o.now?.() ?? new Date()))
+      .catch(() => undefined);
+  }, AUTO_RESUME_SWEEP_MS).unref();
+}
+
 /** A run's end, as the halted-run store needs it. */
 export interface EndedRun {
   runId: string;

@@ -13,7 +13,7 @@ import { createMailSender } from '../services/mailer.js';
 import { MemoryNotificationStore, Notifier } from '../services/notifier.js';
 import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { MemorySecretStore } from '../services/secrets.js';
-import { AUTO_RESUME_SWEEP_MS, AutoResumer, MemoryHaltedRuns } from './auto-resume.js';
+import { AutoResumer, MemoryHaltedRuns, startSweeps } from './auto-resume.js';
 import { type ExecutorDeps, executeRun } from './executor.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
 import { type KeyStore, type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit } from './platform.js';
@@ -274,12 +274,11 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     onQuotaHalt: (run) =>
       notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
   });
-  const sweep = setInterval(() => {
-    void autoResume?.sweep().catch(() => undefined);
-    void scenarios
-      .tenants()
-      .then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date()))
-      .catch(() => undefined);
-  }, AUTO_RESUME_SWEEP_MS).unref();
+  const sweep = startSweeps({
+    autoResume: () => autoResume,
+    tenants: () => scenarios.tenants(),
+    notifyResets: (ts, at) => notifier?.sweepResets(ts, at),
+    now: opts.now,
+  });
   return platform;
 }

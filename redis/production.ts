@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { errorCode, FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
-import { AUTO_RESUME_SWEEP_MS, AutoResumer } from '../engine/auto-resume.js';
+import { AutoResumer, startSweeps } from '../engine/auto-resume.js';
 import { FIRST_LEASE } from '../engine/budget.js';
 import { type ExecutorDeps, executeRun } from '../engine/executor.js';
 import { type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit, type SubscribeOptions, type TriggerOptions } from '../engine/platform.js';
@@ -397,13 +397,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       });
       workers.push(w);
       // Period rollover (and actions returned by ended runs) resume halted runs too.
-      sweep ??= setInterval(() => {
-        void autoResume?.sweep().catch(() => undefined);
-        void scenarios
-          .tenants()
-          .then((ts) => notifier?.sweepResets(ts, opts.now?.() ?? new Date()))
-          .catch(() => undefined);
-      }, AUTO_RESUME_SWEEP_MS).unref();
+      sweep ??= startSweeps({
+        autoResume: () => autoResume,
+        tenants: () => scenarios.tenants(),
+        notifyResets: (ts, at) => notifier?.sweepResets(ts, at),
+        now: opts.now,
+      });
       return w;
     },
 

@@ -3,7 +3,7 @@
   run's end, then, when resumeHalted is not 'manual', no run has the tenant's turn and actions
   are available, take the oldest halted run and give it the turn. Taking the run and the turn
   is atomic, so each halted run is resumed once whatever the number of processes.
-  expiringAddOns is lib-lease.lua's.
+  expiringAddOns comes with lib-lease.lua (from lib-addons.lua).
 
   KEYS[1]  halted runs zset    (runId → the run's start, ms)
   KEYS[2]  turn string         (the run being resumed; it expires after ARGV[6] ms, should the

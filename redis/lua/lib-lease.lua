@@ -12,18 +12,7 @@
 ]]
 --- @include "lib-ttl"
 
--- The actions of add-ons with an expiry after `now` (ISO 8601 UTC strings compare in time
--- order). The list is the period hash's key + ':addons' (same hash tag, see redis/keys.ts).
--- Same function as in lib-settle.lua (no script loads both libraries).
-local function expiringAddOns(periodKey, now)
-  local sum = 0
-  if not now then return 0 end
-  for _, s in ipairs(redis.call('LRANGE', periodKey .. ':addons', 0, -1)) do
-    local a = cjson.decode(s)
-    if type(a.expires) == 'string' and a.expires > now then sum = sum + a.actions end
-  end
-  return sum
-end
+--- @include "lib-addons"
 
 local function grant(k, runId, want, defaultMonthly, now)
   local q = redis.call('HMGET', k.quota, 'monthlyActions', 'overage')

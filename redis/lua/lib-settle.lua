@@ -16,16 +16,7 @@
   The limit is monthlyActions + addOns + the add-ons with an expiry after `now` (a[i+5]).
 ]]
 
--- Same function as in lib-lease.lua (no script loads both libraries): the actions of add-ons
--- with an expiry after `now`, from the list at the period hash's key + ':addons'.
-local function expiringAddOns(periodKey, now)
-  local sum = 0
-  for _, s in ipairs(redis.call('LRANGE', periodKey .. ':addons', 0, -1)) do
-    local a = cjson.decode(s)
-    if type(a.expires) == 'string' and a.expires > now then sum = sum + a.actions end
-  end
-  return sum
-end
+--- @include "lib-addons"
 
 local function settle(k, a, i)
   local runId, sid, billable = a[i], a[i + 1], a[i + 2] == '1'
