@@ -160,6 +160,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   // One subscriber connection for every listener of this process, per tenant channel.
   let sub: Redis | null = null;
   const listeners = new Map<string, Set<(e: RunEvent) => void>>();
+  /** Each channel's SUBSCRIBE, once confirmed or while pending. */
+  const subscribed = new Map<string, Promise<unknown>>();
   /**
    * Calls `onEvent` for every task and run event of the tenant (run events only with
    * `runsOnly`) until the returned stop(). Task and run events come on two channels, published
@@ -178,16 +180,19 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     const sets: Array<Set<(e: RunEvent) => void>> = [];
     for (const channel of o.runsOnly ? [keys.runEvents(tenant)] : [keys.events(tenant), keys.runEvents(tenant)]) {
       let set = listeners.get(channel);
-      if (!set) {
-        listeners.set(channel, (set = new Set()));
-        try {
-          await sub.subscribe(channel);
-        } catch (err) {
-          // Not subscribed (Redis away): the next caller subscribes again.
-          listeners.delete(channel);
-          for (const s of sets) s.delete(onEvent);
-          throw err;
-        }
+      if (!set) listeners.set(channel, (set = new Set()));
+      // Every caller waits until Redis has confirmed the channel's SUBSCRIBE, also one that
+      // finds the channel's listeners there already (the first caller may still be waiting).
+      let confirmed = subscribed.get(channel);
+      if (!confirmed) subscribed.set(channel, (confirmed = sub.subscribe(channel)));
+      try {
+        await confirmed;
+      } catch (err) {
+        // Not subscribed (Redis away): the next caller subscribes again.
+        if (subscribed.get(channel) === confirmed) subscribed.delete(channel);
+        if (set.size === 0) listeners.delete(channel);
+        for (const s of sets) s.delete(onEvent);
+        throw err;
       }
       set.add(onEvent);
       sets.push(set);
