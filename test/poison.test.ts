@@ -8,8 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../core/types.js';
 import { newRun } from '../engine/run-record.js';
 import type { Production } from '../redis/production.js';
+import { deployLongRun, longRunWorkerEnv } from './helpers/long-run.js';
 import { type Peer, startPeer } from './helpers/peer.js';
-import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
+import { type Proc, Processes, waitUntil } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
@@ -39,24 +40,8 @@ async function setup(): Promise<{
 }> {
   p = await useProduction();
   peer = await startPeer();
-  peer.on('POST', '/slow', async () => {
-    await sleep(15);
-    return { json: { ok: true } };
-  });
   const prefix = p.redisKeys.prefix;
-  await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
-  await p.scenarios.deploy(
-    tenant,
-    scenarioOf({
-      id: 'long',
-      connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
-      start: 'each',
-      nodes: [
-        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
-        { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
-      ],
-    }),
-  );
+  await deployLongRun(p, tenant, peer, 15);
   const name = (i: number) => `fmpoison${i}x${prefix}`;
   const start = (i: number) =>
     procs.worker({
@@ -64,7 +49,7 @@ async function setup(): Promise<{
       prefix,
       concurrency: 2,
       lockMs: 2000,
-      env: { FM_TEST_WORKER: name(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' },
+      env: longRunWorkerEnv(name(i)),
       name: `worker${i}`,
     });
   const sentBy = (i: number) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name(i)).length;

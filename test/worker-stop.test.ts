@@ -7,10 +7,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Production } from '../redis/production.js';
 import { startRedis } from './global-setup.js';
+import { deployLongRun, longRunWorkerEnv } from './helpers/long-run.js';
 import { type Peer, startPeer } from './helpers/peer.js';
 import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
 import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
-import { scenarioOf } from './helpers/run.js';
 
 const procs = new Processes();
 let p: Production | null = null;
@@ -33,7 +33,7 @@ const header = (v: string | string[] | undefined): string => (Array.isArray(v) ?
 
 async function worker(url: string, prefix: string, name: string, grace = '2'): Promise<Proc> {
   const w = procs.spawn(['--redis', url, '--prefix', prefix, 'worker', '--concurrency', '2', '--lock-ms', '2000', '--grace', grace], {
-    env: { FM_TEST_WORKER: name, FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' },
+    env: longRunWorkerEnv(name),
     name,
   });
   await w.waitFor('"msg":"worker ready"');
@@ -44,24 +44,8 @@ describe('worker --grace: stopping on SIGTERM', () => {
   it('with Redis up: hands its run back at a checkpoint and exits at once; another worker finishes the run, no crash counted', async () => {
     p = await useProduction();
     peer = await startPeer();
-    peer.on('POST', '/slow', async () => {
-      await sleep(10);
-      return { json: { ok: true } };
-    });
     const prefix = p.redisKeys.prefix;
-    await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
-    await p.scenarios.deploy(
-      tenant,
-      scenarioOf({
-        id: 'long',
-        connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
-        start: 'each',
-        nodes: [
-          { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'call' },
-          { id: 'call', type: 'connector', connection: 'peer', method: 'POST', url: '/slow', body: { v: '{{msg.payload}}' } },
-        ],
-      }),
-    );
+    await deployLongRun(p, tenant, peer, 10);
     const sentBy = (name: string) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name).length;
     const items = Array.from({ length: 600 }, (_, k) => k);
     const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
