@@ -88,8 +88,24 @@ export function scenarioHash(scenario: Scenario): string {
   return createHash('sha256').update(canonicalJson(scenario)).digest('hex');
 }
 
+/**
+ * Rollback, the same for both twins: deploys version `to` again as the next version (the
+ * history only grows), or NOT_FOUND for a version that does not exist.
+ */
+export async function rollbackTo(
+  store: Pick<ScenarioStore, 'versions'> & { deploy(tenant: string, scenario: Scenario, rollbackOf?: number): Promise<DeployResult> },
+  tenant: string,
+  id: string,
+  to: number,
+): Promise<DeployResult> {
+  const history = await store.versions(tenant, id);
+  const target = history[to - 1];
+  if (!Number.isInteger(to) || !target) throw noVersion(id, to, history.length);
+  return store.deploy(tenant, target.scenario, to);
+}
+
 /** NOT_FOUND for a rollback to a version that does not exist. */
-export function noVersion(id: string, to: number, count: number): FlowError {
+function noVersion(id: string, to: number, count: number): FlowError {
   return new FlowError('NOT_FOUND', `scenario ${id} has no version ${to}; it has ${count === 1 ? 'version 1' : `versions 1-${count}`}`);
 }
 
@@ -143,11 +159,8 @@ export class MemoryScenarioStore implements ScenarioStore {
     if (!this.of(tenant).has(id)) throw notFound(id);
     return structuredClone(this.versionsOf(tenant, id));
   }
-  async rollback(tenant: string, id: string, to: number): Promise<DeployResult> {
-    const history = await this.versions(tenant, id);
-    const target = history[to - 1];
-    if (!Number.isInteger(to) || !target) throw noVersion(id, to, history.length);
-    return this.deploy(tenant, target.scenario, to);
+  rollback(tenant: string, id: string, to: number): Promise<DeployResult> {
+    return rollbackTo(this, tenant, id, to);
   }
   async delete(tenant: string, id: string): Promise<void> {
     if (!this.of(tenant).delete(id)) throw notFound(id);

@@ -4,7 +4,7 @@ import {
   type DeployResult,
   info,
   notFound,
-  noVersion,
+  rollbackTo,
   type ScenarioInfo,
   type ScenarioStore,
   type ScenarioVersion,
@@ -57,11 +57,8 @@ export class RedisScenarioStore implements ScenarioStore {
     if (exists !== 1) throw notFound(id);
     return rows.map((r) => JSON.parse(r) as ScenarioVersion);
   }
-  async rollback(tenant: string, id: string, to: number): Promise<DeployResult> {
-    const history = await this.versions(tenant, id);
-    const target = history[to - 1];
-    if (!Number.isInteger(to) || !target) throw noVersion(id, to, history.length);
-    return this.deploy(tenant, target.scenario, to);
+  rollback(tenant: string, id: string, to: number): Promise<DeployResult> {
+    return rollbackTo(this, tenant, id, to);
   }
   async delete(tenant: string, id: string): Promise<void> {
     const [[, removed]] = (await this.redis.multi().hdel(this.keys.scenarios(tenant), id).srem(this.keys.enabled(tenant), id).exec()) as [[unknown, number]];
