@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { redisOptions } from './client.js';
+import { shardTag } from './shards.js';
 
 export const QUEUE_NAME = 'runs';
 
@@ -37,7 +38,7 @@ const JOB_OPTIONS = {
 
 /** BullMQ's key prefix: one hash tag, so the queue's keys share a slot in Redis Cluster. */
 export function queuePrefix(prefix: string): string {
-  return `{${prefix}:q}`;
+  return shardTag(prefix, 0);
 }
 
 export class RunQueue {
