@@ -45,14 +45,17 @@ export class Budget {
     }
   }
 
-  /** Takes one action for task `key`; false when the quota is exhausted (the run must halt). */
-  async take(key: string, at: Date, trigger = false): Promise<boolean> {
+  /**
+   * Takes one action for task `key` spent on `node` (per-node counts); false when the quota is
+   * exhausted (the run must halt).
+   */
+  async take(key: string, at: Date, trigger = false, node?: string): Promise<boolean> {
     const p = this.meter.periodOf(this.run.tenant, at);
     const { period, date } = p instanceof Promise ? await p : p;
     if (this.period !== null && period !== this.period) await this.flushTo(period); // a new month
     this.period = period;
     if (!this.run.billable) {
-      this.entries.push({ key, trigger, date });
+      this.entries.push({ key, trigger, date, node });
       return true;
     }
     if (this.held === 0 && this.free === 0) {
@@ -64,7 +67,7 @@ export class Budget {
     } else {
       this.free--;
     }
-    this.entries.push({ key, trigger, date });
+    this.entries.push({ key, trigger, date, node });
     return true;
   }
 

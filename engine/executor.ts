@@ -208,7 +208,7 @@ async function wave(w: Work): Promise<void> {
       slots.push(slot);
       continue;
     }
-    if (!(await w.budget.take(String(seq), at))) {
+    if (!(await w.budget.take(String(seq), at, false, node.id))) {
       // This item and every later one stay pending; the run halts after this wave.
       task.status = 'halted';
       task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };

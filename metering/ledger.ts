@@ -5,7 +5,7 @@
 
 import type { ConnectionUse, MeterName } from '../core/types.js';
 import { type AddOnOptions, type AddOnPurchase, checkAddOn, reportInstant, validAddOns } from './addons.js';
-import type { LeaseRequest, LeaseResult, Meter, Settlement } from './meter.js';
+import { entryNode, type LeaseRequest, type LeaseResult, type Meter, type Settlement } from './meter.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import type { Plan } from './plan.js';
 import {
@@ -44,6 +44,21 @@ export interface Ledger extends Meter {
   getPlan(tenant: string): Promise<Plan | null>;
   /** Sets the plan, and the quota's `monthlyActions` to its `includedActions`. */
   setPlan(tenant: string, plan: Plan): Promise<Quota>;
+  /**
+   * A scenario's billed actions per node in the period containing `at` (SPEC §12 graph), for
+   * the given node ids (`$trigger` for the trigger's action); see `NodeUsage`.
+   */
+  nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage>;
+}
+
+/**
+ * Per-node counts of a period, billed with the actions (once per task key, billable runs only):
+ * `actions`, the node's billed actions (a loop's own and its iterations'); `runs`, the runs that
+ * billed the node at least once (counted in the period of the run's first action on the node).
+ */
+export interface NodeUsage {
+  period: string;
+  nodes: Record<string, { actions: number; runs: number }>;
 }
 
 export interface LedgerOptions {
@@ -74,6 +89,8 @@ export class MemoryLedger implements Ledger {
   private purchases = new Map<string, AddOnPurchase[]>();
   /** Actions held by runs, per tenant and period (`tenant\0period` → total, and per run). */
   private leased = new Map<string, { total: number; byRun: Map<string, number> }>();
+  /** Per-node counts, per `tenant\0period\0scenario` → node → counts (see `NodeUsage`). */
+  private nodeCounts = new Map<string, Map<string, { actions: number; runs: number }>>();
 
   private leases(tenant: string, period: string) {
     const k = `${tenant}\u0000${period}`;
@@ -118,6 +135,7 @@ export class MemoryLedger implements Ledger {
         c.scenarioActions[s.scenarioId] = (c.scenarioActions[s.scenarioId] ?? 0) + 1;
         c.days[e.date] = (c.days[e.date] ?? 0) + 1;
         if (e.trigger) c.scenarioRuns[s.scenarioId] = (c.scenarioRuns[s.scenarioId] ?? 0) + 1;
+        this.countNode(s, entryNode(e));
       } else c.nonBillable++;
       if (e.trigger) c.meters.runs = (c.meters.runs ?? 0) + 1;
     }
@@ -130,6 +148,30 @@ export class MemoryLedger implements Ledger {
       else l.byRun.delete(s.runId);
     }
     if (s.billable && billedNow > 0) this.checkAlerts(s.tenant, s.period, quota, c, s.at);
+  }
+
+  /** One billed action on `node`; the run counts for the node the first time it bills it. */
+  private countNode(s: Settlement, node: string): void {
+    if (node === '') return;
+    const k = `${s.tenant}\u0000${s.period}\u0000${s.scenarioId}`;
+    let m = this.nodeCounts.get(k);
+    if (!m) this.nodeCounts.set(k, (m = new Map()));
+    let n = m.get(node);
+    if (!n) m.set(node, (n = { actions: 0, runs: 0 }));
+    n.actions++;
+    const first = `${s.tenant}\u0000${s.runId}\u0000n:${node}`;
+    if (!this.billed.has(first)) {
+      this.billed.add(first);
+      n.runs++;
+    }
+  }
+
+  async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
+    const { period } = this.periodOf(tenant, at);
+    const m = this.nodeCounts.get(`${tenant}\u0000${period}\u0000${scenarioId}`);
+    const nodes: NodeUsage['nodes'] = {};
+    for (const id of nodeIds) nodes[id] = { ...(m?.get(id) ?? { actions: 0, runs: 0 }) };
+    return { period, nodes };
   }
 
   private checkAlerts(tenant: string, period: string, quota: Quota, c: PeriodCounters, at: Date): void {

@@ -26,11 +26,24 @@ export interface LeaseResult {
   othersHold: boolean;
 }
 
+/** The node id of the trigger's action (its task in the log). */
+export const TRIGGER_NODE = '$trigger';
+
 /** One billed task: its key, whether it is the trigger's action, and its tenant-local date. */
 export interface SettleEntry {
   key: string;
   trigger: boolean;
   date: string;
+  /**
+   * The node the action was spent on (`$trigger` for the trigger's), for the per-node counts
+   * of the period (`Ledger.nodeUsage`); without it the action counts for no node.
+   */
+  node?: string;
+}
+
+/** The node an entry counts for: the trigger's action is `$trigger` whatever `node` says. */
+export function entryNode(e: SettleEntry): string {
+  return e.trigger ? TRIGGER_NODE : (e.node ?? '');
 }
 
 /**

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ConnectionUse, MeterName } from '../core/types.js';
 import { type AddOnOptions, type AddOnPurchase, checkAddOn, reportInstant, validAddOns } from '../metering/addons.js';
-import { allowanceRaised, type Ledger, type LedgerOptions } from '../metering/ledger.js';
-import type { LeaseRequest, LeaseResult, Settlement } from '../metering/meter.js';
+import { allowanceRaised, type Ledger, type LedgerOptions, type NodeUsage } from '../metering/ledger.js';
+import { entryNode, type LeaseRequest, type LeaseResult, type Settlement, TRIGGER_NODE } from '../metering/meter.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
 import { type Plan, parsePlan, planDocument } from '../metering/plan.js';
 import {
@@ -68,7 +68,7 @@ export function settleArgs(s: Settlement, billedTtlSeconds: number = BILLED_TTL_
     billedTtlSeconds,
     s.entries.length,
   ];
-  for (const e of s.entries) out.push(e.key, e.trigger ? '1' : '0', e.date);
+  for (const e of s.entries) out.push(e.key, entryNode(e), e.date);
   return out;
 }
 
@@ -213,6 +213,22 @@ export class RedisLedger implements Ledger {
     return quota;
   }
 
+  /** Fields `<scenario>:n:<node>` and `<scenario>:r:<node>` of the period's per-scenario hash (lib-settle.lua). */
+  async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
+    const { period } = await this.periodOf(tenant, at);
+    const nodes: NodeUsage['nodes'] = {};
+    if (nodeIds.length === 0) return { period, nodes };
+    // The trigger's node: one action per run, the scenario's `runs` (lib-settle.lua).
+    const fields = nodeIds.flatMap((id) =>
+      id === TRIGGER_NODE ? [`${scenarioId}:runs`, `${scenarioId}:runs`] : [`${scenarioId}:n:${id}`, `${scenarioId}:r:${id}`],
+    );
+    const values = await this.redis.hmget(this.keys.periodScenarios(tenant, period), ...fields);
+    nodeIds.forEach((id, i) => {
+      nodes[id] = { actions: Number(values[2 * i] ?? 0), runs: Number(values[2 * i + 1] ?? 0) };
+    });
+    return { period, nodes };
+  }
+
   async usage(tenant: string, at: Date, periodKey?: string): Promise<UsageReport> {
     const quota = await this.getQuota(tenant);
     const period = periodKey ? periodByKey(periodKey, quota.timezone) : periodAt(at, quota.timezone);
@@ -238,11 +254,13 @@ export class RedisLedger implements Ledger {
       if (f.startsWith('m:')) c.meters[f.slice(2)] = Number(v);
       if (f.startsWith('a:')) c.alerts[f.slice(2)] = v;
     }
+    // Fields <scenario>:runs, <scenario>:actions; the per-node <scenario>:n|r:<node> are not in the report.
     for (const [f, v] of Object.entries(scen)) {
-      const i = f.lastIndexOf(':');
+      const i = f.indexOf(':');
       const id = f.slice(0, i);
-      if (f.endsWith(':runs')) c.scenarioRuns[id] = Number(v);
-      else c.scenarioActions[id] = Number(v);
+      const counter = f.slice(i + 1);
+      if (counter === 'runs') c.scenarioRuns[id] = Number(v);
+      else if (counter === 'actions') c.scenarioActions[id] = Number(v);
     }
     for (const [d, v] of Object.entries(days)) c.days[d] = Number(v);
     for (const [f, v] of Object.entries(conns)) {

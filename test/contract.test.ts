@@ -122,6 +122,49 @@ describe.each(factories)('%s stores', (_name, make) => {
     expect((await ledger.usage('t1', at)).remaining).toBe(1);
   });
 
+  it('ledger: per-node actions and runs of the period, billed once, billable runs only', async () => {
+    const { ledger } = await make();
+    const at = new Date('2026-11-15T12:00:00Z');
+    const { period, date } = await ledger.periodOf('t7', at);
+    const settle = (runId: string, entries: Array<[string, string]>, billable = true) =>
+      ledger.settle({
+        tenant: 't7',
+        runId,
+        scenarioId: 'g',
+        billable,
+        period,
+        entries: entries.map(([key, node]) => ({ key, trigger: key === '1', date, node })),
+        heldUsed: 0,
+        release: 0,
+        at,
+      });
+    await settle('r1', [
+      ['1', 'ignored: the trigger is $trigger'],
+      ['2', 'loop'],
+      ['3', 'loop'],
+      ['4', 'body'],
+    ]);
+    await settle('r1', [
+      ['3', 'loop'], // redelivered: not billed again
+      ['5', 'loop'],
+      ['6', 'body'],
+    ]);
+    await settle('r2', [
+      ['1', ''],
+      ['2', 'body'],
+    ]);
+    await settle('r3', [['2', 'body']], false); // non-billable: in no per-node count
+    const u = await ledger.nodeUsage('t7', 'g', ['$trigger', 'loop', 'body', 'other'], at);
+    expect(u).toEqual({
+      period: '2026-11',
+      nodes: { $trigger: { actions: 2, runs: 2 }, loop: { actions: 3, runs: 1 }, body: { actions: 3, runs: 2 }, other: { actions: 0, runs: 0 } },
+    });
+    const report = await ledger.usage('t7', at);
+    expect(report.byScenario).toEqual([{ scenarioId: 'g', runs: 2, actions: 8 }]);
+    expect((await ledger.nodeUsage('t7', 'other-scenario', ['loop'], at)).nodes).toEqual({ loop: { actions: 0, runs: 0 } });
+    expect((await ledger.nodeUsage('t7', 'g', ['loop'], new Date('2026-12-02T00:00:00Z'))).nodes).toEqual({ loop: { actions: 0, runs: 0 } });
+  });
+
   it('ledger: quotas round-trip and overage allow records past the limit', async () => {
     const { ledger } = await make();
     expect(await ledger.getQuota('t2')).toEqual({ monthlyActions: 500, overage: 'halt', timezone: 'UTC', alerts: [0.9, 1] });
@@ -238,6 +281,12 @@ describe.each(factories)('%s stores', (_name, make) => {
     expect(final.tasks.reduce((a, t) => a + t.actions, 0)).toBe(final.actions);
     expect((await s.ledger.usage('t6', new Date())).used).toBe(final.actions);
     expect(await s.vars.load('t6', 'contract', { n: 1 })).toEqual({ n: 4 });
+    // Per node: what the task log shows, billed once across the halt and the resume.
+    const perNode: Record<string, { actions: number; runs: number }> = {};
+    for (const t of final.tasks) if (t.actions > 0) perNode[t.nodeId] = { actions: (perNode[t.nodeId]?.actions ?? 0) + t.actions, runs: 1 };
+    expect(perNode).toEqual({ $trigger: { actions: 1, runs: 1 }, each: { actions: 4, runs: 1 }, inc: { actions: 3, runs: 1 }, out: { actions: 1, runs: 1 } });
+    const nodes = await s.ledger.nodeUsage('t6', 'contract', ['$trigger', 'each', 'inc', 'out', 'none'], new Date());
+    expect(nodes.nodes).toEqual({ ...perNode, none: { actions: 0, runs: 0 } });
     const list = await s.runs.list('t6');
     expect(list.map((r) => [r.runId, r.status, r.actions])).toEqual([[run.runId, 'succeeded', 9]]);
     expect(list[0]).not.toHaveProperty('tasks');

@@ -11,8 +11,13 @@
       a[i+4]  held actions to give back
       a[i+5]  now, ISO 8601        a[i+6]  default monthlyActions
       a[i+7]  default alerts JSON  a[i+8]  seconds to keep the billed set
-      a[i+9]  number of entries n, then n triplets: task key, '1' if trigger else '0', date
+      a[i+9]  number of entries n, then n triplets: task key, node id, date; the node id
+              '$trigger' is the trigger's action (it counts a run), '' counts for no node
   returns  a table of the alert thresholds crossed now (as strings)
+  Per node (billable runs only), in k.scen: '<scenario>:n:<node>' += the node's actions billed
+  now (one HINCRBY per distinct node), and '<scenario>:r:<node>' += 1 the first time the run
+  bills the node (member 'n:<node>' of the run's billed set, which task keys never equal).
+  The trigger's ('$trigger') are '<scenario>:runs': one action per run.
   The limit is monthlyActions + addOns + the add-ons with an expiry after `now` (a[i+5]).
 ]]
 
@@ -31,9 +36,10 @@ local function settle(k, a, i)
   local limit = monthly + (tonumber(p[2]) or 0) + expiringAddOns(k.period, now)
   -- Counters are summed here and written once each (per day, per scenario), not per action.
   local billed, actions, runs, nonBillable, overage = 0, 0, 0, 0, 0
-  local days = {}
+  local days, nodes = {}, {}
   for j = 0, n - 1 do
-    local key, trigger, date = a[i + 10 + 3 * j], a[i + 11 + 3 * j] == '1', a[i + 12 + 3 * j]
+    local key, node, date = a[i + 10 + 3 * j], a[i + 11 + 3 * j], a[i + 12 + 3 * j]
+    local trigger = node == '$trigger'
     if redis.call('SADD', k.billed, key) == 1 then
       billed = billed + 1
       if billable then
@@ -41,6 +47,7 @@ local function settle(k, a, i)
         actions = actions + 1
         if used > limit then overage = overage + 1 end
         days[date] = (days[date] or 0) + 1
+        if node ~= '' and not trigger then nodes[node] = (nodes[node] or 0) + 1 end
       else
         nonBillable = nonBillable + 1
       end
@@ -48,6 +55,10 @@ local function settle(k, a, i)
     end
   end
   if actions > 0 then redis.call('HINCRBY', k.scen, sid .. ':actions', actions) end
+  for node, count in pairs(nodes) do
+    redis.call('HINCRBY', k.scen, sid .. ':n:' .. node, count)
+    if redis.call('SADD', k.billed, 'n:' .. node) == 1 then redis.call('HINCRBY', k.scen, sid .. ':r:' .. node, 1) end
+  end
   for date, count in pairs(days) do redis.call('HINCRBY', k.days, date, count) end
   if overage > 0 then redis.call('HINCRBY', k.period, 'overage', overage) end
   if nonBillable > 0 then redis.call('HINCRBY', k.period, 'nonBillable', nonBillable) end
