@@ -19,6 +19,7 @@ import { EventStreams, registerEventsRoute } from './events.js';
 import { Metrics } from './metrics.js';
 import { registerBillingRoutes } from './routes-billing.js';
 import { type ApiContext, ApiError, isJsonContentType, setRawBody } from './routes-common.js';
+import { registerGraphRoutes } from './routes-graph.js';
 import { registerKeyRoutes } from './routes-keys.js';
 import { registerLifecycleRoutes } from './routes-lifecycle.js';
 import { registerRunRoutes } from './routes-runs.js';
@@ -229,6 +230,7 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
       });
       registerRunRoutes(api, ctx);
       registerScenarioRoutes(api, ctx);
+      registerGraphRoutes(api, ctx);
       registerLifecycleRoutes(api, ctx);
       registerUsageRoutes(api, ctx);
       registerSecretRoutes(api, ctx);

@@ -169,7 +169,7 @@ export class MemoryLedger implements Ledger {
   async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
     const { period } = this.periodOf(tenant, at);
     const m = this.nodeCounts.get(`${tenant}\u0000${period}\u0000${scenarioId}`);
-    const nodes: NodeUsage['nodes'] = {};
+    const nodes: NodeUsage['nodes'] = Object.create(null); // node ids may be __proto__
     for (const id of nodeIds) nodes[id] = { ...(m?.get(id) ?? { actions: 0, runs: 0 }) };
     return { period, nodes };
   }

@@ -216,7 +216,7 @@ export class RedisLedger implements Ledger {
   /** Fields `<scenario>:n:<node>` and `<scenario>:r:<node>` of the period's per-scenario hash (lib-settle.lua). */
   async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
     const { period } = await this.periodOf(tenant, at);
-    const nodes: NodeUsage['nodes'] = {};
+    const nodes: NodeUsage['nodes'] = Object.create(null); // node ids may be __proto__
     if (nodeIds.length === 0) return { period, nodes };
     // The trigger's node: one action per run, the scenario's `runs` (lib-settle.lua).
     const fields = nodeIds.flatMap((id) =>
