@@ -4,7 +4,8 @@
  * from `dist/`); the page talks to the JSON API with the operator's key.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import type { Platform } from '../engine/platform.js';
@@ -18,6 +19,21 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
+
+/**
+ * Browser modules served from the package's own dependencies (no CDN): the dashboard file name →
+ * the file, relative to the package's directory. dagre (graph layout) is an ES module of one file.
+ */
+const VENDORED: Record<string, { pkg: string; file: string }> = {
+  'dagre.js': { pkg: '@dagrejs/dagre', file: 'dist/dagre.esm.js' },
+};
+
+async function vendored(name: string): Promise<Buffer> {
+  const { pkg, file } = VENDORED[name]!;
+  const dir = dirname(createRequire(resolve(PACKAGE_ROOT, 'package.json')).resolve(`${pkg}/package.json`));
+  // The source map is not served: its comment would only make the browser ask for it.
+  return Buffer.from((await readFile(resolve(dir, file), 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n'));
+}
 
 /** Only same-origin scripts, styles and API calls; nothing inline, nothing external. */
 const CSP = [
@@ -43,7 +59,8 @@ function secure(reply: FastifyReply, type: string): FastifyReply {
 
 /**
  * Registers `GET /` (the page) and `GET /dashboard/<file>` (its scripts and styles). Only the
- * files present in `api/dashboard/` at start are served, so no path can reach anything else.
+ * files present in `api/dashboard/` at start, and the VENDORED modules, are served, so no path
+ * can reach anything else.
  */
 export async function registerDashboard(app: FastifyInstance, platform: Platform): Promise<void> {
   void platform; // the page reads everything through the API, with the operator's key
@@ -52,6 +69,7 @@ export async function registerDashboard(app: FastifyInstance, platform: Platform
     const type = TYPES[extname(name)];
     if (type && /^[a-z0-9_-]+\.[a-z]+$/.test(name)) files.set(name, { body: await readFile(resolve(DASHBOARD_DIR, name)), type });
   }
+  for (const name of Object.keys(VENDORED)) files.set(name, { body: await vendored(name), type: TYPES['.js']! });
   const index = files.get('index.html');
   if (!index) throw new Error(`dashboard: ${resolve(DASHBOARD_DIR, 'index.html')} is missing`);
 

@@ -5,10 +5,8 @@
  * scenario's variables, and a refused key.
  */
 
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
@@ -16,29 +14,8 @@ import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { periodAt } from '../metering/periods.js';
 import { parsePlan } from '../metering/plan.js';
 import type { UsageReport } from '../metering/quota.js';
+import { launchChromium } from './helpers/chromium.js';
 import { fn, scenarioOf } from './helpers/run.js';
-
-/** Debian's chromium (or CHROMIUM_PATH): the dashboard tests fail in one line without it. */
-function findChromium(): string {
-  const runnable = (f: string) => {
-    try {
-      accessSync(f, constants.X_OK);
-      return statSync(f).isFile();
-    } catch {
-      return false;
-    }
-  };
-  const env = process.env.CHROMIUM_PATH;
-  if (env) {
-    if (runnable(env)) return env;
-    throw new Error(`dashboard tests: CHROMIUM_PATH=${env} is not an executable file`);
-  }
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir && runnable(join(dir, name))) return join(dir, name);
-  }
-  throw new Error("dashboard tests need Debian's chromium: apt-get install chromium (or set CHROMIUM_PATH)");
-}
-const chromiumPath = findChromium();
 
 const ADMIN_KEY = 'admin-key-for-dashboard-tests';
 const DAY = 86_400_000;
@@ -137,19 +114,7 @@ beforeAll(async () => {
   acmeKey = await platform.keys.create('acme');
   app = await buildServer(platform, { adminKey: ADMIN_KEY });
   base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

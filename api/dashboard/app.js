@@ -1,9 +1,10 @@
-// Flowmeter operator dashboard: sign-in, routing (#/ and #/runs/<id>) and live updates.
+// Flowmeter operator dashboard: sign-in, routing (#/, #/runs/<id>, #/scenarios/<id>) and live updates.
 
 import { ApiError, eventsUrl, session } from './api.js';
 import { h, replace } from './dom.js';
 import { overview } from './overview.js';
 import { runPage } from './run.js';
+import { scenarioPage } from './scenario.js';
 
 const $ = (id) => document.getElementById(id);
 const view = $('view');
@@ -73,6 +74,7 @@ async function route() {
   };
   const hash = location.hash.replace(/^#/, '') || '/';
   const runMatch = /^\/runs\/([^/?#]+)$/.exec(hash);
+  const scenarioMatch = /^\/scenarios\/([^/?#]+)$/.exec(hash);
   replace(view, h('p', { class: 'muted loading' }, 'Loading…'));
   try {
     let page;
@@ -83,6 +85,10 @@ async function route() {
       const id = decodeURIComponent(runMatch[1]);
       document.title = `Flowmeter — run ${id}`;
       page = await runPage(view, ctx, id);
+    } else if (scenarioMatch) {
+      const id = decodeURIComponent(scenarioMatch[1]);
+      document.title = `Flowmeter — scenario ${id}`;
+      page = await scenarioPage(view, ctx, id);
     } else {
       replace(view, h('div', { class: 'notice' }, 'No such page. ', h('a', { href: '#/' }, 'Back to the overview')));
       return;

@@ -147,7 +147,9 @@ function scenarioSection(report, scenarios) {
       h(
         'td',
         {},
-        h('div', { class: 'name' }, r.info?.name || r.scenarioId),
+        r.info
+          ? h('a', { class: 'name', href: `#/scenarios/${encodeURIComponent(r.scenarioId)}` }, r.info.name || r.scenarioId)
+          : h('div', { class: 'name' }, r.scenarioId),
         h('div', { class: 'muted small' }, h('span', { class: 'mono' }, r.scenarioId), ' · ', r.info?.trigger?.type ?? 'not deployed'),
       ),
       h('td', {}, enabled === null ? '' : h('span', { class: ['pill', enabled ? 'pill-on' : 'pill-off'] }, enabled ? 'enabled' : 'disabled')),

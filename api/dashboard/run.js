@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { duration, fmtDuration, fmtNum, h, jsonBlock, replace, statusBadge, time } from './dom.js';
+import { runPathCard } from './scenario.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'rejected']);
 
@@ -228,6 +229,7 @@ export async function runPage(root, ctx, id) {
       root,
       h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← Overview')),
       header(run, scenarioData?.scenario),
+      runPathCard(id),
       h('div', { class: 'grid-run' }, outputsSection(run), varsSection(scenarioData, varsErr)),
       taskTable(run, open),
     );
