@@ -19,7 +19,7 @@ export interface DiagramNode {
   name?: string;
   /** How the node is entered: `edge`, `onError` (a Catch), `never` (a Comment), or `trigger`. */
   entry: 'edge' | 'onError' | 'never' | 'trigger';
-  /** A Catch without a scope: it handles the failure of every node (no `catch` edges are drawn). */
+  /** A Catch without a scope: it handles the failure of every node (no `error` edges are drawn). */
   catchesAll?: boolean;
   /** The scenario's validation warnings that name this node (`nodes[i]…: message`). */
   warnings: string[];
@@ -30,7 +30,7 @@ export interface DiagramEdge {
   to: string;
   /**
    * What makes the edge: `start` (trigger → start), the node field holding the reference
-   * (`next`, `cases`, `default`, `body`, `steps`, `branches`, …), or `catch` (a node in a Catch's
+   * (`next`, `cases`, `default`, `body`, `steps`, `branches`, …), or `error` (a node in a Catch's
    * scope → the Catch: taken when it fails).
    */
   kind: string;
@@ -58,7 +58,7 @@ export function scenarioDiagram(scenario: Scenario, warnings: readonly string[] 
     const node: DiagramNode = { id: n.id, type: n.type, ...(n.name && { name: n.name }), entry, warnings: [] };
     if (entry === 'onError') {
       const scope = def?.handles?.(n as never);
-      if (scope) for (const from of scope) if (ids.has(from)) edges.push({ from, to: n.id, kind: 'catch' });
+      if (scope) for (const from of scope) if (ids.has(from)) edges.push({ from, to: n.id, kind: 'error' });
       if (!scope) node.catchesAll = true;
     }
     for (const ref of refsOf(n.type, n)) {

@@ -25,8 +25,8 @@ let key: string;
 const runs: RunRecord[] = [];
 const pageErrors: string[] = [];
 
-async function runOrders(): Promise<RunRecord> {
-  const { runId } = await platform.trigger('acme', 'orders', ORDERS_PAYLOAD, { type: 'manual' });
+async function runOrders(payload: unknown = ORDERS_PAYLOAD): Promise<RunRecord> {
+  const { runId } = await platform.trigger('acme', 'orders', payload, { type: 'manual' });
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 5))) {
     const r = await platform.runs.get('acme', runId);
     if (r && ['succeeded', 'failed', 'halted', 'rejected'].includes(r.status)) return r;
@@ -138,7 +138,7 @@ describe('scenario graph in the dashboard', () => {
     expect(await page.textContent('#graph-warnings li[data-node-id=orphan]')).toContain('is not reachable');
 
     // The catch edge is drawn dashed, from the node it handles.
-    const catchEdge = page.locator('#graph g.edge-catch');
+    const catchEdge = page.locator('#graph g.edge-error');
     expect(await catchEdge.count()).toBe(1);
     expect(await catchEdge.getAttribute('data-from')).toBe('big');
     expect(await catchEdge.locator('path').evaluate((p) => getComputedStyle(p).strokeDasharray)).not.toBe('none');
@@ -172,12 +172,20 @@ describe('scenario graph in the dashboard', () => {
     expect(await page.locator('#run-path g.node[data-node-id=route] .visit-badge text').textContent()).toBe('×4');
     // The failed node is marked, and the catch edge it took is highlighted.
     expect(await page.locator('#run-path g.node.failed').getAttribute('data-node-id')).toBe('big');
-    expect(await page.locator('#run-path g.edge-catch.taken').count()).toBe(1);
+    expect(await page.locator('#run-path g.edge-error.taken').count()).toBe(1);
     expect(await page.locator('#run-path g.edge.taken').count()).toBe(7);
 
     const shot = await page.locator('#run-path .graph-box svg').screenshot();
     const diff = await matchScreenshot(browser, 'run-path', shot);
     expect(diff.mismatch).toBeNull();
+
+    // A run in which nothing fails does not take the error edge (after the screenshots: it adds to the period).
+    const clean = await runOrders({ items: [{ kind: 'big' }] });
+    await page.goto(`${base}/#/runs/${clean.runId}`);
+    await page.waitForSelector('#run-path .graph-box[data-ready=true]');
+    expect(await page.locator('#run-path g.node[data-node-id=big]').getAttribute('class')).toContain('visited');
+    expect(await page.locator('#run-path g.edge-error.taken').count()).toBe(0);
+    expect(await page.locator('#run-path g.node.failed').count()).toBe(0);
     await ctx.close();
     expect(pageErrors).toEqual([]);
   });

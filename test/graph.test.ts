@@ -20,7 +20,7 @@ const ORDERS_EDGES = [
   { from: 'each', to: 'summary', kind: 'next' },
   { from: 'route', to: 'big', kind: 'cases', index: 0 },
   { from: 'route', to: 'small', kind: 'default' },
-  { from: 'big', to: 'oops', kind: 'catch' },
+  { from: 'big', to: 'oops', kind: 'error' },
   { from: 'oops', to: 'log', kind: 'next' },
 ];
 

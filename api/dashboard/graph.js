@@ -25,11 +25,11 @@ export function shade(t) {
 
 const clip = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
 
-/** The text on an edge: which case, step or branch; none for `next`, `start` and `catch`. */
+/** The text on an edge: which case, step or branch; none for `next`, `start` and `error`. */
 function edgeLabel(e) {
   const n = typeof e.index === 'number' ? ` ${e.index + 1}` : '';
   const names = { cases: 'case', steps: 'step', branches: 'branch', default: 'default', body: 'body' };
-  if (e.kind === 'next' || e.kind === 'start' || e.kind === 'catch') return '';
+  if (e.kind === 'next' || e.kind === 'start' || e.kind === 'error') return '';
   return `${names[e.kind] ?? e.kind}${n}`;
 }
 
@@ -100,7 +100,7 @@ export async function drawGraph(graph, { path = null, idPrefix = 'g' } = {}) {
       'defs',
       {},
       marker(`${idPrefix}-arrow`, 'arrow'),
-      marker(`${idPrefix}-arrow-catch`, 'arrow arrow-catch'),
+      marker(`${idPrefix}-arrow-error`, 'arrow arrow-error'),
       marker(`${idPrefix}-arrow-taken`, 'arrow arrow-taken'),
     ),
   );
@@ -111,10 +111,10 @@ export async function drawGraph(graph, { path = null, idPrefix = 'g' } = {}) {
   const visited = (id) => Boolean(path?.[id]);
   graph.edges.forEach((e, i) => {
     const laid = g.edge({ v: e.from, w: e.to, name: `e${i}` });
-    // On a run page: an edge between two nodes the run reached (a catch edge: its node failed).
-    const taken = path && visited(e.from) && visited(e.to) && (e.kind !== 'catch' || path[e.from].errors > 0);
+    // On a run page: an edge between two nodes the run reached (an error edge: its node failed).
+    const taken = path && visited(e.from) && visited(e.to) && (e.kind !== 'error' || path[e.from].errors > 0);
     const cls = ['edge', `edge-${e.kind}`, taken && 'taken'];
-    const m = taken ? 'arrow-taken' : e.kind === 'catch' ? 'arrow-catch' : 'arrow';
+    const m = taken ? 'arrow-taken' : e.kind === 'error' ? 'arrow-error' : 'arrow';
     const el = s(
       'g',
       { class: cls, data: { from: e.from, to: e.to, kind: e.kind } },
@@ -211,7 +211,7 @@ export function legend(graph) {
       const sw = s('svg', { width: 14, height: 14, 'aria-hidden': 'true' }, s('rect', { width: 14, height: 14, rx: 3, fill: shade(v) }));
       return h('span', { class: 'legend-step' }, sw, ' ', v === 0 ? 'none' : pct(v));
     }),
-    h('span', { class: 'legend-step' }, h('span', { class: 'legend-catch' }), ' catch'),
+    h('span', { class: 'legend-step' }, h('span', { class: 'legend-catch' }), ' failure → catch'),
     h('span', { class: 'legend-step' }, h('span', { class: 'legend-warn' }, '!'), ' warning'),
   );
 }
