@@ -5,7 +5,7 @@
  *   <p>:{t:T}:quota                hash   monthlyActions, overage, timezone, alerts, maxActiveScenarios
  *   <p>:{t:T}:p:<YYYY-MM>          hash   used, overage, nonBillable, addOns, m:<meter>, a:<threshold>
  *   <p>:{t:T}:p:<YYYY-MM>:scen     hash   <scenarioId>:runs, <scenarioId>:actions, and per node
- *                                         <scenarioId>:n:<nodeId> (actions), <scenarioId>:r:<nodeId> (runs)
+ *                                         <scenarioId>:n:<nodeId> (runs × 2^32 + actions, lib-settle.lua)
  *   <p>:{t:T}:p:<YYYY-MM>:days     hash   <YYYY-MM-DD> → actions
  *   <p>:{t:T}:p:<YYYY-MM>:leases   hash   <runId> → actions it holds (lease.lua)
  *   <p>:{t:T}:p:<YYYY-MM>:addons   list   add-on purchases, JSON { id, at, actions, expires? } in the

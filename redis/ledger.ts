@@ -213,18 +213,19 @@ export class RedisLedger implements Ledger {
     return quota;
   }
 
-  /** Fields `<scenario>:n:<node>` and `<scenario>:r:<node>` of the period's per-scenario hash (lib-settle.lua). */
+  /**
+   * Field `<scenario>:n:<node>` of the period's per-scenario hash: runs × 2^32 + actions, one
+   * HINCRBY per node and settlement (lib-settle.lua); the trigger's node is `<scenario>:runs`.
+   */
   async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
     const { period } = await this.periodOf(tenant, at);
     const nodes: NodeUsage['nodes'] = Object.create(null); // node ids may be __proto__
     if (nodeIds.length === 0) return { period, nodes };
-    // The trigger's node: one action per run, the scenario's `runs` (lib-settle.lua).
-    const fields = nodeIds.flatMap((id) =>
-      id === TRIGGER_NODE ? [`${scenarioId}:runs`, `${scenarioId}:runs`] : [`${scenarioId}:n:${id}`, `${scenarioId}:r:${id}`],
-    );
+    const fields = nodeIds.map((id) => (id === TRIGGER_NODE ? `${scenarioId}:runs` : `${scenarioId}:n:${id}`));
     const values = await this.redis.hmget(this.keys.periodScenarios(tenant, period), ...fields);
     nodeIds.forEach((id, i) => {
-      nodes[id] = { actions: Number(values[2 * i] ?? 0), runs: Number(values[2 * i + 1] ?? 0) };
+      const v = BigInt(values[i] ?? 0);
+      nodes[id] = id === TRIGGER_NODE ? { actions: Number(v), runs: Number(v) } : { actions: Number(v & 0xffffffffn), runs: Number(v >> 32n) };
     });
     return { period, nodes };
   }
@@ -254,7 +255,7 @@ export class RedisLedger implements Ledger {
       if (f.startsWith('m:')) c.meters[f.slice(2)] = Number(v);
       if (f.startsWith('a:')) c.alerts[f.slice(2)] = v;
     }
-    // Fields <scenario>:runs, <scenario>:actions; the per-node <scenario>:n|r:<node> are not in the report.
+    // Fields <scenario>:runs, <scenario>:actions; the per-node <scenario>:n:<node> are not in the report.
     for (const [f, v] of Object.entries(scen)) {
       const i = f.indexOf(':');
       const id = f.slice(0, i);

@@ -14,10 +14,10 @@
       a[i+9]  number of entries n, then n triplets: task key, node id, date; the node id
               '$trigger' is the trigger's action (it counts a run), '' counts for no node
   returns  a table of the alert thresholds crossed now (as strings)
-  Per node (billable runs only), in k.scen: '<scenario>:n:<node>' += the node's actions billed
-  now (one HINCRBY per distinct node), and '<scenario>:r:<node>' += 1 the first time the run
-  bills the node (member 'n:<node>' of the run's billed set, which task keys never equal).
-  The trigger's ('$trigger') are '<scenario>:runs': one action per run.
+  Per node (billable runs only), one HINCRBY of '<scenario>:n:<node>' in k.scen per distinct
+  node: by the node's actions billed now, plus 2^32 the first time the run bills the node
+  (SADD of member 'n:<node>' to the run's billed set, which task keys never equal), so the
+  field is runs × 2^32 + actions. The trigger's ('$trigger') are '<scenario>:runs'.
   The limit is monthlyActions + addOns + the add-ons with an expiry after `now` (a[i+5]).
 ]]
 
@@ -56,8 +56,8 @@ local function settle(k, a, i)
   end
   if actions > 0 then redis.call('HINCRBY', k.scen, sid .. ':actions', actions) end
   for node, count in pairs(nodes) do
-    redis.call('HINCRBY', k.scen, sid .. ':n:' .. node, count)
-    if redis.call('SADD', k.billed, 'n:' .. node) == 1 then redis.call('HINCRBY', k.scen, sid .. ':r:' .. node, 1) end
+    local first = redis.call('SADD', k.billed, 'n:' .. node)
+    redis.call('HINCRBY', k.scen, sid .. ':n:' .. node, count + first * 4294967296)
   end
   for date, count in pairs(days) do redis.call('HINCRBY', k.days, date, count) end
   if overage > 0 then redis.call('HINCRBY', k.period, 'overage', overage) end
