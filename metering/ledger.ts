@@ -123,6 +123,7 @@ export class MemoryLedger implements Ledger {
     const quota = this.quotas.get(s.tenant) ?? DEFAULT_QUOTA;
     const c = this.periodCounters(s.tenant, s.period);
     let billedNow = 0;
+    const nodes = new Map<string, number>(); // actions billed now per node
     const limit = quota.monthlyActions + this.addOnsAt(s.tenant, s.period, s.at);
     for (const e of s.entries) {
       const id = `${s.tenant}\u0000${s.runId}\u0000${e.key}`;
@@ -135,7 +136,8 @@ export class MemoryLedger implements Ledger {
         c.scenarioActions[s.scenarioId] = (c.scenarioActions[s.scenarioId] ?? 0) + 1;
         c.days[e.date] = (c.days[e.date] ?? 0) + 1;
         if (e.trigger) c.scenarioRuns[s.scenarioId] = (c.scenarioRuns[s.scenarioId] ?? 0) + 1;
-        this.countNode(s, entryNode(e));
+        const node = entryNode(e);
+        if (node !== '') nodes.set(node, (nodes.get(node) ?? 0) + 1);
       } else c.nonBillable++;
       if (e.trigger) c.meters.runs = (c.meters.runs ?? 0) + 1;
     }
@@ -147,22 +149,24 @@ export class MemoryLedger implements Ledger {
       if (mine > 0) l.byRun.set(s.runId, mine);
       else l.byRun.delete(s.runId);
     }
+    if (nodes.size > 0) this.countNodes(s, nodes);
     if (s.billable && billedNow > 0) this.checkAlerts(s.tenant, s.period, quota, c, s.at);
   }
 
-  /** One billed action on `node`; the run counts for the node the first time it bills it. */
-  private countNode(s: Settlement, node: string): void {
-    if (node === '') return;
+  /** Actions billed now per node; the run counts for a node the first time it bills it. */
+  private countNodes(s: Settlement, nodes: Map<string, number>): void {
     const k = `${s.tenant}\u0000${s.period}\u0000${s.scenarioId}`;
     let m = this.nodeCounts.get(k);
     if (!m) this.nodeCounts.set(k, (m = new Map()));
-    let n = m.get(node);
-    if (!n) m.set(node, (n = { actions: 0, runs: 0 }));
-    n.actions++;
-    const first = `${s.tenant}\u0000${s.runId}\u0000n:${node}`;
-    if (!this.billed.has(first)) {
-      this.billed.add(first);
-      n.runs++;
+    for (const [node, actions] of nodes) {
+      let n = m.get(node);
+      if (!n) m.set(node, (n = { actions: 0, runs: 0 }));
+      n.actions += actions;
+      const first = `${s.tenant}\u0000${s.runId}\u0000n:${node}`;
+      if (!this.billed.has(first)) {
+        this.billed.add(first);
+        n.runs++;
+      }
     }
   }
 
