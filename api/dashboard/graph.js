@@ -30,7 +30,7 @@ function edgeLabel(e) {
   const n = typeof e.index === 'number' ? ` ${e.index + 1}` : '';
   const names = { cases: 'case', steps: 'step', branches: 'branch', default: 'default', body: 'body' };
   if (e.kind === 'next' || e.kind === 'start' || e.kind === 'error') return '';
-  return `${names[e.kind] ?? e.kind}${n}`;
+  return `${Object.hasOwn(names, e.kind) ? names[e.kind] : e.kind}${n}`;
 }
 
 function title(n) {
@@ -67,8 +67,8 @@ function marker(id, cls) {
 }
 
 /**
- * Draws `graph` ({ nodes, edges } of the API) into a new element. With `path` (the run's
- * visits, by node id), the nodes the run reached are highlighted with their counts; without
+ * Draws `graph` ({ nodes, edges } of the API) into a new element. With `path` (a Map of the
+ * run's visits by node id: node ids may be `constructor` or `__proto__`), the nodes the run reached are highlighted with their counts; without
  * it, nodes are shaded by actions. The element gets `data-ready` once drawn.
  */
 export async function drawGraph(graph, { path = null, idPrefix = 'g' } = {}) {
@@ -108,11 +108,11 @@ export async function drawGraph(graph, { path = null, idPrefix = 'g' } = {}) {
   const nodesLayer = s('g', { class: 'nodes' });
   svg.append(edgesLayer, nodesLayer);
 
-  const visited = (id) => Boolean(path?.[id]);
+  const visited = (id) => Boolean(path?.has(id));
   graph.edges.forEach((e, i) => {
     const laid = g.edge({ v: e.from, w: e.to, name: `e${i}` });
     // On a run page: an edge between two nodes the run reached (an error edge: its node failed).
-    const taken = path && visited(e.from) && visited(e.to) && (e.kind !== 'error' || path[e.from].errors > 0);
+    const taken = path && visited(e.from) && visited(e.to) && (e.kind !== 'error' || path.get(e.from).errors > 0);
     const cls = ['edge', `edge-${e.kind}`, taken && 'taken'];
     const m = taken ? 'arrow-taken' : e.kind === 'error' ? 'arrow-error' : 'arrow';
     const el = s(
@@ -127,7 +127,7 @@ export async function drawGraph(graph, { path = null, idPrefix = 'g' } = {}) {
 
   for (const n of graph.nodes) {
     const { x, y, width: w } = g.node(n.id);
-    const visit = path?.[n.id] ?? null;
+    const visit = path?.get(n.id) ?? null;
     const t = max > 0 ? (n.actions ?? 0) / max : 0;
     const fill = path ? (visit ? '#e6f4ec' : '#ffffff') : shade(t);
     const dark = !path && t > 0.55;

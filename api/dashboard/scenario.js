@@ -127,7 +127,7 @@ export function runPathCard(runId) {
   );
   api(`/api/runs/${encodeURIComponent(runId)}/path`)
     .then(async (p) => {
-      const visits = Object.fromEntries(p.path.map((v) => [v.nodeId, v]));
+      const visits = new Map(p.path.map((v) => [v.nodeId, v]));
       card.append(await drawGraph(p, { path: visits, idPrefix: 'run' }));
     })
     .catch((err) => card.append(h('p', { class: 'muted', id: 'run-path-error' }, `Path unavailable: ${err.message}`)));
