@@ -39,8 +39,8 @@ function title(n) {
 
 function subtitle(n, visit) {
   const kind = n.type === 'trigger' ? n.name : n.type;
-  if (visit) return kind;
   if (n.entry === 'never') return `${kind} · not run`;
+  if (visit || typeof n.actions !== 'number') return kind; // a run's picture has no period counts
   return `${kind} · ${fmtNum(n.actions ?? 0)} action${n.actions === 1 ? '' : 's'}`;
 }
 
