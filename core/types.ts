@@ -27,6 +27,9 @@ export interface ErrorInfo {
   body?: string;
 }
 
+/** The `nodeId` of the trigger's task (SPEC §5): no node id starts with `$`. */
+export const TRIGGER_NODE = '$trigger';
+
 export interface TaskRecord {
   seq: number;
   nodeId: string;

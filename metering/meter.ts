@@ -2,7 +2,7 @@
  * The meter's interface: how the executor spends a tenant's actions. Implemented in memory
  * (`ledger.ts`) and on Redis (`../redis/ledger.ts`).
  */
-import type { ConnectionUse, MeterName } from '../core/types.js';
+import { type ConnectionUse, type MeterName, TRIGGER_NODE } from '../core/types.js';
 
 /** A request for a batch of actions from the tenant's period pool, for one billable run. */
 export interface LeaseRequest {
@@ -25,9 +25,6 @@ export interface LeaseResult {
   /** With granted 0: whether other runs still hold unused actions (then wait, don't halt). */
   othersHold: boolean;
 }
-
-/** The node id of the trigger's action (its task in the log). */
-export const TRIGGER_NODE = '$trigger';
 
 /** One billed task: its key, whether it is the trigger's action, and its tenant-local date. */
 export interface SettleEntry {

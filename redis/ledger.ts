@@ -4,10 +4,10 @@
  * whatever the number of workers and runs in flight, and a task key is never billed twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConnectionUse, MeterName } from '../core/types.js';
+import { type ConnectionUse, type MeterName, TRIGGER_NODE } from '../core/types.js';
 import { type AddOnOptions, type AddOnPurchase, checkAddOn, reportInstant, validAddOns } from '../metering/addons.js';
 import { allowanceRaised, type Ledger, type LedgerOptions, type NodeUsage } from '../metering/ledger.js';
-import { entryNode, type LeaseRequest, type LeaseResult, type Settlement, TRIGGER_NODE } from '../metering/meter.js';
+import { entryNode, type LeaseRequest, type LeaseResult, type Settlement } from '../metering/meter.js';
 import { localDate, periodAt, periodByKey } from '../metering/periods.js';
 import { type Plan, parsePlan, planDocument } from '../metering/plan.js';
 import {

@@ -4,13 +4,10 @@
  * path a run took, from its task log. Pure: no stores, no I/O. Edges come from the node
  * definitions (`refs`, `entry`, `handles` in `nodes/define.ts`), never from node type names.
  */
-import type { TaskRecord } from '../core/types.js';
+import { type TaskRecord, TRIGGER_NODE } from '../core/types.js';
 import { nodeType } from '../nodes/index.js';
 import { refsOf } from './graph.js';
 import type { Scenario } from './schema.js';
-
-/** The trigger's node in a diagram: the task with `nodeId` `$trigger` (SPEC §5). */
-export const TRIGGER_ID = '$trigger';
 
 export interface DiagramNode {
   id: string;
@@ -49,8 +46,8 @@ const NODE_WARNING = /^nodes\[(\d+)\]/;
 
 /** The diagram of a valid scenario; `warnings` are its validation warnings (`validateScenario`). */
 export function scenarioDiagram(scenario: Scenario, warnings: readonly string[] = []): Diagram {
-  const nodes: DiagramNode[] = [{ id: TRIGGER_ID, type: 'trigger', name: scenario.trigger.type, entry: 'trigger', warnings: [] }];
-  const edges: DiagramEdge[] = [{ from: TRIGGER_ID, to: scenario.start, kind: 'start' }];
+  const nodes: DiagramNode[] = [{ id: TRIGGER_NODE, type: 'trigger', name: scenario.trigger.type, entry: 'trigger', warnings: [] }];
+  const edges: DiagramEdge[] = [{ from: TRIGGER_NODE, to: scenario.start, kind: 'start' }];
   const ids = new Set(scenario.nodes.map((n) => n.id));
   for (const n of scenario.nodes) {
     const def = nodeType(n.type);
