@@ -331,9 +331,13 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
       expect(run.tasks.map(shape), label).toEqual(want.tasks.map(shape));
       expect(run.outputs, label).toEqual(want.outputs);
       expect(run.pending ?? null, label).toEqual(want.pending ?? null);
-      // The billed set holds exactly the task keys that cost an action.
+      // The billed set holds exactly the task keys that cost an action, and `n:<node>` for each
+      // node the run billed (its per-node run count, lib-settle.lua).
       const billed = await p!.redis.smembers(k.billed(c.tenant, run.runId));
-      expect(billed.length, `${label}: billed set`).toBe(run.tasks.filter((t) => t.actions === 1).length);
+      const paid = run.tasks.filter((t) => t.actions === 1);
+      expect(billed.filter((m) => !m.startsWith('n:')).length, `${label}: billed set`).toBe(paid.length);
+      const nodes = new Set(paid.filter((t) => t.nodeId !== '$trigger').map((t) => `n:${t.nodeId}`));
+      expect(billed.filter((m) => m.startsWith('n:')).sort(), `${label}: billed nodes`).toEqual([...nodes].sort());
     };
 
     const records = await Promise.all(cases.map(async (c, i) => (await p!.runs.get(c.tenant, ids[i]!))!));
@@ -357,6 +361,27 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
       expect(await usedBy(tenant), tenant).toBe(sum);
     }
     for (const r of records) if (r.status === 'halted') expect(await usedBy(r.tenant)).toBe(QUOTA);
+    // Per node too (the scenario graph): actions and runs per node == the task logs, kills or not.
+    const groups = new Map<string, { tenant: string; scenario: string; runs: typeof records }>();
+    for (const [i, c] of cases.entries()) {
+      const g = groups.get(`${c.tenant}/${c.doc.id}`) ?? { tenant: c.tenant, scenario: c.doc.id, runs: [] };
+      groups.set(`${c.tenant}/${c.doc.id}`, g);
+      g.runs.push(records[i]!);
+    }
+    for (const g of groups.values()) {
+      const want: Record<string, { actions: number; runs: number }> = {};
+      for (const r of g.runs) {
+        const seen = new Set<string>();
+        for (const t of r.tasks.filter((x) => x.actions === 1)) {
+          const w = (want[t.nodeId] ??= { actions: 0, runs: 0 });
+          w.actions++;
+          if (!seen.has(t.nodeId)) w.runs++;
+          seen.add(t.nodeId);
+        }
+      }
+      const got = await p!.ledger.nodeUsage(g.tenant, g.scenario, Object.keys(want), new Date());
+      expect({ ...got.nodes }, `${g.tenant}/${g.scenario}: per node`).toEqual(want);
+    }
 
     // Raise the quotas and resume the halted runs: each ends as the embedded run resumed.
     const halted = cases.filter((_, i) => records[i]!.status === 'halted');
