@@ -1,4 +1,7 @@
 // Flowmeter operator dashboard: sign-in, routing (#/ and #/runs/<id>) and live updates.
+// A page's URL is shareable: a tab without the key (it lives in each tab's sessionStorage, never
+// in the URL) shows the key prompt, then the linked page. Once a page is drawn, <body> gets
+// `data-ready="true"` (a screenshot or test waits for it; "login" or "error" otherwise).
 
 import { ApiError, eventsUrl, session } from './api.js';
 import { h, replace } from './dom.js';
@@ -9,6 +12,12 @@ const $ = (id) => document.getElementById(id);
 const view = $('view');
 
 let current = null; // { onEvent, refresh, dispose } of the view on screen
+let early = []; // live events that came while the view was loading: handed to it once drawn
+let loadedOffline = false; // the view on screen was loaded while live updates were not connected
+const waiters = []; // resolved when the live connection opens or fails
+
+/** How long a page load waits for live updates to connect (events after that are not missed). */
+const LIVE_WAIT_MS = 3000;
 let generation = 0;
 let source = null;
 let retry = null;
@@ -17,6 +26,18 @@ function setLive(state) {
   const el = $('live');
   el.dataset.state = state;
   el.title = state === 'on' ? 'Live updates on' : state === 'connecting' ? 'Connecting to live updates…' : 'Live updates off (reload to retry)';
+}
+
+/** Marks the page as complete (`true`), waiting for a key (`login`), failed (`error`), or loading (null). */
+function setReady(state) {
+  if (state) document.body.dataset.ready = state;
+  else delete document.body.dataset.ready;
+}
+
+/** What the URL names, for the key prompt: "run X", or null for the overview. */
+function linkedPage() {
+  const m = /^#\/runs\/([^/?#]+)$/.exec(location.hash);
+  return m ? `run ${decodeURIComponent(m[1])}` : null;
 }
 
 function showLogin(message) {
@@ -33,7 +54,11 @@ function showLogin(message) {
   err.textContent = message ?? '';
   $('login-key').value = '';
   $('login-tenant').value = session.tenant;
+  const target = linkedPage();
+  $('login-target').hidden = !target;
+  $('login-target').textContent = target ? `Sign in to open ${target}: this tab has no key yet (keys are not put in links).` : '';
   $('login-key').focus();
+  setReady('login');
 }
 
 function failure(err) {
@@ -52,6 +77,7 @@ function onError(err) {
   }
   const box = h('div', { class: 'notice bad', role: 'alert', id: 'view-error' }, h('strong', {}, 'Could not load this page. '), failure(err));
   view.prepend(box);
+  if (document.body.dataset.ready !== 'true') setReady('error');
 }
 
 async function route() {
@@ -61,6 +87,8 @@ async function route() {
   $('session').hidden = false;
   current?.dispose?.();
   current = null;
+  setReady(null);
+  early = [];
   const gen = ++generation;
   const ctx = {
     stale: () => gen !== generation,
@@ -75,6 +103,10 @@ async function route() {
   const runMatch = /^\/runs\/([^/?#]+)$/.exec(hash);
   replace(view, h('p', { class: 'muted loading' }, 'Loading…'));
   try {
+    // Subscribe first, then load: every event after the data was read reaches the view.
+    await liveConnected();
+    if (gen !== generation) return;
+    loadedOffline = $('live').dataset.state !== 'on';
     let page;
     if (hash === '/' || hash === '') {
       document.title = 'Flowmeter — overview';
@@ -85,6 +117,7 @@ async function route() {
       page = await runPage(view, ctx, id);
     } else {
       replace(view, h('div', { class: 'notice' }, 'No such page. ', h('a', { href: '#/' }, 'Back to the overview')));
+      setReady('true');
       return;
     }
     if (gen !== generation) {
@@ -92,7 +125,8 @@ async function route() {
       return;
     }
     current = page;
-    startLive();
+    for (const e of early.splice(0)) current?.onEvent?.(e); // what happened while it loaded
+    setReady('true');
   } catch (err) {
     if (gen !== generation) return;
     replace(view);
@@ -107,7 +141,8 @@ function handle(raw) {
   } catch {
     return;
   }
-  current?.onEvent?.(e);
+  if (current) current.onEvent?.(e);
+  else if (early.length < 1000) early.push(e);
 }
 
 function startLive() {
@@ -121,10 +156,16 @@ function startLive() {
     if (source !== es) return;
     const wasDown = $('live').dataset.state === 'off';
     setLive('on');
-    if (wasDown) current?.refresh?.(); // catch up with what happened while disconnected
+    wake();
+    // Catch up with what happened while disconnected (or before, for a view loaded offline).
+    if (wasDown || loadedOffline) {
+      loadedOffline = false;
+      current?.refresh?.();
+    }
   });
   es.addEventListener('error', () => {
     if (source !== es) return;
+    wake(); // a view waiting for the connection loads without it (and catches up when it opens)
     if (es.readyState === EventSource.CLOSED) {
       // The browser gave up (e.g. the server answered with an error): try again later.
       setLive('off');
@@ -139,7 +180,22 @@ function startLive() {
   });
 }
 
+function wake() {
+  for (const w of waiters.splice(0)) w();
+}
+
+/** Starts live updates if needed; resolves once connected, failed, or after LIVE_WAIT_MS. */
+function liveConnected() {
+  startLive();
+  if ($('live').dataset.state !== 'connecting') return Promise.resolve();
+  return new Promise((resolve) => {
+    waiters.push(resolve);
+    setTimeout(resolve, LIVE_WAIT_MS);
+  });
+}
+
 function stopLive() {
+  wake();
   clearTimeout(retry);
   source?.close();
   source = null;
@@ -162,8 +218,7 @@ function boot() {
     const key = $('login-key').value.trim();
     if (!key) return;
     session.set(key, $('login-tenant').value.trim());
-    if (location.hash !== '#/') location.hash = '#/';
-    else void route();
+    void route(); // the page the URL names: a shared link opens once the key is given
   });
   $('signout').addEventListener('click', () => {
     session.clear();
