@@ -62,7 +62,7 @@ const runIdOf = (page: Page) => page.evaluate(() => /^#\/runs\/(.+)$/.exec(locat
 
 beforeAll(async () => {
   platform = createEmbedded();
-  for (const s of [ECHO, NIGHTLY]) await platform.scenarios.deploy('acme', s);
+  for (const s of [ECHO, NIGHTLY, { ...ECHO, id: 'old', name: 'Old' }]) await platform.scenarios.deploy('acme', s);
   await platform.scenarios.enable('acme', 'nightly', undefined);
   await platform.ledger.setQuota('acme', { monthlyActions: 100_000 });
   await platform.scenarios.deploy('tight', THREE);
@@ -104,6 +104,17 @@ describe('dashboard actions', () => {
     await page.click('#scenarios tr[data-scenario-id=echo] .toggle');
     await page.waitForSelector('#scenarios tr[data-scenario-id=echo][data-enabled=false]');
     expect(await enabled()).toBe(false);
+    // Refused (nightly is the one active scenario allowed): the reason stays on the row.
+    await platform.ledger.setQuota('acme', { maxActiveScenarios: 1 });
+    try {
+      await page.click('#scenarios tr[data-scenario-id=echo] .toggle');
+      const status = page.locator('#scenarios tr[data-scenario-id=echo] .row-status.error-text');
+      await status.waitFor({ state: 'visible' });
+      expect(await status.textContent()).toContain('(MAX_ACTIVE_SCENARIOS)');
+      expect(await enabled()).toBe(false);
+    } finally {
+      await platform.ledger.setQuota('acme', { maxActiveScenarios: 100 });
+    }
     await ctx.close();
   });
 
@@ -154,6 +165,23 @@ describe('dashboard actions', () => {
     expect(replay.outputs).toEqual(first.outputs);
     expect(await page.textContent('#replay-of a')).toBe(first.runId);
     expect(await page.textContent('#payload pre')).toBe(JSON.stringify({ n: 7 }, null, 2));
+    await ctx.close();
+  });
+
+  it('deletes a scenario only after confirming in place', async () => {
+    const ids = async () => (await call<Array<{ id: string }>>('acme', 'GET', '/api/scenarios')).json.map((x) => x.id);
+    const ctx = await context();
+    const page = await open(ctx, '#/', 'acme');
+    const row = '#scenarios tr[data-scenario-id=old]';
+    await page.click(`${row} .delete`);
+    expect(await page.textContent(`${row} .confirm`)).toContain('Delete old?');
+    await page.click(`${row} .cancel-delete`);
+    await page.waitForSelector(`${row} .delete`);
+    expect(await ids()).toContain('old');
+    await page.click(`${row} .delete`);
+    await page.click(`${row} .confirm-delete`);
+    await page.waitForSelector(row, { state: 'detached' });
+    expect(await ids()).not.toContain('old');
     await ctx.close();
   });
 

@@ -53,6 +53,7 @@ export function scenarioList(ctx, onChange) {
   const el = h('section', { class: 'card', id: 'scenarios' });
   const forms = new Map(); // scenario id → its open test-run form row
   const confirming = new Set();
+  const notes = new Map(); // scenario id → the last action's error, kept across redraws
   let last = null;
 
   function row(r) {
@@ -60,9 +61,10 @@ export function scenarioList(ctx, onChange) {
     const id = r.scenarioId;
     const share = h('div', { class: 'share' }, h('div', { class: 'share-fill' }));
     share.firstChild.style.width = `${Math.min(100, (r.actions / r.total) * 100).toFixed(1)}%`;
-    const status = h('div', { class: 'row-status small', role: 'status' });
+    const status = h('div', { class: ['row-status small', notes.has(id) && 'error-text'], role: 'status' }, notes.get(id) ?? '');
     const act = async (button, label, path, opts) => {
       button.disabled = true;
+      notes.delete(id);
       status.className = 'row-status small muted';
       status.textContent = label;
       try {
@@ -71,8 +73,9 @@ export function scenarioList(ctx, onChange) {
         onChange();
       } catch (err) {
         if (err.unauthorized) return ctx.onError(err);
+        notes.set(id, `${err.message} (${err.code})`);
         status.className = 'row-status small error-text';
-        status.textContent = `${err.message} (${err.code})`;
+        status.textContent = notes.get(id);
         button.disabled = false;
       }
     };
