@@ -129,6 +129,7 @@ describe('dashboard actions', () => {
     const error = form.locator('.payload-error');
     await error.waitFor({ state: 'visible' });
     expect(await error.textContent()).toMatch(/^The payload is not valid JSON: .+\. Nothing was started\.$/);
+    await page.locator('#scenarios').screenshot({ path: '/tmp/dashboard-test-run-form.png' });
     expect(await page.evaluate(() => location.hash)).toBe('#/');
     expect((await call<unknown[]>('acme', 'GET', '/api/runs')).json.length).toBe(before);
 
@@ -233,6 +234,7 @@ describe('dashboard actions', () => {
     const text = (await refusal.textContent()) ?? '';
     expect(text).toContain('The run needs at least 1 more action; 0 are left in');
     expect(text).toContain(`run ${run.runId} would halt again: tenant tight has 0 actions left`);
+    await page.screenshot({ path: '/tmp/dashboard-resume-refused.png' });
     const after = (await call<RunRecord>('tight', 'GET', `/api/runs/${run.runId}`)).json;
     expect(after.status).toBe('halted');
     expect(after.tasks.filter((t) => t.status === 'halted')).toHaveLength(1);

@@ -43,16 +43,7 @@ function resumeControls(run, onResumed) {
       button.disabled = false;
     }
   });
-  return [
-    h(
-      'p',
-      { class: 'muted small action-message' },
-      'Halted with its pending work saved: resuming continues exactly where it stopped (once quota is available).',
-    ),
-    button,
-    msg,
-    refusal,
-  ];
+  return { controls: [button], messages: [msg, refusal] };
 }
 
 function replayControls(run) {
@@ -75,14 +66,14 @@ function replayControls(run) {
       button.disabled = false;
     }
   });
-  return [button, msg];
+  return { controls: [button], messages: [msg] };
 }
 
 /** A link to this run that works in another tab (after the key prompt there); the key is never in it. */
 function shareControls(run) {
   const href = `${location.origin}${location.pathname}#/runs/${encodeURIComponent(run.runId)}`;
   const link = h('a', { href, id: 'share-link', class: 'small', target: '_blank', rel: 'noopener' }, 'Link to this run');
-  const copy = h('button', { type: 'button', class: 'link copy-link small' }, 'Copy link');
+  const copy = h('button', { type: 'button', class: 'link-button copy-link small' }, 'Copy link');
   copy.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(href);
@@ -91,25 +82,31 @@ function shareControls(run) {
       copy.textContent = href; // no clipboard access: show it to copy by hand
     }
   });
-  return [link, copy];
+  return { controls: [link, copy], messages: [] };
 }
 
 /** The actions bar of the run header; `onResumed` is called after a resume was accepted. */
 export function runActions(run, onResumed) {
+  const parts = [run.status === 'halted' ? resumeControls(run, onResumed) : null, replayControls(run), shareControls(run)].filter(Boolean);
+  const note = 'Halted with its pending work saved: resuming continues exactly where it stopped (once quota is available).';
+  const replayOf = run.replayOf
+    ? h('span', { class: 'small', id: 'replay-of' }, 'Replay of ', h('a', { href: `#/runs/${encodeURIComponent(run.replayOf)}`, class: 'mono' }, run.replayOf))
+    : null;
   return h(
     'div',
-    { class: ['run-actions', run.status === 'halted' && 'resume'], id: 'run-actions-bar' },
-    run.replayOf
-      ? h(
-          'span',
-          { class: 'small', id: 'replay-of' },
-          'Replay of ',
-          h('a', { href: `#/runs/${encodeURIComponent(run.replayOf)}`, class: 'mono' }, run.replayOf),
-        )
-      : null,
-    run.status === 'halted' ? resumeControls(run, onResumed) : null,
-    replayControls(run),
-    shareControls(run),
+    { id: 'run-actions-bar' },
+    run.status === 'halted' ? h('p', { class: 'muted small action-note' }, note) : null,
+    h(
+      'div',
+      { class: 'run-actions' },
+      parts.map((p) => p.controls),
+      replayOf,
+    ),
+    h(
+      'div',
+      { class: 'run-messages' },
+      parts.map((p) => p.messages),
+    ),
   );
 }
 

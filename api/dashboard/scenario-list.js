@@ -33,7 +33,7 @@ function nextFiringLine(sc) {
   const zone = t.timezone || 'UTC';
   const schedule = h('span', { class: 'mono' }, t.schedule);
   if (!sc.nextFiring) return h('div', { class: 'muted small next-firing', data: { nextFiring: '' } }, schedule, ` (${zone}) · does not fire while disabled`);
-  const local = zone === VIEWER_TZ ? '' : ` · ${fmtInstant(sc.nextFiring)} your time`;
+  const local = zone === VIEWER_TZ ? '' : `${fmtInstant(sc.nextFiring)} your time`;
   return h(
     'div',
     { class: 'small next-firing', data: { nextFiring: sc.nextFiring } },
