@@ -30,9 +30,17 @@ export function publicScenario(s: Scenario): Scenario {
   return { ...s, trigger: { ...s.trigger, secret: '[set]' } };
 }
 
-/** The next instant after `now` a cron trigger fires, ISO 8601 with its timezone's offset (null: never). */
+/**
+ * The next instant after `now` a cron trigger fires, ISO 8601 with its timezone's offset; null
+ * when it never fires again (or its schedule cannot be read: the list still answers).
+ */
 export function nextFiring(trigger: { schedule: string; timezone: string }, now: Date): string | null {
-  const [next] = nextInstants(trigger.schedule, trigger.timezone, now, 1);
+  let next: Date | undefined;
+  try {
+    [next] = nextInstants(trigger.schedule, trigger.timezone, now, 1);
+  } catch {
+    return null;
+  }
   if (!next) return null;
   const dt = DateTime.fromJSDate(next, { zone: trigger.timezone });
   return dt.isValid ? dt.toFormat("yyyy-MM-dd'T'HH:mm:ssZZ") : next.toISOString();
