@@ -1,8 +1,9 @@
 /** `GET /api/runs`, `GET /api/runs/:id`, `POST /api/runs/:id/resume`. */
 import type { FastifyInstance } from 'fastify';
 import type { RunStatus } from '../core/types.js';
+import { resumeRefusal } from '../engine/resume-check.js';
 import { principalOf } from './auth.js';
-import { type ApiContext, ApiError, publicRun, RUN_ID_RE, SCENARIO_ID_RE } from './routes-common.js';
+import { type ApiContext, ApiError, publicRun, RUN_ID_RE, SCENARIO_ID_RE, secondsUntil } from './routes-common.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 const MAX_LIMIT = 1000;
@@ -42,13 +43,22 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
     return publicRun(run);
   });
 
-  /** Continues a halted run where it stopped: 202, or 409 RUN_NOT_HALTED. */
+  /**
+   * Continues a halted run where it stopped: 202, or 409 RUN_NOT_HALTED. A resume that would
+   * only halt again (no action left, overage `halt`) is refused up front: 429 QUOTA_EXHAUSTED
+   * naming how many actions are missing, with `Retry-After` until the period ends.
+   */
   api.post<{ Params: { id: string } }>('/runs/:id/resume', async (req, reply) => {
     const { tenant } = principalOf(req);
     const { id } = req.params;
     const run = RUN_ID_RE.test(id) ? await platform.runs.get(tenant, id) : null;
     if (!run) throw new ApiError('NOT_FOUND', `no run ${JSON.stringify(id)}`);
     if (run.status !== 'halted') throw new ApiError('RUN_NOT_HALTED', `run ${id} is ${run.status}; only a halted run can be resumed`);
+    const refusal = await resumeRefusal(platform.ledger, run);
+    if (refusal) {
+      const { code, message, ...numbers } = refusal;
+      throw new ApiError(code, message, { details: numbers, headers: { 'retry-after': String(secondsUntil(refusal.periodEnd)) } });
+    }
     await platform.resume(tenant, id); // RUN_NOT_HALTED too when another resume won the race
     return reply.code(202).send({ runId: id, status: 'queued' });
   });

@@ -3,7 +3,9 @@
  * `POST /api/scenarios/:id/enable|disable|trigger`.
  */
 import type { FastifyInstance } from 'fastify';
+import { DateTime } from 'luxon';
 import { z } from 'zod';
+import { nextInstants } from '../core/cron.js';
 import type { TriggerInfo } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
 import { formatPath, validateScenario } from '../scenario/validate.js';
@@ -28,6 +30,22 @@ export function publicScenario(s: Scenario): Scenario {
   return { ...s, trigger: { ...s.trigger, secret: '[set]' } };
 }
 
+/**
+ * The next instant after `now` a cron trigger fires, ISO 8601 with its timezone's offset; null
+ * when it never fires again (or its schedule cannot be read: the list still answers).
+ */
+export function nextFiring(trigger: { schedule: string; timezone: string }, now: Date): string | null {
+  let next: Date | undefined;
+  try {
+    [next] = nextInstants(trigger.schedule, trigger.timezone, now, 1);
+  } catch {
+    return null;
+  }
+  if (!next) return null;
+  const dt = DateTime.fromJSDate(next, { zone: trigger.timezone });
+  return dt.isValid ? dt.toFormat("yyyy-MM-dd'T'HH:mm:ssZZ") : next.toISOString();
+}
+
 export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): void {
   const { platform } = ctx;
 
@@ -37,7 +55,15 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     return s;
   }
 
-  api.get('/scenarios', async (req) => platform.scenarios.list(principalOf(req).tenant));
+  /**
+   * The tenant's scenarios; a cron scenario also has `nextFiring`: its next instant as ISO 8601
+   * with the offset of its timezone (like `schedule preview`), null while it is disabled.
+   */
+  api.get('/scenarios', async (req) => {
+    const list = await platform.scenarios.list(principalOf(req).tenant);
+    const now = new Date();
+    return list.map((s) => (s.trigger.type === 'cron' ? { ...s, nextFiring: s.enabled ? nextFiring(s.trigger, now) : null } : s));
+  });
 
   /** The scenario document, whether it is enabled, and its global variables now. */
   api.get<{ Params: IdParams }>('/scenarios/:id', async (req) => {

@@ -14,7 +14,7 @@ import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { periodAt } from '../metering/periods.js';
 import { parsePlan } from '../metering/plan.js';
 import type { UsageReport } from '../metering/quota.js';
-import { launchChromium } from './helpers/chromium.js';
+import { launchChromium } from './helpers/dashboard-browser.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 const ADMIN_KEY = 'admin-key-for-dashboard-tests';

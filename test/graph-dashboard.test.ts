@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { launchChromium } from './helpers/chromium.js';
+import { launchChromium } from './helpers/dashboard-browser.js';
 import { ORDERS, ORDERS_PAYLOAD, ORDERS_RUN_ACTIONS } from './helpers/graph-scenario.js';
 import { scenarioOf } from './helpers/run.js';
 import { matchScreenshot } from './helpers/screenshots.js';

@@ -23,10 +23,11 @@ export const session = {
 };
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
   get unauthorized() {
     return this.status === 401 || this.status === 403;
@@ -40,13 +41,19 @@ function url(path, params) {
   return u;
 }
 
-/** GET (or another method) on the API; throws ApiError with the server's `{ error: { code, message } }`. */
-export async function api(path, { params, method = 'GET', signal } = {}) {
+/**
+ * GET (or another method, with a JSON `body`) on the API; throws ApiError with the server's
+ * `{ error: { code, message, ...details } }` (the details as `err.details`).
+ */
+export async function api(path, { params, method = 'GET', body, signal } = {}) {
   let res;
+  const headers = { authorization: `Bearer ${session.key}`, accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
   try {
     res = await fetch(url(path, params), {
       method,
-      headers: { authorization: `Bearer ${session.key}`, accept: 'application/json' },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
       signal,
     });
@@ -63,10 +70,12 @@ export async function api(path, { params, method = 'GET', signal } = {}) {
   }
   if (!res.ok) {
     const e = data?.error;
+    const { code, message, ...details } = e && typeof e === 'object' ? e : {};
     throw new ApiError(
       res.status,
-      typeof e?.code === 'string' ? e.code : `HTTP_${res.status}`,
-      typeof e?.message === 'string' ? e.message : text.slice(0, 200) || res.statusText,
+      typeof code === 'string' ? code : `HTTP_${res.status}`,
+      typeof message === 'string' ? message : text.slice(0, 200) || res.statusText,
+      details,
     );
   }
   if (data === undefined) throw new ApiError(res.status, 'BAD_RESPONSE', `${path} did not answer with JSON`);

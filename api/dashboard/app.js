@@ -1,4 +1,7 @@
 // Flowmeter operator dashboard: sign-in, routing (#/, #/runs/<id>, #/scenarios/<id>) and live updates.
+// A page's URL is shareable: a tab without the key (it lives in each tab's sessionStorage, never
+// in the URL) shows the key prompt, then the linked page. Once a page is drawn, <body> gets
+// `data-ready="true"` (a screenshot or test waits for it; "login" or "error" otherwise).
 
 import { ApiError, eventsUrl, session } from './api.js';
 import { h, replace } from './dom.js';
@@ -10,6 +13,12 @@ const $ = (id) => document.getElementById(id);
 const view = $('view');
 
 let current = null; // { onEvent, refresh, dispose } of the view on screen
+let early = []; // live events that came while the view was loading: handed to it once drawn
+let loadedOffline = false; // the view on screen was loaded while live updates were not connected
+const waiters = []; // resolved when the live connection opens or fails
+
+/** How long a page load waits for live updates to connect (events after that are not missed). */
+const LIVE_WAIT_MS = 3000;
 let generation = 0;
 let source = null;
 let retry = null;
@@ -18,6 +27,18 @@ function setLive(state) {
   const el = $('live');
   el.dataset.state = state;
   el.title = state === 'on' ? 'Live updates on' : state === 'connecting' ? 'Connecting to live updates…' : 'Live updates off (reload to retry)';
+}
+
+/** Marks the page as complete (`true`), waiting for a key (`login`), failed (`error`), or loading (null). */
+function setReady(state) {
+  if (state) document.body.dataset.ready = state;
+  else delete document.body.dataset.ready;
+}
+
+/** What the URL names, for the key prompt: "run X", or null for the overview. */
+function linkedPage() {
+  const m = /^#\/runs\/([^/?#]+)$/.exec(location.hash);
+  return m ? `run ${decodeURIComponent(m[1])}` : null;
 }
 
 function showLogin(message) {
@@ -34,7 +55,11 @@ function showLogin(message) {
   err.textContent = message ?? '';
   $('login-key').value = '';
   $('login-tenant').value = session.tenant;
+  const target = linkedPage();
+  $('login-target').hidden = !target;
+  $('login-target').textContent = target ? `Sign in to open ${target}: this tab has no key yet (keys are not put in links).` : '';
   $('login-key').focus();
+  setReady('login');
 }
 
 function failure(err) {
@@ -53,6 +78,7 @@ function onError(err) {
   }
   const box = h('div', { class: 'notice bad', role: 'alert', id: 'view-error' }, h('strong', {}, 'Could not load this page. '), failure(err));
   view.prepend(box);
+  if (document.body.dataset.ready !== 'true') setReady('error');
 }
 
 async function route() {
@@ -62,6 +88,8 @@ async function route() {
   $('session').hidden = false;
   current?.dispose?.();
   current = null;
+  setReady(null);
+  early = [];
   const gen = ++generation;
   const ctx = {
     stale: () => gen !== generation,
@@ -77,6 +105,10 @@ async function route() {
   const scenarioMatch = /^\/scenarios\/([^/?#]+)$/.exec(hash);
   replace(view, h('p', { class: 'muted loading' }, 'Loading…'));
   try {
+    // Subscribe first, then load: every event after the data was read reaches the view.
+    await liveConnected();
+    if (gen !== generation) return;
+    loadedOffline = $('live').dataset.state !== 'on';
     let page;
     if (hash === '/' || hash === '') {
       document.title = 'Flowmeter — overview';
@@ -91,6 +123,7 @@ async function route() {
       page = await scenarioPage(view, ctx, id);
     } else {
       replace(view, h('div', { class: 'notice' }, 'No such page. ', h('a', { href: '#/' }, 'Back to the overview')));
+      setReady('true');
       return;
     }
     if (gen !== generation) {
@@ -98,7 +131,8 @@ async function route() {
       return;
     }
     current = page;
-    startLive();
+    for (const e of early.splice(0)) current?.onEvent?.(e); // what happened while it loaded
+    setReady('true');
   } catch (err) {
     if (gen !== generation) return;
     replace(view);
@@ -113,7 +147,8 @@ function handle(raw) {
   } catch {
     return;
   }
-  current?.onEvent?.(e);
+  if (current) current.onEvent?.(e);
+  else if (early.length < 1000) early.push(e);
 }
 
 function startLive() {
@@ -127,10 +162,16 @@ function startLive() {
     if (source !== es) return;
     const wasDown = $('live').dataset.state === 'off';
     setLive('on');
-    if (wasDown) current?.refresh?.(); // catch up with what happened while disconnected
+    wake();
+    // Catch up with what happened while disconnected (or before, for a view loaded offline).
+    if (wasDown || loadedOffline) {
+      loadedOffline = false;
+      current?.refresh?.();
+    }
   });
   es.addEventListener('error', () => {
     if (source !== es) return;
+    wake(); // a view waiting for the connection loads without it (and catches up when it opens)
     if (es.readyState === EventSource.CLOSED) {
       // The browser gave up (e.g. the server answered with an error): try again later.
       setLive('off');
@@ -145,7 +186,22 @@ function startLive() {
   });
 }
 
+function wake() {
+  for (const w of waiters.splice(0)) w();
+}
+
+/** Starts live updates if needed; resolves once connected, failed, or after LIVE_WAIT_MS. */
+function liveConnected() {
+  startLive();
+  if ($('live').dataset.state !== 'connecting') return Promise.resolve();
+  return new Promise((resolve) => {
+    waiters.push(resolve);
+    setTimeout(resolve, LIVE_WAIT_MS);
+  });
+}
+
 function stopLive() {
+  wake();
   clearTimeout(retry);
   source?.close();
   source = null;
@@ -168,8 +224,7 @@ function boot() {
     const key = $('login-key').value.trim();
     if (!key) return;
     session.set(key, $('login-tenant').value.trim());
-    if (location.hash !== '#/') location.hash = '#/';
-    else void route();
+    void route(); // the page the URL names: a shared link opens once the key is given
   });
   $('signout').addEventListener('click', () => {
     session.clear();

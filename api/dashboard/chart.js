@@ -1,12 +1,17 @@
 // The usage chart: one bar per day of the billing period (daily actions, left axis), the
 // cumulative total as a line (right axis), the entitlement (limit + add-ons) as a horizontal
-// line on the cumulative axis, and what went past it in the overage colour.
+// line on the cumulative axis, and what went past it in the overage colour. The limit and the
+// projection are named by tags on the right (running-total) axis, moved apart when they would
+// overlap, so neither reads as a daily figure.
 
 import { fmtDay, fmtNum, h, localDate, s } from './dom.js';
 
 const W = 960;
 const H = 290;
-const M = { top: 22, right: 64, bottom: 34, left: 48 };
+const M = { top: 22, right: 100, bottom: 34, left: 48 };
+/** Height of an axis tag, and the least distance between two tags' centres. */
+const TAG_H = 16;
+const TAG_GAP = 19;
 const PW = W - M.left - M.right;
 const PH = H - M.top - M.bottom;
 
@@ -47,6 +52,36 @@ export function dailySeries(report) {
   });
 }
 
+/**
+ * Moves tags (`{ y }`, the centre wanted) apart so that centres are at least `gap` apart,
+ * within [lo, hi], changing the order of none; returns the centres, in the tags' order.
+ */
+export function spreadTags(ys, lo, hi, gap = TAG_GAP) {
+  const order = ys.map((y, i) => ({ y: Math.min(hi, Math.max(lo, y)), i })).sort((a, b) => a.y - b.y);
+  for (let k = 1; k < order.length; k++) order[k].y = Math.max(order[k].y, order[k - 1].y + gap);
+  const last = order.length - 1;
+  if (last >= 0 && order[last].y > hi) {
+    order[last].y = hi;
+    for (let k = last - 1; k >= 0; k--) order[k].y = Math.min(order[k].y, order[k + 1].y - gap);
+  }
+  const out = [];
+  for (const o of order) out[o.i] = o.y;
+  return out;
+}
+
+/** A tag on the right axis: a filled box with `text`, a leader from `y0` when it had to move. */
+function axisTag(cls, text, y0, y) {
+  const x = M.left + PW + 4;
+  const w = Math.round(text.length * 6.3 + 12);
+  return s(
+    'g',
+    { class: ['axis-tag', cls], data: { y: Math.round(y0) } },
+    Math.abs(y - y0) > 0.5 ? s('path', { class: 'tag-leader', d: `M${M.left + PW},${y0} L${x},${y}` }) : null,
+    s('rect', { class: 'tag-box', x, y: y - TAG_H / 2, width: w, height: TAG_H, rx: 3 }),
+    s('text', { class: 'tag-text', x: x + 6, y: y + 4 }, text),
+  );
+}
+
 export function usageChart(report, now = new Date()) {
   const tz = report.period?.timezone || 'UTC';
   const series = dailySeries(report);
@@ -73,6 +108,12 @@ export function usageChart(report, now = new Date()) {
   const yC = (v) => M.top + PH * (1 - Math.min(v, cumMax) / cumMax);
   const r = (v) => Math.round(v * 10) / 10;
 
+  // The limit's and the projection's tags on the running-total axis, apart.
+  const hasProjection = projection && !periodOver && lastIdx >= 0 && series.length > 0;
+  const projEnd = Math.min(projected, cumMax);
+  const wanted = [yC(entitlement), ...(hasProjection ? [yC(projEnd)] : [])];
+  const [limitY, projY] = spreadTags(wanted, M.top - 6, M.top + PH + 6);
+
   const svg = s('svg', {
     viewBox: `0 0 ${W} ${H}`,
     class: 'chart',
@@ -89,12 +130,15 @@ export function usageChart(report, now = new Date()) {
     grid.append(
       s('line', { x1: M.left, x2: M.left + PW, y1: y, y2: y, class: i === 0 ? 'axis' : 'gridline' }),
       s('text', { x: M.left - 8, y: y + 4, class: 'tick tick-left' }, fmtNum(dailyStep * i)),
-      s('text', { x: M.left + PW + 8, y: y + 4, class: 'tick tick-right' }, fmtNum(cumStep * i)),
+      // A right tick hidden by a tag is left out.
+      [limitY, projY].some((t) => t !== undefined && Math.abs(t - y) < TAG_H)
+        ? null
+        : s('text', { x: M.left + PW + 8, y: y + 4, class: 'tick tick-right' }, fmtNum(cumStep * i)),
     );
   }
   grid.append(
-    s('text', { x: 2, y: M.top - 10, class: 'axis-title' }, 'actions per day'),
-    s('text', { x: W - 2, y: M.top - 10, class: 'axis-title tick-left' }, 'running total'),
+    s('text', { x: 2, y: M.top - 10, class: 'axis-title axis-daily' }, '◂ actions per day'),
+    s('text', { x: W - 2, y: M.top - 10, class: 'axis-title axis-total tick-left' }, 'running total, limit ▸'),
   );
   svg.append(grid);
 
@@ -132,18 +176,22 @@ export function usageChart(report, now = new Date()) {
   });
   svg.append(bars);
 
-  // The entitlement.
+  // The entitlement, on the running-total axis, named by its tag there.
   const yl = r(yC(entitlement));
   svg.append(
     s(
       'g',
       { class: 'limit', data: { limit: entitlement } },
-      s('line', { class: 'limit-line', x1: M.left, x2: M.left + PW, y1: yl, y2: yl }),
       s(
-        'text',
-        { class: 'limit-label', x: M.left + PW - 4, y: yl - 6 },
-        `limit ${fmtNum(entitlement)}${report.addOns ? ` (${fmtNum(report.limit)} + ${fmtNum(report.addOns)} add-ons)` : ''}`,
+        'line',
+        { class: 'limit-line', x1: M.left, x2: M.left + PW, y1: yl, y2: yl },
+        s(
+          'title',
+          {},
+          `limit ${fmtNum(entitlement)}${report.addOns ? ` (${fmtNum(report.limit)} + ${fmtNum(report.addOns)} add-ons)` : ''}, on the running-total axis`,
+        ),
       ),
+      axisTag('limit-label', `limit ${fmtNum(entitlement)}`, yl, r(limitY)),
     ),
   );
 
@@ -161,7 +209,7 @@ export function usageChart(report, now = new Date()) {
       ),
     );
     // Projection to the period's end at the current rate.
-    if (projection && !periodOver) {
+    if (hasProjection) {
       const x0 = xc(lastIdx);
       const x1 = M.left + PW;
       let xe = x1;
@@ -175,7 +223,7 @@ export function usageChart(report, now = new Date()) {
           'g',
           { class: ['projection', projection.willExceed && 'exceeds'] },
           s('line', { class: 'projection-line', x1: r(x0), y1: r(yC(maxCum)), x2: r(xe), y2: r(yC(ve)) }),
-          s('text', { class: 'projection-label', x: r(Math.min(xe, x1) - 4), y: r(Math.max(yC(ve) - 8, M.top + 10)) }, `projected ${fmtNum(projected)}`),
+          axisTag('projection-label', `projected ${fmtNum(projected)}`, r(yC(projEnd)), r(projY)),
         ),
       );
     }
@@ -188,10 +236,10 @@ export function chartLegend(report) {
   return h(
     'div',
     { class: 'legend' },
-    item('sw-bar', 'actions per day'),
+    item('sw-bar', 'actions per day (left axis)'),
     item('sw-over', 'past the limit (overage)'),
-    item('sw-cum', 'running total'),
-    item('sw-limit', `limit${report.addOns ? ' + add-ons' : ''}`),
+    item('sw-cum', 'running total (right axis)'),
+    item('sw-limit', `limit${report.addOns ? ` (${fmtNum(report.limit)} + ${fmtNum(report.addOns)} add-ons)` : ''}, on the running-total axis`),
     report.projection ? item('sw-proj', 'projection at the current rate') : null,
   );
 }

@@ -4,6 +4,7 @@ import { api, listOf } from './api.js';
 import { historyCard, invoiceCard } from './billing.js';
 import { chartLegend, usageChart } from './chart.js';
 import { duration, fmtBytes, fmtDay, fmtDuration, fmtNum, h, replace, statusBadge, time } from './dom.js';
+import { scenarioList } from './scenario-list.js';
 
 function stat(name, label, value, note, cls) {
   return h(
@@ -125,66 +126,6 @@ function usageSection(report, quota) {
   );
 }
 
-function scenarioSection(report, scenarios) {
-  const byId = new Map(scenarios.map((sc) => [sc.id, sc]));
-  const used = new Set();
-  const rows = [...(report.byScenario ?? [])]
-    .sort((a, b) => b.runs - a.runs || b.actions - a.actions)
-    .map((u) => {
-      used.add(u.scenarioId);
-      return { ...u, info: byId.get(u.scenarioId) };
-    });
-  for (const sc of scenarios) if (!used.has(sc.id)) rows.push({ scenarioId: sc.id, runs: 0, actions: 0, info: sc });
-  const total = Math.max(1, report.used + report.nonBillable);
-
-  const body = rows.map((r) => {
-    const share = h('div', { class: 'share' }, h('div', { class: 'share-fill' }));
-    share.firstChild.style.width = `${Math.min(100, (r.actions / total) * 100).toFixed(1)}%`;
-    const enabled = r.info ? r.info.enabled : null;
-    return h(
-      'tr',
-      { data: { scenarioId: r.scenarioId, runs: r.runs } },
-      h(
-        'td',
-        {},
-        r.info
-          ? h('a', { class: 'name', href: `#/scenarios/${encodeURIComponent(r.scenarioId)}` }, r.info.name || r.scenarioId)
-          : h('div', { class: 'name' }, r.scenarioId),
-        h('div', { class: 'muted small' }, h('span', { class: 'mono' }, r.scenarioId), ' · ', r.info?.trigger?.type ?? 'not deployed'),
-      ),
-      h('td', {}, enabled === null ? '' : h('span', { class: ['pill', enabled ? 'pill-on' : 'pill-off'] }, enabled ? 'enabled' : 'disabled')),
-      h('td', { class: 'num runs' }, fmtNum(r.runs)),
-      h('td', { class: 'num actions' }, fmtNum(r.actions)),
-      h('td', { class: 'share-cell' }, share),
-    );
-  });
-  return h(
-    'section',
-    { class: 'card', id: 'scenarios' },
-    h('div', { class: 'card-head' }, h('h2', {}, 'Scenarios'), h('span', { class: 'muted' }, 'this period, most runs first')),
-    rows.length
-      ? h(
-          'table',
-          { class: 'table' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'Scenario'),
-              h('th', {}, 'State'),
-              h('th', { class: 'num' }, 'Runs'),
-              h('th', { class: 'num' }, 'Actions'),
-              h('th', {}, 'Share'),
-            ),
-          ),
-          h('tbody', {}, body),
-        )
-      : h('p', { class: 'muted' }, 'No scenarios deployed yet.'),
-  );
-}
-
 function runRow(run, names, fresh) {
   const ms = duration(run.startedAt, run.finishedAt);
   const tags = [
@@ -257,14 +198,15 @@ export async function overview(root, ctx) {
   let known = new Set(listOf(runsData, 'runs').map((r) => r.runId));
 
   const usageEl = h('div', {}, usageSection(report, quota));
-  const scenariosEl = h('div', {}, scenarioSection(report, scenarios));
+  const scenariosList = scenarioList(ctx, () => schedule());
+  scenariosList.render(report, scenarios);
   const runsBody = h('div', { id: 'runs-body' }, runsTable(listOf(runsData, 'runs'), names, null));
   replace(
     root,
     usageEl,
     invoiceCard(invoice),
     historyCard(history),
-    scenariosEl,
+    scenariosList.el,
     h(
       'section',
       { class: 'card', id: 'runs' },
@@ -294,7 +236,7 @@ export async function overview(root, ctx) {
       names = new Map(scenarios.map((x) => [x.id, x.name || x.id]));
       const list = listOf(rs, 'runs');
       replace(usageEl, usageSection(r, q));
-      replace(scenariosEl, scenarioSection(r, scenarios));
+      scenariosList.render(r, scenarios);
       replace(runsBody, runsTable(list, names, known));
       known = new Set(list.map((x) => x.runId));
     } catch (err) {

@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { duration, fmtDuration, fmtNum, h, jsonBlock, replace, statusBadge, time } from './dom.js';
+import { payloadSection, runActions } from './run-actions.js';
 import { runPathCard } from './scenario.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'rejected']);
@@ -24,7 +25,7 @@ function errorBox(error) {
   );
 }
 
-function header(run, scenario) {
+function header(run, scenario, onResumed) {
   const ms = duration(run.startedAt, run.finishedAt);
   const trig = [run.trigger?.type ?? '—', run.trigger?.test ? ' (test)' : ''];
   return h(
@@ -44,32 +45,7 @@ function header(run, scenario) {
       field('Tasks', fmtNum(run.tasks?.length ?? 0)),
     ),
     errorBox(run.error),
-    run.status === 'halted' ? resumeBox(run) : null,
-  );
-}
-
-function resumeBox(run) {
-  const msg = h('span', { class: 'muted small', role: 'status' });
-  const button = h('button', { type: 'button', class: 'button', id: 'resume', disabled: run.resumable === false });
-  button.textContent = 'Resume run';
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    msg.textContent = 'Resuming…';
-    try {
-      await api(`/api/runs/${encodeURIComponent(run.runId)}/resume`, { method: 'POST' });
-      msg.textContent = 'Resumed: the page updates as it runs.';
-    } catch (err) {
-      msg.textContent = `Could not resume: ${err.message}${err.code ? ` (${err.code})` : ''}`;
-      button.disabled = false;
-    }
-  });
-  return h(
-    'div',
-    { class: 'resume' },
-    h('p', { class: 'muted small' }, 'Halted with its pending work saved: resuming continues exactly where it stopped (once quota is available).'),
-    button,
-    ' ',
-    msg,
+    runActions(run, onResumed),
   );
 }
 
@@ -223,14 +199,16 @@ export async function runPage(root, ctx, id) {
     } catch (err) {
       varsErr = err;
     }
+    const pathCard = await runPathCard(id);
     if (ctx.stale()) return;
     last = run;
     replace(
       root,
       h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← Overview')),
-      header(run, scenarioData?.scenario),
-      runPathCard(id),
-      h('div', { class: 'grid-run' }, outputsSection(run), varsSection(scenarioData, varsErr)),
+      header(run, scenarioData?.scenario, () => load().catch(ctx.onError)),
+      pathCard,
+      h('div', { class: 'grid-run' }, payloadSection(run), outputsSection(run)),
+      varsSection(scenarioData, varsErr),
       taskTable(run, open),
     );
   }

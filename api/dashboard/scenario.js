@@ -116,20 +116,21 @@ export async function scenarioPage(root, ctx, id) {
 
 /**
  * The run page's picture: the graph of the scenario version the run executed, with the nodes
- * it reached highlighted and counted (a loop's iterations on the loop). Filled in when loaded;
- * `data-ready` is set on the drawing.
+ * it reached highlighted and counted (a loop's iterations on the loop), drawn before it is
+ * returned (`data-ready` on the drawing); a failure to load it is said in the card.
  */
-export function runPathCard(runId) {
+export async function runPathCard(runId) {
   const card = h(
     'section',
     { class: 'card', id: 'run-path' },
     h('div', { class: 'card-head' }, h('h2', {}, 'Path'), h('span', { class: 'muted' }, 'nodes this run reached, ×executions, ↻ loop iterations')),
   );
-  api(`/api/runs/${encodeURIComponent(runId)}/path`)
-    .then(async (p) => {
-      const visits = new Map(p.path.map((v) => [v.nodeId, v]));
-      card.append(await drawGraph(p, { path: visits, idPrefix: 'run' }));
-    })
-    .catch((err) => card.append(h('p', { class: 'muted', id: 'run-path-error' }, `Path unavailable: ${err.message}`)));
+  try {
+    const p = await api(`/api/runs/${encodeURIComponent(runId)}/path`);
+    const visits = new Map(p.path.map((v) => [v.nodeId, v]));
+    card.append(await drawGraph(p, { path: visits, idPrefix: 'run' }));
+  } catch (err) {
+    card.append(h('p', { class: 'muted', id: 'run-path-error' }, `Path unavailable: ${err.message}`));
+  }
   return card;
 }

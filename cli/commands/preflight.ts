@@ -1,6 +1,7 @@
 /** Checks before a command starts work that could not go anywhere: fail fast, in one line. */
 
 import type { RunRecord } from '../../core/types.js';
+import { resumeRefusal } from '../../engine/resume-check.js';
 import type { Production } from '../../redis/production.js';
 import { CliError, EXIT } from '../errors.js';
 
@@ -19,16 +20,10 @@ export async function requireWorker(p: Production): Promise<void> {
 }
 
 /**
- * Throws when resuming a halted billable run would only halt it again: the tenant (overage
- * `halt`) has no action left, and the run needs at least one per pending item.
+ * Throws when resuming a halted billable run would only halt it again (the API's resume route
+ * refuses it with the same message: engine/resume-check.ts).
  */
 export async function requireActionsToResume(p: Production, run: RunRecord): Promise<void> {
-  if (!run.billable) return;
-  const [quota, usage] = await Promise.all([p.ledger.getQuota(run.tenant), p.ledger.usage(run.tenant, new Date())]);
-  if (quota.overage !== 'halt' || usage.remaining > 0) return;
-  const needed = Math.max(1, run.pending?.items.length ?? 1);
-  throw new CliError(
-    `run ${run.runId} would halt again: tenant ${run.tenant} has 0 actions left in ${usage.period.key} and the run needs at least ${needed} more; add some with \`flowmeter quota add --tenant ${run.tenant} --actions N\``,
-    EXIT.halted,
-  );
+  const refusal = await resumeRefusal(p.ledger, run);
+  if (refusal) throw new CliError(refusal.message, EXIT.halted);
 }

@@ -1,18 +1,19 @@
-/** Debian's Chromium for the dashboard tests (playwright-core drives it; no browser download). */
+/** Headless Chromium for dashboard tests: Debian's chromium (or CHROMIUM_PATH), one line when missing. */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 
-/** Debian's chromium (or CHROMIUM_PATH): the dashboard tests fail in one line without it. */
+function runnable(f: string): boolean {
+  try {
+    accessSync(f, constants.X_OK);
+    return statSync(f).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The Chromium executable; throws one line naming what to install when there is none. */
 export function findChromium(): string {
-  const runnable = (f: string) => {
-    try {
-      accessSync(f, constants.X_OK);
-      return statSync(f).isFile();
-    } catch {
-      return false;
-    }
-  };
   const env = process.env.CHROMIUM_PATH;
   if (env) {
     if (runnable(env)) return env;
@@ -24,7 +25,7 @@ export function findChromium(): string {
   throw new Error("dashboard tests need Debian's chromium: apt-get install chromium (or set CHROMIUM_PATH)");
 }
 
-/** Headless, quiet, no network of its own. */
+/** Launches headless Chromium with no background traffic. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: findChromium(),
