@@ -91,6 +91,8 @@ export class MemoryLedger implements Ledger {
   private leased = new Map<string, { total: number; byRun: Map<string, number> }>();
   /** Per-node counts, per `tenant\0period\0scenario` → node → counts (see `NodeUsage`). */
   private nodeCounts = new Map<string, Map<string, { actions: number; runs: number }>>();
+  /** The nodes each run has billed, as `tenant\0runId\0node` (a run counts once per node). */
+  private nodeRuns = new Set<string>();
 
   private leases(tenant: string, period: string) {
     const k = `${tenant}\u0000${period}`;
@@ -162,9 +164,9 @@ export class MemoryLedger implements Ledger {
       let n = m.get(node);
       if (!n) m.set(node, (n = { actions: 0, runs: 0 }));
       n.actions += actions;
-      const first = `${s.tenant}\u0000${s.runId}\u0000n:${node}`;
-      if (!this.billed.has(first)) {
-        this.billed.add(first);
+      const first = `${s.tenant}\u0000${s.runId}\u0000${node}`;
+      if (!this.nodeRuns.has(first)) {
+        this.nodeRuns.add(first);
         n.runs++;
       }
     }
