@@ -59,8 +59,9 @@ export function templatePaths(value: unknown, out: string[] = []): string[] {
 export function templateStrings(value: unknown, path: string, out: Array<[string, string]> = [], depth = 0): Array<[string, string]> {
   if (typeof value === 'string') out.push([path, value]);
   else if (depth > 100) return out;
-  else if (Array.isArray(value)) value.forEach((v, i) => templateStrings(v, `${path}[${i}]`, out, depth + 1));
-  else if (value !== null && typeof value === 'object') {
+  else if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) templateStrings(v, `${path}[${i}]`, out, depth + 1);
+  } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) templateStrings(v, `${path}.${k}`, out, depth + 1);
   }
   return out;
