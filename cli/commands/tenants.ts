@@ -4,11 +4,12 @@ import { didYouMean } from '../../core/suggest.js';
 import type { Production } from '../../redis/production.js';
 import { CliError, EXIT } from '../errors.js';
 
-/** A tenant is known when it has data (scenarios, runs) or a quota; `default` always is. */
+/** A tenant is known when it has data (scenarios, runs), a quota, API keys or secrets; `default` always is. */
 async function isKnown(p: Production, tenant: string): Promise<boolean> {
   if (tenant === 'default') return true;
-  const [member, quota] = await Promise.all([p.redis.sismember(p.redisKeys.tenants(), tenant), p.redis.exists(p.redisKeys.quota(tenant))]);
-  return member === 1 || quota === 1;
+  const k = p.redisKeys;
+  const [member, own] = await Promise.all([p.redis.sismember(k.tenants(), tenant), p.redis.exists(k.quota(tenant), k.apiKeys(tenant), k.secrets(tenant))]);
+  return member === 1 || own > 0;
 }
 
 /**
