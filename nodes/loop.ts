@@ -23,11 +23,18 @@ export const loopNode = defineNode({
   refs: (n) => [...nextRef(n.body, 'body'), ...nextRef(n.next)],
   /** Each iteration runs `body` with the input whose `payload` is the item and `loop` is `{ index, count }`. */
   iterate: (n, { input, item, index, count }) => ({ to: n.body, msg: { ...input, payload: item, loop: { index, count } } }),
-  /** The loop's own action, then each of `items` iterations (1 + the body), then `next`; or it fails. */
+  /**
+   * The loop's own action, then each of `items` iterations (1 + the body), then `next`; or it
+   * fails. More items than `maxItems` would fail LOOP_TOO_LARGE: taken at `maxItems`, with a warning.
+   */
   estimate(n, c) {
-    const body = repeat(one(c.next(n.body)), c.items);
-    if (c.items > n.maxItems) return c.fails();
-    return alt(prefix(range(1, `${c.label}: ${c.items} items`), andThen(body, c.next(n.next))), c.fails());
+    let items = c.items;
+    if (items > n.maxItems) {
+      c.warn(`${c.label} takes at most ${n.maxItems} items (maxItems; more fail with LOOP_TOO_LARGE): counted at ${n.maxItems}, not ${items}`);
+      items = n.maxItems;
+    }
+    const body = repeat(one(c.next(n.body)), items);
+    return alt(prefix(range(1, `${c.label}: ${items} items`), andThen(body, c.next(n.next))), c.fails());
   },
   costNote: ({ items, itemsGiven }) =>
     `loops are taken at ${items} item${items === 1 ? '' : 's'} for the fewest and the most alike${itemsGiven ? '' : ' (the default; set another count with --items)'}; a loop over fewer items costs less`,

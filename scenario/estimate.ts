@@ -26,9 +26,11 @@ export interface Estimate {
   succeeded: { min: number; max: number } | null;
   /** Cron scenarios: firings in the calendar month (`YYYY-MM`, in the trigger's timezone) and the monthly range. */
   perMonth?: { firings: number; min: number; max: number; month: string; timezone: string; capped: boolean };
-  /** Items each loop is taken at. */
+  /** Items each loop is taken at (a loop with a lower `maxItems` at that, with a warning). */
   items: number;
   assumptions: string[];
+  /** What the estimate had to change, such as `items` above a loop's `maxItems`. */
+  warnings: string[];
   /** The choices that give the fewest and the most actions. */
   minPath: string[];
   maxPath: string[];
@@ -51,6 +53,7 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
 
   const seenTypes = new Set<NodeDefinition>();
   let canFail = false;
+  const warnings: string[] = [];
   const cost = (id: string, caught: readonly string[]): Outcome => {
     const key = `${id}|${[...caught].sort().join(',')}`;
     const hit = memo.get(key);
@@ -63,6 +66,9 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
       label,
       items,
       next: (to) => (typeof to === 'string' ? cost(to, caught) : EMPTY),
+      warn: (message) => {
+        if (!warnings.includes(message)) warnings.push(message);
+      },
       fails: () => {
         canFail = true;
         const h = compiled.catchFor(id, caught);
@@ -97,7 +103,7 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
     min = Math.min(min, budget);
   }
   const ok = total.ok ? { min: Math.min(total.ok.min, max), max: Math.min(total.ok.max, max) } : null;
-  const est: Estimate = { perRun: { min, max }, succeeded: ok, items, assumptions, minPath: whole.minWhy, maxPath: whole.maxWhy };
+  const est: Estimate = { perRun: { min, max }, succeeded: ok, items, assumptions, warnings, minPath: whole.minWhy, maxPath: whole.maxWhy };
 
   const trigger = scenario.trigger;
   if (trigger.type === 'cron') {

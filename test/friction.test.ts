@@ -156,3 +156,30 @@ describe('run prints outputs and log() lines, --verbose the inputs; Function err
     expect(bad.stdout).toContain("FUNCTION_ERROR: at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
   });
 });
+
+describe('estimate --items above a loop maxItems', () => {
+  it('counts that loop at maxItems and says so on stderr, naming the loop', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 's',
+        trigger: { type: 'manual' },
+        start: 'each',
+        nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'f', maxItems: 5 }, fn('f', 'return msg;')],
+      }),
+    );
+    const r = await runCli(['estimate', file, '--items', '50']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('warning: loop `each` takes at most 5 items (maxItems; more fail with LOOP_TOO_LARGE): counted at 5, not 50\n');
+    // trigger + loop + 5 × (iteration + f)
+    expect(r.stdout).toMatch(/^s: 2 to 12 actions per run/);
+    const json = JSON.parse((await runCli(['estimate', file, '--items', '50', '--json'])).stdout);
+    expect(json.perRun).toEqual({ min: 2, max: 12 });
+    expect(json.warnings).toHaveLength(1);
+    expect((await runCli(['estimate', file, '--items', '5'])).stderr).toBe('');
+  });
+});

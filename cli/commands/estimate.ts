@@ -60,6 +60,7 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
       if (opts.month !== undefined && !isMonth(opts.month)) throw new CliError(`--month must be YYYY-MM, got ${JSON.stringify(opts.month)}`);
       const scenario = requireValid(file, loadScenarioFile(file));
       const e = estimateScenario(scenario, { items, month: opts.month });
+      for (const w of e.warnings) cliIo().stderr.write(`warning: ${w}\n`);
       // In production mode, what past runs of this scenario actually cost.
       const production = (cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL;
       const observed = production ? await withProduction(cmd, (p) => observedCost(p.runs, tenantOf(cmd), scenario.id, new Date())) : undefined;
@@ -72,6 +73,7 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
           minPath: e.minPath,
           maxPath: e.maxPath,
           assumptions: e.assumptions,
+          warnings: e.warnings,
           ...(observed && { observed }),
         };
         done({ stdout: `${JSON.stringify(doc)}\n`, exitCode: EXIT.ok });
