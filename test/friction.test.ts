@@ -6,10 +6,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Production } from '../redis/production.js';
+import { validateScenario } from '../scenario/validate.js';
 import { runCli } from './helpers/cli.js';
 import { type Peer, startPeer } from './helpers/peer.js';
 import { redisUrl, useProduction } from './helpers/production.js';
-import { fn, runOnce, scenarioOf } from './helpers/run.js';
+import { fn, payloads, runOnce, scenarioOf } from './helpers/run.js';
 
 let peer: Peer;
 beforeAll(async () => {
@@ -181,5 +182,36 @@ describe('estimate --items above a loop maxItems', () => {
     expect(json.perRun).toEqual({ min: 2, max: 12 });
     expect(json.warnings).toHaveLength(1);
     expect((await runCli(['estimate', file, '--items', '5'])).stderr).toBe('');
+  });
+});
+
+describe('Loop collect: { into } keeps the payload', () => {
+  const doc = (collect: unknown, over = 'msg.payload.items') => ({
+    start: 'each',
+    nodes: [
+      { id: 'each', type: 'loop', over, body: 'double', next: 'out', collect },
+      fn('double', 'return { payload: msg.payload * 2 };'),
+      fn('out', 'return msg;'),
+    ],
+  });
+
+  it('writes the collected payloads at the path; the rest of the message stays', async () => {
+    const run = await runOnce(doc({ into: 'msg.payload.lines' }), { order: 7, items: [1, 2, 3] });
+    expect(run.status).toBe('succeeded');
+    expect(payloads(run)).toEqual([{ order: 7, items: [1, 2, 3], lines: [2, 4, 6] }]);
+  });
+
+  it('collect: true still replaces the payload', async () => {
+    const run = await runOnce(doc(true), { order: 7, items: [1, 2, 3] });
+    expect(payloads(run)).toEqual([[2, 4, 6]]);
+  });
+
+  it('a path that cannot be written fails the loop before any iteration; a path outside msg is invalid', async () => {
+    const run = await runOnce(doc({ into: 'msg.payload.lines' }, 'msg.payload'), [1, 2]);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ nodeId: 'each', code: 'PATH_NOT_WRITABLE' });
+    expect(run.tasks.filter((t) => t.nodeId === 'double')).toEqual([]);
+    const bad = validateScenario({ id: 'x', trigger: { type: 'manual' }, ...doc({ into: 'vars.lines' }) });
+    expect(bad.problems).toEqual(['nodes[0].collect.into: must be a path under msg, like msg.payload.total']);
   });
 });
