@@ -215,3 +215,55 @@ describe('Loop collect: { into } keeps the payload', () => {
     expect(bad.problems).toEqual(['nodes[0].collect.into: must be a path under msg, like msg.payload.total']);
   });
 });
+
+describe('GET webhooks where the scenario lists GET in trigger.methods', () => {
+  it('takes the query as the payload; 405 with Allow where the method is not listed; HEAD starts nothing', async () => {
+    const { createHmac } = await import('node:crypto');
+    const platform = createEmbedded();
+    const app = await buildServer(platform, {});
+    try {
+      const deploy = async (id: string, trigger: Record<string, unknown>) => {
+        await platform.scenarios.deploy('acme', scenarioOf({ id, trigger: { type: 'webhook', ...trigger }, start: 'out', nodes: [fn('out', 'return msg;')] }));
+        await platform.scenarios.enable('acme', id, undefined);
+      };
+      await deploy('both', { methods: ['GET', 'POST'] });
+      await deploy('post', {});
+      await deploy('getonly', { methods: ['GET'], secret: 'k3y' });
+
+      const got = await app.inject({ method: 'GET', url: '/hooks/acme/both?wait=true&name=Ada&tag=a&tag=b' });
+      expect(got.statusCode, got.body).toBe(200);
+      expect(got.json().outputs[0].payload).toEqual({ name: 'Ada', tag: ['a', 'b'] });
+      expect((await app.inject({ method: 'POST', url: '/hooks/acme/both?wait=true', payload: { n: 1 } })).json().outputs[0].payload).toEqual({ n: 1 });
+
+      const refused = await app.inject({ method: 'GET', url: '/hooks/acme/post?x=1' });
+      expect(refused.statusCode).toBe(405);
+      expect(refused.headers.allow).toBe('POST');
+      expect(refused.json()).toEqual({
+        error: { code: 'METHOD_NOT_ALLOWED', message: '/hooks/acme/post accepts POST, not GET (list GET in trigger.methods to allow it)' },
+      });
+      const notPost = await app.inject({ method: 'POST', url: '/hooks/acme/getonly', payload: {} });
+      expect([notPost.statusCode, notPost.headers.allow]).toEqual([405, 'GET']);
+      expect((await app.inject({ method: 'HEAD', url: '/hooks/acme/both?x=1' })).statusCode).toBe(404);
+
+      // A signed GET signs the query string.
+      const query = 'wait=true&order=7';
+      const unsigned = await app.inject({ method: 'GET', url: `/hooks/acme/getonly?${query}` });
+      expect(unsigned.statusCode).toBe(401);
+      const sig = createHmac('sha256', 'k3y').update(query).digest('hex');
+      const signed = await app.inject({ method: 'GET', url: `/hooks/acme/getonly?${query}`, headers: { 'x-signature': sig } });
+      expect(signed.statusCode, signed.body).toBe(200);
+      expect(signed.json().outputs[0].payload).toEqual({ order: '7' });
+      // Three runs started: the two on `both` and the signed one; none by the refusals or HEAD.
+      expect(await platform.runs.list('acme')).toHaveLength(3);
+    } finally {
+      await app.close();
+      await platform.close();
+    }
+  });
+
+  it('validation: methods lists GET and POST only', () => {
+    const bad = validateScenario({ id: 'x', trigger: { type: 'webhook', methods: ['PUT'] }, start: 'a', nodes: [fn('a', 'return msg;')] });
+    expect(bad.problems).toHaveLength(1);
+    expect(bad.problems[0]).toMatch(/^trigger\.methods\[0\]: /);
+  });
+});
