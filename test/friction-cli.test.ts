@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instantsBetween } from '../core/cron.js';
 import type { Production } from '../redis/production.js';
 import { runCli } from './helpers/cli.js';
+import { Processes } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
@@ -18,7 +19,9 @@ let p: Production;
 beforeEach(async () => {
   p = await useProduction({ env: { FLOWMETER_SECRETS_KEY: KEY_HEX } });
 });
+const procs = new Processes();
 afterEach(async () => {
+  await procs.killAll();
   await p.close();
 });
 
@@ -142,4 +145,15 @@ describe('deploy warns about references nothing will resolve', () => {
     const again = await cli(['scenarios', 'deploy', doc, '--tenant', 'acme'], { ...env, API_TOKEN: 't' });
     expect([again.code, again.stderr]).toEqual([0, '']);
   });
+});
+
+describe('worker log lines', () => {
+  it('a failed run logs its error code and node (a real worker process)', async () => {
+    await p.scenarios.deploy('acme', scenarioOf({ id: 'boom', start: 'ok', nodes: [fn('ok', 'return msg;', 'bad'), fn('bad', 'throw new Error("no");')] }));
+    const w = await procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 1 });
+    const { runId } = await p.trigger('acme', 'boom', null, { type: 'manual' });
+    await w.waitFor('"msg":"run failed: FUNCTION_ERROR at node bad"');
+    const line = w.logs().find((l) => l.runId === runId);
+    expect(line).toMatchObject({ tenant: 'acme', scenarioId: 'boom', status: 'failed', error: 'FUNCTION_ERROR', node: 'bad' });
+  }, 30_000);
 });
