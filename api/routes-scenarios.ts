@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { TriggerInfo } from '../core/types.js';
+import { cronBudgetWarning } from '../scenario/estimate.js';
 import type { Scenario } from '../scenario/schema.js';
 import { formatPath, validateScenario } from '../scenario/validate.js';
 import { assertEnvAllowed } from '../services/tenant-env.js';
@@ -74,12 +75,18 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, changed, version, warnings: result.warnings });
   });
 
-  /** Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). */
+  /**
+   * Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). A cron
+   * scenario whose firings until the period's end would pass the actions left is enabled with
+   * a warning saying so.
+   */
   api.post<{ Params: IdParams }>('/scenarios/:id/enable', async (req) => {
     const { tenant } = principalOf(req);
     const scenario = await scenarioOf(tenant, req.params.id);
     await platform.scenarios.enable(tenant, scenario.id, (await platform.ledger.getQuota(tenant)).maxActiveScenarios);
-    return { id: scenario.id, enabled: true };
+    const now = new Date();
+    const warning = scenario.trigger.type === 'cron' ? cronBudgetWarning(scenario, await platform.ledger.usage(tenant, now), now) : undefined;
+    return { id: scenario.id, enabled: true, warnings: warning ? [warning] : [] };
   });
 
   api.post<{ Params: IdParams }>('/scenarios/:id/disable', async (req) => {

@@ -118,6 +118,29 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
   return est;
 }
 
+/**
+ * For a billable cron scenario being enabled: one warning line when its firings from `now` to
+ * the end of the tenant's billing period (`periodEnd`, exclusive) would cost more than the
+ * `remaining` actions, with the numbers; undefined when they fit, or for another trigger.
+ */
+export function cronBudgetWarning(
+  scenario: Scenario,
+  usage: { tenant: string; remaining: number; period: { key: string; end: string } },
+  now: Date,
+): string | undefined {
+  if (scenario.trigger.type !== 'cron' || scenario.billable === false) return undefined;
+  const { schedule, timezone } = scenario.trigger;
+  // instantsBetween takes (from, to]: a firing at the period's end belongs to the next one.
+  const firings = instantsBetween(schedule, timezone ?? 'UTC', now, new Date(Date.parse(usage.period.end) - 1), MAX_FIRINGS + 1);
+  const capped = firings.length > MAX_FIRINGS;
+  const n = Math.min(firings.length, MAX_FIRINGS);
+  const { min, max } = estimateScenario(scenario).perRun;
+  if (n * max <= usage.remaining) return undefined;
+  const more = capped ? 'more than ' : '';
+  const cost = min === max ? `${n * min}` : `${n * min} to ${n * max}`;
+  return `${scenario.id} fires ${more}${n} times by the end of ${usage.period.key} (${usage.period.end}), ${more}${cost} actions (${min === max ? min : `${min} to ${max}`} a run), and tenant ${usage.tenant} has ${usage.remaining} actions left`;
+}
+
 const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
 /** Whether `month` is a calendar month written `YYYY-MM`. */

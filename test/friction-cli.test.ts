@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../api/server.js';
 import { instantsBetween } from '../core/cron.js';
 import type { Production } from '../redis/production.js';
 import { runCli } from './helpers/cli.js';
@@ -122,6 +123,19 @@ describe('enabling a cron scenario the tenant cannot afford', () => {
     expect(await cli(['scenarios', 'enable', 'yearly', '--tenant', 'acme'])).toMatchObject({ code: 0, stderr: '' });
     await cli(['scenarios', 'disable', 'every', '--tenant', 'acme']);
     expect((await cli(['scenarios', 'enable', 'every', '--tenant', 'acme'])).stderr).toMatch(/^warning: every fires \d+ times/);
+
+    // The API answers the same warning with the enabling.
+    await p.scenarios.disable('acme', 'every');
+    const app = await buildServer(p, {});
+    try {
+      const key = await p.keys.create('acme');
+      const res = await app.inject({ method: 'POST', url: '/api/scenarios/every/enable', headers: { authorization: `Bearer ${key}` } });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().warnings).toHaveLength(1);
+      expect(res.json().warnings[0]).toMatch(/^every fires \d+ times by the end of \d{4}-\d{2} .*, and tenant acme has 0 actions left$/);
+    } finally {
+      await app.close();
+    }
   });
 });
 
@@ -155,5 +169,25 @@ describe('worker log lines', () => {
     await w.waitFor('"msg":"run failed: FUNCTION_ERROR at node bad"');
     const line = w.logs().find((l) => l.runId === runId);
     expect(line).toMatchObject({ tenant: 'acme', scenarioId: 'boom', status: 'failed', error: 'FUNCTION_ERROR', node: 'bad' });
+  }, 30_000);
+});
+
+describe('runs show without --json', () => {
+  it('shows the outputs and log() lines; --verbose the payload and inputs', async () => {
+    await p.scenarios.deploy(
+      'acme',
+      scenarioOf({ id: 'logs', start: 'f', nodes: [fn('f', 'log("got", msg.payload.n);\nreturn { payload: { n: msg.payload.n + 1 } };')] }),
+    );
+    p.startWorker({ concurrency: 1 });
+    const run = await p.waitFor('acme', (await p.trigger('acme', 'logs', { n: 1 }, { type: 'manual' })).runId, async () => undefined);
+    expect(run.status).toBe('succeeded');
+    const shown = await cli(['runs', 'show', run.runId, '--tenant', 'acme']);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain('\nlogs:\n  [f] got 1\n');
+    expect(shown.stdout).toContain('\noutputs:\n  1. {"n":2}\n');
+    expect(shown.stdout).not.toContain('inputs:');
+    const verbose = await cli(['runs', 'show', run.runId, '--tenant', 'acme', '--verbose']);
+    expect(verbose.stdout).toContain('\npayload: {"n":1}\n');
+    expect(verbose.stdout).toMatch(/\ninputs:\n {2}2 f: \{"payload":\{"n":1\}/);
   }, 30_000);
 });

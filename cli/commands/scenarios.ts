@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { errorMessage } from '../../core/errors.js';
 import { refNames } from '../../core/redact.js';
 import type { Production } from '../../redis/production.js';
+import { cronBudgetWarning } from '../../scenario/estimate.js';
 import type { Scenario } from '../../scenario/schema.js';
 import { assertEnvAllowed, parseTenantEnv } from '../../services/tenant-env.js';
 import { CliError, EXIT } from '../errors.js';
 import { cliIo, loadScenarioFile, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
-import { cronBudgetWarning } from './preflight.js';
 import { registerLifecycleCommands } from './scenario-lifecycle.js';
 import { requireKnownTenant } from './tenants.js';
 
@@ -36,8 +36,10 @@ async function referenceWarnings(p: Production, tenant: string, scenario: Scenar
 /** Enabling a cron scenario whose firings would pass the actions left: a warning on stderr. */
 async function warnCronBudget(p: Production, tenant: string, id: string): Promise<void> {
   const scenario = await p.scenarios.get(tenant, id);
-  const warning = scenario ? await cronBudgetWarning(p, tenant, scenario) : undefined;
-  if (warning) cliIo().stderr.write(`${warning}\n`);
+  if (scenario?.trigger.type !== 'cron') return;
+  const now = new Date();
+  const warning = cronBudgetWarning(scenario, await p.ledger.usage(tenant, now), now);
+  if (warning) cliIo().stderr.write(`warning: ${warning}\n`);
 }
 
 export function registerScenarioCommands(program: Command, done: (r: CommandResult) => void): void {
