@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { refNames } from '../core/redact.js';
 import type { TriggerInfo } from '../core/types.js';
 import { cronBudgetWarning } from '../scenario/estimate.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -36,6 +37,19 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const s = SCENARIO_ID_RE.test(id) ? await platform.scenarios.get(tenant, id) : null;
     if (!s) throw new ApiError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
     return s;
+  }
+
+  /** A warning for each `${secret:NAME}` the tenant has not stored (runs would fail SECRET_MISSING). */
+  async function unstoredSecrets(tenant: string, scenario: Scenario): Promise<string[]> {
+    const names = [...refNames(scenario, 'secret')].sort();
+    if (names.length === 0) return [];
+    const stored = new Set((await platform.secrets.list(tenant)).map((s) => s.name));
+    return names
+      .filter((n) => !stored.has(n))
+      .map(
+        (n) =>
+          `\${secret:${n}} is not stored for tenant ${tenant}; runs fail with SECRET_MISSING until it is (PUT /api/secrets/${n} or flowmeter secrets set ${n})`,
+      );
   }
 
   api.get('/scenarios', async (req) => platform.scenarios.list(principalOf(req).tenant));
@@ -72,7 +86,8 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const { created, changed, version } = await platform.scenarios.deploy(tenant, result.scenario);
     await ctx.metrics.watch(tenant).catch(() => undefined);
     const enabled = await platform.scenarios.isEnabled(tenant, id);
-    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, changed, version, warnings: result.warnings });
+    const warnings = [...result.warnings, ...(await unstoredSecrets(tenant, result.scenario))];
+    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, changed, version, warnings });
   });
 
   /**

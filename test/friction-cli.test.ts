@@ -155,7 +155,31 @@ describe('deploy warns about references nothing will resolve', () => {
       'warning: ${secret:CRM_KEY} is not stored for tenant acme; runs fail with SECRET_MISSING until `flowmeter secrets set CRM_KEY --tenant acme`\n' +
         'warning: ${env:API_TOKEN} is not set here; the worker reads it from its own environment when the scenario runs, so set API_TOKEN there\n',
     );
-    await p.secrets.set('acme', 'CRM_KEY', 'v');
+    // PUT /api/scenarios answers the same warning for a secret that is not stored.
+    const app = await buildServer(p, {});
+    try {
+      const key = await p.keys.create('acme');
+      const put = (secret: string) =>
+        app.inject({
+          method: 'PUT',
+          url: '/api/scenarios/refs2',
+          headers: { authorization: `Bearer ${key}` },
+          payload: {
+            connections: { crm: { baseUrl: 'https://crm.example.com', headers: { 'X-Key': `\${secret:${secret}}` } } },
+            start: 'c',
+            nodes: [{ id: 'c', type: 'connector', connection: 'crm', url: '/x' }],
+          },
+        });
+      const res = await put('OTHER_KEY');
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json().warnings).toEqual([
+        '${secret:OTHER_KEY} is not stored for tenant acme; runs fail with SECRET_MISSING until it is (PUT /api/secrets/OTHER_KEY or flowmeter secrets set OTHER_KEY)',
+      ]);
+      await p.secrets.set('acme', 'CRM_KEY', 'v');
+      expect((await put('CRM_KEY')).json().warnings).toEqual([]);
+    } finally {
+      await app.close();
+    }
     const again = await cli(['scenarios', 'deploy', doc, '--tenant', 'acme'], { ...env, API_TOKEN: 't' });
     expect([again.code, again.stderr]).toEqual([0, '']);
   });
