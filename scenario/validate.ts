@@ -83,9 +83,9 @@ export function validateScenario(doc: unknown): ValidationResult {
   }
 
   // Graph checks run on every node with an id, even when its shape or type is wrong: its id
-  // exists (no "does not exist" for edges into it), and its edges count when its own fields
-  // parse without the unknown ones (a misspelt field does not make its successors unreachable).
-  // A node whose edges cannot be read at all turns off the reachability warnings.
+  // exists (no "does not exist" for edges into it), and its references are checked when its
+  // own fields parse without the unknown ones. A node that is not valid as it stands turns off
+  // the reachability warnings: a misspelt field (`nxt`) may be the edge that reaches the rest.
   let edgesKnown = true;
   const nodes = rawNodes.flatMap((n, index) => {
     const r = n as { id?: unknown; type: string } | null;
@@ -100,7 +100,7 @@ export function validateScenario(doc: unknown): ValidationResult {
     const one = nodeSchema.safeParse(n);
     if (one.success) return [{ index, id: r.id, type: r.type, parsed: one.data as unknown, strict: true }];
     const lenient = nodeType(r.type)!.config.safeParse(n);
-    if (!lenient.success) edgesKnown = false;
+    edgesKnown = false;
     return [{ index, id: r.id, type: r.type, parsed: lenient.success ? (lenient.data as unknown) : null, strict: false }];
   });
   const rec = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});

@@ -157,6 +157,12 @@ describe('one precise message per mistake, with a suggestion (issue 15)', () => 
     expect(r.warnings).toEqual([]);
   });
 
+  it('a misspelt edge field: the nodes it would reach are not called unreachable', () => {
+    const r = validateScenario({ ...base, start: 'a', nodes: [{ ...fnNode('a'), nxt: 'b' }, fnNode('b', 'c'), fnNode('c')] });
+    expect(r.problems).toEqual(['nodes[0]: unknown field "nxt"; did you mean "next"?']);
+    expect(r.warnings).toEqual([]);
+  });
+
   it('misspelt top-level and trigger fields are suggested too', () => {
     expect(problems({ ...base, start: 'a', nodes: [fnNode('a')], variabls: {} })).toEqual(['(document): unknown field "variabls"; did you mean "variables"?']);
     expect(problems({ ...base, trigger: { type: 'cron', schedul: '* * * * *' }, start: 'a', nodes: [fnNode('a')] })).toContain(
