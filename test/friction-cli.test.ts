@@ -215,3 +215,23 @@ describe('runs show without --json', () => {
     expect(verbose.stdout).toMatch(/\ninputs:\n {2}2 f: \{"payload":\{"n":1\}/);
   }, 30_000);
 });
+
+describe('runs resume --wait with no worker connected', () => {
+  it('says so at once and resumes nothing', async () => {
+    await p.scenarios.deploy(
+      'acme',
+      scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] }),
+    );
+    // Manual: raising the quota must not resume the run by itself.
+    await p.ledger.setQuota('acme', { monthlyActions: 2, resumeHalted: 'manual' });
+    const worker = p.startWorker({ concurrency: 1 });
+    const run = await p.waitFor('acme', (await p.trigger('acme', 'three', null, { type: 'manual' })).runId, async () => undefined);
+    expect(run.status).toBe('halted');
+    await worker.close();
+    await p.ledger.setQuota('acme', { monthlyActions: 100 });
+    const r = await cli(['runs', 'resume', run.runId, '--tenant', 'acme', '--wait']);
+    expect([r.code, r.stdout], r.stderr).toEqual([1, '']);
+    expect(r.stderr).toMatch(/^flowmeter: no worker is connected to the run queue[^\n]*\n$/);
+    expect((await p.runs.get('acme', run.runId))!.status).toBe('halted');
+  }, 30_000);
+});

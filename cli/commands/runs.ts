@@ -122,6 +122,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
         if (run.status !== 'halted') throw new CliError(`run ${runId} is ${run.status}; only a halted run can be resumed`);
         await requireActionsToResume(p, run);
+        if (opts.wait) await requireWorker(p);
         if (!opts.wait) {
           await p.resume(tenant, runId);
           return { stdout: `resumed ${runId} for tenant ${tenant}\n`, exitCode: EXIT.ok };
