@@ -78,6 +78,8 @@ describe('the tenant in every output; a typo is refused with a suggestion', () =
       ['keys', 'list'],
       ['secrets', 'list'],
       ['usage'],
+      ['usage', 'export', '--period', '2026-01'],
+      ['estimate', file('one.json', { id: 'one', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'return msg;')] })],
     ]) {
       const r = await cli([...args, '--tenant', 'acmee']);
       expect([args.join(' '), r.code, r.stderr, r.stdout]).toEqual([args.join(' '), 2, typo, '']);

@@ -6,6 +6,7 @@ import { CliError, EXIT } from '../errors.js';
 import { cliIo, loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { type GlobalOpts, tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -63,7 +64,12 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
       for (const w of e.warnings) cliIo().stderr.write(`warning: ${w}\n`);
       // In production mode, what past runs of this scenario actually cost.
       const production = (cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL;
-      const observed = production ? await withProduction(cmd, (p) => observedCost(p.runs, tenantOf(cmd), scenario.id, new Date())) : undefined;
+      const observed = production
+        ? await withProduction(cmd, async (p) => {
+            await requireKnownTenant(p, tenantOf(cmd));
+            return observedCost(p.runs, tenantOf(cmd), scenario.id, new Date());
+          })
+        : undefined;
       if (opts.json) {
         const doc = {
           perRun: e.perRun,
