@@ -56,6 +56,20 @@ describe('quota set --max-active', () => {
     expect(JSON.parse(unset.stdout)).not.toHaveProperty('maxActiveScenarios');
     expect((await p.ledger.getQuota('acme')).maxActiveScenarios).toBeUndefined();
     expect((await cli(['scenarios', 'enable', 'two', '--tenant', 'acme'])).code).toBe(0);
+
+    // The API: null unsets it; null for a required field is still refused.
+    const app = await buildServer(p, { adminKey: 'adm-key' });
+    try {
+      const put = (payload: unknown) =>
+        app.inject({ method: 'PUT', url: '/api/quota?tenant=acme', headers: { authorization: 'Bearer adm-key' }, payload: payload as object });
+      expect((await put({ maxActiveScenarios: 3 })).json()).toMatchObject({ maxActiveScenarios: 3 });
+      const unsetByApi = await put({ maxActiveScenarios: null });
+      expect(unsetByApi.statusCode).toBe(200);
+      expect(unsetByApi.json()).not.toHaveProperty('maxActiveScenarios');
+      expect((await put({ monthlyActions: null })).statusCode).toBe(400);
+    } finally {
+      await app.close();
+    }
     expect((await cli(['quota', 'set', '--tenant', 'acme', '--max-active', 'nine'])).stderr).toBe(
       'flowmeter: --max-active must be a whole number, got "nine"\n',
     );
