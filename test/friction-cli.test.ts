@@ -103,6 +103,12 @@ describe('the tenant in every output; a typo is refused with a suggestion', () =
     expect((await cli(['scenarios', 'list', '--tenant', 'acme'])).stdout).toMatch(/^scenarios of tenant acme:\ndisabled {2}one /);
     expect((await cli(['runs', 'list', '--tenant', 'acme'])).stdout).toMatch(new RegExp(`^runs of tenant acme:\\n${run.runId} `));
     expect((await cli(['runs', 'list'])).stdout).toBe('no runs for tenant default\n');
+    // Changing the quota without --tenant says which tenant it changed.
+    const quiet = await cli(['quota', 'set', '--monthly', '10']);
+    expect([quiet.code, quiet.stderr]).toEqual([0, 'note: no --tenant given, so this changes the quota of tenant default\n']);
+    expect(JSON.parse(quiet.stdout)).toMatchObject({ tenant: 'default', monthlyActions: 10 });
+    expect((await cli(['quota', 'set', '--monthly', '10', '--tenant', 'default'])).stderr).toBe('');
+    expect((await cli(['quota', '--tenant', 'acme', 'set', '--monthly', '10'])).stderr).toBe('');
     expect((await cli(['scenarios', 'disable', 'one', '--tenant', 'acme'])).stdout).toBe('disabled one for tenant acme\n');
   });
 });

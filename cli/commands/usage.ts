@@ -7,7 +7,7 @@ import { CliError, EXIT } from '../errors.js';
 import { cliIo, parseCount } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
-import { requireKnownTenant } from './tenants.js';
+import { noteDefaultTenant, requireKnownTenant } from './tenants.js';
 import { registerUsageExport } from './usage-export.js';
 
 export function formatUsage(u: UsageReport): string {
@@ -159,6 +159,7 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
             'quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook',
           );
         const tenant = tenantOf(cmd);
+        noteDefaultTenant(cmd, 'changes the quota of');
         const q = await withProduction(cmd, async (p) => {
           if (!opts.create) await requireKnownTenant(p, tenant, '--create');
           const set = await p.ledger.setQuota(tenant, patch);
@@ -184,6 +185,7 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       const now = new Date();
       const expires = opts.expires === undefined ? undefined : parseExpiry(opts.expires, now);
       const tenant = tenantOf(cmd);
+      noteDefaultTenant(cmd, 'adds actions to');
       const report = await withProduction(cmd, async (p) => {
         await requireKnownTenant(p, tenant);
         await p.ledger.addActions(tenant, n, now, { expires });
