@@ -6,7 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { nextInstants } from '../core/cron.js';
+import { refNames } from '../core/redact.js';
 import type { TriggerInfo } from '../core/types.js';
+import { cronBudgetWarning } from '../scenario/estimate.js';
 import type { Scenario } from '../scenario/schema.js';
 import { formatPath, validateScenario } from '../scenario/validate.js';
 import { assertEnvAllowed } from '../services/tenant-env.js';
@@ -55,6 +57,19 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     return s;
   }
 
+  /** A warning for each `${secret:NAME}` the tenant has not stored (runs would fail SECRET_MISSING). */
+  async function unstoredSecrets(tenant: string, scenario: Scenario): Promise<string[]> {
+    const names = [...refNames(scenario, 'secret')].sort();
+    if (names.length === 0) return [];
+    const stored = new Set((await platform.secrets.list(tenant)).map((s) => s.name));
+    return names
+      .filter((n) => !stored.has(n))
+      .map(
+        (n) =>
+          `\${secret:${n}} is not stored for tenant ${tenant}; runs fail with SECRET_MISSING until it is (PUT /api/secrets/${n} or flowmeter secrets set ${n})`,
+      );
+  }
+
   /**
    * The tenant's scenarios; a cron scenario also has `nextFiring`: its next instant as ISO 8601
    * with the offset of its timezone (like `schedule preview`), null while it is disabled.
@@ -97,15 +112,22 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const { created, changed, version } = await platform.scenarios.deploy(tenant, result.scenario);
     await ctx.metrics.watch(tenant).catch(() => undefined);
     const enabled = await platform.scenarios.isEnabled(tenant, id);
-    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, changed, version, warnings: result.warnings });
+    const warnings = [...result.warnings, ...(await unstoredSecrets(tenant, result.scenario))];
+    return reply.code(created ? 201 : 200).send({ scenario: publicScenario(result.scenario), enabled, created, changed, version, warnings });
   });
 
-  /** Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). */
+  /**
+   * Enabling is refused past the tenant's maxActiveScenarios (409 MAX_ACTIVE_SCENARIOS). A cron
+   * scenario whose firings until the period's end would pass the actions left is enabled with
+   * a warning saying so.
+   */
   api.post<{ Params: IdParams }>('/scenarios/:id/enable', async (req) => {
     const { tenant } = principalOf(req);
     const scenario = await scenarioOf(tenant, req.params.id);
     await platform.scenarios.enable(tenant, scenario.id, (await platform.ledger.getQuota(tenant)).maxActiveScenarios);
-    return { id: scenario.id, enabled: true };
+    const now = new Date();
+    const warning = scenario.trigger.type === 'cron' ? cronBudgetWarning(scenario, await platform.ledger.usage(tenant, now), now) : undefined;
+    return { id: scenario.id, enabled: true, warnings: warning ? [warning] : [] };
   });
 
   api.post<{ Params: IdParams }>('/scenarios/:id/disable', async (req) => {

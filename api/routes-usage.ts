@@ -1,6 +1,6 @@
 /** `GET /api/usage`, `GET|PUT /api/quota`, `POST /api/quota/addons`. */
 import type { FastifyInstance } from 'fastify';
-import { type QuotaPatch, quotaSchema } from '../metering/quota.js';
+import { OPTIONAL_QUOTA_FIELDS, type QuotaPatch, quotaSchema } from '../metering/quota.js';
 import { formatPath } from '../scenario/validate.js';
 import { principalOf, requireAdmin } from './auth.js';
 import { type ApiContext, ApiError } from './routes-common.js';
@@ -26,17 +26,22 @@ export function registerUsageRoutes(api: FastifyInstance, ctx: ApiContext): void
 
   api.get('/quota', async (req) => ledger.getQuota(principalOf(req).tenant));
 
-  /** Admin only: changes the fields given (monthlyActions, overage, timezone, alerts, maxActiveScenarios). */
+  /**
+   * Admin only: changes the fields given (monthlyActions, overage, timezone, alerts,
+   * maxActiveScenarios, …); null unsets an optional one (maxActiveScenarios: null, no limit).
+   */
   api.put('/quota', async (req) => {
     const { tenant } = requireAdmin(req);
     const body = asObject(req.body, 'a partial quota');
-    const parsed = patchSchema.safeParse(body);
+    const unset = new Set<string>(OPTIONAL_QUOTA_FIELDS.filter((f) => body[f] === null));
+    const parsed = patchSchema.safeParse(Object.fromEntries(Object.entries(body).filter(([k]) => !unset.has(k))));
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
       throw new ApiError('INVALID_INPUT', `invalid quota: ${problems.join('; ')}`, { details: { problems } });
     }
     // partial() still fills defaults in: keep only the fields the body names.
     const patch = Object.fromEntries(Object.entries(parsed.data).filter(([k]) => k in body)) as QuotaPatch;
+    for (const f of unset) patch[f as (typeof OPTIONAL_QUOTA_FIELDS)[number]] = undefined;
     return ledger.setQuota(tenant, patch);
   });
 

@@ -1,6 +1,9 @@
 /**
  * `POST /hooks/:tenant/:path`: starts a run of the tenant's enabled webhook scenario whose
- * `trigger.path` (default: its id) is `:path` (SPEC §1, §8).
+ * `trigger.path` (default: its id) is `:path` (SPEC §1, §8). `GET` too where the scenario's
+ * `trigger.methods` lists it: the query (without `wait`) is the payload, and a `trigger.secret`
+ * signs the raw query string (what follows `?`) instead of the body. A method the scenario
+ * does not list → 405 with `Allow`.
  *
  * Order of checks, each answering before anything is enqueued: unknown tenant, path or a
  * disabled scenario → 404; `trigger.secret` set and `X-Signature` missing or wrong → 401;
@@ -10,7 +13,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasRefs, refNames, resolveRefs } from '../core/redact.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { Platform } from '../engine/platform.js';
@@ -129,20 +132,41 @@ function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string |
   return out;
 }
 
+/** The query of a GET webhook as its payload: a repeated field as an array; no prototype keys. */
+function queryPayload(query: Record<string, string | string[]>): Record<string, string | string[]> {
+  const out = Object.create(null) as Record<string, string | string[]>;
+  for (const [k, v] of Object.entries(query)) out[k] = v;
+  return out;
+}
+
+/** 405 unless the scenario's `trigger.methods` (default POST) lists `method`. */
+function checkMethod(trigger: WebhookTrigger, method: 'GET' | 'POST', tenant: string, path: string): void {
+  const allowed = trigger.methods ?? ['POST'];
+  if (allowed.includes(method)) return;
+  throw new ApiError(
+    'METHOD_NOT_ALLOWED',
+    `/hooks/${tenant}/${path} accepts ${allowed.join(', ')}, not ${method}${method === 'GET' ? ' (list GET in trigger.methods to allow it)' : ''}`,
+    { headers: { allow: allowed.join(', ') } },
+  );
+}
+
+type HookRequest = FastifyRequest<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>;
+
 export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
   const { platform } = ctx;
 
-  app.post<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>('/hooks/:tenant/*', async (req, reply) => {
+  const handle = async (req: HookRequest, reply: FastifyReply, method: 'GET' | 'POST') => {
     const { tenant } = req.params;
     const path = req.params['*'];
     const scenario = await findScenario(platform, tenant, path);
-    const raw = rawBodyOf(req);
+    checkMethod(scenario.trigger, method, tenant, path);
+    const raw = method === 'GET' ? Buffer.from(req.url.slice(req.url.indexOf('?') + 1 || req.url.length)) : rawBodyOf(req);
     if (scenario.trigger.secret) verifySignature(raw, req.headers['x-signature'], await signingKey(platform, req, tenant, scenario.trigger.secret));
     await ctx.metrics.watch(tenant).catch(() => undefined);
 
     const { wait, ...query } = req.query;
     const trigger: TriggerInfo = { type: 'webhook', headers: forwardedHeaders(req.headers), query };
-    const payload = payloadOf(req, raw);
+    const payload = method === 'GET' ? queryPayload(query) : payloadOf(req, raw);
     // A repeated Idempotency-Key answers with the first request's run, quota or not.
     const idempotencyKey = idempotencyKeyOf(req, `hook:${path}`);
     const first = idempotencyKey === undefined ? null : await platform.idempotentRun(tenant, idempotencyKey);
@@ -170,7 +194,16 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
       throw exhausted(usage.period.end, run.runId);
     }
     return reply.code(200).send(publicRun(run));
-  });
+  };
+  app.post<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>('/hooks/:tenant/*', (req, reply) =>
+    handle(req, reply, 'POST'),
+  );
+  // No automatic HEAD route: a HEAD request must not start a run.
+  app.get<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>(
+    '/hooks/:tenant/*',
+    { exposeHeadRoute: false },
+    (req, reply) => handle(req, reply, 'GET'),
+  );
 }
 
 /** How long a rejected webhook's run and payload are kept (SPEC §9). */

@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { message: 'the API key may not do this (admin only)', http: 403, exit: EXIT.invalid },
   PAYLOAD_TOO_LARGE: { message: "a request body over the server's body limit", http: 413, exit: EXIT.invalid },
   BAD_SIGNATURE: { message: 'a webhook request without a valid X-Signature', http: 401, exit: EXIT.invalid },
+  METHOD_NOT_ALLOWED: { message: "a webhook request with a method its scenario's trigger.methods does not list", http: 405, exit: EXIT.invalid },
   INTERNAL: { message: 'an unexpected engine error', http: 500, exit: EXIT.failed },
   PAYLOAD_NOT_KEPT: { message: "a run's trigger payload was not kept, so it cannot be replayed", http: 409, exit: EXIT.invalid },
 } as const satisfies Record<string, ErrorSpec>;

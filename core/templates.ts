@@ -54,3 +54,20 @@ export function templatePaths(value: unknown, out: string[] = []): string[] {
   }
   return out;
 }
+
+/** Every string inside a JSON value, with its path below `path` (`.key`, `[i]`), for validation. */
+export function templateStrings(value: unknown, path: string, out: Array<[string, string]> = [], depth = 0): Array<[string, string]> {
+  if (typeof value === 'string') out.push([path, value]);
+  else if (depth > 100) return out;
+  else if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) templateStrings(v, `${path}[${i}]`, out, depth + 1);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) templateStrings(v, `${path}.${k}`, out, depth + 1);
+  }
+  return out;
+}
+
+/** Whether `text` has a `{{` that no `}}` closes (once its complete `{{path}}` parts are taken out). */
+export function hasUnclosedTemplate(text: string): boolean {
+  return text.replace(PART, '').includes('{{');
+}

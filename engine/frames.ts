@@ -6,6 +6,7 @@
  */
 import type { Frame, Message, RunState, WorkItem } from '../core/types.js';
 import type { Iteration } from '../nodes/define.js';
+import { collectedMessage, type LoopCollect } from '../nodes/loop.js';
 import type { CompiledScenario } from '../scenario/compile.js';
 
 export function initialState(start: string, msg: Message): RunState {
@@ -78,9 +79,9 @@ export function consumed(state: RunState, frameId: string, compiled: CompiledSce
     if (advance(state, id)) return false;
     // The loop or sequence is done: continue after it in the parent frame.
     delete state.frames[id];
-    const next = compiled.nodes.get(f.node)!.config.next;
+    const { next, collect } = compiled.nodes.get(f.node)!.config;
     if (next) {
-      const msg = f.kind === 'loop' && f.collected ? { ...f.input, payload: f.collected } : f.input;
+      const msg = f.kind === 'loop' && f.collected ? collectedMessage(f.input, f.collected, collect as LoopCollect) : f.input;
       push(state, { node: next, msg, frame: f.parent, caught: f.caught });
     }
     id = f.parent;

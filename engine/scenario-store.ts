@@ -113,9 +113,12 @@ export function notFound(id: string): FlowError {
   return new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
 }
 
-/** Enabling refused: the tenant has its `maxActiveScenarios` enabled already. */
-export function maxActiveReached(): FlowError {
-  return new FlowError('MAX_ACTIVE_SCENARIOS', 'the tenant already has its maxActiveScenarios enabled');
+/** Enabling refused: the tenant has `enabled` scenarios enabled, and `maxActive` is its limit. */
+export function maxActiveReached(tenant: string, enabled: number, maxActive: number): FlowError {
+  return new FlowError(
+    'MAX_ACTIVE_SCENARIOS',
+    `tenant ${tenant} has ${enabled} scenario${enabled === 1 ? '' : 's'} enabled and its maxActiveScenarios is ${maxActive}: disable one, or raise the limit with \`flowmeter quota set --tenant ${tenant} --max-active N\` (none: no limit)`,
+  );
 }
 
 export class MemoryScenarioStore implements ScenarioStore {
@@ -176,7 +179,7 @@ export class MemoryScenarioStore implements ScenarioStore {
     if (!this.of(tenant).has(id)) throw notFound(id);
     const on = this.on(tenant);
     if (on.has(id)) return;
-    if (maxActive !== undefined && on.size >= maxActive) throw maxActiveReached();
+    if (maxActive !== undefined && on.size >= maxActive) throw maxActiveReached(tenant, on.size, maxActive);
     on.add(id);
   }
   async disable(tenant: string, id: string): Promise<void> {

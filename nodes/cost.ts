@@ -30,6 +30,8 @@ export interface CostContext {
   next(id: string | undefined): Outcome;
   /** This node failing (1 action): on to the catch that handles it, else the run ends. */
   fails(): Outcome;
+  /** Records a warning about the estimate (one line; the same line once). */
+  warn(message: string): void;
 }
 
 /** What a node type's estimate note may depend on. */

@@ -14,7 +14,7 @@ import {
 import type { Scenario } from '../scenario/schema.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
-import { scriptError } from './script-errors.js';
+import { SCRIPT_CODES, scriptError } from './script-errors.js';
 
 export class RedisScenarioStore implements ScenarioStore {
   constructor(
@@ -78,6 +78,14 @@ export class RedisScenarioStore implements ScenarioStore {
   async enable(tenant: string, id: string, _maxActive?: number): Promise<void> {
     // The limit is read inside enable.lua from the quota hash, atomically with the count.
     const code = await this.redis.fmEnable(this.keys.scenarios(tenant), this.keys.enabled(tenant), this.keys.quota(tenant), id);
+    if (code === SCRIPT_CODES.MAX_ACTIVE_SCENARIOS) {
+      // The numbers for the message, read after the refusal.
+      const [enabled, maxActive] = await Promise.all([
+        this.redis.scard(this.keys.enabled(tenant)),
+        this.redis.hget(this.keys.quota(tenant), 'maxActiveScenarios'),
+      ]);
+      throw scriptError(code, { tenant, scenarioId: id, enabled, maxActive: Number(maxActive) });
+    }
     if (code < 0) throw scriptError(code, { tenant, scenarioId: id });
   }
   async disable(tenant: string, id: string): Promise<void> {

@@ -25,13 +25,16 @@ export interface ScriptSubject {
   runId?: string;
   /** The scenario the script was called for. */
   scenarioId?: string;
+  /** MAX_ACTIVE_SCENARIOS: the tenant's enabled scenarios and its limit. */
+  enabled?: number;
+  maxActive?: number;
 }
 
 const run = (s: ScriptSubject) => (s.runId === undefined ? 'the run' : `run ${s.runId}`);
 
 /** The registry code and the error of each script code. */
 export const SCRIPT_ERRORS: { [K in ScriptCodeName]: { code: ErrorCode; error: (s: ScriptSubject) => FlowError } } = {
-  MAX_ACTIVE_SCENARIOS: { code: 'MAX_ACTIVE_SCENARIOS', error: () => maxActiveReached() },
+  MAX_ACTIVE_SCENARIOS: { code: 'MAX_ACTIVE_SCENARIOS', error: (s) => maxActiveReached(s.tenant ?? '?', s.enabled ?? 0, s.maxActive ?? 0) },
   RUN_OWNERSHIP_LOST: { code: 'RUN_OWNERSHIP_LOST', error: (s) => new FlowError('RUN_OWNERSHIP_LOST', `another worker has taken over ${run(s)}`) },
   RUN_NOT_FOUND: {
     code: 'NOT_FOUND',

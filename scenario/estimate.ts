@@ -26,9 +26,11 @@ export interface Estimate {
   succeeded: { min: number; max: number } | null;
   /** Cron scenarios: firings in the calendar month (`YYYY-MM`, in the trigger's timezone) and the monthly range. */
   perMonth?: { firings: number; min: number; max: number; month: string; timezone: string; capped: boolean };
-  /** Items each loop is taken at. */
+  /** Items each loop is taken at (a loop with a lower `maxItems` at that, with a warning). */
   items: number;
   assumptions: string[];
+  /** What the estimate had to change, such as `items` above a loop's `maxItems`. */
+  warnings: string[];
   /** The choices that give the fewest and the most actions. */
   minPath: string[];
   maxPath: string[];
@@ -51,6 +53,7 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
 
   const seenTypes = new Set<NodeDefinition>();
   let canFail = false;
+  const warnings: string[] = [];
   const cost = (id: string, caught: readonly string[]): Outcome => {
     const key = `${id}|${[...caught].sort().join(',')}`;
     const hit = memo.get(key);
@@ -63,6 +66,9 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
       label,
       items,
       next: (to) => (typeof to === 'string' ? cost(to, caught) : EMPTY),
+      warn: (message) => {
+        if (!warnings.includes(message)) warnings.push(message);
+      },
       fails: () => {
         canFail = true;
         const h = compiled.catchFor(id, caught);
@@ -97,7 +103,7 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
     min = Math.min(min, budget);
   }
   const ok = total.ok ? { min: Math.min(total.ok.min, max), max: Math.min(total.ok.max, max) } : null;
-  const est: Estimate = { perRun: { min, max }, succeeded: ok, items, assumptions, minPath: whole.minWhy, maxPath: whole.maxWhy };
+  const est: Estimate = { perRun: { min, max }, succeeded: ok, items, assumptions, warnings, minPath: whole.minWhy, maxPath: whole.maxWhy };
 
   const trigger = scenario.trigger;
   if (trigger.type === 'cron') {
@@ -110,6 +116,29 @@ export function estimateScenario(scenario: Scenario, opts: EstimateOptions = {})
     );
   }
   return est;
+}
+
+/**
+ * For a billable cron scenario being enabled: one warning line when its firings from `now` to
+ * the end of the tenant's billing period (`periodEnd`, exclusive) would cost more than the
+ * `remaining` actions, with the numbers; undefined when they fit, or for another trigger.
+ */
+export function cronBudgetWarning(
+  scenario: Scenario,
+  usage: { tenant: string; remaining: number; period: { key: string; end: string } },
+  now: Date,
+): string | undefined {
+  if (scenario.trigger.type !== 'cron' || scenario.billable === false) return undefined;
+  const { schedule, timezone } = scenario.trigger;
+  // instantsBetween takes (from, to]: a firing at the period's end belongs to the next one.
+  const firings = instantsBetween(schedule, timezone ?? 'UTC', now, new Date(Date.parse(usage.period.end) - 1), MAX_FIRINGS + 1);
+  const capped = firings.length > MAX_FIRINGS;
+  const n = Math.min(firings.length, MAX_FIRINGS);
+  const { min, max } = estimateScenario(scenario).perRun;
+  if (n * max <= usage.remaining) return undefined;
+  const more = capped ? 'more than ' : '';
+  const cost = min === max ? `${n * min}` : `${n * min} to ${n * max}`;
+  return `${scenario.id} fires ${more}${n} times by the end of ${usage.period.key} (${usage.period.end}), ${more}${cost} actions (${min === max ? min : `${min} to ${max}`} a run), and tenant ${usage.tenant} has ${usage.remaining} actions left`;
 }
 
 const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;

@@ -2,6 +2,7 @@
  * Graph checks of a scenario: references, cycles, edges into nodes not entered by edges
  * (Catch, Comment: see `entry` in `nodes/define.ts`), and reachability. Pure: knows nothing of stores or queues.
  */
+import { didYouMean } from '../core/suggest.js';
 import type { NodeRef } from '../nodes/define.js';
 import { nodeType } from '../nodes/index.js';
 
@@ -11,6 +12,11 @@ export interface GraphInput {
   lists: Record<string, unknown>;
   tables: Record<string, unknown>;
   connections: Record<string, unknown>;
+  /**
+   * Whether to warn about unreachable nodes (default true). False when some node's edges
+   * could not be read (its problem is reported): every warning would be a guess.
+   */
+  reachability?: boolean;
 }
 
 export interface GraphReport {
@@ -49,7 +55,7 @@ export function checkGraph(g: GraphInput): GraphReport {
       if (ref.kind === 'node') {
         const target = byId.get(ref.name);
         if (!target) {
-          problems.push(`${where}: node "${ref.name}" does not exist`);
+          problems.push(`${where}: node "${ref.name}" does not exist${didYouMean(ref.name, byId.keys())}`);
           continue;
         }
         if (ref.edge === false) {
@@ -65,7 +71,7 @@ export function checkGraph(g: GraphInput): GraphReport {
         const pool = ref.kind === 'list' ? g.lists : ref.kind === 'table' ? g.tables : g.connections;
         if (!Object.hasOwn(pool, ref.name)) {
           problems.push(
-            `${where}: ${ref.kind} "${ref.name}" does not exist in the scenario's ${ref.kind === 'list' ? 'lists' : ref.kind === 'table' ? 'tables' : 'connections'}`,
+            `${where}: ${ref.kind} "${ref.name}" does not exist in the scenario's ${ref.kind === 'list' ? 'lists' : ref.kind === 'table' ? 'tables' : 'connections'}${didYouMean(ref.name, Object.keys(pool))}`,
           );
         }
       }
@@ -75,7 +81,7 @@ export function checkGraph(g: GraphInput): GraphReport {
 
   if (typeof g.start === 'string') {
     const s = byId.get(g.start);
-    if (!s) problems.push(`start: node "${g.start}" does not exist`);
+    if (!s) problems.push(`start: node "${g.start}" does not exist${startHint(g.start, [...byId.keys()])}`);
     else if (entryOf(s.type) !== 'edge') problems.push(`start: "${g.start}" is a ${s.type} node, which cannot be the start`);
   }
 
@@ -102,12 +108,21 @@ export function checkGraph(g: GraphInput): GraphReport {
   } catch {
     startName = typeof g.start; // e.g. an object without a prototype: String() throws
   }
-  for (const n of g.nodes) {
+  // Without a valid start, reachability would only repeat the start's problem.
+  const startExists = typeof g.start === 'string' && byId.has(g.start);
+  for (const n of g.reachability === false || !startExists ? [] : g.nodes) {
     if (!seen.has(n.id) && entryOf(n.type) === 'edge' && byId.get(n.id) === n) {
       warnings.push(`nodes[${n.index}]: node "${n.id}" is not reachable from start "${startName}"`);
     }
   }
   return { problems, warnings };
+}
+
+/** `; did you mean "x"?`, else the node ids when there are few. */
+function startHint(start: string, ids: string[]): string {
+  const hint = didYouMean(start, ids);
+  if (hint || ids.length === 0) return hint;
+  return ids.length <= 10 ? ` (nodes: ${ids.join(', ')})` : '';
 }
 
 /** Each cycle once, as `path: cycle a → b → a`. */

@@ -42,6 +42,12 @@ export const triggerSchema = z.discriminatedUnion('type', [
       .regex(/^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,127}$/, 'must be a URL path segment')
       .optional(),
     secret: z.string().optional(),
+    /** The HTTP methods the webhook accepts (default POST only); with GET, the query is the payload. */
+    methods: z
+      .array(z.enum(['GET', 'POST']))
+      .min(1)
+      .refine((m) => new Set(m).size === m.length, 'lists a method twice')
+      .optional(),
   }),
 ]);
 

@@ -7,9 +7,11 @@ import { CronExpressionParser } from 'cron-parser';
 import type { z } from 'zod';
 import { normalizeCron } from '../core/cron.js';
 import { PATH_RE } from '../core/paths.js';
-import { templatePaths } from '../core/templates.js';
+import { didYouMean } from '../core/suggest.js';
+import { hasUnclosedTemplate, templatePaths, templateStrings } from '../core/templates.js';
 import { NODE_TYPES, nodeType } from '../nodes/index.js';
 import { checkGraph } from './graph.js';
+import { knownFieldsAt } from './known-fields.js';
 import { type Scenario, schemas } from './schema.js';
 
 export interface ValidationResult {
@@ -27,7 +29,13 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out || '(document)';
 }
 
-function zodProblems(error: z.ZodError, skip: (path: ReadonlyArray<PropertyKey>) => boolean): string[] {
+/** `"x"`, with the closest known field when one is close enough to be a typo. */
+function unknownKey(key: string, known: readonly string[]): string {
+  const hint = didYouMean(key, known);
+  return `${JSON.stringify(key)}${hint}`;
+}
+
+function zodProblems(error: z.ZodError, doc: unknown, skip: (path: ReadonlyArray<PropertyKey>) => boolean): string[] {
   const out: string[] = [];
   for (const issue of error.issues) {
     if (skip(issue.path)) continue;
@@ -38,7 +46,8 @@ function zodProblems(error: z.ZodError, skip: (path: ReadonlyArray<PropertyKey>)
       continue;
     }
     if (issue.code === 'unrecognized_keys') {
-      out.push(`${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`);
+      const known = knownFieldsAt(doc, issue.path);
+      out.push(`${formatPath(issue.path)}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => unknownKey(k, known)).join(', ')}`);
       continue;
     }
     out.push(`${formatPath(issue.path)}: ${issue.message}`);
@@ -61,33 +70,55 @@ export function validateScenario(doc: unknown): ValidationResult {
       problems.push(`nodes[${i}]: a node must be an object`);
       badTypeNodes.add(i);
     } else if (typeof t !== 'string' || !nodeType(t)) {
-      problems.push(
-        `nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`} (one of: ${NODE_TYPES.map((d) => d.type).join(', ')})`,
-      );
+      const types = NODE_TYPES.map((d) => d.type);
+      const hint = typeof t === 'string' ? didYouMean(t, types) : '';
+      problems.push(`nodes[${i}].type: ${t === undefined ? 'missing' : `unknown node type ${JSON.stringify(t)}`}${hint || ` (one of: ${types.join(', ')})`}`);
       badTypeNodes.add(i);
     }
   });
   const { scenario: scenarioSchema, node: nodeSchema } = schemas();
   const parsed = scenarioSchema.safeParse(doc);
   if (!parsed.success) {
-    problems.push(...zodProblems(parsed.error, (p) => p[0] === 'nodes' && typeof p[1] === 'number' && badTypeNodes.has(p[1])));
+    problems.push(...zodProblems(parsed.error, doc, (p) => p[0] === 'nodes' && typeof p[1] === 'number' && badTypeNodes.has(p[1])));
   }
 
-  // Graph checks run on every node whose own shape is valid, even when others are not.
+  // Graph checks run on every node with an id, even when its shape or type is wrong: its id
+  // exists (no "does not exist" for edges into it), and its references are checked when its
+  // own fields parse without the unknown ones. A node that is not valid as it stands turns off
+  // the reachability warnings: a misspelt field (`nxt`) may be the edge that reaches the rest.
+  let edgesKnown = true;
   const nodes = rawNodes.flatMap((n, index) => {
-    if (badTypeNodes.has(index)) return [];
-    const r = n as { id?: unknown; type: string };
-    if (typeof r.id !== 'string') return [];
+    const r = n as { id?: unknown; type: string } | null;
+    if (typeof r?.id !== 'string') {
+      edgesKnown = false;
+      return [];
+    }
+    if (badTypeNodes.has(index)) {
+      edgesKnown = false;
+      return [{ index, id: r.id, type: r.type, parsed: null, strict: false }];
+    }
     const one = nodeSchema.safeParse(n);
-    return [{ index, id: r.id, type: r.type, parsed: one.success ? one.data : null }];
+    if (one.success) return [{ index, id: r.id, type: r.type, parsed: one.data as unknown, strict: true }];
+    const lenient = nodeType(r.type)!.config.safeParse(n);
+    edgesKnown = false;
+    return [{ index, id: r.id, type: r.type, parsed: lenient.success ? (lenient.data as unknown) : null, strict: false }];
   });
   const rec = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
-  const graph = checkGraph({ start: raw.start, nodes, lists: rec(raw.lists), tables: rec(raw.tables), connections: rec(raw.connections) });
+  const graph = checkGraph({
+    start: raw.start,
+    nodes,
+    lists: rec(raw.lists),
+    tables: rec(raw.tables),
+    connections: rec(raw.connections),
+    reachability: edgesKnown,
+  });
   problems.push(...graph.problems);
 
+  const warnings = [...graph.warnings];
+  const vars = declaredVars(raw, rawNodes);
   for (const n of nodes) {
-    if (!n.parsed) continue;
-    problems.push(...nodeContentProblems(n.index, n.parsed as Record<string, unknown>));
+    if (!n.strict) continue;
+    nodeContentProblems(n.index, n.parsed as Record<string, unknown>, vars, problems, warnings);
   }
   problems.push(...triggerProblems(raw.trigger));
   problems.push(...reservedNameProblems(raw, rawNodes));
@@ -95,7 +126,7 @@ export function validateScenario(doc: unknown): ValidationResult {
   return {
     scenario: problems.length === 0 && parsed.success ? (parsed.data as Scenario) : null,
     problems: problems.map(oneLine),
-    warnings: graph.warnings.map(oneLine),
+    warnings: warnings.map(oneLine),
   };
 }
 
@@ -112,21 +143,46 @@ function oneLine(problem: string): string {
 }
 
 /**
- * Checks of a node's content beyond its shape: template paths (except in the type's raw
- * fields, such as code) and the type's own checks (such as Function syntax).
+ * The global variables a template may read: those the scenario declares in `variables` and
+ * those a Function sets with `setVar("name", …)`; null (any) when a Function calls `setVar`
+ * with a name that is not a string literal.
  */
-function nodeContentProblems(index: number, node: Record<string, unknown>): string[] {
-  const out: string[] = [];
+function declaredVars(raw: Record<string, unknown>, nodes: unknown[]): Set<string> | null {
+  const names = new Set(ownKeys(raw.variables));
+  for (const n of nodes) {
+    const code = (n as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string') continue;
+    for (const m of code.matchAll(/\bsetVar\s*\(\s*(?:(['"`])([^'"`\\]*)\1\s*,)?/g)) {
+      if (m[2] === undefined) return null;
+      names.add(m[2]);
+    }
+  }
+  return names;
+}
+
+/**
+ * Checks of a node's content beyond its shape (except in the type's raw fields, such as
+ * code): templates (an unclosed `{{`, a path not rooted at msg or vars; a warning for
+ * `vars.NAME` that nothing declares) and the type's own checks (such as Function syntax).
+ */
+function nodeContentProblems(index: number, node: Record<string, unknown>, vars: Set<string> | null, problems: string[], warnings: string[]): void {
   const def = nodeType(String(node.type));
   const raw = def?.rawFields ?? [];
   for (const [key, value] of Object.entries(node)) {
     if (raw.includes(key)) continue;
-    for (const p of templatePaths(value)) {
-      if (!PATH_RE.test(p)) out.push(`nodes[${index}].${key}: template {{${p}}} must name a path rooted at msg or vars`);
+    for (const [where, text] of templateStrings(value, `nodes[${index}].${key}`)) {
+      if (!text.includes('{{')) continue;
+      if (hasUnclosedTemplate(text)) problems.push(`${where}: unclosed {{ in ${JSON.stringify(text)}; write {{path}}`);
+      for (const p of templatePaths(text)) {
+        if (!PATH_RE.test(p)) problems.push(`${where}: template {{${p}}} must name a path rooted at msg or vars`);
+        const name = p.split('.')[1];
+        if (vars && p.startsWith('vars.') && name !== undefined && !vars.has(name)) {
+          warnings.push(`${where}: {{${p}}} reads vars.${name}, which the scenario's variables do not declare and no Function sets${didYouMean(name, vars)}`);
+        }
+      }
     }
   }
-  for (const problem of def?.check?.(node as never) ?? []) out.push(`nodes[${index}].${problem}`);
-  return out;
+  for (const problem of def?.check?.(node as never) ?? []) problems.push(`nodes[${index}].${problem}`);
 }
 
 /** Names that reach JavaScript's object machinery: never a name of anything in a scenario. */

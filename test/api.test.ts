@@ -293,7 +293,7 @@ describe.each(platforms)('HTTP API on the %s platform', (mode, make) => {
     expect((await call('GET', '/api/scenarios/three', keyA)).json()).toMatchObject({ scenario: { id: 'three' }, enabled: false, vars: { n: 1 } });
     expect((await call('GET', '/api/scenarios', keyA)).json().map((s: { id: string }) => s.id)).toEqual(['echo', 'three']);
     await call('PUT', '/api/quota?tenant=acme', ADMIN, { maxActiveScenarios: 1 });
-    expect((await call('POST', '/api/scenarios/echo/enable', keyA)).json()).toEqual({ id: 'echo', enabled: true });
+    expect((await call('POST', '/api/scenarios/echo/enable', keyA)).json()).toEqual({ id: 'echo', enabled: true, warnings: [] });
     const refused = await call('POST', '/api/scenarios/three/enable', keyA);
     expect(refused.statusCode).toBe(409);
     expect(refused.json().error.code).toBe('MAX_ACTIVE_SCENARIOS');

@@ -73,10 +73,11 @@ describe('estimateScenario: hand-computed', () => {
     expect(estimateScenario(scn('l', nodes), { items: 0 }).succeeded).toEqual({ min: 3, max: 3 });
     // a caught loop failure: 1 + loop + catch + c3
     expect(range(scn('l', [...nodes, catcher('k', 'c3'), conv('c3')]), 3)).toEqual({ min: 4, max: 12 });
-    // more items than maxItems: the loop can only fail
+    // more items than maxItems: taken at maxItems, with a warning naming the loop
     const big = estimateScenario(scn('l', [loop('l', 'c1', undefined, { maxItems: 2 }), conv('c1')]), { items: 3 });
-    expect(big.perRun).toEqual({ min: 2, max: 2 });
-    expect(big.succeeded).toBeNull();
+    expect(big.perRun).toEqual({ min: 2, max: 1 + 1 + 2 * 2 });
+    expect(big.warnings).toEqual(['loop `l` takes at most 2 items (maxItems; more fail with LOOP_TOO_LARGE): counted at 2, not 3']);
+    expect(estimateScenario(scn('l', nodes), { items: 3 }).warnings).toEqual([]);
   });
 
   it('fan-out sums its branches; sequencer sums its steps then next', () => {

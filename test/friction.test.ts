@@ -6,10 +6,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Production } from '../redis/production.js';
+import { validateScenario } from '../scenario/validate.js';
 import { runCli } from './helpers/cli.js';
 import { type Peer, startPeer } from './helpers/peer.js';
 import { redisUrl, useProduction } from './helpers/production.js';
-import { fn, runOnce, scenarioOf } from './helpers/run.js';
+import { fn, payloads, runOnce, scenarioOf } from './helpers/run.js';
 
 let peer: Peer;
 beforeAll(async () => {
@@ -154,5 +155,115 @@ describe('run prints outputs and log() lines, --verbose the inputs; Function err
     const bad = await runCli(['run', file, '--payload', '{}']);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("FUNCTION_ERROR: at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
+  });
+});
+
+describe('estimate --items above a loop maxItems', () => {
+  it('counts that loop at maxItems and says so on stderr, naming the loop', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 's',
+        trigger: { type: 'manual' },
+        start: 'each',
+        nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'f', maxItems: 5 }, fn('f', 'return msg;')],
+      }),
+    );
+    const r = await runCli(['estimate', file, '--items', '50']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('warning: loop `each` takes at most 5 items (maxItems; more fail with LOOP_TOO_LARGE): counted at 5, not 50\n');
+    // trigger + loop + 5 × (iteration + f)
+    expect(r.stdout).toMatch(/^s: 2 to 12 actions per run/);
+    const json = JSON.parse((await runCli(['estimate', file, '--items', '50', '--json'])).stdout);
+    expect(json.perRun).toEqual({ min: 2, max: 12 });
+    expect(json.warnings).toHaveLength(1);
+    expect((await runCli(['estimate', file, '--items', '5'])).stderr).toBe('');
+  });
+});
+
+describe('Loop collect: { into } keeps the payload', () => {
+  const doc = (collect: unknown, over = 'msg.payload.items') => ({
+    start: 'each',
+    nodes: [
+      { id: 'each', type: 'loop', over, body: 'double', next: 'out', collect },
+      fn('double', 'return { payload: msg.payload * 2 };'),
+      fn('out', 'return msg;'),
+    ],
+  });
+
+  it('writes the collected payloads at the path; the rest of the message stays', async () => {
+    const run = await runOnce(doc({ into: 'msg.payload.lines' }), { order: 7, items: [1, 2, 3] });
+    expect(run.status).toBe('succeeded');
+    expect(payloads(run)).toEqual([{ order: 7, items: [1, 2, 3], lines: [2, 4, 6] }]);
+  });
+
+  it('collect: true still replaces the payload', async () => {
+    const run = await runOnce(doc(true), { order: 7, items: [1, 2, 3] });
+    expect(payloads(run)).toEqual([[2, 4, 6]]);
+  });
+
+  it('a path that cannot be written fails the loop before any iteration; a path outside msg is invalid', async () => {
+    const run = await runOnce(doc({ into: 'msg.payload.lines' }, 'msg.payload'), [1, 2]);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ nodeId: 'each', code: 'PATH_NOT_WRITABLE' });
+    expect(run.tasks.filter((t) => t.nodeId === 'double')).toEqual([]);
+    const bad = validateScenario({ id: 'x', trigger: { type: 'manual' }, ...doc({ into: 'vars.lines' }) });
+    expect(bad.problems).toEqual(['nodes[0].collect.into: must be a path under msg, like msg.payload.total']);
+  });
+});
+
+describe('GET webhooks where the scenario lists GET in trigger.methods', () => {
+  it('takes the query as the payload; 405 with Allow where the method is not listed; HEAD starts nothing', async () => {
+    const { createHmac } = await import('node:crypto');
+    const platform = createEmbedded();
+    const app = await buildServer(platform, {});
+    try {
+      const deploy = async (id: string, trigger: Record<string, unknown>) => {
+        await platform.scenarios.deploy('acme', scenarioOf({ id, trigger: { type: 'webhook', ...trigger }, start: 'out', nodes: [fn('out', 'return msg;')] }));
+        await platform.scenarios.enable('acme', id, undefined);
+      };
+      await deploy('both', { methods: ['GET', 'POST'] });
+      await deploy('post', {});
+      await deploy('getonly', { methods: ['GET'], secret: 'k3y' });
+
+      const got = await app.inject({ method: 'GET', url: '/hooks/acme/both?wait=true&name=Ada&tag=a&tag=b' });
+      expect(got.statusCode, got.body).toBe(200);
+      expect(got.json().outputs[0].payload).toEqual({ name: 'Ada', tag: ['a', 'b'] });
+      expect((await app.inject({ method: 'POST', url: '/hooks/acme/both?wait=true', payload: { n: 1 } })).json().outputs[0].payload).toEqual({ n: 1 });
+
+      const refused = await app.inject({ method: 'GET', url: '/hooks/acme/post?x=1' });
+      expect(refused.statusCode).toBe(405);
+      expect(refused.headers.allow).toBe('POST');
+      expect(refused.json()).toEqual({
+        error: { code: 'METHOD_NOT_ALLOWED', message: '/hooks/acme/post accepts POST, not GET (list GET in trigger.methods to allow it)' },
+      });
+      const notPost = await app.inject({ method: 'POST', url: '/hooks/acme/getonly', payload: {} });
+      expect([notPost.statusCode, notPost.headers.allow]).toEqual([405, 'GET']);
+      expect((await app.inject({ method: 'HEAD', url: '/hooks/acme/both?x=1' })).statusCode).toBe(404);
+
+      // A signed GET signs the query string.
+      const query = 'wait=true&order=7';
+      const unsigned = await app.inject({ method: 'GET', url: `/hooks/acme/getonly?${query}` });
+      expect(unsigned.statusCode).toBe(401);
+      const sig = createHmac('sha256', 'k3y').update(query).digest('hex');
+      const signed = await app.inject({ method: 'GET', url: `/hooks/acme/getonly?${query}`, headers: { 'x-signature': sig } });
+      expect(signed.statusCode, signed.body).toBe(200);
+      expect(signed.json().outputs[0].payload).toEqual({ order: '7' });
+      // Three runs started: the two on `both` and the signed one; none by the refusals or HEAD.
+      expect(await platform.runs.list('acme')).toHaveLength(3);
+    } finally {
+      await app.close();
+      await platform.close();
+    }
+  });
+
+  it('validation: methods lists GET and POST only', () => {
+    const bad = validateScenario({ id: 'x', trigger: { type: 'webhook', methods: ['PUT'] }, start: 'a', nodes: [fn('a', 'return msg;')] });
+    expect(bad.problems).toHaveLength(1);
+    expect(bad.problems[0]).toMatch(/^trigger\.methods\[0\]: /);
   });
 });

@@ -396,7 +396,7 @@ describe('production: worker processes', () => {
     // maxActiveScenarios = 1
     const a = await cli('scenarios', 'enable', 'loop3', '--tenant', tenant);
     expect(a.code, a.stderr).toBe(0);
-    expect(a.stdout).toBe('enabled loop3\n');
+    expect(a.stdout).toBe(`enabled loop3 for tenant ${tenant}\n`);
     const b = await cli('scenarios', 'enable', 'free', '--tenant', tenant);
     expect(b.code).toBe(2);
     expect(b.stdout).toBe('');

@@ -79,7 +79,10 @@ describe('script return codes', () => {
           (e) => `${(e as { code: string }).code}: ${errorMessage(e)}`,
         ),
       ];
-      const expected = ['MAX_ACTIVE_SCENARIOS: the tenant already has its maxActiveScenarios enabled', 'NOT_FOUND: no scenario "ghost"'];
+      const expected = [
+        'MAX_ACTIVE_SCENARIOS: tenant t has 1 scenario enabled and its maxActiveScenarios is 1: disable one, or raise the limit with `flowmeter quota set --tenant t --max-active N` (none: no limit)',
+        'NOT_FOUND: no scenario "ghost"',
+      ];
       expect(await failures(memory)).toEqual(expected);
       expect(await failures(p.scenarios)).toEqual(expected);
       await expect(p.runs.markResumed('t', 'no-such-run')).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'no run no-such-run for tenant t' });

@@ -6,6 +6,7 @@ import { CliError, EXIT } from '../errors.js';
 import { cliIo, loadScenarioFile, parseCount, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { type GlobalOpts, tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -60,9 +61,15 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
       if (opts.month !== undefined && !isMonth(opts.month)) throw new CliError(`--month must be YYYY-MM, got ${JSON.stringify(opts.month)}`);
       const scenario = requireValid(file, loadScenarioFile(file));
       const e = estimateScenario(scenario, { items, month: opts.month });
+      for (const w of e.warnings) cliIo().stderr.write(`warning: ${w}\n`);
       // In production mode, what past runs of this scenario actually cost.
       const production = (cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL;
-      const observed = production ? await withProduction(cmd, (p) => observedCost(p.runs, tenantOf(cmd), scenario.id, new Date())) : undefined;
+      const observed = production
+        ? await withProduction(cmd, async (p) => {
+            await requireKnownTenant(p, tenantOf(cmd));
+            return observedCost(p.runs, tenantOf(cmd), scenario.id, new Date());
+          })
+        : undefined;
       if (opts.json) {
         const doc = {
           perRun: e.perRun,
@@ -72,6 +79,7 @@ export function registerEstimateCommand(program: Command, done: (r: CommandResul
           minPath: e.minPath,
           maxPath: e.maxPath,
           assumptions: e.assumptions,
+          warnings: e.warnings,
           ...(observed && { observed }),
         };
         done({ stdout: `${JSON.stringify(doc)}\n`, exitCode: EXIT.ok });

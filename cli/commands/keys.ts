@@ -5,6 +5,7 @@ import { CliError, EXIT } from '../errors.js';
 import { cliIo } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { type GlobalOpts, tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 function needRedis(cmd: Command, what: string): void {
   if (!((cmd.optsWithGlobals() as GlobalOpts).redis ?? cliIo().env.FLOWMETER_REDIS_URL)) {
@@ -34,12 +35,15 @@ export function registerKeysCommand(program: Command, done: (r: CommandResult) =
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
       needRedis(cmd, 'keys list');
-      const list = await withProduction(cmd, (p) => p.keys.list(tenant));
+      const list = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.keys.list(tenant);
+      });
       const text = opts.json
         ? `${JSON.stringify(list)}\n`
         : list.length === 0
           ? `no keys for tenant ${tenant}\n`
-          : `${list.map((k) => `${k.id}  created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}`).join('\n')}\n`;
+          : `keys of tenant ${tenant}:\n${list.map((k) => `${k.id}  created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}`).join('\n')}\n`;
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

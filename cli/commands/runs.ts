@@ -9,6 +9,7 @@ import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
 import { requireActionsToResume, requireWorker } from './preflight.js';
 import { registerReplayCommand } from './replay.js';
+import { requireKnownTenant } from './tenants.js';
 
 const STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'halted', 'rejected'];
 
@@ -16,9 +17,9 @@ function printRun(run: RunRecord, json: boolean | undefined): CommandResult {
   return { stdout: json ? `${JSON.stringify(run)}\n` : formatRun(run), exitCode: exitCodeOf(run) };
 }
 
-function formatList(list: RunSummary[]): string {
-  if (list.length === 0) return 'no runs\n';
-  return `${list
+function formatList(tenant: string, list: RunSummary[]): string {
+  if (list.length === 0) return `no runs for tenant ${tenant}\n`;
+  return `runs of tenant ${tenant}:\n${list
     .map(
       (r) =>
         `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}`,
@@ -43,6 +44,7 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
       const tenant = tenantOf(cmd);
       const timeout = parseCount(opts.timeout, '--timeout', 1);
       const result = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
         const trigger = { type: 'manual' as const, ...(opts.test && { test: true }) };
         if (!opts.wait) {
           const run = await p.trigger(tenant, id, payload, trigger);
@@ -83,8 +85,11 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
         throw new CliError(`--status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(opts.status)}`);
       const limit = parseCount(opts.limit, '--limit', 1);
       const tenant = tenantOf(cmd);
-      const list = await withProduction(cmd, (p) => p.runs.list(tenant, { scenarioId: opts.scenario, status: opts.status as RunStatus | undefined, limit }));
-      done({ stdout: opts.json ? `${JSON.stringify(list)}\n` : formatList(list), exitCode: EXIT.ok });
+      const list = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.runs.list(tenant, { scenarioId: opts.scenario, status: opts.status as RunStatus | undefined, limit });
+      });
+      done({ stdout: opts.json ? `${JSON.stringify(list)}\n` : formatList(tenant, list), exitCode: EXIT.ok });
     });
 
   runs
@@ -94,7 +99,10 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
     .option('--verbose', 'also print the payload and every task input')
     .action(async (runId: string, opts: { json?: boolean; verbose?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
-      const run = await withProduction(cmd, (p) => p.runs.get(tenant, runId));
+      const run = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.runs.get(tenant, runId);
+      });
       if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
       const { pending, ...rest } = run;
       done({ stdout: opts.json ? `${JSON.stringify(run.status === 'halted' ? run : rest)}\n` : formatRun(run, { verbose: opts.verbose }), exitCode: EXIT.ok });
@@ -109,13 +117,15 @@ export function registerRunCommands(program: Command, done: (r: CommandResult) =
     .action(async (runId: string, opts: { wait?: boolean; json?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
       const result = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
         const run = await p.runs.get(tenant, runId);
         if (!run) throw new CliError(`no run ${JSON.stringify(runId)} for tenant ${tenant}`);
         if (run.status !== 'halted') throw new CliError(`run ${runId} is ${run.status}; only a halted run can be resumed`);
         await requireActionsToResume(p, run);
+        if (opts.wait) await requireWorker(p);
         if (!opts.wait) {
           await p.resume(tenant, runId);
-          return { stdout: `resumed ${runId}\n`, exitCode: EXIT.ok };
+          return { stdout: `resumed ${runId} for tenant ${tenant}\n`, exitCode: EXIT.ok };
         }
         return printRun(await p.waitFor(tenant, runId, () => p.resume(tenant, runId)), opts.json);
       });

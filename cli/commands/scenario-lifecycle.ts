@@ -5,6 +5,7 @@ import { EXIT } from '../errors.js';
 import { parseCount } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 function formatVersions(id: string, tenant: string, list: ScenarioVersion[]): string {
   const current = list.length;
@@ -28,7 +29,10 @@ export function registerLifecycleCommands(scenarios: Command, done: (r: CommandR
     .description('list the deployed versions of a scenario (* marks the current one)')
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
-      const list = await withProduction(cmd, (p) => p.scenarios.versions(tenant, id));
+      const list = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.scenarios.versions(tenant, id);
+      });
       done({ stdout: opts.json ? `${JSON.stringify(list)}\n` : formatVersions(id, tenant, list), exitCode: EXIT.ok });
     });
 

@@ -5,6 +5,7 @@ import { checkSecret } from '../../services/secrets.js';
 import { CliError, EXIT } from '../errors.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 /** Standard input, without one trailing newline. */
 async function readStdin(): Promise<string> {
@@ -49,12 +50,15 @@ export function registerSecretsCommand(program: Command, done: (r: CommandResult
     .description("names and updatedAt of the tenant's credentials (never values)")
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const tenant = tenantOf(cmd);
-      const list = await withProduction(cmd, (p) => p.secrets.list(tenant));
+      const list = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return p.secrets.list(tenant);
+      });
       const text = opts.json
         ? `${JSON.stringify(list)}\n`
         : list.length === 0
           ? `no secrets for tenant ${tenant}\n`
-          : `${list.map((s) => `${s.name.padEnd(32)}  ${s.updatedAt}`).join('\n')}\n`;
+          : `secrets of tenant ${tenant}:\n${list.map((s) => `${s.name.padEnd(32)}  ${s.updatedAt}`).join('\n')}\n`;
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

@@ -4,6 +4,7 @@ import type { RunSummary } from '../../engine/stores.js';
 import { CliError, EXIT } from '../errors.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 /** The most runs listed (the run store's own bound). */
 const MAX_RUNS = 10_000;
@@ -51,6 +52,7 @@ export function registerUsageExport(usage: Command, done: (r: CommandResult) => 
       if (opts.format !== 'csv' && opts.format !== 'cloudevents') throw new CliError(`--format must be csv or cloudevents, got ${JSON.stringify(opts.format)}`);
       const tenant = tenantOf(cmd);
       const runs = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
         const u = await p.ledger.usage(tenant, new Date(), opts.period!);
         const [from, to] = [Date.parse(u.period.start), Date.parse(u.period.end)];
         const all = await p.runs.list(tenant, { limit: MAX_RUNS });

@@ -4,10 +4,10 @@ import { formatHistory, usageHistory } from '../../metering/history.js';
 import { isValidTimezone } from '../../metering/periods.js';
 import type { QuotaPatch, UsageReport } from '../../metering/quota.js';
 import { CliError, EXIT } from '../errors.js';
-import { parseCount } from '../io.js';
+import { cliIo, parseCount } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
-import { requireKnownTenant } from './tenants.js';
+import { noteDefaultTenant, requireKnownTenant } from './tenants.js';
 import { registerUsageExport } from './usage-export.js';
 
 export function formatUsage(u: UsageReport): string {
@@ -114,7 +114,7 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--overage <mode>', 'halt or allow')
     .option('--timezone <tz>', 'IANA timezone of the billing period')
     .option('--alerts <list>', 'alert thresholds, e.g. 0.5,0.9,1')
-    .option('--max-active <n>', 'most scenarios enabled at once')
+    .option('--max-active <n>', 'most scenarios enabled at once (none: no limit)')
     .option('--resume-halted <mode>', 'auto (halted runs resume when actions are available again) or manual')
     .option('--notify-email <list>', 'mail alerts, quota halts and period resets to these addresses (comma-separated)')
     .option('--notify-webhook <url>', 'POST them, signed, to this http(s) URL')
@@ -145,7 +145,8 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
           patch.timezone = opts.timezone;
         }
         if (opts.alerts !== undefined) patch.alerts = parseAlerts(opts.alerts);
-        if (opts.maxActive !== undefined) patch.maxActiveScenarios = parseCount(opts.maxActive, '--max-active');
+        // `none` unsets the limit (the key stays in the patch, with no value).
+        if (opts.maxActive !== undefined) patch.maxActiveScenarios = opts.maxActive === 'none' ? undefined : parseCount(opts.maxActive, '--max-active');
         if (opts.resumeHalted !== undefined) {
           if (opts.resumeHalted !== 'auto' && opts.resumeHalted !== 'manual')
             throw new CliError(`--resume-halted must be auto or manual, got ${JSON.stringify(opts.resumeHalted)}`);
@@ -158,9 +159,19 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
             'quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook',
           );
         const tenant = tenantOf(cmd);
+        noteDefaultTenant(cmd, 'changes the quota of');
         const q = await withProduction(cmd, async (p) => {
           if (!opts.create) await requireKnownTenant(p, tenant, '--create');
-          return p.ledger.setQuota(tenant, patch);
+          const set = await p.ledger.setQuota(tenant, patch);
+          const max = set.maxActiveScenarios;
+          if (opts.maxActive !== undefined && max !== undefined) {
+            const enabled = (await p.scenarios.list(tenant)).filter((s) => s.enabled).length;
+            if (enabled > max)
+              cliIo().stderr.write(
+                `warning: tenant ${tenant} has ${enabled} scenarios enabled, more than --max-active ${max}: they stay enabled, and no other can be enabled until fewer than ${max} are\n`,
+              );
+          }
+          return set;
         });
         done({ stdout: `${JSON.stringify({ tenant, ...q })}\n`, exitCode: EXIT.ok });
       },
@@ -174,6 +185,7 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
       const now = new Date();
       const expires = opts.expires === undefined ? undefined : parseExpiry(opts.expires, now);
       const tenant = tenantOf(cmd);
+      noteDefaultTenant(cmd, 'adds actions to');
       const report = await withProduction(cmd, async (p) => {
         await requireKnownTenant(p, tenant);
         await p.ledger.addActions(tenant, n, now, { expires });
