@@ -8,7 +8,10 @@
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
  *   Function never holds calls another host could run.
  * - Containment: a host that dies (an allocation isolated-vm cannot bound aborts it, a crash, a
- *   kill) is replaced. If it was running one job, that job's call fails with FUNCTION_MEMORY.
+ *   kill) is replaced. A host killed from outside (SIGKILL/SIGTERM not sent by this pool: an
+ *   operator, the OOM killer) is an infrastructure fault: its jobs are sent again as they were,
+ *   up to MAX_KILLS kills of the same job, then the call fails with FUNCTION_MEMORY. Any other
+ *   death is the Function's: if the host was running one job, that call fails with FUNCTION_MEMORY.
  *   If it was running a batch of several, the culprit is unknown: each job is sent again,
  *   alone, to a fresh host. A Function has no effect outside its outcome (no I/O, and its
  *   `setVar`s travel in the outcome), and no outcome of the lost batch was delivered, so
@@ -64,9 +67,16 @@ interface Death {
   how: string;
 }
 
+/** Kills from outside a job may meet; the next one fails it with FUNCTION_MEMORY. */
+const MAX_KILLS = 3;
+/** Signals a host only dies of when something outside sends them (the Function's own deaths abort or crash). */
+const KILLED = /^signal SIG(KILL|TERM|INT|HUP)$/;
+
 interface Job {
   wire: HostJob;
   solo: boolean;
+  /** Hosts killed from outside while running this job. */
+  kills: number;
   done(out: ChainStep[] | Death): void;
   fail(err: Error): void;
 }
@@ -223,6 +233,9 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
         // Never answered and exited on its own: the host could not start (not the user's code).
         const line = host.stderr.trim().split('\n').at(-1) ?? '';
         for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', `the Function sandbox host could not start (${how}) ${line}`.trim()));
+      } else if (!host.timedOut && KILLED.test(how) && batch.jobs.every((j) => ++j.kills < MAX_KILLS)) {
+        // Killed from outside: not the Function's doing, and none of the jobs took effect: again, as they were.
+        queue.unshift(...batch.jobs);
       } else if (batch.jobs.length === 1) {
         batch.jobs[0]!.done({ died: true, timedOut: host.timedOut, how });
       } else {
@@ -237,7 +250,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | Death> {
     if (disposed) return Promise.reject(new FlowError('INTERNAL', 'the Function sandbox is closed'));
     return new Promise((done, fail) => {
-      queue.push({ wire, solo, done, fail });
+      queue.push({ wire, solo, kills: 0, done, fail });
       schedule();
     });
   }

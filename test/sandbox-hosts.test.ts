@@ -67,13 +67,39 @@ describe('sandbox pool', () => {
     expect(pool.pids()[0]).not.toBe(before);
   });
 
-  it('a host killed (SIGKILL) mid-call fails that call with FUNCTION_MEMORY; the next call works', async () => {
+  it('a host killed from outside (SIGKILL) mid-call is an infrastructure fault: the call runs again on a fresh host', async () => {
     await pool.run(req('return null'));
     const [pid] = pool.pids();
-    const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
+    const died = pool.stats().died;
+    const spin = 'const t = Date.now(); while (Date.now() - t < 400) {} return { again: msg.payload };';
+    const call = settle(pool.run(req(spin, { timeoutMs: 5000 })));
     await new Promise((r) => setTimeout(r, 100));
     process.kill(pid!, 'SIGKILL');
-    expect(await call).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect(await call).toEqual({ ok: { result: { again: 1 }, logs: [], sets: [] } });
+    expect(pool.stats().died).toBe(died + 1);
+    expect(pool.pids()[0]).not.toBe(pid);
+  });
+
+  it('a call whose host is killed from outside three times fails with FUNCTION_MEMORY; the next call works', async () => {
+    await pool.run(req('return null'));
+    const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
+    const killed = new Set<number>();
+    for (let k = 0; k < 3; k++) {
+      // The call's host: a live one not killed yet (a fresh one after each kill).
+      const pid = await (async () => {
+        for (;;) {
+          const live = pool.pids().find((p) => !killed.has(p));
+          if (live !== undefined) return live;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      killed.add(pid);
+      process.kill(pid, 'SIGKILL');
+    }
+    const e = await call;
+    expect(e).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect(String((e as { message: string }).message)).toContain('SIGKILL');
     expect((await pool.run(req('return { ok: true }'))).result).toEqual({ ok: true });
   });
 
