@@ -9,8 +9,8 @@
  *   Function never holds calls another host could run.
  * - Containment: a host that dies (an allocation isolated-vm cannot bound aborts it, a crash, a
  *   kill) is replaced. A host killed from outside (SIGKILL/SIGTERM not sent by this pool: an
- *   operator, the OOM killer) is an infrastructure fault: its jobs are sent again as they were,
- *   up to MAX_KILLS kills of the same job, then the call fails with FUNCTION_MEMORY. Any other
+ *   operator, the OOM killer) is an infrastructure fault: its jobs are sent again, each alone,
+ *   until one is killed MAX_KILLS times while alone: that call fails with FUNCTION_MEMORY. Any other
  *   death is the Function's: if the host was running one job, that call fails with FUNCTION_MEMORY.
  *   If it was running a batch of several, the culprit is unknown: each job is sent again,
  *   alone, to a fresh host. A Function has no effect outside its outcome (no I/O, and its
@@ -67,7 +67,7 @@ interface Death {
   how: string;
 }
 
-/** Kills from outside a job may meet; the next one fails it with FUNCTION_MEMORY. */
+/** Kills from outside a job may meet while it runs alone on its host; the last fails it with FUNCTION_MEMORY. */
 const MAX_KILLS = 3;
 /** Signals a host only dies of when something outside sends them (the Function's own deaths abort or crash). */
 const KILLED = /^signal SIG(KILL|TERM|INT|HUP)$/;
@@ -233,8 +233,10 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
         // Never answered and exited on its own: the host could not start (not the user's code).
         const line = host.stderr.trim().split('\n').at(-1) ?? '';
         for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', `the Function sandbox host could not start (${how}) ${line}`.trim()));
-      } else if (!host.timedOut && KILLED.test(how) && batch.jobs.every((j) => ++j.kills < MAX_KILLS)) {
-        // Killed from outside: not the Function's doing, and none of the jobs took effect: again, as they were.
+      } else if (!host.timedOut && KILLED.test(how) && (batch.jobs.length > 1 || ++batch.jobs[0]!.kills < MAX_KILLS)) {
+        // Killed from outside: not the Function's doing, and none of the jobs took effect: again,
+        // each alone (a kill counts against a job only when it ran alone).
+        for (const j of batch.jobs) j.solo ||= batch.jobs.length > 1;
         queue.unshift(...batch.jobs);
       } else if (batch.jobs.length === 1) {
         batch.jobs[0]!.done({ died: true, timedOut: host.timedOut, how });
