@@ -142,6 +142,24 @@ describe('sandbox pool', () => {
   });
 });
 
+describe('sandbox pool: hosts on demand', () => {
+  it('sequential calls keep to one host; a second starts only when a call finds every host busy', async () => {
+    const pool = createSandboxPool({ size: 2 });
+    try {
+      for (let i = 0; i < 20; i++) expect((await pool.run(req(`return { i: ${i} }`))).result).toEqual({ i });
+      expect(pool.stats()).toMatchObject({ hosts: 1, started: 1 });
+      const spin = 'const t = Date.now(); while (Date.now() - t < 300) {} return { spun: true };';
+      const busy = pool.run(req(spin));
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await pool.run(req('return { beside: 1 }'))).result).toEqual({ beside: 1 });
+      expect((await busy).result).toEqual({ spun: true });
+      expect(pool.stats()).toMatchObject({ hosts: 2, started: 2 });
+    } finally {
+      await pool.dispose();
+    }
+  });
+});
+
 describe('embedded engine with sandbox hosts', () => {
   const grow = { id: 'grow', type: 'function', memoryMb: 64, code: BOMB };
 
