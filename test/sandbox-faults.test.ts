@@ -12,12 +12,11 @@
  * FM_FAULTS_SEED=<n> replays the inputs and the killer's choices (kill moments still depend
  * on timing).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord, RunStatus, TaskRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { Production } from '../redis/production.js';
-import { Processes, sleep, waitUntil } from './helpers/processes.js';
+import { Processes, sandboxHostsOf, sleep, waitUntil } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
@@ -50,25 +49,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** The sandbox hosts of process `pid`: its children started with --flowmeter-sandbox-host, with their state (R = running). */
-function hostsOf(pid: number): Array<{ pid: number; state: string; ageTicks: number }> {
-  const out: Array<{ pid: number; state: string; ageTicks: number }> = [];
-  const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) !== pid) continue;
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--flowmeter-sandbox-host')) continue;
-      out.push({ pid: Number(name), state: f[0]!, ageTicks: uptime - Number(f[19]) });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
 }
 
 /** CPU work in a Function: a result that depends on the input. */
@@ -202,7 +182,7 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
       while (!stop) {
         await sleep(10);
         if (Date.now() < next) continue;
-        const busy = hostsOf(worker.pid).filter((h) => h.state === 'R' && h.ageTicks >= 50);
+        const busy = sandboxHostsOf(worker.pid).filter((h) => h.state === 'R' && h.ageTicks >= 50);
         if (busy.length === 0) continue;
         const victim = busy[Math.floor(rnd() * busy.length)]!;
         try {
