@@ -41,6 +41,11 @@ export interface SandboxPoolOptions {
   killMarginMs?: number;
   /** Most jobs sent to a host in one message. Default 64. */
   maxBatch?: number;
+  /**
+   * Hosts started beyond `size` when calls wait and every host has been busy for 250 ms (long
+   * Functions must not hold up other runs' calls); each stops after 5 s idle. Default 2.
+   */
+  spareHosts?: number;
 }
 
 /** Counters of a pool: hosts alive now; round trips (batches sent), hosts started and died (killed for time included) since creation. */
@@ -71,6 +76,10 @@ interface Death {
 const MAX_KILLS = 3;
 /** Signals a host only dies of when something outside sends them (the Function's own deaths abort or crash). */
 const KILLED = /^signal SIG(KILL|TERM|INT|HUP)$/;
+/** Time every host must have been busy before a spare one starts, ms. */
+const STUCK_MS = 250;
+/** Idle time after which a spare host stops, ms. */
+const SPARE_IDLE_MS = 5000;
 
 interface Job {
   wire: HostJob;
@@ -83,7 +92,9 @@ interface Job {
 
 interface Host {
   child: ChildProcess;
-  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout } | null;
+  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout; at: number } | null;
+  /** A spare host's stop, once idle (see `spareHosts`). */
+  retire: NodeJS.Timeout | null;
   configured: boolean;
   replied: boolean;
   timedOut: boolean;
@@ -102,6 +113,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   const size = Math.max(1, Math.floor(opts.size ?? Math.min(2, availableParallelism())));
   const margin = opts.killMarginMs ?? 5000;
   const maxBatch = Math.max(1, opts.maxBatch ?? 64);
+  const most = size + Math.max(0, Math.floor(opts.spareHosts ?? 2));
+  let recheck: NodeJS.Timeout | null = null;
   const hosts: Host[] = [];
   const queue: Job[] = [];
   const counters = { hops: 0, started: 0, died: 0, killedForTime: 0 };
@@ -119,7 +132,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       serialization: 'json',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    const host: Host = { child, batch: null, configured: false, replied: false, timedOut: false, stderr: '' };
+    const host: Host = { child, batch: null, retire: null, configured: false, replied: false, timedOut: false, stderr: '' };
     counters.started++;
     idle(host);
     child.stderr?.on('data', (d: Buffer) => (host.stderr = (host.stderr + d.toString()).slice(-500)));
@@ -173,6 +186,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
         spawnHost();
         free++;
       }
+      if (free === 0 && hosts.length < most) spare();
     } catch (err) {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
@@ -183,6 +197,19 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       let n = 1;
       if (!queue[0]!.solo) while (n < share && n < queue.length && !queue[n]!.solo) n++;
       send(free[i]!, queue.splice(0, n));
+    }
+  }
+
+  /** Every host busy: one more when the most recently started batch has run for STUCK_MS, else look again then. */
+  function spare(): void {
+    const busyFor = performance.now() - Math.max(...hosts.map((h) => h.batch?.at ?? 0));
+    if (busyFor >= STUCK_MS) spawnHost();
+    else if (recheck === null) {
+      recheck = setTimeout(() => {
+        recheck = null;
+        flush();
+      }, STUCK_MS - busyFor);
+      recheck.unref();
     }
   }
 
@@ -198,7 +225,9 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       host.child.kill('SIGKILL');
     }, budget);
     timer.unref();
-    host.batch = { b, jobs, timer };
+    if (host.retire) clearTimeout(host.retire);
+    host.retire = null;
+    host.batch = { b, jobs, timer, at: performance.now() };
     busy(host);
     const req: HostRequest = { b, jobs: jobs.map((j) => j.wire) };
     if (!host.configured && opts.sandbox) req.opts = opts.sandbox;
@@ -224,10 +253,22 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     idle(host);
     for (let i = 0; i < batch.jobs.length; i++) batch.jobs[i]!.done(m.out[i]!);
     if (queue.length > 0) flush();
+    if (host.batch === null && hosts.length > size) {
+      // A spare host: it stops (exits on disconnect) after SPARE_IDLE_MS without work.
+      host.retire = setTimeout(() => {
+        const at = hosts.indexOf(host);
+        if (at < 0 || host.batch !== null || hosts.length <= size) return;
+        hosts.splice(at, 1);
+        if (host.child.connected) host.child.disconnect();
+      }, SPARE_IDLE_MS);
+      host.retire.unref();
+    }
   }
 
   function onExit(host: Host, how: string): void {
+    if (host.retire) clearTimeout(host.retire);
     const at = hosts.indexOf(host);
+    if (at < 0 && host.batch === null) return; // a spare host that stopped after its idle time
     if (at >= 0) hosts.splice(at, 1);
     counters.died++;
     const batch = host.batch;

@@ -158,6 +158,26 @@ describe('sandbox pool: hosts on demand', () => {
       await pool.dispose();
     }
   });
+
+  it('a call that finds every host stuck in a long Function gets a spare host, which stops once idle', async () => {
+    const pool = createSandboxPool({ size: 1, spareHosts: 1 });
+    try {
+      await pool.run(req('return null'));
+      let longEnded = false;
+      const long = settle(pool.run(req('for (;;) {}', { timeoutMs: 4000 }))).finally(() => (longEnded = true));
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await pool.run(req('return { beside: 2 }'))).result).toEqual({ beside: 2 });
+      expect(longEnded).toBe(false); // answered while the only regular host still computed
+      expect(pool.stats()).toMatchObject({ hosts: 2, started: 2 });
+      expect(await long).toMatchObject({ code: 'FUNCTION_TIMEOUT' });
+      const deadline = Date.now() + 20_000;
+      while (pool.stats().hosts > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(pool.stats()).toMatchObject({ hosts: 1, started: 2, died: 0 });
+      expect((await pool.run(req('return { still: 3 }'))).result).toEqual({ still: 3 });
+    } finally {
+      await pool.dispose();
+    }
+  });
 });
 
 describe('embedded engine with sandbox hosts', () => {
