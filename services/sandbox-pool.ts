@@ -7,6 +7,9 @@
  *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
  *   Function never holds calls another host could run.
+ * - Hosts: started on demand, up to `size`, when more calls wait than hosts are free (a run's
+ *   sequential calls keep to one host); when calls wait and every host has been busy for
+ *   STUCK_MS (long Functions), a spare host starts (up to `spareHosts`), and stops once idle.
  * - Containment: a host that dies (an allocation isolated-vm cannot bound aborts it, a crash, a
  *   kill) is replaced. A host killed from outside (SIGKILL/SIGTERM not sent by this pool: an
  *   operator, the OOM killer) is an infrastructure fault: its jobs are sent again, each alone,
