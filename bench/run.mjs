@@ -8,7 +8,7 @@
  * from the CLI (`node --no-node-snapshot bin/flowmeter.js --redis URL --prefix P worker`).
  *
  * Environment:
- *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency   run only these phases
+ *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,neighbour   run only these phases
  *   BENCH_PROFILE=DIR   start worker processes with `--cpu-prof --cpu-prof-dir DIR`
  *                       (summarise with `node bench/profile-top.mjs DIR/*.cpuprofile`)
  *   BENCH_SCALE=0.25    scale the timed windows (quick smoke runs)
@@ -53,6 +53,7 @@ async function main() {
   const { onenodePhase } = await import('./phases/onenode.mjs');
   const { rssPhase } = await import('./phases/rss.mjs');
   const { latencyPhase } = await import('./phases/latency.mjs');
+  const { neighbourPhase } = await import('./phases/neighbour.mjs');
 
   const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
   const want = (phase) => !ONLY || ONLY.has(phase);
@@ -112,7 +113,7 @@ async function main() {
   // ==========================================================================================
   // Queue mode: a private redis-server
   // ==========================================================================================
-  const queuePhases = ['throughput', 'long', 'onenode', 'rss', 'latency'].filter(want);
+  const queuePhases = ['throughput', 'long', 'onenode', 'rss', 'latency', 'neighbour'].filter(want);
   let redis = null;
   let diag = null;
   if (queuePhases.length > 0) {
@@ -138,6 +139,8 @@ async function main() {
   if (redis && want('rss')) await rssPhase(ctx);
   // 8. Latency: trigger → finished run record, idle worker
   if (redis && want('latency')) await latencyPhase(ctx);
+  // 9. Latency of a one-node run while another tenant's Function computes 10 s on the worker
+  if (redis && want('neighbour')) await neighbourPhase(ctx);
 
   if (redis) {
     try {

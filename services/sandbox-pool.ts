@@ -7,8 +7,14 @@
  *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
  *   Function never holds calls another host could run.
+ * - Hosts: started on demand, up to `size`, when more calls wait than hosts are free (a run's
+ *   sequential calls keep to one host); when calls wait and every host has been busy for
+ *   STUCK_MS (long Functions), a spare host starts (up to `spareHosts`), and stops once idle.
  * - Containment: a host that dies (an allocation isolated-vm cannot bound aborts it, a crash, a
- *   kill) is replaced. If it was running one job, that job's call fails with FUNCTION_MEMORY.
+ *   kill) is replaced. A host killed from outside (SIGKILL/SIGTERM not sent by this pool: an
+ *   operator, the OOM killer) is an infrastructure fault: its jobs are sent again, each alone,
+ *   until one is killed MAX_KILLS times while alone: that call fails with FUNCTION_MEMORY. Any other
+ *   death is the Function's: if the host was running one job, that call fails with FUNCTION_MEMORY.
  *   If it was running a batch of several, the culprit is unknown: each job is sent again,
  *   alone, to a fresh host. A Function has no effect outside its outcome (no I/O, and its
  *   `setVar`s travel in the outcome), and no outcome of the lost batch was delivered, so
@@ -30,7 +36,7 @@ import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
 
 /** Options of {@link createSandboxPool}. */
 export interface SandboxPoolOptions {
-  /** Number of host processes (started on first use). Default min(2, available CPUs). */
+  /** Most host processes (each started when more calls wait than hosts are free). Default min(2, available CPUs). */
   size?: number;
   /** Options of each host's isolates (warm isolates, compiled scripts, output cap). */
   sandbox?: SandboxOptions;
@@ -38,6 +44,11 @@ export interface SandboxPoolOptions {
   killMarginMs?: number;
   /** Most jobs sent to a host in one message. Default 64. */
   maxBatch?: number;
+  /**
+   * Hosts started beyond `size` when calls wait and every host has been busy for 250 ms (long
+   * Functions must not hold up other runs' calls); each stops after 5 s idle. Default 2.
+   */
+  spareHosts?: number;
 }
 
 /** Counters of a pool: hosts alive now; round trips (batches sent), hosts started and died (killed for time included) since creation. */
@@ -64,16 +75,29 @@ interface Death {
   how: string;
 }
 
+/** Kills from outside a job may meet while it runs alone on its host; the last fails it with FUNCTION_MEMORY. */
+const MAX_KILLS = 3;
+/** Signals a host only dies of when something outside sends them (the Function's own deaths abort or crash). */
+const KILLED = /^signal SIG(KILL|TERM|INT|HUP)$/;
+/** Time every host must have been busy before a spare one starts, ms. */
+const STUCK_MS = 250;
+/** Idle time after which a spare host stops, ms. */
+const SPARE_IDLE_MS = 5000;
+
 interface Job {
   wire: HostJob;
   solo: boolean;
+  /** Hosts killed from outside while running this job. */
+  kills: number;
   done(out: ChainStep[] | Death): void;
   fail(err: Error): void;
 }
 
 interface Host {
   child: ChildProcess;
-  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout } | null;
+  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout; at: number } | null;
+  /** A spare host's stop, once idle (see `spareHosts`). */
+  retire: NodeJS.Timeout | null;
   configured: boolean;
   replied: boolean;
   timedOut: boolean;
@@ -92,6 +116,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   const size = Math.max(1, Math.floor(opts.size ?? Math.min(2, availableParallelism())));
   const margin = opts.killMarginMs ?? 5000;
   const maxBatch = Math.max(1, opts.maxBatch ?? 64);
+  const most = size + Math.max(0, Math.floor(opts.spareHosts ?? 2));
+  let recheck: NodeJS.Timeout | null = null;
   const hosts: Host[] = [];
   const queue: Job[] = [];
   const counters = { hops: 0, started: 0, died: 0, killedForTime: 0 };
@@ -104,11 +130,12 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function spawnHost(): Host {
     entry ??= hostEntry();
     const child = fork(entry, ['--flowmeter-sandbox-host'], {
-      execArgv: ['--no-node-snapshot'],
+      // A small young generation: a host's own heap only holds the batch in flight (bench: rss).
+      execArgv: ['--no-node-snapshot', '--max-semi-space-size=2'],
       serialization: 'json',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    const host: Host = { child, batch: null, configured: false, replied: false, timedOut: false, stderr: '' };
+    const host: Host = { child, batch: null, retire: null, configured: false, replied: false, timedOut: false, stderr: '' };
     counters.started++;
     idle(host);
     child.stderr?.on('data', (d: Buffer) => (host.stderr = (host.stderr + d.toString()).slice(-500)));
@@ -155,7 +182,14 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     scheduled = false;
     if (disposed || queue.length === 0) return;
     try {
-      while (hosts.length < size) spawnHost();
+      // Hosts start on demand, up to `size`: while more calls wait than hosts are free (one run's
+      // sequential calls keep to one host, and its memory).
+      let free = hosts.reduce((n, h) => n + (h.batch === null ? 1 : 0), 0);
+      while (hosts.length < size && free < queue.length) {
+        spawnHost();
+        free++;
+      }
+      if (free === 0 && hosts.length < most) spare();
     } catch (err) {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
@@ -166,6 +200,19 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       let n = 1;
       if (!queue[0]!.solo) while (n < share && n < queue.length && !queue[n]!.solo) n++;
       send(free[i]!, queue.splice(0, n));
+    }
+  }
+
+  /** Every host busy: one more when the most recently started batch has run for STUCK_MS, else look again then. */
+  function spare(): void {
+    const busyFor = performance.now() - Math.max(...hosts.map((h) => h.batch?.at ?? 0));
+    if (busyFor >= STUCK_MS) spawnHost();
+    else if (recheck === null) {
+      recheck = setTimeout(() => {
+        recheck = null;
+        flush();
+      }, STUCK_MS - busyFor);
+      recheck.unref();
     }
   }
 
@@ -181,7 +228,9 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       host.child.kill('SIGKILL');
     }, budget);
     timer.unref();
-    host.batch = { b, jobs, timer };
+    if (host.retire) clearTimeout(host.retire);
+    host.retire = null;
+    host.batch = { b, jobs, timer, at: performance.now() };
     busy(host);
     const req: HostRequest = { b, jobs: jobs.map((j) => j.wire) };
     if (!host.configured && opts.sandbox) req.opts = opts.sandbox;
@@ -207,10 +256,22 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     idle(host);
     for (let i = 0; i < batch.jobs.length; i++) batch.jobs[i]!.done(m.out[i]!);
     if (queue.length > 0) flush();
+    if (host.batch === null && hosts.length > size) {
+      // A spare host: it stops (exits on disconnect) after SPARE_IDLE_MS without work.
+      host.retire = setTimeout(() => {
+        const at = hosts.indexOf(host);
+        if (at < 0 || host.batch !== null || hosts.length <= size) return;
+        hosts.splice(at, 1);
+        if (host.child.connected) host.child.disconnect();
+      }, SPARE_IDLE_MS);
+      host.retire.unref();
+    }
   }
 
   function onExit(host: Host, how: string): void {
+    if (host.retire) clearTimeout(host.retire);
     const at = hosts.indexOf(host);
+    if (at < 0 && host.batch === null) return; // a spare host that stopped after its idle time
     if (at >= 0) hosts.splice(at, 1);
     counters.died++;
     const batch = host.batch;
@@ -223,6 +284,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
         // Never answered and exited on its own: the host could not start (not the user's code).
         const line = host.stderr.trim().split('\n').at(-1) ?? '';
         for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', `the Function sandbox host could not start (${how}) ${line}`.trim()));
+      } else if (!host.timedOut && KILLED.test(how) && (batch.jobs.length > 1 || ++batch.jobs[0]!.kills < MAX_KILLS)) {
+        // Killed from outside: not the Function's doing, and none of the jobs took effect: again,
+        // each alone (a kill counts against a job only when it ran alone).
+        for (const j of batch.jobs) j.solo ||= batch.jobs.length > 1;
+        queue.unshift(...batch.jobs);
       } else if (batch.jobs.length === 1) {
         batch.jobs[0]!.done({ died: true, timedOut: host.timedOut, how });
       } else {
@@ -237,7 +303,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | Death> {
     if (disposed) return Promise.reject(new FlowError('INTERNAL', 'the Function sandbox is closed'));
     return new Promise((done, fail) => {
-      queue.push({ wire, solo, done, fail });
+      queue.push({ wire, solo, kills: 0, done, fail });
       schedule();
     });
   }

@@ -67,13 +67,39 @@ describe('sandbox pool', () => {
     expect(pool.pids()[0]).not.toBe(before);
   });
 
-  it('a host killed (SIGKILL) mid-call fails that call with FUNCTION_MEMORY; the next call works', async () => {
+  it('a host killed from outside (SIGKILL) mid-call is an infrastructure fault: the call runs again on a fresh host', async () => {
     await pool.run(req('return null'));
     const [pid] = pool.pids();
-    const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
+    const died = pool.stats().died;
+    const spin = 'const t = Date.now(); while (Date.now() - t < 400) {} return { again: msg.payload };';
+    const call = settle(pool.run(req(spin, { timeoutMs: 5000 })));
     await new Promise((r) => setTimeout(r, 100));
     process.kill(pid!, 'SIGKILL');
-    expect(await call).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect(await call).toEqual({ ok: { result: { again: 1 }, logs: [], sets: [] } });
+    expect(pool.stats().died).toBe(died + 1);
+    expect(pool.pids()[0]).not.toBe(pid);
+  });
+
+  it('a call whose host is killed from outside three times fails with FUNCTION_MEMORY; the next call works', async () => {
+    await pool.run(req('return null'));
+    const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
+    const killed = new Set<number>();
+    for (let k = 0; k < 3; k++) {
+      // The call's host: a live one not killed yet (a fresh one after each kill).
+      const pid = await (async () => {
+        for (;;) {
+          const live = pool.pids().find((p) => !killed.has(p));
+          if (live !== undefined) return live;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      killed.add(pid);
+      process.kill(pid, 'SIGKILL');
+    }
+    const e = await call;
+    expect(e).toMatchObject({ code: 'FUNCTION_MEMORY' });
+    expect(String((e as { message: string }).message)).toContain('SIGKILL');
     expect((await pool.run(req('return { ok: true }'))).result).toEqual({ ok: true });
   });
 
@@ -113,6 +139,44 @@ describe('sandbox pool', () => {
       steps: [steps[1]!, { code: BOMB, timeoutMs: 1000, memoryMb: 64 }, steps[3]!],
     });
     expect(died.map((s) => (s.ok ? s.outcome.result : s.code))).toEqual([{ payload: 10 }, 'FUNCTION_MEMORY']);
+  });
+});
+
+describe('sandbox pool: hosts on demand', () => {
+  it('sequential calls keep to one host; a second starts only when a call finds every host busy', async () => {
+    const pool = createSandboxPool({ size: 2 });
+    try {
+      for (let i = 0; i < 20; i++) expect((await pool.run(req(`return { i: ${i} }`))).result).toEqual({ i });
+      expect(pool.stats()).toMatchObject({ hosts: 1, started: 1 });
+      const spin = 'const t = Date.now(); while (Date.now() - t < 300) {} return { spun: true };';
+      const busy = pool.run(req(spin));
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await pool.run(req('return { beside: 1 }'))).result).toEqual({ beside: 1 });
+      expect((await busy).result).toEqual({ spun: true });
+      expect(pool.stats()).toMatchObject({ hosts: 2, started: 2 });
+    } finally {
+      await pool.dispose();
+    }
+  });
+
+  it('a call that finds every host stuck in a long Function gets a spare host, which stops once idle', async () => {
+    const pool = createSandboxPool({ size: 1, spareHosts: 1 });
+    try {
+      await pool.run(req('return null'));
+      let longEnded = false;
+      const long = settle(pool.run(req('for (;;) {}', { timeoutMs: 4000 }))).finally(() => (longEnded = true));
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await pool.run(req('return { beside: 2 }'))).result).toEqual({ beside: 2 });
+      expect(longEnded).toBe(false); // answered while the only regular host still computed
+      expect(pool.stats()).toMatchObject({ hosts: 2, started: 2 });
+      expect(await long).toMatchObject({ code: 'FUNCTION_TIMEOUT' });
+      const deadline = Date.now() + 20_000;
+      while (pool.stats().hosts > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(pool.stats()).toMatchObject({ hosts: 1, started: 2, died: 0 });
+      expect((await pool.run(req('return { still: 3 }'))).result).toEqual({ still: 3 });
+    } finally {
+      await pool.dispose();
+    }
   });
 });
 

@@ -3,7 +3,7 @@
  * happens), a private redis-server, worker processes, and what /proc says about a process.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,6 +149,37 @@ export function memOf(pid) {
   } catch {
     return { rss: NaN, hwm: NaN };
   }
+}
+
+/** The child processes of `pid` (from /proc/<child>/stat's ppid). */
+export function childrenOf(pid) {
+  const out = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Memory of a process and its children (a worker and its sandbox hosts), MB: summed VmRSS and summed Pss (shared pages split). */
+export function treeMem(pid) {
+  const pids = [pid, ...childrenOf(pid)];
+  let rss = 0;
+  let pss = 0;
+  for (const p of pids) {
+    rss += memOf(p).rss || 0;
+    try {
+      pss += Number(/^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return { rss, pss, processes: pids.length };
 }
 
 /** CPU time (user + system) of processes, as % of one core over a window. */

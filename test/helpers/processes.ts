@@ -5,7 +5,7 @@
  * afterEach), so a failing test never leaves one behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -258,4 +258,26 @@ export async function redisServerAt(
     throw err;
   }
   return { url, child, stop };
+}
+
+/**
+ * The sandbox hosts of process `pid` (a worker): its children started with
+ * --flowmeter-sandbox-host, with their /proc state (R = running) and age in clock ticks (1/100 s).
+ */
+export function sandboxHostsOf(pid: number): Array<{ pid: number; state: string; ageTicks: number }> {
+  const out: Array<{ pid: number; state: string; ageTicks: number }> = [];
+  const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) !== pid) continue;
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--flowmeter-sandbox-host')) continue;
+      out.push({ pid: Number(name), state: f[0]!, ageTicks: uptime - Number(f[19]) });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
 }
