@@ -302,14 +302,14 @@ describe('scheduler (embedded)', () => {
     const s = scheduler(p, clock, { logger });
     await s.start();
 
-    // The whole store is down: nothing can be listed.
-    const tenants = p.scenarios.tenants.bind(p.scenarios);
-    p.scenarios.tenants = async () => {
+    // The whole store is down: the cron index cannot be read.
+    const due = p.scenarios.cron.due.bind(p.scenarios.cron);
+    p.scenarios.cron.due = async () => {
       throw new Error('connect ECONNREFUSED');
     };
     expect(await tickUntil(clock, '2027-01-04T10:11:00Z', 30_000, s)).toBe(0);
-    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['scheduler: listing tenants failed; retrying next tick']);
-    p.scenarios.tenants = tenants;
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['scheduler: reading the cron index failed; retrying next tick']);
+    p.scenarios.cron.due = due;
     expect(await s.tick()).toBe(4); // 10:05 and 10:10 of both tenants
     expect(lines.filter((l) => /works again/.test(l.msg))).toHaveLength(1);
 
@@ -421,10 +421,10 @@ describe('scheduler (embedded)', () => {
     // The store hangs on the next tick until released (a real embedded store, held back).
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
-    const tenants = p.scenarios.tenants.bind(p.scenarios);
-    p.scenarios.tenants = async () => {
+    const due = p.scenarios.cron.due.bind(p.scenarios.cron);
+    p.scenarios.cron.due = async (...args) => {
       await held;
-      return tenants();
+      return due(...args);
     };
     clock.set('2027-01-04T10:05:00Z');
     const stuck = s.tick();
