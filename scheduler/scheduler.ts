@@ -29,11 +29,11 @@
  * (`ticker`, `now`), and `tick()` is also callable directly: tests step a fake clock and
  * drive the ticks by hand instead of waiting for real time.
  */
-import cron, { type ScheduledTask } from 'node-cron';
 import { instantsBetween, nextInstants } from '../core/cron.js';
 import type { CronEntry } from '../engine/cron-index.js';
 import type { Platform } from '../engine/platform.js';
 import type { Scenario } from '../scenario/schema.js';
+import { nodeCronTicker } from './ticker.js';
 
 export interface SchedulerLogger {
   info(obj: object, msg: string): void;
@@ -333,30 +333,5 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
       if (r) await r.stop();
       await chain;
     },
-  };
-}
-
-/** The default ticker: node-cron when `tickMs` is a whole number of seconds dividing a minute, else a timer. */
-function nodeCronTicker(log: SchedulerLogger): Ticker {
-  return (onTick, tickMs) => {
-    const seconds = tickMs / 1000;
-    if (Number.isInteger(seconds) && seconds >= 1 && 60 % seconds === 0) {
-      const expression = seconds === 1 ? '* * * * * *' : `*/${seconds} * * * * *`;
-      const task: ScheduledTask = cron.createTask(expression, onTick, {
-        name: 'flowmeter-scheduler',
-        // Missed seconds do not matter: each tick covers everything since the last one.
-        suppressMissedWarning: true,
-        logger: {
-          info: () => undefined,
-          debug: () => undefined,
-          warn: (m) => log.warn({}, `scheduler: node-cron: ${m}`),
-          error: (m) => log.warn({}, `scheduler: node-cron: ${message(m)}`),
-        },
-      });
-      void task.start();
-      return { stop: async () => void (await task.destroy()) };
-    }
-    const timer = setInterval(onTick, tickMs);
-    return { stop: () => clearInterval(timer) };
   };
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, errorMessage } from '../core/errors.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { SCRIPTS } from '../redis/client.js';
+import { isRedisUnavailable, SCRIPTS } from '../redis/client.js';
 import { createProduction, type Production } from '../redis/production.js';
 import { createScheduler, type Scheduler } from '../scheduler/scheduler.js';
 import { freePort } from './global-setup.js';
@@ -170,6 +170,48 @@ describe('Redis Cluster: the guarantees of one Redis', () => {
     expect(await p.keys.resolve(key)).toBeNull();
     expect(crossSlot).toEqual([]);
     expect(SCRIPTS.map((d) => d.name).filter((n) => !calls.has(n))).toEqual([]);
+  }, 60_000);
+});
+
+describe('Redis Cluster: events and outages', () => {
+  it('task and run events published by the scripts reach a subscriber (waitFor) through the cluster', async () => {
+    const p = await production();
+    const tenant = 'events';
+    await p.ledger.setQuota(tenant, { monthlyActions: 1000 });
+    await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
+    p.startWorker({ concurrency: 2 });
+    const seen: string[] = [];
+    const stop = await p.subscribe(tenant, (e) => seen.push(e.type));
+    const started = await p.trigger(tenant, 'loop3', loop3Payload(1), { type: 'manual' });
+    const ended = await p.waitFor(tenant, started.runId, async () => undefined, 20_000);
+    stop();
+    expect(ended).toMatchObject({ status: 'succeeded', actions: 9 });
+    expect(seen).toContain('tasks');
+    expect(seen.at(-1)).toBe('run');
+  });
+
+  it('fail-fast (servers): with every primary gone a command fails within 5 s as REDIS_UNAVAILABLE, and works once they are back', async () => {
+    const own = await startCluster();
+    try {
+      const p = await createProduction({ redisUrl: own.url, prefix: uniquePrefix(), persistent: true, failFast: true });
+      opened.push(p);
+      await p.ledger.setQuota('acme', { monthlyActions: 10 });
+      await own.pause();
+      // SPEC §10: an answer (the error) within 5 s, not a command left waiting for Redis.
+      const bound = new Promise<string>((r) => setTimeout(() => r('no answer within 5 s'), 5000).unref());
+      const err = await Promise.race([
+        p.ledger.getQuota('acme').then(
+          () => 'answered',
+          (e: unknown) => e,
+        ),
+        bound,
+      ]);
+      expect(isRedisUnavailable(err), String(err)).toBe(true);
+      await own.resume();
+      await waitUntil('the cluster to answer again', async () => (await p.ledger.getQuota('acme')).monthlyActions === 10, { timeoutMs: 20_000 });
+    } finally {
+      await own.stop();
+    }
   }, 60_000);
 });
 

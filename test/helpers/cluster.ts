@@ -18,6 +18,10 @@ export interface TestCluster {
   /** `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3` */
   url: string;
   ports: number[];
+  /** Freezes every node (SIGSTOP): connections stay open, nothing answers (an outage). */
+  pause(): Promise<void>;
+  /** Lets them go on (SIGCONT). */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -43,7 +47,7 @@ async function clusterPort(taken: Set<number>): Promise<number> {
 }
 
 /** One `redis-server --cluster-enabled yes` (no slots yet), answering PING. */
-export async function startClusterNode(taken = new Set<number>()): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startClusterNode(taken = new Set<number>()): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
   const port = await clusterPort(taken);
   const dir = mkdtempSync(join(tmpdir(), 'fm-cluster-'));
   const child: ChildProcess = spawn(
@@ -69,6 +73,7 @@ export async function startClusterNode(taken = new Set<number>()): Promise<{ por
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((res) => child.once('exit', res));
+      child.kill('SIGCONT');
       child.kill('SIGKILL');
       await exited;
     }
@@ -80,7 +85,7 @@ export async function startClusterNode(taken = new Set<number>()): Promise<{ por
     await stop();
     throw err;
   }
-  return { port, stop };
+  return { port, child, stop };
 }
 
 /** Starts a 3-primary cluster (about a second) and waits until it serves every slot. */
@@ -96,7 +101,16 @@ export async function startCluster(primaries = 3): Promise<TestCluster> {
       for (const p of ports) if (!/cluster_state:ok/.test(String(await command(p, ['CLUSTER', 'INFO'])))) return false;
       return true;
     });
-    return { url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, ports, stop };
+    const signal = async (sig: NodeJS.Signals) => {
+      for (const n of nodes) n.child.kill(sig);
+    };
+    return {
+      url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      ports,
+      pause: () => signal('SIGSTOP'),
+      resume: () => signal('SIGCONT'),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
