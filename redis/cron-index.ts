@@ -26,9 +26,24 @@ export class RedisCronIndex implements CronIndex {
     const out: CronEntry[] = [];
     for (let i = 0; i + 2 < flat.length; i += 3) {
       const cursor = flat[i + 2]!;
-      out.push({ ...parseCronMember(flat[i]!), token: flat[i + 1]!, next: Number(flat[i + 1]), cursor: cursor === '' ? null : Number(cursor) });
+      const e = { ...parseCronMember(flat[i]!), token: flat[i + 1]!, next: Number(flat[i + 1]), cursor: cursor === '' ? null : Number(cursor) };
+      if (this.keys.cronShard(e.tenant) === shard) out.push(e);
+      else await this.move(e, shard);
     }
     return out;
+  }
+
+  /**
+   * An entry in another shard than its tenant's (written with another shard count) moves to
+   * its shard: added there first (unless one is there), then removed here; never both lost.
+   */
+  private async move(e: CronEntry, from: number): Promise<void> {
+    const to = this.keys.cronShard(e.tenant);
+    const member = cronMember(e.tenant, e.scenarioId);
+    const multi = this.redis.multi().zadd(this.keys.cronDue(to), 'NX', e.token, member);
+    if (e.cursor !== null) multi.hsetnx(this.keys.cronCursors(to), member, String(e.cursor));
+    await multi.exec();
+    await this.redis.multi().zrem(this.keys.cronDue(from), member).hdel(this.keys.cronCursors(from), member).exec();
   }
 
   async advance(e: CronEntry, next: number | null, cursor: number): Promise<boolean> {

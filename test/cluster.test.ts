@@ -119,6 +119,34 @@ describe('Redis Cluster: the guarantees of one Redis', () => {
     expect(await sa.tick()).toBe(11);
   }, 60_000);
 
+  it('a cron index written with another shard count: entries move to their shards and keep firing', async () => {
+    const prefix = uniquePrefix();
+    const one = await createProduction({ redisUrl: cluster.url, prefix, env: { ...process.env, FLOWMETER_QUEUE_SHARDS: '1' } });
+    opened.push(one);
+    const tenants = Array.from({ length: 6 }, (_, i) => `moved${i}`);
+    for (const t of tenants) {
+      await one.scenarios.deploy(
+        t,
+        scenarioOf({ id: 'hourly', trigger: { type: 'cron', schedule: '0 * * * *' }, start: 'echo', nodes: [fn('echo', 'return msg;')] }),
+      );
+      await one.scenarios.enable(t, 'hourly', undefined);
+    }
+    expect(await one.redis.zcard(one.redisKeys.cronDue(0))).toBe(6);
+    const six = await production(prefix);
+    six.startWorker({ concurrency: 4 });
+    let t = Date.parse('2027-01-04T09:59:00Z');
+    const s = createScheduler(six, { now: () => new Date(t), ticker: false });
+    schedulers.push(s);
+    await s.start();
+    t = Date.parse('2027-01-04T10:00:00Z');
+    expect(await s.tick()).toBe(6);
+    const left = tenants.filter((x) => six.redisKeys.cronShard(x) !== 0).length;
+    expect(left).toBeGreaterThan(0);
+    expect(await six.redis.zcard(six.redisKeys.cronDue(0))).toBe(6 - left);
+    for (const x of tenants)
+      expect(await six.redis.zscore(six.redisKeys.cronDue(six.redisKeys.cronShard(x)), `${x}\u0000hourly`)).toBe(String(Date.parse('2027-01-04T11:00:00Z')));
+  });
+
   it('every Lua script runs on the cluster with KEYS of one hash slot', async () => {
     const p = await production();
     const calls = new Map<string, number>();
