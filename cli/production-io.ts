@@ -1,8 +1,9 @@
 /** Opening production mode from the command line: --redis URL / FLOWMETER_REDIS_URL. */
 import type { Command } from 'commander';
 import { errorCode, errorMessage, exitCodeOf } from '../core/errors.js';
-import { isClusterUrl, parseClusterUrl, safeRedisUrl } from '../redis/client.js';
+import { safeRedisUrl } from '../redis/client.js';
 import { createProduction, type Production, type ProductionOptions } from '../redis/production.js';
+import { isClusterUrl, parseClusterUrl } from '../redis/redis-url.js';
 import { CliError } from './errors.js';
 import { cliIo } from './io.js';
 

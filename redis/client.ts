@@ -4,9 +4,12 @@
  * (lua-loader.ts). Scripts are defined once per connection (ioredis sends EVALSHA, falling
  * back to EVAL once); their negative return codes map to errors in script-errors.ts.
  */
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { FlowError } from '../core/errors.js';
 import { loadLua } from './lua-loader.js';
+import { checkCluster, clusterOptions, isClusterUrl, parseClusterUrl, safeRedisUrl } from './redis-url.js';
+
+export { safeRedisUrl };
 
 export interface ScriptDef {
   name: string;
@@ -75,11 +78,6 @@ export interface ConnectOptions {
   failFast?: boolean;
 }
 
-/** Hides a password in a Redis URL for messages. */
-export function safeRedisUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
-}
-
 export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
   if (opts.failFast) {
     return {
@@ -97,69 +95,6 @@ export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
     : { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => (n > 2 ? null : 100 * n) };
 }
 
-/** The scheme of a Redis Cluster URL: `redis-cluster://[user:password@]host:port[,host:port…]`. */
-export const CLUSTER_SCHEME = 'redis-cluster';
-
-/** A Redis Cluster URL taken apart. */
-export interface ClusterUrl {
-  nodes: Array<{ host: string; port: number }>;
-  username?: string;
-  password?: string;
-}
-
-/** Whether `url` names a Redis Cluster (`redis-cluster://…`). */
-export function isClusterUrl(url: string): boolean {
-  return url.toLowerCase().startsWith(`${CLUSTER_SCHEME}://`);
-}
-
-/** Parses `redis-cluster://[user:password@]host:port[,host:port…]`; INVALID_INPUT naming what is wrong. */
-export function parseClusterUrl(url: string): ClusterUrl {
-  const bad = (why: string) =>
-    new FlowError('INVALID_INPUT', `bad Redis Cluster URL ${safeRedisUrl(url)}: ${why}; write ${CLUSTER_SCHEME}://host:port,host:port`);
-  let rest = url.slice(CLUSTER_SCHEME.length + 3).replace(/\/+$/, '');
-  let username: string | undefined;
-  let password: string | undefined;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const auth = rest.slice(0, at);
-    rest = rest.slice(at + 1);
-    const colon = auth.indexOf(':');
-    username = decodeURIComponent(colon >= 0 ? auth.slice(0, colon) : '') || undefined;
-    password = decodeURIComponent(colon >= 0 ? auth.slice(colon + 1) : auth) || undefined;
-  }
-  if (rest === '') throw bad('it names no node');
-  const nodes = rest.split(',').map((hp) => {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(hp.trim());
-    const port = Number(m?.[2]);
-    if (!m || port < 1 || port > 65535) throw bad(`${JSON.stringify(hp)} is not host:port`);
-    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-  });
-  return { nodes, username, password };
-}
-
-/** The Cluster options for `opts` (see ConnectOptions): the per-node options follow redisOptions. */
-function clusterOptions(c: ClusterUrl, opts: ConnectOptions, lazyConnect: boolean): ClusterOptions {
-  const node = redisOptions(opts);
-  const auth = { ...(c.username && { username: c.username }), ...(c.password && { password: c.password }) };
-  const retry = node.retryStrategy as (n: number) => number | null;
-  return {
-    lazyConnect,
-    enableReadyCheck: true,
-    // Fail-fast: a command for a node that is not connected fails at once (the cluster's own
-    // offline queue is off); the nodes' own queues stay on (they connect lazily on first use).
-    enableOfflineQueue: !opts.failFast,
-    clusterRetryStrategy: (n) => retry(n),
-    slotsRefreshTimeout: 2000,
-    redisOptions: {
-      ...auth,
-      maxRetriesPerRequest: node.maxRetriesPerRequest,
-      ...(node.connectTimeout !== undefined && { connectTimeout: node.connectTimeout }),
-      ...(node.commandTimeout !== undefined && { commandTimeout: node.commandTimeout }),
-      ...(node.autoResendUnfulfilledCommands !== undefined && { autoResendUnfulfilledCommands: node.autoResendUnfulfilledCommands }),
-    },
-  };
-}
-
 /**
  * The one factory of connections: `redis://` / `rediss://` (a single Redis) or
  * `redis-cluster://host:port,…` (an ioredis Cluster), with the options of `opts`. Scripts are
@@ -169,7 +104,7 @@ export function newConnection(url: string, opts: ConnectOptions & { lazyConnect?
   let conn: RedisConnection;
   if (isClusterUrl(url)) {
     const c = parseClusterUrl(url);
-    conn = new Cluster(c.nodes, clusterOptions(c, opts, opts.lazyConnect ?? false));
+    conn = new Cluster(c.nodes, clusterOptions(c, redisOptions(opts), { lazyConnect: opts.lazyConnect ?? false, failFast: opts.failFast }));
   } else {
     try {
       conn = new Redis(url, { ...(opts.lazyConnect && { lazyConnect: true }), ...redisOptions(opts) });
@@ -208,55 +143,6 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     throw new FlowError('REDIS_UNAVAILABLE', `cannot reach Redis at ${safeRedisUrl(url)}: ${why}`);
   }
   return redis;
-}
-
-/**
- * Before a Cluster connects: every node of the URL must answer, and say `cluster_state:ok`
- * (ioredis would otherwise retry silently). One line naming the node and what is wrong.
- */
-async function checkCluster(c: ClusterUrl): Promise<void> {
-  await Promise.all(
-    c.nodes.map(async ({ host, port }) => {
-      const name = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-      const r = new Redis({
-        host,
-        port,
-        username: c.username,
-        password: c.password,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        connectTimeout: 3000,
-        retryStrategy: () => null,
-      });
-      let lastError: Error | null = null;
-      r.on('error', (err: Error) => (lastError = err));
-      let info: string;
-      try {
-        info = String(
-          await withTimeout(
-            r.connect().then(() => r.cluster('INFO')),
-            4000,
-          ),
-        );
-      } catch (err) {
-        const cause = (lastError as Error | null) ?? (err as Error);
-        const why = (cause as NodeJS.ErrnoException).code ?? (cause.message || String(cause)).split('\n')[0];
-        if (/cluster support disabled/i.test(String(why)))
-          throw new FlowError('REDIS_UNAVAILABLE', `Redis at ${name} is not a Redis Cluster node (cluster support disabled); use redis://${name}`);
-        throw new FlowError('REDIS_UNAVAILABLE', `cannot reach Redis Cluster node ${name}: ${why}`);
-      } finally {
-        r.disconnect();
-      }
-      const state = /^cluster_state:(\w+)/m.exec(info)?.[1] ?? 'unknown';
-      if (state !== 'ok') {
-        const slots = /^cluster_slots_assigned:(\d+)/m.exec(info)?.[1];
-        throw new FlowError(
-          'REDIS_UNAVAILABLE',
-          `Redis Cluster node ${name} reports cluster_state:${state}, not ok (${slots ?? '?'} of 16384 slots assigned): the cluster cannot serve every key`,
-        );
-      }
-    }),
-  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
