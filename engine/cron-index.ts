@@ -6,10 +6,10 @@
  * enabled, disabled, deleted or rolled back:
  *
  * - `next`: the instant (ms) the scheduler should look at it again: its next firing, or a
- *   negative *fresh marker* (unique per write) meaning "just enabled or redeployed: compute
- *   from the cursor, or from the scheduler's own start rules when there is none";
- * - `cursor`: everything at or before this instant (ms) has been dealt with (none before the
- *   first scheduler handled the entry; dropped when the scenario is enabled again).
+ *   negative *fresh marker* (unique per write) meaning "just enabled or redeployed: start
+ *   by the scheduler's own rules" (its previous tick, or its catch-up window on start);
+ * - `cursor`: everything at or before this instant (ms) has been dealt with (none before a
+ *   scheduler handled the entry since it was enabled or redeployed).
  *
  * The scheduler moves an entry on with `advance`, a compare-and-set on the `next` it read:
  * a store write in between (a fresh marker) or another scheduler's move makes it a no-op, so
@@ -41,10 +41,10 @@ export interface CronIndex {
    */
   advance(entry: CronEntry, next: number | null, cursor: number): Promise<boolean>;
   /**
-   * A scenario became (or stays) an enabled cron scenario: a fresh marker. `afresh` (enabled
-   * again) drops its cursor; `ifAbsent` only adds a missing entry (a repair).
+   * A scenario became an enabled cron scenario, or was redeployed: a fresh marker, and its
+   * cursor goes (it starts afresh). `ifAbsent` only adds a missing entry (a repair).
    */
-  schedule(tenant: string, scenarioId: string, o?: { afresh?: boolean; ifAbsent?: boolean }): Promise<void>;
+  schedule(tenant: string, scenarioId: string, o?: { ifAbsent?: boolean }): Promise<void>;
   /** The scenario no longer fires (disabled, deleted, no longer cron): entry and cursor go. */
   unschedule(tenant: string, scenarioId: string): Promise<void>;
   /** Builds a missing index once (data from before it existed); the scheduler calls it on start. */
@@ -96,11 +96,11 @@ export class MemoryCronIndex implements CronIndex {
     if (cursor > (this.cursors.get(member) ?? Number.NEGATIVE_INFINITY)) this.cursors.set(member, cursor);
     return true;
   }
-  async schedule(tenant: string, scenarioId: string, o: { afresh?: boolean; ifAbsent?: boolean } = {}): Promise<void> {
+  async schedule(tenant: string, scenarioId: string, o: { ifAbsent?: boolean } = {}): Promise<void> {
     const member = cronMember(tenant, scenarioId);
     if (o.ifAbsent && this.next.has(member)) return;
     this.next.set(member, freshMarker());
-    if (o.afresh) this.cursors.delete(member);
+    this.cursors.delete(member);
   }
   async unschedule(tenant: string, scenarioId: string): Promise<void> {
     const member = cronMember(tenant, scenarioId);

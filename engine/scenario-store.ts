@@ -76,9 +76,9 @@ export interface ScenarioStore {
  */
 export async function indexCron(cron: CronIndex, tenant: string, scenario: Scenario, enabled: 1 | 2, changed = false): Promise<void> {
   if (scenario.trigger.type !== 'cron') return cron.unschedule(tenant, scenario.id);
-  // Enabled again: afresh (its past never fires). Redeployed: the cursor is kept, the new
-  // schedule applies from it. Already enabled: only a missing entry is added.
-  await cron.schedule(tenant, scenario.id, enabled === 1 ? { afresh: true } : changed ? {} : { ifAbsent: true });
+  // Enabled (again) or redeployed: afresh, as if enabled now (its past never fires under the
+  // new document). Already enabled and unchanged: only a missing entry is added.
+  await cron.schedule(tenant, scenario.id, enabled === 1 || changed ? {} : { ifAbsent: true });
 }
 
 export function info(s: Scenario, enabled: boolean): ScenarioInfo {

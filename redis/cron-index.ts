@@ -60,16 +60,14 @@ export class RedisCronIndex implements CronIndex {
     return moved === 1;
   }
 
-  async schedule(tenant: string, scenarioId: string, o: { afresh?: boolean; ifAbsent?: boolean } = {}): Promise<void> {
+  async schedule(tenant: string, scenarioId: string, o: { ifAbsent?: boolean } = {}): Promise<void> {
     const shard = this.keys.cronShard(tenant);
     const member = cronMember(tenant, scenarioId);
     if (o.ifAbsent) {
       await this.redis.zadd(this.keys.cronDue(shard), 'NX', freshMarker(), member);
       return;
     }
-    const multi = this.redis.multi().zadd(this.keys.cronDue(shard), freshMarker(), member);
-    if (o.afresh) multi.hdel(this.keys.cronCursors(shard), member);
-    await multi.exec();
+    await this.redis.multi().zadd(this.keys.cronDue(shard), freshMarker(), member).hdel(this.keys.cronCursors(shard), member).exec();
   }
 
   async unschedule(tenant: string, scenarioId: string): Promise<void> {

@@ -110,7 +110,7 @@ export async function checkCluster(c: ClusterUrl): Promise<void> {
         const cause = (lastError as Error | null) ?? (err as Error);
         const why = (cause as NodeJS.ErrnoException).code ?? (cause.message || String(cause)).split('\n')[0];
         if (/cluster support disabled/i.test(String(why)))
-          throw new FlowError('REDIS_UNAVAILABLE', `Redis at ${name} is not a Redis Cluster node (cluster support disabled); use redis://${name}`);
+          throw new FlowError('INVALID_INPUT', `Redis at ${name} is not a Redis Cluster node (cluster support disabled); use redis://${name}`);
         throw new FlowError('REDIS_UNAVAILABLE', `cannot reach Redis Cluster node ${name}: ${why}`);
       } finally {
         r.disconnect();

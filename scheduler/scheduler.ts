@@ -10,10 +10,10 @@
  *   scheduler finds it on its first read of the index (the scenario's `trigger.catchUp` ms,
  *   or `catchUpMs`; default 0: nothing missed is fired), else at the previous tick, so a
  *   scenario enabled while running never fires its past;
- * - a scheduler that starts after every scheduler was down (the cursor is older than its
- *   catch-up window and than a few ticks) starts at `start − catchUp` too;
- * - a disabled or removed scenario leaves the index; enabling it again starts afresh; a
- *   redeployed one keeps its cursor and its new schedule applies from there.
+ * - a scheduler that starts after every scheduler was down (an instant has been due for more
+ *   than a few ticks: nobody fired it) fires only what is within `start − catchUp`; one due
+ *   for less is fired however it started (a live scheduler was about to fire it);
+ * - a disabled or removed scenario leaves the index; enabling or redeploying it starts afresh.
  *
  * Every instant goes through `platform.fire`, which is idempotent: the run id is derived from
  * (tenant, scenario, instant), the run is persisted only if absent and enqueued under that id.
@@ -95,7 +95,10 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
     throw new Error(`catchUpMs must be a number >= 0, got ${opts.catchUpMs}`);
   }
   const index = platform.scenarios.cron;
-  /** A cursor at least this recent (ms) means another scheduler is live: no start rule applies. */
+  /**
+   * An instant due for less than this (ms) is one a live scheduler is about to fire: a
+   * scheduler that starts meanwhile fires it too (idempotently), whatever its catch-up window.
+   */
   const liveMs = Math.max(5000, 5 * tickMs);
 
   /** When this scheduler started (ms), set by start() or the first tick. */
@@ -146,14 +149,15 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   }
 
   /**
-   * Where an entry's firings start (exclusive): its cursor; but a scheduler that starts after
-   * every scheduler was down (the cursor is old) fires only what its catch-up window holds, and
-   * an entry never handled starts at the catch-up window when this scheduler finds it on its
-   * first read ("present at start"), else at the previous tick (enabled while running).
+   * Where an entry's firings start (exclusive): its cursor; but an instant that has been due
+   * for a while (no scheduler ran: this one just started) fires only within this scheduler's
+   * catch-up window. An entry not handled since it was enabled or redeployed starts at the
+   * catch-up window when this scheduler finds it on its first read ("present at start"), else
+   * at the previous tick (enabled while running: its past never fires).
    */
   function fromOf(e: CronEntry, trigger: CronTrigger, to: number, fresh: number, initial: boolean): number {
     const bound = (startedAt as number) - catchUpOf(trigger);
-    if (e.cursor !== null) return e.cursor >= Math.min(bound, (startedAt as number) - liveMs) ? e.cursor : bound;
+    if (e.cursor !== null) return e.cursor >= bound || e.next >= (startedAt as number) - liveMs ? e.cursor : bound;
     return Math.min(initial ? bound : fresh, to);
   }
 

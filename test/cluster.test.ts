@@ -305,5 +305,6 @@ describe('Redis Cluster: bad input, one line, nothing changed', () => {
     const single = redisUrl().replace('redis://', '');
     const r = await runCli(['--redis', `redis-cluster://${single}`, 'usage']);
     expect(r.stderr).toBe(`flowmeter: Redis at ${single} is not a Redis Cluster node (cluster support disabled); use redis://${single}\n`);
+    expect(r.code).toBe(2);
   });
 });

@@ -218,10 +218,11 @@ describe.each(factories)('%s stores', (_name, make) => {
     expect(await due(1_999_999)).toEqual([]);
     const [moved] = await due(2_000_000);
     expect(moved).toMatchObject({ next: 2_000_000, cursor: 1_000_000 });
-    // Redeployed with a new schedule: fresh again, the cursor kept; the old read is stale.
+    // Redeployed with a new schedule: fresh again, afresh; the old read is stale.
     await scenarios.deploy('c1', cronDoc('*/10 * * * *'));
     const [redeployed] = await due(0);
-    expect(redeployed).toMatchObject({ cursor: 1_000_000 });
+    expect(redeployed).toMatchObject({ cursor: null });
+    expect(redeployed!.next).toBeLessThan(0);
     expect(await cron.advance(moved!, 9_000_000, 2_000_000)).toBe(false);
     // Enabled again after a disable: afresh, no cursor. Deleted: gone.
     await scenarios.disable('c1', 'tick');

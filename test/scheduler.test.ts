@@ -566,6 +566,26 @@ describe('scheduler (production, Redis)', () => {
     expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
   });
 
+  it('a scheduler started while another runs takes up the shared cursor: an instant between their ticks is not skipped', async () => {
+    const a = await production();
+    const b = await production(a.redisKeys.prefix);
+    await deploy(a, 'every5', { schedule: '*/5 * * * *' });
+    worker(a);
+    const clock = new Clock('2027-01-04T10:04:00Z');
+    const live = scheduler(a, clock);
+    await live.start();
+    clock.set('2027-01-04T10:04:59.500Z');
+    expect(await live.tick()).toBe(0);
+    // B starts (no catch-up) just after 10:05, before A's next tick: A is live (its cursor is
+    // recent), so B fires 10:05 from A's cursor instead of starting at its own start.
+    clock.set('2027-01-04T10:05:00.400Z');
+    const late = scheduler(b, clock);
+    await late.start();
+    clock.set('2027-01-04T10:05:00.500Z');
+    expect(await live.tick()).toBe(0);
+    expect(firedAts(await endedRuns(a, 'every5', 1))).toEqual(['2027-01-04T10:05:00.000Z']);
+  });
+
   it('quota exhausted: firings are recorded as rejected runs with QUOTA_EXHAUSTED', async () => {
     const p = await production();
     await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
