@@ -200,6 +200,9 @@ describe('Redis Cluster: the guarantees of one Redis', () => {
     expect(await p.keys.revoke(ids[0]!.id, tenant)).toBe(tenant);
     expect(await p.keys.resolve(key)).toBeNull();
     expect(crossSlot).toEqual([]);
+    // What a script mixing slots would meet: the cluster refuses it.
+    const k = p.redisKeys;
+    await expect(p.redis.fmEnable(k.scenarios('a'), k.enabled('b'), k.quota('a'), 'x')).rejects.toThrow(/CROSSSLOT/);
     // Every script of these flows ran (others, when called above, were checked too).
     const exercised = [
       'fmLease',
