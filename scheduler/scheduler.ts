@@ -105,6 +105,8 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   let startedAt: number | null = null;
   /** Shards of the index read at least once: fresh entries seen before are "present at start". */
   const readShards = new Set<number>();
+  /** Fresh entries of a first read not handled yet (a store failure): still "present at start". */
+  const startEntries = new Set<string>();
   /** The last error logged per context, so an ongoing failure is logged once. */
   const failing = new Map<string, string>();
   /** Scenarios whose schedule could not be computed, with the trigger that failed. */
@@ -245,8 +247,12 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
       let left = 0;
       const counts = await Promise.all(
         page.map(async (e) => {
+          const k = key(e.tenant, e.scenarioId);
+          if (initial && e.cursor === null) startEntries.add(k);
           try {
-            return await fireEntry(e, to, fresh, initial);
+            const n = await fireEntry(e, to, fresh, startEntries.has(k));
+            startEntries.delete(k);
+            return n;
           } catch (err) {
             // fireEntry handles firing failures; this is a store failure for this entry only.
             fail(`scenario\u0000${key(e.tenant, e.scenarioId)}`, { tenant: e.tenant, scenarioId: e.scenarioId }, err, 'scheduling');

@@ -361,6 +361,23 @@ describe('scheduler (embedded)', () => {
     expect(await runCount(p, 'bad')).toBe(0);
   });
 
+  it('a scenario present at start whose first handling failed still catches up on the next tick', async () => {
+    const p = embedded();
+    await deploy(p, 'c15', { schedule: '*/5 * * * *', catchUp: 15 * 60_000 });
+    const clock = new Clock('2027-01-04T10:32:00Z');
+    const get = p.scenarios.get.bind(p.scenarios);
+    let failures = 1;
+    p.scenarios.get = async (tenant, id) => {
+      if (failures-- > 0) throw new Error('connect ECONNREFUSED');
+      return get(tenant, id);
+    };
+    const s = scheduler(p, clock);
+    await s.start(); // the store failed: nothing fired
+    expect(await runCount(p, 'c15')).toBe(0);
+    clock.set('2027-01-04T10:32:01Z');
+    expect(await s.tick()).toBe(3); // 10:20, 10:25, 10:30: the window of its start
+  });
+
   it('catch-up from trigger.catchUp: oldest first, only within the window', async () => {
     const p = embedded();
     await deploy(p, 'c15', { schedule: '*/5 * * * *', catchUp: 15 * 60_000 });
