@@ -8,7 +8,7 @@
  * from the CLI (`node --no-node-snapshot bin/flowmeter.js --redis URL --prefix P worker`).
  *
  * Environment:
- *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,neighbour   run only these phases
+ *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,neighbour,cluster   run only these phases
  *   BENCH_PROFILE=DIR   start worker processes with `--cpu-prof --cpu-prof-dir DIR`
  *                       (summarise with `node bench/profile-top.mjs DIR/*.cpuprofile`)
  *   BENCH_SCALE=0.25    scale the timed windows (quick smoke runs)
@@ -54,6 +54,7 @@ async function main() {
   const { rssPhase } = await import('./phases/rss.mjs');
   const { latencyPhase } = await import('./phases/latency.mjs');
   const { neighbourPhase } = await import('./phases/neighbour.mjs');
+  const { clusterPhase } = await import('./phases/cluster.mjs');
 
   const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
   const want = (phase) => !ONLY || ONLY.has(phase);
@@ -155,6 +156,8 @@ async function main() {
     await redis.stop();
     log('redis-server stopped');
   }
+  // 9. One Redis vs a 3-primary Redis Cluster (its own servers)
+  if (want('cluster')) await clusterPhase(ctx);
   clearTimeout(watchdog);
   printTable();
   killAll();

@@ -27,7 +27,7 @@ export function buildProgram(done: (r: CommandResult) => void): Command {
   const program = new Command('flowmeter')
     .description('Flowmeter: workflow execution with built-in metering')
     .version('0.1.0')
-    .option('--redis <url>', 'Redis URL: production store and queue (or FLOWMETER_REDIS_URL)')
+    .option('--redis <url>', 'Redis URL: production store and queue (or FLOWMETER_REDIS_URL); redis-cluster://host:port,host:port for a Redis Cluster')
     .option('--prefix <prefix>', 'Redis key prefix (or FLOWMETER_PREFIX; default fm)')
     .exitOverride()
     .showSuggestionAfterError(true)

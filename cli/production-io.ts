@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { errorCode, errorMessage, exitCodeOf } from '../core/errors.js';
 import { safeRedisUrl } from '../redis/client.js';
 import { createProduction, type Production, type ProductionOptions } from '../redis/production.js';
+import { isClusterUrl, parseClusterUrl } from '../redis/redis-url.js';
 import { CliError } from './errors.js';
 import { cliIo } from './io.js';
 
@@ -16,10 +17,17 @@ export function redisUrlOf(cmd: Command): string {
   if (!url) throw new CliError(`${cmd.name()} needs Redis: pass --redis URL or set FLOWMETER_REDIS_URL`);
   // ioredis takes anything else for a Unix socket path, and then says only ENOENT.
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
-  if (scheme && !/^rediss?$/i.test(scheme))
+  if (scheme && !/^(rediss?|redis-cluster)$/i.test(scheme))
     throw new CliError(
-      `--redis ${JSON.stringify(safeRedisUrl(url))} is not a redis:// URL (a ${scheme}:// URL); write redis://host:6379 or rediss://host:6380`,
+      `--redis ${JSON.stringify(safeRedisUrl(url))} is not a redis:// or redis-cluster:// URL (a ${scheme}:// URL); write redis://host:6379, rediss://host:6380 or redis-cluster://host:7000,host:7001`,
     );
+  if (isClusterUrl(url)) {
+    try {
+      parseClusterUrl(url);
+    } catch (err) {
+      throw new CliError(errorMessage(err));
+    }
+  }
   return url;
 }
 

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../core/canonical.js';
 import { FlowError } from '../core/errors.js';
 import type { Scenario } from '../scenario/schema.js';
+import { type CronIndex, MemoryCronIndex } from './cron-index.js';
 
 export interface ScenarioInfo {
   id: string;
@@ -64,6 +65,20 @@ export interface ScenarioStore {
   disable(tenant: string, id: string): Promise<void>;
   /** Every tenant that has deployed a scenario. */
   tenants(): Promise<string[]>;
+  /** The enabled cron scenarios by when they are due (the scheduler's index), kept by this store. */
+  readonly cron: CronIndex;
+}
+
+/**
+ * Keeps the cron index for an enabled scenario after a store change, the same for both twins:
+ * `enabled` 1 newly enabled, 2 already enabled; `changed` a deploy that changed the document.
+ * (Disabling and deleting unschedule it.)
+ */
+export async function indexCron(cron: CronIndex, tenant: string, scenario: Scenario, enabled: 1 | 2, changed = false): Promise<void> {
+  if (scenario.trigger.type !== 'cron') return cron.unschedule(tenant, scenario.id);
+  // Enabled (again) or redeployed: afresh, as if enabled now (its past never fires under the
+  // new document). Already enabled and unchanged: only a missing entry is added.
+  await cron.schedule(tenant, scenario.id, enabled === 1 || changed ? {} : { ifAbsent: true });
 }
 
 export function info(s: Scenario, enabled: boolean): ScenarioInfo {
@@ -122,6 +137,7 @@ export function maxActiveReached(tenant: string, enabled: number, maxActive: num
 }
 
 export class MemoryScenarioStore implements ScenarioStore {
+  readonly cron = new MemoryCronIndex();
   private byTenant = new Map<string, Map<string, Scenario>>();
   private enabledSet = new Map<string, Set<string>>();
   private history = new Map<string, ScenarioVersion[]>();
@@ -152,6 +168,7 @@ export class MemoryScenarioStore implements ScenarioStore {
     const version = history.length + 1;
     history.push({ version, deployedAt: new Date().toISOString(), hash, ...(rollbackOf !== undefined && { rollbackOf }), scenario: structuredClone(scenario) });
     this.of(tenant).set(scenario.id, structuredClone(scenario));
+    if (this.on(tenant).has(scenario.id)) await indexCron(this.cron, tenant, scenario, 2, true);
     return { created, changed: true, version };
   }
   async get(tenant: string, id: string): Promise<Scenario | null> {
@@ -168,6 +185,7 @@ export class MemoryScenarioStore implements ScenarioStore {
   async delete(tenant: string, id: string): Promise<void> {
     if (!this.of(tenant).delete(id)) throw notFound(id);
     this.on(tenant).delete(id);
+    await this.cron.unschedule(tenant, id);
   }
   async list(tenant: string): Promise<ScenarioInfo[]> {
     return [...this.of(tenant).values()].sort((a, b) => a.id.localeCompare(b.id)).map((s) => info(s, this.on(tenant).has(s.id)));
@@ -176,15 +194,18 @@ export class MemoryScenarioStore implements ScenarioStore {
     return this.on(tenant).has(id);
   }
   async enable(tenant: string, id: string, maxActive: number | undefined): Promise<void> {
-    if (!this.of(tenant).has(id)) throw notFound(id);
+    const scenario = this.of(tenant).get(id);
+    if (!scenario) throw notFound(id);
     const on = this.on(tenant);
-    if (on.has(id)) return;
+    if (on.has(id)) return indexCron(this.cron, tenant, scenario, 2);
     if (maxActive !== undefined && on.size >= maxActive) throw maxActiveReached(tenant, on.size, maxActive);
     on.add(id);
+    await indexCron(this.cron, tenant, scenario, 1);
   }
   async disable(tenant: string, id: string): Promise<void> {
     if (!this.of(tenant).has(id)) throw notFound(id);
     this.on(tenant).delete(id);
+    await this.cron.unschedule(tenant, id);
   }
   async tenants(): Promise<string[]> {
     return [...this.byTenant.keys()].filter((t) => this.of(t).size > 0).sort();

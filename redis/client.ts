@@ -4,9 +4,12 @@
  * (lua-loader.ts). Scripts are defined once per connection (ioredis sends EVALSHA, falling
  * back to EVAL once); their negative return codes map to errors in script-errors.ts.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { FlowError } from '../core/errors.js';
 import { loadLua } from './lua-loader.js';
+import { checkCluster, clusterOptions, isClusterUrl, parseClusterUrl, safeRedisUrl } from './redis-url.js';
+
+export { safeRedisUrl };
 
 export interface ScriptDef {
   name: string;
@@ -26,7 +29,9 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmRelease', script: 'release', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
   { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
-  { name: 'fmDeploy', script: 'deploy', keys: 3 },
+  { name: 'fmDeploy', script: 'deploy', keys: 2 },
+  { name: 'fmCronAdvance', script: 'cron-advance', keys: 2 },
+  { name: 'fmCronDue', script: 'cron-due', keys: 2 },
 ];
 
 const sources = new Map<string, string>();
@@ -36,8 +41,8 @@ function source(def: ScriptDef): string {
   return s;
 }
 
-/** A Redis client with Flowmeter's scripts defined on it. */
-export type FlowRedis = Redis & {
+/** The scripts Flowmeter defines on each connection (see SCRIPTS). */
+export interface FlowScripts {
   fmCheckpoint(...args: Array<string | number>): Promise<number | Array<number | string>>;
   fmLease(...args: Array<string | number>): Promise<number | number[]>;
   fmSettle(...args: Array<string | number>): Promise<string[]>;
@@ -50,7 +55,17 @@ export type FlowRedis = Redis & {
   fmDeploy(...args: Array<string | number>): Promise<[number, number, number]>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
-};
+  /** cron-advance.lua: 1 when the entry moved on, 0 when it had changed since it was read. */
+  fmCronAdvance(...args: Array<string | number>): Promise<number>;
+  /** cron-due.lua: member, score, cursor ('' when none) for each due entry. */
+  fmCronDue(...args: Array<string | number>): Promise<string[]>;
+}
+
+/** One connection to Redis, or to a Redis Cluster (`redis-cluster://`): the commands are the same. */
+export type RedisConnection = Redis | Cluster;
+
+/** A connection (single Redis or Cluster) with Flowmeter's scripts defined on it. */
+export type FlowRedis = RedisConnection & FlowScripts;
 
 export interface ConnectOptions {
   /** For long-lived processes (workers): retry forever and queue commands while reconnecting. */
@@ -61,11 +76,6 @@ export interface ConnectOptions {
    * it, so a request answered with an error is never acted on later (SPEC §10).
    */
   failFast?: boolean;
-}
-
-/** Hides a password in a Redis URL for messages. */
-export function safeRedisUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
@@ -85,21 +95,37 @@ export function redisOptions(opts: ConnectOptions = {}): RedisOptions {
     : { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: (n) => (n > 2 ? null : 100 * n) };
 }
 
+/**
+ * The one factory of connections: `redis://` / `rediss://` (a single Redis) or
+ * `redis-cluster://host:port,…` (an ioredis Cluster), with the options of `opts`. Scripts are
+ * not defined here (openRedis does); errors are left to the commands that fail.
+ */
+export function newConnection(url: string, opts: ConnectOptions & { lazyConnect?: boolean } = {}): RedisConnection {
+  let conn: RedisConnection;
+  if (isClusterUrl(url)) {
+    const c = parseClusterUrl(url);
+    conn = new Cluster(c.nodes, clusterOptions(c, redisOptions(opts), { lazyConnect: opts.lazyConnect ?? false, failFast: opts.failFast }));
+  } else {
+    try {
+      conn = new Redis(url, { ...(opts.lazyConnect && { lazyConnect: true }), ...redisOptions(opts) });
+    } catch (err) {
+      throw new FlowError('INVALID_INPUT', `bad Redis URL ${safeRedisUrl(url)}: ${(err as Error).message}`);
+    }
+  }
+  conn.on('error', () => undefined); // reported by the commands that fail
+  return conn;
+}
+
 /** Opens a connection and defines the scripts on it. */
 export function openRedis(url: string, opts: ConnectOptions = {}): FlowRedis {
-  let redis: Redis;
-  try {
-    redis = new Redis(url, { lazyConnect: true, ...redisOptions(opts) });
-  } catch (err) {
-    throw new FlowError('INVALID_INPUT', `bad Redis URL ${safeRedisUrl(url)}: ${(err as Error).message}`);
-  }
-  redis.on('error', () => undefined); // reported by the commands that fail
+  const redis = newConnection(url, { ...opts, lazyConnect: true });
   for (const def of SCRIPTS) redis.defineCommand(def.name, { ...(def.keys !== null && { numberOfKeys: def.keys }), lua: source(def) });
   return redis as FlowRedis;
 }
 
 /** Connects and pings, failing with one clear line when Redis cannot be reached. */
 export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<FlowRedis> {
+  if (isClusterUrl(url)) await checkCluster(parseClusterUrl(url));
   const redis = openRedis(url, opts);
   let lastError: Error | null = null;
   const onError = (err: Error) => (lastError = err);
@@ -137,7 +163,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 /** ioredis' errors for a connection that is down, was lost, or did not answer in time. */
 const CONNECTION_ERRORS =
-  /enableOfflineQueue|Connection is closed|Command timed out|max retries per request|Reached the max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|connect ETIMEDOUT|Socket closed unexpectedly/i;
+  /enableOfflineQueue|Connection is closed|Command timed out|max retries per request|Reached the max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|connect ETIMEDOUT|Socket closed unexpectedly|Cluster isn't ready|None of startup nodes|Failed to refresh slots cache|CLUSTERDOWN/i;
 
 /** Whether `err` says Redis could not be reached (the one place connection errors are recognised). */
 export function isRedisUnavailable(err: unknown): boolean {

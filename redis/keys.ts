@@ -1,6 +1,9 @@
 /**
  * Redis key layout. Every key of a tenant carries the hash tag `{t:<tenant>}`, so a tenant's
- * keys share a hash slot (Redis Cluster-ready) and one Lua script may touch them all.
+ * keys share a hash slot (Redis Cluster-ready) and one Lua script may touch them all. Global
+ * keys (`<p>:tenants`, the API key indexes, `<p>:halted-tenants`) have no tag: no script or
+ * transaction mixes them with a tenant's keys. The queue's and the cron index's keys carry
+ * their shard's tag (redis/shards.ts).
  *
  *   <p>:{t:T}:quota                hash   monthlyActions, overage, timezone, alerts, maxActiveScenarios
  *   <p>:{t:T}:p:<YYYY-MM>          hash   used, overage, nonBillable, addOns, m:<meter>, a:<threshold>
@@ -36,13 +39,39 @@
  *   <p>:apikeys                    hash   sha256(api key) → tenant
  *   <p>:apikeyids                  hash   key id → <tenant> <sha256(api key)>
  *   <p>:tenants                    set    every tenant with data
+ *   {<p>:q<s>}:cron               zset   cron index of queue shard s (tag: shards.ts shardTag; a tenant's
+ *                                         scenarios are in shard shardOf(tenant)): tenant\0scenarioId →
+ *                                         next instant (ms) to look at, or a negative fresh marker
+ *                                         (engine/cron-index.ts)
+ *   {<p>:q<s>}:cronat             hash   tenant\0scenarioId → cursor: instant (ms) dealt with
+ *   {<p>:q}:cronbuilt             string the shard count the cron index was built for (once, from
+ *                                         the scenarios; scheduler start)
  *   <p>:events:<T>                 pubsub task events
  *   <p>:runends:<T>                pubsub run events (a run's end), after its task events
  */
 import { createHash } from 'node:crypto';
+import { shardOf, shardTag } from './shards.js';
 
 export class Keys {
-  constructor(readonly prefix = 'fm') {}
+  /** `shards`: FLOWMETER_QUEUE_SHARDS (queueShards), the same in every process of a deployment. */
+  constructor(
+    readonly prefix = 'fm',
+    readonly shards = 1,
+  ) {}
+
+  /** The cron index shard of a tenant's scenarios. */
+  cronShard(tenant: string): number {
+    return shardOf(tenant, this.shards);
+  }
+  cronDue(shard: number): string {
+    return `${shardTag(this.prefix, shard)}:cron`;
+  }
+  cronCursors(shard: number): string {
+    return `${shardTag(this.prefix, shard)}:cronat`;
+  }
+  cronBuilt(): string {
+    return `${shardTag(this.prefix, 0)}:cronbuilt`;
+  }
 
   private t(tenant: string): string {
     return `${this.prefix}:{t:${tenant}}`;

@@ -24,6 +24,7 @@ import {
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import { scriptError } from './script-errors.js';
+import { listTenant } from './tenant-set.js';
 import { BILLED_TTL_SECONDS } from './ttl.js';
 
 /** How long a tenant's timezone is cached for computing period keys, in ms. */
@@ -171,7 +172,8 @@ export class RedisLedger implements Ledger {
       timezone: next.timezone,
       alerts: JSON.stringify(next.alerts),
     };
-    const multi = this.redis.multi().hset(this.keys.quota(tenant), fields).sadd(this.keys.tenants(), tenant);
+    await listTenant(this.redis, this.keys, tenant);
+    const multi = this.redis.multi().hset(this.keys.quota(tenant), fields);
     for (const f of OPTIONAL_QUOTA_FIELDS) {
       const v = next[f];
       if (v !== undefined) multi.hset(this.keys.quota(tenant), f, typeof v === 'object' ? JSON.stringify(v) : String(v));

@@ -2,7 +2,6 @@
  * Production mode: the same executor and nodes, with state in Redis and runs on BullMQ.
  */
 import type { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { errorCode, FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
@@ -20,7 +19,7 @@ import { Notifier } from '../services/notifier.js';
 import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { lazySecretBox } from '../services/secrets.js';
 import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
-import { connectRedis, type FlowRedis, redisOptions } from './client.js';
+import { connectRedis, type FlowRedis, newConnection, type RedisConnection } from './client.js';
 import { RedisHaltedRuns } from './halted-runs.js';
 import { Keys } from './keys.js';
 import { RedisLedger } from './ledger.js';
@@ -29,6 +28,7 @@ import { createWorker, type RunJob, RunQueue, runsOf } from './queue.js';
 import { CRASH_LIMIT } from './run-store.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RedisSecretStore } from './secrets.js';
+import { queueShards } from './shards.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
 import { TriggerBatcher } from './trigger-batch.js';
 
@@ -85,8 +85,8 @@ export type Production = Platform & ProductionExtras;
 
 export async function createProduction(opts: ProductionOptions): Promise<Platform & ProductionExtras> {
   const redis: FlowRedis = await connectRedis(opts.redisUrl, { persistent: opts.persistent, failFast: opts.failFast });
-  const keys = new Keys(opts.prefix ?? 'fm');
   const env = opts.env ?? process.env;
+  const keys = new Keys(opts.prefix ?? 'fm', queueShards(env));
   const tenantEnv = parseTenantEnv(env);
   // Connectors reach only public addresses, and what FLOWMETER_EGRESS_ALLOW opens (SPEC §9).
   const egressFetch = policedFetch({ allow: env.FLOWMETER_EGRESS_ALLOW });
@@ -158,7 +158,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const workers: Worker[] = [];
 
   // One subscriber connection for every listener of this process, per tenant channel.
-  let sub: Redis | null = null;
+  let sub: RedisConnection | null = null;
   const listeners = new Map<string, Set<(e: RunEvent) => void>>();
   /** Each channel's SUBSCRIBE, once confirmed or while pending. */
   const subscribed = new Map<string, Promise<unknown>>();
@@ -169,8 +169,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
    */
   async function subscribe(tenant: string, onEvent: (e: RunEvent) => void, o: SubscribeOptions = {}): Promise<() => void> {
     if (!sub) {
-      sub = new Redis(opts.redisUrl, redisOptions({ persistent: true, failFast: opts.failFast }));
-      sub.on('error', () => undefined);
+      sub = newConnection(opts.redisUrl, { persistent: true, failFast: opts.failFast });
       sub.on('message', (channel: string, text: string) => {
         const set = listeners.get(channel);
         if (!set || set.size === 0) return;
@@ -419,7 +418,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       if (sweep) clearInterval(sweep);
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
-      (sub as Redis | null)?.disconnect();
+      (sub as RedisConnection | null)?.disconnect();
       await sandbox?.dispose();
       mail?.close();
       redis.disconnect();

@@ -6,8 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import { redisOptions } from './client.js';
+import { newConnection, type RedisConnection } from './client.js';
 import { shardTag } from './shards.js';
 
 export const QUEUE_NAME = 'runs';
@@ -43,12 +42,11 @@ export function queuePrefix(prefix: string): string {
 
 export class RunQueue {
   readonly queue: Queue<RunJob>;
-  private readonly connection: Redis;
+  private readonly connection: RedisConnection;
 
   /** `failFast`: adding a job fails at once while Redis is unreachable, never later (servers). */
   constructor(redisUrl: string, prefix: string, opts: { failFast?: boolean } = {}) {
-    this.connection = new Redis(redisUrl, redisOptions({ persistent: true, failFast: opts.failFast }));
-    this.connection.on('error', () => undefined);
+    this.connection = newConnection(redisUrl, { persistent: true, failFast: opts.failFast });
     this.queue = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix) });
     this.queue.on('error', () => undefined);
   }
@@ -98,8 +96,7 @@ export function openWorkerCount(): number {
 }
 
 export function createWorker(opts: WorkerOptions): Worker<RunJob> {
-  const connection = new Redis(opts.redisUrl, redisOptions({ persistent: true }));
-  connection.on('error', () => undefined);
+  const connection = newConnection(opts.redisUrl, { persistent: true });
   const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data, async (data) => void (await job.updateData(data))), {
     connection,
     prefix: queuePrefix(opts.prefix),

@@ -19,6 +19,7 @@ import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import { settleArgs, settleKeys } from './ledger.js';
 import { scriptError } from './script-errors.js';
+import { listTenant } from './tenant-set.js';
 import { daysToSeconds } from './ttl.js';
 
 export type { RunEvent };
@@ -114,13 +115,13 @@ export class RedisRunStore implements RunStore {
           const json = this.snapshot(scenario);
           let at = snapshotIndex.get(json);
           if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
-          const idem = idempotencyKey === undefined ? 0 : 2 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
+          const idem = idempotencyKey === undefined ? 0 : 1 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
           args.push(run.runId, recordJson(run), run.status, at, payloads[i]!, idem);
         }
+        await listTenant(this.redis, k, tenant);
         const out = await this.redis.fmCreate(
-          2 + runKeys.length + idemKeys.length,
+          1 + runKeys.length + idemKeys.length,
           k.runs(tenant),
-          k.tenants(),
           ...runKeys,
           ...idemKeys,
           now,

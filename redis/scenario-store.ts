@@ -2,6 +2,7 @@
 
 import {
   type DeployResult,
+  indexCron,
   info,
   notFound,
   rollbackTo,
@@ -13,30 +14,48 @@ import {
 } from '../engine/scenario-store.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { FlowRedis } from './client.js';
+import { RedisCronIndex } from './cron-index.js';
 import type { Keys } from './keys.js';
 import { SCRIPT_CODES, scriptError } from './script-errors.js';
+import { listTenant } from './tenant-set.js';
 
+/**
+ * The tenant's scenarios are in its hash slot; the set of tenants and the cron index are not
+ * (global, and per queue shard): they are written with commands of their own, the set of
+ * tenants before the tenant's write and the cron index after it (see engine/cron-index.ts).
+ */
 export class RedisScenarioStore implements ScenarioStore {
+  readonly cron: RedisCronIndex;
   constructor(
     private readonly redis: FlowRedis,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    this.cron = new RedisCronIndex(redis, keys, () => this.enabledScenarios());
+  }
+
+  private async enabledScenarios(): Promise<Array<{ tenant: string; scenarioId: string; cron: boolean }>> {
+    const out: Array<{ tenant: string; scenarioId: string; cron: boolean }> = [];
+    for (const tenant of await this.tenants()) {
+      for (const s of await this.list(tenant)) if (s.enabled) out.push({ tenant, scenarioId: s.id, cron: s.trigger.type === 'cron' });
+    }
+    return out;
+  }
 
   /** deploy.lua: the next version, unless the document equals the current one. */
   async deploy(tenant: string, scenario: Scenario, rollbackOf?: number): Promise<DeployResult> {
     const hash = scenarioHash(scenario);
     const json = JSON.stringify(scenario);
     const entry = `{"deployedAt":${JSON.stringify(new Date().toISOString())},"hash":"${hash}",${rollbackOf !== undefined ? `"rollbackOf":${rollbackOf},` : ''}"scenario":${json}}`;
+    await listTenant(this.redis, this.keys, tenant);
     const [created, changed, version] = await this.redis.fmDeploy(
       this.keys.scenarios(tenant),
       this.keys.scenarioVersions(tenant, scenario.id),
-      this.keys.tenants(),
       scenario.id,
       hash,
       json,
       entry,
-      tenant,
     );
+    if (changed === 1 && (await this.isEnabled(tenant, scenario.id))) await indexCron(this.cron, tenant, scenario, 2, true);
     return { created: created === 1, changed: changed === 1, version };
   }
   async get(tenant: string, id: string): Promise<Scenario | null> {
@@ -63,6 +82,7 @@ export class RedisScenarioStore implements ScenarioStore {
   async delete(tenant: string, id: string): Promise<void> {
     const [[, removed]] = (await this.redis.multi().hdel(this.keys.scenarios(tenant), id).srem(this.keys.enabled(tenant), id).exec()) as [[unknown, number]];
     if (removed !== 1) throw notFound(id);
+    await this.cron.unschedule(tenant, id);
   }
   async list(tenant: string): Promise<ScenarioInfo[]> {
     const [all, on] = await Promise.all([this.redis.hgetall(this.keys.scenarios(tenant)), this.redis.smembers(this.keys.enabled(tenant))]);
@@ -87,10 +107,13 @@ export class RedisScenarioStore implements ScenarioStore {
       throw scriptError(code, { tenant, scenarioId: id, enabled, maxActive: Number(maxActive) });
     }
     if (code < 0) throw scriptError(code, { tenant, scenarioId: id });
+    const raw = await this.redis.hget(this.keys.scenarios(tenant), id);
+    if (raw) await indexCron(this.cron, tenant, JSON.parse(raw) as Scenario, code === 1 ? 1 : 2);
   }
   async disable(tenant: string, id: string): Promise<void> {
     if (!(await this.redis.hexists(this.keys.scenarios(tenant), id))) throw notFound(id);
     await this.redis.srem(this.keys.enabled(tenant), id);
+    await this.cron.unschedule(tenant, id);
   }
   async tenants(): Promise<string[]> {
     return (await this.redis.smembers(this.keys.tenants())).sort();

@@ -46,12 +46,12 @@ export class RedisKeyStore implements KeyStore {
   async create(tenant: string): Promise<string> {
     const key = newApiKey();
     const hash = apiKeyHash(key);
-    await this.redis
-      .multi()
-      .hset(this.keys.apiKeyIndex(), hash, tenant)
-      .hset(this.keys.apiKeys(tenant), hash, new Date().toISOString())
-      .hset(this.keys.apiKeyIds(), apiKeyId(hash, true), `${tenant} ${hash}`)
-      .exec();
+    // Three hash slots on a Redis Cluster (the tenant's, and two global indexes), so three
+    // writes: the one that makes the key valid (the hash → tenant index) last. A failure before
+    // it leaves a key nobody was given and that authenticates nothing.
+    await this.redis.hset(this.keys.apiKeys(tenant), hash, new Date().toISOString());
+    await this.redis.hset(this.keys.apiKeyIds(), apiKeyId(hash, true), `${tenant} ${hash}`);
+    await this.redis.hset(this.keys.apiKeyIndex(), hash, tenant);
     return key;
   }
   async resolve(key: string): Promise<string | null> {
@@ -87,13 +87,11 @@ export class RedisKeyStore implements KeyStore {
       owner = hash ? tenant : undefined;
     }
     if (!owner || !hash || (tenant !== undefined && owner !== tenant)) return null;
-    await this.redis
-      .multi()
-      .hdel(this.keys.apiKeyIndex(), hash)
-      .hdel(this.keys.apiKeys(owner), hash)
-      .hdel(this.keys.apiKeyIds(), id)
-      .hdel(this.keys.apiKeyUsed(owner), id)
-      .exec();
+    // The key stops authenticating first; the id index goes last, so a revoke that failed
+    // half-way can be repeated (it still finds the key by its id).
+    await this.redis.hdel(this.keys.apiKeyIndex(), hash);
+    await this.redis.multi().hdel(this.keys.apiKeys(owner), hash).hdel(this.keys.apiKeyUsed(owner), id).exec();
+    await this.redis.hdel(this.keys.apiKeyIds(), id);
     return owner;
   }
 }

@@ -1,21 +1,26 @@
 /**
  * The scheduler (SPEC.md §6, `flowmeter scheduler` in §7): fires cron-triggered scenarios.
  *
- * Each tick looks at every tenant's ENABLED cron scenarios and fires the instants their
- * schedule names in (cursor, now], oldest first, where `cursor` is kept per scenario:
+ * It never lists tenants: each tick reads, per shard of the cron index (engine/cron-index.ts,
+ * kept by the scenario stores), only the entries that are due, and fires each entry's
+ * instants in (from, now], oldest first, where `from` is the entry's cursor (shared by every
+ * scheduler, in the store):
  *
- * - a scenario present when the scheduler starts begins at `start − catchUp` (the
- *   scenario's `trigger.catchUp` ms, or `catchUpMs`; default 0: nothing missed is fired);
- * - a scenario that appears later (deployed or enabled while running) begins at the
- *   previous tick, so it never fires its past;
- * - a disabled or removed scenario is forgotten; enabling it again starts afresh.
+ * - an entry no scheduler has handled yet (just enabled) starts at `start − catchUp` when this
+ *   scheduler finds it on its first read of the index (the scenario's `trigger.catchUp` ms,
+ *   or `catchUpMs`; default 0: nothing missed is fired), else at the previous tick, so a
+ *   scenario enabled while running never fires its past;
+ * - a scheduler that starts after every scheduler was down (an instant has been due for more
+ *   than a few ticks: nobody fired it) fires only what is within `start − catchUp`; one due
+ *   for less is fired however it started (a live scheduler was about to fire it);
+ * - a disabled or removed scenario leaves the index; enabling or redeploying it starts afresh.
  *
  * Every instant goes through `platform.fire`, which is idempotent: the run id is derived from
  * (tenant, scenario, instant), the run is persisted only if absent and enqueued under that id.
  * So each instant fires once however many schedulers run, and one that dies half-way through
  * a firing leaves nothing lost: the next scheduler to reach the instant (or catch up on it)
- * completes it. The cursor only moves past an instant once `fire` returned, so a store
- * outage delays firings instead of losing them.
+ * completes it. The cursor only moves past an instant once `fire` returned (a compare-and-set
+ * on the entry as read), so a store outage delays firings instead of losing them.
  *
  * The quota is enforced by the engine: while a tenant's quota is exhausted, each firing is
  * recorded as a `rejected` run (QUOTA_EXHAUSTED). The scheduler only logs it.
@@ -24,11 +29,11 @@
  * (`ticker`, `now`), and `tick()` is also callable directly: tests step a fake clock and
  * drive the ticks by hand instead of waiting for real time.
  */
-import cron, { type ScheduledTask } from 'node-cron';
-import { instantsBetween } from '../core/cron.js';
+import { instantsBetween, nextInstants } from '../core/cron.js';
+import type { CronEntry } from '../engine/cron-index.js';
 import type { Platform } from '../engine/platform.js';
-import type { ScenarioInfo } from '../engine/scenario-store.js';
 import type { Scenario } from '../scenario/schema.js';
+import { nodeCronTicker } from './ticker.js';
 
 export interface SchedulerLogger {
   info(obj: object, msg: string): void;
@@ -69,10 +74,8 @@ export type Ticker = (onTick: () => void, tickMs: number) => { stop(): void | Pr
 
 type CronTrigger = Extract<Scenario['trigger'], { type: 'cron' }>;
 
-interface Cursor {
-  /** Everything at or before this instant (ms) has been dealt with. */
-  last: number;
-}
+/** Due entries read at once per shard. */
+const PAGE = 500;
 
 const silent: SchedulerLogger = { info: () => undefined, warn: () => undefined };
 
@@ -91,19 +94,25 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   if (opts.catchUpMs !== undefined && !(Number.isFinite(opts.catchUpMs) && opts.catchUpMs >= 0)) {
     throw new Error(`catchUpMs must be a number >= 0, got ${opts.catchUpMs}`);
   }
+  const index = platform.scenarios.cron;
+  /**
+   * An instant due for less than this (ms) is one a live scheduler is about to fire: a
+   * scheduler that starts meanwhile fires it too (idempotently), whatever its catch-up window.
+   */
+  const liveMs = Math.max(5000, 5 * tickMs);
 
   /** When this scheduler started (ms), set by start() or the first tick. */
   let startedAt: number | null = null;
-  /** Tenants of the first successful tenants() call: their scenarios may catch up. */
-  let initialTenants: Set<string> | null = null;
-  /** Tenants whose scenario list was read at least once. */
-  const listedTenants = new Set<string>();
-  const cursors = new Map<string, Cursor>();
+  /** Shards of the index read at least once: fresh entries seen before are "present at start". */
+  const readShards = new Set<number>();
+  /** Fresh entries of a first read not handled yet (a store failure): still "present at start". */
+  const startEntries = new Set<string>();
   /** The last error logged per context, so an ongoing failure is logged once. */
   const failing = new Map<string, string>();
   /** Scenarios whose schedule could not be computed, with the trigger that failed. */
   const badSchedules = new Map<string, string>();
   let previousTick: number | null = null;
+  let prepared = false;
 
   let chain: Promise<unknown> = Promise.resolve();
   let busy = false;
@@ -141,51 +150,61 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
     }
   }
 
-  /** Whether a firing of this scenario will be rejected for the quota (logging only). */
-  async function willBeRejected(tenant: string, scenarioId: string, tenantExhausted: () => Promise<boolean>): Promise<boolean> {
-    if (!(await tenantExhausted())) return false;
-    try {
-      return (await platform.scenarios.get(tenant, scenarioId))?.billable !== false;
-    } catch {
-      return false;
-    }
+  /**
+   * Where an entry's firings start (exclusive): its cursor; but an instant that has been due
+   * for a while (no scheduler ran: this one just started) fires only within this scheduler's
+   * catch-up window. An entry not handled since it was enabled or redeployed starts at the
+   * catch-up window when this scheduler finds it on its first read ("present at start"), else
+   * at the previous tick (enabled while running: its past never fires).
+   */
+  function fromOf(e: CronEntry, trigger: CronTrigger, to: number, fresh: number, initial: boolean): number {
+    const bound = (startedAt as number) - catchUpOf(trigger);
+    if (e.cursor !== null) return e.cursor >= bound || e.next >= (startedAt as number) - liveMs ? e.cursor : bound;
+    return Math.min(initial ? bound : fresh, to);
   }
 
-  /** Fires the due instants of one scenario; returns the number triggered. */
-  async function fireScenario(
-    tenant: string,
-    info: ScenarioInfo & { trigger: CronTrigger },
-    cursor: Cursor,
-    to: number,
-    quota: () => Promise<boolean>,
-  ): Promise<number> {
-    const { schedule, timezone = 'UTC' } = info.trigger;
-    const fields = { tenant, scenarioId: info.id };
+  /** Fires the due instants of one entry and moves it on; returns the number triggered. */
+  async function fireEntry(e: CronEntry, to: number, fresh: number, initial: boolean): Promise<number> {
+    const { tenant, scenarioId } = e;
+    const fields = { tenant, scenarioId };
+    const [scenario, enabled] = await Promise.all([platform.scenarios.get(tenant, scenarioId), platform.scenarios.isEnabled(tenant, scenarioId)]);
+    if (!scenario || !enabled || scenario.trigger.type !== 'cron') {
+      // Disabled or deleted since (its store write removes the entry too): forget it.
+      await index.advance(e, null, to);
+      return 0;
+    }
+    const trigger = scenario.trigger as CronTrigger;
+    const { schedule, timezone = 'UTC' } = trigger;
+    const k = key(tenant, scenarioId);
     const scheduleId = `${schedule}\u0000${timezone}`;
+    const from = fromOf(e, trigger, to, fresh, initial);
     let instants: Date[];
     try {
-      instants = instantsBetween(schedule, timezone, new Date(cursor.last), new Date(to), maxPerTick);
-      badSchedules.delete(key(tenant, info.id));
+      instants = instantsBetween(schedule, timezone, new Date(from), new Date(to), maxPerTick);
+      badSchedules.delete(k);
     } catch (err) {
-      // Not a store failure: it will not get better until the scenario is redeployed.
-      if (badSchedules.get(key(tenant, info.id)) !== scheduleId) {
-        badSchedules.set(key(tenant, info.id), scheduleId);
+      // Not a store failure: it will not get better until the scenario is redeployed (which
+      // marks the entry fresh again); until then it is not due.
+      if (badSchedules.get(k) !== scheduleId) {
+        badSchedules.set(k, scheduleId);
         log.warn({ ...fields, schedule, timezone, err: message(err) }, 'scheduler: cannot compute the schedule; the scenario does not fire');
       }
-      cursor.last = to;
+      await index.advance(e, Number.POSITIVE_INFINITY, to);
       return 0;
     }
     let fired = 0;
+    let cursor = from;
+    let exhausted: Promise<boolean> | null = null;
+    let complete = instants.length < maxPerTick;
     for (const instant of instants) {
-      const t = instant.getTime();
       const iso = instant.toISOString();
-      const context = `fire\u0000${key(tenant, info.id)}`;
+      const context = `fire\u0000${k}`;
       try {
-        const exhausted = await willBeRejected(tenant, info.id, quota);
-        const { run, created } = await platform.fire(tenant, info.id, info.trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso }, instant);
+        const rejected = scenario.billable !== false && (await (exhausted ??= quotaExhausted(tenant)));
+        const { run, created } = await platform.fire(tenant, scenarioId, trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso }, instant);
         if (created) {
           fired++;
-          if (exhausted) {
+          if (rejected) {
             log.warn(
               { ...fields, instant: iso, runId: run.runId },
               "scheduler: fired, but the tenant's quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)",
@@ -197,78 +216,77 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
         ok(context, fields, 'firing');
       } catch (err) {
         fail(context, { ...fields, instant: iso }, err, 'firing');
-        // Keep the cursor before this instant: it is tried again next tick.
-        return fired;
+        // The cursor stays before this instant: it is due again, tried next tick.
+        complete = false;
+        break;
       }
-      cursor.last = t;
+      cursor = instant.getTime();
     }
-    // Fewer than the cap: nothing else is due up to `to`.
-    if (instants.length < maxPerTick) cursor.last = to;
+    if (complete) cursor = to;
+    // The next instant after the cursor: due at once when firing stopped early.
+    const next = nextInstants(schedule, timezone, new Date(cursor), 1)[0]?.getTime() ?? Number.POSITIVE_INFINITY;
+    await index.advance(e, next, cursor);
     return fired;
   }
 
-  async function tickTenant(tenant: string, to: number, fresh: number): Promise<number> {
-    let list: ScenarioInfo[];
-    try {
-      list = await platform.scenarios.list(tenant);
-      ok(`list\u0000${tenant}`, { tenant }, 'listing scenarios');
-    } catch (err) {
-      fail(`list\u0000${tenant}`, { tenant }, err, 'listing scenarios');
-      return 0;
-    }
-    const initial = initialTenants?.has(tenant) === true && !listedTenants.has(tenant);
-    listedTenants.add(tenant);
-
-    const active = new Set<string>();
+  /** Reads one shard's due entries page by page and fires them; returns the number triggered. */
+  async function tickShard(shard: number, to: number, fresh: number): Promise<number> {
+    const initial = !readShards.has(shard);
     let fired = 0;
-    let exhausted: Promise<boolean> | null = null;
-    const quota = () => (exhausted ??= quotaExhausted(tenant));
-    for (const info of list) {
-      if (!info.enabled || info.trigger.type !== 'cron') continue;
-      const trigger = info.trigger as CronTrigger;
-      const k = key(tenant, info.id);
-      active.add(k);
-      let cursor = cursors.get(k);
-      if (!cursor) {
-        // Present at start: catch up. Appeared since: start from the previous tick.
-        const from = initial ? (startedAt as number) - catchUpOf(trigger) : fresh;
-        cursor = { last: Math.min(from, to) };
-        cursors.set(k, cursor);
-      }
+    let offset = 0;
+    for (;;) {
+      let page: CronEntry[];
       try {
-        fired += await fireScenario(tenant, { ...info, trigger }, cursor, to, quota);
+        page = await index.due(shard, to, offset, PAGE);
+        ok(`due\u0000${shard}`, { shard }, 'reading the cron index');
       } catch (err) {
-        // fireScenario handles its own failures; this is a last resort so others still fire.
-        fail(`scenario\u0000${k}`, { tenant, scenarioId: info.id }, err, 'scheduling');
+        fail(`due\u0000${shard}`, { shard }, err, 'reading the cron index');
+        return fired;
       }
+      readShards.add(shard);
+      let left = 0;
+      const counts = await Promise.all(
+        page.map(async (e) => {
+          const k = key(e.tenant, e.scenarioId);
+          if (initial && e.cursor === null) startEntries.add(k);
+          try {
+            const n = await fireEntry(e, to, fresh, startEntries.has(k));
+            startEntries.delete(k);
+            return n;
+          } catch (err) {
+            // fireEntry handles firing failures; this is a store failure for this entry only.
+            fail(`scenario\u0000${key(e.tenant, e.scenarioId)}`, { tenant: e.tenant, scenarioId: e.scenarioId }, err, 'scheduling');
+            left++;
+            return 0;
+          }
+        }),
+      );
+      fired += counts.reduce((a, b) => a + b, 0);
+      if (page.length < PAGE) return fired;
+      // Entries moved on left the due range; those that stayed are skipped on the next page.
+      offset += left;
     }
-    // Disabled or removed scenarios are forgotten: enabling again never fires their past.
-    for (const k of cursors.keys()) {
-      if (k.startsWith(`${tenant}\u0000`) && !active.has(k)) cursors.delete(k);
-    }
-    return fired;
   }
 
   async function runTick(): Promise<number> {
     const to = now().getTime();
     if (!Number.isFinite(to)) throw new Error('the scheduler clock returned an invalid Date');
     startedAt ??= to;
+    if (!prepared && index.prepare) {
+      try {
+        await index.prepare();
+        prepared = true;
+        ok('prepare', {}, 'building the cron index');
+      } catch (err) {
+        fail('prepare', {}, err, 'building the cron index');
+        return 0;
+      }
+    }
     // Scenarios that appear now start from the previous tick (but never before one tick ago,
     // so one enabled during a long outage does not fire what came before it).
     const fresh = Math.max(previousTick ?? to, to - tickMs);
-    let tenants: string[];
-    try {
-      tenants = await platform.scenarios.tenants();
-      ok('tenants', {}, 'listing tenants');
-    } catch (err) {
-      fail('tenants', {}, err, 'listing tenants');
-      return 0;
-    }
-    initialTenants ??= new Set(tenants);
-    // A tenant without scenarios any more: forget its cursors.
-    const present = new Set(tenants);
-    for (const k of cursors.keys()) if (!present.has(k.slice(0, k.indexOf('\u0000')))) cursors.delete(k);
-    const counts = await Promise.all(tenants.map((t) => tickTenant(t, to, fresh)));
+    const shards = Array.from({ length: index.shards }, (_, i) => i);
+    const counts = await Promise.all(shards.map((shard) => tickShard(shard, to, fresh)));
     previousTick = to;
     return counts.reduce((a, b) => a + b, 0);
   }
@@ -325,30 +343,5 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
       if (r) await r.stop();
       await chain;
     },
-  };
-}
-
-/** The default ticker: node-cron when `tickMs` is a whole number of seconds dividing a minute, else a timer. */
-function nodeCronTicker(log: SchedulerLogger): Ticker {
-  return (onTick, tickMs) => {
-    const seconds = tickMs / 1000;
-    if (Number.isInteger(seconds) && seconds >= 1 && 60 % seconds === 0) {
-      const expression = seconds === 1 ? '* * * * * *' : `*/${seconds} * * * * *`;
-      const task: ScheduledTask = cron.createTask(expression, onTick, {
-        name: 'flowmeter-scheduler',
-        // Missed seconds do not matter: each tick covers everything since the last one.
-        suppressMissedWarning: true,
-        logger: {
-          info: () => undefined,
-          debug: () => undefined,
-          warn: (m) => log.warn({}, `scheduler: node-cron: ${m}`),
-          error: (m) => log.warn({}, `scheduler: node-cron: ${message(m)}`),
-        },
-      });
-      void task.start();
-      return { stop: async () => void (await task.destroy()) };
-    }
-    const timer = setInterval(onTick, tickMs);
-    return { stop: () => clearInterval(timer) };
   };
 }

@@ -241,6 +241,41 @@ describe.each(factories)('%s stores', (_name, make) => {
     expect(await scenarios.deploy('v1', scenario)).toEqual({ created: true, changed: true, version: 4 });
   });
 
+  it('cron index: kept by enable, deploy, disable and delete; due entries move on by compare-and-set', async () => {
+    const { scenarios } = await make();
+    const { cron } = scenarios;
+    const due = async (to: number) => (await Promise.all(Array.from({ length: cron.shards }, (_, i) => cron.due(i, to, 0, 100)))).flat();
+    const cronDoc = (schedule: string) => scenarioOf({ id: 'tick', trigger: { type: 'cron', schedule }, start: 'echo', nodes: [fn('echo', 'return msg;')] });
+    await scenarios.deploy('c1', cronDoc('*/5 * * * *'));
+    await scenarios.deploy('c1', scenarioOf({ id: 'manual', start: 'echo', nodes: [fn('echo', 'return msg;')] }));
+    await scenarios.enable('c1', 'manual', undefined);
+    expect(await due(Date.now())).toEqual([]); // not enabled, or not cron
+    await scenarios.enable('c1', 'tick', undefined);
+    const [fresh, ...none] = await due(0);
+    expect(none).toEqual([]);
+    expect(fresh).toMatchObject({ tenant: 'c1', scenarioId: 'tick', cursor: null });
+    expect(fresh!.next).toBeLessThan(0); // a fresh marker: due at once
+    // Moved on: due no more before its next instant; a second move of the same read is refused.
+    expect(await cron.advance(fresh!, 2_000_000, 1_000_000)).toBe(true);
+    expect(await cron.advance(fresh!, 3_000_000, 1_500_000)).toBe(false);
+    expect(await due(1_999_999)).toEqual([]);
+    const [moved] = await due(2_000_000);
+    expect(moved).toMatchObject({ next: 2_000_000, cursor: 1_000_000 });
+    // Redeployed with a new schedule: fresh again, afresh; the old read is stale.
+    await scenarios.deploy('c1', cronDoc('*/10 * * * *'));
+    const [redeployed] = await due(0);
+    expect(redeployed).toMatchObject({ cursor: null });
+    expect(redeployed!.next).toBeLessThan(0);
+    expect(await cron.advance(moved!, 9_000_000, 2_000_000)).toBe(false);
+    // Enabled again after a disable: afresh, no cursor. Deleted: gone.
+    await scenarios.disable('c1', 'tick');
+    expect(await due(Number.MAX_SAFE_INTEGER)).toEqual([]);
+    await scenarios.enable('c1', 'tick', undefined);
+    expect(await due(0)).toMatchObject([{ scenarioId: 'tick', cursor: null }]);
+    await scenarios.delete('c1', 'tick');
+    expect(await due(Number.MAX_SAFE_INTEGER)).toEqual([]);
+  });
+
   it('vars: defaults once, then persisted values', async () => {
     const { vars } = await make();
     expect(await vars.load('t5', 's', { a: 1, b: { x: 2 } })).toEqual({ a: 1, b: { x: 2 } });

@@ -524,6 +524,8 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
     // And it goes on firing live.
     const last = instantAfter(Date.now());
     await firedBy(last, 'C up');
+    // The run is visible before C has logged its firing (it enqueues it first): wait for the line.
+    await c.waitFor(`"instant":"${iso(last)}"`, 8_000);
     await c.stop('SIGKILL');
     note('C killed');
     const stoppedAt = Date.now();

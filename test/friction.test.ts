@@ -54,7 +54,9 @@ describe('on the command line and the API', () => {
   it('--redis with another scheme says it is not a redis:// URL', async () => {
     const r = await runCli(['--redis', 'http://localhost:6379', 'usage']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('flowmeter: --redis "http://localhost:6379" is not a redis:// URL (a http:// URL); write redis://host:6379 or rediss://host:6380\n');
+    expect(r.stderr).toBe(
+      'flowmeter: --redis "http://localhost:6379" is not a redis:// or redis-cluster:// URL (a http:// URL); write redis://host:6379, rediss://host:6380 or redis-cluster://host:7000,host:7001\n',
+    );
   });
 
   it('a form-encoded webhook body arrives as an object', async () => {

@@ -302,14 +302,14 @@ describe('scheduler (embedded)', () => {
     const s = scheduler(p, clock, { logger });
     await s.start();
 
-    // The whole store is down: nothing can be listed.
-    const tenants = p.scenarios.tenants.bind(p.scenarios);
-    p.scenarios.tenants = async () => {
+    // The whole store is down: the cron index cannot be read.
+    const due = p.scenarios.cron.due.bind(p.scenarios.cron);
+    p.scenarios.cron.due = async () => {
       throw new Error('connect ECONNREFUSED');
     };
     expect(await tickUntil(clock, '2027-01-04T10:11:00Z', 30_000, s)).toBe(0);
-    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['scheduler: listing tenants failed; retrying next tick']);
-    p.scenarios.tenants = tenants;
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['scheduler: reading the cron index failed; retrying next tick']);
+    p.scenarios.cron.due = due;
     expect(await s.tick()).toBe(4); // 10:05 and 10:10 of both tenants
     expect(lines.filter((l) => /works again/.test(l.msg))).toHaveLength(1);
 
@@ -359,6 +359,23 @@ describe('scheduler (embedded)', () => {
     expect(lines.find((l) => l.level === 'warn')!.obj).toMatchObject({ scenarioId: 'bad' });
     await endedRuns(p, 'good', 2);
     expect(await runCount(p, 'bad')).toBe(0);
+  });
+
+  it('a scenario present at start whose first handling failed still catches up on the next tick', async () => {
+    const p = embedded();
+    await deploy(p, 'c15', { schedule: '*/5 * * * *', catchUp: 15 * 60_000 });
+    const clock = new Clock('2027-01-04T10:32:00Z');
+    const get = p.scenarios.get.bind(p.scenarios);
+    let failures = 1;
+    p.scenarios.get = async (tenant, id) => {
+      if (failures-- > 0) throw new Error('connect ECONNREFUSED');
+      return get(tenant, id);
+    };
+    const s = scheduler(p, clock);
+    await s.start(); // the store failed: nothing fired
+    expect(await runCount(p, 'c15')).toBe(0);
+    clock.set('2027-01-04T10:32:01Z');
+    expect(await s.tick()).toBe(3); // 10:20, 10:25, 10:30: the window of its start
   });
 
   it('catch-up from trigger.catchUp: oldest first, only within the window', async () => {
@@ -421,10 +438,10 @@ describe('scheduler (embedded)', () => {
     // The store hangs on the next tick until released (a real embedded store, held back).
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
-    const tenants = p.scenarios.tenants.bind(p.scenarios);
-    p.scenarios.tenants = async () => {
+    const due = p.scenarios.cron.due.bind(p.scenarios.cron);
+    p.scenarios.cron.due = async (...args) => {
       await held;
-      return tenants();
+      return due(...args);
     };
     clock.set('2027-01-04T10:05:00Z');
     const stuck = s.tick();
@@ -564,6 +581,26 @@ describe('scheduler (production, Redis)', () => {
     expect(await tickUntil(clock, '2027-01-04T10:10:00Z', 30_000, a2, b2)).toBe(1); // 10:10
     const runs = await endedRuns(a, 'every5', 2);
     expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
+  });
+
+  it('a scheduler started while another runs takes up the shared cursor: an instant between their ticks is not skipped', async () => {
+    const a = await production();
+    const b = await production(a.redisKeys.prefix);
+    await deploy(a, 'every5', { schedule: '*/5 * * * *' });
+    worker(a);
+    const clock = new Clock('2027-01-04T10:04:00Z');
+    const live = scheduler(a, clock);
+    await live.start();
+    clock.set('2027-01-04T10:04:59.500Z');
+    expect(await live.tick()).toBe(0);
+    // B starts (no catch-up) just after 10:05, before A's next tick: A is live (its cursor is
+    // recent), so B fires 10:05 from A's cursor instead of starting at its own start.
+    clock.set('2027-01-04T10:05:00.400Z');
+    const late = scheduler(b, clock);
+    await late.start();
+    clock.set('2027-01-04T10:05:00.500Z');
+    expect(await live.tick()).toBe(0);
+    expect(firedAts(await endedRuns(a, 'every5', 1))).toEqual(['2027-01-04T10:05:00.000Z']);
   });
 
   it('quota exhausted: firings are recorded as rejected runs with QUOTA_EXHAUSTED', async () => {

@@ -8,12 +8,14 @@
   with SET NX EX 86400 in the same script as the run's creation: if it is already held, the run
   is not created and the first request's run id is returned instead.
 
+  Every key is the tenant's (one hash slot): the set of tenants is added to before the script
+  (redis/run-store.ts).
+
   KEYS[1]  the tenant's runs index (zset: run id by creation time, ms)
-  KEYS[2]  the set of tenants
-  KEYS[2 + i]  run hash of the i-th run (i = 1..n), then the idempotency keys used
+  KEYS[1 + i]  run hash of the i-th run (i = 1..n), then the idempotency keys used
 
   ARGV[1]  now, ms            ARGV[2]  oldest creation time kept in the index, ms
-  ARGV[3]  the tenant         ARGV[4]  n runs          ARGV[5]  s scenario snapshots
+  ARGV[3]  the tenant (unused here)   ARGV[4]  n runs          ARGV[5]  s scenario snapshots
   then n groups of 6: run id, record JSON, status, index of its scenario snapshot (1..s),
   payload JSON, index in KEYS of its idempotency key (0: none); then the s scenario snapshots
 
@@ -24,7 +26,7 @@ local n, s = tonumber(ARGV[4]), tonumber(ARGV[5])
 local scenarios = 5 + 6 * n
 local out = {}
 for i = 0, n - 1 do
-  local key, a = KEYS[3 + i], 6 + 6 * i
+  local key, a = KEYS[2 + i], 6 + 6 * i
   local idem = tonumber(ARGV[a + 5])
   local first = false
   if idem > 0 then
@@ -42,5 +44,4 @@ for i = 0, n - 1 do
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
 return out
