@@ -27,6 +27,9 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmCreate', script: 'create', keys: null },
   { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
   { name: 'fmDeploy', script: 'deploy', keys: 3 },
+  { name: 'fmDispatch', script: 'dispatch', keys: 6 },
+  { name: 'fmSweep', script: 'sweep', keys: 6 },
+  { name: 'fmHandoff', script: 'handoff', keys: 2 },
 ];
 
 const sources = new Map<string, string>();
@@ -48,6 +51,12 @@ export type FlowRedis = Redis & {
   fmAutoResume(...args: Array<string | number>): Promise<string>;
   /** deploy.lua: { created, changed, version }. */
   fmDeploy(...args: Array<string | number>): Promise<[number, number, number]>;
+  /** dispatch.lua: { job id, wake at (ms), picked ref JSON... }. */
+  fmDispatch(...args: Array<string | number>): Promise<Array<string | number>>;
+  /** sweep.lua: runs put back. */
+  fmSweep(...args: Array<string | number>): Promise<number>;
+  /** handoff.lua: the new job id. */
+  fmHandoff(...args: Array<string | number>): Promise<string>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 };

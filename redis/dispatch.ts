@@ -1,0 +1,304 @@
+/**
+ * Fair dispatch (SPEC §10 "Flow control", "Fairness"): runs wait in per-tenant ready lists of
+ * their queue shard, and dispatch.lua moves them into BullMQ in weighted fair order, within the
+ * tenants' and scenarios' limits, only as far as the live workers' capacity goes, so BullMQ never
+ * holds a backlog for a newly active tenant to wait behind (see engine/README.md).
+ *
+ * Calls are coalesced per shard: one dispatch.lua call in flight per process and shard, which
+ * carries every push, release and worker registration that came in while the previous one ran.
+ * Dispatch happens after pushes (triggers, resumes), after runs end, on each worker heartbeat,
+ * and when a throttled tenant's window opens; nothing polls.
+ */
+import type { FlowRedis } from './client.js';
+import type { Keys } from './keys.js';
+import type { RunQueue, RunRef } from './queue.js';
+import { shardOf } from './shards.js';
+
+/** Most runs picked by one dispatch call (one BullMQ job). */
+export const MAX_PICK = 64;
+/** How long limits read for a push are reused, ms (a changed limit applies after at most this). */
+const LIMITS_CACHE_MS = 2000;
+
+/** A tenant's flow-control fields (quota `concurrency`, `weight`). */
+export interface TenantLimits {
+  concurrency?: number;
+  weight?: number;
+}
+
+/** A scenario's flow-control fields. */
+export interface ScenarioLimits {
+  concurrency?: number;
+  throttle?: { limit: number; periodMs: number };
+}
+
+export interface DispatcherOptions {
+  redis: FlowRedis;
+  keys: Keys;
+  queue: RunQueue;
+  shards: number;
+  /** The tenant's limits (its quota). */
+  tenantLimits(tenant: string): Promise<TenantLimits>;
+  /** The stored scenario's limits (null: no such scenario). */
+  scenarioLimits(tenant: string, scenarioId: string): Promise<ScenarioLimits | null>;
+  /** A failure no caller waits for (adding a picked job, a timer's dispatch). */
+  onError?: (err: unknown) => void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** What one shard's next dispatch.lua call carries. */
+interface Lane {
+  push: RunRef[];
+  ended: string[];
+  waiters: Waiter[];
+  worker: { id: string; capacity: number; lifeMs: number } | null;
+  busy: boolean;
+  kick: boolean;
+  timer: NodeJS.Timeout | null;
+  timerAt: number;
+}
+
+export class Dispatcher {
+  private readonly lanes: Lane[];
+  private readonly cache = new Map<string, { at: number; value: Promise<string> }>();
+  private closed = false;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.lanes = Array.from({ length: opts.shards }, () => ({
+      push: [],
+      ended: [],
+      waiters: [],
+      worker: null,
+      busy: false,
+      kick: false,
+      timer: null,
+      timerAt: 0,
+    }));
+  }
+
+  /** The shard of a tenant's runs. */
+  shardOf(tenant: string): number {
+    return shardOf(tenant, this.opts.shards);
+  }
+
+  /** Queues persisted runs (each at most once while queued or executing), then dispatches. */
+  push(refs: RunRef[]): Promise<void> {
+    return this.each(refs, (lane, r) => lane.push.push(r));
+  }
+
+  /** Releases runs that ended (or were given up): their limits count them no more. Idempotent. */
+  ended(refs: RunRef[]): Promise<void> {
+    return this.each(refs, (lane, r) => lane.ended.push(r.runId));
+  }
+
+  /** Dispatches every shard (a worker starting, a heartbeat). */
+  async kick(): Promise<void> {
+    await Promise.all(this.lanes.map((_, shard) => this.call(shard, () => undefined)));
+  }
+
+  /** Registers (capacity > 0) or removes a worker in every shard; its registration lasts `lifeMs`. */
+  async register(id: string, capacity: number, lifeMs: number): Promise<void> {
+    await Promise.all(
+      this.lanes.map((_, shard) =>
+        this.call(shard, (lane) => {
+          lane.worker = { id, capacity, lifeMs };
+        }),
+      ),
+    );
+  }
+
+  /** sweep.lua on every shard: dispatched runs whose job never arrived go back to ready. */
+  async sweep(ageMs = 10_000): Promise<number> {
+    const { redis, keys } = this.opts;
+    const back = await Promise.all(
+      this.lanes.map((_, shard) => redis.fmSweep(...keys.fair(shard), keys.fairBase(shard), `${keys.queueTag(shard)}:runs:`, ageMs, 500)),
+    );
+    const total = back.reduce((a, b) => a + b, 0);
+    if (total > 0) await this.kick();
+    return total;
+  }
+
+  /** Hands dispatched runs of a job on to a job of their own (a worker without places for them). */
+  async handOff(refs: RunRef[]): Promise<void> {
+    if (refs.length === 0) return;
+    const shard = this.shardOf(refs[0]!.tenant);
+    const { redis, keys } = this.opts;
+    const jobId = await redis.fmHandoff(keys.fair(shard)[2]!, keys.fair(shard)[4]!, jobPrefix(shard), ...refs.map((r) => r.runId));
+    await this.opts.queue.add(shard, jobId, refs);
+  }
+
+  /** Why each queued run waits (a limit holding it), or undefined. */
+  async waiting(items: Array<{ tenant: string; scenarioId: string }>): Promise<Array<string | undefined>> {
+    if (items.length === 0) return [];
+    const { redis, keys } = this.opts;
+    const pipe = redis.pipeline();
+    for (const { tenant, scenarioId } of items) pipe.hmget(keys.fair(this.shardOf(tenant))[4]!, `why:${tenant}`, `why:${tenant}\n${scenarioId}`);
+    const rows = (await pipe.exec()) ?? [];
+    return rows.map(([, v]) => {
+      const [t, s] = (v ?? []) as Array<string | null>;
+      return t ?? s ?? undefined;
+    });
+  }
+
+  /** Runs queued or dispatched and not released yet, over every shard. */
+  async depth(): Promise<number> {
+    const { redis, keys } = this.opts;
+    const n = await Promise.all(this.lanes.map((_, shard) => redis.hlen(keys.fair(shard)[2]!)));
+    return n.reduce((a, b) => a + b, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const lane of this.lanes) if (lane.timer) clearTimeout(lane.timer);
+  }
+
+  private async each(refs: RunRef[], add: (lane: Lane, r: RunRef) => void): Promise<void> {
+    const byShard = new Map<number, RunRef[]>();
+    for (const r of refs) {
+      const s = this.shardOf(r.tenant);
+      const list = byShard.get(s);
+      if (list) list.push(r);
+      else byShard.set(s, [r]);
+    }
+    await Promise.all([...byShard].map(([shard, rs]) => this.call(shard, (lane) => rs.forEach((r) => add(lane, r)))));
+  }
+
+  /** Adds to the shard's next call and resolves once a call carrying it has returned. */
+  private call(shard: number, add: (lane: Lane) => void): Promise<void> {
+    const lane = this.lanes[shard]!;
+    add(lane);
+    lane.kick = true;
+    const done = new Promise<void>((resolve, reject) => lane.waiters.push({ resolve, reject }));
+    if (!lane.busy) void this.drain(shard);
+    return done;
+  }
+
+  private async drain(shard: number): Promise<void> {
+    const lane = this.lanes[shard]!;
+    lane.busy = true;
+    try {
+      while (lane.kick) {
+        lane.kick = false;
+        const push = lane.push.splice(0);
+        const ended = lane.ended.splice(0);
+        const waiters = lane.waiters.splice(0);
+        const worker = lane.worker;
+        lane.worker = null;
+        let picked = 0;
+        try {
+          picked = await this.dispatchOnce(shard, push, ended, worker);
+          for (const w of waiters) w.resolve();
+        } catch (err) {
+          for (const w of waiters) w.reject(err);
+        }
+        // A full pick may have left room: go on.
+        if (picked >= MAX_PICK) lane.kick = true;
+      }
+    } finally {
+      lane.busy = false;
+    }
+  }
+
+  private async dispatchOnce(shard: number, push: RunRef[], ended: string[], worker: Lane['worker']): Promise<number> {
+    const { redis, keys } = this.opts;
+    const limits = push.length > 0 ? await this.limitFields(push) : [];
+    const out = (await redis.fmDispatch(
+      ...keys.fair(shard),
+      keys.fairBase(shard),
+      this.closed ? 0 : MAX_PICK,
+      jobPrefix(shard),
+      worker?.id ?? '',
+      worker?.capacity ?? 0,
+      worker?.lifeMs ?? 0,
+      limits.length / 2,
+      ...limits,
+      ended.length,
+      ...ended,
+      push.length,
+      ...push.map((r) => JSON.stringify({ tenant: r.tenant, runId: r.runId, ...(r.scenarioId !== undefined && { scenarioId: r.scenarioId }) })),
+    )) as Array<string | number>;
+    const [jobId, wake, ...refs] = out;
+    this.wakeAt(shard, Number(wake));
+    if (refs.length > 0) {
+      // The runs are dispatched: a failure to add their job leaves them to sweep.lua.
+      await this.opts.queue
+        .add(
+          shard,
+          String(jobId),
+          refs.map((r) => JSON.parse(String(r)) as RunRef),
+        )
+        .catch((err) => this.opts.onError?.(err));
+    }
+    return refs.length;
+  }
+
+  /** Dispatches the shard again when a parked tenant's throttle window opens. */
+  private wakeAt(shard: number, at: number): void {
+    const lane = this.lanes[shard]!;
+    if (at <= 0 || this.closed || (lane.timer && lane.timerAt <= at)) return;
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timerAt = at;
+    lane.timer = setTimeout(
+      () => {
+        lane.timer = null;
+        this.call(shard, () => undefined).catch((err) => this.opts.onError?.(err));
+      },
+      Math.max(0, at - Date.now()) + 5,
+    );
+    lane.timer.unref();
+  }
+
+  /** The `lt:` and `ls:` fields (lib-fair.lua) of the tenants and scenarios of `refs`, flat. */
+  private async limitFields(refs: RunRef[]): Promise<string[]> {
+    const fields = new Map<string, Promise<string>>();
+    for (const r of refs) {
+      const t = `lt:${r.tenant}`;
+      if (!fields.has(t))
+        fields.set(
+          t,
+          this.cached(t, async () => tenantField(await this.opts.tenantLimits(r.tenant))),
+        );
+      if (r.scenarioId === undefined) continue;
+      const s = `ls:${r.tenant}\n${r.scenarioId}`;
+      if (!fields.has(s))
+        fields.set(
+          s,
+          this.cached(s, async () => scenarioField(await this.opts.scenarioLimits(r.tenant, r.scenarioId!))),
+        );
+    }
+    const values = await Promise.all(fields.values());
+    return [...fields.keys()].flatMap((f, i) => [f, values[i]!]);
+  }
+
+  private cached(key: string, read: () => Promise<string>): Promise<string> {
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && now - hit.at < LIMITS_CACHE_MS) return hit.value;
+    if (this.cache.size > 10_000) this.cache.clear();
+    const value = read();
+    this.cache.set(key, { at: now, value });
+    value.catch(() => this.cache.delete(key));
+    return value;
+  }
+
+  /** Forgets cached limits of a tenant (its quota changed). */
+  forget(tenant: string): void {
+    for (const k of this.cache.keys()) if (k === `lt:${tenant}` || k.startsWith(`ls:${tenant}\n`)) this.cache.delete(k);
+  }
+}
+
+/** Job ids of a shard's dispatched jobs: this prefix and a sequence number (dispatch.lua). */
+function jobPrefix(shard: number): string {
+  return `f${shard}.`;
+}
+
+function tenantField(l: TenantLimits): string {
+  return `${l.concurrency ?? 0} ${l.weight ?? 1}`;
+}
+
+function scenarioField(l: ScenarioLimits | null): string {
+  return `${l?.concurrency ?? 0} ${l?.throttle?.limit ?? 0} ${l?.throttle?.periodMs ?? 0}`;
+}

@@ -1,0 +1,59 @@
+--[[
+  dispatch.lua: the fair dispatcher of one queue shard (see lib-fair.lua for its keys and
+  order). In one call: record the limits of the tenants and scenarios being pushed, register a
+  worker's capacity, release ended runs, push new ready runs, then pick the runs to start now.
+  The caller adds the picked runs to BullMQ as one job under the returned job id (re-adding it
+  is a no-op; a pick whose job never arrives is put back by sweep.lua). BullMQ so never holds
+  more than about what workers can execute: a tenant that becomes active is among the next to
+  start, whatever backlog others have in their ready lists.
+
+  KEYS[1..6]  active, parked, where, inflight, state, workers (lib-fair.lua)
+
+  ARGV[1]  BASE: the shard's tag followed by ':f' (names the ready lists and throttle windows)
+  ARGV[2]  most runs to pick (0: pick none)
+  ARGV[3]  the job id prefix of this shard (the job id is it followed by a sequence number)
+  ARGV[4]  a worker id ('' = none), ARGV[5] its capacity (0: it leaves), ARGV[6] lifetime ms
+  ARGV[7]  n limit fields, then n pairs: field (lt:<t> or ls:<t>\n<s>), value (see lib-fair.lua)
+  then m ended runs: m, then m run ids
+  then k runs to push: k, then k ref JSONs { tenant, runId, scenarioId }, oldest first
+
+  Returns  { job id ('' when nothing was picked), when to call again for a parked tenant
+             (ms since the epoch, 0: none), picked ref JSON, ... }; never fails
+]]
+--- @include "lib-fair"
+
+local now = now_ms()
+if ARGV[4] ~= '' then
+  if tonumber(ARGV[5]) > 0 then
+    redis.call('HSET', WORKERS, ARGV[4], ARGV[5] .. ' ' .. (now + tonumber(ARGV[6])))
+  else
+    redis.call('HDEL', WORKERS, ARGV[4])
+  end
+end
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', STATE, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local m = tonumber(ARGV[i])
+for j = i + 1, i + m do release(ARGV[j]) end
+i = i + m + 1
+local k = tonumber(ARGV[i])
+for j = i + 1, i + k do push(ARGV[j], false) end
+
+local most = tonumber(ARGV[2])
+local b = ''
+local picked, wake = {}, 0
+if most > 0 then
+  b = ARGV[3] .. redis.call('HINCRBY', STATE, 'seq', 1)
+  picked, wake = pick(most, b, now)
+  if #picked == 0 then
+    b = ''
+  end
+else
+  local next = redis.call('ZRANGE', PARKED, 0, 0, 'WITHSCORES')
+  wake = (#next > 0) and tonumber(next[2]) or 0
+end
+local out = { b, wake }
+for _, ref in ipairs(picked) do out[#out + 1] = ref end
+return out
