@@ -86,12 +86,12 @@ export class Dispatcher {
 
   /** Queues persisted runs (each at most once while queued or executing), then dispatches. */
   push(refs: RunRef[]): Promise<void> {
-    return this.each(refs, (lane, r) => lane.push.push(r));
+    return this.each(refs, (lane, r) => void lane.push.push(r));
   }
 
   /** Releases runs that ended (or were given up): their limits count them no more. Idempotent. */
   ended(refs: RunRef[]): Promise<void> {
-    return this.each(refs, (lane, r) => lane.ended.push(r.runId));
+    return this.each(refs, (lane, r) => void lane.ended.push(r.runId));
   }
 
   /** Dispatches every shard (a worker starting, a heartbeat). */
@@ -163,7 +163,13 @@ export class Dispatcher {
       if (list) list.push(r);
       else byShard.set(s, [r]);
     }
-    await Promise.all([...byShard].map(([shard, rs]) => this.call(shard, (lane) => rs.forEach((r) => add(lane, r)))));
+    await Promise.all(
+      [...byShard].map(([shard, rs]) =>
+        this.call(shard, (lane) => {
+          for (const r of rs) add(lane, r);
+        }),
+      ),
+    );
   }
 
   /** Adds to the shard's next call and resolves once a call carrying it has returned. */
