@@ -64,6 +64,8 @@ interface Lane {
 export class Dispatcher {
   private readonly lanes: Lane[];
   private readonly cache = new Map<string, { at: number; value: Promise<string> }>();
+  /** Tenants and scenarios this process pushed or ended runs of lately: heartbeats refresh their limits. */
+  private readonly known = new Map<string, RunRef>();
   private closed = false;
 
   constructor(private readonly opts: DispatcherOptions) {
@@ -86,11 +88,13 @@ export class Dispatcher {
 
   /** Queues persisted runs (each at most once while queued or executing), then dispatches. */
   push(refs: RunRef[]): Promise<void> {
+    for (const r of refs) this.remember(r);
     return this.each(refs, (lane, r) => void lane.push.push(r));
   }
 
   /** Releases runs that ended (or were given up): their limits count them no more. Idempotent. */
   ended(refs: RunRef[]): Promise<void> {
+    for (const r of refs) this.remember(r);
     return this.each(refs, (lane, r) => void lane.ended.push(r.runId));
   }
 
@@ -210,7 +214,10 @@ export class Dispatcher {
 
   private async dispatchOnce(shard: number, push: RunRef[], ended: string[], worker: Lane['worker']): Promise<number> {
     const { redis, keys } = this.opts;
-    const limits = push.length > 0 ? await this.limitFields(push) : [];
+    // A worker's heartbeat also refreshes the limits of the tenants and scenarios it knows, so a
+    // changed limit reaches runs already queued (each push refreshes its own).
+    const limitRefs = worker ? [...push, ...this.known.values()] : push;
+    const limits = limitRefs.length > 0 ? await this.limitFields(limitRefs) : [];
     const out = (await redis.fmDispatch(
       ...keys.fair(shard),
       keys.fairBase(shard),
@@ -288,6 +295,13 @@ export class Dispatcher {
     this.cache.set(key, { at: now, value });
     value.catch(() => this.cache.delete(key));
     return value;
+  }
+
+  private remember(r: RunRef): void {
+    const key = `${r.tenant}\n${r.scenarioId ?? ''}`;
+    this.known.delete(key);
+    this.known.set(key, r);
+    if (this.known.size > 256) this.known.delete(this.known.keys().next().value!);
   }
 
   /** Forgets cached limits of a tenant (its quota changed). */

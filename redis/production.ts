@@ -113,7 +113,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
   });
   const notifications = new RedisNotificationStore(redis, keys);
-  const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
+  const runs = new RedisRunStore(redis, keys, {
+    retentionDays: opts.retentionDays,
+    onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at),
+    waiting: (items) => dispatcher?.waiting(items) ?? Promise.resolve([]),
+  });
   const vars = new RedisVarStore(redis, keys);
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
   const rejectedLimit = rejectedBytesLimit(env);

@@ -21,7 +21,7 @@ function formatList(list: RunSummary[]): string {
   return `${list
     .map(
       (r) =>
-        `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}`,
+        `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}${r.waiting ? `  waiting: ${r.waiting}` : ''}`,
     )
     .join('\n')}\n`;
 }

@@ -13,7 +13,8 @@
   ARGV[2]  most runs to pick (0: pick none)
   ARGV[3]  the job id prefix of this shard (the job id is it followed by a sequence number)
   ARGV[4]  a worker id ('' = none), ARGV[5] its capacity (0: it leaves), ARGV[6] lifetime ms
-  ARGV[7]  n limit fields, then n pairs: field (lt:<t> or ls:<t>\n<s>), value (see lib-fair.lua)
+  ARGV[7]  n limit fields, then n pairs: field (lt:<t> or ls:<t>\n<s>), value (see lib-fair.lua);
+           a field whose value changes wakes its tenant, should it be parked
   then m ended runs: m, then m run ids
   then k runs to push: k, then k ref JSONs { tenant, runId, scenarioId }, oldest first
 
@@ -32,7 +33,11 @@ if ARGV[4] ~= '' then
 end
 local i = 8
 for _ = 1, tonumber(ARGV[7]) do
-  redis.call('HSET', STATE, ARGV[i], ARGV[i + 1])
+  -- A changed limit wakes its tenant: the runs it held may start now.
+  if redis.call('HGET', STATE, ARGV[i]) ~= ARGV[i + 1] then
+    redis.call('HSET', STATE, ARGV[i], ARGV[i + 1])
+    activate(string.match(string.sub(ARGV[i], 4), '^[^\n]*'))
+  end
   i = i + 2
 end
 local m = tonumber(ARGV[i])
