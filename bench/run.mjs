@@ -8,7 +8,8 @@
  * from the CLI (`node --no-node-snapshot bin/flowmeter.js --redis URL --prefix P worker`).
  *
  * Environment:
- *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency   run only these phases
+ *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,noisy,faircost   run only these phases
+ *   BENCH_BASE=DIR      faircost: the build to compare with (a checkout with dist/ built)
  *   BENCH_PROFILE=DIR   start worker processes with `--cpu-prof --cpu-prof-dir DIR`
  *                       (summarise with `node bench/profile-top.mjs DIR/*.cpuprofile`)
  *   BENCH_SCALE=0.25    scale the timed windows (quick smoke runs)
@@ -53,6 +54,8 @@ async function main() {
   const { onenodePhase } = await import('./phases/onenode.mjs');
   const { rssPhase } = await import('./phases/rss.mjs');
   const { latencyPhase } = await import('./phases/latency.mjs');
+  const { noisyPhase } = await import('./phases/noisy.mjs');
+  const { faircostPhase } = await import('./phases/faircost.mjs');
 
   const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
   const want = (phase) => !ONLY || ONLY.has(phase);
@@ -112,7 +115,7 @@ async function main() {
   // ==========================================================================================
   // Queue mode: a private redis-server
   // ==========================================================================================
-  const queuePhases = ['throughput', 'long', 'onenode', 'rss', 'latency'].filter(want);
+  const queuePhases = ['throughput', 'long', 'onenode', 'rss', 'latency', 'noisy', 'faircost'].filter(want);
   let redis = null;
   let diag = null;
   if (queuePhases.length > 0) {
@@ -138,6 +141,9 @@ async function main() {
   if (redis && want('rss')) await rssPhase(ctx);
   // 8. Latency: trigger → finished run record, idle worker
   if (redis && want('latency')) await latencyPhase(ctx);
+  // 9. Noisy neighbour: a tenant's latency behind another's backlog; 10. the fairness layer's cost
+  if (redis && want('noisy')) await noisyPhase(ctx);
+  if (redis && want('faircost')) await faircostPhase(ctx);
 
   if (redis) {
     try {
