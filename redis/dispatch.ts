@@ -9,37 +9,28 @@
  * Dispatch happens after pushes (triggers, resumes), after runs end, on each worker heartbeat,
  * and when a throttled tenant's window opens; nothing polls.
  */
+import { randomUUID } from 'node:crypto';
 import type { FlowRedis } from './client.js';
+import { FlowLimits, type LimitSources } from './flow-limits.js';
 import type { Keys } from './keys.js';
 import type { RunQueue, RunRef } from './queue.js';
 import { shardOf } from './shards.js';
 
 /** Most runs picked by one dispatch call (one BullMQ job). */
 export const MAX_PICK = 64;
-/** How long limits read for a push are reused, ms (a changed limit applies after at most this). */
-const LIMITS_CACHE_MS = 2000;
 
-/** A tenant's flow-control fields (quota `concurrency`, `weight`). */
-export interface TenantLimits {
-  concurrency?: number;
-  weight?: number;
-}
+/** How often this process's workers renew their registration (and dispatch), ms. */
+const HEARTBEAT_MS = 2000;
+/** How long a registration lasts without renewal, ms (a dead worker's places lapse after it). */
+const WORKER_LIFE_MS = 10_000;
+/** Every how many heartbeats sweep.lua looks for lost dispatches. */
+const SWEEP_EVERY = 5;
 
-/** A scenario's flow-control fields. */
-export interface ScenarioLimits {
-  concurrency?: number;
-  throttle?: { limit: number; periodMs: number };
-}
-
-export interface DispatcherOptions {
+export interface DispatcherOptions extends LimitSources {
   redis: FlowRedis;
   keys: Keys;
   queue: RunQueue;
   shards: number;
-  /** The tenant's limits (its quota). */
-  tenantLimits(tenant: string): Promise<TenantLimits>;
-  /** The stored scenario's limits (null: no such scenario). */
-  scenarioLimits(tenant: string, scenarioId: string): Promise<ScenarioLimits | null>;
   /** A failure no caller waits for (adding a picked job, a timer's dispatch). */
   onError?: (err: unknown) => void;
 }
@@ -54,7 +45,7 @@ interface Lane {
   push: RunRef[];
   ended: string[];
   waiters: Waiter[];
-  worker: { id: string; capacity: number; lifeMs: number } | null;
+  workers: Map<string, { capacity: number; lifeMs: number }>;
   busy: boolean;
   kick: boolean;
   timer: NodeJS.Timeout | null;
@@ -63,17 +54,20 @@ interface Lane {
 
 export class Dispatcher {
   private readonly lanes: Lane[];
-  private readonly cache = new Map<string, { at: number; value: Promise<string> }>();
-  /** Tenants and scenarios this process pushed or ended runs of lately: heartbeats refresh their limits. */
-  private readonly known = new Map<string, RunRef>();
+  private readonly limits: FlowLimits;
+  /** This process's workers and their places. */
+  private readonly workers = new Map<string, number>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private beats = 0;
   private closed = false;
 
   constructor(private readonly opts: DispatcherOptions) {
+    this.limits = new FlowLimits(opts);
     this.lanes = Array.from({ length: opts.shards }, () => ({
       push: [],
       ended: [],
       waiters: [],
-      worker: null,
+      workers: new Map(),
       busy: false,
       kick: false,
       timer: null,
@@ -88,13 +82,13 @@ export class Dispatcher {
 
   /** Queues persisted runs (each at most once while queued or executing), then dispatches. */
   push(refs: RunRef[]): Promise<void> {
-    for (const r of refs) this.remember(r);
+    for (const r of refs) this.limits.remember(r);
     return this.each(refs, (lane, r) => void lane.push.push(r));
   }
 
   /** Releases runs that ended (or were given up): their limits count them no more. Idempotent. */
   ended(refs: RunRef[]): Promise<void> {
-    for (const r of refs) this.remember(r);
+    for (const r of refs) this.limits.remember(r);
     return this.each(refs, (lane, r) => void lane.ended.push(r.runId));
   }
 
@@ -103,12 +97,43 @@ export class Dispatcher {
     await Promise.all(this.lanes.map((_, shard) => this.call(shard, () => undefined)));
   }
 
+  /**
+   * Registers a worker of this process with `capacity` places in every shard, renewed by a
+   * heartbeat (which also dispatches, and now and then sweeps) until removeWorker.
+   */
+  addWorker(capacity: number): string {
+    const id = randomUUID();
+    this.workers.set(id, capacity);
+    this.register(id, capacity, WORKER_LIFE_MS).catch((err) => this.opts.onError?.(err));
+    this.heartbeat ??= setInterval(() => {
+      for (const [w, c] of this.workers) this.register(w, c, WORKER_LIFE_MS).catch(() => undefined);
+      if (++this.beats % SWEEP_EVERY === 0) this.sweep().catch(() => undefined);
+    }, HEARTBEAT_MS);
+    return id;
+  }
+
+  /**
+   * Takes a worker's places away (`all`: every worker of this process). Waits at most a second
+   * for Redis: a registration not removed lapses by itself.
+   */
+  async removeWorker(id: string | 'all'): Promise<void> {
+    const ids = id === 'all' ? [...this.workers.keys()] : [id];
+    if (this.workers.size === ids.length && this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = null;
+    }
+    const gone = Promise.all(ids.map((w) => (this.workers.delete(w) ? this.register(w, 0, 0).catch(() => undefined) : undefined)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([gone, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+  }
+
   /** Registers (capacity > 0) or removes a worker in every shard; its registration lasts `lifeMs`. */
   async register(id: string, capacity: number, lifeMs: number): Promise<void> {
     await Promise.all(
       this.lanes.map((_, shard) =>
         this.call(shard, (lane) => {
-          lane.worker = { id, capacity, lifeMs };
+          lane.workers.set(id, { capacity, lifeMs });
         }),
       ),
     );
@@ -156,6 +181,7 @@ export class Dispatcher {
 
   close(): void {
     this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     for (const lane of this.lanes) if (lane.timer) clearTimeout(lane.timer);
   }
 
@@ -195,11 +221,11 @@ export class Dispatcher {
         const push = lane.push.splice(0);
         const ended = lane.ended.splice(0);
         const waiters = lane.waiters.splice(0);
-        const worker = lane.worker;
-        lane.worker = null;
+        const workers = [...lane.workers];
+        lane.workers.clear();
         let picked = 0;
         try {
-          picked = await this.dispatchOnce(shard, push, ended, worker);
+          picked = await this.dispatchOnce(shard, push, ended, workers);
           for (const w of waiters) w.resolve();
         } catch (err) {
           for (const w of waiters) w.reject(err);
@@ -212,20 +238,19 @@ export class Dispatcher {
     }
   }
 
-  private async dispatchOnce(shard: number, push: RunRef[], ended: string[], worker: Lane['worker']): Promise<number> {
+  private async dispatchOnce(shard: number, push: RunRef[], ended: string[], workers: Array<[string, { capacity: number; lifeMs: number }]>): Promise<number> {
     const { redis, keys } = this.opts;
     // A worker's heartbeat also refreshes the limits of the tenants and scenarios it knows, so a
     // changed limit reaches runs already queued (each push refreshes its own).
-    const limitRefs = worker ? [...push, ...this.known.values()] : push;
-    const limits = limitRefs.length > 0 ? await this.limitFields(limitRefs) : [];
+    const limitRefs = workers.length > 0 ? [...push, ...this.limits.recent()] : push;
+    const limits = limitRefs.length > 0 ? await this.limits.fields(limitRefs) : [];
     const out = (await redis.fmDispatch(
       ...keys.fair(shard),
       keys.fairBase(shard),
       this.closed ? 0 : MAX_PICK,
       jobPrefix(shard),
-      worker?.id ?? '',
-      worker?.capacity ?? 0,
-      worker?.lifeMs ?? 0,
+      workers.length,
+      ...workers.flatMap(([id, w]) => [id, w.capacity, w.lifeMs]),
       limits.length / 2,
       ...limits,
       ended.length,
@@ -264,61 +289,13 @@ export class Dispatcher {
     lane.timer.unref();
   }
 
-  /** The `lt:` and `ls:` fields (lib-fair.lua) of the tenants and scenarios of `refs`, flat. */
-  private async limitFields(refs: RunRef[]): Promise<string[]> {
-    const fields = new Map<string, Promise<string>>();
-    for (const r of refs) {
-      const t = `lt:${r.tenant}`;
-      if (!fields.has(t))
-        fields.set(
-          t,
-          this.cached(t, async () => tenantField(await this.opts.tenantLimits(r.tenant))),
-        );
-      if (r.scenarioId === undefined) continue;
-      const s = `ls:${r.tenant}\n${r.scenarioId}`;
-      if (!fields.has(s))
-        fields.set(
-          s,
-          this.cached(s, async () => scenarioField(await this.opts.scenarioLimits(r.tenant, r.scenarioId!))),
-        );
-    }
-    const values = await Promise.all(fields.values());
-    return [...fields.keys()].flatMap((f, i) => [f, values[i]!]);
-  }
-
-  private cached(key: string, read: () => Promise<string>): Promise<string> {
-    const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && now - hit.at < LIMITS_CACHE_MS) return hit.value;
-    if (this.cache.size > 10_000) this.cache.clear();
-    const value = read();
-    this.cache.set(key, { at: now, value });
-    value.catch(() => this.cache.delete(key));
-    return value;
-  }
-
-  private remember(r: RunRef): void {
-    const key = `${r.tenant}\n${r.scenarioId ?? ''}`;
-    this.known.delete(key);
-    this.known.set(key, r);
-    if (this.known.size > 256) this.known.delete(this.known.keys().next().value!);
-  }
-
-  /** Forgets cached limits of a tenant (its quota changed). */
+  /** Forgets the limits read of a tenant (its quota changed). */
   forget(tenant: string): void {
-    for (const k of this.cache.keys()) if (k === `lt:${tenant}` || k.startsWith(`ls:${tenant}\n`)) this.cache.delete(k);
+    this.limits.forget(tenant);
   }
 }
 
 /** Job ids of a shard's dispatched jobs: this prefix and a sequence number (dispatch.lua). */
 function jobPrefix(shard: number): string {
   return `f${shard}.`;
-}
-
-function tenantField(l: TenantLimits): string {
-  return `${l.concurrency ?? 0} ${l.weight ?? 1}`;
-}
-
-function scenarioField(l: ScenarioLimits | null): string {
-  return `${l?.concurrency ?? 0} ${l?.throttle?.limit ?? 0} ${l?.throttle?.periodMs ?? 0}`;
 }

@@ -1,7 +1,6 @@
 /**
  * Production mode: the same executor and nodes, with state in Redis and runs on BullMQ.
  */
-import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -360,16 +359,6 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   }
 
   let sweep: NodeJS.Timeout | null = null;
-  /** This process's workers: their ids and capacities (registered with the dispatcher). */
-  const registered = new Map<string, number>();
-  let heartbeat: NodeJS.Timeout | null = null;
-  let beats = 0;
-  const WORKER_LIFE_MS = 10_000;
-  const beat = () => {
-    // Registrations outlive a few missed beats; every 5th beat looks for lost dispatches.
-    for (const [id, capacity] of registered) void fair.register(id, capacity, WORKER_LIFE_MS).catch(() => undefined);
-    if (++beats % 5 === 0) void fair.sweep().catch(() => undefined);
-  };
 
   const batcher = new TriggerBatcher({
     getScenario: (tenant, id) => scenarios.get(tenant, id),
@@ -377,14 +366,6 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     enqueue: (refs) => queue.enqueueBatch(refs),
     getRun: (tenant, runId) => runs.get(tenant, runId),
   });
-
-  /** This process's workers take no more runs: their capacity leaves the dispatcher. */
-  const deregister = () => {
-    if (heartbeat) clearInterval(heartbeat);
-    heartbeat = null;
-    for (const id of registered.keys()) void fair.register(id, 0, 0).catch(() => undefined);
-    registered.clear();
-  };
 
   const platform: Production = {
     mode: 'redis' as const,
@@ -469,11 +450,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
         });
         workers.push(w);
       }
-      // The dispatcher hands BullMQ what the registered workers can execute (and a little more).
-      const id = randomUUID();
-      registered.set(id, concurrency);
-      void fair.register(id, concurrency, WORKER_LIFE_MS).catch(() => undefined);
-      heartbeat ??= setInterval(beat, 2000);
+      // The dispatcher hands BullMQ what the registered workers can execute.
+      const id = fair.addWorker(concurrency);
       // The caller gets one Worker: the first shard's, speaking (events, close) for them all.
       const w = ws[0]!;
       for (const other of ws.slice(1)) {
@@ -482,7 +460,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       }
       const closeFirst = w.close.bind(w);
       w.close = async (force?: boolean) => {
-        if (registered.delete(id)) await fair.register(id, 0, 0).catch(() => undefined);
+        await fair.removeWorker(id);
         await Promise.all([closeFirst(force), ...ws.slice(1).map((x) => x.close(force))]);
       };
       // Period rollover (and actions returned by ended runs) resume halted runs too.
@@ -497,12 +475,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
     stopRuns(): void {
       stopping = true;
-      deregister();
+      void fair.removeWorker('all');
     },
 
     async close(): Promise<void> {
       if (sweep) clearInterval(sweep);
-      deregister();
+      await fair.removeWorker('all');
       fair.close();
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();

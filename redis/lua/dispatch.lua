@@ -12,8 +12,9 @@
   ARGV[1]  BASE: the shard's tag followed by ':f' (names the ready lists and throttle windows)
   ARGV[2]  most runs to pick (0: pick none)
   ARGV[3]  the job id prefix of this shard (the job id is it followed by a sequence number)
-  ARGV[4]  a worker id ('' = none), ARGV[5] its capacity (0: it leaves), ARGV[6] lifetime ms
-  ARGV[7]  n limit fields, then n pairs: field (lt:<t> or ls:<t>\n<s>), value (see lib-fair.lua);
+  ARGV[4]  w worker registrations, then w triples: worker id, its capacity (0: it leaves), its
+           lifetime ms
+  then n limit fields: n, then n pairs: field (lt:<t> or ls:<t>\n<s>), value (see lib-fair.lua);
            a field whose value changes wakes its tenant, should it be parked
   then m ended runs: m, then m run ids
   then k runs to push: k, then k ref JSONs { tenant, runId, scenarioId }, oldest first
@@ -24,15 +25,18 @@
 --- @include "lib-fair"
 
 local now = now_ms()
-if ARGV[4] ~= '' then
-  if tonumber(ARGV[5]) > 0 then
-    redis.call('HSET', WORKERS, ARGV[4], ARGV[5] .. ' ' .. (now + tonumber(ARGV[6])))
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  if tonumber(ARGV[i + 1]) > 0 then
+    redis.call('HSET', WORKERS, ARGV[i], ARGV[i + 1] .. ' ' .. (now + tonumber(ARGV[i + 2])))
   else
-    redis.call('HDEL', WORKERS, ARGV[4])
+    redis.call('HDEL', WORKERS, ARGV[i])
   end
+  i = i + 3
 end
-local i = 8
-for _ = 1, tonumber(ARGV[7]) do
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
   -- A changed limit wakes its tenant: the runs it held may start now.
   if redis.call('HGET', STATE, ARGV[i]) ~= ARGV[i + 1] then
     redis.call('HSET', STATE, ARGV[i], ARGV[i + 1])

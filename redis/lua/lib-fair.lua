@@ -90,8 +90,11 @@ local function release(runId)
   if redis.call('ZSCORE', PARKED, w.tenant) then activate(w.tenant) end
 end
 
--- The runs workers may hold: what live workers execute at once, plus a quarter for the
--- queue's own latency (a finished run's slot is refilled while its successor travels).
+-- The runs workers may hold: what live workers execute at once, plus an eighth (rounded down)
+-- for the queue's own latency when there are many places. A worker releases a run before its
+-- job completes, so the successor is in BullMQ when the place frees (BullMQ hands it over with
+-- the completion); every run held beyond the places is one more start another tenant's run
+-- waits behind.
 local function budget(now)
   local cap = 0
   local rows = redis.call('HGETALL', WORKERS)
@@ -99,7 +102,7 @@ local function budget(now)
     local c, exp = string.match(rows[i + 1], '^(%d+) (%d+)$')
     if c and tonumber(exp) > now then cap = cap + tonumber(c) else redis.call('HDEL', WORKERS, rows[i]) end
   end
-  return cap + math.ceil(cap / 4)
+  return cap + math.floor(cap / 8)
 end
 
 -- Whether the scenario's limits let one more of its runs start now; else why, and when to
