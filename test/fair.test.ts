@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Production } from '../redis/production.js';
@@ -28,6 +29,8 @@ async function production(opts: Parameters<typeof useProduction>[0] = {}): Promi
   opened.push(p);
   return p;
 }
+
+const ADMIN = 'admin-key-fair-0123456789abcdef';
 
 const ONE = { id: 'one', start: 'f', nodes: [fn('f', 'return { payload: msg.payload };')] };
 /** A 1-node run costs 2 actions: the trigger and the Function. */
@@ -133,6 +136,34 @@ describe('fair dispatch', () => {
   }, 90_000);
 });
 
+describe('lost dispatches', () => {
+  it('a run picked by a process that died before adding its job goes back to ready (sweep.lua) and runs once', async () => {
+    const p = await production();
+    await p.scenarios.deploy('acme', scenarioOf(ONE));
+    const run = await p.trigger('acme', 'one', 1, { type: 'manual' });
+    const k = p.redisKeys;
+    const ready = `${k.fairBase(0)}:ready:acme`;
+    expect(await p.redis.llen(ready)).toBe(1);
+    // A worker's places, and a process that picks the run and dies before adding its job.
+    await p.redis.hset(k.fair(0)[5]!, 'ghost', `1 ${Date.now() + 60_000}`);
+    const out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 64, 'f0.', 0, 0, 0, 0);
+    expect(out.slice(2).map((r) => JSON.parse(String(r)).runId)).toEqual([run.runId]);
+    expect([await p.redis.llen(ready), await p.queue.jobs()]).toEqual([0, 0]);
+    // The sweep finds no job naming it: back to the front of its ready list, and dispatched
+    // again at once, with its job this time; the next sweep leaves it alone.
+    expect(await p.dispatcher.sweep(0)).toBe(1);
+    expect([await p.redis.llen(ready), await p.queue.jobs()]).toEqual([0, 1]);
+    expect(await p.dispatcher.sweep(0)).toBe(0);
+    await p.redis.hdel(k.fair(0)[5]!, 'ghost');
+    p.startWorker({ concurrency: 1 });
+    const [ended] = await allEnded(p, 'acme', 1);
+    expect(ended).toMatchObject({ runId: run.runId, status: 'succeeded', actions: ONE_ACTIONS });
+    expect((await p.ledger.usage('acme', new Date())).used).toBe(ONE_ACTIONS);
+    await waitUntil('the run to be released', async () => (await p.queue.depth()) === 0, { timeoutMs: 5000 });
+    expect(await p.dispatcher.sweep(0)).toBe(0);
+  }, 60_000);
+});
+
 describe('flow control', () => {
   it("a tenant's and a scenario's concurrency are never exceeded; runs over them wait and all end", async () => {
     const svc = await holdService();
@@ -189,6 +220,11 @@ describe('flow control', () => {
     expect(list.stdout.split('\n').filter((l) => l.includes('waiting: scenario throttle 3 per 60000 ms'))).toHaveLength(4);
     const show = await runCli(['runs', 'show', queued[0]!.runId, '--tenant', 'acme', '--prefix', p.redisKeys.prefix], env);
     expect(show.stdout).toContain('waiting: scenario throttle 3 per 60000 ms');
+    // And in the API's run answers.
+    const app = await buildServer(p, { adminKey: ADMIN });
+    closers.push(() => app.close());
+    const one = await app.inject({ method: 'GET', url: `/api/runs/${queued[0]!.runId}?tenant=acme`, headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(one.json()).toMatchObject({ status: 'queued', waiting: 'scenario throttle 3 per 60000 ms' });
     // Still held a little later: the window has not passed.
     expect((await p.runs.list('acme', { status: 'queued' })).length).toBe(4);
     // A shorter period lets the rest go (the worker's heartbeat refreshes the limits): none dropped.
@@ -238,6 +274,22 @@ describe('flow control', () => {
     for (const patch of [{ weight: 0 }, { concurrency: 2.5 }, { weight: -1 }]) {
       await expect(p.ledger.setQuota('acme', patch)).rejects.toThrow();
     }
+    const app = await buildServer(p, { adminKey: ADMIN });
+    closers.push(() => app.close());
+    for (const body of [{ weight: 0 }, { concurrency: 0 }, { concurrency: 'many' }, { weight: 2.5 }]) {
+      const res = await app.inject({ method: 'PUT', url: '/api/quota?tenant=acme', headers: { authorization: `Bearer ${ADMIN}` }, payload: body });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.code).toBe('INVALID_INPUT');
+      expect(res.json().error.message.split('\n')).toHaveLength(1);
+      expect(res.json().error.message).toMatch(/weight|concurrency/);
+    }
+    expect(await p.ledger.getQuota('acme')).toMatchObject({ concurrency: 3, weight: 2 });
+    // The API sets them, and `null` unsets the concurrency.
+    const put = (body: unknown) =>
+      app.inject({ method: 'PUT', url: '/api/quota?tenant=acme', headers: { authorization: `Bearer ${ADMIN}` }, payload: body as object });
+    expect((await put({ concurrency: 5, weight: 3 })).json()).toMatchObject({ concurrency: 5, weight: 3 });
+    expect((await put({ concurrency: null })).json()).not.toHaveProperty('concurrency');
+    await p.ledger.setQuota('acme', { concurrency: 3, weight: 2 });
     expect(await p.ledger.getQuota('acme')).toMatchObject({ concurrency: 3, weight: 2 });
     // `none` unsets the tenant's concurrency.
     const unset = await runCli(['quota', 'set', '--tenant', 'acme', '--prefix', p.redisKeys.prefix, '--concurrency', 'none'], env);
