@@ -29,7 +29,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmDeploy', script: 'deploy', keys: 3 },
   { name: 'fmDispatch', script: 'dispatch', keys: 6 },
   { name: 'fmSweep', script: 'sweep', keys: 6 },
-  { name: 'fmHandoff', script: 'handoff', keys: 2 },
+  { name: 'fmHandoff', script: 'handoff', keys: 3 },
 ];
 
 const sources = new Map<string, string>();

@@ -155,7 +155,8 @@ export class Dispatcher {
     if (refs.length === 0) return;
     const shard = this.shardOf(refs[0]!.tenant);
     const { redis, keys } = this.opts;
-    const jobId = await redis.fmHandoff(keys.fair(shard)[2]!, keys.fair(shard)[4]!, jobPrefix(shard), ...refs.map((r) => r.runId));
+    const [, , where, inflight, state] = keys.fair(shard);
+    const jobId = await redis.fmHandoff(where!, state!, inflight!, jobPrefix(shard), ...refs.map((r) => r.runId));
     await this.opts.queue.add(shard, jobId, refs);
   }
 

@@ -164,6 +164,29 @@ describe('lost dispatches', () => {
   }, 60_000);
 });
 
+describe('pushed again while dispatched', () => {
+  it('a run queued again before its worker released it (a resume, a second firing) is queued once more on release', async () => {
+    const p = await production();
+    await p.scenarios.deploy('acme', scenarioOf(ONE));
+    const run = await p.trigger('acme', 'one', 1, { type: 'manual' });
+    const k = p.redisKeys;
+    const ready = `${k.fairBase(0)}:ready:acme`;
+    await p.redis.hset(k.fair(0)[5]!, 'ghost', `1 ${Date.now() + 60_000}`);
+    await p.dispatcher.kick();
+    expect([await p.redis.llen(ready), await p.queue.jobs()]).toEqual([0, 1]);
+    const ref = { tenant: 'acme', runId: run.runId, scenarioId: 'one' };
+    // Pushed again while dispatched: not a second entry now...
+    await p.dispatcher.push([ref]);
+    expect(await p.redis.llen(ready)).toBe(0);
+    // ...but queued once more when the worker releases it (and only once).
+    await p.redis.hdel(k.fair(0)[5]!, 'ghost');
+    await p.dispatcher.ended([ref]);
+    expect((await p.redis.lrange(ready, 0, -1)).map((r) => JSON.parse(r))).toEqual([ref]);
+    await p.dispatcher.push([ref]);
+    expect(await p.redis.llen(ready)).toBe(1);
+  }, 30_000);
+});
+
 describe('flow control', () => {
   it("a tenant's and a scenario's concurrency are never exceeded; runs over them wait and all end", async () => {
     const svc = await holdService();

@@ -4,6 +4,7 @@
   for them there. Runs released meanwhile are left alone.
 
   KEYS[1]  where hash (lib-fair.lua)     KEYS[2]  state hash (its `seq`)
+  KEYS[3]  inflight zset (the runs are checked by sweep.lua from now on, not earlier)
 
   ARGV[1]  the job id prefix of this shard;  ARGV[2..]  the run ids handed on
 
@@ -17,6 +18,7 @@ for i = 2, #ARGV do
     if w.b ~= 'r' then
       w.b = b
       redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(w))
+      redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) * 1000, ARGV[i])
     end
   end
 end

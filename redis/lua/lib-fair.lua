@@ -6,9 +6,10 @@
 
   KEYS[1] active   zset  tenant → virtual time, tenants with ready runs that may start one
   KEYS[2] parked   zset  tenant → when to look at it again (ms): held by a limit
-  KEYS[3] where    hash  runId → JSON { tenant, runId, scenarioId, b }: every run queued (b = 'r':
-                         in its tenant's ready list) or dispatched (b = the BullMQ job id) and
-                         not released yet; it also makes a second push of the same run a no-op
+  KEYS[3] where    hash  runId → JSON { tenant, runId, scenarioId, b, again? }: every run queued
+                         (b = 'r': in its tenant's ready list) or dispatched (b = the BullMQ job
+                         id) and not released yet; a second push of a queued run is a no-op,
+                         of a dispatched one sets `again` (queued once more when released)
   KEYS[4] inflight zset  runId → when dispatched (or last found in its job by sweep.lua), ms
   KEYS[5] state    hash  vt:<t> a tenant's virtual time, vclock, seq (job ids),
                          rt:<t> and rs:<t>\n<s> runs dispatched and not released (tenant, scenario),
@@ -69,11 +70,20 @@ local function refOf(w)
   return cjson.encode({ tenant = w.tenant, runId = w.runId, scenarioId = w.scenarioId })
 end
 
--- Queues a run (ref JSON) in its tenant's ready list, at the back (or the front); once.
+-- Queues a run (ref JSON) in its tenant's ready list, at the back (or the front); once. A run
+-- pushed while it is dispatched (resumed before its worker released it, a cron instant fired
+-- again) is marked `again`: its release queues it once more.
 local function push(ref, front)
   local r = cjson.decode(ref)
   local w = { tenant = r.tenant, runId = r.runId, scenarioId = r.scenarioId, b = 'r' }
-  if redis.call('HSETNX', WHERE, r.runId, cjson.encode(w)) == 0 then return false end
+  if redis.call('HSETNX', WHERE, r.runId, cjson.encode(w)) == 0 then
+    local old = cjson.decode(redis.call('HGET', WHERE, r.runId))
+    if old.b ~= 'r' and not old.again then
+      old.again = true
+      redis.call('HSET', WHERE, r.runId, cjson.encode(old))
+    end
+    return false
+  end
   redis.call(front and 'LPUSH' or 'RPUSH', BASE .. ':ready:' .. r.tenant, ref)
   activate(r.tenant)
   return true
@@ -87,6 +97,7 @@ local function release(runId)
   if w.b == 'r' then return end -- still ready: it has not started, there is nothing to release
   redis.call('HDEL', WHERE, runId)
   uncount(w)
+  if w.again then push(refOf(w), false) end
   if redis.call('ZSCORE', PARKED, w.tenant) then activate(w.tenant) end
 end
 
