@@ -69,7 +69,7 @@ export interface ProductionExtras {
   runs: RedisRunStore;
   queue: RunQueue;
   readonly deps: ExecutorDeps;
-  /** Executes a run; resolves with whether this process is done with it (ended, or given up). */
+  /** Executes a run; resolves with whether it still has to be released (see executeOnce). */
   processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean>;
   /** The fair dispatcher of the queue shards (dispatch.ts). */
   dispatcher: Dispatcher;
@@ -260,7 +260,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     }
   }
 
-  /** Whether this process is done with the run: it ended (also before), is gone or was given up. */
+  /**
+   * Whether the caller still has to release the run (dispatch.ts): it had ended before, is gone,
+   * or was given up as crashed. A run this execution ended is released here; one that another
+   * worker took over is released by that worker.
+   */
   async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
     const periods = await periodsOf(tenant);
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
@@ -282,8 +286,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
-      await autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`));
-      return true;
+      // Released at once (its place goes to the next run) while auto-resume looks at its end.
+      await Promise.all([
+        fair.ended([{ tenant, runId, scenarioId }]),
+        autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`)),
+      ]);
+      return false;
     } catch (err) {
       // Alive: the next claim must not count this as a crashed execution.
       await runs.giveUp(tenant, runId).catch(() => undefined);
