@@ -26,7 +26,7 @@ import { RedisHaltedRuns } from './halted-runs.js';
 import { Keys } from './keys.js';
 import { RedisLedger } from './ledger.js';
 import { RedisNotificationStore } from './notifications.js';
-import { createWorker, type RunJob, RunQueue, type RunRef, runsOf } from './queue.js';
+import { createShardWorkers, type RunJob, RunQueue, type RunRef, runsOf } from './queue.js';
 import { CRASH_LIMIT } from './run-store.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RedisSecretStore } from './secrets.js';
@@ -443,34 +443,21 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
       // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
-      // One BullMQ worker per queue shard, sharing the process's places.
+      // One BullMQ worker per queue shard (createShardWorkers), sharing the process's places.
       const concurrency = o.concurrency ?? 4;
       const slots = pLimit(concurrency);
-      const ws = Array.from({ length: shards }, (_, shard) =>
-        createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, shard, process: (job, keep) => processJob(job, slots, keep) }),
-      );
-      for (const w of ws) {
-        // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
-        // its runs unended: they fail with WORKER_CRASHED instead.
-        w.on('failed', (job, err) => {
-          if (!job || !/stalled more than allowable limit/.test(err.message)) return;
-          for (const r of runsOf(job.data)) void failStalled(r.tenant, r.runId).catch(() => undefined);
-        });
-        workers.push(w);
-      }
       // The dispatcher hands BullMQ what the registered workers can execute.
       const id = fair.addWorker(concurrency);
-      // The caller gets one Worker: the first shard's, speaking (events, close) for them all.
-      const w = ws[0]!;
-      for (const other of ws.slice(1)) {
-        other.on('error', (err) => w.emit('error', err));
-        other.on('failed', (job, err, prev) => w.emit('failed', job, err, prev));
-      }
-      const closeFirst = w.close.bind(w);
-      w.close = async (force?: boolean) => {
-        await fair.removeWorker(id);
-        await Promise.all([closeFirst(force), ...ws.slice(1).map((x) => x.close(force))]);
-      };
+      const w = createShardWorkers({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job, keep) => processJob(job, slots, keep) }, shards, () =>
+        fair.removeWorker(id),
+      );
+      // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
+      // its runs unended: they fail with WORKER_CRASHED instead.
+      w.on('failed', (job, err) => {
+        if (!job || !/stalled more than allowable limit/.test(err.message)) return;
+        for (const r of runsOf(job.data)) void failStalled(r.tenant, r.runId).catch(() => undefined);
+      });
+      workers.push(w);
       // Period rollover (and actions returned by ended runs) resume halted runs too.
       sweep ??= startSweeps({
         autoResume: () => autoResume,

@@ -151,3 +151,23 @@ export function createWorker(opts: WorkerOptions): Worker<RunJob> {
   });
   return worker;
 }
+
+/**
+ * One BullMQ worker per queue shard. The caller gets the first shard's Worker, which speaks
+ * for them all: the others' `error` and `failed` events are emitted on it, and closing it
+ * closes them all (after `beforeClose`).
+ */
+export function createShardWorkers(opts: Omit<WorkerOptions, 'shard'>, shards: number, beforeClose: () => Promise<void>): Worker<RunJob> {
+  const ws = Array.from({ length: shards }, (_, shard) => createWorker({ ...opts, shard }));
+  const w = ws[0]!;
+  for (const other of ws.slice(1)) {
+    other.on('error', (err) => w.emit('error', err));
+    other.on('failed', (job, err, prev) => w.emit('failed', job, err, prev));
+  }
+  const closeFirst = w.close.bind(w);
+  w.close = async (force?: boolean) => {
+    await beforeClose();
+    await Promise.all([closeFirst(force), ...ws.slice(1).map((x) => x.close(force))]);
+  };
+  return w;
+}
