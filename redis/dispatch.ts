@@ -164,13 +164,11 @@ export class Dispatcher {
   async waiting(items: Array<{ tenant: string; scenarioId: string }>): Promise<Array<string | undefined>> {
     if (items.length === 0) return [];
     const { redis, keys } = this.opts;
-    const pipe = redis.pipeline();
-    for (const { tenant, scenarioId } of items) pipe.hmget(keys.fair(this.shardOf(tenant))[4]!, `why:${tenant}`, `why:${tenant}\n${scenarioId}`);
-    const rows = (await pipe.exec()) ?? [];
-    return rows.map(([, v]) => {
-      const [t, s] = (v ?? []) as Array<string | null>;
-      return t ?? s ?? undefined;
-    });
+    // One command each (not a pipeline: on a Redis Cluster the shards' keys live apart).
+    const rows = await Promise.all(
+      items.map(({ tenant, scenarioId }) => redis.hmget(keys.fair(this.shardOf(tenant))[4]!, `why:${tenant}`, `why:${tenant}\n${scenarioId}`)),
+    );
+    return rows.map(([t, s]) => t ?? s ?? undefined);
   }
 
   /** Runs queued or dispatched and not released yet, over every shard. */
