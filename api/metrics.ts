@@ -57,7 +57,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'flowmeter_queue_depth',
-      help: 'Jobs waiting or running in the queue, each one run or a batch of runs triggered together (in-flight runs with the embedded platform)',
+      help: 'Runs queued or executing (in production: in the fair dispatcher, queued or dispatched and not ended; in-flight runs with the embedded platform)',
       registers,
       async collect() {
         this.set(await platform.queueDepth());

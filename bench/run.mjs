@@ -8,7 +8,8 @@
  * from the CLI (`node --no-node-snapshot bin/flowmeter.js --redis URL --prefix P worker`).
  *
  * Environment:
- *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,neighbour,cluster   run only these phases
+ *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,neighbour,noisy,faircost,cluster   run only these phases
+ *   BENCH_BASE=DIR      faircost: the build to compare with (a checkout with dist/ built)
  *   BENCH_PROFILE=DIR   start worker processes with `--cpu-prof --cpu-prof-dir DIR`
  *                       (summarise with `node bench/profile-top.mjs DIR/*.cpuprofile`)
  *   BENCH_SCALE=0.25    scale the timed windows (quick smoke runs)
@@ -55,6 +56,8 @@ async function main() {
   const { latencyPhase } = await import('./phases/latency.mjs');
   const { neighbourPhase } = await import('./phases/neighbour.mjs');
   const { clusterPhase } = await import('./phases/cluster.mjs');
+  const { noisyPhase } = await import('./phases/noisy.mjs');
+  const { faircostPhase } = await import('./phases/faircost.mjs');
 
   const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
   const want = (phase) => !ONLY || ONLY.has(phase);
@@ -114,7 +117,7 @@ async function main() {
   // ==========================================================================================
   // Queue mode: a private redis-server
   // ==========================================================================================
-  const queuePhases = ['throughput', 'long', 'onenode', 'rss', 'latency', 'neighbour'].filter(want);
+  const queuePhases = ['throughput', 'long', 'onenode', 'rss', 'latency', 'neighbour', 'noisy', 'faircost'].filter(want);
   let redis = null;
   let diag = null;
   if (queuePhases.length > 0) {
@@ -142,6 +145,9 @@ async function main() {
   if (redis && want('latency')) await latencyPhase(ctx);
   // 9. Latency of a one-node run while another tenant's Function computes 10 s on the worker
   if (redis && want('neighbour')) await neighbourPhase(ctx);
+  // 9. Noisy neighbour: a tenant's latency behind another's backlog; 10. the fairness layer's cost
+  if (redis && want('noisy')) await noisyPhase(ctx);
+  if (redis && want('faircost')) await faircostPhase(ctx);
 
   if (redis) {
     try {

@@ -65,7 +65,7 @@ function detailLines(run: RunRecord, opts: FormatOptions): string[] {
 
 export function summaryLine(run: RunRecord): string {
   const took = run.startedAt && run.finishedAt ? ` in ${ms(Date.parse(run.finishedAt) - Date.parse(run.startedAt))}` : '';
-  const err = run.error ? ` — ${run.error.code}: ${run.error.message}` : '';
+  const err = run.error ? ` — ${run.error.code}: ${run.error.message}` : run.waiting ? ` — waiting: ${run.waiting}` : '';
   return `run ${run.runId} ${run.status}: ${run.actions} action${run.actions === 1 ? '' : 's'}, ${run.tasks.length} task${run.tasks.length === 1 ? '' : 's'}, ${run.outputs.length} output${run.outputs.length === 1 ? '' : 's'}${took}${err}`;
 }
 

@@ -76,6 +76,8 @@ export interface RunRecord {
   version?: number;
   /** Set on a replay: the run whose trigger payload it was started with. */
   replayOf?: string;
+  /** A queued run held by a flow-control limit: which one (SPEC §10), e.g. "tenant concurrency 2 reached". */
+  waiting?: string;
 }
 
 /** Where a work item lives: the run itself, a loop's body or a sequencer's step. */

@@ -15,6 +15,7 @@ import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-
 import { MemorySecretStore } from '../services/secrets.js';
 import { AutoResumer, MemoryHaltedRuns, startSweeps } from './auto-resume.js';
 import { type ExecutorDeps, executeRun } from './executor.js';
+import { FlowGate } from './flow-gate.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
 import { type KeyStore, type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit } from './platform.js';
 import { firingRunId, newRun } from './run-record.js';
@@ -171,6 +172,14 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
     },
   };
 
+  /** Flow control: runs over a tenant's or scenario's limit wait here (SPEC §10). */
+  const gate = new FlowGate();
+  async function gated(run: RunRecord, scenario: Scenario, exec: () => Promise<RunRecord>): Promise<RunRecord> {
+    const quota = await ledger.getQuota(run.tenant);
+    const limits = { tenantConcurrency: quota.concurrency ?? undefined, scenarioConcurrency: scenario.concurrency, throttle: scenario.throttle };
+    return gate.run(run.tenant, run.scenarioId, limits, exec);
+  }
+
   /** Executes in the background; the run's record holds its outcome. `resumed`: a resume. */
   function start(p: Promise<RunRecord>, resumed = false): void {
     const ended = async (run: RunRecord) => {
@@ -229,7 +238,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       }
       await runs.create(run, scenario, payload);
       const queued = structuredClone(run);
-      start(executeRun(scenario, run, deps, payload));
+      start(gated(run, scenario, () => executeRun(scenario, run, deps, payload)));
       return queued;
     },
     async idempotentRun(tenant, idempotencyKey) {
@@ -240,14 +249,16 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
       const run = newRun(scenario, tenant, trigger, firingRunId(tenant, scenarioId, instant));
       const created = await runs.create(run, scenario, payload);
-      if (created) start(executeRun(scenario, structuredClone(run), deps, payload));
+      const copy = structuredClone(run);
+      if (created) start(gated(copy, scenario, () => executeRun(scenario, copy, deps, payload)));
       return { run, created };
     },
     async resume(tenant, runId) {
       const stored = await runs.get(tenant, runId);
       if (!stored) throw new FlowError('NOT_FOUND', `no run ${runId} for tenant ${tenant}`);
       if (stored.status !== 'halted') throw new FlowError('RUN_NOT_HALTED', `run ${runId} is ${stored.status}; only a halted run can be resumed`);
-      start(resumeRun(tenant, runId), true);
+      const scenario = (await runs.load(tenant, runId))?.scenario;
+      start(scenario ? gated(stored, scenario, () => resumeRun(tenant, runId)) : resumeRun(tenant, runId), true);
     },
     async subscribe(tenant, onEvent, o) {
       const listener = o?.runsOnly ? (e: RunEvent) => e.type === 'run' && onEvent(e) : onEvent;

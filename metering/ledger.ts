@@ -18,6 +18,7 @@ import {
   type QuotaPatch,
   quotaSchema,
   type UsageReport,
+  withoutUnset,
 } from './quota.js';
 
 export interface Alert {
@@ -210,7 +211,7 @@ export class MemoryLedger implements Ledger {
   }
 
   async setQuota(tenant: string, patch: QuotaPatch): Promise<Quota> {
-    const next = quotaSchema.parse({ ...(this.quotas.get(tenant) ?? DEFAULT_QUOTA), ...patch });
+    const next = withoutUnset(quotaSchema.parse({ ...(this.quotas.get(tenant) ?? DEFAULT_QUOTA), ...patch }));
     this.quotas.set(tenant, next);
     await allowanceRaised(this.opts, tenant, new Date());
     return structuredClone(next);

@@ -19,12 +19,23 @@ export const quotaSchema = z.strictObject({
   notifyEmails: z.array(z.email()).max(20).optional(),
   /** URL POSTed (signed) on alerts, quota halts and period resets. */
   notifyWebhook: z.url({ protocol: /^https?$/ }).optional(),
+  /** Most runs of the tenant executing at once (absent: unlimited; null in a patch unsets it). */
+  concurrency: z.number().int().positive().max(1_000_000).nullable().optional(),
+  /** The tenant's share of workers when tenants compete (absent means 1). */
+  weight: z.number().int().positive().max(1000).optional(),
 });
 
 /** Optional quota fields: absent when unset (arrays are stored as JSON in Redis). */
-export const OPTIONAL_QUOTA_FIELDS = ['maxActiveScenarios', 'resumeHalted', 'notifyEmails', 'notifyWebhook'] as const;
+export const OPTIONAL_QUOTA_FIELDS = ['maxActiveScenarios', 'resumeHalted', 'notifyEmails', 'notifyWebhook', 'concurrency', 'weight'] as const;
 
 export type Quota = z.infer<typeof quotaSchema>;
+
+/** A quota with its unset fields (null: `concurrency` unset by a patch) left out. */
+export function withoutUnset(q: Quota): Quota {
+  const out = { ...q };
+  for (const f of OPTIONAL_QUOTA_FIELDS) if (out[f] === null) delete out[f];
+  return out;
+}
 export type QuotaPatch = Partial<Quota>;
 
 export const DEFAULT_QUOTA: Quota = quotaSchema.parse({});

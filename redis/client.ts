@@ -32,6 +32,9 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmDeploy', script: 'deploy', keys: 2 },
   { name: 'fmCronAdvance', script: 'cron-advance', keys: 2 },
   { name: 'fmCronDue', script: 'cron-due', keys: 2 },
+  { name: 'fmDispatch', script: 'dispatch', keys: 6 },
+  { name: 'fmSweep', script: 'sweep', keys: 6 },
+  { name: 'fmHandoff', script: 'handoff', keys: 3 },
 ];
 
 const sources = new Map<string, string>();
@@ -53,6 +56,12 @@ export interface FlowScripts {
   fmAutoResume(...args: Array<string | number>): Promise<string>;
   /** deploy.lua: { created, changed, version }. */
   fmDeploy(...args: Array<string | number>): Promise<[number, number, number]>;
+  /** dispatch.lua: { job id, wake at (ms), picked ref JSON... }. */
+  fmDispatch(...args: Array<string | number>): Promise<Array<string | number>>;
+  /** sweep.lua: runs put back. */
+  fmSweep(...args: Array<string | number>): Promise<number>;
+  /** handoff.lua: the new job id. */
+  fmHandoff(...args: Array<string | number>): Promise<string>;
   /** create.lua: the number of keys first. */
   fmCreate(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
   /** cron-advance.lua: 1 when the entry moved on, 0 when it had changed since it was read. */

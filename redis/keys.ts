@@ -48,6 +48,20 @@
  *                                         the scenarios; scheduler start)
  *   <p>:events:<T>                 pubsub task events
  *   <p>:runends:<T>                pubsub run events (a run's end), after its task events
+ *
+ * Queue shard i (redis/shards.ts; tag `{<p>:q}` for i = 0, `{<p>:q<i>}` after): BullMQ's keys
+ * `<tag>:runs:*`, and the fair dispatcher's (redis/lua/lib-fair.lua, redis/dispatch.ts):
+ *
+ *   <tag>:f:active                 zset   tenant → virtual time (tenants with runs ready to start)
+ *   <tag>:f:parked                 zset   tenant → when to look again, ms (held by a limit)
+ *   <tag>:f:where                  hash   runId → { tenant, runId, scenarioId, b: 'r' | job id }
+ *   <tag>:f:inflight               zset   runId → when dispatched / last found in its job, ms
+ *   <tag>:f:state                  hash   vt:<T>, vclock, seq, rt:<T>, rs:<T>\n<S> (runs started,
+ *                                         not released), lt:<T>, ls:<T>\n<S> (limits),
+ *                                         why:<T>, why:<T>\n<S> (why runs wait)
+ *   <tag>:f:workers                hash   worker id → "capacity expiresAtMs"
+ *   <tag>:f:ready:<T>              list   the tenant's ready runs (ref JSON), oldest first
+ *   <tag>:f:thr:<T>\n<S>           zset   the scenario's starts in its throttle window (runId → ms)
  */
 import { createHash } from 'node:crypto';
 import { shardOf, shardTag } from './shards.js';
@@ -176,5 +190,18 @@ export class Keys {
   }
   runEvents(tenant: string): string {
     return `${this.prefix}:runends:${tenant}`;
+  }
+  /** The hash tag of queue shard `shard` (BullMQ's prefix for its queue). */
+  queueTag(shard: number): string {
+    return shardTag(this.prefix, shard);
+  }
+  /** The fair dispatcher's base name in queue shard `shard` (lib-fair.lua's BASE). */
+  fairBase(shard: number): string {
+    return `${shardTag(this.prefix, shard)}:f`;
+  }
+  /** KEYS[1..6] of dispatch.lua and sweep.lua: active, parked, where, inflight, state, workers. */
+  fair(shard: number): string[] {
+    const b = this.fairBase(shard);
+    return [`${b}:active`, `${b}:parked`, `${b}:where`, `${b}:inflight`, `${b}:state`, `${b}:workers`];
   }
 }

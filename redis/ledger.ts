@@ -20,6 +20,7 @@ import {
   type QuotaPatch,
   quotaSchema,
   type UsageReport,
+  withoutUnset,
 } from '../metering/quota.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
@@ -40,6 +41,8 @@ function decodeQuota(h: Record<string, string>): Quota {
     ...(h.resumeHalted !== undefined && { resumeHalted: h.resumeHalted }),
     ...(h.notifyEmails !== undefined && { notifyEmails: JSON.parse(h.notifyEmails) }),
     ...(h.notifyWebhook !== undefined && { notifyWebhook: h.notifyWebhook }),
+    ...(h.concurrency !== undefined && { concurrency: Number(h.concurrency) }),
+    ...(h.weight !== undefined && { weight: Number(h.weight) }),
   });
 }
 
@@ -165,7 +168,7 @@ export class RedisLedger implements Ledger {
   }
 
   async setQuota(tenant: string, patch: QuotaPatch): Promise<Quota> {
-    const next = quotaSchema.parse({ ...(await this.getQuota(tenant)), ...patch });
+    const next = withoutUnset(quotaSchema.parse({ ...(await this.getQuota(tenant)), ...patch }));
     const fields: Record<string, string> = {
       monthlyActions: String(next.monthlyActions),
       overage: next.overage,
@@ -176,7 +179,7 @@ export class RedisLedger implements Ledger {
     const multi = this.redis.multi().hset(this.keys.quota(tenant), fields);
     for (const f of OPTIONAL_QUOTA_FIELDS) {
       const v = next[f];
-      if (v !== undefined) multi.hset(this.keys.quota(tenant), f, typeof v === 'object' ? JSON.stringify(v) : String(v));
+      if (v !== undefined && v !== null) multi.hset(this.keys.quota(tenant), f, typeof v === 'object' ? JSON.stringify(v) : String(v));
       else multi.hdel(this.keys.quota(tenant), f);
     }
     await multi.exec();

@@ -20,11 +20,12 @@ import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-
 import { lazySecretBox } from '../services/secrets.js';
 import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
 import { connectRedis, type FlowRedis, newConnection, type RedisConnection } from './client.js';
+import { Dispatcher } from './dispatch.js';
 import { RedisHaltedRuns } from './halted-runs.js';
 import { Keys } from './keys.js';
 import { RedisLedger } from './ledger.js';
 import { RedisNotificationStore } from './notifications.js';
-import { createWorker, type RunJob, RunQueue, runsOf } from './queue.js';
+import { createShardWorkers, type RunJob, RunQueue, type RunRef, runsOf } from './queue.js';
 import { CRASH_LIMIT } from './run-store.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RedisSecretStore } from './secrets.js';
@@ -67,7 +68,10 @@ export interface ProductionExtras {
   runs: RedisRunStore;
   queue: RunQueue;
   readonly deps: ExecutorDeps;
-  processRun(tenant: string, runId: string, scenarioId?: string): Promise<void>;
+  /** Executes a run; resolves with whether it still has to be released (see executeOnce). */
+  processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean>;
+  /** The fair dispatcher of the queue shards (dispatch.ts). */
+  dispatcher: Dispatcher;
   /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
   processJob(job: RunJob, slots?: LimitFunction, keep?: (data: RunJob) => Promise<void>): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
@@ -91,10 +95,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   // Connectors reach only public addresses, and what FLOWMETER_EGRESS_ALLOW opens (SPEC §9).
   const egressFetch = policedFetch({ allow: env.FLOWMETER_EGRESS_ALLOW });
   let autoResume: AutoResumer | null = null;
+  let dispatcher: Dispatcher | null = null;
   let notifier: Notifier | null = null;
   const ledger = new RedisLedger(redis, keys, {
     ...opts,
     onAllowanceRaised: async (t, at) => {
+      dispatcher?.forget(t); // the quota changed: its concurrency and weight too, maybe
       await opts.onAllowanceRaised?.(t, at);
       await autoResume?.kick(t);
     },
@@ -105,7 +111,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
   });
   const notifications = new RedisNotificationStore(redis, keys);
-  const runs = new RedisRunStore(redis, keys, { retentionDays: opts.retentionDays, onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at) });
+  const runs = new RedisRunStore(redis, keys, {
+    retentionDays: opts.retentionDays,
+    onAlerts: (t, p, th, at) => ledger.alerted(t, p, th, at),
+    waiting: (items) => dispatcher?.waiting(items) ?? Promise.resolve([]),
+  });
   const vars = new RedisVarStore(redis, keys);
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
   const rejectedLimit = rejectedBytesLimit(env);
@@ -133,7 +143,24 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
   };
   const scenarios = new RedisScenarioStore(redis, keys);
-  const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast });
+  const shards = queueShards(env);
+  const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast, shards });
+  const fair = (dispatcher = new Dispatcher({
+    redis,
+    keys,
+    queue,
+    shards,
+    tenantLimits: async (t) => {
+      const q = await ledger.getQuota(t);
+      return { concurrency: q.concurrency ?? undefined, weight: q.weight };
+    },
+    scenarioLimits: async (t, id) => {
+      const sc = await scenarios.get(t, id);
+      return sc && { concurrency: sc.concurrency, throttle: sc.throttle };
+    },
+    onError: (err) => process.stderr.write(`flowmeter: dispatch: ${(err as Error).message}\n`),
+  }));
+  queue.fair = fair;
   let sandbox: ReturnType<typeof createSandboxPool> | null = null;
   let mail: ReturnType<typeof createMailSender> | null = null;
   const services = (): NodeServices => {
@@ -213,25 +240,30 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   }
 
   /** This process's executions, by run (see processRun). */
-  const executing = new Map<string, Promise<void>>();
+  const executing = new Map<string, Promise<boolean>>();
 
   /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
-  async function processRun(tenant: string, runId: string, scenarioId?: string): Promise<void> {
+  async function processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
     // BullMQ redelivers a job whose lock lapsed (Redis away, a blocked event loop), possibly to
     // this very process while its first execution still runs. Both would write with this
     // process's owner token, so the fence could not tell them apart: run them one after the other
     // (the second then finds the run ended, or continues from the first one's checkpoint).
     const key = `${tenant}/${runId}`;
-    const exec = (executing.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => executeOnce(tenant, runId, scenarioId));
+    const exec = (executing.get(key) ?? Promise.resolve(true)).catch(() => true).then(() => executeOnce(tenant, runId, scenarioId));
     executing.set(key, exec);
     try {
-      await exec;
+      return await exec;
     } finally {
       if (executing.get(key) === exec) executing.delete(key);
     }
   }
 
-  async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<void> {
+  /**
+   * Whether the caller still has to release the run (dispatch.ts): it had ended before, is gone,
+   * or was given up as crashed. A run this execution ended is released here; one that another
+   * worker took over is released by that worker.
+   */
+  async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
     const periods = await periodsOf(tenant);
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
     if (stopping) throw new FlowError('WORKER_STOPPING', `the worker is stopping: run ${runId} is left to another worker`);
@@ -239,12 +271,12 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     try {
       stored = await runs.claim(tenant, runId, periods, scenarioId, FIRST_LEASE, crashLimit);
     } catch (err) {
-      if (errorCode(err) === 'NOT_FOUND') return; // expired, or never created
+      if (errorCode(err) === 'NOT_FOUND') return true; // expired, or never created
       throw err;
     }
     if (ENDED.has(stored.run.status)) {
       runs.release(runId);
-      return;
+      return true;
     }
     if (stored.poisoned) return giveUpCrashed(stored.run, stored.crashes);
     const started = performance.now();
@@ -252,11 +284,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     try {
       const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
       opts.onRunEnd?.(run, performance.now() - started);
-      await autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`));
+      // Released at once (its place goes to the next run) while auto-resume looks at its end.
+      await Promise.all([
+        fair.ended([{ tenant, runId, scenarioId }]),
+        autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`)),
+      ]);
+      return false;
     } catch (err) {
       // Alive: the next claim must not count this as a crashed execution.
       await runs.giveUp(tenant, runId).catch(() => undefined);
-      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
+      // Another worker executes the run now: it releases it when it ends.
+      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return false;
       throw err;
     }
   }
@@ -265,15 +303,17 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   async function failStalled(tenant: string, runId: string): Promise<void> {
     const periods = await periodsOf(tenant);
     const stored = await runs.claim(tenant, runId, periods, undefined, 0, 0);
-    if (stored.poisoned) await giveUpCrashed(stored.run, stored.crashes);
-    else runs.release(runId);
+    if (stored.poisoned) {
+      if (!(await giveUpCrashed(stored.run, stored.crashes))) return;
+    } else runs.release(runId);
+    await fair.ended([{ tenant, runId }]);
   }
 
   /**
    * Finishes a run that has killed its workers as failed WORKER_CRASHED, without executing it:
    * what it spent up to its last checkpoint stays billed, its lease went back with the claim.
    */
-  async function giveUpCrashed(run: RunRecord, crashes: number): Promise<void> {
+  async function giveUpCrashed(run: RunRecord, crashes: number): Promise<boolean> {
     const at = (opts.now?.() ?? new Date()).toISOString();
     Object.assign(run, {
       status: 'failed',
@@ -291,29 +331,35 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     try {
       await runs.finish(run, []);
     } catch (err) {
-      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return;
+      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return false;
       throw err;
     }
     opts.onRunEnd?.(run, 0);
+    return true;
   }
 
   /**
    * A job's runs, concurrently within the worker's limit. Runs beyond the worker's free places
    * go back to the queue first as a job of their own, so other workers share a large batch.
-   * An infrastructure error of one run fails the job once the others have ended or stopped:
-   * BullMQ redelivers it, and each run continues from its checkpoint (ended ones are skipped).
+   * A run this process is done with is released (its limits count it no more) before the job
+   * completes. An infrastructure error of one run fails the job once the others have ended or
+   * stopped: BullMQ redelivers it, and each run continues from its checkpoint (ended ones are
+   * skipped).
    */
   async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity), keep?: (data: RunJob) => Promise<void>): Promise<void> {
     let mine = runsOf(job);
     const free = Math.max(1, slots.concurrency - slots.activeCount - slots.pendingCount);
     if (mine.length > free) {
-      await queue.enqueueBatch(mine.slice(free));
+      await fair.handOff(mine.slice(free));
       mine = mine.slice(0, free);
       // The job now carries only the runs kept here: redelivered after this worker dies, it
       // must not hand out runs that other workers execute (their claims would count crashes).
       await keep?.({ runs: mine });
     }
-    const results = await Promise.allSettled(mine.map((r) => slots(() => processRun(r.tenant, r.runId, r.scenarioId))));
+    const one = async (r: RunRef) => {
+      if (await processRun(r.tenant, r.runId, r.scenarioId)) await fair.ended([r]);
+    };
+    const results = await Promise.allSettled(mine.map((r) => slots(() => one(r))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -340,7 +386,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     secrets,
     rejected,
     keys: new RedisKeyStore(redis, keys),
-    queueDepth: () => queue.depth(),
+    queueDepth: () => fair.depth(),
+    dispatcher: fair,
     get deps() {
       return executorDeps();
     },
@@ -379,7 +426,10 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
     async resume(tenant: string, runId: string): Promise<void> {
       await runs.markResumed(tenant, runId);
-      await queue.enqueue({ tenant, runId }, 'resume');
+      // Back through its tenant's ready list, under its scenario's limits.
+      const record = await redis.hget(keys.run(tenant, runId), 'record');
+      const scenarioId = record ? (JSON.parse(record) as RunRecord).scenarioId : undefined;
+      await fair.push([{ tenant, runId, scenarioId }]);
     },
 
     subscribe,
@@ -391,8 +441,14 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
       // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
-      const slots = pLimit(o.concurrency ?? 4);
-      const w = createWorker({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job, keep) => processJob(job, slots, keep) });
+      // One BullMQ worker per queue shard (createShardWorkers), sharing the process's places.
+      const concurrency = o.concurrency ?? 4;
+      const slots = pLimit(concurrency);
+      // The dispatcher hands BullMQ what the registered workers can execute.
+      const id = fair.addWorker(concurrency);
+      const w = createShardWorkers({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job, keep) => processJob(job, slots, keep) }, shards, () =>
+        fair.removeWorker(id),
+      );
       // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
       // its runs unended: they fail with WORKER_CRASHED instead.
       w.on('failed', (job, err) => {
@@ -412,10 +468,13 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
     stopRuns(): void {
       stopping = true;
+      void fair.removeWorker('all');
     },
 
     async close(): Promise<void> {
       if (sweep) clearInterval(sweep);
+      await fair.removeWorker('all');
+      fair.close();
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
       (sub as RedisConnection | null)?.disconnect();

@@ -1,10 +1,9 @@
 /**
- * The queue adapter: a BullMQ job carries one run, or a batch of runs triggered together
- * (see trigger-batch.ts). The worker executes each run whole inside the job, checkpointing as
+ * The queue adapter: one BullMQ queue per queue shard (redis/shards.ts); a job carries one run,
+ * or a batch of runs the fair dispatcher (dispatch.ts) started together. The worker executes each run whole inside the job, checkpointing as
  * it goes (a job per node would cost a queue round trip per action). A job redelivered after a
  * crash continues each of its runs from its last checkpoint.
  */
-import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import { newConnection, type RedisConnection } from './client.js';
 import { shardTag } from './shards.js';
@@ -35,40 +34,70 @@ const JOB_OPTIONS = {
   backoff: { type: 'fixed' as const, delay: 1000 },
 };
 
-/** BullMQ's key prefix: one hash tag, so the queue's keys share a slot in Redis Cluster. */
-export function queuePrefix(prefix: string): string {
-  return shardTag(prefix, 0);
+/** BullMQ's key prefix of queue shard `shard`: its hash tag, so the shard's keys share a slot. */
+export function queuePrefix(prefix: string, shard = 0): string {
+  return shardTag(prefix, shard);
 }
 
+/** The BullMQ queues of every shard. Runs reach them only through the fair dispatcher (dispatch.ts). */
 export class RunQueue {
-  readonly queue: Queue<RunJob>;
+  /** One BullMQ queue per shard (redis/shards.ts). */
+  readonly queues: Queue<RunJob>[];
   private readonly connection: RedisConnection;
 
   /** `failFast`: adding a job fails at once while Redis is unreachable, never later (servers). */
-  constructor(redisUrl: string, prefix: string, opts: { failFast?: boolean } = {}) {
+  constructor(redisUrl: string, prefix: string, opts: { failFast?: boolean; shards?: number } = {}) {
     this.connection = newConnection(redisUrl, { persistent: true, failFast: opts.failFast });
-    this.queue = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix) });
-    this.queue.on('error', () => undefined);
+    this.queues = Array.from({ length: opts.shards ?? 1 }, (_, i) => {
+      const q = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix, i) });
+      q.on('error', () => undefined);
+      return q;
+    });
   }
 
-  /** Enqueues a run that is already persisted. `resume` jobs get an id of their own. */
-  async enqueue(job: RunRef, kind: 'start' | 'resume' = 'start'): Promise<void> {
-    await this.queue.add(kind, job, { ...JOB_OPTIONS, jobId: kind === 'start' ? job.runId : `${job.runId}-r${Date.now()}` });
+  /** Set by the platform: the fair dispatcher (dispatch.ts) that runs reach BullMQ through. */
+  fair: { push(refs: RunRef[]): Promise<void>; depth(): Promise<number> } | null = null;
+
+  /** Queues a persisted run (its ready list; the dispatcher moves it into BullMQ in its turn). */
+  async enqueue(ref: RunRef): Promise<void> {
+    await this.dispatcher().push([ref]);
   }
 
-  /** Enqueues persisted runs as one job (a single run as its own job, under its run id). */
-  async enqueueBatch(runs: RunRef[]): Promise<void> {
-    if (runs.length === 1) return this.enqueue(runs[0]!);
-    await this.queue.add('batch', { runs }, { ...JOB_OPTIONS, jobId: `batch-${randomUUID()}` });
+  /** Queues persisted runs at once. */
+  async enqueueBatch(refs: RunRef[]): Promise<void> {
+    if (refs.length === 1) return this.enqueue(refs[0]!);
+    await this.dispatcher().push(refs);
   }
 
-  async depth(): Promise<number> {
-    const counts = await this.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).reduce((a, b) => a + b, 0);
+  /** Runs queued or started and not ended, over every shard. */
+  depth(): Promise<number> {
+    return this.dispatcher().depth();
+  }
+
+  private dispatcher(): NonNullable<RunQueue['fair']> {
+    if (!this.fair) throw new Error('RunQueue: no dispatcher attached');
+    return this.fair;
+  }
+
+  /** Shard 0's queue (every worker consumes every shard: its worker count is theirs). */
+  get queue(): Queue<RunJob> {
+    return this.queues[0]!;
+  }
+
+  /** Adds dispatched runs as one job of the shard under `jobId` (a job already there is kept). */
+  async add(shard: number, jobId: string, runs: RunRef[]): Promise<void> {
+    const data: RunJob = runs.length === 1 ? runs[0]! : { runs };
+    await this.queues[shard]!.add(runs.length === 1 ? 'start' : 'batch', data, { ...JOB_OPTIONS, jobId });
+  }
+
+  /** Jobs waiting, active or delayed, over every shard. */
+  async jobs(): Promise<number> {
+    const counts = await Promise.all(this.queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized')));
+    return counts.flatMap((c) => Object.values(c)).reduce((a, b) => a + b, 0);
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all(this.queues.map((q) => q.close()));
     this.connection.disconnect();
   }
 }
@@ -76,6 +105,8 @@ export class RunQueue {
 export interface WorkerOptions {
   redisUrl: string;
   prefix: string;
+  /** The queue shard this worker consumes (default 0). */
+  shard?: number;
   /** Jobs taken at once (default 4); the caller bounds the runs executed at once. */
   concurrency?: number;
   /** How long a worker's lock on a job lasts without renewal, ms (default 10000). */
@@ -99,7 +130,7 @@ export function createWorker(opts: WorkerOptions): Worker<RunJob> {
   const connection = newConnection(opts.redisUrl, { persistent: true });
   const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data, async (data) => void (await job.updateData(data))), {
     connection,
-    prefix: queuePrefix(opts.prefix),
+    prefix: queuePrefix(opts.prefix, opts.shard ?? 0),
     concurrency: opts.concurrency ?? 4,
     lockDuration: opts.lockDurationMs ?? 10_000,
     stalledInterval: opts.stalledIntervalMs ?? 5_000,
@@ -116,4 +147,24 @@ export function createWorker(opts: WorkerOptions): Worker<RunJob> {
     connection.disconnect();
   });
   return worker;
+}
+
+/**
+ * One BullMQ worker per queue shard. The caller gets the first shard's Worker, which speaks
+ * for them all: the others' `error` and `failed` events are emitted on it, and closing it
+ * closes them all (after `beforeClose`).
+ */
+export function createShardWorkers(opts: Omit<WorkerOptions, 'shard'>, shards: number, beforeClose: () => Promise<void>): Worker<RunJob> {
+  const ws = Array.from({ length: shards }, (_, shard) => createWorker({ ...opts, shard }));
+  const w = ws[0]!;
+  for (const other of ws.slice(1)) {
+    other.on('error', (err) => w.emit('error', err));
+    other.on('failed', (job, err, prev) => w.emit('failed', job, err, prev));
+  }
+  const closeFirst = w.close.bind(w);
+  w.close = async (force?: boolean) => {
+    await beforeClose();
+    await Promise.all([closeFirst(force), ...ws.slice(1).map((x) => x.close(force))]);
+  };
+  return w;
 }

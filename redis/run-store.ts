@@ -39,6 +39,8 @@ export interface RedisRunStoreOptions {
   retentionDays?: number;
   /** Alert thresholds crossed by a settlement (the ledger reports them). */
   onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
+  /** Why queued runs wait, when a flow-control limit holds them (the fair dispatcher). */
+  waiting?: (runs: Array<{ tenant: string; scenarioId: string }>) => Promise<Array<string | undefined>>;
 }
 
 /** The record as stored: without tasks, outputs (a list of their own) and state. */
@@ -308,7 +310,19 @@ export class RedisRunStore implements RunStore {
   }
 
   async get(tenant: string, runId: string): Promise<RunRecord | null> {
-    return (await this.read(tenant, runId, true))?.run ?? null;
+    const run = (await this.read(tenant, runId, true))?.run ?? null;
+    if (run) await this.noteWaiting([run]);
+    return run;
+  }
+
+  /** Sets `waiting` on the queued ones of `runs` that a flow-control limit holds. */
+  private async noteWaiting(runs: Array<{ tenant: string; scenarioId: string; status: string; waiting?: string }>): Promise<void> {
+    const queued = runs.filter((r) => r.status === 'queued');
+    if (queued.length === 0 || !this.opts.waiting) return;
+    const why = await this.opts.waiting(queued);
+    queued.forEach((r, i) => {
+      if (why[i]) r.waiting = why[i];
+    });
   }
 
   async load(tenant: string, runId: string): Promise<StoredRun | null> {
@@ -346,6 +360,7 @@ export class RedisRunStore implements RunStore {
         if (out.length >= limit) break;
       }
     }
+    await this.noteWaiting(out);
     return out;
   }
 }

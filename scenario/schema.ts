@@ -74,6 +74,10 @@ const buildScenarioSchema = (nodeSchema: z.ZodType<ScenarioNode>) =>
     connections: z.record(z.string(), connectionSchema).default({}),
     /** Runaway breaker: a run that would spend more fails with RUN_BUDGET_EXCEEDED. */
     maxActionsPerRun: z.number().int().positive().optional(),
+    /** Flow control (SPEC §10): most runs of the scenario executing at once. */
+    concurrency: z.number().int().positive().max(1_000_000).optional(),
+    /** Flow control: most runs started per `periodMs`; runs over it wait as `queued`. */
+    throttle: z.strictObject({ limit: z.number().int().positive().max(1_000_000), periodMs: z.number().int().positive().max(86_400_000) }).optional(),
     start: id,
     nodes: z.array(nodeSchema).min(1),
   });

@@ -11,7 +11,6 @@ import { buildServer } from '../api/server.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
 import type { Production } from '../redis/production.js';
-import { runsOf } from '../redis/queue.js';
 import { useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
@@ -95,11 +94,14 @@ describe.each(['embedded', 'redis'] as const)('idempotent triggers (%s)', (mode)
     expect(await p.runs.list('acme', { scenarioId: 'job' })).toHaveLength(2);
     expect(await p.runs.list('beta', {})).toHaveLength(1);
     if (mode === 'redis') {
-      // Nothing was enqueued for a repeat: each run is in exactly one job.
-      const jobs = await (p as Production).queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
-      const queued = jobs.flatMap((j) => runsOf(j.data).map((r) => r.runId));
+      // Nothing was enqueued for a repeat: each run is queued exactly once (no worker: in the
+      // ready lists of the fair dispatcher).
+      const prod = p as Production;
+      const ready = await Promise.all(['acme', 'beta'].map((t) => prod.redis.lrange(`${prod.redisKeys.fairBase(0)}:ready:${t}`, 0, -1)));
+      const queued = ready.flat().map((ref) => (JSON.parse(ref) as { runId: string }).runId);
       expect(queued).toHaveLength(new Set(queued).size);
       expect(queued.length).toBe(8);
+      expect(await prod.queue.depth()).toBe(8);
     }
   }, 60_000);
 });

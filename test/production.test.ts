@@ -49,16 +49,19 @@ describe('production: trigger and in-process worker', () => {
     // Observe the store at the moment the job is handed to the queue.
     const enqueue = p.queue.enqueue.bind(p.queue);
     let atEnqueue: RunRecord | null | undefined;
-    p.queue.enqueue = async (job, kind) => {
+    p.queue.enqueue = async (job) => {
       atEnqueue = await p.runs.get(job.tenant, job.runId);
-      return enqueue(job, kind);
+      return enqueue(job);
     };
     const run = await p.trigger(tenant, 'loop3', loop3Payload(1), { type: 'manual' });
     expect(atEnqueue).toMatchObject({ runId: run.runId, status: 'queued' });
 
     expect(await p.runs.get(tenant, run.runId)).toMatchObject({ status: 'queued', actions: 0, tasks: [] });
-    const waiting = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
-    expect(waiting.map((j) => j.data)).toEqual([{ tenant, runId: run.runId, scenarioId: run.scenarioId }]);
+    // No worker yet: the run waits in its tenant's ready list, BullMQ holds nothing.
+    expect(await p.queue.jobs()).toBe(0);
+    expect(await p.redis.lrange(`${p.redisKeys.fairBase(0)}:ready:${tenant}`, 0, -1)).toEqual([
+      JSON.stringify({ tenant, runId: run.runId, scenarioId: run.scenarioId }),
+    ]);
     expect(await p.queue.depth()).toBe(1);
 
     const worker = p.startWorker({ concurrency: 1 });
@@ -81,7 +84,7 @@ describe('production: trigger and in-process worker', () => {
     }
   });
 
-  it('runs triggered together are persisted, then enqueued as one job, which workers split and share', async () => {
+  it('runs triggered together are persisted, then queued at once; dispatched as one job, which workers split and share', async () => {
     const ranBy = [0, 0];
     let otherRan: () => void = () => undefined;
     const otherRanOnce = new Promise<void>((r) => (otherRan = r));
@@ -102,11 +105,16 @@ describe('production: trigger and in-process worker', () => {
       const stored = await Promise.all(refs.map((r) => p.runs.get(r.tenant, r.runId)));
       expect(stored.map((r) => r?.status)).toEqual(refs.map(() => 'queued'));
       batches.push(refs.map((r) => r.runId));
-      const enqueued = await enqueueBatch(refs);
+      return enqueueBatch(refs);
+    };
+    const handedOn: string[][] = [];
+    const handOff = p.dispatcher.handOff.bind(p.dispatcher);
+    p.dispatcher.handOff = async (refs) => {
+      handedOn.push(refs.map((r) => r.runId));
+      await handOff(refs);
       // A split by the first worker (p's): the rest is in the queue; the runs it kept wait until
       // the other worker has ended one, so both take part whatever the timing.
-      if (batches.length > 1) await otherRanOnce;
-      return enqueued;
+      await otherRanOnce;
     };
     // A subscriber to run events only is sent no task events.
     const seen: string[] = [];
@@ -125,15 +133,18 @@ describe('production: trigger and in-process worker', () => {
     expect(notJson).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_INPUT' } });
     const ids = runs.map((r) => (r as PromiseFulfilledResult<RunRecord>).value.runId);
     expect(batches).toEqual([ids]);
-    const jobs = await p.queue.queue.getJobs(['wait', 'prioritized', 'delayed']);
-    expect(jobs.map((j) => j.data)).toEqual([{ runs: ids.map((runId) => ({ tenant, runId, scenarioId: 'loop3' })) }]);
+    // No worker: nothing is dispatched to BullMQ yet.
+    expect(await p.queue.jobs()).toBe(0);
 
-    // Two places each: the first worker keeps two runs and puts the rest back for the other,
-    // which starts once the first has split the batch.
+    // Two places each: the other process's places are registered first (as its worker would,
+    // without dispatching), so the dispatcher gives the first worker a job of 4 runs (both
+    // workers' places); that worker keeps two and hands the other two on as a job of their
+    // own; the other worker starts once the job is split.
+    await p.redis.hset(p.redisKeys.fair(0)[5]!, 'other-early', `2 ${Date.now() + 10_000}`);
     const workers = [p.startWorker({ concurrency: 2 })];
     try {
-      await waitUntil('the first worker to split the batch', () => batches.length >= 2, { timeoutMs: 20_000, intervalMs: 20 });
-      expect(batches[1]).toEqual(ids.slice(2));
+      await waitUntil('the first worker to split the job', () => handedOn.length >= 1, { timeoutMs: 20_000, intervalMs: 20 });
+      expect(handedOn[0]).toEqual(ids.slice(2, 4));
       workers.push(other.startWorker({ concurrency: 2 }));
       await allEnded(p, tenant, N);
       for (const [i, id] of ids.entries()) {

@@ -137,7 +137,7 @@ function runRow(run, names, fresh) {
     { class: fresh && 'fresh', data: { runId: run.runId, status: run.status } },
     h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(run.runId)}`, class: 'mono run-link' }, run.runId), ...tags),
     h('td', { class: 'clip', title: run.scenarioId }, names.get(run.scenarioId) || run.scenarioId),
-    h('td', { class: 'status-cell' }, statusBadge(run.status)),
+    h('td', { class: 'status-cell', title: run.waiting ? `waiting: ${run.waiting}` : null }, statusBadge(run.status)),
     h('td', { class: 'num actions' }, fmtNum(run.actions)),
     h('td', { class: 'nowrap' }, time(run.startedAt)),
     h(

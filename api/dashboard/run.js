@@ -36,7 +36,7 @@ function header(run, scenario, onResumed) {
       'div',
       { class: 'fields' },
       field('Scenario', scenario?.name || run.scenarioId, h('div', { class: 'mono muted small' }, run.scenarioId)),
-      field('Status', statusBadge(run.status)),
+      field('Status', statusBadge(run.status), run.waiting ? h('div', { class: 'muted small', id: 'run-waiting' }, `waiting: ${run.waiting}`) : ''),
       field('Actions', h('span', { id: 'run-actions' }, fmtNum(run.actions)), run.billable === false ? h('span', { class: 'tag' }, 'non-billable') : ''),
       field('Trigger', ...trig),
       field('Started', time(run.startedAt)),

@@ -22,7 +22,7 @@ function formatList(tenant: string, list: RunSummary[]): string {
   return `runs of tenant ${tenant}:\n${list
     .map(
       (r) =>
-        `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}`,
+        `${r.runId}  ${r.scenarioId.padEnd(20)}  ${r.status.padEnd(9)}  ${String(r.actions).padStart(6)} actions  ${r.startedAt ?? '(not started)'}${r.error ? `  ${r.error.code}` : ''}${r.waiting ? `  waiting: ${r.waiting}` : ''}`,
     )
     .join('\n')}\n`;
 }

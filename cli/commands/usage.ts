@@ -40,6 +40,13 @@ export function formatUsage(u: UsageReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A positive whole number up to `max` (flow-control fields). */
+function parsePositive(value: string, flag: string, max: number): number {
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1 || Number(value) > max)
+    throw new CliError(`${flag} must be a positive whole number up to ${max}${flag === '--concurrency' ? ' (or none)' : ''}, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
 function parseAlerts(s: string): number[] {
   const parts = s.split(',').map((x) => Number(x.trim()));
   if (parts.some((x) => !Number.isFinite(x) || x <= 0 || x > 10)) throw new CliError(`--alerts must be fractions like 0.5,0.9,1, got ${JSON.stringify(s)}`);
@@ -118,6 +125,8 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
     .option('--resume-halted <mode>', 'auto (halted runs resume when actions are available again) or manual')
     .option('--notify-email <list>', 'mail alerts, quota halts and period resets to these addresses (comma-separated)')
     .option('--notify-webhook <url>', 'POST them, signed, to this http(s) URL')
+    .option('--concurrency <n>', "most of the tenant's runs executing at once (a positive whole number; none: unlimited)")
+    .option('--weight <w>', "the tenant's share of workers when tenants compete (a positive whole number, default 1)")
     .option('--create', 'create the tenant if it does not exist yet')
     .action(
       async (
@@ -130,6 +139,8 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
           resumeHalted?: string;
           notifyEmail?: string;
           notifyWebhook?: string;
+          concurrency?: string;
+          weight?: string;
           create?: boolean;
         },
         cmd: Command,
@@ -154,9 +165,12 @@ export function registerUsageCommands(program: Command, done: (r: CommandResult)
         }
         if (opts.notifyEmail !== undefined) patch.notifyEmails = parseEmails(opts.notifyEmail);
         if (opts.notifyWebhook !== undefined) patch.notifyWebhook = parseWebhook(opts.notifyWebhook);
+        if (opts.concurrency !== undefined)
+          patch.concurrency = opts.concurrency.trim() === 'none' ? null : parsePositive(opts.concurrency, '--concurrency', 1_000_000);
+        if (opts.weight !== undefined) patch.weight = parsePositive(opts.weight, '--weight', 1000);
         if (Object.keys(patch).length === 0)
           throw new CliError(
-            'quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook',
+            'quota set needs at least one of --monthly, --overage, --timezone, --alerts, --max-active, --resume-halted, --notify-email, --notify-webhook, --concurrency, --weight',
           );
         const tenant = tenantOf(cmd);
         noteDefaultTenant(cmd, 'changes the quota of');
