@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { FlowError } from '../core/errors.js';
 import { type ChainRequest, type ChainStep, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
 import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
-import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
+import type { BatchRecord, HostJob, HostReply, HostRequest } from './sandbox-host.js';
 
 /** Options of {@link createSandboxPool}. */
 export interface SandboxPoolOptions {
@@ -67,7 +67,7 @@ interface Death {
 interface Job {
   wire: HostJob;
   solo: boolean;
-  done(out: ChainStep[] | Death): void;
+  done(out: ChainStep[] | string | Death): void;
   fail(err: Error): void;
 }
 
@@ -105,7 +105,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     entry ??= hostEntry();
     const child = fork(entry, ['--flowmeter-sandbox-host'], {
       execArgv: ['--no-node-snapshot'],
-      serialization: 'json',
+      serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     const host: Host = { child, batch: null, configured: false, replied: false, timedOut: false, stderr: '' };
@@ -234,7 +234,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     schedule();
   }
 
-  function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | Death> {
+  function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | string | Death> {
     if (disposed) return Promise.reject(new FlowError('INTERNAL', 'the Function sandbox is closed'));
     return new Promise((done, fail) => {
       queue.push({ wire, solo, done, fail });
@@ -252,6 +252,24 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     };
   }
 
+  /** A batch's records (one JSON string from the host) as chain steps; step i ran steps[i % n]. */
+  function fromRecords(json: string, steps: HostJob['steps']): ChainStep[] {
+    const records = JSON.parse(json) as BatchRecord[];
+    const out: ChainStep[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r[1] === 1) {
+        const o = r[2];
+        out[i] = { ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1] }, ms: r[0] };
+      } else if (r[1] === 2) out[i] = { ok: false, code: 'FUNCTION_ERROR', message: r[2], ms: r[0] };
+      else {
+        const t = steps[i % steps.length]!.timeoutMs;
+        out[i] = { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${t} ms`, ms: r[0] };
+      }
+    }
+    return out;
+  }
+
   async function runChain(req: ChainRequest): Promise<ChainStep[]> {
     let vars: string;
     try {
@@ -265,7 +283,14 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       memoryMb: s.memoryMb >= 8 ? Math.floor(s.memoryMb) : 8,
     }));
     const more = req.more !== undefined && req.more.length > 0 ? req.more : undefined;
-    const whole = await submit({ tenant: req.tenant, msg: req.msg, vars, steps, ...(more && { more }) }, false);
+    let msgs: string;
+    try {
+      msgs = JSON.stringify(more ? [req.msg, ...more] : [req.msg]);
+    } catch (e) {
+      throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
+    }
+    const whole = await submit({ tenant: req.tenant, msgs, vars, steps }, false);
+    if (typeof whole === 'string') return fromRecords(whole, steps);
     if (!('died' in whole)) return whole;
     if (steps.length === 1 && more === undefined) return [deathStep(whole, steps[0]!)];
     // The host died during the chain (or loop batch): again, one step at a time, so the fault
@@ -276,7 +301,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       let msg = first;
       for (const step of steps) {
         const one = await submit({ tenant: req.tenant, msg, vars, steps: [step] }, true);
-        const s = 'died' in one ? deathStep(one, step) : one[0]!;
+        const s = typeof one === 'string' ? fromRecords(one, [step])[0]! : 'died' in one ? deathStep(one, step) : one[0]!;
         out.push(s);
         if (!s.ok || !isOneMessage(s.outcome.result)) return out;
         msg = s.outcome.result;
