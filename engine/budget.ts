@@ -9,6 +9,8 @@ import type { LeaseResult, Meter, SettleEntry, Settlement } from '../metering/me
 
 /** The first lease of a run, unless BudgetOptions say otherwise. */
 export const FIRST_LEASE = 16;
+/** Most actions one `ensure` asks for beyond those held (a loop batch's lease ahead). */
+export const MAX_LEASE_AHEAD = 4096;
 
 export interface BudgetOptions {
   /** First lease size; it doubles with each lease up to `maxLease` (default 16). */
@@ -28,6 +30,9 @@ export class Budget {
   private period: string | null = null;
   private entries: SettleEntry[] = [];
   private want: number;
+  /** The instant (ms) `take` last found the period and local date of, and that date. */
+  private lastAt = Number.NaN;
+  private lastDate = '';
 
   constructor(
     private readonly meter: Meter,
@@ -51,6 +56,8 @@ export class Budget {
     const { period, date } = p instanceof Promise ? await p : p;
     if (this.period !== null && period !== this.period) await this.flushTo(period); // a new month
     this.period = period;
+    this.lastAt = at.getTime();
+    this.lastDate = date;
     if (!this.run.billable) {
       this.entries.push({ key, trigger, date });
       return true;
@@ -65,6 +72,23 @@ export class Budget {
       this.free--;
     }
     this.entries.push({ key, trigger, date });
+    return true;
+  }
+
+  /**
+   * `take` when it needs no wait: `at` is the instant `take` last saw (same period and date) and
+   * an action is at hand. Undefined otherwise (then call `take`).
+   */
+  takeSync(key: string, at: Date, trigger = false): boolean | undefined {
+    if (at.getTime() !== this.lastAt) return undefined;
+    if (this.run.billable) {
+      if (this.held > 0) {
+        this.held--;
+        this.heldUsed++;
+      } else if (this.free > 0) this.free--;
+      else return undefined;
+    }
+    this.entries.push({ key, trigger, date: this.lastDate });
     return true;
   }
 
@@ -92,6 +116,31 @@ export class Budget {
       await new Promise((res) => setTimeout(res, pause));
       pause = Math.min(pause * 2, 50);
     }
+  }
+
+  /**
+   * Leases ahead for work computed in one piece (a loop batch): when fewer than `n` actions are
+   * held, asks the meter once for the difference (at most MAX_LEASE_AHEAD); never waits for
+   * other runs and never halts. Resolves to `room()`, which may stay below `n` (the quota).
+   * Leases are exact: what is not spent is given back at the final settlement.
+   */
+  async ensure(n: number, at: Date): Promise<number> {
+    const room = this.room();
+    if (room >= n || this.period === null) return room;
+    const p = this.meter.periodOf(this.run.tenant, at);
+    // At a month boundary take() settles the old month first: lease nothing ahead across it.
+    if ((p instanceof Promise ? await p : p).period !== this.period) return this.room();
+    const want = Math.min(Math.ceil(n - room), MAX_LEASE_AHEAD);
+    const r = await this.meter.lease({ tenant: this.run.tenant, runId: this.run.runId, want, at, owner: this.opts.owner?.() });
+    if (r.granted > 0 && r.period === this.period) {
+      if (r.held) this.held += r.granted;
+      else this.free += r.granted;
+    } else if (r.granted > 0 && r.held) {
+      // The month changed in between: give that lease back at once.
+      const { tenant, runId, scenarioId, billable } = this.run;
+      await this.meter.settle({ tenant, runId, scenarioId, billable, period: r.period, entries: [], heldUsed: 0, release: r.granted, at });
+    }
+    return this.room();
   }
 
   /** Actions `take` can grant now without asking the meter (unbounded for a non-billable run). */

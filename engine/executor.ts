@@ -19,7 +19,7 @@ import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
 import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
 import { triggerMessage } from './trigger-message.js';
-import { context, type ExecutorDeps, record, route, type Slot, type Work } from './work.js';
+import { clock, context, type ExecutorDeps, isoOf, record, route, type Slot, type Work } from './work.js';
 
 export type { ExecutorDeps };
 
@@ -34,7 +34,7 @@ export async function executeRun(
   payload?: unknown,
   loaded: { vars?: Record<string, unknown>; lease?: LeaseResult } = {},
 ): Promise<RunRecord> {
-  const now = deps.now ?? (() => new Date());
+  const now = deps.now ?? clock();
   const compiled = compile(scenario);
   const redactor = new Redactor();
   // Rebuilt on every execution (first, resumed, recovered, replayed): see secrets.ts.
@@ -195,7 +195,7 @@ async function wave(w: Work): Promise<void> {
       type: node.type,
       status: 'ok',
       actions: 0,
-      startedAt: at.toISOString(),
+      startedAt: isoOf(w, at),
       durationMs: 0,
       input: item.msg,
       output: null,
@@ -208,7 +208,8 @@ async function wave(w: Work): Promise<void> {
       slots.push(slot);
       continue;
     }
-    if (!(await w.budget.take(String(seq), at))) {
+    const key = String(seq);
+    if (!(w.budget.takeSync(key, at) ?? (await w.budget.take(key, at)))) {
       // This item and every later one stay pending; the run halts after this wave.
       task.status = 'halted';
       task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };
@@ -261,18 +262,25 @@ async function wave(w: Work): Promise<void> {
       }),
     );
   }
-  for (const slot of slots) await apply(w, slot);
+  for (const slot of slots) {
+    // Stores the slot's variables first (when it set some), then applies it.
+    if (slot.vars.length > 0) await storeVars(w, slot);
+    apply(w, slot);
+  }
   if (haltedTask) record(w, haltedTask);
 }
 
-/** Applies one executed slot: records its task and queues what follows it. */
-async function apply(w: Work, slot: Slot): Promise<void> {
-  const { state, compiled, run } = w;
-  const { item, node, task } = slot;
+async function storeVars(w: Work, slot: Slot): Promise<void> {
   for (const [name, value] of slot.vars) {
     w.vars[name] = value;
-    await w.deps.vars.set(run.tenant, run.scenarioId, name, value);
+    await w.deps.vars.set(w.run.tenant, w.run.scenarioId, name, value);
   }
+}
+
+/** Applies one executed slot: records its task and queues what follows it. */
+function apply(w: Work, slot: Slot): void {
+  const { state, compiled } = w;
+  const { item, node, task } = slot;
   if (item.iterate && slot.error === undefined) {
     // The node's type says how an iteration is entered (Loop: its body, with the item as payload).
     const it = nextIteration(state, item.iterate);

@@ -285,7 +285,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     const more = req.more !== undefined && req.more.length > 0 ? req.more : undefined;
     let msgs: string;
     try {
-      msgs = JSON.stringify(more ? [req.msg, ...more] : [req.msg]);
+      msgs = req.msgsJson ?? JSON.stringify(more ? [req.msg, ...more] : [req.msg]);
     } catch (e) {
       throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
     }
