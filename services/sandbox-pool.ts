@@ -3,7 +3,7 @@
  * that this process supervises, like n8n's task runners. The caller's event loop is never
  * blocked: while a host computes, this process keeps executing other runs.
  *
- * - Batching: calls made in the same turn go to an idle host in one message, and a chain of
+ * - Batching: calls made in the same event-loop turn go to an idle host in one message, and a chain of
  *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
  *   Function never holds calls another host could run.
@@ -26,7 +26,8 @@ import { fileURLToPath } from 'node:url';
 import { FlowError } from '../core/errors.js';
 import { type ChainRequest, type ChainStep, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
 import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
-import type { BatchRecord, HostJob, HostReply, HostRequest } from './sandbox-host.js';
+import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
+import { type Death, deathStep, fromRecords } from './sandbox-steps.js';
 
 /** Options of {@link createSandboxPool}. */
 export interface SandboxPoolOptions {
@@ -56,12 +57,6 @@ export interface SandboxPool extends FunctionSandbox {
   pids(): number[];
   /** Stops every host; calls still waiting fail with INTERNAL. */
   dispose(): Promise<void>;
-}
-
-interface Death {
-  died: true;
-  timedOut: boolean;
-  how: string;
 }
 
 interface Job {
@@ -148,7 +143,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function schedule(): void {
     if (scheduled || disposed) return;
     scheduled = true;
-    queueMicrotask(flush);
+    // After this turn's I/O callbacks: the calls of every run woken by them share one hop.
+    setImmediate(flush);
   }
 
   function flush(): void {
@@ -242,35 +238,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     });
   }
 
-  function deathStep(d: Death, step: HostJob['steps'][number]): ChainStep {
-    if (d.timedOut) return { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${step.timeoutMs} ms`, ms: 0 };
-    return {
-      ok: false,
-      code: 'FUNCTION_MEMORY',
-      message: `the function's sandbox process died (${d.how}): over its memory limit of ${step.memoryMb} MB, or killed`,
-      ms: 0,
-    };
-  }
-
-  /** A batch's records (one JSON string from the host) as chain steps; step i ran steps[i % n]. */
-  function fromRecords(json: string, steps: HostJob['steps']): ChainStep[] {
-    const records = JSON.parse(json) as BatchRecord[];
-    const out: ChainStep[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      if (r[1] === 1) {
-        const o = r[2];
-        out[i] = { ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1] }, ms: r[0] };
-      } else if (r[1] === 2) out[i] = { ok: false, code: 'FUNCTION_ERROR', message: r[2], ms: r[0] };
-      else {
-        const t = steps[i % steps.length]!.timeoutMs;
-        out[i] = { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${t} ms`, ms: r[0] };
-      }
-    }
-    return out;
-  }
-
-  async function runChain(req: ChainRequest): Promise<ChainStep[]> {
+  /** `classic`: one step on one message, run as such in the host (`runSync`), not as a batch. */
+  async function runChain(req: ChainRequest, classic = false): Promise<ChainStep[]> {
     let vars: string;
     try {
       vars = JSON.stringify(req.vars ?? {});
@@ -283,13 +252,14 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       memoryMb: s.memoryMb >= 8 ? Math.floor(s.memoryMb) : 8,
     }));
     const more = req.more !== undefined && req.more.length > 0 ? req.more : undefined;
-    let msgs: string;
+    let wire: HostJob = { tenant: req.tenant, msg: req.msg, vars, steps };
     try {
-      msgs = req.msgsJson ?? JSON.stringify(more ? [req.msg, ...more] : [req.msg]);
+      // The messages as one JSON string: serialised once here, parsed once in the isolate.
+      if (!classic) wire = { tenant: req.tenant, msgs: req.msgsJson ?? JSON.stringify(more ? [req.msg, ...more] : [req.msg]), vars, steps };
     } catch (e) {
       throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
     }
-    const whole = await submit({ tenant: req.tenant, msgs, vars, steps }, false);
+    const whole = await submit(wire, false);
     if (typeof whole === 'string') return fromRecords(whole, steps);
     if (!('died' in whole)) return whole;
     if (steps.length === 1 && more === undefined) return [deathStep(whole, steps[0]!)];
@@ -317,11 +287,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   return {
     async run(req) {
-      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] });
+      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] }, true);
       if (!s!.ok) throw new FlowError(s!.code, s!.message);
       return s!.outcome;
     },
-    runChain,
+    runChain: (req) => runChain(req),
     stats: () => ({ hosts: hosts.length, ...counters }),
     pids: () => hosts.map((h) => h.child.pid!).filter((p) => p !== undefined),
     async dispose() {
