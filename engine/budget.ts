@@ -76,11 +76,14 @@ export class Budget {
   }
 
   /**
-   * `take` when it needs no wait: `at` is the instant `take` last saw (same period and date) and
-   * an action is at hand. Undefined otherwise (then call `take`).
+   * `take` when it needs no wait: `at` is in the minute of the instant `take` last saw (so the
+   * same period and local date) and an action is at hand. Undefined otherwise (then call `take`).
    */
   takeSync(key: string, at: Date, trigger = false): boolean | undefined {
-    if (at.getTime() !== this.lastAt) return undefined;
+    // Within the same UTC minute the period and local date cannot change: every time zone's
+    // offset is a whole number of minutes (since the 1970s), so local midnight falls on one.
+    const t = at.getTime();
+    if (t !== this.lastAt && (t < this.lastAt || Math.floor(t / 60_000) !== Math.floor(this.lastAt / 60_000))) return undefined;
     if (this.run.billable) {
       if (this.held > 0) {
         this.held--;

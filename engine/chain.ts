@@ -161,11 +161,24 @@ async function start(w: Work, slot: Slot, ctx: NodeContext<unknown>, full: Compi
   return outcomeOf(first, ctx);
 }
 
+/** A chain's steps, per its first node's config and length (the same for every run of a scenario). */
+const stepsCache = new WeakMap<object, Steps[]>();
+
 function stepsOf(nodes: CompiledNode[]): Steps {
-  return nodes.map((n) => {
+  const byLength = stepsCache.get(nodes[0]!.config) ?? [];
+  stepsCache.set(nodes[0]!.config, byLength);
+  const hit = byLength[nodes.length];
+  const same = (s: Steps[number], i: number) => {
+    const c = nodes[i]!.config;
+    return s.code === c.code && s.timeoutMs === c.timeoutMs && s.memoryMb === c.memoryMb;
+  };
+  if (hit !== undefined && hit.every(same)) return hit;
+  const steps = nodes.map((n) => {
     const c = n.config as unknown as { code: string; timeoutMs: number; memoryMb: number };
     return { code: c.code, timeoutMs: c.timeoutMs, memoryMb: c.memoryMb };
   });
+  byLength[nodes.length] = steps;
+  return steps;
 }
 
 /**

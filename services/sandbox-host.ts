@@ -5,7 +5,7 @@
  * code kills this process (an allocation isolated-vm cannot bound aborts it), only this host
  * dies: the pool fails the call that ran here and starts another host.
  *
- * Protocol (structured clone over the IPC channel):
+ * Protocol (JSON over the IPC channel):
  *   in:  { b: batchId, jobs: HostJob[], opts? }        (opts only in the first message)
  *   out: { b: batchId, out: Array<ChainStep[] | string> }   (one entry per job, in order)
  * A job is a chain of one or more steps, optionally run again on the loop's next messages
@@ -13,6 +13,8 @@
  * come as one JSON string (`msgs`) and, when its steps share their limits, the whole job runs in
  * ONE call into the isolate (`runBatchSync`) and its steps come back as one JSON string of
  * `BatchRecord`s: a message is serialised once per hop each way, and this host never parses it.
+ * (JSON IPC, not 'advanced': a small job's round trip costs less, and a large one's strings
+ * cost about the same.)
  * Started with --no-node-snapshot (isolated-vm needs it on Node 20+).
  */
 

@@ -100,7 +100,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     entry ??= hostEntry();
     const child = fork(entry, ['--flowmeter-sandbox-host'], {
       execArgv: ['--no-node-snapshot'],
-      serialization: 'advanced',
+      serialization: 'json',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     const host: Host = { child, batch: null, configured: false, replied: false, timedOut: false, stderr: '' };
@@ -156,11 +156,12 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
     }
+    // The first idle host takes up to maxBatch calls (one write each way however many), the
+    // next idle one what is left: a hop carries as much as it can.
     const free = hosts.filter((h) => h.batch === null);
     for (let i = 0; i < free.length && queue.length > 0; i++) {
-      const share = Math.min(maxBatch, Math.ceil(queue.length / (free.length - i)));
       let n = 1;
-      if (!queue[0]!.solo) while (n < share && n < queue.length && !queue[n]!.solo) n++;
+      if (!queue[0]!.solo) while (n < maxBatch && n < queue.length && !queue[n]!.solo) n++;
       send(free[i]!, queue.splice(0, n));
     }
   }
