@@ -8,16 +8,17 @@
 import { errorCode, errorMessage, FlowError } from '../core/errors.js';
 import { Redactor } from '../core/redact.js';
 import type { ErrorInfo, Message, RunRecord, TaskRecord } from '../core/types.js';
-import type { LeaseResult, Settlement } from '../metering/meter.js';
+import type { LeaseResult } from '../metering/meter.js';
 import type { NodeResult } from '../nodes/define.js';
 import { compile } from '../scenario/compile.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Budget } from './budget.js';
 import { fused, setsVars } from './chain.js';
+import { checkpoint, store, storeFresh } from './checkpoint.js';
 import { consumed, initialState, nextIteration, push } from './frames.js';
 import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
-import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
+import { scrubError } from './task-log.js';
 import { triggerMessage } from './trigger-message.js';
 import { clock, context, type ExecutorDeps, isoOf, record, route, type Slot, type Work } from './work.js';
 
@@ -136,39 +137,6 @@ async function varsOf(deps: ExecutorDeps, run: RunRecord, scenario: Scenario, st
   const defaults = scenario.variables ?? {};
   if (stored && Object.keys(defaults).every((name) => name in stored)) return stored;
   return deps.vars.load(run.tenant, run.scenarioId, defaults);
-}
-
-/** Writes progress and its billing: atomically where the store can, else billing first. */
-async function store(deps: ExecutorDeps, run: RunRecord, tasks: TaskRecord[], settlement: Settlement | null, ended: boolean): Promise<void> {
-  if (deps.runs.checkpointAndSettle) return deps.runs.checkpointAndSettle(run, tasks, settlement, ended);
-  // Billing before the task log: after a crash between the two, the tasks run again and
-  // their keys are already billed, so nothing is billed twice or lost.
-  if (settlement) await deps.meter.settle(settlement);
-  if (ended) await deps.runs.finish(run, tasks);
-  else await deps.runs.checkpoint(run, tasks);
-}
-
-/**
- * The stored form of the tasks recorded since the last checkpoint. They replace their live
- * forms at the tail of `run.tasks`, so each task is capped and scrubbed exactly once.
- */
-function storeFresh(w: Work): TaskRecord[] {
-  const max = w.deps.taskBytes ?? DEFAULT_TASK_BYTES;
-  const stored = w.fresh.map((t) => storedTask(t, max, w.redactor));
-  if (w.deps.keepTasks === false) w.run.tasks = [];
-  else w.run.tasks.splice(w.run.tasks.length - stored.length, stored.length, ...stored);
-  w.fresh = [];
-  // Outputs are stored as they come (the store appends new ones): scrub them now.
-  if (w.redactor.size > 0) {
-    for (let i = w.outputsScrubbed; i < w.run.outputs.length; i++) w.run.outputs[i] = w.redactor.redactDeep(w.run.outputs[i]!);
-  }
-  w.outputsScrubbed = w.run.outputs.length;
-  return stored;
-}
-
-async function checkpoint(w: Work): Promise<void> {
-  await store(w.deps, w.run, storeFresh(w), w.budget.settlement(false, w.now()), false);
-  w.lastCheckpoint = performance.now();
 }
 
 /**
