@@ -7,8 +7,6 @@
 const MAX_LOG_LINES = 100;
 const MAX_LOG_CHARS = 2000;
 const MAX_ERROR_CHARS = 2000;
-/** A batch starts no further message once its records pass this many characters. */
-const BATCH_CHARS = 4 << 20;
 
 /**
  * Evaluated once per context; returns [run, compile, drop, batch, collect] without touching
@@ -106,7 +104,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
   // carrying vars, as the host would call run() step after step, in ONE call into the isolate.
   // Records: [ms, 1, output] | [ms, 2, error message] | [ms, 3] (ran over timeoutMs). It stops
   // after a failure or an output that is not one message, and starts no message after budgetMs
-  // or once its records pass ${BATCH_CHARS} characters. The records so far stay in \`done\`, so
+  // or once its records pass batchChars characters. The records so far stay in \`done\`, so
   // that \`collect\` can return them when the call was stopped (its timeout).
   const now = Date.now, isArray = Array.isArray;
   let done = [];
@@ -118,7 +116,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
     }
     return n;
   };
-  const batch = (idsCsv, msgsJson, varsJson, timeoutMs, budgetMs) => {
+  const batch = (idsCsv, msgsJson, varsJson, timeoutMs, budgetMs, batchChars) => {
     const ids = idsCsv.split(',');
     const steps = [];
     for (let k = 0; k < ids.length; k++) steps.push(fns.get(+ids[k]));
@@ -127,7 +125,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
     let chars = 0;
     const t0 = now();
     outer: for (let i = 0; i < msgs.length; i++) {
-      if (i > 0 && (now() - t0 > budgetMs || chars > ${BATCH_CHARS})) break;
+      if (i > 0 && (now() - t0 > budgetMs || chars > batchChars)) break;
       let msg = msgs[i];
       for (let k = 0; k < steps.length; k++) {
         const s0 = now();

@@ -224,7 +224,9 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     // The call may run up to budgetMs, then start one more step: that step gets timeoutMs.
     const budgetMs = Math.max(0, Math.floor(req.budgetMs));
     try {
-      return slot.batch.applySync(undefined, [ids, req.msgs, req.vars, timeoutMs, budgetMs], { timeout: budgetMs + timeoutMs });
+      // The records a batch keeps in the isolate's heap stay a small part of it (64 MB: 4 M chars).
+      const maxChars = Math.min(4 << 20, memoryMb << 16);
+      return slot.batch.applySync(undefined, [ids, req.msgs, req.vars, timeoutMs, budgetMs, maxChars], { timeout: budgetMs + timeoutMs });
     } catch (e) {
       const err = fail(e, key, slot, timeoutMs, memoryMb);
       if (err.code !== 'FUNCTION_TIMEOUT') return null;
