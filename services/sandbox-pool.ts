@@ -3,7 +3,7 @@
  * that this process supervises, like n8n's task runners. The caller's event loop is never
  * blocked: while a host computes, this process keeps executing other runs.
  *
- * - Batching: calls made in the same event-loop turn go to an idle host in one message, and a chain of
+ * - Batching: calls made in the same turn go to an idle host in one message, and a chain of
  *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
  *   Function never holds calls another host could run.
@@ -143,8 +143,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function schedule(): void {
     if (scheduled || disposed) return;
     scheduled = true;
-    // After this turn's I/O callbacks: the calls of every run woken by them share one hop.
-    setImmediate(flush);
+    queueMicrotask(flush);
   }
 
   function flush(): void {
