@@ -33,6 +33,8 @@ export class Budget {
   /** The instant (ms) `take` last found the period and local date of, and that date. */
   private lastAt = Number.NaN;
   private lastDate = '';
+  /** Leases ahead still asking the meter. */
+  private inflight: Promise<void> | null = null;
 
   constructor(
     private readonly meter: Meter,
@@ -127,7 +129,27 @@ export class Budget {
    * other runs and never halts. Resolves to `room()`, which may stay below `n` (the quota).
    * Leases are exact: what is not spent is given back at the final settlement.
    */
-  async ensure(n: number, at: Date): Promise<number> {
+  ensure(n: number, at: Date): Promise<number> {
+    const p = this.leaseAhead(n, at);
+    // settle(final) must see what it leased: the run awaits `drain()` before its last settlement.
+    const done = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight = this.inflight ? Promise.all([this.inflight, done]).then(() => undefined) : done;
+    return p;
+  }
+
+  /** Waits until no `ensure` is still asking the meter (before the final settlement). */
+  async drain(): Promise<void> {
+    while (this.inflight) {
+      const p = this.inflight;
+      await p;
+      if (this.inflight === p) this.inflight = null;
+    }
+  }
+
+  private async leaseAhead(n: number, at: Date): Promise<number> {
     const room = this.room();
     if (room >= n || this.period === null) return room;
     const p = this.meter.periodOf(this.run.tenant, at);

@@ -124,6 +124,7 @@ export async function executeRun(
   }
   run.finishedAt = now().toISOString();
   run.error = scrubError(run.error, redactor);
+  await budget.drain(); // a lease ahead still in flight is given back with the rest
   w.outputsScrubbed = 0; // secrets registered late may appear in earlier outputs too
   await store(deps, run, storeFresh(w), budget.settlement(true, now()), true);
   return run;

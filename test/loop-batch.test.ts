@@ -208,6 +208,18 @@ describe('loop batches', () => {
     expect((await e.ledger.usage('default', new Date())).used).toBe(cost(1500) + cost(700) + cost(10));
   });
 
+  it('a run that fails mid-loop, its next batch leased and computing, keeps no leased action: the next run can spend the whole rest of the quota', async () => {
+    const scn = loopOf(SUM, `if (msg.loop.index === 1500) throw new Error("stop"); ${COUNT}`);
+    const e = await engineOf(pool, 1e6);
+    const failed = await e.run(scn, items(3000));
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'FUNCTION_ERROR', nodeId: 'f2' }, actions: 2 + 1501 * 3 });
+    const next = loopOf(SUM, COUNT);
+    const cost = 2 + 900 * 3 + 1;
+    await e.ledger.setQuota('default', { monthlyActions: failed.actions + cost });
+    expect(await e.run(next, items(900))).toMatchObject({ status: 'succeeded', actions: cost });
+    expect((await e.run(next, items(1))).status).toBe('rejected');
+  });
+
   it("a Function over its timeoutMs in iteration 37 of a batch: FUNCTION_TIMEOUT on that iteration's Function, as unbatched", async () => {
     const slow = 'if (msg.loop.index === 37) { const t = Date.now(); while (Date.now() - t < 400) {} } return msg';
     const scn = scenario({
