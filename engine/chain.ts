@@ -172,7 +172,7 @@ function stepsOf(nodes: CompiledNode[]): Steps {
     const c = nodes[i]!.config;
     return s.code === c.code && s.timeoutMs === c.timeoutMs && s.memoryMb === c.memoryMb;
   };
-  if (hit !== undefined && hit.every(same)) return hit;
+  if (hit?.every(same)) return hit;
   const steps = nodes.map((n) => {
     const c = n.config as unknown as { code: string; timeoutMs: number; memoryMb: number };
     return { code: c.code, timeoutMs: c.timeoutMs, memoryMb: c.memoryMb };
