@@ -9,6 +9,8 @@ import type { LeaseResult, Meter, SettleEntry, Settlement } from '../metering/me
 
 /** The first lease of a run, unless BudgetOptions say otherwise. */
 export const FIRST_LEASE = 16;
+/** Most actions one `ensure` asks for beyond those held (a loop batch's lease ahead). */
+export const MAX_LEASE_AHEAD = 4096;
 
 export interface BudgetOptions {
   /** First lease size; it doubles with each lease up to `maxLease` (default 16). */
@@ -28,6 +30,11 @@ export class Budget {
   private period: string | null = null;
   private entries: SettleEntry[] = [];
   private want: number;
+  /** The instant (ms) `take` last found the period and local date of, and that date. */
+  private lastAt = Number.NaN;
+  private lastDate = '';
+  /** Leases ahead still asking the meter. */
+  private inflight: Promise<void> | null = null;
 
   constructor(
     private readonly meter: Meter,
@@ -54,6 +61,8 @@ export class Budget {
     const { period, date } = p instanceof Promise ? await p : p;
     if (this.period !== null && period !== this.period) await this.flushTo(period); // a new month
     this.period = period;
+    this.lastAt = at.getTime();
+    this.lastDate = date;
     if (!this.run.billable) {
       this.entries.push({ key, trigger, date, node });
       return true;
@@ -68,6 +77,26 @@ export class Budget {
       this.free--;
     }
     this.entries.push({ key, trigger, date, node });
+    return true;
+  }
+
+  /**
+   * `take` when it needs no wait: `at` is in the minute of the instant `take` last saw (so the
+   * same period and local date) and an action is at hand. Undefined otherwise (then call `take`).
+   */
+  takeSync(key: string, at: Date, trigger = false, node?: string): boolean | undefined {
+    // Within the same UTC minute the period and local date cannot change: every time zone's
+    // offset is a whole number of minutes (since the 1970s), so local midnight falls on one.
+    const t = at.getTime();
+    if (t !== this.lastAt && (t < this.lastAt || Math.floor(t / 60_000) !== Math.floor(this.lastAt / 60_000))) return undefined;
+    if (this.run.billable) {
+      if (this.held > 0) {
+        this.held--;
+        this.heldUsed++;
+      } else if (this.free > 0) this.free--;
+      else return undefined;
+    }
+    this.entries.push({ key, trigger, date: this.lastDate, node });
     return true;
   }
 
@@ -95,6 +124,51 @@ export class Budget {
       await new Promise((res) => setTimeout(res, pause));
       pause = Math.min(pause * 2, 50);
     }
+  }
+
+  /**
+   * Leases ahead for work computed in one piece (a loop batch): when fewer than `n` actions are
+   * held, asks the meter once for the difference (at most MAX_LEASE_AHEAD); never waits for
+   * other runs and never halts. Resolves to `room()`, which may stay below `n` (the quota).
+   * Leases are exact: what is not spent is given back at the final settlement.
+   */
+  ensure(n: number, at: Date): Promise<number> {
+    const p = this.leaseAhead(n, at);
+    // settle(final) must see what it leased: the run awaits `drain()` before its last settlement.
+    const done = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight = this.inflight ? Promise.all([this.inflight, done]).then(() => undefined) : done;
+    return p;
+  }
+
+  /** Waits until no `ensure` is still asking the meter (before the final settlement). */
+  async drain(): Promise<void> {
+    while (this.inflight) {
+      const p = this.inflight;
+      await p;
+      if (this.inflight === p) this.inflight = null;
+    }
+  }
+
+  private async leaseAhead(n: number, at: Date): Promise<number> {
+    const room = this.room();
+    if (room >= n || this.period === null) return room;
+    const p = this.meter.periodOf(this.run.tenant, at);
+    // At a month boundary take() settles the old month first: lease nothing ahead across it.
+    if ((p instanceof Promise ? await p : p).period !== this.period) return this.room();
+    const want = Math.min(Math.ceil(n - room), MAX_LEASE_AHEAD);
+    const r = await this.meter.lease({ tenant: this.run.tenant, runId: this.run.runId, want, at, owner: this.opts.owner?.() });
+    if (r.granted > 0 && r.period === this.period) {
+      if (r.held) this.held += r.granted;
+      else this.free += r.granted;
+    } else if (r.granted > 0 && r.held) {
+      // The month changed in between: give that lease back at once.
+      const { tenant, runId, scenarioId, billable } = this.run;
+      await this.meter.settle({ tenant, runId, scenarioId, billable, period: r.period, entries: [], heldUsed: 0, release: r.granted, at });
+    }
+    return this.room();
   }
 
   /** Actions `take` can grant now without asking the meter (unbounded for a non-billable run). */

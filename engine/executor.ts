@@ -8,18 +8,19 @@
 import { errorCode, errorMessage, FlowError } from '../core/errors.js';
 import { Redactor } from '../core/redact.js';
 import type { ErrorInfo, Message, RunRecord, TaskRecord } from '../core/types.js';
-import type { LeaseResult, Settlement } from '../metering/meter.js';
+import type { LeaseResult } from '../metering/meter.js';
 import type { NodeResult } from '../nodes/define.js';
 import { compile } from '../scenario/compile.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Budget } from './budget.js';
 import { fused, setsVars } from './chain.js';
+import { checkpoint, store, storeFresh } from './checkpoint.js';
 import { consumed, initialState, nextIteration, push } from './frames.js';
 import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
-import { DEFAULT_TASK_BYTES, scrubError, storedTask } from './task-log.js';
+import { scrubError } from './task-log.js';
 import { triggerMessage } from './trigger-message.js';
-import { context, type ExecutorDeps, record, route, type Slot, type Work } from './work.js';
+import { clock, context, type ExecutorDeps, isoOf, record, route, type Slot, type Work } from './work.js';
 
 export type { ExecutorDeps };
 
@@ -34,7 +35,7 @@ export async function executeRun(
   payload?: unknown,
   loaded: { vars?: Record<string, unknown>; lease?: LeaseResult } = {},
 ): Promise<RunRecord> {
-  const now = deps.now ?? (() => new Date());
+  const now = deps.now ?? clock();
   const compiled = compile(scenario);
   const redactor = new Redactor();
   // Rebuilt on every execution (first, resumed, recovered, replayed): see secrets.ts.
@@ -123,6 +124,7 @@ export async function executeRun(
   }
   run.finishedAt = now().toISOString();
   run.error = scrubError(run.error, redactor);
+  await budget.drain(); // a lease ahead still in flight is given back with the rest
   w.outputsScrubbed = 0; // secrets registered late may appear in earlier outputs too
   await store(deps, run, storeFresh(w), budget.settlement(true, now()), true);
   return run;
@@ -136,39 +138,6 @@ async function varsOf(deps: ExecutorDeps, run: RunRecord, scenario: Scenario, st
   const defaults = scenario.variables ?? {};
   if (stored && Object.keys(defaults).every((name) => name in stored)) return stored;
   return deps.vars.load(run.tenant, run.scenarioId, defaults);
-}
-
-/** Writes progress and its billing: atomically where the store can, else billing first. */
-async function store(deps: ExecutorDeps, run: RunRecord, tasks: TaskRecord[], settlement: Settlement | null, ended: boolean): Promise<void> {
-  if (deps.runs.checkpointAndSettle) return deps.runs.checkpointAndSettle(run, tasks, settlement, ended);
-  // Billing before the task log: after a crash between the two, the tasks run again and
-  // their keys are already billed, so nothing is billed twice or lost.
-  if (settlement) await deps.meter.settle(settlement);
-  if (ended) await deps.runs.finish(run, tasks);
-  else await deps.runs.checkpoint(run, tasks);
-}
-
-/**
- * The stored form of the tasks recorded since the last checkpoint. They replace their live
- * forms at the tail of `run.tasks`, so each task is capped and scrubbed exactly once.
- */
-function storeFresh(w: Work): TaskRecord[] {
-  const max = w.deps.taskBytes ?? DEFAULT_TASK_BYTES;
-  const stored = w.fresh.map((t) => storedTask(t, max, w.redactor));
-  if (w.deps.keepTasks === false) w.run.tasks = [];
-  else w.run.tasks.splice(w.run.tasks.length - stored.length, stored.length, ...stored);
-  w.fresh = [];
-  // Outputs are stored as they come (the store appends new ones): scrub them now.
-  if (w.redactor.size > 0) {
-    for (let i = w.outputsScrubbed; i < w.run.outputs.length; i++) w.run.outputs[i] = w.redactor.redactDeep(w.run.outputs[i]!);
-  }
-  w.outputsScrubbed = w.run.outputs.length;
-  return stored;
-}
-
-async function checkpoint(w: Work): Promise<void> {
-  await store(w.deps, w.run, storeFresh(w), w.budget.settlement(false, w.now()), false);
-  w.lastCheckpoint = performance.now();
 }
 
 /**
@@ -195,7 +164,7 @@ async function wave(w: Work): Promise<void> {
       type: node.type,
       status: 'ok',
       actions: 0,
-      startedAt: at.toISOString(),
+      startedAt: isoOf(w, at),
       durationMs: 0,
       input: item.msg,
       output: null,
@@ -208,7 +177,8 @@ async function wave(w: Work): Promise<void> {
       slots.push(slot);
       continue;
     }
-    if (!(await w.budget.take(String(seq), at, false, node.id))) {
+    const key = String(seq);
+    if (!(w.budget.takeSync(key, at, false, node.id) ?? (await w.budget.take(key, at, false, node.id)))) {
       // This item and every later one stay pending; the run halts after this wave.
       task.status = 'halted';
       task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };
@@ -261,18 +231,25 @@ async function wave(w: Work): Promise<void> {
       }),
     );
   }
-  for (const slot of slots) await apply(w, slot);
+  for (const slot of slots) {
+    // Stores the slot's variables first (when it set some), then applies it.
+    if (slot.vars.length > 0) await storeVars(w, slot);
+    apply(w, slot);
+  }
   if (haltedTask) record(w, haltedTask);
 }
 
-/** Applies one executed slot: records its task and queues what follows it. */
-async function apply(w: Work, slot: Slot): Promise<void> {
-  const { state, compiled, run } = w;
-  const { item, node, task } = slot;
+async function storeVars(w: Work, slot: Slot): Promise<void> {
   for (const [name, value] of slot.vars) {
     w.vars[name] = value;
-    await w.deps.vars.set(run.tenant, run.scenarioId, name, value);
+    await w.deps.vars.set(w.run.tenant, w.run.scenarioId, name, value);
   }
+}
+
+/** Applies one executed slot: records its task and queues what follows it. */
+function apply(w: Work, slot: Slot): void {
+  const { state, compiled } = w;
+  const { item, node, task } = slot;
   if (item.iterate && slot.error === undefined) {
     // The node's type says how an iteration is entered (Loop: its body, with the item as payload).
     const it = nextIteration(state, item.iterate);

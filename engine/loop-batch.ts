@@ -14,7 +14,11 @@
  *
  * A batch never computes past the actions the run holds (`Budget.room()`) nor past its
  * `maxActionsPerRun`: iteration i's remaining Functions cost n - 1, each further iteration
- * 1 (the iteration) + n (its Functions). It is also capped in iterations and in bytes.
+ * 1 (the iteration) + n (its Functions). So that one hop carries many iterations, the run
+ * leases ahead for the batch (`Budget.ensure`, exact: unspent actions go back at settlement).
+ * It is also capped in iterations and in bytes. While the engine applies one batch, the next
+ * one (its vars: the first one's, with every `setVar` of its steps) is already computing in
+ * the host (`chain.ts`).
  */
 
 import { isDeepStrictEqual } from 'node:util';
@@ -24,65 +28,80 @@ import { isLoopFrame, type LoopFrame } from './frames.js';
 import type { Slot, Work } from './work.js';
 
 /** Most iterations computed in one host round trip (the first one included). */
-export const MAX_BATCH_ITERATIONS = 256;
+export const MAX_BATCH_ITERATIONS = 1024;
 /** Most bytes (JSON, estimated) of the further iterations' messages sent in one round trip. */
 export const MAX_BATCH_BYTES = 1 << 20;
 
-/** What a batch prepared beyond its first iteration. */
+/** What a batch prepared: the loop, and its iterations' messages. */
 export interface LoopPrep {
   /** The loop's frame id, and the frame object itself (a frame is never reused). */
   frame: string;
   f: LoopFrame;
-  /** The iteration the batch started in. */
+  /** The iteration the batch starts in. */
   first: number;
-  /** messages[k]: the message of iteration `first + k`, for k ≥ 1 (messages[0] is unused). */
+  /** messages[k]: the message of iteration `first + k` (for the first batch, messages[0] is the slot's). */
   messages: Message[];
 }
 
-/** JSON size of a loop's input without its payload, per frame (the part every iteration's message shares). */
-const baseBytes = new WeakMap<LoopFrame, number>();
-
-function jsonBytes(v: unknown): number {
-  try {
-    return JSON.stringify(v)?.length ?? 4;
-  } catch {
-    return Infinity;
-  }
+/** A loop whose whole body is a chain of Function nodes, and how its iterations' messages are made. */
+export interface LoopBody {
+  frame: string;
+  f: LoopFrame;
+  /** The message of iteration `index`, as the loop node enters it (its type's `iterate`). */
+  enter(index: number): Message;
 }
 
 /**
- * The loop's next iterations that may ride along with the chain `nodes` starting at `slot`, or
- * undefined when `slot` is not the first node of a loop body made only of these Functions.
- * `room`: actions the run may still spend without asking the meter (the slot's own is taken).
+ * The loop `slot` starts an iteration of, when `nodes` (the Function chain from `slot`) is its
+ * whole body; else undefined.
  */
-export function loopBatch(w: Work, slot: Slot, nodes: CompiledNode[], room: number): { prep: LoopPrep; more: Message[] } | undefined {
+export function loopBody(w: Work, slot: Slot, nodes: CompiledNode[]): LoopBody | undefined {
   const f = w.state.frames[slot.item.frame];
   if (f === undefined || !isLoopFrame(f)) return undefined;
   const loop = w.compiled.nodes.get(f.node);
-  // The iterations' messages, as the loop node enters them (its type's `iterate`).
-  const enter = (index: number) => loop!.def.iterate!(loop!.config as never, { input: f.input, item: f.items[index], index, count: f.items.length });
-  if (loop?.def.iterate === undefined || enter(f.index - 1).to !== slot.node.id) return undefined;
-  // The body goes on after these Functions (a non-Function node, or a chain cut short by `room`).
-  if (nodes.at(-1)!.config.next !== undefined) return undefined;
-  const n = nodes.length;
-  const afford = Math.floor((room - (n - 1)) / (n + 1));
-  const k = Math.min(f.items.length - f.index, afford, MAX_BATCH_ITERATIONS - 1);
-  if (!(k >= 1)) return undefined;
-  let base = baseBytes.get(f);
-  if (base === undefined) {
-    base = jsonBytes({ ...f.input, payload: null }) + 40;
-    baseBytes.set(f, base);
-  }
-  const more: Message[] = [];
-  let bytes = 0;
-  for (let j = 0; j < k; j++) {
-    bytes += base + jsonBytes(f.items[f.index + j]);
-    if (bytes > MAX_BATCH_BYTES) break;
-    more.push(enter(f.index + j).msg);
-  }
-  if (more.length === 0) return undefined;
+  const iterate = loop?.def.iterate;
+  if (iterate === undefined) return undefined;
+  const it = (index: number) => iterate(loop!.config as never, { input: f.input, item: f.items[index], index, count: f.items.length });
   // nextIteration advanced the frame when this iteration started: it is iteration f.index - 1.
-  return { prep: { frame: slot.item.frame, f, first: f.index - 1, messages: [slot.item.msg, ...more] }, more };
+  if (it(f.index - 1).to !== slot.node.id) return undefined;
+  // The body goes on after these Functions (a non-Function node, or a chain cut short).
+  if (nodes.at(-1)!.config.next !== undefined) return undefined;
+  return { frame: slot.item.frame, f, enter: (index) => it(index).msg };
+}
+
+/**
+ * The messages of up to `k` iterations from `from` (capped in iterations, by the items left, and
+ * in bytes), and their JSON (each serialised once: the bytes counted are the ones sent).
+ */
+export function iterations(body: LoopBody, from: number, k: number): { messages: Message[]; json: string[] } {
+  const { f } = body;
+  const count = Math.min(k, f.items.length - from, MAX_BATCH_ITERATIONS);
+  const messages: Message[] = [];
+  const json: string[] = [];
+  let bytes = 0;
+  for (let j = 0; j < count; j++) {
+    const msg = body.enter(from + j);
+    const text = JSON.stringify(msg);
+    bytes += text.length;
+    if (bytes > MAX_BATCH_BYTES && messages.length > 0) break;
+    messages.push(msg);
+    json.push(text);
+  }
+  return { messages, json };
+}
+
+/** Whether two values of an iteration's message are equal: the same, equal primitives in a flat object, or deeply equal. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || Array.isArray(a) || Array.isArray(b)) return isDeepStrictEqual(a, b);
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return isDeepStrictEqual(a, b);
+  for (const k of ka) {
+    const x = (a as Record<string, unknown>)[k];
+    const y = (b as Record<string, unknown>)[k];
+    if (x !== y || !Object.hasOwn(b, k)) return isDeepStrictEqual(a, b);
+  }
+  return true;
 }
 
 /**
@@ -100,7 +119,7 @@ export function sameIteration(w: Work, prep: LoopPrep, k: number, slot: Slot): b
   // The loop node builds both from the same input and item: fields are the same objects but
   // for the small ones it makes per iteration (Loop: `loop: { index, count }`).
   for (const key of keys) {
-    if (want[key] !== got[key] && !isDeepStrictEqual(want[key], got[key])) return false;
+    if (!sameValue(want[key], got[key])) return false;
   }
   return true;
 }

@@ -27,12 +27,25 @@ function tryResolve(s: string | undefined, from: RefSources, add: (v: string) =>
   }
 }
 
+/** The `${secret:…}` names and whether any `${env:…}` appears, per scenario object (scanned once). */
+const refsOf = new WeakMap<Scenario, { secrets: string[]; env: boolean }>();
+
+function scenarioRefs(scenario: Scenario): { secrets: string[]; env: boolean } {
+  let refs = refsOf.get(scenario);
+  if (refs === undefined) {
+    refs = { secrets: [...refNames(scenario, 'secret')], env: refNames(scenario, 'env').size > 0 };
+    refsOf.set(scenario, refs);
+  }
+  return refs;
+}
+
 /**
  * The services a run's nodes see (with `secret` reading the loaded credentials), after
  * registering with `redactor` every secret value the scenario can use.
  */
 export async function runServices(scenario: Scenario, tenant: string, base: NodeServices, redactor: Redactor, load?: SecretLoader): Promise<NodeServices> {
-  const names = [...refNames(scenario, 'secret')];
+  const refs = scenarioRefs(scenario);
+  const names = refs.secrets;
   let loaded = new Map<string, string>();
   let failure: unknown = null;
   try {
@@ -48,7 +61,7 @@ export async function runServices(scenario: Scenario, tenant: string, base: Node
       return loaded.get(name);
     },
   };
-  if (names.length === 0 && refNames(scenario, 'env').size === 0) return services;
+  if (names.length === 0 && !refs.env) return services;
   const from: RefSources = { env: base.env, secret: services.secret };
   const add = (v: string) => redactor.add(v);
   for (const conn of Object.values(scenario.connections ?? {})) {

@@ -64,14 +64,18 @@ function capped(value: unknown, maxBytes: number, redactor: Redactor | null): un
   if (value === undefined || value === null) return value ?? null;
   if (typeof value !== 'object' && typeof value !== 'string') return value;
   // A value well over the cap is never serialised whole (a 10 MB payload would be, per task).
-  if (jsonSize(value, maxBytes * 2) > maxBytes * 2) {
+  const size = jsonSize(value, maxBytes * 2);
+  if (size > maxBytes * 2) {
     const preview = JSON.stringify(pruned(value, { left: Math.min(1024, maxBytes) }, redactor));
     const marker: TruncatedMarker = { $truncated: true, bytes: jsonSize(value, Number.POSITIVE_INFINITY, true), preview };
     return marker;
   }
+  const scrub = redactor !== null && redactor.size > 0;
+  // Nothing to scrub, and under the cap even if every character took 6 bytes (\uXXXX; numbers
+  // are counted 8, longer ones take fewer than 48): kept as it is, without serialising it.
+  if (!scrub && size * 6 <= maxBytes) return value;
   let json = JSON.stringify(value);
   if (json === undefined) return null;
-  const scrub = redactor !== null && redactor.size > 0;
   if (scrub) json = redactor.redact(json);
   if (json.length > maxBytes) {
     const bytes = Buffer.byteLength(json);

@@ -63,6 +63,29 @@ export interface Work {
   outputsScrubbed: number;
   failed: ErrorInfo | null;
   halted: boolean;
+  /** The last instant (ms) turned into an ISO string, and that string. */
+  isoAt?: number;
+  iso?: string;
+}
+
+/** `at.toISOString()`, computed once per millisecond (a run's tasks often share one). */
+export function isoOf(w: Work, at: Date): string {
+  const t = at.getTime();
+  if (t !== w.isoAt || w.iso === undefined) {
+    w.isoAt = t;
+    w.iso = at.toISOString();
+  }
+  return w.iso;
+}
+
+/** The default clock: one Date per millisecond, shared by the calls made within it. */
+export function clock(): () => Date {
+  let last = new Date();
+  return () => {
+    const t = Date.now();
+    if (t !== last.getTime()) last = new Date(t);
+    return last;
+  };
 }
 
 /** One node execution (or loop iteration) of a wave. */

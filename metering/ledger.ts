@@ -5,6 +5,7 @@
 
 import type { ConnectionUse, MeterName } from '../core/types.js';
 import { type AddOnOptions, type AddOnPurchase, checkAddOn, reportInstant, validAddOns } from './addons.js';
+import { BilledKeys } from './billed-keys.js';
 import { entryNode, type LeaseRequest, type LeaseResult, type Meter, type Settlement } from './meter.js';
 import { localDate, periodAt, periodByKey } from './periods.js';
 import type { Plan } from './plan.js';
@@ -84,7 +85,8 @@ export async function allowanceRaised(opts: LedgerOptions, tenant: string, at: D
 export class MemoryLedger implements Ledger {
   private quotas = new Map<string, Quota>();
   private counters = new Map<string, PeriodCounters>();
-  private billed = new Set<string>();
+  /** Task keys already billed, per `tenant\0runId`. */
+  private billed = new Map<string, BilledKeys>();
   private plans = new Map<string, Plan>();
   /** Add-ons bought, per `tenant\0period`. */
   private purchases = new Map<string, AddOnPurchase[]>();
@@ -125,25 +127,40 @@ export class MemoryLedger implements Ledger {
   settle(s: Settlement): void {
     const quota = this.quotas.get(s.tenant) ?? DEFAULT_QUOTA;
     const c = this.periodCounters(s.tenant, s.period);
+    const runKey = `${s.tenant}\u0000${s.runId}`;
+    let billed = this.billed.get(runKey);
+    if (!billed) this.billed.set(runKey, (billed = new BilledKeys()));
     let billedNow = 0;
     const nodes = new Map<string, number>(); // actions billed now per node
-    const limit = quota.monthlyActions + this.addOnsAt(s.tenant, s.period, s.at);
+    let triggers = 0;
+    // Per day, counted in runs of the same date (entries come in time order).
+    let day: string | null = null;
+    let dayCount = 0;
     for (const e of s.entries) {
-      const id = `${s.tenant}\u0000${s.runId}\u0000${e.key}`;
-      if (this.billed.has(id)) continue;
-      this.billed.add(id);
+      if (!billed.add(e.key)) continue;
       billedNow++;
+      if (e.trigger) triggers++;
+      if (s.billable && e.date !== day) {
+        if (day !== null) c.days[day] = (c.days[day] ?? 0) + dayCount;
+        day = e.date;
+        dayCount = 0;
+      }
+      dayCount++;
       if (s.billable) {
-        c.used++;
-        if (c.used > limit) c.overage++;
-        c.scenarioActions[s.scenarioId] = (c.scenarioActions[s.scenarioId] ?? 0) + 1;
-        c.days[e.date] = (c.days[e.date] ?? 0) + 1;
-        if (e.trigger) c.scenarioRuns[s.scenarioId] = (c.scenarioRuns[s.scenarioId] ?? 0) + 1;
         const node = entryNode(e);
         if (node !== '') nodes.set(node, (nodes.get(node) ?? 0) + 1);
-      } else c.nonBillable++;
-      if (e.trigger) c.meters.runs = (c.meters.runs ?? 0) + 1;
+      }
     }
+    if (s.billable) {
+      const limit = quota.monthlyActions + this.addOnsAt(s.tenant, s.period, s.at);
+      if (day !== null) c.days[day] = (c.days[day] ?? 0) + dayCount;
+      const before = c.used;
+      c.used += billedNow;
+      c.overage += Math.max(0, c.used - Math.max(before, limit));
+      if (billedNow > 0) c.scenarioActions[s.scenarioId] = (c.scenarioActions[s.scenarioId] ?? 0) + billedNow;
+      if (triggers > 0) c.scenarioRuns[s.scenarioId] = (c.scenarioRuns[s.scenarioId] ?? 0) + triggers;
+    } else c.nonBillable += billedNow;
+    if (triggers > 0) c.meters.runs = (c.meters.runs ?? 0) + triggers;
     const back = s.heldUsed + s.release;
     if (back > 0) {
       const l = this.leases(s.tenant, s.period);

@@ -71,6 +71,11 @@ export interface ChainRequest {
    * first step that fails or does not return exactly one message.
    */
   more?: Message[];
+  /**
+   * The JSON of `[msg, ...more]` when the caller already made it (each message is then
+   * serialised once per hop); it must be exactly that.
+   */
+  msgsJson?: string;
 }
 
 /** One step of a chain: its outcome or its error, and how long it ran (ms). */

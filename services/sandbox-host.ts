@@ -7,9 +7,14 @@
  *
  * Protocol (JSON over the IPC channel):
  *   in:  { b: batchId, jobs: HostJob[], opts? }        (opts only in the first message)
- *   out: { b: batchId, out: ChainStep[][] }            (one array of steps per job, in order)
+ *   out: { b: batchId, out: Array<ChainStep[] | string> }   (one entry per job, in order)
  * A job is a chain of one or more steps, optionally run again on the loop's next messages
- * (`more`); see `FunctionSandbox.runChain` and `ChainRequest.more` for its rules.
+ * (`more`); see `FunctionSandbox.runChain` and `ChainRequest.more` for its rules. Its messages
+ * come as one JSON string (`msgs`) and, when its steps share their limits, the whole job runs in
+ * ONE call into the isolate (`runBatchSync`) and its steps come back as one JSON string of
+ * `BatchRecord`s: a message is serialised once per hop each way, and this host never parses it.
+ * (JSON IPC, not 'advanced': a small job's round trip costs less, and a large one's strings
+ * cost about the same.)
  * Started with --no-node-snapshot (isolated-vm needs it on Node 20+).
  */
 
@@ -18,10 +23,15 @@ import type { Message } from '../core/types.js';
 import { type ChainStep, isOneMessage } from '../nodes/define.js';
 import { createSandbox, type InProcessSandbox, type SandboxOptions } from './sandbox.js';
 
+export type { BatchRecord } from './sandbox.js';
+
 /** One job as sent to a host: `vars` is already JSON (a snapshot taken when the call was made). */
 export interface HostJob {
   tenant: string;
-  msg: Message;
+  /** The first message, or `msgs`. */
+  msg?: Message;
+  /** The job's messages as one JSON array (the first one, then the loop's next ones), instead of `msg`/`more`. */
+  msgs?: string;
   vars: string;
   steps: Array<{ code: string; timeoutMs: number; memoryMb: number }>;
   /** A loop batch: the steps again on each of these messages, vars carried (`ChainRequest.more`). */
@@ -36,7 +46,7 @@ export interface HostRequest {
 
 export interface HostReply {
   b: number;
-  out: ChainStep[][];
+  out: Array<ChainStep[] | string>;
 }
 
 /** Time after which a loop batch starts no further iteration, ms. */
@@ -52,11 +62,24 @@ interface Carried {
  * Runs one job's steps in order on `msg`, then on each of `more` (a loop batch), stopping after
  * a failure or a result that is not one message (or, between iterations, after BATCH_MS).
  */
-export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] {
+export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | string {
+  const { steps } = job;
+  if (job.msgs !== undefined) {
+    const same = steps.every((s) => s.timeoutMs === steps[0]!.timeoutMs && s.memoryMb === steps[0]!.memoryMb);
+    if (same) {
+      const codes = steps.map((s) => s.code);
+      const { timeoutMs, memoryMb } = steps[0]!;
+      const out = sandbox.runBatchSync({ tenant: job.tenant, codes, timeoutMs, memoryMb, msgs: job.msgs, vars: job.vars, budgetMs: BATCH_MS });
+      if (out !== null) return out;
+    }
+    // Step by step (limits differ, a syntax error, or the isolate died during the batch).
+    const [msg, ...more] = JSON.parse(job.msgs) as Message[];
+    job = { ...job, msg: msg!, more };
+  }
   const out: ChainStep[] = [];
   const carried: Carried = { json: job.vars, vars: null };
   const t0 = performance.now();
-  if (!runSteps(sandbox, job, job.msg, carried, out)) return out;
+  if (!runSteps(sandbox, job, job.msg!, carried, out)) return out;
   for (const msg of job.more ?? []) {
     // Calls of other runs wait for this host: a batch starts no iteration after BATCH_MS (the
     // engine computes the rest as usual; stopping early only leaves less prepared).

@@ -33,6 +33,7 @@ import { FlowError } from '../core/errors.js';
 import { type ChainRequest, type ChainStep, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
 import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
 import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
+import { type Death, deathStep, fromRecords } from './sandbox-steps.js';
 
 /** Options of {@link createSandboxPool}. */
 export interface SandboxPoolOptions {
@@ -69,12 +70,6 @@ export interface SandboxPool extends FunctionSandbox {
   dispose(): Promise<void>;
 }
 
-interface Death {
-  died: true;
-  timedOut: boolean;
-  how: string;
-}
-
 /** Kills from outside a job may meet while it runs alone on its host; the last fails it with FUNCTION_MEMORY. */
 const MAX_KILLS = 3;
 /** Signals a host only dies of when something outside sends them (the Function's own deaths abort or crash). */
@@ -89,7 +84,7 @@ interface Job {
   solo: boolean;
   /** Hosts killed from outside while running this job. */
   kills: number;
-  done(out: ChainStep[] | Death): void;
+  done(out: ChainStep[] | string | Death): void;
   fail(err: Error): void;
 }
 
@@ -194,11 +189,12 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
     }
+    // The first idle host takes up to maxBatch calls (one write each way however many), the
+    // next idle one what is left: a hop carries as much as it can.
     const free = hosts.filter((h) => h.batch === null);
     for (let i = 0; i < free.length && queue.length > 0; i++) {
-      const share = Math.min(maxBatch, Math.ceil(queue.length / (free.length - i)));
       let n = 1;
-      if (!queue[0]!.solo) while (n < share && n < queue.length && !queue[n]!.solo) n++;
+      if (!queue[0]!.solo) while (n < maxBatch && n < queue.length && !queue[n]!.solo) n++;
       send(free[i]!, queue.splice(0, n));
     }
   }
@@ -300,7 +296,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     schedule();
   }
 
-  function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | Death> {
+  function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | string | Death> {
     if (disposed) return Promise.reject(new FlowError('INTERNAL', 'the Function sandbox is closed'));
     return new Promise((done, fail) => {
       queue.push({ wire, solo, kills: 0, done, fail });
@@ -308,17 +304,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     });
   }
 
-  function deathStep(d: Death, step: HostJob['steps'][number]): ChainStep {
-    if (d.timedOut) return { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${step.timeoutMs} ms`, ms: 0 };
-    return {
-      ok: false,
-      code: 'FUNCTION_MEMORY',
-      message: `the function's sandbox process died (${d.how}): over its memory limit of ${step.memoryMb} MB, or killed`,
-      ms: 0,
-    };
-  }
-
-  async function runChain(req: ChainRequest): Promise<ChainStep[]> {
+  /** `classic`: one step on one message, run as such in the host (`runSync`), not as a batch. */
+  async function runChain(req: ChainRequest, classic = false): Promise<ChainStep[]> {
     let vars: string;
     try {
       vars = JSON.stringify(req.vars ?? {});
@@ -331,7 +318,15 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       memoryMb: s.memoryMb >= 8 ? Math.floor(s.memoryMb) : 8,
     }));
     const more = req.more !== undefined && req.more.length > 0 ? req.more : undefined;
-    const whole = await submit({ tenant: req.tenant, msg: req.msg, vars, steps, ...(more && { more }) }, false);
+    let wire: HostJob = { tenant: req.tenant, msg: req.msg, vars, steps };
+    try {
+      // The messages as one JSON string: serialised once here, parsed once in the isolate.
+      if (!classic) wire = { tenant: req.tenant, msgs: req.msgsJson ?? JSON.stringify(more ? [req.msg, ...more] : [req.msg]), vars, steps };
+    } catch (e) {
+      throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
+    }
+    const whole = await submit(wire, false);
+    if (typeof whole === 'string') return fromRecords(whole, steps);
     if (!('died' in whole)) return whole;
     if (steps.length === 1 && more === undefined) return [deathStep(whole, steps[0]!)];
     // The host died during the chain (or loop batch): again, one step at a time, so the fault
@@ -342,7 +337,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       let msg = first;
       for (const step of steps) {
         const one = await submit({ tenant: req.tenant, msg, vars, steps: [step] }, true);
-        const s = 'died' in one ? deathStep(one, step) : one[0]!;
+        const s = typeof one === 'string' ? fromRecords(one, [step])[0]! : 'died' in one ? deathStep(one, step) : one[0]!;
         out.push(s);
         if (!s.ok || !isOneMessage(s.outcome.result)) return out;
         msg = s.outcome.result;
@@ -358,11 +353,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   return {
     async run(req) {
-      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] });
+      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] }, true);
       if (!s!.ok) throw new FlowError(s!.code, s!.message);
       return s!.outcome;
     },
-    runChain,
+    runChain: (req) => runChain(req),
     stats: () => ({ hosts: hosts.length, ...counters }),
     pids: () => hosts.map((h) => h.child.pid!).filter((p) => p !== undefined),
     async dispose() {

@@ -16,6 +16,7 @@
 import ivm from 'isolated-vm';
 import { errorMessage, FlowError } from '../core/errors.js';
 import type { FunctionOutcome, FunctionRequest, FunctionSandbox } from '../nodes/define.js';
+import { bootstrap } from './sandbox-bootstrap.js';
 
 /** Options of {@link createSandbox}. */
 export interface SandboxOptions {
@@ -34,104 +35,7 @@ export interface SandboxStats {
   discarded: number;
 }
 
-const MAX_LOG_LINES = 100;
-const MAX_LOG_CHARS = 2000;
-const MAX_ERROR_CHARS = 2000;
 const BOOT_TIMEOUT_MS = 10_000;
-
-/** Evaluated once per context; returns [run, compile, drop] without touching the global object. */
-const bootstrap = (maxChars: number): string => `(function () {
-  'use strict';
-  const G = globalThis, O = Object, R = Reflect;
-  for (const k of ['WebAssembly', 'SharedArrayBuffer', 'Atomics', 'FinalizationRegistry', 'WeakRef', 'console']) delete G[k];
-  // Override mistake: so that e.g. err.name = 'X' or obj.toString = f still work on instances,
-  // turn these inherited data properties into accessors whose setter defines an own property.
-  const tame = (proto) => {
-    for (const k of R.ownKeys(proto)) {
-      const d = O.getOwnPropertyDescriptor(proto, k);
-      if (!('value' in d) || typeof k !== 'string') continue;
-      const v = d.value;
-      O.defineProperty(proto, k, { enumerable: d.enumerable, configurable: false, get() { return v; },
-        set(nv) {
-          if (this === proto) throw new TypeError('Cannot assign to read only property ' + k);
-          O.defineProperty(this, k, { value: nv, writable: true, enumerable: true, configurable: true });
-        } });
-    }
-  };
-  for (const C of [Object, Function, Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError, AggregateError]) tame(C.prototype);
-  const seen = new Set();
-  const todo = [G, function* () {}, async function () {}, async function* () {}, (function* () {})(),
-    (async function* () {})(), [][Symbol.iterator](), new Map()[Symbol.iterator](),
-    new Set()[Symbol.iterator](), ''[Symbol.iterator](), /a/[Symbol.matchAll]('')];
-  while (todo.length > 0) {
-    const o = todo.pop();
-    if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
-    seen.add(o);
-    todo.push(O.getPrototypeOf(o));
-    const ds = O.getOwnPropertyDescriptors(o);
-    for (const k of R.ownKeys(ds)) todo.push(ds[k].value, ds[k].get, ds[k].set);
-    O.freeze(o);
-  }
-  if (!O.isFrozen(G)) throw new Error('global not frozen');
-  const parse = JSON.parse, stringify = JSON.stringify, Fn = Function, Prom = Promise, defProp = O.defineProperty;
-  const ErrorC = Error, errToString = Error.prototype.toString, call = Fn.prototype.call.bind(Fn.prototype.call);
-  const RE = /(?:)/, fns = new Map();
-  const cap = (s, n) => (s.length > n ? s.slice(0, n) : s);
-  // The body's line of the innermost frame of the compiled body, as "at line N: " (the
-  // Function constructor puts 3 lines before the body: the signature, ") {", "use strict").
-  const FRAME = /eval at compile \\([^)]*\\), <anonymous>:(\\d+):\\d+\\)/;
-  const lineOf = (e) => {
-    try {
-      const stack = e.stack;
-      const m = typeof stack === 'string' ? FRAME.exec(stack) : null;
-      return m && m[1] - 3 >= 1 ? 'at line ' + (m[1] - 3) + ': ' : '';
-    } catch (_) { return ''; }
-  };
-  const describe = (e) => {
-    try {
-      if (typeof e === 'string') return cap(e, ${MAX_ERROR_CHARS});
-      if (e instanceof ErrorC) return cap(lineOf(e) + String(call(errToString, e)), ${MAX_ERROR_CHARS});
-      const s = stringify(e);
-      return cap(s === undefined ? String(e) : s, ${MAX_ERROR_CHARS});
-    } catch (_) { return 'a value that cannot be described was thrown'; }
-  };
-  const fmt = (a) => {
-    if (typeof a === 'string') return a;
-    try { const s = stringify(a); return s === undefined ? String(a) : s; } catch (_) {
-      try { return String(a); } catch (_) { return '[unprintable]'; }
-    }
-  };
-  const run = (id, msgJson, varsJson) => {
-    RE.exec('');
-    const fn = fns.get(id);
-    const logs = [], sets = [], vars = parse(varsJson);
-    const setVar = (name, value) => {
-      if (typeof name !== 'string' || name === '') throw new TypeError('setVar: name must be a non-empty string');
-      sets.push([name, value]);
-      defProp(vars, name, { value, writable: true, enumerable: true, configurable: true });
-    };
-    const log = (...args) => {
-      if (logs.length >= ${MAX_LOG_LINES}) return;
-      let line = '';
-      for (let i = 0; i < args.length; i++) line += (i > 0 ? ' ' : '') + fmt(args[i]);
-      logs.push(cap(line, ${MAX_LOG_CHARS}));
-    };
-    try {
-      const r = fn(parse(msgJson), vars, setVar, log);
-      if (typeof r === 'function') return 'Ereturned a function; return an object, an array of objects, or null';
-      if (r instanceof Prom) return 'Ereturned a Promise (async code is not supported); return an object, an array of objects, or null';
-      const out = stringify(r === undefined ? [logs, sets] : [logs, sets, r]);
-      if (out.length > ${maxChars}) return 'Eoutput is larger than ${maxChars} bytes';
-      return out;
-    } catch (e) { return 'E' + describe(e); }
-  };
-  const compile = (id, code) => {
-    try { fns.set(id, Fn('msg', 'vars', 'setVar', 'log', '"use strict";\\n' + code + '\\n')); return ''; }
-    catch (e) { return describe(e); }
-  };
-  const drop = (id) => { fns.delete(id); };
-  return [run, compile, drop];
-})()`;
 
 /** The driver functions inside the context take ids, code and JSON strings, and return strings. */
 type Fn = (...args: Array<string | number>) => string;
@@ -141,11 +45,31 @@ interface Slot {
   run: ivm.Reference<Fn>;
   compile: ivm.Reference<Fn>;
   drop: ivm.Reference<Fn>;
+  batch: ivm.Reference<Fn>;
+  collect: ivm.Reference<Fn>;
   /** code → id of the compiled function in the context, in LRU order. */
   scripts: Map<string, number>;
   lastCode: string | undefined;
   nextId: number;
 }
+
+/** A batch for {@link InProcessSandbox.runBatchSync}: steps with the same limits, messages and vars as JSON. */
+export interface BatchRequest {
+  tenant: string;
+  codes: string[];
+  timeoutMs: number;
+  memoryMb: number;
+  msgs: string;
+  vars: string;
+  /** Starts no further message after this many ms. */
+  budgetMs: number;
+}
+
+/**
+ * One step of a batch as JSON: [ms, 1, [logs, sets, result?]] (ran), [ms, 2, message]
+ * (FUNCTION_ERROR), [ms, 3] (FUNCTION_TIMEOUT).
+ */
+export type BatchRecord = [number, 1, [string[], Array<[string, unknown]>, unknown?]] | [number, 2, string] | [number, 3];
 
 /** Longest `timeoutMs` of one call (SPEC §10). */
 export const MAX_TIMEOUT_MS = 30_000;
@@ -153,6 +77,12 @@ export const MAX_TIMEOUT_MS = 30_000;
 /** The in-process sandbox: `runSync` blocks the calling thread (use it inside a sandbox host). */
 export interface InProcessSandbox extends FunctionSandbox {
   runSync(req: FunctionRequest, varsJson?: string): FunctionOutcome;
+  /**
+   * Runs `req.codes` (same limits) on each message of `req.msgs` (a JSON array) in turn, in ONE
+   * call into the isolate; returns the steps' records as JSON (see `BatchRecord`), or null when
+   * the batch cannot run that way (a syntax error, the isolate died: run it step by step).
+   */
+  runBatchSync(req: BatchRequest): string | null;
   dispose(): void;
   stats(): SandboxStats;
 }
@@ -185,11 +115,21 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     created++;
     try {
       const context = isolate.createContextSync();
-      const script = isolate.compileScriptSync(bootstrap(maxBytes));
+      const script = isolate.compileScriptSync(bootstrap(maxBytes, maxBytes));
       const fns = script.runSync(context, { reference: true, timeout: BOOT_TIMEOUT_MS }) as ivm.Reference<Fn[]>;
       script.release();
       const get = (i: number): ivm.Reference<Fn> => fns.getSync(i, { reference: true }) as ivm.Reference<Fn>;
-      const slot: Slot = { isolate, run: get(0), compile: get(1), drop: get(2), scripts: new Map(), lastCode: undefined, nextId: 1 };
+      const slot: Slot = {
+        isolate,
+        run: get(0),
+        compile: get(1),
+        drop: get(2),
+        batch: get(3),
+        collect: get(4),
+        scripts: new Map(),
+        lastCode: undefined,
+        nextId: 1,
+      };
       fns.release();
       return slot;
     } catch (e) {
@@ -259,18 +199,53 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     return id;
   }
 
-  /** Runs one call; `varsJson` (the JSON of `req.vars`) may be passed when the caller has it. */
-  function runSync(req: FunctionRequest, varsJsonIn?: string): FunctionOutcome {
-    if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
-    const { tenant, code, msg, vars } = req;
+  function limits(timeoutMsIn: number, memoryMbIn: number): { timeoutMs: number; memoryMb: number; opt: { timeout: number } } {
     // Never let a bad value turn into "no timeout" (0/NaN/Infinity) or an invalid heap size.
-    const timeoutMs = Math.min(Math.max(1, Math.floor(req.timeoutMs) || 1), MAX_TIMEOUT_MS);
-    const memoryMb = req.memoryMb >= 8 ? Math.floor(req.memoryMb) : 8;
+    const timeoutMs = Math.min(Math.max(1, Math.floor(timeoutMsIn) || 1), MAX_TIMEOUT_MS);
+    const memoryMb = memoryMbIn >= 8 ? Math.floor(memoryMbIn) : 8;
     let opt = timeouts.get(timeoutMs);
     if (opt === undefined) {
       opt = { timeout: timeoutMs };
       if (timeouts.size < 64) timeouts.set(timeoutMs, opt);
     }
+    return { timeoutMs, memoryMb, opt };
+  }
+
+  function runBatchSync(req: BatchRequest): string | null {
+    if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
+    const { timeoutMs, memoryMb, opt } = limits(req.timeoutMs, req.memoryMb);
+    const [key, slot] = slotFor(req.tenant, memoryMb);
+    let ids: string;
+    try {
+      ids = req.codes.map((code) => scriptId(key, slot, code, opt, memoryMb)).join(',');
+    } catch {
+      return null;
+    }
+    // The call may run up to budgetMs, then start one more step: that step gets timeoutMs.
+    const budgetMs = Math.max(0, Math.floor(req.budgetMs));
+    try {
+      // The records a batch keeps in the isolate's heap stay a small part of it (64 MB: 4 M chars).
+      const maxChars = Math.min(4 << 20, memoryMb << 16);
+      return slot.batch.applySync(undefined, [ids, req.msgs, req.vars, timeoutMs, budgetMs, maxChars], { timeout: budgetMs + timeoutMs });
+    } catch (e) {
+      const err = fail(e, key, slot, timeoutMs, memoryMb);
+      if (err.code !== 'FUNCTION_TIMEOUT') return null;
+      // The step running when the call was stopped started at most budgetMs in: it ran over timeoutMs.
+      let before: string;
+      try {
+        before = slot.collect.applySync(undefined, [], { timeout: BOOT_TIMEOUT_MS });
+      } catch {
+        return null;
+      }
+      return `${before.slice(0, -1)}${before.length > 2 ? ',' : ''}[${timeoutMs},3]]`;
+    }
+  }
+
+  /** Runs one call; `varsJson` (the JSON of `req.vars`) may be passed when the caller has it. */
+  function runSync(req: FunctionRequest, varsJsonIn?: string): FunctionOutcome {
+    if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
+    const { tenant, code, msg, vars } = req;
+    const { timeoutMs, memoryMb, opt } = limits(req.timeoutMs, req.memoryMb);
     let msgJson: string;
     let varsJson: string;
     try {
@@ -298,6 +273,7 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
   return {
     run: async (req) => runSync(req),
     runSync,
+    runBatchSync,
     dispose(): void {
       disposed = true;
       for (const slot of slots.values()) {

@@ -182,4 +182,60 @@ describe('loop batches', () => {
     expect(run.tasks.filter((t) => t.status === 'ok' && t.nodeId === 'f2')).toHaveLength(37);
     expect(run.actions).toBe(2 + 38 * 3);
   });
+
+  it('3,000 items: batches lease ahead and the next one computes while one is applied; setVar crosses batches; ends as the unbatched run', async () => {
+    const scn = loopOf(SUM, COUNT);
+    const e = await engineOf(pool);
+    const before = pool.stats().hops;
+    const run = await e.run(scn, items(3000));
+    // Each hop carries many iterations (at most 1,024), not one per lease of 256 actions.
+    expect(pool.stats().hops - before).toBeLessThan(3000 / 60);
+    const ref = await engineOf(plain);
+    expect(shape(run)).toEqual(shape(await ref.run(scn, items(3000))));
+    expect(await e.vars.load('default', 'lb', {})).toEqual(await ref.vars.load('default', 'lb', {}));
+    expect(run.outputs[0]).toMatchObject({ count: 3000, sum: items(3000).items.reduce((sum, x) => sum + x.v, 0) });
+  });
+
+  it('leases ahead only what the quota has, and gives back every unspent action: runs costing exactly the quota all succeed', async () => {
+    const scn = loopOf(SUM, COUNT);
+    const cost = (n: number) => 2 + n * 3 + 1;
+    const e = await engineOf(pool, cost(1500) + cost(700) + cost(10));
+    expect((await e.run(scn, items(1500))).status).toBe('succeeded');
+    expect((await e.run(scn, items(700))).status).toBe('succeeded');
+    const last = await e.run(scn, items(10));
+    expect(last).toMatchObject({ status: 'succeeded', actions: cost(10) });
+    expect((await e.run(scn, items(1))).status).toBe('rejected');
+    expect((await e.ledger.usage('default', new Date())).used).toBe(cost(1500) + cost(700) + cost(10));
+  });
+
+  it('a run that fails mid-loop, its next batch leased and computing, keeps no leased action: the next run can spend the whole rest of the quota', async () => {
+    const scn = loopOf(SUM, `if (msg.loop.index === 1500) throw new Error("stop"); ${COUNT}`);
+    const e = await engineOf(pool, 1e6);
+    const failed = await e.run(scn, items(3000));
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'FUNCTION_ERROR', nodeId: 'f2' }, actions: 2 + 1501 * 3 });
+    const next = loopOf(SUM, COUNT);
+    const cost = 2 + 900 * 3 + 1;
+    await e.ledger.setQuota('default', { monthlyActions: failed.actions + cost });
+    expect(await e.run(next, items(900))).toMatchObject({ status: 'succeeded', actions: cost });
+    expect((await e.run(next, items(1))).status).toBe('rejected');
+  });
+
+  it("a Function over its timeoutMs in iteration 37 of a batch: FUNCTION_TIMEOUT on that iteration's Function, as unbatched", async () => {
+    const slow = 'if (msg.loop.index === 37) { const t = Date.now(); while (Date.now() - t < 400) {} } return msg';
+    const scn = scenario({
+      id: 'lt',
+      start: 'each',
+      nodes: [
+        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'f1' },
+        { id: 'f1', type: 'function', code: 'return { ...msg, payload: { ...msg.payload, seen: true } }', timeoutMs: 150, next: 'f2' },
+        { id: 'f2', type: 'function', code: slow, timeoutMs: 150 },
+      ],
+    });
+    const run = await (await engineOf(pool)).run(scn, items(80));
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ nodeId: 'f2', code: 'FUNCTION_TIMEOUT' });
+    expect((run.tasks.at(-1)!.input as { loop: unknown }).loop).toEqual({ index: 37, count: 80 });
+    expect(run.actions).toBe(2 + 38 * 3);
+    expect(shape(run)).toEqual(shape(await (await engineOf(plain)).run(scn, items(80))));
+  });
 });

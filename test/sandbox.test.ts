@@ -305,4 +305,75 @@ describe('sandbox', () => {
     expect(own.stats().isolates).toBe(0);
     await expect(run(own, 'return null')).rejects.toThrow(/disposed/);
   });
+
+  describe('batches: many executions in one call into the isolate', () => {
+    const step = (code: string, timeoutMs = 1000) => ({ code, timeoutMs, memoryMb: 64 });
+    const msgs = (n: number) => Array.from({ length: n }, (_, i) => ({ payload: i }));
+    const chain = (steps: ReturnType<typeof step>[], n: number, vars: Record<string, unknown> = {}) => {
+      const [msg, ...more] = msgs(n);
+      return sb.runChain({ tenant: 'batch', msg: msg!, more, vars, steps });
+    };
+
+    it('gives every execution fresh msg and vars, carries setVar, keeps each log, stops at the first error with its line', async () => {
+      const out = await chain(
+        [
+          step('msg.leak = 1; vars.leak = 1; setVar("n", vars.n + 1); log("a", msg.payload, vars.n); return { payload: msg.payload * 10 }'),
+          step('log("b", vars.n, typeof vars.leak); return { payload: msg.payload + 1, leak: typeof msg.leak }'),
+        ],
+        4,
+        { n: 0 },
+      );
+      expect(out).toHaveLength(8);
+      expect(out.map((s) => s.ok && s.outcome.logs)).toEqual([
+        ['a 0 1'],
+        ['b 1 undefined'],
+        ['a 1 2'],
+        ['b 2 undefined'],
+        ['a 2 3'],
+        ['b 3 undefined'],
+        ['a 3 4'],
+        ['b 4 undefined'],
+      ]);
+      expect(out.filter((_, i) => i % 2 === 1).map((s) => s.ok && s.outcome.result)).toEqual([1, 11, 21, 31].map((p) => ({ payload: p, leak: 'undefined' })));
+      expect(out[6]).toMatchObject({ ok: true, outcome: { sets: [['n', 4]] } });
+
+      const failed = await chain([step('return msg'), step('if (msg.payload === 2) {\n  throw new Error("bad " + msg.payload);\n}\nreturn msg')], 5);
+      expect(failed).toHaveLength(6);
+      expect(failed.slice(0, 5).every((s) => s.ok)).toBe(true);
+      expect(failed[5]).toMatchObject({ ok: false, code: 'FUNCTION_ERROR', message: 'at line 2: Error: bad 2' });
+    });
+
+    it('an execution over its timeoutMs fails with FUNCTION_TIMEOUT; the ones before it keep their results; the isolate is reused', async () => {
+      const slow = 'if (msg.payload === 3) for (;;) {} return msg';
+      const out = await chain([step('return { payload: msg.payload }', 100), step(slow, 100)], 6);
+      expect(out).toHaveLength(8);
+      expect(out.slice(0, 7).every((s) => s.ok)).toBe(true);
+      expect(out[7]).toMatchObject({ ok: false, code: 'FUNCTION_TIMEOUT', message: 'the function ran longer than 100 ms' });
+      // Busy for longer than its timeoutMs, then returns: still over time.
+      const busy = 'if (msg.payload === 1) { const t = Date.now(); while (Date.now() - t < 300) {} } return msg';
+      const late = await chain([step(busy, 100)], 3);
+      expect(late.map((s) => s.ok || s.code)).toEqual([true, 'FUNCTION_TIMEOUT']);
+      expect((await chain([step('return msg', 100)], 3)).map((s) => s.ok)).toEqual([true, true, true]);
+    });
+
+    it('checks each output against maxResultBytes in UTF-8 bytes; steps with different limits still run in order', async () => {
+      const own = createSandboxPool({ size: 1, sandbox: { maxResultBytes: 1000 } });
+      try {
+        const [msg, ...more] = msgs(3);
+        const big = 'return msg.payload === 1 ? { big: "€".repeat(400) } : msg';
+        const out = await own.runChain({ tenant: 'batch', msg: msg!, more, vars: {}, steps: [step('return msg'), step(big)] });
+        expect(out.map((s) => s.ok || s.message)).toEqual([true, true, true, 'output is larger than 1000 bytes']);
+        const mixed = await own.runChain({
+          tenant: 'batch',
+          msg: msg!,
+          more,
+          vars: { k: 1 },
+          steps: [step('setVar("k", vars.k * 2); return msg', 500), step('return { payload: msg.payload, k: vars.k }')],
+        });
+        expect(mixed.filter((_, i) => i % 2 === 1).map((s) => s.ok && s.outcome.result)).toEqual([0, 1, 2].map((p, i) => ({ payload: p, k: 2 ** (i + 1) })));
+      } finally {
+        await own.dispose();
+      }
+    });
+  });
 });

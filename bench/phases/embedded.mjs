@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { instantsBetween } from '../../dist/core/cron.js';
 import { createEmbedded } from '../../dist/engine/embedded.js';
 import { bareIsolate } from '../lib/baselines.mjs';
+import { noderedRate } from '../lib/nodered.mjs';
 import { CODE, item, SCN } from '../lib/scenarios.mjs';
 
 // ==========================================================================================
@@ -53,6 +54,7 @@ export async function embeddedPhase({ log, table: { row, failedRow, notes } }) {
       `(*1) counts ${fnTasks.toLocaleString('en-US')} Function executions + ${loopTasks} loop node = ${counted.toLocaleString('en-US')} in ${(ms / 1000).toFixed(2)} s (the trigger and the ${EMB_ITEMS.toLocaleString('en-US')} iteration tasks are not counted; run.actions = ${run.actions.toLocaleString('en-US')}); baseline: bare isolated-vm applySync calls/s of the same code and JSON in the same process (the ceiling if the engine cost nothing); target is absolute.`,
     );
     await engine.close();
+    await noderedRow({ log, row, failedRow, notes }, rate, items);
   } catch (err) {
     failedRow(measure, `≥ ${EMB_TARGET.toLocaleString('en-US')}/s`, err);
   }
@@ -73,5 +75,26 @@ export async function embeddedPhase({ log, table: { row, failedRow, notes } }) {
     row(cronMeasure, ms, null, { unit: ' ms', target: '≤ 1,000 ms', pass: (v) => v <= 1000 });
   } catch (err) {
     failedRow(cronMeasure, '≤ 1,000 ms', err);
+  }
+}
+
+/** The same chain in Node-RED 4 (installed on demand, run in a child process), right after Flowmeter's run. */
+async function noderedRow({ log, row, failedRow, notes }, fmRate, items) {
+  const measure = `embedded: the same ${EMB_ITEMS.toLocaleString('en-US')} items × 10 Function, node executions/s vs Node-RED 4 (*1b)`;
+  const target = '≥ 1.50× Node-RED';
+  try {
+    log('embedded: Node-RED 4 doing the same chain (child process)');
+    const nr = await noderedRate({ code: CODE, count: EMB_ITEMS, items, log });
+    log(`embedded: node-red ${nr.version}: ${nr.executions} Function executions in ${nr.ms.toFixed(0)} ms = ${nr.rate.toFixed(0)}/s`);
+    row(measure, fmRate, nr.rate, { unit: '/s', target, pass: (_v, r) => r !== null && r >= 1.5 });
+    notes.push(
+      `(*1b) baseline: Node-RED ${nr.version} embedded in a child process (RED.init with a settings object, no editor or HTTP, default asynchronous delivery), a flow of 10 Function nodes with the same code → a counter Function, fed the same ${EMB_ITEMS.toLocaleString('en-US')} items as { payload, loop } messages through the first node's receive(); ${nr.executions.toLocaleString('en-US')} Function executions (the counter not counted) in ${(nr.ms / 1000).toFixed(2)} s, after a 1,000-message warm-up. Node-RED is installed on demand into a cache folder (bench/lib/nodered.mjs), not a dependency.`,
+    );
+  } catch (err) {
+    if (/npm install/.test(String(err?.message))) {
+      log(`embedded: Node-RED row skipped: ${err.message}`);
+      row(measure, fmRate, 'skipped', { unit: '/s', target, pass: () => null });
+      notes.push(`(*1b) skipped: ${err.message}`);
+    } else failedRow(measure, target, err);
   }
 }

@@ -70,6 +70,11 @@ export async function throughputPhase(ctx) {
       await engine.close();
       log(`throughput: ceiling ${emb.weightPerSec.toFixed(0)} actions/s in process; EVALSHA ${base.perSec.toFixed(0)}/s`);
       row(m3, emb.weightPerSec, base.perSec, { unit: '/s', target: 'reported', pass: () => null });
+      row('queue vs ceiling: actions/s of 1 worker (*3) vs the same load in one process (*3b)', one.weightPerSec, emb.weightPerSec, {
+        unit: '/s',
+        target: '≥ 0.70× ceiling',
+        pass: (_v, r) => r !== null && r >= 0.7,
+      });
       notes.push(
         `(*3b) the same runs (chain of 10 Function, 50 in flight, closed loop) executed by the embedded engine in the bench process: no Redis, no queue, no second process, billing in memory; 2 slices of ${SL / 1000} s. It bounds what one worker process can do with these runs on this machine, whatever the queue costs.`,
       );
