@@ -149,8 +149,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     };
     child.on('exit', (code, signal) => end(signal ? `signal ${signal}` : `exit code ${code}`));
     child.on('error', (err) => {
+      // Mostly a write to a host that is dying (EPIPE): its 'exit' tells why it died (a kill
+      // from outside is retried, an abort of the Function's is not), so wait for it; a host still
+      // alive is killed (its channel is broken: not the Function's doing, so retried too).
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      end(`error ${err.message}`);
+      setTimeout(() => end(`error ${err.message}`), 2000).unref();
     });
     hosts.push(host);
     return host;

@@ -80,6 +80,27 @@ describe('sandbox pool', () => {
     expect(pool.pids()[0]).not.toBe(pid);
   });
 
+  it('a call sent to an idle host killed from outside before its exit is seen (EPIPE) runs again on a fresh host', async () => {
+    await pool.run(req('return null'));
+    const [pid] = pool.pids();
+    process.kill(pid!, 'SIGKILL');
+    // Wait, without yielding to the event loop, until the host is dead: the pool has not seen
+    // its exit yet, so the call below is written to a dead pipe.
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      let state = '';
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      } catch {
+        break;
+      }
+      if (state === 'Z' || state === 'X') break;
+    }
+    expect(await settle(pool.run(req('return { again: msg.payload }')))).toEqual({ ok: { result: { again: 1 }, logs: [], sets: [] } });
+    expect(pool.pids()[0]).not.toBe(pid);
+  });
+
   it('a call whose host is killed from outside three times fails with FUNCTION_MEMORY; the next call works', async () => {
     await pool.run(req('return null'));
     const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
