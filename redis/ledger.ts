@@ -58,7 +58,16 @@ export function settleKeys(k: Keys, s: { tenant: string; runId: string; period: 
   ];
 }
 
-/** The arguments of lib-settle.lua; the billed set is kept `billedTtlSeconds` (tests shorten it). */
+/** A string with a lone surrogate made well-formed (U+FFFD), as Redis received it as an argument of its own (cjson refuses a lone one). */
+const SURROGATE = /[\ud800-\udfff]/;
+function wellFormed(s: string): string {
+  return SURROGATE.test(s) ? Buffer.from(s, 'utf8').toString('utf8') : s;
+}
+
+/**
+ * The arguments of lib-settle.lua: the entries go as their count and one JSON array of their
+ * (key, node, date) strings; the billed set is kept `billedTtlSeconds` (tests shorten it).
+ */
 export function settleArgs(s: Settlement, billedTtlSeconds: number = BILLED_TTL_SECONDS): Array<string | number> {
   const out: Array<string | number> = [
     s.runId,
@@ -72,7 +81,11 @@ export function settleArgs(s: Settlement, billedTtlSeconds: number = BILLED_TTL_
     billedTtlSeconds,
     s.entries.length,
   ];
-  for (const e of s.entries) out.push(e.key, entryNode(e), e.date);
+  if (s.entries.length > 0) {
+    const flat: string[] = [];
+    for (const e of s.entries) flat.push(wellFormed(String(e.key)), wellFormed(entryNode(e)), String(e.date));
+    out.push(JSON.stringify(flat));
+  }
   return out;
 }
 

@@ -49,6 +49,13 @@ function recordJson(run: RunRecord): string {
   return JSON.stringify({ ...rest, outputCount: outputs.length });
 }
 
+/** JSONs joined by '\n' (one argument of checkpoint.lua: JSON has no raw newline). */
+function joinJson(items: readonly unknown[]): string {
+  let s = '';
+  for (let i = 0; i < items.length; i++) s += (i === 0 ? '' : '\n') + JSON.stringify(items[i]);
+  return s;
+}
+
 /** What this process knows it has written of a run it executes. */
 interface Written {
   outputs: number;
@@ -274,9 +281,9 @@ export class RedisRunStore implements RunStore {
       run.scenarioId,
       k.runEvents(run.tenant),
       tasks.length,
-      ...tasks.map((t) => JSON.stringify(t)),
+      joinJson(tasks),
       outputs.length,
-      ...outputs.map((o) => JSON.stringify(o)),
+      joinJson(outputs),
       state.fields.length,
       ...state.fields.flat(),
       settlement ? '1' : '0',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectRedis, SCRIPTS } from '../redis/client.js';
+import { settleArgs } from '../redis/ledger.js';
 import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
 import { BILLED_TTL_SECONDS } from '../redis/ttl.js';
 import { redisUrl, uniquePrefix } from './helpers/production.js';
@@ -100,6 +101,7 @@ describe('request ids (lib-request.lua)', () => {
           1,
           '{"seq":1}',
           0,
+          '',
           0,
           '0',
         );
@@ -117,6 +119,69 @@ describe('request ids (lib-request.lua)', () => {
       expect(await redis.fmResume(run, 'q1')).toBe(-4); // a late resend once the run has moved on
     } finally {
       await redis.del(run, `${run}:tasks`, `${run}:outputs`);
+      redis.disconnect();
+    }
+  });
+});
+
+describe('checkpoint.lua arguments', () => {
+  it('splits the joined tasks and outputs, and bills each entry of the JSON list once, whatever its node id', async () => {
+    const redis = await connectRedis(redisUrl());
+    const run = `${uniquePrefix()}:run`;
+    const k = (name: string) => `${run}:${name}`;
+    const keys = [run, k('tasks'), k('outputs'), k('quota'), k('period'), k('scen'), k('days'), k('billed'), k('leases')];
+    const nodes = ['$trigger', 'a\nb', 'é"\\', '', '\ud800x'];
+    const tasks = [{ seq: 1, text: 'line\nbreak' }, { seq: 2 }, { seq: 3, list: [] }];
+    const settlement = {
+      tenant: 't',
+      runId: 'r1',
+      scenarioId: 's1',
+      billable: true,
+      period: '2026-01',
+      entries: nodes.map((node, i) => ({ key: String(i + 1), trigger: node === '$trigger', date: '2026-01-02', node })),
+      heldUsed: 0,
+      release: 0,
+      at: new Date('2026-01-02T00:00:00Z'),
+    };
+    try {
+      await redis.hset(run, 'record', '{}', 'status', 'running');
+      const checkpoint = (writeId: string, entries: typeof settlement.entries) =>
+        redis.fmCheckpoint(
+          ...keys,
+          '',
+          '{"v":1}',
+          '',
+          '0',
+          100,
+          'running',
+          writeId,
+          '',
+          '',
+          'r1',
+          's1',
+          '',
+          tasks.length,
+          tasks.map((t) => JSON.stringify(t)).join('\n'),
+          2,
+          '{"o":1}\n{"o":2}',
+          0,
+          '1',
+          ...settleArgs({ ...settlement, entries }, 100),
+        );
+      expect(await checkpoint('w1', settlement.entries)).toEqual([1]);
+      expect((await redis.lrange(k('tasks'), 0, -1)).map((t) => JSON.parse(t))).toEqual(tasks);
+      expect(await redis.lrange(k('outputs'), 0, -1)).toEqual(['{"o":1}', '{"o":2}']);
+      // billed again with one new entry: only that one counts
+      await checkpoint('w2', [...settlement.entries, { key: '9', trigger: false, date: '2026-01-02', node: 'a\nb' }]);
+      expect(await redis.hget(k('period'), 'used')).toBe('6');
+      expect(await redis.hget(k('scen'), 's1:runs')).toBe('1');
+      expect(await redis.hget(k('scen'), 's1:actions')).toBe('6');
+      expect(Number(await redis.hget(k('scen'), 's1:n:a\nb'))).toBe(2 ** 32 + 2);
+      expect(Number(await redis.hget(k('scen'), 's1:n:é"\\'))).toBe(2 ** 32 + 1);
+      expect(Number(await redis.hget(k('scen'), 's1:n:\ufffdx'))).toBe(2 ** 32 + 1); // as a lone surrogate arrived before
+      expect(await redis.hget(k('days'), '2026-01-02')).toBe('6');
+    } finally {
+      await redis.del(...keys);
       redis.disconnect();
     }
   });

@@ -29,8 +29,11 @@
            (lib-request.lua, field 'write' of KEYS[1]; checked after the fencing)
   ARGV[8]  task events channel ('' = publish nothing)   ARGV[9]  run event JSON ('' = none)
   ARGV[10] run id            ARGV[11] scenario id         ARGV[12] run events channel
-  then, in order:  n, n task JSONs;  m, m output JSONs;  f, f (field, value) pairs of the hash;
-  '1' when a settlement follows, then its arguments (see lib-settle.lua)
+  ARGV[13] n, the number of new tasks    ARGV[14] their JSONs joined by '\n' (one argument:
+           JSON has no raw newline)
+  ARGV[15] m, the number of new outputs  ARGV[16] their JSONs joined by '\n'
+  then f, f (field, value) pairs of the hash; '1' when a settlement follows, then its
+  arguments (see lib-settle.lua)
 
   Returns  { 1, crossed alert thresholds... }   (a resent call: { 1 }, nothing written again)
            ERR.RUN_OWNERSHIP_LOST (-2)  the run is owned by another worker: nothing written
@@ -56,23 +59,28 @@ if request_seen(KEYS[1], 'write', ARGV[7]) then
   return { 1 }
 end
 
-local function append(key, from, count)
-  local i = from
-  while i < from + count do
-    local j = math.min(i + 999, from + count - 1)
-    redis.call('RPUSH', key, unpack(ARGV, i, j))
-    i = j + 1
+-- the `count` items of `joined`, separated by '\n'
+local function split(joined, count)
+  local items, from = {}, 1
+  for k = 1, count do
+    local stop = string.find(joined, '\n', from, true) or (#joined + 1)
+    items[k] = string.sub(joined, from, stop - 1)
+    from = stop + 1
+  end
+  return items
+end
+
+local function append(key, items)
+  for i = 1, #items, 1000 do
+    redis.call('RPUSH', key, unpack(items, i, math.min(i + 999, #items)))
   end
 end
 
-local at = 13
-local n = tonumber(ARGV[at])
-local tasksFrom = at + 1
-append(KEYS[2], tasksFrom, n)
-at = at + 1 + n
-local m = tonumber(ARGV[at])
-append(KEYS[3], at + 1, m)
-at = at + 1 + m
+local n = tonumber(ARGV[13])
+local tasks = split(ARGV[14], n)
+append(KEYS[2], tasks)
+append(KEYS[3], split(ARGV[16], tonumber(ARGV[15])))
+local at = 17
 local f = tonumber(ARGV[at])
 for k = 0, f - 1 do
   redis.call('HSET', KEYS[1], ARGV[at + 1 + 2 * k], ARGV[at + 2 + 2 * k])
@@ -106,8 +114,6 @@ end
 
 if ARGV[8] ~= '' then
   if n > 0 then
-    local tasks = {}
-    for k = 0, n - 1 do tasks[k + 1] = ARGV[tasksFrom + k] end
     redis.call('PUBLISH', ARGV[8], '[{"type":"tasks","runId":' .. cjson.encode(ARGV[10]) .. ',"scenarioId":' .. cjson.encode(ARGV[11]) .. ',"tasks":[' .. table.concat(tasks, ',') .. ']}]')
   end
   if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[12], '[' .. ARGV[9] .. ']') end

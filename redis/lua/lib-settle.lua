@@ -11,8 +11,10 @@
       a[i+4]  held actions to give back
       a[i+5]  now, ISO 8601        a[i+6]  default monthlyActions
       a[i+7]  default alerts JSON  a[i+8]  seconds to keep the billed set
-      a[i+9]  number of entries n, then n triplets: task key, node id, date; the node id
-              '$trigger' is the trigger's action (it counts a run), '' counts for no node
+      a[i+9]  number of entries n
+      a[i+10] the n entries as one JSON array of 3n strings: task key, node id, date of each
+              (one argument, not 3n); the node id '$trigger' is the trigger's action (it
+              counts a run), '' counts for no node
   returns  a table of the alert thresholds crossed now (as strings)
   Per node (billable runs only), one HINCRBY of '<scenario>:n:<node>' in k.scen per distinct
   node: by the node's actions billed now, plus 2^32 the first time the run bills the node
@@ -28,6 +30,7 @@ local function settle(k, a, i)
   local heldUsed, release = tonumber(a[i + 3]), tonumber(a[i + 4])
   local now = a[i + 5]
   local n = tonumber(a[i + 9])
+  local e = n > 0 and cjson.decode(a[i + 10]) or {}
   local q = redis.call('HMGET', k.quota, 'monthlyActions', 'alerts')
   local monthly = tonumber(q[1]) or tonumber(a[i + 6])
   local alerts = cjson.decode(q[2] or a[i + 7])
@@ -38,7 +41,7 @@ local function settle(k, a, i)
   local billed, actions, runs, nonBillable, overage = 0, 0, 0, 0, 0
   local days, nodes = {}, {}
   for j = 0, n - 1 do
-    local key, node, date = a[i + 10 + 3 * j], a[i + 11 + 3 * j], a[i + 12 + 3 * j]
+    local key, node, date = e[1 + 3 * j], e[2 + 3 * j], e[3 + 3 * j]
     local trigger = node == '$trigger'
     if redis.call('SADD', k.billed, key) == 1 then
       billed = billed + 1
