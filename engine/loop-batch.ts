@@ -30,7 +30,7 @@ import type { Slot, Work } from './work.js';
 /** Most iterations computed in one host round trip (the first one included). */
 export const MAX_BATCH_ITERATIONS = 1024;
 /** Most bytes (JSON, estimated) of the further iterations' messages sent in one round trip. */
-export const MAX_BATCH_BYTES = 1 << 20;
+export const MAX_BATCH_BYTES = 1 << 18;
 
 /** What a batch prepared: the loop, and its iterations' messages. */
 export interface LoopPrep {
