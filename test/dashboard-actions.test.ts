@@ -5,14 +5,12 @@
  * fresh browser (key prompt, then the run), the page marked complete at load, and the usage
  * chart's limit and projection tags apart.
  */
-import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { launchChromium } from './helpers/dashboard-browser.js';
+import { type ServedDashboard, serveDashboard } from './helpers/dashboard-browser.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 const ECHO = scenarioOf({ id: 'echo', name: 'Echo', start: 'a', nodes: [fn('a', 'return { payload: { got: msg.payload } };')] });
@@ -26,7 +24,7 @@ const NIGHTLY = scenarioOf({
 const THREE = scenarioOf({ id: 'three', start: 'a', nodes: [fn('a', 'return msg;', 'b'), fn('b', 'return msg;', 'c'), fn('c', 'return msg;')] });
 
 let platform: Embedded;
-let app: FastifyInstance;
+let served: ServedDashboard | undefined;
 let base: string;
 let browser: Browser;
 const keys: Record<string, string> = {};
@@ -69,15 +67,12 @@ beforeAll(async () => {
   await platform.ledger.setQuota('tight', { monthlyActions: 2, overage: 'halt', resumeHalted: 'manual' });
   await platform.scenarios.deploy('near', ECHO);
   for (const t of ['acme', 'tight', 'near']) keys[t] = await platform.keys.create(t);
-  app = await buildServer(platform);
-  base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
-  browser = await launchChromium();
+  served = await serveDashboard(platform);
+  ({ base, browser } = served);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await platform?.close();
+  await (served ? served.close() : platform?.close());
 });
 
 describe('dashboard actions', () => {

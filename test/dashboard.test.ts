@@ -5,16 +5,14 @@
  * scenario's variables, and a refused key.
  */
 
-import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { periodAt } from '../metering/periods.js';
 import { parsePlan } from '../metering/plan.js';
 import type { UsageReport } from '../metering/quota.js';
-import { launchChromium } from './helpers/dashboard-browser.js';
+import { type ServedDashboard, serveDashboard } from './helpers/dashboard-browser.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
 const ADMIN_KEY = 'admin-key-for-dashboard-tests';
@@ -44,7 +42,7 @@ const SCENARIOS = {
 };
 
 let platform: Embedded;
-let app: FastifyInstance;
+let served: ServedDashboard | undefined;
 let base: string;
 let browser: Browser;
 let clock: Date | null = null;
@@ -112,15 +110,12 @@ beforeAll(async () => {
 
   await platform.ledger.setPlan('acme', parsePlan({ name: 'Starter', currency: 'EUR', basePrice: 9.5, includedActions: 30, overagePrice: 0.25 }));
   acmeKey = await platform.keys.create('acme');
-  app = await buildServer(platform, { adminKey: ADMIN_KEY });
-  base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
-  browser = await launchChromium();
+  served = await serveDashboard(platform, { adminKey: ADMIN_KEY });
+  ({ base, browser } = served);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await platform?.close();
+  await (served ? served.close() : platform?.close());
 });
 
 describe('dashboard', () => {

@@ -6,19 +6,17 @@
  * committed in test/screenshots/ (helpers/screenshots.ts).
  */
 
-import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import { launchChromium } from './helpers/dashboard-browser.js';
+import { type ServedDashboard, serveDashboard } from './helpers/dashboard-browser.js';
 import { ORDERS, ORDERS_PAYLOAD, ORDERS_RUN_ACTIONS } from './helpers/graph-scenario.js';
 import { scenarioOf } from './helpers/run.js';
 import { matchScreenshot } from './helpers/screenshots.js';
 
 let platform: Embedded;
-let app: FastifyInstance;
+let served: ServedDashboard | undefined;
 let base: string;
 let browser: Browser;
 let key: string;
@@ -70,15 +68,12 @@ beforeAll(async () => {
   await platform.ledger.setQuota('acme', { monthlyActions: 10_000 });
   runs.push(await runOrders(), await runOrders());
   key = await platform.keys.create('acme');
-  app = await buildServer(platform, { adminKey: 'admin-key-for-graph-dashboard-tests' });
-  base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
-  browser = await launchChromium();
+  served = await serveDashboard(platform, { adminKey: 'admin-key-for-graph-dashboard-tests' });
+  ({ base, browser } = served);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await platform?.close();
+  await (served ? served.close() : platform?.close());
 });
 
 describe('scenario graph in the dashboard', () => {

@@ -2,6 +2,8 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
+import { buildServer } from '../../api/server.js';
+import type { Platform } from '../../engine/platform.js';
 
 function runnable(f: string): boolean {
   try {
@@ -40,4 +42,33 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** The API server (with its dashboard) on 127.0.0.1 and headless Chromium, for a dashboard test file. */
+export interface ServedDashboard {
+  base: string;
+  browser: Browser;
+  /** Closes the browser, the server and the platform. */
+  close(): Promise<void>;
+}
+
+/** Serves `platform` through the API server on a free port and launches Chromium. */
+export async function serveDashboard(platform: Platform, opts?: Parameters<typeof buildServer>[1]): Promise<ServedDashboard> {
+  const app = await buildServer(platform, opts);
+  try {
+    const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
+    const browser = await launchChromium();
+    return {
+      base,
+      browser,
+      async close() {
+        await browser.close();
+        await app.close();
+        await platform.close();
+      },
+    };
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
 }
