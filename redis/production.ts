@@ -203,6 +203,9 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
         for (const e of JSON.parse(text) as RunEvent[]) for (const l of set) l(e);
       });
     }
+    // No SUBSCRIBE before the connection is ready: one queued while connecting can mix with the
+    // connection's handshake (ioredis#2037) and the subscription be lost, with its events.
+    await connectionReady(sub);
     const sets: Array<Set<(e: RunEvent) => void>> = [];
     for (const channel of o.runsOnly ? [keys.runEvents(tenant)] : [keys.events(tenant), keys.runEvents(tenant)]) {
       let set = listeners.get(channel);
@@ -491,4 +494,21 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
   });
   return platform;
+}
+
+/** Resolves once the connection is ready; REDIS_UNAVAILABLE when it is not within 4 s. */
+function connectionReady(conn: RedisConnection): Promise<void> {
+  if (conn.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      conn.off('ready', ready);
+      reject(new FlowError('REDIS_UNAVAILABLE', 'Redis cannot be reached: the event subscription is not ready'));
+    }, 4000);
+    const ready = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    conn.once('ready', ready);
+    if (conn.status === 'ready') ready();
+  });
 }
