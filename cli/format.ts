@@ -1,4 +1,4 @@
-/** Readable (non-JSON) output of run records. */
+/** Readable (non-JSON) output of run records, and of a tenant's lists. */
 import type { RunRecord, TaskRecord } from '../core/types.js';
 
 const MAX_ROWS = 200;
@@ -71,4 +71,11 @@ export function summaryLine(run: RunRecord): string {
 
 export function exitCodeOf(run: RunRecord): number {
   return run.status === 'succeeded' ? 0 : run.status === 'failed' ? 1 : 3;
+}
+
+/** A tenant's list: JSON with --json, else a header naming the tenant and one row per item. */
+export function tenantListing<T>(tenant: string, noun: string, list: T[], row: (item: T) => string, json?: boolean): string {
+  if (json) return `${JSON.stringify(list)}\n`;
+  if (list.length === 0) return `no ${noun} for tenant ${tenant}\n`;
+  return `${noun} of tenant ${tenant}:\n${list.map(row).join('\n')}\n`;
 }

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { apiKeyId, KEY_ID_RE } from '../../services/api-keys.js';
 import { CliError, EXIT } from '../errors.js';
+import { tenantListing } from '../format.js';
 import { cliIo } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { type GlobalOpts, tenantOf, withProduction } from '../production-io.js';
@@ -39,11 +40,7 @@ export function registerKeysCommand(program: Command, done: (r: CommandResult) =
         await requireKnownTenant(p, tenant);
         return p.keys.list(tenant);
       });
-      const text = opts.json
-        ? `${JSON.stringify(list)}\n`
-        : list.length === 0
-          ? `no keys for tenant ${tenant}\n`
-          : `keys of tenant ${tenant}:\n${list.map((k) => `${k.id}  created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}`).join('\n')}\n`;
+      const text = tenantListing(tenant, 'keys', list, (k) => `${k.id}  created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}`, opts.json);
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

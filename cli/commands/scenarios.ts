@@ -7,6 +7,7 @@ import { cronBudgetWarning } from '../../scenario/estimate.js';
 import type { Scenario } from '../../scenario/schema.js';
 import { assertEnvAllowed, parseTenantEnv } from '../../services/tenant-env.js';
 import { CliError, EXIT } from '../errors.js';
+import { tenantListing } from '../format.js';
 import { cliIo, loadScenarioFile, requireValid } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
@@ -85,15 +86,13 @@ export function registerScenarioCommands(program: Command, done: (r: CommandResu
         await requireKnownTenant(p, tenant);
         return p.scenarios.list(tenant);
       });
-      const text = opts.json
-        ? `${JSON.stringify(list)}\n`
-        : list.length === 0
-          ? `no scenarios for tenant ${tenant}\n`
-          : `scenarios of tenant ${tenant}:\n${list
-              .map((s) =>
-                `${s.enabled ? 'enabled ' : 'disabled'}  ${s.id.padEnd(24)}  ${s.trigger.type.padEnd(8)}  ${s.nodes} nodes  ${s.name ?? ''}`.trimEnd(),
-              )
-              .join('\n')}\n`;
+      const text = tenantListing(
+        tenant,
+        'scenarios',
+        list,
+        (s) => `${s.enabled ? 'enabled ' : 'disabled'}  ${s.id.padEnd(24)}  ${s.trigger.type.padEnd(8)}  ${s.nodes} nodes  ${s.name ?? ''}`.trimEnd(),
+        opts.json,
+      );
       done({ stdout: text, exitCode: EXIT.ok });
     });
 

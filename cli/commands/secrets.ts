@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { errorMessage } from '../../core/errors.js';
 import { checkSecret } from '../../services/secrets.js';
 import { CliError, EXIT } from '../errors.js';
+import { tenantListing } from '../format.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
 import { requireKnownTenant } from './tenants.js';
@@ -54,11 +55,7 @@ export function registerSecretsCommand(program: Command, done: (r: CommandResult
         await requireKnownTenant(p, tenant);
         return p.secrets.list(tenant);
       });
-      const text = opts.json
-        ? `${JSON.stringify(list)}\n`
-        : list.length === 0
-          ? `no secrets for tenant ${tenant}\n`
-          : `secrets of tenant ${tenant}:\n${list.map((s) => `${s.name.padEnd(32)}  ${s.updatedAt}`).join('\n')}\n`;
+      const text = tenantListing(tenant, 'secrets', list, (s) => `${s.name.padEnd(32)}  ${s.updatedAt}`, opts.json);
       done({ stdout: text, exitCode: EXIT.ok });
     });
 
