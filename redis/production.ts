@@ -443,14 +443,18 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
 
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
-      // `concurrency` bounds the runs executed at once; BullMQ takes as many jobs (some batches).
-      // One BullMQ worker per queue shard (createShardWorkers), sharing the process's places.
-      const concurrency = o.concurrency ?? 4;
-      const slots = pLimit(concurrency);
+      // `concurrency` bounds one tenant's runs executed at once; one more place, the express
+      // place, is there for another tenant's run (the dispatcher never gives one tenant every
+      // place: lib-fair.lua's pick). BullMQ takes as many jobs (some batches). One BullMQ
+      // worker per queue shard (createShardWorkers), sharing the process's places.
+      const places = (o.concurrency ?? 4) + 1;
+      const slots = pLimit(places);
       // The dispatcher hands BullMQ what the registered workers can execute.
-      const id = fair.addWorker(concurrency);
-      const w = createShardWorkers({ redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, process: (job, keep) => processJob(job, slots, keep) }, shards, () =>
-        fair.removeWorker(id),
+      const id = fair.addWorker(places);
+      const w = createShardWorkers(
+        { redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, concurrency: places, process: (job, keep) => processJob(job, slots, keep) },
+        shards,
+        () => fair.removeWorker(id),
       );
       // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
       // its runs unended: they fail with WORKER_CRASHED instead.

@@ -11,7 +11,7 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
   program
     .command('worker')
     .description('a BullMQ worker executing runs (needs --redis)')
-    .option('--concurrency <n>', 'runs executed at once', '4')
+    .option('--concurrency <n>', 'runs executed at once (one more place is kept for another tenant: the express place)', '4')
     .option('--lock-ms <ms>', "job lock duration; a dead worker's runs move on after it", '10000')
     .option('--heap-growth <percent>', "how far the heap may grow past what is live before a full GC (0: V8's own policy, up to 300%)", '50')
     .option('--grace <seconds>', 'on SIGTERM/SIGINT: time for runs in progress to reach a checkpoint before the worker exits anyway', '15')

@@ -12,8 +12,8 @@
   ARGV[1]  BASE: the shard's tag followed by ':f' (names the ready lists and throttle windows)
   ARGV[2]  most runs to pick (0: pick none)
   ARGV[3]  the job id prefix of this shard (the job id is it followed by a sequence number)
-  ARGV[4]  w worker registrations, then w triples: worker id, its capacity (0: it leaves), its
-           lifetime ms
+  ARGV[4]  w worker registrations, then w triples: worker id, its capacity (0: it leaves; its
+           concurrency plus its express place, see lib-fair.lua's pick), its lifetime ms
   then n limit fields: n, then n pairs: field (lt:<t> or ls:<t>\n<s>), value (see lib-fair.lua);
            a field whose value changes wakes its tenant, should it be parked
   then m ended runs: m, then m run ids
@@ -45,10 +45,14 @@ for _ = 1, n do
   i = i + 2
 end
 local m = tonumber(ARGV[i])
-for j = i + 1, i + m do release(ARGV[j]) end
+local ended = {}
+for j = i + 1, i + m do ended[#ended + 1] = ARGV[j] end
+release_many(ended)
 i = i + m + 1
 local k = tonumber(ARGV[i])
-for j = i + 1, i + k do push(ARGV[j], false) end
+local refs = {}
+for j = i + 1, i + k do refs[#refs + 1] = ARGV[j] end
+push_many(refs, false)
 
 local most = tonumber(ARGV[2])
 local b = ''

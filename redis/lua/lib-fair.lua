@@ -32,6 +32,21 @@ local PARK_MS = 5000
 -- Ready runs of a tenant looked at for one that no scenario limit holds.
 local WINDOW = 16
 
+-- redis.call(cmd, key, items...) in chunks of at most 1000 items (Lua's unpack has a stack
+-- limit), `step` items at a time kept together (2 for field-value pairs); the replies of the
+-- chunks are concatenated when they are tables.
+local function chunked(cmd, key, items, step)
+  local out = {}
+  local size = 1000 - 1000 % (step or 1)
+  for i = 1, #items, size do
+    local r = redis.call(cmd, key, unpack(items, i, math.min(i + size - 1, #items)))
+    if type(r) == 'table' then
+      for _, v in ipairs(r) do out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -70,50 +85,121 @@ local function refOf(w)
   return cjson.encode({ tenant = w.tenant, runId = w.runId, scenarioId = w.scenarioId })
 end
 
--- Queues a run (ref JSON) in its tenant's ready list, at the back (or the front); once. A run
--- pushed while it is dispatched (resumed before its worker released it, a cron instant fired
--- again) is marked `again`: its release queues it once more.
-local function push(ref, front)
-  local r = cjson.decode(ref)
-  local w = { tenant = r.tenant, runId = r.runId, scenarioId = r.scenarioId, b = 'r' }
-  if redis.call('HSETNX', WHERE, r.runId, cjson.encode(w)) == 0 then
-    local old = cjson.decode(redis.call('HGET', WHERE, r.runId))
-    if old.b ~= 'r' and not old.again then
-      old.again = true
-      redis.call('HSET', WHERE, r.runId, cjson.encode(old))
-    end
-    return false
+-- Queues runs (ref JSONs) in their tenants' ready lists, at the back (or the front, in reverse:
+-- the first ref ends up first); each once. A run pushed while it is dispatched (resumed before
+-- its worker released it, a cron instant fired again) is marked `again`: its release queues it
+-- once more. One HMGET, one HSET and one push per tenant for the whole batch.
+local function push_many(refs, front)
+  if #refs == 0 then return end
+  local rs, ids = {}, {}
+  for j, ref in ipairs(refs) do
+    rs[j] = cjson.decode(ref)
+    ids[j] = rs[j].runId
   end
-  redis.call(front and 'LPUSH' or 'RPUSH', BASE .. ':ready:' .. r.tenant, ref)
-  activate(r.tenant)
-  return true
+  local olds = chunked('HMGET', WHERE, ids)
+  local seen, set, byTenant, order = {}, {}, {}, {}
+  for j, r in ipairs(rs) do
+    local old = olds[j]
+    if seen[r.runId] then
+      -- the same run twice in one batch: once is enough
+    elseif old then
+      local o = cjson.decode(old)
+      if o.b ~= 'r' and not o.again then
+        o.again = true
+        redis.call('HSET', WHERE, r.runId, cjson.encode(o))
+      end
+    else
+      set[#set + 1] = r.runId
+      set[#set + 1] = cjson.encode({ tenant = r.tenant, runId = r.runId, scenarioId = r.scenarioId, b = 'r' })
+      local list = byTenant[r.tenant]
+      if not list then
+        list = {}
+        byTenant[r.tenant] = list
+        order[#order + 1] = r.tenant
+      end
+      list[#list + 1] = refs[j]
+    end
+    seen[r.runId] = true
+  end
+  if #set > 0 then chunked('HSET', WHERE, set, 2) end
+  for _, t in ipairs(order) do
+    local list = byTenant[t]
+    if front then
+      local rev = {}
+      for j = #list, 1, -1 do rev[#rev + 1] = list[j] end
+      chunked('LPUSH', BASE .. ':ready:' .. t, rev)
+    else
+      chunked('RPUSH', BASE .. ':ready:' .. t, list)
+    end
+    activate(t)
+  end
 end
 
--- Releases a run that ended (or was given up): its limits count it no more. Idempotent.
+local function push(ref, front)
+  push_many({ ref }, front)
+end
+
+-- Adds `by` to a run counter of STATE, removing the field at 0.
+local function count(field, by)
+  if redis.call('HINCRBY', STATE, field, by) <= 0 then redis.call('HDEL', STATE, field) end
+end
+
+-- Releases runs that ended (or were given up): their limits count them no more. Idempotent.
+-- Counters are changed once per tenant and scenario, whatever the number of runs.
+local function release_many(ids)
+  if #ids == 0 then return end
+  local raws = chunked('HMGET', WHERE, ids)
+  local gone, tenants, scens, again, seen = {}, {}, {}, {}, {}
+  local order = {}
+  for j, raw in ipairs(raws) do
+    if raw and not seen[ids[j]] then
+      seen[ids[j]] = true
+      local w = cjson.decode(raw)
+      -- still ready: it has not started, there is nothing to release
+      if w.b ~= 'r' then
+        gone[#gone + 1] = w.runId
+        if not tenants[w.tenant] then order[#order + 1] = w.tenant end
+        tenants[w.tenant] = (tenants[w.tenant] or 0) + 1
+        local sk = w.tenant .. '\n' .. (w.scenarioId or '')
+        scens[sk] = (scens[sk] or 0) + 1
+        if w.again then again[#again + 1] = refOf(w) end
+      end
+    end
+  end
+  if #gone == 0 then return end
+  chunked('HDEL', WHERE, gone)
+  chunked('ZREM', INFLIGHT, gone)
+  for t, c in pairs(tenants) do count('rt:' .. t, -c) end
+  for sk, c in pairs(scens) do count('rs:' .. sk, -c) end
+  push_many(again, false)
+  for _, t in ipairs(order) do
+    if redis.call('ZSCORE', PARKED, t) then activate(t) end
+  end
+end
+
 local function release(runId)
-  local raw = redis.call('HGET', WHERE, runId)
-  if not raw then return end
-  local w = cjson.decode(raw)
-  if w.b == 'r' then return end -- still ready: it has not started, there is nothing to release
-  redis.call('HDEL', WHERE, runId)
-  uncount(w)
-  if w.again then push(refOf(w), false) end
-  if redis.call('ZSCORE', PARKED, w.tenant) then activate(w.tenant) end
+  release_many({ runId })
 end
 
 -- The runs workers may hold: what live workers execute at once, plus an eighth (rounded down)
 -- for the queue's own latency when there are many places. A worker releases a run before its
 -- job completes, so the successor is in BullMQ when the place frees (BullMQ hands it over with
 -- the completion); every run held beyond the places is one more start another tenant's run
--- waits behind.
+-- waits behind. Also returns the number of live workers: each registers one place more than
+-- its concurrency, its express place, which no single tenant may take (see pick).
 local function budget(now)
-  local cap = 0
+  local cap, workers = 0, 0
   local rows = redis.call('HGETALL', WORKERS)
   for i = 1, #rows, 2 do
     local c, exp = string.match(rows[i + 1], '^(%d+) (%d+)$')
-    if c and tonumber(exp) > now then cap = cap + tonumber(c) else redis.call('HDEL', WORKERS, rows[i]) end
+    if c and tonumber(exp) > now then
+      cap = cap + tonumber(c)
+      workers = workers + 1
+    else
+      redis.call('HDEL', WORKERS, rows[i])
+    end
   end
-  return cap + math.floor(cap / 8)
+  return cap + math.floor(cap / 8), workers
 end
 
 -- Whether the scenario's limits let one more of its runs start now; else why, and when to
@@ -138,65 +224,135 @@ local function scenarioAllows(t, s, now)
   return true
 end
 
+-- Whether a scenario has no limits (cached in `free` for one pick).
+local function unlimited(free, t, s)
+  if free[s] == nil then
+    local lim = redis.call('HGET', STATE, 'ls:' .. t .. '\n' .. s)
+    free[s] = (not lim) or lim == '0 0 0'
+  end
+  return free[s]
+end
+
+-- Starts `take` (a list of { ref, r }) of tenant t, whose virtual time is vt: counted by its
+-- limits, in flight under job id b, and the tenant's virtual time grows by 1/weight each.
+local function start(t, vt, weight, take, b, now, picked)
+  local zadd, where, scens, why = {}, {}, {}, { 'why:' .. t }
+  for _, c in ipairs(take) do
+    local id, s = c.r.runId, c.r.scenarioId or ''
+    zadd[#zadd + 1] = now
+    zadd[#zadd + 1] = id
+    where[#where + 1] = id
+    where[#where + 1] = cjson.encode({ tenant = t, runId = id, scenarioId = c.r.scenarioId, b = b })
+    if not scens[s] then why[#why + 1] = 'why:' .. t .. '\n' .. s end
+    scens[s] = (scens[s] or 0) + 1
+    picked[#picked + 1] = c.ref
+  end
+  redis.call('HDEL', STATE, unpack(why))
+  redis.call('HINCRBY', STATE, 'rt:' .. t, #take)
+  for s, c in pairs(scens) do redis.call('HINCRBY', STATE, 'rs:' .. t .. '\n' .. s, c) end
+  chunked('ZADD', INFLIGHT, zadd, 2)
+  chunked('HSET', WHERE, where, 2)
+  local nvt = vt + #take / weight
+  redis.call('HSET', STATE, 'vclock', vt + (#take - 1) / weight, 'vt:' .. t, nvt)
+  if redis.call('LLEN', BASE .. ':ready:' .. t) == 0 then
+    redis.call('ZREM', ACTIVE, t)
+  else
+    redis.call('ZADD', ACTIVE, nvt, t)
+  end
+end
+
 -- Picks up to `most` runs to start, in weighted fair order, within the budget and every limit;
 -- they become dispatched under job id `b`. Returns the picked refs and when a parked tenant
 -- should be looked at again (0: none parked).
+--
+-- Express places (one per worker): only a run of a tenant that has no other run in flight
+-- and no other run ready may take one. Such a run (an interactive request of a quiet tenant)
+-- starts at once even while other tenants fill every other place, instead of waiting for one
+-- of their runs to end; tenants with backlogs share the other places by weight. A tenant that
+-- may take no place now is skipped for this pick (not parked: a release dispatches again).
+-- When one tenant is the only one that may start runs, a run of its ready runs whose scenarios
+-- have no limits starts in one go (one command each for the lot, not per run).
 local function pick(most, b, now)
   for _, t in ipairs(redis.call('ZRANGEBYSCORE', PARKED, '-inf', now)) do activate(t) end
-  local room = math.min(most, budget(now) - redis.call('ZCARD', INFLIGHT))
-  local picked = {}
+  local places, express = budget(now)
+  local inflight = redis.call('ZCARD', INFLIGHT)
+  local room = math.min(most, places - inflight)
+  local shared = places - express - inflight
+  local picked, full, nfull = {}, {}, 0
   while room > 0 do
-    local head = redis.call('ZRANGE', ACTIVE, 0, 0, 'WITHSCORES')
-    if #head == 0 then break end
-    local t, vt = head[1], tonumber(head[2])
+    local heads = redis.call('ZRANGE', ACTIVE, 0, nfull, 'WITHSCORES')
+    local t, vt
+    for j = 1, #heads, 2 do
+      if not full[heads[j]] then
+        t, vt = heads[j], tonumber(heads[j + 1])
+        break
+      end
+    end
+    if not t then break end
     local ready = BASE .. ':ready:' .. t
     local conc, weight = string.match(redis.call('HGET', STATE, 'lt:' .. t) or '0 1', '^(%d+) (%d+)$')
     conc, weight = tonumber(conc) or 0, math.max(1, tonumber(weight) or 1)
-    if conc > 0 and num(redis.call('HGET', STATE, 'rt:' .. t)) >= conc then
+    local running = num(redis.call('HGET', STATE, 'rt:' .. t))
+    local k = 0
+    if conc > 0 and running >= conc then
       redis.call('HSET', STATE, 'why:' .. t, 'tenant concurrency ' .. conc .. ' reached')
       park(t, now + PARK_MS)
+    elseif shared > 0 then
+      k = 1
+      if redis.call('ZCARD', ACTIVE) == nfull + 1 then
+        k = math.min(room, shared)
+        if conc > 0 then k = math.min(k, conc - running) end
+      end
+    elseif running == 0 and redis.call('LLEN', ready) == 1 then
+      k = 1
     else
-      redis.call('HDEL', STATE, 'why:' .. t)
-      local refs = redis.call('LRANGE', ready, 0, WINDOW - 1)
-      local chosen, wake = nil, nil
-      for _, ref in ipairs(refs) do
-        local r = cjson.decode(ref)
-        local ok, why, at = scenarioAllows(t, r.scenarioId or '', now)
-        if ok then
-          chosen = { ref = ref, r = r }
-          break
+      full[t] = true
+      nfull = nfull + 1
+    end
+    if k > 0 then
+      local refs = redis.call('LRANGE', ready, 0, math.max(k, WINDOW) - 1)
+      local take, free = {}, {}
+      for j = 1, math.min(k, #refs) do
+        local r = cjson.decode(refs[j])
+        if not unlimited(free, t, r.scenarioId or '') then break end
+        take[#take + 1] = { ref = refs[j], r = r }
+      end
+      if #take > 0 then
+        redis.call('LTRIM', ready, #take, -1)
+      elseif #refs > 0 then
+        -- the first ready run's scenario has limits: the first of the window they let start
+        local chosen, wake = nil, nil
+        for _, ref in ipairs(refs) do
+          local r = cjson.decode(ref)
+          local ok, why, at = scenarioAllows(t, r.scenarioId or '', now)
+          if ok then
+            chosen = { ref = ref, r = r }
+            break
+          end
+          redis.call('HSET', STATE, 'why:' .. t .. '\n' .. (r.scenarioId or ''), why)
+          if at and (not wake or at < wake) then wake = at end
         end
-        redis.call('HSET', STATE, 'why:' .. t .. '\n' .. (r.scenarioId or ''), why)
-        if at and (not wake or at < wake) then wake = at end
+        if chosen then
+          redis.call('LREM', ready, 1, chosen.ref)
+          local sk = t .. '\n' .. (chosen.r.scenarioId or '')
+          local lim = redis.call('HGET', STATE, 'ls:' .. sk)
+          local period = lim and tonumber(string.match(lim, ' (%d+)$')) or 0
+          if period > 0 then
+            local thr = BASE .. ':thr:' .. sk
+            redis.call('ZADD', thr, now, chosen.r.runId)
+            redis.call('PEXPIRE', thr, period)
+          end
+          take = { chosen }
+        else
+          park(t, wake or now + PARK_MS)
+        end
       end
       if #refs == 0 then
         redis.call('ZREM', ACTIVE, t)
-      elseif not chosen then
-        park(t, wake or now + PARK_MS)
-      else
-        local r, s = chosen.r, chosen.r.scenarioId or ''
-        local sk = t .. '\n' .. s
-        redis.call('LREM', ready, 1, chosen.ref)
-        redis.call('HDEL', STATE, 'why:' .. sk)
-        redis.call('HINCRBY', STATE, 'rt:' .. t, 1)
-        redis.call('HINCRBY', STATE, 'rs:' .. sk, 1)
-        local lim = redis.call('HGET', STATE, 'ls:' .. sk)
-        local period = lim and tonumber(string.match(lim, ' (%d+)$')) or 0
-        if period > 0 then
-          local thr = BASE .. ':thr:' .. sk
-          redis.call('ZADD', thr, now, r.runId)
-          redis.call('PEXPIRE', thr, period)
-        end
-        redis.call('ZADD', INFLIGHT, now, r.runId)
-        redis.call('HSET', WHERE, r.runId, cjson.encode({ tenant = t, runId = r.runId, scenarioId = r.scenarioId, b = b }))
-        redis.call('HSET', STATE, 'vclock', vt, 'vt:' .. t, vt + 1 / weight)
-        if redis.call('LLEN', ready) == 0 then
-          redis.call('ZREM', ACTIVE, t)
-        else
-          redis.call('ZADD', ACTIVE, vt + 1 / weight, t)
-        end
-        picked[#picked + 1] = chosen.ref
-        room = room - 1
+      elseif #take > 0 then
+        start(t, vt, weight, take, b, now, picked)
+        room = room - #take
+        shared = shared - #take
       end
     end
   end
