@@ -160,23 +160,16 @@ export class Dispatcher {
     await this.opts.queue.add(shard, jobId, refs);
   }
 
-  /**
-   * Why each queued run waits (a limit holding it), or undefined. Only a run still in its
-   * tenant's ready list waits: a dispatched one is stored as queued until its first checkpoint
-   * while it already executes, and the limit's reason is not its own.
-   */
+  /** Why each queued run still in its ready list waits (a limit holding it); a dispatched one waits for nothing. */
   async waiting(items: Array<{ tenant: string; runId: string; scenarioId: string }>): Promise<Array<string | undefined>> {
-    if (items.length === 0) return [];
     const { redis, keys } = this.opts;
     // Commands of their own (not a pipeline: on a Redis Cluster the shards' keys live apart).
     return Promise.all(
       items.map(async ({ tenant, runId, scenarioId }) => {
         const [, , where, , state] = keys.fair(this.shardOf(tenant));
         const [t, s] = await redis.hmget(state!, `why:${tenant}`, `why:${tenant}\n${scenarioId}`);
-        const why = t ?? s ?? undefined;
-        if (why === undefined) return undefined;
-        const at = await redis.hget(where!, runId);
-        return at !== null && (JSON.parse(at) as { b?: string }).b === 'r' ? why : undefined;
+        const at = t || s ? await redis.hget(where!, runId) : null;
+        return at && (JSON.parse(at) as { b?: string }).b === 'r' ? (t ?? s)! : undefined;
       }),
     );
   }
