@@ -5,7 +5,7 @@ import { usageHistory } from '../metering/history.js';
 import { invoiceOf } from '../metering/invoice.js';
 import { parsePlan, planDocument } from '../metering/plan.js';
 import { principalOf, requireAdmin } from './auth.js';
-import { type ApiContext, ApiError } from './routes-common.js';
+import { type ApiContext, ApiError, periodParam } from './routes-common.js';
 
 export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): void {
   const { ledger } = ctx.platform;
@@ -34,9 +34,7 @@ export function registerBillingRoutes(api: FastifyInstance, ctx: ApiContext): vo
   /** The invoice of the current period (a preview) or `?period=YYYY-MM`; 404 without a plan. */
   api.get<{ Querystring: { period?: string } }>('/invoice', async (req) => {
     const { tenant } = principalOf(req);
-    const { period } = req.query;
-    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period))
-      throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
+    const period = periodParam(req.query.period);
     return invoiceOf(ledger, tenant, new Date(), period);
   });
 

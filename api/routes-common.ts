@@ -35,6 +35,15 @@ export const SCENARIO_ID_RE = /^[a-z0-9_-]{1,64}$/;
 /** Run ids: anything else cannot name a stored run. */
 export const RUN_ID_RE = /^[A-Za-z0-9_-]{1,100}$/;
 
+/** A billing period key, `?period=YYYY-MM`. */
+const PERIOD_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/** `?period` as given (undefined when absent); INVALID_INPUT naming it when it is not YYYY-MM. */
+export function periodParam(period: string | undefined): string | undefined {
+  if (period !== undefined && !PERIOD_RE.test(period)) throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
+  return period;
+}
+
 /** An Idempotency-Key: 1-255 visible ASCII characters. */
 export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 

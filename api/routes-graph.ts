@@ -8,7 +8,7 @@ import { type Diagram, runPath, scenarioDiagram } from '../scenario/diagram.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
 import { principalOf } from './auth.js';
-import { type ApiContext, ApiError, RUN_ID_RE, SCENARIO_ID_RE } from './routes-common.js';
+import { type ApiContext, ApiError, periodParam, RUN_ID_RE, SCENARIO_ID_RE } from './routes-common.js';
 
 /** The diagram of a stored scenario, with its validation warnings on the nodes. */
 function diagramOf(scenario: Scenario): Diagram {
@@ -22,11 +22,13 @@ export function registerGraphRoutes(api: FastifyInstance, ctx: ApiContext): void
    * `{ scenarioId, period, actions, nodes: [{ id, type, name?, entry, catchesAll?, warnings,
    * actions, runs }], edges: [{ from, to, kind, index? }], warnings }`: `actions` per node are the
    * actions billed on it this period (the trigger's node `$trigger` too), `runs` the runs that
-   * billed it (Ledger.nodeUsage); `actions` at the top is their sum.
+   * billed it (Ledger.nodeUsage); `actions` at the top is their sum. `?period=YYYY-MM` gives
+   * that period's counts instead (the graph is always the current document).
    */
-  api.get<{ Params: { id: string } }>('/scenarios/:id/graph', async (req) => {
+  api.get<{ Params: { id: string }; Querystring: { period?: string } }>('/scenarios/:id/graph', async (req) => {
     const { tenant } = principalOf(req);
     const { id } = req.params;
+    const period = periodParam(req.query.period);
     const scenario = SCENARIO_ID_RE.test(id) ? await platform.scenarios.get(tenant, id) : null;
     if (!scenario) throw new ApiError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
     const d = diagramOf(scenario);
@@ -35,6 +37,7 @@ export function registerGraphRoutes(api: FastifyInstance, ctx: ApiContext): void
       scenario.id,
       d.nodes.map((n) => n.id),
       new Date(),
+      period,
     );
     const nodes = d.nodes.map((n) => ({ ...n, ...(usage.nodes[n.id] ?? { actions: 0, runs: 0 }) }));
     return {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { OPTIONAL_QUOTA_FIELDS, type QuotaPatch, quotaSchema } from '../metering/quota.js';
 import { formatPath } from '../scenario/validate.js';
 import { principalOf, requireAdmin } from './auth.js';
-import { type ApiContext, ApiError } from './routes-common.js';
+import { type ApiContext, ApiError, periodParam } from './routes-common.js';
 
 const patchSchema = quotaSchema.partial();
 
@@ -18,9 +18,7 @@ export function registerUsageRoutes(api: FastifyInstance, ctx: ApiContext): void
   /** The usage report of SPEC §7, for the current period or `?period=YYYY-MM`. */
   api.get<{ Querystring: { period?: string } }>('/usage', async (req) => {
     const { tenant } = principalOf(req);
-    const { period } = req.query;
-    if (period !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(period))
-      throw new ApiError('INVALID_INPUT', `?period must be YYYY-MM, got ${JSON.stringify(period)}`);
+    const period = periodParam(req.query.period);
     return ledger.usage(tenant, new Date(), period);
   });
 

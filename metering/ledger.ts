@@ -47,10 +47,11 @@ export interface Ledger extends Meter {
   /** Sets the plan, and the quota's `monthlyActions` to its `includedActions`. */
   setPlan(tenant: string, plan: Plan): Promise<Quota>;
   /**
-   * A scenario's billed actions per node in the period containing `at` (SPEC §12 graph), for
-   * the given node ids (`$trigger` for the trigger's action); see `NodeUsage`.
+   * A scenario's billed actions per node in the period containing `at`, or in period
+   * `periodKey` (YYYY-MM) when given (SPEC §12 graph), for the given node ids (`$trigger` for
+   * the trigger's action); see `NodeUsage`.
    */
-  nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage>;
+  nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date, periodKey?: string): Promise<NodeUsage>;
 }
 
 /**
@@ -190,8 +191,8 @@ export class MemoryLedger implements Ledger {
     }
   }
 
-  async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
-    const { period } = this.periodOf(tenant, at);
+  async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date, periodKey?: string): Promise<NodeUsage> {
+    const period = periodKey ?? this.periodOf(tenant, at).period;
     const m = this.nodeCounts.get(`${tenant}\u0000${period}\u0000${scenarioId}`);
     const nodes: NodeUsage['nodes'] = Object.create(null); // node ids may be __proto__
     for (const id of nodeIds) nodes[id] = { ...(m?.get(id) ?? { actions: 0, runs: 0 }) };

@@ -160,15 +160,18 @@ export class Dispatcher {
     await this.opts.queue.add(shard, jobId, refs);
   }
 
-  /** Why each queued run waits (a limit holding it), or undefined. */
-  async waiting(items: Array<{ tenant: string; scenarioId: string }>): Promise<Array<string | undefined>> {
-    if (items.length === 0) return [];
+  /** Why each queued run still in its ready list waits (a limit holding it); a dispatched one waits for nothing. */
+  async waiting(items: Array<{ tenant: string; runId: string; scenarioId: string }>): Promise<Array<string | undefined>> {
     const { redis, keys } = this.opts;
-    // One command each (not a pipeline: on a Redis Cluster the shards' keys live apart).
-    const rows = await Promise.all(
-      items.map(({ tenant, scenarioId }) => redis.hmget(keys.fair(this.shardOf(tenant))[4]!, `why:${tenant}`, `why:${tenant}\n${scenarioId}`)),
+    // Commands of their own (not a pipeline: on a Redis Cluster the shards' keys live apart).
+    return Promise.all(
+      items.map(async ({ tenant, runId, scenarioId }) => {
+        const [, , where, , state] = keys.fair(this.shardOf(tenant));
+        const [t, s] = await redis.hmget(state!, `why:${tenant}`, `why:${tenant}\n${scenarioId}`);
+        const at = t || s ? await redis.hget(where!, runId) : null;
+        return at && (JSON.parse(at) as { b?: string }).b === 'r' ? (t ?? s)! : undefined;
+      }),
     );
-    return rows.map(([t, s]) => t ?? s ?? undefined);
   }
 
   /** Runs queued or dispatched and not released yet, over every shard. */

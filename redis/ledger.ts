@@ -235,8 +235,8 @@ export class RedisLedger implements Ledger {
    * Field `<scenario>:n:<node>` of the period's per-scenario hash: runs × 2^32 + actions, one
    * HINCRBY per node and settlement (lib-settle.lua); the trigger's node is `<scenario>:runs`.
    */
-  async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date): Promise<NodeUsage> {
-    const { period } = await this.periodOf(tenant, at);
+  async nodeUsage(tenant: string, scenarioId: string, nodeIds: readonly string[], at: Date, periodKey?: string): Promise<NodeUsage> {
+    const period = periodKey ?? (await this.periodOf(tenant, at)).period;
     const nodes: NodeUsage['nodes'] = Object.create(null); // node ids may be __proto__
     if (nodeIds.length === 0) return { period, nodes };
     const fields = nodeIds.map((id) => (id === TRIGGER_NODE ? `${scenarioId}:runs` : `${scenarioId}:n:${id}`));

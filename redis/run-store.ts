@@ -40,7 +40,7 @@ export interface RedisRunStoreOptions {
   /** Alert thresholds crossed by a settlement (the ledger reports them). */
   onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
   /** Why queued runs wait, when a flow-control limit holds them (the fair dispatcher). */
-  waiting?: (runs: Array<{ tenant: string; scenarioId: string }>) => Promise<Array<string | undefined>>;
+  waiting?: (runs: Array<{ tenant: string; runId: string; scenarioId: string }>) => Promise<Array<string | undefined>>;
 }
 
 /** The record as stored: without tasks, outputs (a list of their own) and state. */
@@ -323,7 +323,7 @@ export class RedisRunStore implements RunStore {
   }
 
   /** Sets `waiting` on the queued ones of `runs` that a flow-control limit holds. */
-  private async noteWaiting(runs: Array<{ tenant: string; scenarioId: string; status: string; waiting?: string }>): Promise<void> {
+  private async noteWaiting(runs: Array<{ tenant: string; runId: string; scenarioId: string; status: string; waiting?: string }>): Promise<void> {
     const queued = runs.filter((r) => r.status === 'queued');
     if (queued.length === 0 || !this.opts.waiting) return;
     const why = await this.opts.waiting(queued);

@@ -59,7 +59,7 @@ describe('billing commands', () => {
       expect(table.stdout).toMatch(/\nbase\s+Team plan, 50 actions included\s+1\s+19\.99\s+19\.99\n/);
       const none = await cli('invoice', '--tenant', 'nobody');
       expect(none.code).toBe(2);
-      expect(none.stderr).toBe('flowmeter: tenant nobody has no plan; set one with plan set --file PLAN.json or PUT /api/plan\n');
+      expect(none.stderr).toBe('flowmeter: no tenant "nobody"\n');
 
       const hist = await cli('usage', '--tenant', 'acme', '--months', '3', '--json');
       expect(hist.code, hist.stderr).toBe(0);

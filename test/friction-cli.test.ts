@@ -111,6 +111,37 @@ describe('the tenant in every output; a typo is refused with a suggestion', () =
     expect((await cli(['quota', '--tenant', 'acme', 'set', '--monthly', '10'])).stderr).toBe('');
     expect((await cli(['scenarios', 'disable', 'one', '--tenant', 'acme'])).stdout).toBe('disabled one for tenant acme\n');
   });
+
+  it('invoice and plan show refuse an unknown tenant the same way; a known tenant without a plan is told it has none', async () => {
+    const plan = file('plan.json', { name: 'Team', currency: 'EUR', basePrice: 10, includedActions: 50, overagePrice: 0.1 });
+    expect((await cli(['plan', 'set', '--tenant', 'acme', '--file', plan])).code).toBe(0);
+    await p.scenarios.deploy('beta', scenarioOf({ id: 'one', start: 'f', nodes: [fn('f', 'return msg;')] }));
+    const typo = 'flowmeter: no tenant "acmee"; did you mean "acme"?\n';
+    for (const args of [['invoice'], ['invoice', '--json', '--period', '2026-01'], ['plan', 'show'], ['plan', '--tenant', 'acmee', 'show']]) {
+      const r = await cli(args.includes('--tenant') ? args : [...args, '--tenant', 'acmee']);
+      expect([args.join(' '), r.code, r.stderr, r.stdout]).toEqual([args.join(' '), 2, typo, '']);
+    }
+    expect(await cli(['invoice', '--tenant', 'zzz'])).toMatchObject({ code: 2, stderr: 'flowmeter: no tenant "zzz"\n', stdout: '' });
+    // Nothing was read into being: the misspelt tenant still has no plan or quota of its own.
+    expect(await p.ledger.getPlan('acmee')).toBeNull();
+    expect(await p.redis.sismember(p.redisKeys.tenants(), 'acmee')).toBe(0);
+    // The right tenant reads as before.
+    const shown = await cli(['plan', 'show', '--tenant', 'acme']);
+    expect([shown.code, shown.stderr]).toEqual([0, '']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'Team', currency: 'EUR', includedActions: 50 });
+    const inv = await cli(['invoice', '--tenant', 'acme', '--json']);
+    expect([inv.code, inv.stderr]).toEqual([0, '']);
+    expect(JSON.parse(inv.stdout)).toMatchObject({ tenant: 'acme', currency: 'EUR' });
+    // A known tenant without a plan: not the typo refusal, the plan it lacks.
+    expect(await cli(['plan', 'show', '--tenant', 'beta'])).toMatchObject({
+      code: 2,
+      stderr: 'flowmeter: tenant beta has no plan; set one with plan set --file PLAN.json\n',
+    });
+    expect(await cli(['invoice', '--tenant', 'beta'])).toMatchObject({
+      code: 2,
+      stderr: 'flowmeter: tenant beta has no plan; set one with plan set --file PLAN.json or PUT /api/plan\n',
+    });
+  });
 });
 
 describe('enabling a cron scenario the tenant cannot afford', () => {

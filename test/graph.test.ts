@@ -160,6 +160,46 @@ describe.each(platforms)('graph API on the %s platform', (_mode, make) => {
     expect(g.actions).toBe(34);
   });
 
+  it('GET /api/scenarios/:id/graph?period=YYYY-MM: that period’s counts; a bad period is a 400 naming it', async () => {
+    const run = await trigger();
+    const now = (await get('/api/scenarios/orders/graph', acme)).json();
+    expect(now.actions).toBe(17);
+    // The current period asked by name is the default answer.
+    expect((await get(`/api/scenarios/orders/graph?period=${now.period}`, acme)).json()).toEqual(now);
+    // A past period with billed actions of its own: a run settled in March 2025.
+    const at = new Date('2025-03-15T12:00:00Z');
+    const { period, date } = await platform.ledger.periodOf('acme', at);
+    expect(period).toBe('2025-03');
+    const entries = [
+      { key: '1', trigger: true, date },
+      { key: '2', trigger: false, date, node: 'each' },
+      { key: '3', trigger: false, date, node: 'summary' },
+      { key: '4', trigger: false, date, node: 'summary' },
+    ];
+    await platform.ledger.settle({ tenant: 'acme', runId: 'old-run', scenarioId: 'orders', billable: true, period, entries, heldUsed: 0, release: 0, at });
+    const past = await get('/api/scenarios/orders/graph?period=2025-03', acme);
+    expect(past.statusCode).toBe(200);
+    const g = past.json();
+    expect(g).toMatchObject({ scenarioId: 'orders', period: '2025-03', actions: 4, edges: ORDERS_EDGES });
+    const counts = Object.fromEntries(g.nodes.filter((n: GraphNode) => n.actions > 0).map((n: GraphNode) => [n.id, [n.actions, n.runs]]));
+    expect(counts).toEqual({ $trigger: [1, 1], each: [1, 1], summary: [2, 1] });
+    expect(g.nodes.map((n: GraphNode) => n.id)).toEqual(now.nodes.map((n: GraphNode) => n.id));
+    // The current period did not take them, and a period with nothing billed is all zeros.
+    expect((await get('/api/scenarios/orders/graph', acme)).json().actions).toBe(17);
+    const empty = (await get('/api/scenarios/orders/graph?period=2024-02', acme)).json();
+    expect(empty).toMatchObject({ period: '2024-02', actions: 0 });
+    expect(empty.nodes.every((n: GraphNode) => n.actions === 0 && n.runs === 0)).toBe(true);
+    expect(run.status).toBe('succeeded');
+
+    for (const bad of ['2025-13', '2025-3', 'march', '2025-03-01', '']) {
+      const res = await get(`/api/scenarios/orders/graph?period=${encodeURIComponent(bad)}`, acme);
+      expect(res.statusCode, bad).toBe(400);
+      expect(res.json().error).toMatchObject({ code: 'INVALID_INPUT', message: `?period must be YYYY-MM, got ${JSON.stringify(bad)}` });
+    }
+    // The period is checked first, whatever the scenario.
+    expect((await get('/api/scenarios/orders/graph?period=x', bravo)).statusCode).toBe(400);
+  });
+
   it('GET /api/scenarios/:id/graph: an unknown id or another tenant’s scenario is a 404', async () => {
     for (const [url, key] of [
       ['/api/scenarios/nope/graph', acme],

@@ -126,6 +126,11 @@ function usageSection(report, quota) {
   );
 }
 
+/** Why a queued run waits (a flow-control limit holding it), as a small line under its status. */
+function waitingLine(run) {
+  return run.waiting ? h('div', { class: 'muted small run-waiting', title: `waiting: ${run.waiting}` }, `waiting: ${run.waiting}`) : null;
+}
+
 function runRow(run, names, fresh) {
   const ms = duration(run.startedAt, run.finishedAt);
   const tags = [
@@ -137,7 +142,7 @@ function runRow(run, names, fresh) {
     { class: fresh && 'fresh', data: { runId: run.runId, status: run.status } },
     h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(run.runId)}`, class: 'mono run-link' }, run.runId), ...tags),
     h('td', { class: 'clip', title: run.scenarioId }, names.get(run.scenarioId) || run.scenarioId),
-    h('td', { class: 'status-cell', title: run.waiting ? `waiting: ${run.waiting}` : null }, statusBadge(run.status)),
+    h('td', { class: 'status-cell' }, statusBadge(run.status), waitingLine(run)),
     h('td', { class: 'num actions' }, fmtNum(run.actions)),
     h('td', { class: 'nowrap' }, time(run.startedAt)),
     h(
@@ -260,7 +265,9 @@ export async function overview(root, ctx) {
         const row = runsBody.querySelector(`tr[data-run-id="${CSS.escape(e.runId)}"]`);
         if (row) {
           row.dataset.status = e.status;
-          replace(row.querySelector('.status-cell'), statusBadge(e.status));
+          row.querySelector('.status-cell .status').replaceWith(statusBadge(e.status));
+          // A run no longer queued waits for nothing; the refresh brings the reason of one still queued.
+          if (e.status !== 'queued') row.querySelector('.status-cell .run-waiting')?.remove();
           if (typeof e.actions === 'number') row.querySelector('.actions').textContent = fmtNum(e.actions);
         }
       }

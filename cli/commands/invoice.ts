@@ -4,6 +4,7 @@ import { formatInvoice, invoiceOf } from '../../metering/invoice.js';
 import { CliError, EXIT } from '../errors.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 export function registerInvoiceCommand(program: Command, done: (r: CommandResult) => void): void {
   program
@@ -15,7 +16,10 @@ export function registerInvoiceCommand(program: Command, done: (r: CommandResult
     .action(async (opts: { period?: string; json?: boolean }, cmd: Command) => {
       if (opts.period && !/^\d{4}-(0[1-9]|1[0-2])$/.test(opts.period)) throw new CliError(`--period must be YYYY-MM, got ${JSON.stringify(opts.period)}`);
       const tenant = tenantOf(cmd);
-      const inv = await withProduction(cmd, (p) => invoiceOf(p.ledger, tenant, new Date(), opts.period));
+      const inv = await withProduction(cmd, async (p) => {
+        await requireKnownTenant(p, tenant);
+        return invoiceOf(p.ledger, tenant, new Date(), opts.period);
+      });
       done({ stdout: opts.json ? `${JSON.stringify(inv)}\n` : formatInvoice(inv), exitCode: EXIT.ok });
     });
 }

@@ -7,6 +7,7 @@ import { CliError, EXIT } from '../errors.js';
 import { parseJson } from '../io.js';
 import type { CommandResult } from '../main.js';
 import { tenantOf, withProduction } from '../production-io.js';
+import { requireKnownTenant } from './tenants.js';
 
 export function registerPlanCommands(program: Command, done: (r: CommandResult) => void): void {
   const plan = program.command('plan').description("set and show a tenant's plan (needs --redis)").option('--tenant <tenant>', 'tenant', 'default');
@@ -35,7 +36,10 @@ export function registerPlanCommands(program: Command, done: (r: CommandResult) 
     });
   plan.command('show').action(async (_o: unknown, cmd: Command) => {
     const tenant = tenantOf(cmd);
-    const p = await withProduction(cmd, (prod) => prod.ledger.getPlan(tenant));
+    const p = await withProduction(cmd, async (prod) => {
+      await requireKnownTenant(prod, tenant);
+      return prod.ledger.getPlan(tenant);
+    });
     if (!p) throw new CliError(`tenant ${tenant} has no plan; set one with plan set --file PLAN.json`);
     done({ stdout: `${JSON.stringify(planDocument(p))}\n`, exitCode: EXIT.ok });
   });
