@@ -8,7 +8,7 @@ import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { AutoResumer, startSweeps } from '../engine/auto-resume.js';
 import { FIRST_LEASE } from '../engine/budget.js';
 import { type ExecutorDeps, executeRun } from '../engine/executor.js';
-import { type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit, type SubscribeOptions, type TriggerOptions } from '../engine/platform.js';
+import { type Platform, rejectedBytesLimit, type TriggerOptions } from '../engine/platform.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
 import { waitForEnd } from '../engine/wait.js';
 import type { LedgerOptions } from '../metering/ledger.js';
@@ -19,13 +19,15 @@ import { Notifier } from '../services/notifier.js';
 import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
 import { lazySecretBox } from '../services/secrets.js';
 import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
-import { connectRedis, type FlowRedis, newConnection, type RedisConnection } from './client.js';
+import { connectRedis, type FlowRedis } from './client.js';
 import { Dispatcher } from './dispatch.js';
+import { createEventSubscription } from './event-subscription.js';
 import { RedisHaltedRuns } from './halted-runs.js';
 import { Keys } from './keys.js';
 import { RedisLedger } from './ledger.js';
 import { RedisNotificationStore } from './notifications.js';
 import { createShardWorkers, type RunJob, RunQueue, type RunRef, runsOf } from './queue.js';
+import { RedisRejectedPayloads } from './rejected-payloads.js';
 import { CRASH_LIMIT } from './run-store.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RedisSecretStore } from './secrets.js';
@@ -118,30 +120,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   });
   const vars = new RedisVarStore(redis, keys);
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
-  const rejectedLimit = rejectedBytesLimit(env);
-  const rejected: RejectedPayloads = {
-    // INCRBY, then DECRBY when over: concurrent requests may refuse one that would have fit,
-    // never keep more than the limit.
-    async admit(tenant, period, bytes) {
-      const key = keys.rejectedBytes(tenant, period);
-      const [[, used]] = (await redis
-        .multi()
-        .incrby(key, bytes)
-        .expire(key, 40 * 86400)
-        .exec()) as [[unknown, number]];
-      if (used <= rejectedLimit) return true;
-      await redis.decrby(key, bytes);
-      return false;
-    },
-    async expire(tenant, runId, seconds) {
-      await redis
-        .multi()
-        .expire(keys.run(tenant, runId), seconds)
-        .expire(keys.runTasks(tenant, runId), seconds)
-        .expire(keys.runOutputs(tenant, runId), seconds)
-        .exec();
-    },
-  };
+  const rejected = new RedisRejectedPayloads(redis, keys, rejectedBytesLimit(env));
   const scenarios = new RedisScenarioStore(redis, keys);
   const shards = queueShards(env);
   const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast, shards });
@@ -184,52 +163,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     });
   const workers: Worker[] = [];
 
-  // One subscriber connection for every listener of this process, per tenant channel.
-  let sub: RedisConnection | null = null;
-  const listeners = new Map<string, Set<(e: RunEvent) => void>>();
-  /** Each channel's SUBSCRIBE, once confirmed or while pending. */
-  const subscribed = new Map<string, Promise<unknown>>();
-  /**
-   * Calls `onEvent` for every task and run event of the tenant (run events only with
-   * `runsOnly`) until the returned stop(). Task and run events come on two channels, published
-   * in order by one script: one connection subscribed to both receives them in that order.
-   */
-  async function subscribe(tenant: string, onEvent: (e: RunEvent) => void, o: SubscribeOptions = {}): Promise<() => void> {
-    if (!sub) {
-      sub = newConnection(opts.redisUrl, { persistent: true, failFast: opts.failFast });
-      sub.on('message', (channel: string, text: string) => {
-        const set = listeners.get(channel);
-        if (!set || set.size === 0) return;
-        for (const e of JSON.parse(text) as RunEvent[]) for (const l of set) l(e);
-      });
-    }
-    // No SUBSCRIBE before the connection is ready: one queued while connecting can mix with the
-    // connection's handshake (ioredis#2037) and the subscription be lost, with its events.
-    await connectionReady(sub);
-    const sets: Array<Set<(e: RunEvent) => void>> = [];
-    for (const channel of o.runsOnly ? [keys.runEvents(tenant)] : [keys.events(tenant), keys.runEvents(tenant)]) {
-      let set = listeners.get(channel);
-      if (!set) listeners.set(channel, (set = new Set()));
-      // Every caller waits until Redis has confirmed the channel's SUBSCRIBE, also one that
-      // finds the channel's listeners there already (the first caller may still be waiting).
-      let confirmed = subscribed.get(channel);
-      if (!confirmed) subscribed.set(channel, (confirmed = sub.subscribe(channel)));
-      try {
-        await confirmed;
-      } catch (err) {
-        // Not subscribed (Redis away): the next caller subscribes again.
-        if (subscribed.get(channel) === confirmed) subscribed.delete(channel);
-        if (set.size === 0) listeners.delete(channel);
-        for (const s of sets) s.delete(onEvent);
-        throw err;
-      }
-      set.add(onEvent);
-      sets.push(set);
-    }
-    return () => {
-      for (const set of sets) set.delete(onEvent);
-    };
-  }
+  const events = createEventSubscription(opts.redisUrl, keys, { failFast: opts.failFast });
+  const { subscribe } = events;
 
   /** Set by stopRuns(): runs stop at their next checkpoint, new ones are not claimed. */
   let stopping = false;
@@ -484,7 +419,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       fair.close();
       await Promise.all(workers.map((w) => w.close()));
       await queue.close();
-      (sub as RedisConnection | null)?.disconnect();
+      events.close();
       await sandbox?.dispose();
       mail?.close();
       redis.disconnect();
@@ -498,21 +433,4 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       notifier?.notify(run.tenant, 'run.halted', opts.now?.() ?? new Date(), { runId: run.runId, scenarioId: run.scenarioId, actions: run.actions }),
   });
   return platform;
-}
-
-/** Resolves once the connection is ready; REDIS_UNAVAILABLE when it is not within 4 s. */
-function connectionReady(conn: RedisConnection): Promise<void> {
-  if (conn.status === 'ready') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      conn.off('ready', ready);
-      reject(new FlowError('REDIS_UNAVAILABLE', 'Redis cannot be reached: the event subscription is not ready'));
-    }, 4000);
-    const ready = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    conn.once('ready', ready);
-    if (conn.status === 'ready') ready();
-  });
 }

@@ -29,16 +29,13 @@
  * (`ticker`, `now`), and `tick()` is also callable directly: tests step a fake clock and
  * drive the ticks by hand instead of waiting for real time.
  */
-import { instantsBetween, nextInstants } from '../core/cron.js';
 import type { CronEntry } from '../engine/cron-index.js';
 import type { Platform } from '../engine/platform.js';
-import type { Scenario } from '../scenario/schema.js';
+import { failureLog, type SchedulerLogger } from './failure-log.js';
+import { entryFiring, entryKey } from './fire-entry.js';
 import { nodeCronTicker } from './ticker.js';
 
-export interface SchedulerLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
+export type { SchedulerLogger } from './failure-log.js';
 
 export interface SchedulerOptions {
   /** The clock (tests inject one). Default: the system clock. */
@@ -72,18 +69,10 @@ export interface Scheduler {
  */
 export type Ticker = (onTick: () => void, tickMs: number) => { stop(): void | Promise<void> };
 
-type CronTrigger = Extract<Scenario['trigger'], { type: 'cron' }>;
-
 /** Due entries read at once per shard. */
 const PAGE = 500;
 
 const silent: SchedulerLogger = { info: () => undefined, warn: () => undefined };
-
-const key = (tenant: string, id: string) => `${tenant}\u0000${id}`;
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 export function createScheduler(platform: Platform, opts: SchedulerOptions = {}): Scheduler {
   const now = opts.now ?? (() => new Date());
@@ -107,10 +96,6 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   const readShards = new Set<number>();
   /** Fresh entries of a first read not handled yet (a store failure): still "present at start". */
   const startEntries = new Set<string>();
-  /** The last error logged per context, so an ongoing failure is logged once. */
-  const failing = new Map<string, string>();
-  /** Scenarios whose schedule could not be computed, with the trigger that failed. */
-  const badSchedules = new Map<string, string>();
   let previousTick: number | null = null;
   let prepared = false;
 
@@ -121,113 +106,16 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
   let running: ReturnType<Ticker> | null = null;
   let stopped = false;
 
-  function fail(context: string, fields: object, err: unknown, what: string): void {
-    const msg = message(err);
-    if (failing.get(context) === msg) return;
-    failing.set(context, msg);
-    log.warn({ ...fields, err: msg }, `scheduler: ${what} failed; retrying next tick`);
-  }
-
-  function ok(context: string, fields: object, what: string): void {
-    if (failing.delete(context)) log.info(fields, `scheduler: ${what} works again`);
-  }
-
-  function catchUpOf(trigger: CronTrigger): number {
-    return opts.catchUpMs ?? trigger.catchUp ?? 0;
-  }
-
-  /**
-   * Whether the tenant's quota is exhausted (halt mode), for the log only: the engine itself
-   * records the run as rejected. Best effort; a failure here never stops a firing.
-   */
-  async function quotaExhausted(tenant: string): Promise<boolean> {
-    try {
-      const at = new Date(); // the engine bills by its own (system) clock
-      const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, at)]);
-      return quota.overage !== 'allow' && usage.remaining <= 0;
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Where an entry's firings start (exclusive): its cursor; but an instant that has been due
-   * for a while (no scheduler ran: this one just started) fires only within this scheduler's
-   * catch-up window. An entry not handled since it was enabled or redeployed starts at the
-   * catch-up window when this scheduler finds it on its first read ("present at start"), else
-   * at the previous tick (enabled while running: its past never fires).
-   */
-  function fromOf(e: CronEntry, trigger: CronTrigger, to: number, fresh: number, initial: boolean): number {
-    const bound = (startedAt as number) - catchUpOf(trigger);
-    if (e.cursor !== null) return e.cursor >= bound || e.next >= (startedAt as number) - liveMs ? e.cursor : bound;
-    return Math.min(initial ? bound : fresh, to);
-  }
-
-  /** Fires the due instants of one entry and moves it on; returns the number triggered. */
-  async function fireEntry(e: CronEntry, to: number, fresh: number, initial: boolean): Promise<number> {
-    const { tenant, scenarioId } = e;
-    const fields = { tenant, scenarioId };
-    const [scenario, enabled] = await Promise.all([platform.scenarios.get(tenant, scenarioId), platform.scenarios.isEnabled(tenant, scenarioId)]);
-    if (!scenario || !enabled || scenario.trigger.type !== 'cron') {
-      // Disabled or deleted since (its store write removes the entry too): forget it.
-      await index.advance(e, null, to);
-      return 0;
-    }
-    const trigger = scenario.trigger as CronTrigger;
-    const { schedule, timezone = 'UTC' } = trigger;
-    const k = key(tenant, scenarioId);
-    const scheduleId = `${schedule}\u0000${timezone}`;
-    const from = fromOf(e, trigger, to, fresh, initial);
-    let instants: Date[];
-    try {
-      instants = instantsBetween(schedule, timezone, new Date(from), new Date(to), maxPerTick);
-      badSchedules.delete(k);
-    } catch (err) {
-      // Not a store failure: it will not get better until the scenario is redeployed (which
-      // marks the entry fresh again); until then it is not due.
-      if (badSchedules.get(k) !== scheduleId) {
-        badSchedules.set(k, scheduleId);
-        log.warn({ ...fields, schedule, timezone, err: message(err) }, 'scheduler: cannot compute the schedule; the scenario does not fire');
-      }
-      await index.advance(e, Number.POSITIVE_INFINITY, to);
-      return 0;
-    }
-    let fired = 0;
-    let cursor = from;
-    let exhausted: Promise<boolean> | null = null;
-    let complete = instants.length < maxPerTick;
-    for (const instant of instants) {
-      const iso = instant.toISOString();
-      const context = `fire\u0000${k}`;
-      try {
-        const rejected = scenario.billable !== false && (await (exhausted ??= quotaExhausted(tenant)));
-        const { run, created } = await platform.fire(tenant, scenarioId, trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso }, instant);
-        if (created) {
-          fired++;
-          if (rejected) {
-            log.warn(
-              { ...fields, instant: iso, runId: run.runId },
-              "scheduler: fired, but the tenant's quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)",
-            );
-          } else {
-            log.info({ ...fields, instant: iso, runId: run.runId }, 'scheduler: fired');
-          }
-        }
-        ok(context, fields, 'firing');
-      } catch (err) {
-        fail(context, { ...fields, instant: iso }, err, 'firing');
-        // The cursor stays before this instant: it is due again, tried next tick.
-        complete = false;
-        break;
-      }
-      cursor = instant.getTime();
-    }
-    if (complete) cursor = to;
-    // The next instant after the cursor: due at once when firing stopped early.
-    const next = nextInstants(schedule, timezone, new Date(cursor), 1)[0]?.getTime() ?? Number.POSITIVE_INFINITY;
-    await index.advance(e, next, cursor);
-    return fired;
-  }
+  const failures = failureLog(log);
+  const { fail, ok } = failures;
+  const fireEntry = entryFiring(platform, {
+    log,
+    failures,
+    catchUpMs: opts.catchUpMs,
+    maxPerTick,
+    liveMs,
+    startedAt: () => startedAt as number,
+  });
 
   /** Reads one shard's due entries page by page and fires them; returns the number triggered. */
   async function tickShard(shard: number, to: number, fresh: number): Promise<number> {
@@ -247,7 +135,7 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
       let left = 0;
       const counts = await Promise.all(
         page.map(async (e) => {
-          const k = key(e.tenant, e.scenarioId);
+          const k = entryKey(e.tenant, e.scenarioId);
           if (initial && e.cursor === null) startEntries.add(k);
           try {
             const n = await fireEntry(e, to, fresh, startEntries.has(k));
@@ -255,7 +143,7 @@ export function createScheduler(platform: Platform, opts: SchedulerOptions = {})
             return n;
           } catch (err) {
             // fireEntry handles firing failures; this is a store failure for this entry only.
-            fail(`scenario\u0000${key(e.tenant, e.scenarioId)}`, { tenant: e.tenant, scenarioId: e.scenarioId }, err, 'scheduling');
+            fail(`scenario\u0000${entryKey(e.tenant, e.scenarioId)}`, { tenant: e.tenant, scenarioId: e.scenarioId }, err, 'scheduling');
             left++;
             return 0;
           }

@@ -10,29 +10,19 @@
  * - Hosts: started on demand, up to `size`, when more calls wait than hosts are free (a run's
  *   sequential calls keep to one host); when calls wait and every host has been busy for
  *   STUCK_MS (long Functions), a spare host starts (up to `spareHosts`), and stops once idle.
- * - Containment: a host that dies (an allocation isolated-vm cannot bound aborts it, a crash, a
- *   kill) is replaced. A host killed from outside (SIGKILL/SIGTERM not sent by this pool: an
- *   operator, the OOM killer) is an infrastructure fault: its jobs are sent again, each alone,
- *   until one is killed MAX_KILLS times while alone: that call fails with FUNCTION_MEMORY. Any other
- *   death is the Function's: if the host was running one job, that call fails with FUNCTION_MEMORY.
- *   If it was running a batch of several, the culprit is unknown: each job is sent again,
- *   alone, to a fresh host. A Function has no effect outside its outcome (no I/O, and its
- *   `setVar`s travel in the outcome), and no outcome of the lost batch was delivered, so
- *   running those jobs again is safe and bills nothing twice: the node runs once for the run.
+ * - Containment: a host that dies is replaced; its jobs run again (a kill from outside, or a
+ *   batch whose culprit is unknown) or fail (the Function's own death), see `sandbox-process.ts`.
  *   A chain whose host died is run again step by step (a loop batch: iteration by iteration), so
  *   the failure lands on the step at fault.
  * - Belt and braces: a host that has not answered within its batch's timeouts plus a margin
  *   is killed (SIGKILL); its job fails with FUNCTION_TIMEOUT.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FlowError } from '../core/errors.js';
 import { type ChainRequest, type ChainStep, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
 import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
 import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
+import { busy, type Host, hostEntry, idle, type Job, settleDeath, startHost } from './sandbox-process.js';
 import { type Death, deathStep, fromRecords } from './sandbox-steps.js';
 
 /** Options of {@link createSandboxPool}. */
@@ -70,42 +60,10 @@ export interface SandboxPool extends FunctionSandbox {
   dispose(): Promise<void>;
 }
 
-/** Kills from outside a job may meet while it runs alone on its host; the last fails it with FUNCTION_MEMORY. */
-const MAX_KILLS = 3;
-/** Signals a host only dies of when something outside sends them (the Function's own deaths abort or crash). */
-const KILLED = /^signal SIG(KILL|TERM|INT|HUP)$/;
 /** Time every host must have been busy before a spare one starts, ms. */
 const STUCK_MS = 250;
 /** Idle time after which a spare host stops, ms. */
 const SPARE_IDLE_MS = 5000;
-
-interface Job {
-  wire: HostJob;
-  solo: boolean;
-  /** Hosts killed from outside while running this job. */
-  kills: number;
-  done(out: ChainStep[] | string | Death): void;
-  fail(err: Error): void;
-}
-
-interface Host {
-  child: ChildProcess;
-  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout; at: number } | null;
-  /** A spare host's stop, once idle (see `spareHosts`). */
-  retire: NodeJS.Timeout | null;
-  configured: boolean;
-  replied: boolean;
-  timedOut: boolean;
-  stderr: string;
-}
-
-/** The host's entry: next to this file when built, else (sources run by vitest) in dist/. */
-function hostEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  const built = here.endsWith('.ts') ? resolve(dirname(here), '../dist/services/sandbox-host.js') : resolve(dirname(here), 'sandbox-host.js');
-  if (!existsSync(built)) throw new FlowError('INTERNAL', `the Function sandbox host is not built (${built}): run \`npm run build\``);
-  return built;
-}
 
 export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   const size = Math.max(1, Math.floor(opts.size ?? Math.min(2, availableParallelism())));
@@ -124,50 +82,10 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   function spawnHost(): Host {
     entry ??= hostEntry();
-    const child = fork(entry, ['--flowmeter-sandbox-host'], {
-      // A small young generation: a host's own heap only holds the batch in flight (bench: rss).
-      execArgv: ['--no-node-snapshot', '--max-semi-space-size=2'],
-      serialization: 'json',
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    const host: Host = { child, batch: null, retire: null, configured: false, replied: false, timedOut: false, stderr: '' };
+    const host = startHost(entry, exited, { reply: onReply, exit: onExit });
     counters.started++;
-    idle(host);
-    child.stderr?.on('data', (d: Buffer) => (host.stderr = (host.stderr + d.toString()).slice(-500)));
-    (child.stderr as { unref?: () => void } | null)?.unref?.();
-    child.on('message', (m: HostReply) => onReply(host, m));
-    let gone!: () => void;
-    const p = new Promise<void>((r) => (gone = r));
-    exited.add(p);
-    let ended = false;
-    const end = (how: string) => {
-      if (ended) return;
-      ended = true;
-      exited.delete(p);
-      gone();
-      onExit(host, how);
-    };
-    child.on('exit', (code, signal) => end(signal ? `signal ${signal}` : `exit code ${code}`));
-    child.on('error', (err) => {
-      // Mostly a write to a host that is dying (EPIPE): its 'exit' tells why it died (a kill
-      // from outside is retried, an abort of the Function's is not), so wait for it; a host still
-      // alive is killed (its channel is broken: not the Function's doing, so retried too).
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      setTimeout(() => end(`error ${err.message}`), 2000).unref();
-    });
     hosts.push(host);
     return host;
-  }
-
-  /** While a host has work, its channel keeps this process alive; an idle one never does. */
-  /** (The process handle too: if the host dies, its exit must still be seen, to fail the call.) */
-  function busy(host: Host): void {
-    host.child.ref();
-    (host.child.channel as { ref?: () => void } | null | undefined)?.ref?.();
-  }
-  function idle(host: Host): void {
-    host.child.unref();
-    (host.child.channel as { unref?: () => void } | null | undefined)?.unref?.();
   }
 
   function schedule(): void {
@@ -279,21 +197,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       clearTimeout(batch.timer);
       if (disposed) {
         for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', 'the Function sandbox was closed during the call'));
-      } else if (!host.replied && !host.timedOut && how.startsWith('exit code') && !/heap|memory/i.test(host.stderr)) {
-        // Never answered and exited on its own: the host could not start (not the user's code).
-        const line = host.stderr.trim().split('\n').at(-1) ?? '';
-        for (const j of batch.jobs) j.fail(new FlowError('INTERNAL', `the Function sandbox host could not start (${how}) ${line}`.trim()));
-      } else if (!host.timedOut && KILLED.test(how) && (batch.jobs.length > 1 || ++batch.jobs[0]!.kills < MAX_KILLS)) {
-        // Killed from outside: not the Function's doing, and none of the jobs took effect: again,
-        // each alone (a kill counts against a job only when it ran alone).
-        for (const j of batch.jobs) j.solo ||= batch.jobs.length > 1;
-        queue.unshift(...batch.jobs);
-      } else if (batch.jobs.length === 1) {
-        batch.jobs[0]!.done({ died: true, timedOut: host.timedOut, how });
       } else {
-        // The culprit is unknown: each job again, alone, on a fresh host (none of them took effect).
-        for (const j of batch.jobs) j.solo = true;
-        queue.unshift(...batch.jobs);
+        settleDeath(host, how, batch.jobs, (jobs) => queue.unshift(...jobs));
       }
     }
     schedule();

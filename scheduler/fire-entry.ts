@@ -1,0 +1,138 @@
+/**
+ * One due entry of the cron index (see scheduler.ts): where its firings start, each instant
+ * through `platform.fire` (oldest first, at most `maxPerTick`), then the entry moved on.
+ */
+import { instantsBetween, nextInstants } from '../core/cron.js';
+import type { CronEntry } from '../engine/cron-index.js';
+import type { Platform } from '../engine/platform.js';
+import type { Scenario } from '../scenario/schema.js';
+import { errorText, type FailureLog, type SchedulerLogger } from './failure-log.js';
+
+type CronTrigger = Extract<Scenario['trigger'], { type: 'cron' }>;
+
+/** What firing an entry takes from its scheduler. */
+export interface EntryFiringOptions {
+  log: SchedulerLogger;
+  failures: FailureLog;
+  /** Overrides every scenario's `trigger.catchUp` (SchedulerOptions.catchUpMs). */
+  catchUpMs: number | undefined;
+  /** Most instants fired per scenario per tick. */
+  maxPerTick: number;
+  /** An instant due for less than this (ms) is one a live scheduler is about to fire. */
+  liveMs: number;
+  /** When the scheduler started, ms (set before its first entry is fired). */
+  startedAt(): number;
+}
+
+/**
+ * Fires the due instants of one entry and moves it on; resolves with the number triggered.
+ * `fresh`: where an entry not handled yet starts unless `initial` (present at start).
+ */
+export type FireEntry = (e: CronEntry, to: number, fresh: number, initial: boolean) => Promise<number>;
+
+export const entryKey = (tenant: string, id: string) => `${tenant}\u0000${id}`;
+
+export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireEntry {
+  const { log, maxPerTick, liveMs } = opts;
+  const { fail, ok } = opts.failures;
+  const index = platform.scenarios.cron;
+  /** Scenarios whose schedule could not be computed, with the trigger that failed. */
+  const badSchedules = new Map<string, string>();
+
+  function catchUpOf(trigger: CronTrigger): number {
+    return opts.catchUpMs ?? trigger.catchUp ?? 0;
+  }
+
+  /**
+   * Whether the tenant's quota is exhausted (halt mode), for the log only: the engine itself
+   * records the run as rejected. Best effort; a failure here never stops a firing.
+   */
+  async function quotaExhausted(tenant: string): Promise<boolean> {
+    try {
+      const at = new Date(); // the engine bills by its own (system) clock
+      const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, at)]);
+      return quota.overage !== 'allow' && usage.remaining <= 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Where an entry's firings start (exclusive): its cursor; but an instant that has been due
+   * for a while (no scheduler ran: this one just started) fires only within this scheduler's
+   * catch-up window. An entry not handled since it was enabled or redeployed starts at the
+   * catch-up window when this scheduler finds it on its first read ("present at start"), else
+   * at the previous tick (enabled while running: its past never fires).
+   */
+  function fromOf(e: CronEntry, trigger: CronTrigger, to: number, fresh: number, initial: boolean): number {
+    const startedAt = opts.startedAt();
+    const bound = startedAt - catchUpOf(trigger);
+    if (e.cursor !== null) return e.cursor >= bound || e.next >= startedAt - liveMs ? e.cursor : bound;
+    return Math.min(initial ? bound : fresh, to);
+  }
+
+  return async function fireEntry(e, to, fresh, initial) {
+    const { tenant, scenarioId } = e;
+    const fields = { tenant, scenarioId };
+    const [scenario, enabled] = await Promise.all([platform.scenarios.get(tenant, scenarioId), platform.scenarios.isEnabled(tenant, scenarioId)]);
+    if (!scenario || !enabled || scenario.trigger.type !== 'cron') {
+      // Disabled or deleted since (its store write removes the entry too): forget it.
+      await index.advance(e, null, to);
+      return 0;
+    }
+    const trigger = scenario.trigger as CronTrigger;
+    const { schedule, timezone = 'UTC' } = trigger;
+    const k = entryKey(tenant, scenarioId);
+    const scheduleId = `${schedule}\u0000${timezone}`;
+    const from = fromOf(e, trigger, to, fresh, initial);
+    let instants: Date[];
+    try {
+      instants = instantsBetween(schedule, timezone, new Date(from), new Date(to), maxPerTick);
+      badSchedules.delete(k);
+    } catch (err) {
+      // Not a store failure: it will not get better until the scenario is redeployed (which
+      // marks the entry fresh again); until then it is not due.
+      if (badSchedules.get(k) !== scheduleId) {
+        badSchedules.set(k, scheduleId);
+        log.warn({ ...fields, schedule, timezone, err: errorText(err) }, 'scheduler: cannot compute the schedule; the scenario does not fire');
+      }
+      await index.advance(e, Number.POSITIVE_INFINITY, to);
+      return 0;
+    }
+    let fired = 0;
+    let cursor = from;
+    let exhausted: Promise<boolean> | null = null;
+    let complete = instants.length < maxPerTick;
+    for (const instant of instants) {
+      const iso = instant.toISOString();
+      const context = `fire\u0000${k}`;
+      try {
+        const rejected = scenario.billable !== false && (await (exhausted ??= quotaExhausted(tenant)));
+        const { run, created } = await platform.fire(tenant, scenarioId, trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso }, instant);
+        if (created) {
+          fired++;
+          if (rejected) {
+            log.warn(
+              { ...fields, instant: iso, runId: run.runId },
+              "scheduler: fired, but the tenant's quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)",
+            );
+          } else {
+            log.info({ ...fields, instant: iso, runId: run.runId }, 'scheduler: fired');
+          }
+        }
+        ok(context, fields, 'firing');
+      } catch (err) {
+        fail(context, { ...fields, instant: iso }, err, 'firing');
+        // The cursor stays before this instant: it is due again, tried next tick.
+        complete = false;
+        break;
+      }
+      cursor = instant.getTime();
+    }
+    if (complete) cursor = to;
+    // The next instant after the cursor: due at once when firing stopped early.
+    const next = nextInstants(schedule, timezone, new Date(cursor), 1)[0]?.getTime() ?? Number.POSITIVE_INFINITY;
+    await index.advance(e, next, cursor);
+    return fired;
+  };
+}
