@@ -15,17 +15,17 @@
  * FM_FAULTS_SEED=<n> replays the inputs and kill points of a run (kill moments still depend
  * on timing).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord, RunStatus, TaskRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import type { Production } from '../redis/production.js';
+import { faultRandom, taskShape, unluckyLoop, useFaultPlatform } from './helpers/faults.js';
+import { ENDED } from './helpers/guarantees.js';
 import { type Peer, startPeer } from './helpers/peer.js';
-import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
-import { redisUrl, useProduction } from './helpers/production.js';
-import { fn, scenarioOf } from './helpers/run.js';
+import { type Proc, sleep, waitUntil } from './helpers/processes.js';
+import { redisUrl } from './helpers/production.js';
+import { fn, postToPeer, scenarioOf } from './helpers/run.js';
 
-const procs = new Processes();
-let p: Production | null = null;
+const { procs, production, worker } = useFaultPlatform();
 let embedded: Embedded;
 /** The HTTP peer the scenarios call (`${env:FM_TEST_PEER}`), shared by both modes. */
 let peer: Peer;
@@ -52,38 +52,8 @@ afterAll(async () => {
   await embedded?.close();
   await peer?.close();
 });
-afterEach(async () => {
-  await procs.killAll();
-  await p?.close();
-  p = null;
-});
 
-const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
 const taskSum = (tasks: TaskRecord[]): number => tasks.reduce((a, t) => a + t.actions, 0);
-
-/** A small seeded PRNG (mulberry32), so a failing mix can be replayed with FM_FAULTS_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** What a task is, without timings: what must be the same in every mode. */
-const shape = (t: TaskRecord) => ({
-  seq: t.seq,
-  nodeId: t.nodeId,
-  status: t.status,
-  actions: t.actions,
-  iteration: t.iteration,
-  input: t.input,
-  output: t.output,
-  error: t.error,
-});
 
 // ---------------------------------------------------------------------------------------------
 // 1. Workers killed at random moments.
@@ -93,30 +63,36 @@ const shape = (t: TaskRecord) => ({
 const SPIN = 2000;
 const spin = (expr: string) => `let x = ${expr}; for (let i = 0; i < ${SPIN}; i++) x = (x * 31 + i) % 1000003;`;
 
+type Doc = Record<string, unknown> & { id: string };
+
+/** The HTTP peer of the scenarios, named through ${env:…}. */
+const PEER = { peer: { baseUrl: '${env:FM_TEST_PEER}' } };
+
 /**
- * A loop with a Function body, and a call to a (slow) HTTP peer in each iteration, so that
- * runs take long enough to checkpoint mid-run and to be in flight when a worker dies:
- * 1 + 1 + 3n + 1 actions.
+ * A loop whose body is Function `work` and then a call to the (slow) HTTP peer with `body`, so
+ * that runs take long enough to checkpoint mid-run and to be in flight when a worker dies;
+ * Function `sum` takes the collected answers: 1 + 1 + 3n + 1 actions.
  */
-const LOOP = {
-  id: 'loopfn',
-  start: 'each',
-  connections: { peer: { baseUrl: '${env:FM_TEST_PEER}' } },
-  nodes: [
-    { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
-    fn('work', `${spin('msg.payload')} return { payload: { v: msg.payload, x, at: msg.loop.index } };`, 'call'),
-    {
-      id: 'call',
-      type: 'connector',
-      connection: 'peer',
-      method: 'POST',
-      url: '/slow',
-      body: { v: '{{msg.payload.x}}', at: '{{msg.payload.at}}' },
-      retry: { attempts: 3, backoffMs: 50 },
-    },
-    fn('sum', 'return { payload: { n: msg.payload.length, total: msg.payload.reduce((a, b) => a + b.y, 0), first: msg.payload[0] } };'),
-  ],
-};
+function slowLoop(id: string, work: { id: string }, body: Record<string, string>, sum: { id: string }): Doc {
+  return {
+    id,
+    start: 'each',
+    connections: PEER,
+    nodes: [
+      { id: 'each', type: 'loop', over: 'msg.payload.items', body: work.id, collect: true, next: sum.id },
+      work,
+      postToPeer('call', '/slow', body, { retry: { attempts: 3, backoffMs: 50 } }),
+      sum,
+    ],
+  };
+}
+
+const LOOP = slowLoop(
+  'loopfn',
+  fn('work', `${spin('msg.payload')} return { payload: { v: msg.payload, x, at: msg.loop.index } };`, 'call'),
+  { v: '{{msg.payload.x}}', at: '{{msg.payload.at}}' },
+  fn('sum', 'return { payload: { n: msg.payload.length, total: msg.payload.reduce((a, b) => a + b.y, 0), first: msg.payload[0] } };'),
+);
 
 /**
  * A fan-out: branch `b` calls the peer, which answers 500 for k % 3 == 0, and a Catch
@@ -125,24 +101,13 @@ const LOOP = {
 const FAN = {
   id: 'fan',
   start: 'split',
-  connections: { peer: { baseUrl: '${env:FM_TEST_PEER}' } },
+  connections: PEER,
   nodes: [
     { id: 'split', type: 'fanOut', branches: ['a', 'b', 'c'] },
     fn('a', `${spin('msg.payload.k')} return { payload: { a: x } };`),
-    {
-      id: 'b',
-      type: 'connector',
-      connection: 'peer',
-      method: 'POST',
-      url: '/flaky',
-      body: { k: '{{msg.payload.k}}' },
-      retry: { attempts: 2, backoffMs: 0 },
-      next: 'b2',
-    },
+    postToPeer('b', '/flaky', { k: '{{msg.payload.k}}' }, { retry: { attempts: 2, backoffMs: 0 }, next: 'b2' }),
     fn('b2', 'return { payload: { b: msg.payload.k2 * 10 } };'),
-    { id: 'c', type: 'loop', over: 'msg.payload.items', body: 'cw', collect: true, next: 'c2' },
-    fn('cw', `if (msg.payload === 13) throw new Error("unlucky"); ${spin('msg.payload')} return { payload: x };`),
-    fn('c2', 'return { payload: { c: msg.payload.reduce((a, b) => a + b, 0) } };'),
+    ...unluckyLoop({ loop: 'c', body: 'cw', sum: 'c2' }, spin('msg.payload')),
     { id: 'catchb', type: 'catch', scope: ['b'], next: 'recover' },
     fn('recover', 'return { payload: { recovered: msg.error.code, k: msg.payload.k } };'),
   ],
@@ -152,30 +117,15 @@ const FAN = {
  * Runs of this one halt on the quota (of their own tenant) when they need more than QUOTA:
  * 1 + 1 + 3n + 1 actions, a halt possibly between a Function and its call.
  */
-const METERED = {
-  id: 'metered',
-  start: 'each',
-  connections: { peer: { baseUrl: '${env:FM_TEST_PEER}' } },
-  nodes: [
-    { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'step', collect: true, next: 'total' },
-    fn('step', `${spin('msg.payload + msg.loop.index')} return { payload: { v: x % 997, at: msg.loop.index } };`, 'call'),
-    {
-      id: 'call',
-      type: 'connector',
-      connection: 'peer',
-      method: 'POST',
-      url: '/slow',
-      body: { v: '{{msg.payload.v}}', at: '{{msg.payload.at}}' },
-      retry: { attempts: 3, backoffMs: 50 },
-    },
-    fn('total', 'return { payload: { sum: msg.payload.reduce((a, b) => a + b.y, 0), n: msg.payload.length } };'),
-  ],
-};
+const METERED = slowLoop(
+  'metered',
+  fn('step', `${spin('msg.payload + msg.loop.index')} return { payload: { v: x % 997, at: msg.loop.index } };`, 'call'),
+  { v: '{{msg.payload.v}}', at: '{{msg.payload.at}}' },
+  fn('total', 'return { payload: { sum: msg.payload.reduce((a, b) => a + b.y, 0), n: msg.payload.length } };'),
+);
 const QUOTA = 20;
 /** Runs per worker process: few, so the queue keeps a backlog and every worker is busy when killed. */
 const WORKER_CONCURRENCY = 2;
-
-type Doc = Record<string, unknown> & { id: string };
 
 interface Case {
   i: number;
@@ -221,9 +171,7 @@ async function reference(c: Case): Promise<{ first: RunRecord; final: RunRecord 
 
 describe('faults: worker processes SIGKILLed at random moments', () => {
   it('200 runs of mixed scenarios, 3 kills: every run ends as in embedded mode, billed once', async () => {
-    const seed = Number(process.env.FM_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    console.log(`faults: seed ${seed} (FM_FAULTS_SEED=${seed} to replay)`);
-    const rnd = prng(seed);
+    const rnd = faultRandom('faults');
     const RUNS = 200;
     const cases = makeCases(RUNS, rnd);
     const t0 = Date.now();
@@ -232,8 +180,7 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     const refs = await Promise.all(cases.map(reference));
     const tRefs = Date.now();
 
-    p = await useProduction();
-    const prefix = p.redisKeys.prefix;
+    const p = await production();
     const tenants = [...new Set(cases.map((c) => c.tenant))];
     await p.ledger.setQuota('acme', { monthlyActions: 10_000_000 });
     await p.scenarios.deploy('acme', scenarioOf(LOOP));
@@ -249,9 +196,7 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     const startWorker = async () => {
       // Kills are random here: a run in flight on two killed workers would be given up as a
       // poison run (WORKER_CRASHED, test/poison.test.ts); this test is about checkpoint recovery.
-      const w = await procs.worker({
-        redisUrl: redisUrl(),
-        prefix,
+      const w = await worker({
         concurrency: WORKER_CONCURRENCY,
         lockMs: 2000,
         crashLimit: 10,
@@ -264,11 +209,11 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     await Promise.all([0, 1, 2].map(() => startWorker()));
     const tReady = Date.now();
 
-    const runs = await Promise.all(cases.map((c) => p!.trigger(c.tenant, c.doc.id, c.payload, { type: 'manual' })));
+    const runs = await Promise.all(cases.map((c) => p.trigger(c.tenant, c.doc.id, c.payload, { type: 'manual' })));
     const ids = runs.map((r) => r.runId);
     const k = p.redisKeys;
     const statuses = async () => {
-      const pipe = p!.redis.pipeline();
+      const pipe = p.redis.pipeline();
       for (const [i, id] of ids.entries()) pipe.hmget(k.run(cases[i]!.tenant, id), 'status', 'owner');
       for (const [i, id] of ids.entries()) pipe.llen(k.runTasks(cases[i]!.tenant, id));
       const rows = (await pipe.exec())!.map(([, v]) => v);
@@ -328,19 +273,19 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
       expect(taskSum(run.tasks), label).toBe(run.actions);
       const seqs = run.tasks.map((t) => t.seq);
       expect(new Set(seqs).size, `${label}: a task recorded twice`).toBe(seqs.length);
-      expect(run.tasks.map(shape), label).toEqual(want.tasks.map(shape));
+      expect(run.tasks.map(taskShape), label).toEqual(want.tasks.map(taskShape));
       expect(run.outputs, label).toEqual(want.outputs);
       expect(run.pending ?? null, label).toEqual(want.pending ?? null);
       // The billed set holds exactly the task keys that cost an action, and `n:<node>` for each
       // node the run billed (its per-node run count, lib-settle.lua).
-      const billed = await p!.redis.smembers(k.billed(c.tenant, run.runId));
+      const billed = await p.redis.smembers(k.billed(c.tenant, run.runId));
       const paid = run.tasks.filter((t) => t.actions === 1);
       expect(billed.filter((m) => !m.startsWith('n:')).length, `${label}: billed set`).toBe(paid.length);
       const nodes = new Set(paid.filter((t) => t.nodeId !== '$trigger').map((t) => `n:${t.nodeId}`));
       expect(billed.filter((m) => m.startsWith('n:')).sort(), `${label}: billed nodes`).toEqual([...nodes].sort());
     };
 
-    const records = await Promise.all(cases.map(async (c, i) => (await p!.runs.get(c.tenant, ids[i]!))!));
+    const records = await Promise.all(cases.map(async (c, i) => (await p.runs.get(c.tenant, ids[i]!))!));
     const counts: Record<string, number> = {};
     for (const [i, c] of cases.entries()) {
       const run = records[i]!;
@@ -355,7 +300,7 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     expect(counts['metered:succeeded']).toBeGreaterThan(0);
 
     // Ledger == task logs, per tenant; a halted tenant used its whole quota.
-    const usedBy = async (tenant: string) => (await p!.ledger.usage(tenant, new Date())).used;
+    const usedBy = async (tenant: string) => (await p.ledger.usage(tenant, new Date())).used;
     for (const tenant of tenants) {
       const sum = records.filter((_, i) => cases[i]!.tenant === tenant).reduce((a, r) => a + taskSum(r.tasks), 0);
       expect(await usedBy(tenant), tenant).toBe(sum);
@@ -379,7 +324,7 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
           seen.add(t.nodeId);
         }
       }
-      const got = await p!.ledger.nodeUsage(g.tenant, g.scenario, Object.keys(want), new Date());
+      const got = await p.ledger.nodeUsage(g.tenant, g.scenario, Object.keys(want), new Date());
       expect({ ...got.nodes }, `${g.tenant}/${g.scenario}: per node`).toEqual(want);
     }
 
@@ -387,7 +332,7 @@ describe('faults: worker processes SIGKILLed at random moments', () => {
     const halted = cases.filter((_, i) => records[i]!.status === 'halted');
     for (const c of halted) await p.ledger.setQuota(c.tenant, { monthlyActions: 1_000_000 });
     const tResume = Date.now();
-    await Promise.all(halted.map((c) => p!.resume(c.tenant, ids[c.i]!)));
+    await Promise.all(halted.map((c) => p.resume(c.tenant, ids[c.i]!)));
     await waitUntil(
       'the resumed runs to end',
       async () => {
@@ -447,7 +392,7 @@ const iso = (t: number) => new Date(t).toISOString();
 
 describe('faults: scheduler processes SIGKILLed across firing instants', () => {
   it('every instant fires exactly once: one of two killed around an instant, then both killed (catch-up)', async () => {
-    p = await useProduction();
+    const p = await production();
     const prefix = p.redisKeys.prefix;
     const tenant = 'acme';
     const CATCH_UP = 10_000; // covers the longest downtime below (about 3 s) with room to spare
@@ -471,7 +416,7 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
       return s;
     };
     const firedAts = async (): Promise<number[]> =>
-      (await p!.runs.list(tenant, { scenarioId: 'tick2', limit: 10_000 })).map((r) => Date.parse(String(r.trigger.firedAt)));
+      (await p.runs.list(tenant, { scenarioId: 'tick2', limit: 10_000 })).map((r) => Date.parse(String(r.trigger.firedAt)));
     /** Waits until the instant `t` has a run (one scheduler fires it within a tick of it). */
     const firedBy = async (t: number, what: string) =>
       waitUntil(`${iso(t)} to fire (${what})`, async () => (await firedAts()).includes(t), { timeoutMs: 8_000, intervalMs: 50 });
@@ -485,25 +430,22 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
     const first = instantAfter(Date.now());
     await firedBy(first, 'both up');
 
+    /** Kills scheduler `s` (called `what`) just before an instant and starts `name` just after it: the other one fires it. */
+    const killAcrossInstant = async (s: Proc, what: string, name: string, other: string): Promise<Proc> => {
+      const t = instantAfter(Date.now() + 600);
+      await sleepUntil(t - 400);
+      await s.stop('SIGKILL');
+      note(`${what} killed before ${iso(t)}`);
+      await sleepUntil(t + 300);
+      const restarted = await startScheduler(name);
+      note(`${what} restarted`);
+      await firedBy(t, `${other} up, ${what} down`);
+      return restarted;
+    };
     // A killed just before an instant, restarted just after it: B fires it.
-    const t1 = instantAfter(Date.now() + 600);
-    await sleepUntil(t1 - 400);
-    await a.stop('SIGKILL');
-    note(`A killed before ${iso(t1)}`);
-    await sleepUntil(t1 + 300);
-    a = await startScheduler('schedulerA2');
-    note('A restarted');
-    await firedBy(t1, 'B up, A down');
-
+    a = await killAcrossInstant(a, 'A', 'schedulerA2', 'B');
     // The same with B.
-    const t2 = instantAfter(Date.now() + 600);
-    await sleepUntil(t2 - 400);
-    await b.stop('SIGKILL');
-    note(`B killed before ${iso(t2)}`);
-    await sleepUntil(t2 + 300);
-    b = await startScheduler('schedulerB2');
-    note('B restarted');
-    await firedBy(t2, 'A up, B down');
+    b = await killAcrossInstant(b, 'B', 'schedulerB2', 'A');
 
     // Both killed before an instant; one restarted after the next one has passed too: its
     // start catches both up, once each.
@@ -554,7 +496,7 @@ describe('faults: scheduler processes SIGKILLed across firing instants', () => {
     const runs = await waitUntil(
       'every fired run to end',
       async () => {
-        const list = await p!.runs.list(tenant, { scenarioId: 'tick2', limit: 10_000 });
+        const list = await p.runs.list(tenant, { scenarioId: 'tick2', limit: 10_000 });
         return list.every((r) => ENDED.includes(r.status)) ? list : null;
       },
       { timeoutMs: 10_000, intervalMs: 100 },

@@ -2,9 +2,13 @@
  * Friction a new user met (issue 15), each fixed and checked through a run, the API or the
  * command line.
  */
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
-import { createEmbedded } from '../engine/embedded.js';
+import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import type { Production } from '../redis/production.js';
 import { validateScenario } from '../scenario/validate.js';
 import { runCli } from './helpers/cli.js';
@@ -21,6 +25,35 @@ beforeAll(async () => {
 afterAll(async () => {
   await peer.close();
 });
+
+/** Writes scenario `s` (a manual trigger, `start` and `nodes`) as JSON to a fresh temporary file; its path. */
+function scenarioFile(start: string, nodes: unknown[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
+  writeFileSync(file, JSON.stringify({ id: 's', trigger: { type: 'manual' }, start, nodes }));
+  return file;
+}
+
+type App = Awaited<ReturnType<typeof buildServer>>;
+/**
+ * `use` with an embedded platform and its API (both closed afterwards), and `deploy`, which
+ * deploys and enables for tenant acme a webhook scenario `id` that outputs its message.
+ */
+async function withWebhooks(
+  use: (app: App, platform: Embedded, deploy: (id: string, trigger?: Record<string, unknown>) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const platform = createEmbedded();
+  const app = await buildServer(platform, {});
+  const deploy = async (id: string, trigger: Record<string, unknown> = {}) => {
+    await platform.scenarios.deploy('acme', scenarioOf({ id, trigger: { type: 'webhook', ...trigger }, start: 'out', nodes: [fn('out', 'return msg;')] }));
+    await platform.scenarios.enable('acme', id, undefined);
+  };
+  try {
+    await use(app, platform, deploy);
+  } finally {
+    await app.close();
+    await platform.close();
+  }
+}
 
 describe('a Connector HTTP error keeps its status and body for a Catch', () => {
   const doc = (url: string) => ({
@@ -60,11 +93,8 @@ describe('on the command line and the API', () => {
   });
 
   it('a form-encoded webhook body arrives as an object', async () => {
-    const platform = createEmbedded();
-    const app = await buildServer(platform, {});
-    try {
-      await platform.scenarios.deploy('acme', scenarioOf({ id: 'form', trigger: { type: 'webhook' }, start: 'out', nodes: [fn('out', 'return msg;')] }));
-      await platform.scenarios.enable('acme', 'form', undefined);
+    await withWebhooks(async (app, _platform, deploy) => {
+      await deploy('form');
       const res = await app.inject({
         method: 'POST',
         url: '/hooks/acme/form?wait=true',
@@ -73,10 +103,7 @@ describe('on the command line and the API', () => {
       });
       expect(res.statusCode).toBe(200);
       expect(res.json().outputs[0].payload).toEqual({ name: 'Ada L', tag: ['a', 'b'], ['__proto__']: 'x' });
-    } finally {
-      await app.close();
-      await platform.close();
-    }
+    });
   });
 });
 
@@ -128,19 +155,7 @@ describe('runs resume with no actions left (Redis)', () => {
 
 describe('run prints outputs and log() lines, --verbose the inputs; Function errors name the line', () => {
   it('through `flowmeter run FILE`', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        id: 's',
-        trigger: { type: 'manual' },
-        start: 'f',
-        nodes: [fn('f', 'log("saw", msg.payload.n);\nreturn { payload: { doubled: msg.payload.n * 2 } };')],
-      }),
-    );
+    const file = scenarioFile('f', [fn('f', 'log("saw", msg.payload.n);\nreturn { payload: { doubled: msg.payload.n * 2 } };')]);
     const r = await runCli(['run', file, '--payload', '{"n":21}']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('\nlogs:\n  [f] saw 21\n');
@@ -150,11 +165,8 @@ describe('run prints outputs and log() lines, --verbose the inputs; Function err
     expect(v.stdout).toContain('\npayload: {"n":21}\n');
     expect(v.stdout).toMatch(/\ninputs:\n {2}2 f: \{"payload":\{"n":21\}\}\n/);
 
-    writeFileSync(
-      file,
-      JSON.stringify({ id: 's', trigger: { type: 'manual' }, start: 'f', nodes: [fn('f', 'const a = 1;\nreturn msg.payload.missing.deeper;')] }),
-    );
-    const bad = await runCli(['run', file, '--payload', '{}']);
+    const failing = scenarioFile('f', [fn('f', 'const a = 1;\nreturn msg.payload.missing.deeper;')]);
+    const bad = await runCli(['run', failing, '--payload', '{}']);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("FUNCTION_ERROR: at line 2: TypeError: Cannot read properties of undefined (reading 'deeper')");
   });
@@ -162,19 +174,7 @@ describe('run prints outputs and log() lines, --verbose the inputs; Function err
 
 describe('estimate --items above a loop maxItems', () => {
   it('counts that loop at maxItems and says so on stderr, naming the loop', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const file = join(mkdtempSync(join(tmpdir(), 'fm-fr-')), 's.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        id: 's',
-        trigger: { type: 'manual' },
-        start: 'each',
-        nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'f', maxItems: 5 }, fn('f', 'return msg;')],
-      }),
-    );
+    const file = scenarioFile('each', [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'f', maxItems: 5 }, fn('f', 'return msg;')]);
     const r = await runCli(['estimate', file, '--items', '50']);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('warning: loop `each` takes at most 5 items (maxItems; more fail with LOOP_TOO_LARGE): counted at 5, not 50\n');
@@ -220,14 +220,7 @@ describe('Loop collect: { into } keeps the payload', () => {
 
 describe('GET webhooks where the scenario lists GET in trigger.methods', () => {
   it('takes the query as the payload; 405 with Allow where the method is not listed; HEAD starts nothing', async () => {
-    const { createHmac } = await import('node:crypto');
-    const platform = createEmbedded();
-    const app = await buildServer(platform, {});
-    try {
-      const deploy = async (id: string, trigger: Record<string, unknown>) => {
-        await platform.scenarios.deploy('acme', scenarioOf({ id, trigger: { type: 'webhook', ...trigger }, start: 'out', nodes: [fn('out', 'return msg;')] }));
-        await platform.scenarios.enable('acme', id, undefined);
-      };
+    await withWebhooks(async (app, platform, deploy) => {
       await deploy('both', { methods: ['GET', 'POST'] });
       await deploy('post', {});
       await deploy('getonly', { methods: ['GET'], secret: 'k3y' });
@@ -257,10 +250,7 @@ describe('GET webhooks where the scenario lists GET in trigger.methods', () => {
       expect(signed.json().outputs[0].payload).toEqual({ order: '7' });
       // Three runs started: the two on `both` and the signed one; none by the refusals or HEAD.
       expect(await platform.runs.list('acme')).toHaveLength(3);
-    } finally {
-      await app.close();
-      await platform.close();
-    }
+    });
   });
 
   it('validation: methods lists GET and POST only', () => {

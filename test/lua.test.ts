@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectRedis, SCRIPTS } from '../redis/client.js';
+import { connectRedis, type FlowRedis, SCRIPTS } from '../redis/client.js';
 import { settleArgs } from '../redis/ledger.js';
 import { LUA_DIR, loadLua } from '../redis/lua-loader.js';
 import { BILLED_TTL_SECONDS } from '../redis/ttl.js';
@@ -18,6 +18,27 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = null;
 });
+
+/** `use` with a connection to the test Redis; then `keys` are deleted and the connection closed. */
+async function withRedis(use: (redis: FlowRedis) => Promise<void>, keys: string[] = []): Promise<void> {
+  const redis = await connectRedis(redisUrl());
+  try {
+    await use(redis);
+  } finally {
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  }
+}
+
+/**
+ * checkpoint.lua's arguments after its keys (see its header): no owner token, record `{"v":1}`,
+ * no state, not ended, no events; run r1 of scenario s1, its status, the write id, the new
+ * tasks and outputs (JSONs), no state fields, and a settlement's arguments when given.
+ */
+function checkpointArgs(status: string, writeId: string, tasks: string[], outputs: string[], settle?: Array<string | number>): Array<string | number> {
+  const head = ['', '{"v":1}', '', '0', 100, status, writeId, '', '', 'r1', 's1', ''];
+  return [...head, tasks.length, tasks.join('\n'), outputs.length, outputs.join('\n'), 0, settle ? '1' : '0', ...(settle ?? [])];
+}
 
 describe('Lua includes', () => {
   it('expands --- @include recursively, each file once, where the line stands', () => {
@@ -71,40 +92,13 @@ describe('Lua includes', () => {
 
 describe('request ids (lib-request.lua)', () => {
   it('apply a checkpoint or a resume resent after a lost reply once, and answer it as the first', async () => {
-    const redis = await connectRedis(redisUrl());
     const run = `${uniquePrefix()}:run`;
-    try {
+    const keys = [run, `${run}:tasks`, `${run}:outputs`];
+    await withRedis(async (redis) => {
       await redis.hset(run, 'record', '{}', 'status', 'running');
+      // No settlement: the billing keys are the run's own.
       const checkpoint = (writeId: string) =>
-        redis.fmCheckpoint(
-          run,
-          `${run}:tasks`,
-          `${run}:outputs`,
-          run,
-          run,
-          run,
-          run,
-          run,
-          run,
-          '',
-          '{"v":1}',
-          '',
-          '0',
-          100,
-          'halted',
-          writeId,
-          '',
-          '',
-          'r1',
-          's1',
-          '',
-          1,
-          '{"seq":1}',
-          0,
-          '',
-          0,
-          '0',
-        );
+        redis.fmCheckpoint(...keys, run, run, run, run, run, run, ...checkpointArgs('halted', writeId, ['{"seq":1}'], []));
       expect(await checkpoint('w1')).toEqual([1]);
       expect(await checkpoint('w1')).toEqual([1]);
       expect(await redis.llen(`${run}:tasks`)).toBe(1);
@@ -117,16 +111,12 @@ describe('request ids (lib-request.lua)', () => {
       expect(await redis.hget(run, 'status')).toBe('queued');
       await redis.hset(run, 'status', 'running');
       expect(await redis.fmResume(run, 'q1')).toBe(-4); // a late resend once the run has moved on
-    } finally {
-      await redis.del(run, `${run}:tasks`, `${run}:outputs`);
-      redis.disconnect();
-    }
+    }, keys);
   });
 });
 
 describe('checkpoint.lua arguments', () => {
   it('splits the joined tasks and outputs, and bills each entry of the JSON list once, whatever its node id', async () => {
-    const redis = await connectRedis(redisUrl());
     const run = `${uniquePrefix()}:run`;
     const k = (name: string) => `${run}:${name}`;
     const keys = [run, k('tasks'), k('outputs'), k('quota'), k('period'), k('scen'), k('days'), k('billed'), k('leases')];
@@ -143,30 +133,18 @@ describe('checkpoint.lua arguments', () => {
       release: 0,
       at: new Date('2026-01-02T00:00:00Z'),
     };
-    try {
+    await withRedis(async (redis) => {
       await redis.hset(run, 'record', '{}', 'status', 'running');
       const checkpoint = (writeId: string, entries: typeof settlement.entries) =>
         redis.fmCheckpoint(
           ...keys,
-          '',
-          '{"v":1}',
-          '',
-          '0',
-          100,
-          'running',
-          writeId,
-          '',
-          '',
-          'r1',
-          's1',
-          '',
-          tasks.length,
-          tasks.map((t) => JSON.stringify(t)).join('\n'),
-          2,
-          '{"o":1}\n{"o":2}',
-          0,
-          '1',
-          ...settleArgs({ ...settlement, entries }, 100),
+          ...checkpointArgs(
+            'running',
+            writeId,
+            tasks.map((t) => JSON.stringify(t)),
+            ['{"o":1}', '{"o":2}'],
+            settleArgs({ ...settlement, entries }, 100),
+          ),
         );
       expect(await checkpoint('w1', settlement.entries)).toEqual([1]);
       expect((await redis.lrange(k('tasks'), 0, -1)).map((t) => JSON.parse(t))).toEqual(tasks);
@@ -180,25 +158,19 @@ describe('checkpoint.lua arguments', () => {
       expect(Number(await redis.hget(k('scen'), 's1:n:é"\\'))).toBe(2 ** 32 + 1);
       expect(Number(await redis.hget(k('scen'), 's1:n:\ufffdx'))).toBe(2 ** 32 + 1); // as a lone surrogate arrived before
       expect(await redis.hget(k('days'), '2026-01-02')).toBe('6');
-    } finally {
-      await redis.del(...keys);
-      redis.disconnect();
-    }
+    }, keys);
   });
 });
 
 describe('expiries (lib-ttl.lua, redis/ttl.ts)', () => {
   it('keep leases and billed sets past the end of the longest billing period', async () => {
-    const redis = await connectRedis(redisUrl());
-    try {
+    await withRedis(async (redis) => {
       const [leases, billedEnded] = (await redis.eval(`${loadLua('lib-ttl')}\nreturn { TTL.LEASES, TTL.BILLED_ENDED }`, 0)) as number[];
       const period = 32 * 86_400; // 31 days, and a day of timezone offset
       expect(leases).toBe(40 * 86_400);
       expect(leases).toBeGreaterThan(period);
       expect(BILLED_TTL_SECONDS).toBeGreaterThan(period);
       expect(billedEnded).toBeGreaterThan(0);
-    } finally {
-      redis.disconnect();
-    }
+    });
   });
 });

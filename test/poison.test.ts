@@ -4,30 +4,19 @@
  * ends normally. Real worker processes, SIGKILLed while they execute a long run; the claim count
  * lives in the run's hash (claim.lua), so it holds across processes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../core/types.js';
 import { newRun } from '../engine/run-record.js';
 import type { Production } from '../redis/production.js';
-import { deployLongRun, longRunWorkerEnv } from './helpers/long-run.js';
-import { type Peer, startPeer } from './helpers/peer.js';
-import { type Proc, Processes, waitUntil } from './helpers/processes.js';
-import { redisUrl, useProduction } from './helpers/production.js';
+import { useFaultPlatform } from './helpers/faults.js';
+import { deployLongRun, longRunWorkerEnv, runEnded, sentBy } from './helpers/long-run.js';
+import type { Peer } from './helpers/peer.js';
+import { type Proc, waitUntil } from './helpers/processes.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
-const procs = new Processes();
-let p: Production | null = null;
-let peer: Peer | null = null;
-
-afterEach(async () => {
-  await procs.killAll();
-  await p?.close();
-  await peer?.close();
-  p = null;
-  peer = null;
-});
+const { production, peer: startPeer, worker } = useFaultPlatform();
 
 const tenant = 'acme';
-const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : (v ?? ''));
 const taskSum = (run: RunRecord): number => run.tasks.reduce((a, t) => a + t.actions, 0);
 
 /** A long run: `items` slow Connector calls, each naming the worker process that sends it. */
@@ -38,22 +27,12 @@ async function setup(): Promise<{
   sentBy: (i: number) => number;
   name: (i: number) => string;
 }> {
-  p = await useProduction();
-  peer = await startPeer();
-  const prefix = p.redisKeys.prefix;
+  const p = await production();
+  const peer = await startPeer();
   await deployLongRun(p, tenant, peer, 15);
-  const name = (i: number) => `fmpoison${i}x${prefix}`;
-  const start = (i: number) =>
-    procs.worker({
-      redisUrl: redisUrl(),
-      prefix,
-      concurrency: 2,
-      lockMs: 2000,
-      env: longRunWorkerEnv(name(i)),
-      name: `worker${i}`,
-    });
-  const sentBy = (i: number) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name(i)).length;
-  return { p, peer, start, sentBy, name };
+  const name = (i: number) => `fmpoison${i}x${p.redisKeys.prefix}`;
+  const start = (i: number) => worker({ concurrency: 2, lockMs: 2000, env: longRunWorkerEnv(name(i)), name: `worker${i}` });
+  return { p, peer, start, sentBy: (i: number) => sentBy(peer, name(i)), name };
 }
 
 /** Starts worker i, waits until it is executing the run, and SIGKILLs it. */
@@ -65,29 +44,22 @@ async function killWhileExecuting(start: (i: number) => Promise<Proc>, sentBy: (
 
 describe('poison runs: a run that kills its workers', () => {
   it('fails with WORKER_CRASHED on the claim after two killed executions, without executing; billed once, lease returned', async () => {
-    const { p, start, sentBy } = await setup();
+    const { p, peer, start, sentBy } = await setup();
     const items = Array.from({ length: 2000 }, (_, k) => k);
     const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
     await killWhileExecuting(start, sentBy, 0);
     await killWhileExecuting(start, sentBy, 1);
-    const before = peer!.requests.length;
+    const before = peer.requests.length;
 
     const third = await start(2);
-    const run = await waitUntil(
-      'the run to end',
-      async () => {
-        const r = await p.runs.get(tenant, runId);
-        return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    const run = await runEnded(p, tenant, runId, 30_000);
     expect(run.status).toBe('failed');
     expect(run.error?.code).toBe('WORKER_CRASHED');
     expect(run.error?.message.split('\n')).toHaveLength(1);
     expect(run.finishedAt).not.toBeNull();
     // Not executed again: the third worker sent nothing, and nobody did after the second kill.
     expect(sentBy(2)).toBe(0);
-    expect(peer!.requests.length).toBe(before);
+    expect(peer.requests.length).toBe(before);
     await third.waitFor('"status":"failed"');
     expect(third.child.exitCode).toBeNull(); // the third worker lives on
 
@@ -106,14 +78,7 @@ describe('poison runs: a run that kills its workers', () => {
     const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
     await killWhileExecuting(start, sentBy, 0);
     await start(1);
-    const run = await waitUntil(
-      'the run to end',
-      async () => {
-        const r = await p.runs.get(tenant, runId);
-        return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
-      },
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
+    const run = await runEnded(p, tenant, runId, 60_000);
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
     const actions = 1 + 1 + 400 * 2; // trigger + loop + (iteration + call) per item
     expect(run.actions).toBe(actions);
@@ -125,7 +90,7 @@ describe('poison runs: a run that kills its workers', () => {
   }, 120_000);
 
   it('counts only claims that find an execution which neither ended nor released the run', async () => {
-    p = await useProduction();
+    const p = await production();
     await p.ledger.setQuota(tenant, { monthlyActions: 1000 });
     const scenario = scenarioOf({ id: 'one', nodes: [fn('a', 'return { payload: 1 };')], start: 'a' });
     await p.scenarios.deploy(tenant, scenario);

@@ -34,6 +34,26 @@ async function engineWith(quota: number): Promise<Embedded> {
   return engine;
 }
 
+/** `use` on a fresh engine with `quota` (see engineWith), closed afterwards. */
+async function withEngine<T>(quota: number, use: (engine: Embedded) => Promise<T>): Promise<T> {
+  const engine = await engineWith(quota);
+  try {
+    return await use(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The run of `scenario` on a fresh engine that never halts it: the reference of a halted or remote run. */
+const runWhole = (scenario: Scenario, payload: unknown): Promise<RunRecord> => withEngine(BIG, (engine) => engine.run(scenario, payload));
+
+/** Random cut points (0..9999) of a run, one to `maxLength` of them. */
+const cutsArb = (maxLength: number) => fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength, size: 'max' });
+/** The quota a cut point (0..9999) stands for in a run of `total` actions: 1 ≤ quota < total (for total ≥ 2). */
+const quotaAt = (cut: number, total: number): number => 1 + Math.floor((cut / 10_000) * (total - 1));
+/** The distinct quotas of the cut points, ascending. */
+const quotasAt = (cuts: number[], total: number): number[] => [...new Set(cuts.map((c) => quotaAt(c, total)))].sort((a, b) => a - b);
+
 function valid(doc: Doc): Scenario {
   const v = validateScenario(doc);
   expect(v.problems, 'the arbitrary generated an invalid scenario').toEqual([]);
@@ -54,6 +74,8 @@ const countBy = <T>(xs: T[]): Map<string, number> => {
   for (const x of xs) m.set(JSON.stringify(x), (m.get(JSON.stringify(x)) ?? 0) + 1);
   return m;
 };
+/** The tasks that ran (not the halts), as a multiset: a run halted and resumed has the tasks of one never halted. */
+const executed = (r: RunRecord) => countBy(r.tasks.filter((t) => t.status !== 'halted').map(shape));
 
 /**
  * The invariants of one ended run that need no knowledge of the scenario's meaning: the task
@@ -133,8 +155,7 @@ describe('valid scenarios (embedded)', () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(caseArb({ nonBillable: true }), caseArb({ minCost: 10, nonBillable: true })), async ({ doc, payload }: Case) => {
         const scenario = valid(doc);
-        const engine = await engineWith(BIG);
-        try {
+        await withEngine(BIG, async (engine) => {
           const run = await engine.run(scenario, payload);
           expect(['succeeded', 'failed']).toContain(run.status);
           if (run.status === 'failed') {
@@ -157,9 +178,7 @@ describe('valid scenarios (embedded)', () => {
           for (const t of run.tasks) stats.byType[t.type] = (stats.byType[t.type] ?? 0) + 1;
           stats.nestedLoops += run.tasks.filter((t) => t.type === 'loop' && t.iteration === undefined && (t.input as { loop?: unknown } | null)?.loop).length;
           if (run.error?.code === 'RUN_BUDGET_EXCEEDED') stats.budget++;
-        } finally {
-          await engine.close();
-        }
+        });
       }),
       opts(800),
     );
@@ -170,8 +189,7 @@ describe('valid scenarios (embedded)', () => {
     await fc.assert(
       fc.asyncProperty(caseArb(), fc.integer({ min: 0, max: 6 }), async ({ doc, payload }: Case, quota) => {
         const scenario = valid(doc);
-        const engine = await engineWith(quota);
-        try {
+        await withEngine(quota, async (engine) => {
           const run = await engine.run(scenario, payload);
           expect(['succeeded', 'failed', 'halted', 'rejected']).toContain(run.status);
           if (run.status === 'rejected') {
@@ -188,9 +206,7 @@ describe('valid scenarios (embedded)', () => {
             expect(run.tasks.filter((t) => t.status === 'halted')).toHaveLength(1);
           }
           expect((await engine.ledger.usage('default', new Date())).used).toBe(run.actions);
-        } finally {
-          await engine.close();
-        }
+        });
       }),
       opts(300),
     );
@@ -209,33 +225,35 @@ describe('production mode', () => {
   afterAll(async () => {
     await p?.close();
   });
+  /** Creates a run of `scenario` (as deployed for `tenant`) on the queue; the run once ended. */
+  const runQueued = (tenant: string, scenario: Scenario, payload: unknown): Promise<RunRecord> => {
+    const queued = newRun(scenario, tenant, { type: 'manual' });
+    return p.waitFor(
+      tenant,
+      queued.runId,
+      async () => {
+        await p.runs.create(queued, scenario, payload);
+        await p.queue.enqueue({ tenant, runId: queued.runId });
+      },
+      20_000,
+    );
+  };
+  /** The remote run ended as the local one: status and error code. */
+  const expectSameEnd = (remote: RunRecord, local: RunRecord) => {
+    expect(remote.status).toBe(local.status);
+    expect(remote.error?.code ?? null).toBe(local.error?.code ?? null);
+  };
 
   it('b. gives the same status, outputs, actions and task list as embedded mode', async () => {
     await fc.assert(
       fc.asyncProperty(caseArb({ minCost: 6, maxCost: 150 }), async ({ doc, payload }: Case) => {
         // A fresh scenario id per case: Function setVar persists across runs of one scenario.
         const scenario = valid({ ...doc, id: `prop-b-${++n}` });
-        const engine = await engineWith(BIG);
-        let local: RunRecord;
-        try {
-          local = await engine.run(scenario, payload);
-        } finally {
-          await engine.close();
-        }
+        const local = await runWhole(scenario, payload);
         await p.scenarios.deploy(tenant, scenario);
         const stored = (await p.scenarios.get(tenant, scenario.id))!;
-        const queued = newRun(stored, tenant, { type: 'manual' });
-        const remote = await p.waitFor(
-          tenant,
-          queued.runId,
-          async () => {
-            await p.runs.create(queued, stored, payload);
-            await p.queue.enqueue({ tenant, runId: queued.runId });
-          },
-          20_000,
-        );
-        expect(remote.status).toBe(local.status);
-        expect(remote.error?.code ?? null).toBe(local.error?.code ?? null);
+        const remote = await runQueued(tenant, stored, payload);
+        expectSameEnd(remote, local);
         expect(remote.actions).toBe(local.actions);
         expect(payloads(remote)).toEqual(asJson(payloads(local)));
         expect(remote.tasks.map(shape)).toEqual(local.tasks.map(shape));
@@ -253,45 +271,29 @@ describe('production mode', () => {
     await fc.assert(
       fc.asyncProperty(caseArb({ minCost: 6, maxCost: 150, budget: false }), fc.integer({ min: 0, max: 9999 }), async ({ doc, payload }: Case, cut) => {
         const scenario = valid({ ...doc, id: `prop-h-${++n}` });
-        const engine = await engineWith(BIG);
-        let local: RunRecord;
-        try {
-          local = await engine.run(scenario, payload);
-        } finally {
-          await engine.close();
-        }
-        const quota = 1 + Math.floor((cut / 10_000) * (local.actions - 1));
+        const local = await runWhole(scenario, payload);
+        const quota = quotaAt(cut, local.actions);
         fc.pre(quota < local.actions);
         const t = `h${n}`; // its own quota
         await p.ledger.setQuota(t, { monthlyActions: quota, resumeHalted: 'manual' });
         await p.scenarios.deploy(t, scenario);
-        const queued = newRun(scenario, t, { type: 'manual' });
-        let remote = await p.waitFor(
-          t,
-          queued.runId,
-          async () => {
-            await p.runs.create(queued, scenario, payload);
-            await p.queue.enqueue({ tenant: t, runId: queued.runId });
-          },
-          20_000,
-        );
+        let remote = await runQueued(t, scenario, payload);
+        const runId = remote.runId;
         if (remote.status === 'halted') {
           stats.halts++;
           expect(remote.actions).toBe(quota);
           expect(remote.pending?.items.length).toBeGreaterThan(0);
           await p.ledger.setQuota(t, { monthlyActions: BIG });
-          remote = await p.waitFor(t, queued.runId, () => p.resume(t, queued.runId), 20_000);
+          remote = await p.waitFor(t, runId, () => p.resume(t, runId), 20_000);
         } else {
           // Only a failure can end a run before its quota is used up.
           expect(local.status).toBe('failed');
         }
-        expect(remote.status).toBe(local.status);
-        expect(remote.error?.code ?? null).toBe(local.error?.code ?? null);
+        expectSameEnd(remote, local);
         expect((await p.ledger.usage(t, new Date())).used).toBe(remote.actions);
         checkTaskLog(remote, scenario);
         if (local.status === 'succeeded') {
           expect(remote.actions).toBe(local.actions);
-          const executed = (r: RunRecord) => countBy(r.tasks.filter((x) => x.status !== 'halted').map(shape));
           expect(executed(remote)).toEqual(executed(local));
           expect(payloads(remote)).toEqual(asJson(payloads(local)));
         }
@@ -303,6 +305,28 @@ describe('production mode', () => {
   }, 60_000);
 });
 
+/** A case halted at random quotas (property c): its run never halted, and the halting engine and run. */
+interface Halting {
+  scenario: Scenario;
+  whole: RunRecord;
+  quotas: number[];
+  engine: Embedded;
+  first: RunRecord;
+}
+
+/**
+ * Runs the case whole (it must end `status`, with 2 actions or more), then on a fresh engine
+ * with the first of the quotas cut from it (1 ≤ q1 < q2 < … < total) for `then` to go on with.
+ */
+async function haltAtCuts({ doc, payload }: Case, cuts: number[], status: RunRecord['status'], then: (h: Halting) => Promise<void>): Promise<void> {
+  const scenario = valid(doc);
+  const whole = await runWhole(scenario, payload);
+  expect(whole.status).toBe(status);
+  fc.pre(whole.actions >= 2);
+  const quotas = quotasAt(cuts, whole.actions);
+  await withEngine(quotas[0]!, async (engine) => then({ scenario, whole, quotas, engine, first: await engine.run(scenario, payload) }));
+}
+
 describe('halting and resuming (embedded)', () => {
   /** Cases that succeed when never halted, so that every task runs. */
   const succeeding = caseArb({ minCost: 6, maxCost: 250, budget: false }).filter((c) => predict(c.doc, c.payload).status === 'succeeded');
@@ -310,50 +334,31 @@ describe('halting and resuming (embedded)', () => {
   it('c. a run halted one or more times and resumed ends as if never halted', async () => {
     const stats = { cases: 0, halts: 0 };
     await fc.assert(
-      fc.asyncProperty(
-        succeeding,
-        fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength: 5, size: 'max' }),
-        async ({ doc, payload }: Case, cuts) => {
-          const scenario = valid(doc);
-          const e1 = await engineWith(BIG);
-          let whole: RunRecord;
-          try {
-            whole = await e1.run(scenario, payload);
-          } finally {
-            await e1.close();
-          }
-          expect(whole.status).toBe('succeeded');
+      fc.asyncProperty(succeeding, cutsArb(5), (c: Case, cuts) =>
+        // The run halts at each quota.
+        haltAtCuts(c, cuts, 'succeeded', async ({ scenario, whole, quotas, engine: e2, first }) => {
           const total = whole.actions;
-          fc.pre(total >= 2);
-          // Quotas 1 ≤ q1 < q2 < … < total: the run halts at each.
-          const quotas = [...new Set(cuts.map((c) => 1 + Math.floor((c / 10_000) * (total - 1))))].sort((a, b) => a - b);
-          const e2 = await engineWith(quotas[0]!);
-          try {
-            let run = await e2.run(scenario, payload);
-            for (let i = 0; i < quotas.length; i++) {
-              expect(run.status, `halt at quota ${quotas[i]}`).toBe('halted');
-              expect(run.actions).toBe(quotas[i]);
-              expect(run.error?.code).toBe('QUOTA_EXHAUSTED');
-              expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
-              await e2.ledger.setQuota('default', { monthlyActions: quotas[i + 1] ?? BIG });
-              run = await e2.resumeRun('default', run.runId);
-            }
-            expect(run.status).toBe('succeeded');
-            expect(run.actions).toBe(total);
-            expect((await e2.ledger.usage('default', new Date())).used).toBe(total);
-            checkTaskLog(run, scenario);
-            expect(run.tasks.filter((t) => t.status === 'halted')).toHaveLength(quotas.length);
-            // No node ran twice, none was skipped.
-            const executed = (r: RunRecord) => countBy(r.tasks.filter((t) => t.status !== 'halted').map(shape));
-            expect(executed(run)).toEqual(executed(whole));
-            // Variables included: a resumed run reads the values an uninterrupted one reads.
-            expect(payloads(run)).toEqual(payloads(whole));
-            stats.cases++;
-            stats.halts += quotas.length;
-          } finally {
-            await e2.close();
+          let run = first;
+          for (let i = 0; i < quotas.length; i++) {
+            expect(run.status, `halt at quota ${quotas[i]}`).toBe('halted');
+            expect(run.actions).toBe(quotas[i]);
+            expect(run.error?.code).toBe('QUOTA_EXHAUSTED');
+            expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
+            await e2.ledger.setQuota('default', { monthlyActions: quotas[i + 1] ?? BIG });
+            run = await e2.resumeRun('default', run.runId);
           }
-        },
+          expect(run.status).toBe('succeeded');
+          expect(run.actions).toBe(total);
+          expect((await e2.ledger.usage('default', new Date())).used).toBe(total);
+          checkTaskLog(run, scenario);
+          expect(run.tasks.filter((t) => t.status === 'halted')).toHaveLength(quotas.length);
+          // No node ran twice, none was skipped.
+          expect(executed(run)).toEqual(executed(whole));
+          // Variables included: a resumed run reads the values an uninterrupted one reads.
+          expect(payloads(run)).toEqual(payloads(whole));
+          stats.cases++;
+          stats.halts += quotas.length;
+        }),
       ),
       opts(300),
     );
@@ -363,37 +368,19 @@ describe('halting and resuming (embedded)', () => {
   it('c. a failing run halted and resumed fails with the same error', async () => {
     const failing = caseArb({ minCost: 4, maxCost: 250, budget: false }).filter((c) => predict(c.doc, c.payload).status === 'failed');
     await fc.assert(
-      fc.asyncProperty(
-        failing,
-        fc.array(fc.integer({ min: 0, max: 9999 }), { minLength: 1, maxLength: 4, size: 'max' }),
-        async ({ doc, payload }: Case, cuts) => {
-          const scenario = valid(doc);
-          const e1 = await engineWith(BIG);
-          let whole: RunRecord;
-          try {
-            whole = await e1.run(scenario, payload);
-          } finally {
-            await e1.close();
+      fc.asyncProperty(failing, cutsArb(4), (c: Case, cuts) =>
+        haltAtCuts(c, cuts, 'failed', async ({ scenario, whole, quotas, engine: e2, first }) => {
+          let run = first;
+          for (let i = 1; run.status === 'halted'; i++) {
+            expect(run.actions).toBe(quotas[i - 1]);
+            await e2.ledger.setQuota('default', { monthlyActions: quotas[i] ?? BIG });
+            run = await e2.resumeRun('default', run.runId);
           }
-          expect(whole.status).toBe('failed');
-          fc.pre(whole.actions >= 2);
-          const quotas = [...new Set(cuts.map((c) => 1 + Math.floor((c / 10_000) * (whole.actions - 1))))].sort((a, b) => a - b);
-          const e2 = await engineWith(quotas[0]!);
-          try {
-            let run = await e2.run(scenario, payload);
-            for (let i = 1; run.status === 'halted'; i++) {
-              expect(run.actions).toBe(quotas[i - 1]);
-              await e2.ledger.setQuota('default', { monthlyActions: quotas[i] ?? BIG });
-              run = await e2.resumeRun('default', run.runId);
-            }
-            expect(run.status).toBe('failed');
-            expect(run.error).toMatchObject({ code: whole.error!.code, nodeId: whole.error!.nodeId });
-            checkTaskLog(run, scenario);
-            expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
-          } finally {
-            await e2.close();
-          }
-        },
+          expect(run.status).toBe('failed');
+          expect(run.error).toMatchObject({ code: whole.error!.code, nodeId: whole.error!.nodeId });
+          checkTaskLog(run, scenario);
+          expect((await e2.ledger.usage('default', new Date())).used).toBe(run.actions);
+        }),
       ),
       opts(150),
     );
@@ -417,19 +404,15 @@ describe('halting and resuming (embedded)', () => {
         { id: 'b', type: 'function', code: SET.replace('msg.payload.node', "'b'") },
       ],
     };
-    const outcome = async (quota: number) => {
-      const engine = await engineWith(quota);
-      try {
+    const outcome = (quota: number) =>
+      withEngine(quota, async (engine) => {
         let run = await engine.run(valid(doc), {});
         if (run.status === 'halted') {
           await engine.ledger.setQuota('default', { monthlyActions: BIG });
           run = await engine.resumeRun('default', run.runId);
         }
         return { status: run.status, actions: run.actions, payloads: payloads(run), vars: await engine.vars.load('default', 'vars-halt', {}) };
-      } finally {
-        await engine.close();
-      }
-    };
+      });
     const whole = await outcome(BIG);
     expect(whole).toEqual({
       status: 'succeeded',

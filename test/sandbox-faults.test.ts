@@ -12,16 +12,15 @@
  * FM_FAULTS_SEED=<n> replays the inputs and the killer's choices (kill moments still depend
  * on timing).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord, RunStatus, TaskRecord } from '../core/types.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
-import type { Production } from '../redis/production.js';
-import { Processes, sandboxHostsOf, sleep, waitUntil } from './helpers/processes.js';
-import { redisUrl, useProduction } from './helpers/production.js';
+import { faultRandom, taskShape, unluckyLoop, useFaultPlatform } from './helpers/faults.js';
+import { ENDED } from './helpers/guarantees.js';
+import { sandboxHostsOf, sleep, waitUntil } from './helpers/processes.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
-const procs = new Processes();
-let p: Production | null = null;
+const { production, worker: startWorker } = useFaultPlatform();
 let embedded: Embedded;
 
 beforeAll(() => {
@@ -30,26 +29,8 @@ beforeAll(() => {
 afterAll(async () => {
   await embedded?.close();
 });
-afterEach(async () => {
-  await procs.killAll();
-  await p?.close();
-  p = null;
-});
 
-const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
 const tenant = 'acme';
-
-/** mulberry32: a seeded PRNG, so a failing mix can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** CPU work in a Function: a result that depends on the input. */
 const spin = (expr: string) => `let x = ${expr}; for (let i = 0; i < 10000; i++) x = (x * 31 + i) % 1000003;`;
@@ -92,9 +73,7 @@ const FAN = {
     { id: 'split', type: 'fanOut', branches: ['p1', 'l'] },
     fn('p1', `${spin('msg.payload.k')} setVar("k" + msg.payload.id, x); return { payload: { id: msg.payload.id, p: x } };`, 'p2'),
     fn('p2', `${spin('msg.payload.p')} return { payload: { p: msg.payload.p, q: x, k: vars["k" + msg.payload.id] } };`),
-    { id: 'l', type: 'loop', over: 'msg.payload.items', body: 'lw', collect: true, next: 'l2' },
-    fn('lw', `if (msg.payload === 13) throw new Error("unlucky"); ${spin('msg.payload')} return { payload: x };`),
-    fn('l2', 'return { payload: { c: msg.payload.reduce((a, b) => a + b, 0) } };'),
+    ...unluckyLoop({ loop: 'l', body: 'lw', sum: 'l2' }, spin('msg.payload')),
     { id: 'catchl', type: 'catch', scope: ['lw'], next: 'recover' },
     fn('recover', 'return { payload: { recovered: msg.error.code } };'),
   ],
@@ -132,24 +111,12 @@ function makeCases(count: number, rnd: () => number): Case[] {
   });
 }
 
-/** What a task is, without timings: what must be the same in both modes. */
-const shape = (t: TaskRecord) => ({
-  seq: t.seq,
-  nodeId: t.nodeId,
-  status: t.status,
-  actions: t.actions,
-  iteration: t.iteration,
-  input: t.input,
-  output: t.output,
-  error: t.error,
-  logs: t.logs,
-});
+/** What a task is, without timings, its logs included: what must be the same in both modes. */
+const shape = (t: TaskRecord) => ({ ...taskShape(t), logs: t.logs });
 
 describe('faults: sandbox host processes SIGKILLed at random', () => {
   it('200 runs of Function scenarios while hosts are killed: every run ends as in embedded mode, billed exactly', async () => {
-    const seed = Number(process.env.FM_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    console.log(`sandbox-faults: seed ${seed} (FM_FAULTS_SEED=${seed} to replay)`);
-    const rnd = prng(seed);
+    const rnd = faultRandom('sandbox-faults');
     const RUNS = 200;
     const cases = makeCases(RUNS, rnd);
 
@@ -158,15 +125,15 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
     await embedded.ledger.setQuota('ref', { monthlyActions: 1_000_000 });
     for (const c of cases) refs.push(structuredClone(await embedded.run(scenarioOf(c.doc), c.payload, { tenant: 'ref' })));
 
-    p = await useProduction();
+    const p = await production();
     await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
     for (const doc of DOCS) await p.scenarios.deploy(tenant, scenarioOf(doc));
-    const worker = await procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 4, lockMs: 5000 });
+    const worker = await startWorker({ concurrency: 4, lockMs: 5000 });
 
     const k = p.redisKeys;
     const ids: string[] = [];
     const endedCount = async (of: string[]) => {
-      const pipe = p!.redis.pipeline();
+      const pipe = p.redis.pipeline();
       for (const id of of) pipe.hget(k.run(tenant, id), 'status');
       return (await pipe.exec())!.filter(([, s]) => ENDED.includes(s as RunStatus)).length;
     };
@@ -201,7 +168,7 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
       for (let w = 0; w < RUNS; w += 20) {
         const wave = cases.slice(w, w + 20);
         const before = kills.length;
-        const started = await Promise.all(wave.map((c) => p!.trigger(tenant, c.doc.id, c.payload, { type: 'manual' })));
+        const started = await Promise.all(wave.map((c) => p.trigger(tenant, c.doc.id, c.payload, { type: 'manual' })));
         ids.push(...started.map((r) => r.runId));
         const mine = started.map((r) => r.runId);
         await waitUntil(`a kill during wave ${w / 20}, or its end`, async () => kills.length > before || (await endedCount(mine)) === mine.length, {
@@ -226,7 +193,7 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
     ).catch(async (err) => {
       const open = [];
       for (const id of ids) {
-        const r = await p!.runs.get(tenant, id);
+        const r = await p.runs.get(tenant, id);
         if (r && !ENDED.includes(r.status)) open.push(`${id} ${r.status} ${r.tasks.length} tasks`);
       }
       throw new Error(`${(err as Error).message}; not ended: ${open.slice(0, 5).join(', ')}; worker stderr tail: ${worker.stderr.slice(-1500)}`);

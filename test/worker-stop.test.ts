@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Production } from '../redis/production.js';
 import { startRedis } from './global-setup.js';
-import { deployLongRun, longRunWorkerEnv } from './helpers/long-run.js';
+import { deployLongRun, longRunWorkerEnv, runEnded, sentBy } from './helpers/long-run.js';
 import { type Peer, startPeer } from './helpers/peer.js';
 import { type Proc, Processes, sleep, waitUntil } from './helpers/processes.js';
 import { redisUrl, uniquePrefix, useProduction } from './helpers/production.js';
@@ -29,7 +29,6 @@ afterEach(async () => {
 });
 
 const tenant = 'acme';
-const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : (v ?? ''));
 
 async function worker(url: string, prefix: string, name: string, grace = '2'): Promise<Proc> {
   const w = procs.spawn(['--redis', url, '--prefix', prefix, 'worker', '--concurrency', '2', '--lock-ms', '2000', '--grace', grace], {
@@ -46,11 +45,10 @@ describe('worker --grace: stopping on SIGTERM', () => {
     peer = await startPeer();
     const prefix = p.redisKeys.prefix;
     await deployLongRun(p, tenant, peer, 10);
-    const sentBy = (name: string) => peer!.requests.filter((r) => header(r.headers['x-worker']) === name).length;
     const items = Array.from({ length: 600 }, (_, k) => k);
     const { runId } = await p.trigger(tenant, 'long', { items }, { type: 'manual' });
     const first = await worker(redisUrl(), prefix, 'w1', '30');
-    await waitUntil('the first worker to execute the run', () => sentBy('w1') >= 20, { timeoutMs: 30_000, intervalMs: 20 });
+    await waitUntil('the first worker to execute the run', () => sentBy(peer!, 'w1') >= 20, { timeoutMs: 30_000, intervalMs: 20 });
     // A generous bound, far below the grace of 30 s: the run stops at its next checkpoint.
     const exit = await first.stop('SIGTERM', 20_000);
     expect(exit).toEqual({ code: 0, signal: null });
@@ -59,16 +57,9 @@ describe('worker --grace: stopping on SIGTERM', () => {
     expect(mid!.status).toBe('running');
 
     await worker(redisUrl(), prefix, 'w2');
-    const run = await waitUntil(
-      'the run to end',
-      async () => {
-        const r = await p!.runs.get(tenant, runId);
-        return r && r.status !== 'running' && r.status !== 'queued' ? r : null;
-      },
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
+    const run = await runEnded(p, tenant, runId, 60_000);
     expect(run.status, JSON.stringify(run.error)).toBe('succeeded');
-    expect(sentBy('w2')).toBeGreaterThan(0);
+    expect(sentBy(peer!, 'w2')).toBeGreaterThan(0);
     const actions = 1 + 1 + items.length * 2;
     expect(run.actions).toBe(actions);
     expect((await p.ledger.usage(tenant, new Date())).used).toBe(actions);

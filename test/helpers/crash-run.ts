@@ -6,9 +6,10 @@
 import { expect } from 'vitest';
 import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { Production } from '../../redis/production.js';
+import { deployPeerLoop, header, longRunWorkerEnv, sentBy } from './long-run.js';
 import type { Peer } from './peer.js';
 import { type Proc, type Processes, waitUntil } from './processes.js';
-import { fn, scenarioOf } from './run.js';
+import { fn, postToPeer } from './run.js';
 
 const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
 const ITEMS = 100;
@@ -16,37 +17,22 @@ const RUNS = 40;
 /** trigger + loop + 100 × (iteration + work + call) + sum */
 const ACTIONS = 1 + 1 + ITEMS * 3 + 1;
 const taskSum = (run: RunRecord): number => run.tasks.reduce((a, t) => a + t.actions, 0);
-const header = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0]! : (v ?? ''));
 
 /** Runs the crash scenario on `p` (its Redis is `redisUrl`) with worker processes of `procs`. */
 export async function workerKilledMidRun(p: Production, peer: Peer, procs: Processes, redisUrl: string): Promise<void> {
   peer.on('POST', '/echo', (req) => ({ json: { v: (req.body as { v: number }).v * 10 } }));
   const tenant = 'acme';
   const prefix = p.redisKeys.prefix;
-  await p.ledger.setQuota(tenant, { monthlyActions: 1_000_000 });
-  await p.scenarios.deploy(
-    tenant,
-    scenarioOf({
-      id: 'crashy',
-      // Each worker process names itself in a header, so the peer sees who sent what.
-      connections: { peer: { baseUrl: peer.base, headers: { 'x-worker': '${env:FM_TEST_WORKER}' } } },
-      start: 'each',
-      nodes: [
-        { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
-        fn('work', 'let x = 0; for (let i = 0; i < 20000; i++) x = (x + i * 31) % 7919; return { payload: { v: msg.payload, x } };', 'call'),
-        {
-          id: 'call',
-          type: 'connector',
-          connection: 'peer',
-          method: 'POST',
-          url: '/echo',
-          body: { v: '{{msg.payload.v}}' },
-          retry: { attempts: 5, backoffMs: 50 },
-        },
-        fn('sum', 'return { payload: msg.payload.reduce((a, b) => a + b.v, 0) };'),
-      ],
-    }),
-  );
+  // Each worker process names itself in a header, so the peer sees who sent what.
+  await deployPeerLoop(p, tenant, peer, {
+    id: 'crashy',
+    nodes: [
+      { id: 'each', type: 'loop', over: 'msg.payload.items', body: 'work', collect: true, next: 'sum' },
+      fn('work', 'let x = 0; for (let i = 0; i < 20000; i++) x = (x + i * 31) % 7919; return { payload: { v: msg.payload, x } };', 'call'),
+      postToPeer('call', '/echo', { v: '{{msg.payload.v}}' }, { retry: { attempts: 5, backoffMs: 50 } }),
+      fn('sum', 'return { payload: msg.payload.reduce((a, b) => a + b.v, 0) };'),
+    ],
+  });
   const workerName = (i: number) => `fmtestworker${i}x${prefix}`;
   const start = (i: number): Promise<Proc> =>
     procs.worker({
@@ -54,7 +40,7 @@ export async function workerKilledMidRun(p: Production, peer: Peer, procs: Proce
       prefix,
       concurrency: 4,
       lockMs: 2000,
-      env: { FM_TEST_WORKER: workerName(i), FLOWMETER_TENANT_ENV: 'FM_TEST_WORKER', FLOWMETER_EGRESS_ALLOW: '127.0.0.1' },
+      env: longRunWorkerEnv(workerName(i)),
       name: `worker${i}`,
     });
   const workers = await Promise.all([0, 1, 2].map(start));
@@ -64,8 +50,7 @@ export async function workerKilledMidRun(p: Production, peer: Peer, procs: Proce
   const t0 = Date.now();
 
   // Kill worker 0 once every worker is well into its runs.
-  const sentBy = (i: number) => peer.requests.filter((r) => header(r.headers['x-worker']) === workerName(i)).length;
-  await waitUntil('every worker to be under way', () => [0, 1, 2].every((i) => sentBy(i) >= 150), { timeoutMs: 30_000, intervalMs: 20 });
+  await waitUntil('every worker to be under way', () => [0, 1, 2].every((i) => sentBy(peer, workerName(i)) >= 150), { timeoutMs: 30_000, intervalMs: 20 });
   const victim = workers[0]!;
   const exit = await victim.stop('SIGKILL');
   expect(exit.signal).toBe('SIGKILL');

@@ -31,3 +31,13 @@ export async function runOnce(
 
 export const payloads = (run: RunRecord): unknown[] => run.outputs.map((m) => m.payload);
 export const fn = (id: string, code: string, next?: string) => ({ id, type: 'function', code, ...(next && { next }) });
+/** A Connector node that POSTs `body` to `url` of the scenario's connection `peer`; `more` adds its retry, next, …. */
+export const postToPeer = (id: string, url: string, body: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
+  id,
+  type: 'connector',
+  connection: 'peer',
+  method: 'POST',
+  url,
+  body,
+  ...more,
+});
