@@ -18,7 +18,7 @@
   returns  a table of the alert thresholds crossed now (as strings)
   Per node (billable runs only), one HINCRBY of '<scenario>:n:<node>' in k.scen per distinct
   node: by the node's actions billed now, plus 2^32 the first time the run bills the node
-  (SADD of member 'n:<node>' to the run's billed set, which task keys never equal), so the
+  (member 'n:<node>' of the run's billed set, which task keys never equal, is absent), so the
   field is runs × 2^32 + actions. The trigger's ('$trigger') are '<scenario>:runs'.
   The limit is monthlyActions + addOns + the add-ons with an expiry after `now` (a[i+5]).
 ]]
@@ -38,19 +38,34 @@ local function settle(k, a, i)
   local used = tonumber(p[1]) or 0
   local limit = monthly + (tonumber(p[2]) or 0) + expiringAddOns(k.period, now)
   -- Counters are summed here and written once each (per day, per scenario), not per action.
+  -- Which task keys (and node markers) are new is asked once (SMISMEMBER), and the new ones
+  -- added once (SADD), not per entry.
   local billed, actions, runs, nonBillable, overage = 0, 0, 0, 0, 0
-  local days, nodes = {}, {}
+  local days, nodes, nodeOrder = {}, {}, {}
+  local members = {}
+  for j = 0, n - 1 do members[j + 1] = e[1 + 3 * j] end
+  local known = {}
+  for i = 1, n, 1000 do
+    local m = redis.call('SMISMEMBER', k.billed, unpack(members, i, math.min(i + 999, n)))
+    for j = 1, #m do known[i + j - 1] = m[j] == 1 end
+  end
+  local added, fresh = {}, {}
   for j = 0, n - 1 do
     local key, node, date = e[1 + 3 * j], e[2 + 3 * j], e[3 + 3 * j]
     local trigger = node == '$trigger'
-    if redis.call('SADD', k.billed, key) == 1 then
+    if not known[j + 1] and not fresh[key] then
+      fresh[key] = true
+      added[#added + 1] = key
       billed = billed + 1
       if billable then
         used = used + 1
         actions = actions + 1
         if used > limit then overage = overage + 1 end
         days[date] = (days[date] or 0) + 1
-        if node ~= '' and not trigger then nodes[node] = (nodes[node] or 0) + 1 end
+        if node ~= '' and not trigger then
+          if not nodes[node] then nodeOrder[#nodeOrder + 1] = node end
+          nodes[node] = (nodes[node] or 0) + 1
+        end
       else
         nonBillable = nonBillable + 1
       end
@@ -58,9 +73,23 @@ local function settle(k, a, i)
     end
   end
   if actions > 0 then redis.call('HINCRBY', k.scen, sid .. ':actions', actions) end
-  for node, count in pairs(nodes) do
-    local first = redis.call('SADD', k.billed, 'n:' .. node)
-    redis.call('HINCRBY', k.scen, sid .. ':n:' .. node, count + first * 4294967296)
+  if #nodeOrder > 0 then
+    local markers, m = {}, {}
+    for j, node in ipairs(nodeOrder) do markers[j] = 'n:' .. node end
+    for i = 1, #markers, 1000 do
+      for _, v in ipairs(redis.call('SMISMEMBER', k.billed, unpack(markers, i, math.min(i + 999, #markers)))) do m[#m + 1] = v end
+    end
+    for j, node in ipairs(nodeOrder) do
+      local first = 0
+      if m[j] == 0 then
+        first = 1
+        added[#added + 1] = markers[j]
+      end
+      redis.call('HINCRBY', k.scen, sid .. ':n:' .. node, nodes[node] + first * 4294967296)
+    end
+  end
+  for i = 1, #added, 1000 do
+    redis.call('SADD', k.billed, unpack(added, i, math.min(i + 999, #added)))
   end
   for date, count in pairs(days) do redis.call('HINCRBY', k.days, date, count) end
   if overage > 0 then redis.call('HINCRBY', k.period, 'overage', overage) end
