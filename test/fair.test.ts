@@ -98,6 +98,52 @@ describe('fair dispatch', () => {
     expect(used.used).toBe(300 * ONE_ACTIONS);
   }, 90_000);
 
+  it("a quiet tenant's run takes the worker's express place: it ends while another tenant's runs fill every other place", async () => {
+    // A service that answers only when told: tenant aaa's runs hold their places until then.
+    const pending: ServerResponse[] = [];
+    let most = 0;
+    const gate = await listen((_req: Seen, res: ServerResponse) => {
+      pending.push(res);
+      most = Math.max(most, pending.length);
+    });
+    const answerAll = () => {
+      for (const res of pending.splice(0)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      }
+    };
+    closers.push(async () => {
+      answerAll();
+      await gate.close();
+    });
+    const p = await production({ env: { FLOWMETER_EGRESS_ALLOW: '127.0.0.1' } });
+    await p.scenarios.deploy('aaa', held('work', gate.base, '/work'));
+    await p.scenarios.deploy('bbb', scenarioOf(ONE));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => p.trigger('aaa', 'work', i, { type: 'manual' })));
+    p.startWorker({ concurrency: 1 });
+    await waitUntil("aaa's first run to hold the worker's place", () => pending.length === 1, { timeoutMs: 20_000, intervalMs: 10 });
+    // Before express places, bbb's run waited for aaa's held run to end: here, never.
+    const b = await p.trigger('bbb', 'one', 'b', { type: 'manual' });
+    const ended = await waitUntil(
+      "bbb's run to end while aaa's run is held",
+      async () => {
+        const run = await p.runs.get('bbb', b.runId);
+        return run && run.status !== 'queued' && run.status !== 'running' ? run : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 10 },
+    );
+    expect(ended.status).toBe('succeeded');
+    expect(pending).toHaveLength(1);
+    // A tenant with a backlog never takes the express place: aaa has had one run at a time.
+    expect(most).toBe(1);
+    while ((await p.runs.list('aaa', { status: 'succeeded' })).length < 5) {
+      answerAll();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(most).toBe(1);
+    expect((await p.ledger.usage('aaa', new Date())).used).toBe(5 * 2);
+  }, 60_000);
+
   it('weights 2:1 give starts in that proportion while both tenants have a backlog', async () => {
     const ends: string[] = [];
     const p = await production({ onRunEnd: (run) => ends.push(run.tenant) });
