@@ -2,21 +2,19 @@
  * Production mode: the same executor and nodes, with state in Redis and runs on BullMQ.
  */
 import type { Worker } from 'bullmq';
-import pLimit, { type LimitFunction } from 'p-limit';
-import { errorCode, FlowError } from '../core/errors.js';
+import pLimit from 'p-limit';
+import { FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { AutoResumer, startSweeps } from '../engine/auto-resume.js';
-import { FIRST_LEASE } from '../engine/budget.js';
-import { type ExecutorDeps, executeRun } from '../engine/executor.js';
+import type { ExecutorDeps } from '../engine/executor.js';
 import { type Platform, rejectedBytesLimit, type TriggerOptions } from '../engine/platform.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
 import { waitForEnd } from '../engine/wait.js';
-import type { LedgerOptions } from '../metering/ledger.js';
 import type { NodeServices } from '../nodes/define.js';
 import { policedFetch } from '../services/egress.js';
 import { createMailSender } from '../services/mailer.js';
 import { Notifier } from '../services/notifier.js';
-import { createSandboxPool, type SandboxPoolOptions } from '../services/sandbox-pool.js';
+import { createSandboxPool } from '../services/sandbox-pool.js';
 import { lazySecretBox } from '../services/secrets.js';
 import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
 import { connectRedis, type FlowRedis } from './client.js';
@@ -26,8 +24,10 @@ import { RedisHaltedRuns } from './halted-runs.js';
 import { Keys } from './keys.js';
 import { RedisLedger } from './ledger.js';
 import { RedisNotificationStore } from './notifications.js';
-import { createShardWorkers, type RunJob, RunQueue, type RunRef, runsOf } from './queue.js';
+import type { ProductionOptions } from './production-options.js';
+import { createShardWorkers, RunQueue, runsOf } from './queue.js';
 import { RedisRejectedPayloads } from './rejected-payloads.js';
+import { createRunExecution, type RunExecution } from './run-execution.js';
 import { CRASH_LIMIT } from './run-store.js';
 import { RedisScenarioStore } from './scenario-store.js';
 import { RedisSecretStore } from './secrets.js';
@@ -35,47 +35,16 @@ import { queueShards } from './shards.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
 import { TriggerBatcher } from './trigger-batch.js';
 
-export interface ProductionOptions extends LedgerOptions {
-  redisUrl: string;
-  /** Key prefix (default `fm`); tests use a unique one each. */
-  prefix?: string;
-  /** Days ended runs are kept (default 30). */
-  retentionDays?: number;
-  env?: Record<string, string | undefined>;
-  services?: Partial<NodeServices>;
-  /** The Function sandbox's host processes of this process (size default min(2, CPUs)). */
-  sandbox?: SandboxPoolOptions;
-  now?: () => Date;
-  taskBytes?: number;
-  /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
-  persistent?: boolean;
-  /**
-   * Servers: while Redis is unreachable commands fail at once (REDIS_UNAVAILABLE in the API) and
-   * are never replayed after a reconnect; see ConnectOptions.failFast. Workers leave it off.
-   */
-  failFast?: boolean;
-  /** Called when a worker of this process has ended a run (logging, metrics). */
-  onRunEnd?: (run: RunRecord, ms: number) => void;
-  /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
-  crashLimit?: number;
-  /** Waits between notification webhook attempts, ms (tests: short ones). */
-  notifyRetryDelaysMs?: number[];
-}
+export type { ProductionOptions } from './production-options.js';
 
-const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
-
-export interface ProductionExtras {
+export interface ProductionExtras extends Pick<RunExecution, 'processRun' | 'processJob'> {
   redis: FlowRedis;
   redisKeys: Keys;
   runs: RedisRunStore;
   queue: RunQueue;
   readonly deps: ExecutorDeps;
-  /** Executes a run; resolves with whether it still has to be released (see executeOnce). */
-  processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean>;
   /** The fair dispatcher of the queue shards (dispatch.ts). */
   dispatcher: Dispatcher;
-  /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
-  processJob(job: RunJob, slots?: LimitFunction, keep?: (data: RunJob) => Promise<void>): Promise<void>;
   startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
   /**
    * Stops executing: runs in progress checkpoint after their current wave and are given back
@@ -168,139 +137,18 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
 
   /** Set by stopRuns(): runs stop at their next checkpoint, new ones are not claimed. */
   let stopping = false;
-  const crashLimit = opts.crashLimit ?? CRASH_LIMIT;
 
-  /** The tenant's current billing period and the one before (a run may hold leases in both). */
-  async function periodsOf(tenant: string): Promise<{ current: string; previous: string }> {
-    const { period: current } = await ledger.periodOf(tenant, opts.now?.() ?? new Date());
-    const { period: previous } = await ledger.periodOf(tenant, new Date(Date.parse(`${current}-01T00:00:00Z`) - 86400_000 * 2));
-    return { current, previous };
-  }
-
-  /** This process's executions, by run (see processRun). */
-  const executing = new Map<string, Promise<boolean>>();
-
-  /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
-  async function processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
-    // BullMQ redelivers a job whose lock lapsed (Redis away, a blocked event loop), possibly to
-    // this very process while its first execution still runs. Both would write with this
-    // process's owner token, so the fence could not tell them apart: run them one after the other
-    // (the second then finds the run ended, or continues from the first one's checkpoint).
-    const key = `${tenant}/${runId}`;
-    const exec = (executing.get(key) ?? Promise.resolve(true)).catch(() => true).then(() => executeOnce(tenant, runId, scenarioId));
-    executing.set(key, exec);
-    try {
-      return await exec;
-    } finally {
-      if (executing.get(key) === exec) executing.delete(key);
-    }
-  }
-
-  /**
-   * Whether the caller still has to release the run (dispatch.ts): it had ended before, is gone,
-   * or was given up as crashed. A run this execution ended is released here; one that another
-   * worker took over is released by that worker.
-   */
-  async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
-    const periods = await periodsOf(tenant);
-    // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
-    if (stopping) throw new FlowError('WORKER_STOPPING', `the worker is stopping: run ${runId} is left to another worker`);
-    let stored;
-    try {
-      stored = await runs.claim(tenant, runId, periods, scenarioId, FIRST_LEASE, crashLimit);
-    } catch (err) {
-      if (errorCode(err) === 'NOT_FOUND') return true; // expired, or never created
-      throw err;
-    }
-    if (ENDED.has(stored.run.status)) {
-      runs.release(runId);
-      return true;
-    }
-    if (stored.poisoned) return giveUpCrashed(stored.run, stored.crashes);
-    const started = performance.now();
-    const resumed = Boolean(stored.run.pending); // a resume (or a recovery): it may hold the auto-resume turn
-    try {
-      const run = await executeRun(stored.scenario, stored.run, executorDeps(), stored.payload, stored);
-      opts.onRunEnd?.(run, performance.now() - started);
-      // Released at once (its place goes to the next run) while auto-resume looks at its end.
-      await Promise.all([
-        fair.ended([{ tenant, runId, scenarioId }]),
-        autoResume?.ended(run, resumed).catch((err) => process.stderr.write(`flowmeter: auto-resume: ${(err as Error).message}\n`)),
-      ]);
-      return false;
-    } catch (err) {
-      // Alive: the next claim must not count this as a crashed execution.
-      await runs.giveUp(tenant, runId).catch(() => undefined);
-      // Another worker executes the run now: it releases it when it ends.
-      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return false;
-      throw err;
-    }
-  }
-
-  /** Claims a run of a job BullMQ gave up on, to fail it with WORKER_CRASHED unless it has ended. */
-  async function failStalled(tenant: string, runId: string): Promise<void> {
-    const periods = await periodsOf(tenant);
-    const stored = await runs.claim(tenant, runId, periods, undefined, 0, 0);
-    if (stored.poisoned) {
-      if (!(await giveUpCrashed(stored.run, stored.crashes))) return;
-    } else runs.release(runId);
-    await fair.ended([{ tenant, runId }]);
-  }
-
-  /**
-   * Finishes a run that has killed its workers as failed WORKER_CRASHED, without executing it:
-   * what it spent up to its last checkpoint stays billed, its lease went back with the claim.
-   */
-  async function giveUpCrashed(run: RunRecord, crashes: number): Promise<boolean> {
-    const at = (opts.now?.() ?? new Date()).toISOString();
-    Object.assign(run, {
-      status: 'failed',
-      pending: null,
-      finishedAt: at,
-      startedAt: run.startedAt ?? at,
-      error: {
-        code: 'WORKER_CRASHED',
-        message:
-          crashes > 0
-            ? `the run's execution killed ${crashes} worker processes; it is not retried again`
-            : "the run's job stalled more than its limit (its workers died); it is not retried again",
-      },
-    });
-    try {
-      await runs.finish(run, []);
-    } catch (err) {
-      if (errorCode(err) === 'RUN_OWNERSHIP_LOST') return false;
-      throw err;
-    }
-    opts.onRunEnd?.(run, 0);
-    return true;
-  }
-
-  /**
-   * A job's runs, concurrently within the worker's limit. Runs beyond the worker's free places
-   * go back to the queue first as a job of their own, so other workers share a large batch.
-   * A run this process is done with is released (its limits count it no more) before the job
-   * completes. An infrastructure error of one run fails the job once the others have ended or
-   * stopped: BullMQ redelivers it, and each run continues from its checkpoint (ended ones are
-   * skipped).
-   */
-  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity), keep?: (data: RunJob) => Promise<void>): Promise<void> {
-    let mine = runsOf(job);
-    const free = Math.max(1, slots.concurrency - slots.activeCount - slots.pendingCount);
-    if (mine.length > free) {
-      await fair.handOff(mine.slice(free));
-      mine = mine.slice(0, free);
-      // The job now carries only the runs kept here: redelivered after this worker dies, it
-      // must not hand out runs that other workers execute (their claims would count crashes).
-      await keep?.({ runs: mine });
-    }
-    const one = async (r: RunRef) => {
-      if (await processRun(r.tenant, r.runId, r.scenarioId)) await fair.ended([r]);
-    };
-    const results = await Promise.allSettled(mine.map((r) => slots(() => one(r))));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
+  const { processRun, processJob, failStalled } = createRunExecution({
+    runs,
+    ledger,
+    fair,
+    executorDeps,
+    autoResume: () => autoResume,
+    onRunEnd: opts.onRunEnd,
+    crashLimit: opts.crashLimit ?? CRASH_LIMIT,
+    stopping: () => stopping,
+    now: opts.now,
+  });
 
   let sweep: NodeJS.Timeout | null = null;
 

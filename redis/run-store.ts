@@ -13,11 +13,10 @@ import type { RunFilter, RunStore, RunSummary, StoredRun } from '../engine/store
 import { summarize } from '../engine/stores.js';
 import { triggerMessage } from '../engine/trigger-message.js';
 import type { Settlement } from '../metering/meter.js';
-import { DEFAULT_QUOTA } from '../metering/quota.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
-import { settleArgs, settleKeys } from './ledger.js';
+import { checkpointArgs, claimArgs, claimExtras, createArgs, type Periods } from './run-script-args.js';
 import { scriptError } from './script-errors.js';
 import { listTenant } from './tenant-set.js';
 import { daysToSeconds } from './ttl.js';
@@ -41,19 +40,6 @@ export interface RedisRunStoreOptions {
   onAlerts?: (tenant: string, period: string, thresholds: Array<string | number>, at: Date) => void;
   /** Why queued runs wait, when a flow-control limit holds them (the fair dispatcher). */
   waiting?: (runs: Array<{ tenant: string; runId: string; scenarioId: string }>) => Promise<Array<string | undefined>>;
-}
-
-/** The record as stored: without tasks, outputs (a list of their own) and state. */
-function recordJson(run: RunRecord): string {
-  const { tasks: _t, pending: _p, outputs, ...rest } = run;
-  return JSON.stringify({ ...rest, outputCount: outputs.length });
-}
-
-/** JSONs joined by '\n' (one argument of checkpoint.lua: JSON has no raw newline). */
-function joinJson(items: readonly unknown[]): string {
-  let s = '';
-  for (let i = 0; i < items.length; i++) s += (i === 0 ? '' : '\n') + JSON.stringify(items[i]);
-  return s;
 }
 
 /** What this process knows it has written of a run it executes. */
@@ -114,33 +100,13 @@ export class RedisRunStore implements RunStore {
     });
     await Promise.all(
       [...byTenant].map(async ([tenant, indexes]) => {
-        const snapshots: string[] = [];
-        const snapshotIndex = new Map<string, number>();
-        const args: Array<string | number> = [];
-        const runKeys = indexes.map((i) => k.run(tenant, items[i]!.run.runId));
-        const idemKeys: string[] = [];
-        for (const i of indexes) {
+        const batch = indexes.map((i) => {
           const { run, scenario, idempotencyKey } = items[i]!;
-          const json = this.snapshot(scenario);
-          let at = snapshotIndex.get(json);
-          if (at === undefined) snapshotIndex.set(json, (at = snapshots.push(json)));
-          const idem = idempotencyKey === undefined ? 0 : 1 + runKeys.length + idemKeys.push(k.idempotency(tenant, idempotencyKey));
-          args.push(run.runId, recordJson(run), run.status, at, payloads[i]!, idem);
-        }
+          return { run, snapshot: this.snapshot(scenario), payload: payloads[i]!, idempotencyKey };
+        });
+        const [numKeys, ...args] = createArgs(k, tenant, batch, now, this.retentionSeconds);
         await listTenant(this.redis, k, tenant);
-        const out = await this.redis.fmCreate(
-          1 + runKeys.length + idemKeys.length,
-          k.runs(tenant),
-          ...runKeys,
-          ...idemKeys,
-          now,
-          now - this.retentionSeconds * 1000,
-          tenant,
-          indexes.length,
-          snapshots.length,
-          ...args,
-          ...snapshots,
-        );
+        const out = await this.redis.fmCreate(numKeys, ...args);
         indexes.forEach((i, j) => {
           created[i] = typeof out[j] === 'string' ? { runId: String(out[j]) } : out[j] === 1;
         });
@@ -162,49 +128,15 @@ export class RedisRunStore implements RunStore {
    * `crashes` counts the executions of the run that killed their worker; once it reaches
    * `crashLimit` the run is `poisoned`: not to be executed, but finished as WORKER_CRASHED.
    */
-  async claim(
-    tenant: string,
-    runId: string,
-    periods: { current: string; previous: string },
-    scenarioId?: string,
-    lease = 0,
-    crashLimit = CRASH_LIMIT,
-  ): Promise<ClaimedRun> {
+  async claim(tenant: string, runId: string, periods: Periods, scenarioId?: string, lease = 0, crashLimit = CRASH_LIMIT): Promise<ClaimedRun> {
     const token = randomUUID();
-    const k = this.keys;
-    const out = await this.redis.fmClaim(
-      k.run(tenant, runId),
-      k.runOutputs(tenant, runId),
-      k.leases(tenant, periods.current),
-      k.period(tenant, periods.current),
-      k.leases(tenant, periods.previous),
-      k.period(tenant, periods.previous),
-      scenarioId ? k.vars(tenant, scenarioId) : k.run(tenant, runId),
-      k.quota(tenant),
-      token,
-      runId,
-      lease,
-      DEFAULT_QUOTA.monthlyActions,
-      crashLimit,
-    );
+    const out = await this.redis.fmClaim(...claimArgs(this.keys, tenant, runId, periods, scenarioId, token, lease, crashLimit));
     if (typeof out === 'number') throw scriptError(out, { tenant, runId });
     this.owners.set(runId, token);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
-    const stored: ClaimedRun = {
-      ...this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []),
-      crashes: Number(h['#crashes'] ?? 0),
-      poisoned: h['#poisoned'] === '1',
-    };
-    if (h['#vars'] && stored.run.scenarioId === scenarioId) {
-      const raw = JSON.parse(h['#vars']) as Record<string, string>;
-      stored.vars = Object.fromEntries(Object.entries(raw).map(([name, v]) => [name, JSON.parse(v)]));
-    }
-    if (h['#lease']) {
-      const [granted, held, othersHold] = JSON.parse(h['#lease']) as number[];
-      stored.lease = { granted: granted!, held: held === 1, othersHold: othersHold === 1, period: periods.current };
-    }
-    return stored;
+    const stored = this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
+    return { ...stored, ...claimExtras(h, stored.run, periods, scenarioId) };
   }
 
   ownerOf(runId: string): string | undefined {
@@ -256,38 +188,12 @@ export class RedisRunStore implements RunStore {
 
   /** checkpoint.lua: tasks, outputs, record, state and (when given) their billing, at once. */
   async checkpointAndSettle(run: RunRecord, tasks: TaskRecord[], settlement: Settlement | null, ended: boolean): Promise<void> {
-    const k = this.keys;
     const written = this.written.get(run.runId) ?? { outputs: 0, frames: new Set<string>() };
     const state = run.pending ? encodeState(run.pending, written.frames) : { json: '', fields: [], ids: [] };
     const outputs = run.outputs.slice(written.outputs);
-    const runKey = k.run(run.tenant, run.runId);
-    const billingKeys = settlement ? settleKeys(k, settlement) : [runKey, runKey, runKey, runKey, runKey, runKey];
-    const runEvent: RunEvent | null = ended ? { type: 'run', runId: run.runId, scenarioId: run.scenarioId, status: run.status, actions: run.actions } : null;
+    const owner = this.owners.get(run.runId) ?? '';
     const out = await this.redis.fmCheckpoint(
-      runKey,
-      k.runTasks(run.tenant, run.runId),
-      k.runOutputs(run.tenant, run.runId),
-      ...billingKeys,
-      this.owners.get(run.runId) ?? '',
-      recordJson(run),
-      state.json,
-      ended ? '1' : '0',
-      this.retentionSeconds,
-      run.status,
-      randomUUID(),
-      k.events(run.tenant),
-      runEvent ? JSON.stringify(runEvent) : '',
-      run.runId,
-      run.scenarioId,
-      k.runEvents(run.tenant),
-      tasks.length,
-      joinJson(tasks),
-      outputs.length,
-      joinJson(outputs),
-      state.fields.length,
-      ...state.fields.flat(),
-      settlement ? '1' : '0',
-      ...(settlement ? settleArgs(settlement) : []),
+      ...checkpointArgs(this.keys, run, tasks, settlement, ended, { owner, state, outputs, retentionSeconds: this.retentionSeconds }),
     );
     if (typeof out === 'number') throw scriptError(out, { tenant: run.tenant, runId: run.runId });
     written.outputs = run.outputs.length;

@@ -1,0 +1,34 @@
+/**
+ * The options of production mode (createProduction in production.ts).
+ */
+import type { RunRecord } from '../core/types.js';
+import type { LedgerOptions } from '../metering/ledger.js';
+import type { NodeServices } from '../nodes/define.js';
+import type { SandboxPoolOptions } from '../services/sandbox-pool.js';
+
+export interface ProductionOptions extends LedgerOptions {
+  redisUrl: string;
+  /** Key prefix (default `fm`); tests use a unique one each. */
+  prefix?: string;
+  /** Days ended runs are kept (default 30). */
+  retentionDays?: number;
+  env?: Record<string, string | undefined>;
+  services?: Partial<NodeServices>;
+  /** The Function sandbox's host processes of this process (size default min(2, CPUs)). */
+  sandbox?: SandboxPoolOptions;
+  now?: () => Date;
+  taskBytes?: number;
+  /** Long-lived process (worker, server): reconnect forever instead of failing fast. */
+  persistent?: boolean;
+  /**
+   * Servers: while Redis is unreachable commands fail at once (REDIS_UNAVAILABLE in the API) and
+   * are never replayed after a reconnect; see ConnectOptions.failFast. Workers leave it off.
+   */
+  failFast?: boolean;
+  /** Called when a worker of this process has ended a run (logging, metrics). */
+  onRunEnd?: (run: RunRecord, ms: number) => void;
+  /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
+  crashLimit?: number;
+  /** Waits between notification webhook attempts, ms (tests: short ones). */
+  notifyRetryDelaysMs?: number[];
+}
