@@ -226,10 +226,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     },
 
     startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
-      // `concurrency` bounds one tenant's runs executed at once; one more place, the express
-      // place, is there for another tenant's run (the dispatcher never gives one tenant every
-      // place: lib-fair.lua's pick). BullMQ takes as many jobs (some batches). One BullMQ
-      // worker per queue shard (createShardWorkers), sharing the process's places.
+      // `concurrency` places, plus the express place that the dispatcher gives only to a run of
+      // a tenant with nothing else in flight or ready (lib-fair.lua's pick), so a quiet
+      // tenant's request starts at once behind another's backlog. BullMQ takes as many jobs
+      // (some batches). One BullMQ worker per queue shard (createShardWorkers), sharing the
+      // process's places.
       const places = (o.concurrency ?? 4) + 1;
       const slots = pLimit(places);
       // The dispatcher hands BullMQ what the registered workers can execute.

@@ -121,13 +121,23 @@ export async function startProcess(name, args, readyText, { cwd, timeoutMs = 20_
  * A Flowmeter worker process from the CLI. `root`: the project directory (its cwd); `bin`:
  * bin/flowmeter.js; `profileDir`: --cpu-prof into it when set; `workerArgs`: extra node arguments.
  */
+/**
+ * The node flags on the first line of the CLI's bin (`#!/usr/bin/env -S node FLAGS`): a worker
+ * process is started the way `npx flowmeter worker` starts it.
+ */
+export function shebangFlags(bin) {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0];
+  const m = /^#!.*\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : ['--no-node-snapshot'];
+}
+
 export function startWorker({ root, bin, profileDir, workerArgs }, url, prefix, concurrency) {
   const prof = profileDir
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `worker-${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.cpuprofile`]
     : [];
   return startProcess(
     `worker(${prefix}, concurrency ${concurrency})`,
-    ['--no-node-snapshot', ...prof, ...workerArgs, bin, '--redis', url, '--prefix', prefix, 'worker', '--concurrency', String(concurrency)],
+    [...shebangFlags(bin), ...prof, ...workerArgs, bin, '--redis', url, '--prefix', prefix, 'worker', '--concurrency', String(concurrency)],
     '"msg":"worker ready"',
     { cwd: root },
   );
