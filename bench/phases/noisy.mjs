@@ -27,23 +27,30 @@ export async function noisyPhase(ctx) {
     worker = await startWorker(ctx, redis.url, prefix, 4);
     const scenario = await p.scenarios.get('quiet', 'one');
     // Where B's time goes: waiting to start (trigger → startedAt) and executing (→ finishedAt).
+    // Per run of B, ms: persisted, pushed (dispatch and BullMQ job), from then to its claim by
+    // the worker (startedAt), executing, and from its end to the run-end event here.
     let parts = [];
     const bOne = async (i) => {
       const t0 = performance.now();
       const wall0 = Date.now();
       const run = newRun(scenario, 'quiet', { type: 'webhook' });
+      let created = 0;
+      let pushed = 0;
       const ended = await p.waitFor(
         'quiet',
         run.runId,
         async () => {
           await p.runs.create(run, scenario, item(i));
+          created = Date.now();
           await p.queue.enqueue({ tenant: 'quiet', runId: run.runId, scenarioId: 'one' });
+          pushed = Date.now();
         },
         60_000,
       );
       if (ended.status !== 'succeeded') throw new Error(`tenant B's run ${ended.status}`);
       const started = Date.parse(ended.startedAt);
-      parts.push([started - wall0, Date.parse(ended.finishedAt) - started]);
+      const finished = Date.parse(ended.finishedAt);
+      parts.push([created - wall0, pushed - created, started - pushed, finished - started, Date.now() - finished]);
       return performance.now() - t0;
     };
     log('noisy: warm-up, 20 runs of B');
@@ -65,19 +72,12 @@ export async function noisyPhase(ctx) {
     for (let i = 0; i < N; i++) busy.push(await bOne(i));
     const busyParts = parts;
     const split = (ps) =>
-      `to start p50 ${quantile(
-        ps.map((x) => x[0]),
-        0.5,
-      )} ms p99 ${quantile(
-        ps.map((x) => x[0]),
-        0.99,
-      )} ms, executing p50 ${quantile(
-        ps.map((x) => x[1]),
-        0.5,
-      )} ms p99 ${quantile(
-        ps.map((x) => x[1]),
-        0.99,
-      )} ms`;
+      ['persist', 'push', 'to claim', 'executing', 'end → event']
+        .map((what, k) => {
+          const xs = ps.map((x) => x[k]);
+          return `${what} p50 ${quantile(xs, 0.5)} p99 ${quantile(xs, 0.99)}`;
+        })
+        .join(', ');
     const leftAtEnd = await p.queue.depth();
     const i50 = quantile(idle, 0.5);
     const i99 = quantile(idle, 0.99);
