@@ -182,6 +182,39 @@ describe('fair dispatch', () => {
   }, 90_000);
 });
 
+describe('bulk dispatch', () => {
+  it('one dispatch call pushes and releases thousands of runs (chunked under Lua’s stack limit), a lone tenant’s picks in order', async () => {
+    const p = await production();
+    const k = p.redisKeys;
+    const ready = `${k.fairBase(0)}:ready:bulk`;
+    const N = 4500; // its `where` entries are 9,000 HSET arguments: one unpack() would fail
+    const refs = Array.from({ length: N }, (_, i) => JSON.stringify({ tenant: 'bulk', runId: `r${i}`, scenarioId: 's' }));
+    // A worker with 100 places (one of them its express place): pushed all, 64 picked in order.
+    let out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 64, 'f0.', 1, 'w', 100, 60_000, 0, 0, N, ...refs);
+    const picked = out.slice(2).map((r) => JSON.parse(String(r)).runId);
+    expect(picked).toEqual(Array.from({ length: 64 }, (_, i) => `r${i}`));
+    expect(await p.redis.llen(ready)).toBe(N - 64);
+    expect(await p.redis.lindex(ready, 0)).toBe(refs[64]);
+    expect(await p.redis.hlen(k.fair(0)[2]!)).toBe(N);
+    // Pushed again in the same call and while dispatched: still once each.
+    out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 0, 'f0.', 0, 0, 0, 2, refs[0]!, refs[100]!);
+    expect(await p.redis.llen(ready)).toBe(N - 64);
+    // The next call picks up to the shared places left (100 places + an eighth, less the
+    // express place: 111, less the 64 in flight), then the tenant is held at them: a
+    // backlogged tenant never takes the express place.
+    out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 64, 'f0.', 0, 0, 0, 0);
+    expect(out.slice(2).map((r) => JSON.parse(String(r)).runId)).toEqual(Array.from({ length: 47 }, (_, i) => `r${64 + i}`));
+    // Releasing every run at once (still-ready ones are no-ops): only the 111 dispatched leave
+    // `where`; r0 was pushed again while dispatched, so it is queued once more.
+    const ids = Array.from({ length: N }, (_, i) => `r${i}`);
+    await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 0, 'f0.', 0, 0, N, ...ids, 0);
+    expect(await p.redis.hlen(k.fair(0)[2]!)).toBe(N - 111 + 1);
+    expect(await p.redis.zcard(k.fair(0)[3]!)).toBe(0);
+    expect(await p.redis.hget(k.fair(0)[4]!, 'rt:bulk')).toBeNull();
+    expect(JSON.parse((await p.redis.lindex(ready, -1))!)).toEqual({ tenant: 'bulk', runId: 'r0', scenarioId: 's' });
+  }, 60_000);
+});
+
 describe('lost dispatches', () => {
   it('a run picked by a process that died before adding its job goes back to ready (sweep.lua) and runs once', async () => {
     const p = await production();
