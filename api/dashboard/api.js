@@ -94,3 +94,26 @@ export function listOf(data, field) {
   if (data && Array.isArray(data.items)) return data.items;
   return [];
 }
+
+/**
+ * The live handle ({ onEvent, refresh, dispose }) of a page that redraws itself with `load()`:
+ * an event `wants` accepts reloads it `delayMs` later (a burst of events, once), `refresh`
+ * reloads at once, and a failed load goes to `ctx.onError` (a refused key, or a notice in place).
+ */
+export function reloadOnEvents(ctx, load, wants, delayMs) {
+  let timer = null;
+  const reload = () => {
+    load().catch(ctx.onError);
+  };
+  return {
+    onEvent(e) {
+      if (!wants(e)) return;
+      clearTimeout(timer);
+      timer = setTimeout(reload, delayMs);
+    },
+    refresh: reload,
+    dispose() {
+      clearTimeout(timer);
+    },
+  };
+}

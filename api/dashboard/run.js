@@ -1,7 +1,7 @@
 // One run: header, outputs, the task log with a context viewer per task, and the scenario's
 // global variables.
 
-import { api } from './api.js';
+import { api, reloadOnEvents } from './api.js';
 import { duration, fmtDuration, fmtNum, h, jsonBlock, replace, statusBadge, time } from './dom.js';
 import { payloadSection, runActions } from './run-actions.js';
 import { runPathCard } from './scenario.js';
@@ -213,19 +213,7 @@ export async function runPage(root, ctx, id) {
     );
   }
   await load();
-  let timer = null;
-  return {
-    onEvent(e) {
-      if (e?.runId !== id && e?.type !== 'vars') return;
-      if (last && FINAL.has(last.status) && e.type !== 'run') return;
-      clearTimeout(timer);
-      timer = setTimeout(() => load().catch(ctx.onError), 250);
-    },
-    refresh() {
-      load().catch(ctx.onError);
-    },
-    dispose() {
-      clearTimeout(timer);
-    },
-  };
+  // Its own events and the variables reload it; once it is final, only a `run` event (a resume).
+  const wants = (e) => (e?.runId === id || e?.type === 'vars') && !(last && FINAL.has(last.status) && e.type !== 'run');
+  return reloadOnEvents(ctx, load, wants, 250);
 }

@@ -2,7 +2,7 @@
 // its validation warnings, and a table of the nodes' counts. The run page overlays a run's
 // path on the same drawing (runPathCard).
 
-import { api } from './api.js';
+import { api, reloadOnEvents } from './api.js';
 import { fmtNum, h, replace } from './dom.js';
 import { drawGraph, legend } from './graph.js';
 
@@ -98,20 +98,7 @@ export async function scenarioPage(root, ctx, id) {
     );
   }
   await load();
-  let timer = null;
-  return {
-    onEvent(e) {
-      if (e?.type !== 'run' || e.scenarioId !== id) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => load().catch(ctx.onError), 500);
-    },
-    refresh() {
-      load().catch(ctx.onError);
-    },
-    dispose() {
-      clearTimeout(timer);
-    },
-  };
+  return reloadOnEvents(ctx, load, (e) => e?.type === 'run' && e.scenarioId === id, 500);
 }
 
 /**
