@@ -177,10 +177,6 @@ local function release_many(ids)
   end
 end
 
-local function release(runId)
-  release_many({ runId })
-end
-
 -- The runs workers may hold: what live workers execute at once, plus an eighth (rounded down)
 -- for the queue's own latency when there are many places. A worker releases a run before its
 -- job completes, so the successor is in BullMQ when the place frees (BullMQ hands it over with

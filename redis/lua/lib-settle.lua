@@ -45,9 +45,9 @@ local function settle(k, a, i)
   local members = {}
   for j = 0, n - 1 do members[j + 1] = e[1 + 3 * j] end
   local known = {}
-  for i = 1, n, 1000 do
-    local m = redis.call('SMISMEMBER', k.billed, unpack(members, i, math.min(i + 999, n)))
-    for j = 1, #m do known[i + j - 1] = m[j] == 1 end
+  for from = 1, n, 1000 do
+    local m = redis.call('SMISMEMBER', k.billed, unpack(members, from, math.min(from + 999, n)))
+    for j = 1, #m do known[from + j - 1] = m[j] == 1 end
   end
   local added, fresh = {}, {}
   for j = 0, n - 1 do
@@ -76,8 +76,8 @@ local function settle(k, a, i)
   if #nodeOrder > 0 then
     local markers, m = {}, {}
     for j, node in ipairs(nodeOrder) do markers[j] = 'n:' .. node end
-    for i = 1, #markers, 1000 do
-      for _, v in ipairs(redis.call('SMISMEMBER', k.billed, unpack(markers, i, math.min(i + 999, #markers)))) do m[#m + 1] = v end
+    for from = 1, #markers, 1000 do
+      for _, v in ipairs(redis.call('SMISMEMBER', k.billed, unpack(markers, from, math.min(from + 999, #markers)))) do m[#m + 1] = v end
     end
     for j, node in ipairs(nodeOrder) do
       local first = 0
@@ -88,8 +88,8 @@ local function settle(k, a, i)
       redis.call('HINCRBY', k.scen, sid .. ':n:' .. node, nodes[node] + first * 4294967296)
     end
   end
-  for i = 1, #added, 1000 do
-    redis.call('SADD', k.billed, unpack(added, i, math.min(i + 999, #added)))
+  for from = 1, #added, 1000 do
+    redis.call('SADD', k.billed, unpack(added, from, math.min(from + 999, #added)))
   end
   for date, count in pairs(days) do redis.call('HINCRBY', k.days, date, count) end
   if overage > 0 then redis.call('HINCRBY', k.period, 'overage', overage) end
