@@ -9,7 +9,8 @@
  *
  * Environment:
  *   BENCH_ONLY=embedded,sandbox,throughput,long,onenode,rss,latency,neighbour,noisy,faircost,cluster   run only these phases
- *   BENCH_BASE=DIR      faircost: the build to compare with (a checkout with dist/ built)
+ *   BENCH_BASE=DIR      faircost: the build to compare with (a checkout with dist/ built, whose
+ *                       node_modules is this one's: two copies of isolated-vm abort the process)
  *   BENCH_PROFILE=DIR   start worker processes with `--cpu-prof --cpu-prof-dir DIR`
  *                       (summarise with `node bench/profile-top.mjs DIR/*.cpuprofile`)
  *   BENCH_SCALE=0.25    scale the timed windows (quick smoke runs)
