@@ -4,6 +4,7 @@
  * (BENCH_BASE: the directory of that build, e.g. a worktree of main with dist/ built), in
  * interleaved slices on the same redis-server.
  */
+import { realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closedLoop, slices } from '../lib/loops.mjs';
@@ -20,6 +21,20 @@ export async function faircostPhase(ctx) {
   const opened = [];
   try {
     if (!base) throw new Error('set BENCH_BASE to the directory of the build to compare with');
+    // Its production API is loaded into this process: a second copy of isolated-vm's native
+    // module would abort it (an assertion in isolated-vm), so it must resolve to this one.
+    const ivm = (root) => {
+      try {
+        return realpathSync(join(root, 'node_modules', 'isolated-vm'));
+      } catch {
+        return null;
+      }
+    };
+    if (ivm(base) !== ivm(ctx.root)) {
+      throw new Error(
+        `BENCH_BASE ${base} has its own node_modules: link it to this one (ln -s ${join(ctx.root, 'node_modules')} ${join(base, 'node_modules')})`,
+      );
+    }
     const { createProduction: baseProduction } = await import(pathToFileURL(join(base, 'dist', 'redis', 'production.js')).href);
     const tenant = 'one';
     const setup = async (open, root, what) => {
