@@ -73,12 +73,16 @@ local function park(t, at)
   redis.call('ZADD', PARKED, at, t)
 end
 
+-- Adds `by` to a run counter of STATE, removing the field at 0.
+local function count(field, by)
+  if redis.call('HINCRBY', STATE, field, by) <= 0 then redis.call('HDEL', STATE, field) end
+end
+
 -- A dispatched run goes back to being counted by no limit (released, or back to ready).
 local function uncount(w)
-  local t, sk = w.tenant, w.tenant .. '\n' .. (w.scenarioId or '')
   redis.call('ZREM', INFLIGHT, w.runId)
-  if redis.call('HINCRBY', STATE, 'rt:' .. t, -1) <= 0 then redis.call('HDEL', STATE, 'rt:' .. t) end
-  if redis.call('HINCRBY', STATE, 'rs:' .. sk, -1) <= 0 then redis.call('HDEL', STATE, 'rs:' .. sk) end
+  count('rt:' .. w.tenant, -1)
+  count('rs:' .. w.tenant .. '\n' .. (w.scenarioId or ''), -1)
 end
 
 local function refOf(w)
@@ -137,11 +141,6 @@ end
 
 local function push(ref, front)
   push_many({ ref }, front)
-end
-
--- Adds `by` to a run counter of STATE, removing the field at 0.
-local function count(field, by)
-  if redis.call('HINCRBY', STATE, field, by) <= 0 then redis.call('HDEL', STATE, field) end
 end
 
 -- Releases runs that ended (or were given up): their limits count them no more. Idempotent.
