@@ -6,12 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
-import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
 import { runPath, scenarioDiagram } from '../scenario/diagram.js';
 import { validateScenario } from '../scenario/validate.js';
 import { ORDERS, ORDERS_PAYLOAD, ORDERS_RUN_ACTIONS } from './helpers/graph-scenario.js';
-import { useProduction } from './helpers/production.js';
+import { bothPlatforms } from './helpers/production.js';
 import { scenarioOf } from './helpers/run.js';
 
 const ORDERS_EDGES = [
@@ -78,17 +77,7 @@ describe('scenario diagram (pure)', () => {
   });
 });
 
-const platforms: Array<[string, () => Promise<Platform>]> = [
-  ['embedded', async () => createEmbedded()],
-  [
-    'redis',
-    async () => {
-      const p = await useProduction();
-      p.startWorker({ concurrency: 2 });
-      return p;
-    },
-  ],
-];
+const platforms = bothPlatforms({ workerConcurrency: 2 });
 
 interface GraphNode {
   id: string;

@@ -7,29 +7,18 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import type { RunRecord } from '../core/types.js';
-import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
 import { newRun } from '../engine/run-record.js';
 import type { Production } from '../redis/production.js';
 import { runCli } from './helpers/cli.js';
-import { redisUrl, useProduction } from './helpers/production.js';
+import { bothPlatforms, redisUrl, useProduction } from './helpers/production.js';
 import { fn } from './helpers/run.js';
 
 const ADMIN = 'admin-key-0123456789abcdef';
 const ENDED = ['succeeded', 'failed', 'halted', 'rejected'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const platforms: Array<[string, () => Promise<Platform>]> = [
-  ['embedded', async () => createEmbedded()],
-  [
-    'redis',
-    async () => {
-      const p = await useProduction();
-      p.startWorker({ concurrency: 2 });
-      return p;
-    },
-  ],
-];
+const platforms = bothPlatforms({ workerConcurrency: 2 });
 
 /** A webhook scenario whose one node tags the payload, so a run shows which version ran. */
 const doc = (tag: string) => ({

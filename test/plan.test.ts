@@ -3,12 +3,11 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
-import { createEmbedded } from '../engine/embedded.js';
 import type { Platform } from '../engine/platform.js';
 import { type Ledger, MemoryLedger } from '../metering/ledger.js';
 import { toMinor } from '../metering/money.js';
 import { parsePlan, planDocument } from '../metering/plan.js';
-import { useProduction } from './helpers/production.js';
+import { bothPlatforms, useProduction } from './helpers/production.js';
 
 const PLAN = {
   name: 'Team',
@@ -106,10 +105,7 @@ describe.each(ledgers)('plans on the %s ledger', (_name, make) => {
 });
 
 const ADMIN = 'admin-key-0123456789abcdef';
-const platforms: Array<[string, () => Promise<Platform>]> = [
-  ['embedded', async () => createEmbedded()],
-  ['redis', async () => useProduction()],
-];
+const platforms = bothPlatforms();
 
 describe.each(platforms)('plan routes on the %s platform', (_mode, make) => {
   let platform: Platform;
