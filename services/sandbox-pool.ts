@@ -6,7 +6,8 @@
  * - Batching: calls made in the same turn go to an idle host in one message, and a chain of
  *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
- *   Function never holds calls another host could run.
+ *   Function never holds calls another host could run. Calls for one message go before loop
+ *   batches, which go alone (see `take`).
  * - Hosts: started on demand, up to `size`, when more calls wait than hosts are free (a run's
  *   sequential calls keep to one host); when calls wait and every host has been busy for
  *   STUCK_MS (long Functions), a spare host starts (up to `spareHosts`), and stops once idle.
@@ -62,6 +63,8 @@ export interface SandboxPool extends FunctionSandbox {
 
 /** Time every host must have been busy before a spare one starts, ms. */
 const STUCK_MS = 250;
+/** Wait after which a loop batch goes before calls for one message, ms. */
+const LONG_WAIT_MS = 50;
 /** Idle time after which a spare host stops, ms. */
 const SPARE_IDLE_MS = 5000;
 
@@ -110,14 +113,29 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
     }
-    // The first idle host takes up to maxBatch calls (one write each way however many), the
-    // next idle one what is left: a hop carries as much as it can.
     const free = hosts.filter((h) => h.batch === null);
-    for (let i = 0; i < free.length && queue.length > 0; i++) {
-      let n = 1;
-      if (!queue[0]!.solo) while (n < maxBatch && n < queue.length && !queue[n]!.solo) n++;
-      send(free[i]!, queue.splice(0, n));
+    for (let i = 0; i < free.length && queue.length > 0; i++) send(free[i]!, take());
+  }
+
+  /**
+   * What an idle host takes next. Calls for one message (a node, a chain) go before loop
+   * batches: a run waiting for one Function (another tenant's webhook, say) is not held behind
+   * up to 25 ms per batch of someone's loops, and a host replies once per message. Up to
+   * maxBatch such calls go in one message (one write each way however many). A loop batch goes
+   * alone, and first once it has waited LONG_WAIT_MS, so a stream of calls cannot starve loops.
+   */
+  function take(): Job[] {
+    const firstLong = queue.findIndex((j) => j.long);
+    const firstShort = queue.findIndex((j) => !j.long);
+    if (firstShort < 0 || (firstLong >= 0 && performance.now() - queue[firstLong]!.at >= LONG_WAIT_MS)) return queue.splice(firstLong, 1);
+    if (queue[firstShort]!.solo) return queue.splice(firstShort, 1);
+    const picked: Job[] = [];
+    for (let k = firstShort; k < queue.length && picked.length < maxBatch; ) {
+      const j = queue[k]!;
+      if (j.long || j.solo) k++;
+      else picked.push(...queue.splice(k, 1));
     }
+    return picked;
   }
 
   /** Every host busy: one more when the most recently started batch has run for STUCK_MS, else look again then. */
@@ -204,10 +222,10 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     schedule();
   }
 
-  function submit(wire: HostJob, solo: boolean): Promise<ChainStep[] | string | Death> {
+  function submit(wire: HostJob, solo: boolean, long = false): Promise<ChainStep[] | string | Death> {
     if (disposed) return Promise.reject(new FlowError('INTERNAL', 'the Function sandbox is closed'));
     return new Promise((done, fail) => {
-      queue.push({ wire, solo, kills: 0, done, fail });
+      queue.push({ wire, solo, long, at: performance.now(), kills: 0, done, fail });
       schedule();
     });
   }
@@ -233,7 +251,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     } catch (e) {
       throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
     }
-    const whole = await submit(wire, false);
+    const whole = await submit(wire, false, more !== undefined);
     if (typeof whole === 'string') return fromRecords(whole, steps);
     if (!('died' in whole)) return whole;
     if (steps.length === 1 && more === undefined) return [deathStep(whole, steps[0]!)];

@@ -31,6 +31,10 @@ const KILLED = /^signal SIG(KILL|TERM|INT|HUP)$/;
 export interface Job {
   wire: HostJob;
   solo: boolean;
+  /** A loop batch (iterations ride along): long next to a call for one message; sent alone. */
+  long: boolean;
+  /** When it was queued (performance.now()). */
+  at: number;
   /** Hosts killed from outside while running this job. */
   kills: number;
   done(out: ChainStep[] | string | Death): void;

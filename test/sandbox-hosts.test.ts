@@ -180,6 +180,31 @@ describe('sandbox pool: hosts on demand', () => {
     }
   });
 
+  it("a call for one message goes before loop batches queued ahead of it (a run waiting for one node is not held behind someone's loops)", async () => {
+    const pool = createSandboxPool({ size: 1, spareHosts: 0 });
+    try {
+      await pool.run(req('return null'));
+      const spin = { code: 'const t = Date.now(); while (Date.now() - t < 1) {} return { payload: msg.payload };', timeoutMs: 1000, memoryMb: 64 };
+      const batch = (n: number) => ({
+        tenant: 'loops',
+        msg: { payload: 0 },
+        vars: {},
+        steps: [spin],
+        more: Array.from({ length: n }, (_, i) => ({ payload: i + 1 })),
+      });
+      const order: string[] = [];
+      const first = pool.runChain(batch(15)).then(() => order.push('batch 1'));
+      await new Promise((r) => setTimeout(r, 3)); // the host computes the first batch
+      const second = pool.runChain(batch(15)).then(() => order.push('batch 2'));
+      const call = pool.run({ ...req('return { quick: 1 }'), tenant: 'quiet' }).then(() => order.push('call'));
+      await Promise.all([first, second, call]);
+      // First in, first out (or one message for both) would have answered the call after batch 2.
+      expect(order).toEqual(['batch 1', 'call', 'batch 2']);
+    } finally {
+      await pool.dispose();
+    }
+  });
+
   it('a call that finds every host stuck in a long Function gets a spare host, which stops once idle', async () => {
     const pool = createSandboxPool({ size: 1, spareHosts: 1 });
     try {
