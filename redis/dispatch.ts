@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { FlowRedis } from './client.js';
 import { FlowLimits, type LimitSources } from './flow-limits.js';
 import type { Keys } from './keys.js';
-import type { RunQueue, RunRef } from './queue.js';
+import { EXPRESS_QUEUE, QUEUE_NAME, type RunQueue, type RunRef } from './queue.js';
 import { shardOf } from './shards.js';
 
 /** Most runs picked by one dispatch call (one BullMQ job). */
@@ -143,7 +143,16 @@ export class Dispatcher {
   async sweep(ageMs = 10_000): Promise<number> {
     const { redis, keys } = this.opts;
     const back = await Promise.all(
-      this.lanes.map((_, shard) => redis.fmSweep(...keys.fair(shard), keys.fairBase(shard), `${keys.queueTag(shard)}:runs:`, ageMs, 500)),
+      this.lanes.map((_, shard) =>
+        redis.fmSweep(
+          ...keys.fair(shard),
+          keys.fairBase(shard),
+          `${keys.queueTag(shard)}:${QUEUE_NAME}:`,
+          ageMs,
+          500,
+          `${keys.queueTag(shard)}:${EXPRESS_QUEUE}:`,
+        ),
+      ),
     );
     const total = back.reduce((a, b) => a + b, 0);
     if (total > 0) await this.kick();
@@ -260,18 +269,16 @@ export class Dispatcher {
       push.length,
       ...push.map((r) => JSON.stringify({ tenant: r.tenant, runId: r.runId, ...(r.scenarioId !== undefined && { scenarioId: r.scenarioId }) })),
     )) as Array<string | number>;
-    const [jobId, wake, ...refs] = out;
+    const [jobId, wake, nexpress, ...picked] = out;
     this.wakeAt(shard, Number(wake));
-    if (refs.length > 0) {
-      // The runs are dispatched: a failure to add their job leaves them to sweep.lua.
-      await this.opts.queue
-        .add(
-          shard,
-          String(jobId),
-          refs.map((r) => JSON.parse(String(r)) as RunRef),
-        )
-        .catch((err) => this.opts.onError?.(err));
-    }
+    const refs = picked.map((r) => JSON.parse(String(r)) as RunRef);
+    // The last `nexpress` took express places: a job each, in the express queue.
+    const shared = refs.length - Number(nexpress);
+    // The runs are dispatched: a failure to add their job leaves them to sweep.lua.
+    const adds: Array<Promise<void>> = [];
+    if (shared > 0) adds.push(this.opts.queue.add(shard, String(jobId), refs.slice(0, shared)));
+    for (let i = shared; i < refs.length; i++) adds.push(this.opts.queue.addExpress(shard, `${jobId}e${i - shared + 1}`, refs[i]!));
+    await Promise.all(adds.map((a) => a.catch((err) => this.opts.onError?.(err))));
     return refs.length;
   }
 

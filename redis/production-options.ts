@@ -30,8 +30,8 @@ export interface ProductionOptions extends LedgerOptions {
    * are never replayed after a reconnect; see ConnectOptions.failFast. Workers leave it off.
    */
   failFast?: boolean;
-  /** Called when a worker of this process has ended a run (logging, metrics). */
-  onRunEnd?: (run: RunRecord, ms: number) => void;
+  /** Called when a worker of this process has ended a run (logging, metrics); `lane` 'express': its express lane did (express-lane.ts). */
+  onRunEnd?: (run: RunRecord, ms: number, lane?: 'express') => void;
   /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
   crashLimit?: number;
   /** Waits between notification webhook attempts, ms (tests: short ones). */

@@ -2,7 +2,6 @@
  * Production mode: the same executor and nodes, with state in Redis and runs on BullMQ.
  */
 import type { Worker } from 'bullmq';
-import pLimit from 'p-limit';
 import { FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { AutoResumer, startSweeps } from '../engine/auto-resume.js';
@@ -20,12 +19,13 @@ import { parseTenantEnv, tenantEnvReader } from '../services/tenant-env.js';
 import { connectRedis, type FlowRedis } from './client.js';
 import { Dispatcher } from './dispatch.js';
 import { createEventSubscription } from './event-subscription.js';
+import type { ExpressLane, LaneTimings } from './express-lane.js';
 import { RedisHaltedRuns } from './halted-runs.js';
 import { Keys } from './keys.js';
 import { RedisLedger } from './ledger.js';
 import { RedisNotificationStore } from './notifications.js';
 import type { ProductionOptions } from './production-options.js';
-import { createShardWorkers, RunQueue, runsOf } from './queue.js';
+import { RunQueue } from './queue.js';
 import { RedisRejectedPayloads } from './rejected-payloads.js';
 import { createRunExecution, type RunExecution } from './run-execution.js';
 import { CRASH_LIMIT } from './run-store.js';
@@ -34,6 +34,7 @@ import { RedisSecretStore } from './secrets.js';
 import { queueShards } from './shards.js';
 import { RedisKeyStore, RedisRunStore, RedisVarStore } from './stores.js';
 import { TriggerBatcher } from './trigger-batch.js';
+import { type StartWorkerOptions, workerStarters } from './worker-start.js';
 
 export type { ProductionOptions } from './production-options.js';
 
@@ -45,7 +46,13 @@ export interface ProductionExtras extends Pick<RunExecution, 'processRun' | 'pro
   readonly deps: ExecutorDeps;
   /** The fair dispatcher of the queue shards (dispatch.ts). */
   dispatcher: Dispatcher;
-  startWorker(o?: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number }): Worker;
+  /**
+   * A worker of `concurrency` places for runs of every tenant and one express place (its lane,
+   * express-lane.ts); `expressThread`: the lane runs in a thread of its own (the CLI's workers).
+   */
+  startWorker(o?: StartWorkerOptions): Worker;
+  /** Only an express lane, in this thread, that registers no places (express-thread.ts). */
+  startExpressLane(o?: LaneTimings): Worker;
   /**
    * Stops executing: runs in progress checkpoint after their current wave and are given back
    * (their jobs fail and are retried, so another worker continues them from there); no run is
@@ -131,6 +138,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       stopping: () => stopping,
     });
   const workers: Worker[] = [];
+  const lanes: ExpressLane[] = [];
 
   const events = createEventSubscription(opts.redisUrl, keys, { failFast: opts.failFast });
   const { subscribe } = events;
@@ -151,6 +159,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   });
 
   let sweep: NodeJS.Timeout | null = null;
+  const starters = workerStarters({ opts, keys, shards, fair, queue, processJob, failStalled, workers, lanes });
 
   const batcher = new TriggerBatcher({
     getScenario: (tenant, id) => scenarios.get(tenant, id),
@@ -225,28 +234,8 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       return waitForEnd({ subscribe, get: (t, id) => runs.get(t, id) }, tenant, runId, start, timeoutMs, ' (is a worker running?)');
     },
 
-    startWorker(o: { concurrency?: number; lockDurationMs?: number; stalledIntervalMs?: number } = {}): Worker {
-      // `concurrency` places, plus the express place that the dispatcher gives only to a run of
-      // a tenant with nothing else in flight or ready (lib-fair.lua's pick), so a quiet
-      // tenant's request starts at once behind another's backlog. BullMQ takes as many jobs
-      // (some batches). One BullMQ worker per queue shard (createShardWorkers), sharing the
-      // process's places.
-      const places = (o.concurrency ?? 4) + 1;
-      const slots = pLimit(places);
-      // The dispatcher hands BullMQ what the registered workers can execute.
-      const id = fair.addWorker(places);
-      const w = createShardWorkers(
-        { redisUrl: opts.redisUrl, prefix: keys.prefix, ...o, concurrency: places, process: (job, keep) => processJob(job, slots, keep) },
-        shards,
-        () => fair.removeWorker(id),
-      );
-      // A job BullMQ gave up on (stalled more than its limit: its workers kept dying) would leave
-      // its runs unended: they fail with WORKER_CRASHED instead.
-      w.on('failed', (job, err) => {
-        if (!job || !/stalled more than allowable limit/.test(err.message)) return;
-        for (const r of runsOf(job.data)) void failStalled(r.tenant, r.runId).catch(() => undefined);
-      });
-      workers.push(w);
+    startWorker(o = {}): Worker {
+      const w = starters.startWorker(o);
       // Period rollover (and actions returned by ended runs) resume halted runs too.
       sweep ??= startSweeps({
         autoResume: () => autoResume,
@@ -257,8 +246,11 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       return w;
     },
 
+    startExpressLane: (o) => starters.startExpressLane(o),
+
     stopRuns(): void {
       stopping = true;
+      for (const lane of lanes) lane.stopRuns();
       void fair.removeWorker('all');
     },
 
@@ -266,7 +258,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
       if (sweep) clearInterval(sweep);
       await fair.removeWorker('all');
       fair.close();
-      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([...workers.map((w) => w.close()), ...lanes.map((l) => l.close())]);
       await queue.close();
       events.close();
       await sandbox?.dispose();

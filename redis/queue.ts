@@ -9,6 +9,12 @@ import { newConnection, type RedisConnection } from './client.js';
 import { shardTag } from './shards.js';
 
 export const QUEUE_NAME = 'runs';
+/**
+ * The queue of runs that took an express place (lib-fair.lua's pick): a quiet tenant's run
+ * while other tenants' backlogs fill every shared place. Only workers' express lanes consume
+ * it (express-lane.ts), so such a run never waits behind the event loop those backlogs keep busy.
+ */
+export const EXPRESS_QUEUE = 'express';
 
 /** A run to execute. */
 export interface RunRef {
@@ -43,16 +49,21 @@ export function queuePrefix(prefix: string, shard = 0): string {
 export class RunQueue {
   /** One BullMQ queue per shard (redis/shards.ts). */
   readonly queues: Queue<RunJob>[];
+  /** Each shard's express queue (EXPRESS_QUEUE). */
+  readonly express: Queue<RunJob>[];
   private readonly connection: RedisConnection;
 
   /** `failFast`: adding a job fails at once while Redis is unreachable, never later (servers). */
   constructor(redisUrl: string, prefix: string, opts: { failFast?: boolean; shards?: number } = {}) {
     this.connection = newConnection(redisUrl, { persistent: true, failFast: opts.failFast });
-    this.queues = Array.from({ length: opts.shards ?? 1 }, (_, i) => {
-      const q = new Queue<RunJob>(QUEUE_NAME, { connection: this.connection, prefix: queuePrefix(prefix, i) });
-      q.on('error', () => undefined);
-      return q;
-    });
+    const queues = (name: string) =>
+      Array.from({ length: opts.shards ?? 1 }, (_, i) => {
+        const q = new Queue<RunJob>(name, { connection: this.connection, prefix: queuePrefix(prefix, i) });
+        q.on('error', () => undefined);
+        return q;
+      });
+    this.queues = queues(QUEUE_NAME);
+    this.express = queues(EXPRESS_QUEUE);
   }
 
   /** Set by the platform: the fair dispatcher (dispatch.ts) that runs reach BullMQ through. */
@@ -90,14 +101,19 @@ export class RunQueue {
     await this.queues[shard]!.add(runs.length === 1 ? 'start' : 'batch', data, { ...JOB_OPTIONS, jobId });
   }
 
-  /** Jobs waiting, active or delayed, over every shard. */
+  /** Adds a run that took an express place as a job of the shard's express queue. */
+  async addExpress(shard: number, jobId: string, run: RunRef): Promise<void> {
+    await this.express[shard]!.add('start', run, { ...JOB_OPTIONS, jobId });
+  }
+
+  /** Jobs waiting, active or delayed, over every shard (express queues included). */
   async jobs(): Promise<number> {
-    const counts = await Promise.all(this.queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized')));
+    const counts = await Promise.all([...this.queues, ...this.express].map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized')));
     return counts.flatMap((c) => Object.values(c)).reduce((a, b) => a + b, 0);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.queues.map((q) => q.close()));
+    await Promise.all([...this.queues, ...this.express].map((q) => q.close()));
     this.connection.disconnect();
   }
 }
@@ -107,6 +123,8 @@ export interface WorkerOptions {
   prefix: string;
   /** The queue shard this worker consumes (default 0). */
   shard?: number;
+  /** The queue it consumes in that shard (default QUEUE_NAME; EXPRESS_QUEUE for an express lane). */
+  queueName?: string;
   /** Jobs taken at once (default 4); the caller bounds the runs executed at once. */
   concurrency?: number;
   /** How long a worker's lock on a job lasts without renewal, ms (default 10000). */
@@ -128,19 +146,23 @@ export function openWorkerCount(): number {
 
 export function createWorker(opts: WorkerOptions): Worker<RunJob> {
   const connection = newConnection(opts.redisUrl, { persistent: true });
-  const worker = new Worker<RunJob>(QUEUE_NAME, (job: Job<RunJob>) => opts.process(job.data, async (data) => void (await job.updateData(data))), {
-    connection,
-    prefix: queuePrefix(opts.prefix, opts.shard ?? 0),
-    concurrency: opts.concurrency ?? 4,
-    lockDuration: opts.lockDurationMs ?? 10_000,
-    stalledInterval: opts.stalledIntervalMs ?? 5_000,
-    // A run whose worker died is picked up again and continues from its checkpoint. Poison runs
-    // are given up per run by claim.lua (WORKER_CRASHED after CRASH_LIMIT crashed executions, on
-    // the 3rd delivery); the job's own bound is a backstop above that (a job that kills its
-    // workers before any claim), and the runs of a job BullMQ gives up on fail as WORKER_CRASHED.
-    maxStalledCount: MAX_STALLED,
-    autorun: true,
-  });
+  const worker = new Worker<RunJob>(
+    opts.queueName ?? QUEUE_NAME,
+    (job: Job<RunJob>) => opts.process(job.data, async (data) => void (await job.updateData(data))),
+    {
+      connection,
+      prefix: queuePrefix(opts.prefix, opts.shard ?? 0),
+      concurrency: opts.concurrency ?? 4,
+      lockDuration: opts.lockDurationMs ?? 10_000,
+      stalledInterval: opts.stalledIntervalMs ?? 5_000,
+      // A run whose worker died is picked up again and continues from its checkpoint. Poison runs
+      // are given up per run by claim.lua (WORKER_CRASHED after CRASH_LIMIT crashed executions, on
+      // the 3rd delivery); the job's own bound is a backstop above that (a job that kills its
+      // workers before any claim), and the runs of a job BullMQ gives up on fail as WORKER_CRASHED.
+      maxStalledCount: MAX_STALLED,
+      autorun: true,
+    },
+  );
   openWorkers++;
   worker.on('closed', () => {
     openWorkers--;

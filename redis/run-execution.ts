@@ -15,6 +15,9 @@ import type { RedisRunStore } from './run-store.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
 
+/** The lane a run was executed in, when not the worker's main one (express-lane.ts). */
+export type Lane = 'express';
+
 /** What {@link createRunExecution} needs from the platform. */
 export interface RunExecutionOptions {
   /** The run store: claims, checkpoints, finishes and releases runs. */
@@ -27,8 +30,8 @@ export interface RunExecutionOptions {
   executorDeps: () => ExecutorDeps;
   /** Auto-resume of runs halted for quota, once created. */
   autoResume: () => AutoResumer | null;
-  /** Called when this process has ended a run (logging, metrics). */
-  onRunEnd?: (run: RunRecord, ms: number) => void;
+  /** Called when this process has ended a run (logging, metrics); `lane`: an express lane's run. */
+  onRunEnd?: (run: RunRecord, ms: number, lane?: Lane) => void;
   /** Crashed executions after which a run fails with WORKER_CRASHED. */
   crashLimit: number;
   /** Whether stopRuns() was called: no run is claimed any more. */
@@ -38,9 +41,9 @@ export interface RunExecutionOptions {
 
 export interface RunExecution {
   /** Executes a run; resolves with whether it still has to be released (see executeOnce). */
-  processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean>;
-  /** Executes a queue job's runs, at most `slots` of this process's runs at once. */
-  processJob(job: RunJob, slots?: LimitFunction, keep?: (data: RunJob) => Promise<void>): Promise<void>;
+  processRun(tenant: string, runId: string, scenarioId?: string, lane?: Lane): Promise<boolean>;
+  /** Executes a queue job's runs, at most `slots` of this process's runs at once; `lane`: the express lane's job. */
+  processJob(job: RunJob, slots?: LimitFunction, keep?: (data: RunJob) => Promise<void>, lane?: Lane): Promise<void>;
   /** Claims a run of a job BullMQ gave up on, to fail it with WORKER_CRASHED unless it has ended. */
   failStalled(tenant: string, runId: string): Promise<void>;
 }
@@ -59,13 +62,13 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
   const executing = new Map<string, Promise<boolean>>();
 
   /** Executes one queued run (the worker's job): from its start, its checkpoint, or a resume. */
-  async function processRun(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
+  async function processRun(tenant: string, runId: string, scenarioId?: string, lane?: Lane): Promise<boolean> {
     // BullMQ redelivers a job whose lock lapsed (Redis away, a blocked event loop), possibly to
     // this very process while its first execution still runs. Both would write with this
     // process's owner token, so the fence could not tell them apart: run them one after the other
     // (the second then finds the run ended, or continues from the first one's checkpoint).
     const key = `${tenant}/${runId}`;
-    const exec = (executing.get(key) ?? Promise.resolve(true)).catch(() => true).then(() => executeOnce(tenant, runId, scenarioId));
+    const exec = (executing.get(key) ?? Promise.resolve(true)).catch(() => true).then(() => executeOnce(tenant, runId, scenarioId, lane));
     executing.set(key, exec);
     try {
       return await exec;
@@ -79,7 +82,7 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
    * or was given up as crashed. A run this execution ended is released here; one that another
    * worker took over is released by that worker.
    */
-  async function executeOnce(tenant: string, runId: string, scenarioId?: string): Promise<boolean> {
+  async function executeOnce(tenant: string, runId: string, scenarioId?: string, lane?: Lane): Promise<boolean> {
     const periods = await periodsOf(tenant);
     // Claimed and loaded at once: what a previous owner wrote until the claim fenced it is in.
     if (opts.stopping()) throw new FlowError('WORKER_STOPPING', `the worker is stopping: run ${runId} is left to another worker`);
@@ -99,7 +102,7 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
     const resumed = Boolean(stored.run.pending); // a resume (or a recovery): it may hold the auto-resume turn
     try {
       const run = await executeRun(stored.scenario, stored.run, opts.executorDeps(), stored.payload, stored);
-      opts.onRunEnd?.(run, performance.now() - started);
+      opts.onRunEnd?.(run, performance.now() - started, lane);
       // Released at once (its place goes to the next run) while auto-resume looks at its end.
       await Promise.all([
         fair.ended([{ tenant, runId, scenarioId }]),
@@ -165,7 +168,7 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
    * stopped: BullMQ redelivers it, and each run continues from its checkpoint (ended ones are
    * skipped).
    */
-  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity), keep?: (data: RunJob) => Promise<void>): Promise<void> {
+  async function processJob(job: RunJob, slots: LimitFunction = pLimit(Infinity), keep?: (data: RunJob) => Promise<void>, lane?: Lane): Promise<void> {
     let mine = runsOf(job);
     const free = Math.max(1, slots.concurrency - slots.activeCount - slots.pendingCount);
     if (mine.length > free) {
@@ -176,7 +179,7 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
       await keep?.({ runs: mine });
     }
     const one = async (r: RunRef) => {
-      if (await processRun(r.tenant, r.runId, r.scenarioId)) await fair.ended([r]);
+      if (await processRun(r.tenant, r.runId, r.scenarioId, lane)) await fair.ended([r]);
     };
     const results = await Promise.allSettled(mine.map((r) => slots(() => one(r))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -12,11 +12,13 @@
  * (`flowmeter run` with the crash: test/sandbox-hosts.test.ts; Redis outage: test/outage.test.ts
  * and test/worker-stop.test.ts; hosts killed from outside: test/sandbox-faults.test.ts.)
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
 import type { RunRecord, RunStatus } from '../core/types.js';
 import type { Production } from '../redis/production.js';
+import { listen, type Seen } from './helpers/listener.js';
 import { type Proc, Processes, sandboxHostsOf, waitUntil } from './helpers/processes.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
@@ -162,4 +164,55 @@ describe('compute isolation: a real worker process and its sandbox hosts', () =>
     expect((await p.ledger.usage('b', new Date())).used).toBe(5 * 2);
     expect(w.child.exitCode).toBeNull();
   }, 120_000);
+
+  it("noisy neighbour: a quiet tenant's run behind another tenant's backlog is executed by the worker's express lane, a thread of its own, while the backlog holds every other place", async () => {
+    p = await useProduction();
+    // A service that answers only when told: tenant big's runs hold their places until then.
+    const held: ServerResponse[] = [];
+    const gate = await listen((_req: Seen, res: ServerResponse) => void held.push(res));
+    const answerAll = () => {
+      for (const res of held.splice(0)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      }
+    };
+    try {
+      await p.scenarios.deploy(
+        'big',
+        scenarioOf({
+          id: 'work',
+          connections: { svc: { baseUrl: gate.base } },
+          start: 'call',
+          nodes: [{ id: 'call', type: 'connector', connection: 'svc', method: 'GET', url: '/work' }],
+        }),
+      );
+      await p.scenarios.deploy('small', scenarioOf({ id: 'one', start: 'f', nodes: [fn('f', 'return { payload: msg.payload + 1 };')] }));
+      const backlog = await Promise.all(Array.from({ length: 12 }, (_, i) => p!.trigger('big', 'work', i, { type: 'manual' })));
+      const w = await procs.worker({
+        redisUrl: redisUrl(),
+        prefix: p.redisKeys.prefix,
+        concurrency: 4,
+        env: { FLOWMETER_EGRESS_ALLOW: '127.0.0.1', FLOWMETER_LOG_LEVEL: 'debug' },
+      });
+      await waitUntil("big's runs to hold the worker's 4 places", () => held.length === 4, { timeoutMs: 20_000, intervalMs: 20 });
+      const small = await p.trigger('small', 'one', 1, { type: 'manual' });
+      const run = await ended('small', small.runId, 20_000);
+      expect([run.status, run.outputs]).toEqual(['succeeded', [{ payload: 2 }]]);
+      // It ended while big's runs still held every shared place: big never took the express place.
+      expect(held).toHaveLength(4);
+      const endLine = (id: string) => waitUntil(`the worker to log the end of ${id}`, () => w.logs().find((l) => l.runId === id) ?? null, { timeoutMs: 5000 });
+      expect(await endLine(small.runId)).toMatchObject({ tenant: 'small', status: 'succeeded', lane: 'express' });
+      expect(w.stderr).not.toMatch(/express lane/); // the thread started (no fallback to the main thread)
+      while ((await p.runs.list('big', { status: 'succeeded' })).length < backlog.length) {
+        answerAll();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      for (const b of backlog) expect((await endLine(b.runId)).lane).toBeUndefined();
+      expect((await p.ledger.usage('big', new Date())).used).toBe(backlog.length * 2);
+      expect((await p.ledger.usage('small', new Date())).used).toBe(2);
+    } finally {
+      answerAll();
+      await gate.close();
+    }
+  }, 90_000);
 });

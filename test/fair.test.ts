@@ -191,7 +191,7 @@ describe('bulk dispatch', () => {
     const refs = Array.from({ length: N }, (_, i) => JSON.stringify({ tenant: 'bulk', runId: `r${i}`, scenarioId: 's' }));
     // A worker with 100 places (one of them its express place): pushed all, 64 picked in order.
     let out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 64, 'f0.', 1, 'w', 100, 60_000, 0, 0, N, ...refs);
-    const picked = out.slice(2).map((r) => JSON.parse(String(r)).runId);
+    const picked = out.slice(3).map((r) => JSON.parse(String(r)).runId);
     expect(picked).toEqual(Array.from({ length: 64 }, (_, i) => `r${i}`));
     expect(await p.redis.llen(ready)).toBe(N - 64);
     expect(await p.redis.lindex(ready, 0)).toBe(refs[64]);
@@ -203,7 +203,7 @@ describe('bulk dispatch', () => {
     // express place: 111, less the 64 in flight), then the tenant is held at them: a
     // backlogged tenant never takes the express place.
     out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 64, 'f0.', 0, 0, 0, 0);
-    expect(out.slice(2).map((r) => JSON.parse(String(r)).runId)).toEqual(Array.from({ length: 47 }, (_, i) => `r${64 + i}`));
+    expect(out.slice(3).map((r) => JSON.parse(String(r)).runId)).toEqual(Array.from({ length: 47 }, (_, i) => `r${64 + i}`));
     // Releasing every run at once (still-ready ones are no-ops): only the 111 dispatched leave
     // `where`; r0 was pushed again while dispatched, so it is queued once more.
     const ids = Array.from({ length: N }, (_, i) => `r${i}`);
@@ -226,7 +226,7 @@ describe('lost dispatches', () => {
     // A worker's places, and a process that picks the run and dies before adding its job.
     await p.redis.hset(k.fair(0)[5]!, 'ghost', `1 ${Date.now() + 60_000}`);
     const out = await p.redis.fmDispatch(...k.fair(0), k.fairBase(0), 64, 'f0.', 0, 0, 0, 0);
-    expect(out.slice(2).map((r) => JSON.parse(String(r)).runId)).toEqual([run.runId]);
+    expect(out.slice(3).map((r) => JSON.parse(String(r)).runId)).toEqual([run.runId]);
     expect([await p.redis.llen(ready), await p.queue.jobs()]).toEqual([0, 0]);
     // The sweep finds no job naming it: back to the front of its ready list, and dispatched
     // again at once, with its job this time; the next sweep leaves it alone.

@@ -51,7 +51,7 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
           onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
         });
         if (opts.worker) {
-          const w = p.startWorker({ concurrency });
+          const w = p.startWorker({ concurrency, expressThread: true });
           w.on('error', (err) => logger.warn({ err: err.message }, 'worker: Redis error, retrying'));
         }
         platform = p;

@@ -11,7 +11,7 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
   program
     .command('worker')
     .description('a BullMQ worker executing runs (needs --redis)')
-    .option('--concurrency <n>', 'runs executed at once (one more place is kept for another tenant: the express place)', '4')
+    .option('--concurrency <n>', "runs executed at once (one more, a quiet tenant's, may run in the worker's express lane, a thread of its own)", '4')
     .option('--lock-ms <ms>', "job lock duration; a dead worker's runs move on after it", '10000')
     .option('--heap-growth <percent>', "how far the heap may grow past what is live before a full GC (0: V8's own policy, up to 300%)", '50')
     .option('--grace <seconds>', 'on SIGTERM/SIGINT: time for runs in progress to reach a checkpoint before the worker exits anyway', '15')
@@ -33,7 +33,7 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
         onAlert: (a) => logger.warn(a, `alert: tenant ${a.tenant} reached ${Math.round(a.threshold * 100)}% of ${a.limit} actions in ${a.period}`),
         // A line per succeeded run only at debug level (thousands a second on a busy worker; the
         // task log has them); runs that failed or halted are logged at info.
-        onRunEnd: (run, ms) =>
+        onRunEnd: (run, ms, lane) =>
           logger[run.status === 'succeeded' ? 'debug' : 'info'](
             {
               runId: run.runId,
@@ -42,12 +42,13 @@ export function registerWorkerCommand(program: Command, done: (r: CommandResult)
               status: run.status,
               actions: run.actions,
               ms: Math.round(ms),
+              ...(lane && { lane }),
               ...(run.error && { error: run.error.code, node: run.error.nodeId }),
             },
             run.error ? `run ${run.status}: ${run.error.code}${run.error.nodeId ? ` at node ${run.error.nodeId}` : ''}` : `run ${run.status}`,
           ),
       });
-      const worker = p.startWorker({ concurrency, lockDurationMs, stalledIntervalMs: Math.max(500, Math.round(lockDurationMs / 2)) });
+      const worker = p.startWorker({ concurrency, expressThread: true, lockDurationMs, stalledIntervalMs: Math.max(500, Math.round(lockDurationMs / 2)) });
       let lastError = 0;
       worker.on('error', (err) => {
         if (Date.now() - lastError > 5000) logger.warn({ err: err.message }, 'worker: Redis error, retrying');

@@ -20,7 +20,9 @@
   then k runs to push: k, then k ref JSONs { tenant, runId, scenarioId }, oldest first
 
   Returns  { job id ('' when nothing was picked), when to call again for a parked tenant
-             (ms since the epoch, 0: none), picked ref JSON, ... }; never fails
+             (ms since the epoch, 0: none), e, picked ref JSON, ... }; never fails. The last
+             e refs took express places: each is a job of its own, under the job id followed
+             by 'e' and its number (1..e), for the express queue
 ]]
 --- @include "lib-fair"
 
@@ -56,10 +58,10 @@ push_many(refs, false)
 
 local most = tonumber(ARGV[2])
 local b = ''
-local picked, wake = {}, 0
+local picked, wake, nexpress = {}, 0, 0
 if most > 0 then
   b = ARGV[3] .. redis.call('HINCRBY', STATE, 'seq', 1)
-  picked, wake = pick(most, b, now)
+  picked, wake, nexpress = pick(most, b, now)
   if #picked == 0 then
     b = ''
   end
@@ -67,6 +69,6 @@ else
   local next = redis.call('ZRANGE', PARKED, 0, 0, 'WITHSCORES')
   wake = (#next > 0) and tonumber(next[2]) or 0
 end
-local out = { b, wake }
+local out = { b, wake, nexpress }
 for _, ref in ipairs(picked) do out[#out + 1] = ref end
 return out

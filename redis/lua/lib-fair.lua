@@ -267,13 +267,15 @@ end
 -- may take no place now is skipped for this pick (not parked: a release dispatches again).
 -- When one tenant is the only one that may start runs, a run of its ready runs whose scenarios
 -- have no limits starts in one go (one command each for the lot, not per run).
+-- A run that takes an express place is a job of its own, `b` .. 'e' .. n, for the workers'
+-- express lanes (queue.ts): the picked refs end with those runs, and their count is returned.
 local function pick(most, b, now)
   for _, t in ipairs(redis.call('ZRANGEBYSCORE', PARKED, '-inf', now)) do activate(t) end
   local places, express = budget(now)
   local inflight = redis.call('ZCARD', INFLIGHT)
   local room = math.min(most, places - inflight)
   local shared = places - express - inflight
-  local picked, full, nfull = {}, {}, 0
+  local picked, full, nfull, nexpress = {}, {}, 0, 0
   while room > 0 do
     local heads = redis.call('ZRANGE', ACTIVE, 0, nfull, 'WITHSCORES')
     local t, vt
@@ -288,7 +290,7 @@ local function pick(most, b, now)
     local conc, weight = string.match(redis.call('HGET', STATE, 'lt:' .. t) or '0 1', '^(%d+) (%d+)$')
     conc, weight = tonumber(conc) or 0, math.max(1, tonumber(weight) or 1)
     local running = num(redis.call('HGET', STATE, 'rt:' .. t))
-    local k = 0
+    local k, express = 0, false
     if conc > 0 and running >= conc then
       redis.call('HSET', STATE, 'why:' .. t, 'tenant concurrency ' .. conc .. ' reached')
       park(t, now + PARK_MS)
@@ -299,7 +301,7 @@ local function pick(most, b, now)
         if conc > 0 then k = math.min(k, conc - running) end
       end
     elseif running == 0 and redis.call('LLEN', ready) == 1 then
-      k = 1
+      k, express = 1, true
     else
       full[t] = true
       nfull = nfull + 1
@@ -345,12 +347,13 @@ local function pick(most, b, now)
       if #refs == 0 then
         redis.call('ZREM', ACTIVE, t)
       elseif #take > 0 then
-        start(t, vt, weight, take, b, now, picked)
+        if express then nexpress = nexpress + 1 end
+        start(t, vt, weight, take, express and (b .. 'e' .. nexpress) or b, now, picked)
         room = room - #take
         shared = shared - #take
       end
     end
   end
   local next = redis.call('ZRANGE', PARKED, 0, 0, 'WITHSCORES')
-  return picked, (#next > 0) and tonumber(next[2]) or 0
+  return picked, (#next > 0) and tonumber(next[2]) or 0, nexpress
 end

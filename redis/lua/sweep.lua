@@ -12,6 +12,7 @@
   ARGV[1]  BASE (lib-fair.lua)
   ARGV[2]  the key prefix of the shard's BullMQ jobs (`<tag>:runs:`)
   ARGV[3]  age, ms       ARGV[4]  most runs checked in this call
+  ARGV[5]  the key prefix of the shard's express jobs (`<tag>:express:`): job ids with an 'e'
 
   Returns  the number of runs put back; never fails
 ]]
@@ -26,7 +27,8 @@ for _, runId in ipairs(due) do
     redis.call('ZREM', INFLIGHT, runId)
   else
     local w = cjson.decode(raw)
-    local data = redis.call('HGET', ARGV[2] .. w.b, 'data')
+    local jobs = string.find(w.b, 'e', 1, true) and ARGV[5] or ARGV[2]
+    local data = redis.call('HGET', jobs .. w.b, 'data')
     if data and string.find(data, '"' .. runId .. '"', 1, true) then
       redis.call('ZADD', INFLIGHT, now, runId)
     else
