@@ -44,7 +44,9 @@ export async function allEnded(p: Production, tenant: string, count: number, tim
       { timeoutMs, intervalMs: 200 },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; runs by status: ${JSON.stringify(counts)}`);
+    throw new Error(
+      `${(err as Error).message}; runs by status: ${JSON.stringify(counts)}; ${await dispatchState(p, tenant).catch((e) => `(no dispatch state: ${e.message})`)}`,
+    );
   }
 }
 
@@ -160,4 +162,21 @@ async function tenantQuotaHeld(c: QuotaCase, p: Production, tenant: string, quot
   const used = (await p.ledger.usage(tenant, new Date())).used;
   expect(after.reduce((a, r) => a + taskSum(r), 0)).toBe(used);
   expect(used).toBe(quota + resumed.reduce((a, r) => a + r.actions, 0) - halted.reduce((a, r) => a + r.actions, 0));
+}
+
+/** Where a tenant's unended runs are in fair dispatch (for a failure message). */
+async function dispatchState(p: Production, tenant: string): Promise<string> {
+  const shard = p.dispatcher.shardOf(tenant);
+  const [, , where, inflight, state, workers] = p.redisKeys.fair(shard);
+  const list = await p.runs.list(tenant, { limit: 10_000 });
+  const open = list.filter((r) => !ENDED.includes(r.status)).slice(0, 5);
+  const at = await Promise.all(open.map(async (r) => `${r.runId} ${r.status} started ${r.startedAt ?? '-'} where ${await p.redis.hget(where!, r.runId)}`));
+  const [nInflight, registered, st, jobs] = await Promise.all([
+    p.redis.zcard(inflight!),
+    p.redis.hgetall(workers!),
+    p.redis.hgetall(state!),
+    Promise.all([...p.queue.queues, ...p.queue.express].map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed'))),
+  ]);
+  const tenantState = Object.fromEntries(Object.entries(st).filter(([k]) => k.includes(tenant)));
+  return `shard ${shard}: ${nInflight} in flight, workers ${JSON.stringify(registered)}, state ${JSON.stringify(tenantState)}, jobs (queues then express) ${JSON.stringify(jobs)}; first unended: ${at.join('; ')}`;
 }
