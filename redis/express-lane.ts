@@ -9,8 +9,9 @@
  * tenant's 200-item loops. The lane of `flowmeter worker` and `serve --worker` is therefore a
  * thread of its own (`express-thread.ts`): its own event loop, Redis connections and sandbox
  * host, sharing nothing mutable with the main one. Runs it ends are reported to the main thread
- * (its log and metrics). A lane thread that dies is started again; one that cannot start at
- * all leaves the lane to the main thread, so express runs are never stranded.
+ * (its log and metrics). A lane thread that dies is started again; one that cannot start, is
+ * not taking jobs 15 s after its start, or dies 3 times leaves the lane to the main thread
+ * (with a line on stderr), so express runs are never stranded.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -61,6 +62,10 @@ export interface ExpressThreadHooks {
 const CLOSE_MS = 15_000;
 /** The lane thread's young generation, MB. */
 const YOUNG_MB = 6;
+/** Time a lane thread gets to take jobs after its start before the main thread takes the lane, ms. */
+const READY_MS = 15_000;
+/** Deaths of a started lane thread after which the main thread takes the lane. */
+const MOST_DEATHS = 3;
 /** Wait before a lane thread that died is started again, ms. */
 const RESTART_MS = 1000;
 
@@ -78,6 +83,7 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
   let thread: Worker | null = null;
   let fallback: ExpressLane | null = null;
   let restart: NodeJS.Timeout | null = null;
+  let deaths = 0;
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((r) => (markReady = r));
   let closed: () => void = () => undefined;
@@ -91,10 +97,18 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
     // A small young generation: the lane holds one run at a time (V8's default would keep 32 MB of semi-spaces).
     const t = new Worker(entry, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
     thread = t;
+    // A thread that hangs on its way up (Redis unreachable from it, say) must not strand express runs.
+    const late = setTimeout(() => {
+      thread = null;
+      giveUp(new Error(`the express lane thread did not start within ${READY_MS / 1000} s`));
+      void t.terminate();
+    }, READY_MS);
+    late.unref();
     t.on('message', (m: LaneMessage) => {
       if (m.type === 'end') hooks.onRunEnd?.(m.run, m.ms, 'express');
       else if (m.type === 'alert') hooks.onAlert?.(m.alert);
       else if (m.type === 'ready') {
+        clearTimeout(late);
         started = true;
         if (stopping) t.postMessage('stopRuns');
         markReady();
@@ -103,11 +117,14 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
     });
     t.on('error', (err) => hooks.onError?.(err));
     t.on('exit', () => {
-      if (thread === t) thread = null;
+      clearTimeout(late);
+      if (thread !== t) return; // replaced by the main thread's lane (late), or closing
+      thread = null;
       if (closing) closed();
-      // Never started (a load error): the main thread takes the lane. Else start it again; the
-      // jobs it held are redelivered when their locks lapse.
+      // Never started (a load error) or dying again and again: the main thread takes the lane.
+      // Else start it again; the jobs it held are redelivered when their locks lapse.
       else if (!started) giveUp(new Error('the express lane thread exited before it was ready'));
+      else if (++deaths >= MOST_DEATHS) giveUp(new Error(`the express lane thread died ${deaths} times`));
       else {
         restart = setTimeout(spawn, RESTART_MS);
         restart.unref();
@@ -116,6 +133,7 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
   };
 
   const giveUp = (err: Error): void => {
+    if (fallback || closing) return;
     hooks.onError?.(err);
     fallback = hooks.fallback(err);
     if (stopping) fallback.stopRuns();
