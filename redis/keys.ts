@@ -50,7 +50,8 @@
  *   <p>:runends:<T>                pubsub run events (a run's end), after its task events
  *
  * Queue shard i (redis/shards.ts; tag `{<p>:q}` for i = 0, `{<p>:q<i>}` after): BullMQ's keys
- * `<tag>:runs:*`, and the fair dispatcher's (redis/lua/lib-fair.lua, redis/dispatch.ts):
+ * `<tag>:runs:*` and, for runs that took an express place (job ids `<id>e<n>`), `<tag>:express:*`,
+ * and the fair dispatcher's (redis/lua/lib-fair.lua, redis/dispatch.ts):
  *
  *   <tag>:f:active                 zset   tenant → virtual time (tenants with runs ready to start)
  *   <tag>:f:parked                 zset   tenant → when to look again, ms (held by a limit)
