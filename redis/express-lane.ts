@@ -20,11 +20,10 @@ import { Worker } from 'node:worker_threads';
 import type { RunRecord } from '../core/types.js';
 import type { Alert } from '../metering/ledger.js';
 import type { ProductionOptions } from './production-options.js';
+import type { Lane } from './run-execution.js';
 
 /** A running express lane: in this thread or in a thread of its own. */
 export interface ExpressLane {
-  /** Resolves once it takes jobs. */
-  ready: Promise<void>;
   /** Runs in progress stop at their next checkpoint; none is claimed any more. */
   stopRuns(): void;
   close(): Promise<void>;
@@ -51,7 +50,7 @@ export type LaneMessage =
   | { type: 'failed'; message: string };
 
 export interface ExpressThreadHooks {
-  onRunEnd?: (run: RunRecord, ms: number, lane: 'express') => void;
+  onRunEnd?: (run: RunRecord, ms: number, lane: Lane) => void;
   onAlert?: (a: Alert) => void;
   /** The thread could not start: the caller runs the lane itself. */
   fallback(err: Error): ExpressLane;
@@ -84,8 +83,6 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
   let fallback: ExpressLane | null = null;
   let restart: NodeJS.Timeout | null = null;
   let deaths = 0;
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((r) => (markReady = r));
   let closed: () => void = () => undefined;
 
   const spawn = (): void => {
@@ -111,7 +108,6 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
         clearTimeout(late);
         started = true;
         if (stopping) t.postMessage('stopRuns');
-        markReady();
       } else if (m.type === 'closed') closed();
       else if (m.type === 'failed') hooks.onError?.(new Error(`express lane: ${m.message}`));
     });
@@ -137,12 +133,10 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
     hooks.onError?.(err);
     fallback = hooks.fallback(err);
     if (stopping) fallback.stopRuns();
-    void fallback.ready.then(markReady);
   };
 
   spawn();
   return {
-    ready,
     stopRuns() {
       stopping = true;
       thread?.postMessage('stopRuns');
@@ -190,7 +184,6 @@ export function lazyExpressThread(data: ExpressThreadData, hooks: ExpressThreadH
   }, LOOK_MS);
   look.unref();
   return {
-    ready: Promise.resolve(),
     want,
     stopRuns() {
       stopping = true;

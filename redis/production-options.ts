@@ -5,6 +5,7 @@ import type { RunRecord } from '../core/types.js';
 import type { LedgerOptions } from '../metering/ledger.js';
 import type { NodeServices } from '../nodes/define.js';
 import type { SandboxPoolOptions } from '../services/sandbox-pool.js';
+import type { Lane } from './run-execution.js';
 
 export interface ProductionOptions extends LedgerOptions {
   /** The Redis server, e.g. `redis://127.0.0.1:6379` (required: no default). */
@@ -31,7 +32,7 @@ export interface ProductionOptions extends LedgerOptions {
    */
   failFast?: boolean;
   /** Called when a worker of this process has ended a run (logging, metrics); `lane` 'express': its express lane did (express-lane.ts). */
-  onRunEnd?: (run: RunRecord, ms: number, lane?: 'express') => void;
+  onRunEnd?: (run: RunRecord, ms: number, lane?: Lane) => void;
   /** Crashed executions after which a run fails with WORKER_CRASHED (default 2, SPEC §10). */
   crashLimit?: number;
   /** Waits between notification webhook attempts, ms (tests: short ones). */

@@ -72,7 +72,7 @@ export function workerStarters(ctx: WorkerStartContext): { startWorker(o?: Start
     const timings = { lockDurationMs: o.lockDurationMs, stalledIntervalMs: o.stalledIntervalMs };
     const inProcess = (): ExpressLane => {
       startExpressLane(timings); // stopped and closed with the platform's other workers
-      return { ready: Promise.resolve(), stopRuns: () => undefined, close: async () => undefined };
+      return { stopRuns: () => undefined, close: async () => undefined };
     };
     const { redisUrl, retentionDays, taskBytes, crashLimit, sandbox, env } = opts;
     const thread = o.expressThread
