@@ -61,12 +61,20 @@ export interface ExpressThreadHooks {
 const CLOSE_MS = 15_000;
 /** The lane thread's young generation, MB. */
 const YOUNG_MB = 6;
-/** Time a lane thread gets to take jobs after its start before the main thread takes the lane, ms. */
-const READY_MS = 15_000;
 /** Deaths of a started lane thread after which the main thread takes the lane. */
 const MOST_DEATHS = 3;
-/** Wait before a lane thread that died is started again, ms. */
-const RESTART_MS = 1000;
+
+/** How a lane thread is supervised; the defaults are the worker's (tests shorten the waits). */
+export interface LaneThreadTuning {
+  /** The thread's module (default: express-thread.js, built). */
+  entry?: string;
+  /** Time a thread gets to take jobs after its start before the main thread takes the lane, ms (default 15,000). */
+  readyMs?: number;
+  /** Wait before a thread that died is started again, ms (default 1,000). */
+  restartMs?: number;
+  /** How often a worker without its thread looks for express jobs waiting, ms (default 2,000). */
+  lookMs?: number;
+}
 
 /** The lane thread's entry: next to this file when built, else (sources run by vitest) in dist/. */
 function threadEntry(): string {
@@ -75,7 +83,8 @@ function threadEntry(): string {
 }
 
 /** Starts the express lane in a thread of its own (see the file's comment). */
-export function startExpressThread(data: ExpressThreadData, hooks: ExpressThreadHooks): ExpressLane {
+export function startExpressThread(data: ExpressThreadData, hooks: ExpressThreadHooks, tuning: LaneThreadTuning = {}): ExpressLane {
+  const { readyMs = 15_000, restartMs = 1000 } = tuning;
   let closing = false;
   let stopping = false;
   let started = false;
@@ -86,7 +95,7 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
   let closed: () => void = () => undefined;
 
   const spawn = (): void => {
-    const entry = threadEntry();
+    const entry = tuning.entry ?? threadEntry();
     if (!existsSync(entry)) {
       giveUp(new Error(`the express lane's thread is not built (${entry}): run \`npm run build\``));
       return;
@@ -97,9 +106,9 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
     // A thread that hangs on its way up (Redis unreachable from it, say) must not strand express runs.
     const late = setTimeout(() => {
       thread = null;
-      giveUp(new Error(`the express lane thread did not start within ${READY_MS / 1000} s`));
+      giveUp(new Error(`the express lane thread did not start within ${readyMs / 1000} s`));
       void t.terminate();
-    }, READY_MS);
+    }, readyMs);
     late.unref();
     t.on('message', (m: LaneMessage) => {
       if (m.type === 'end') hooks.onRunEnd?.(m.run, m.ms, 'express');
@@ -122,7 +131,7 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
       else if (!started) giveUp(new Error('the express lane thread exited before it was ready'));
       else if (++deaths >= MOST_DEATHS) giveUp(new Error(`the express lane thread died ${deaths} times`));
       else {
-        restart = setTimeout(spawn, RESTART_MS);
+        restart = setTimeout(spawn, restartMs);
         restart.unref();
       }
     });
@@ -158,30 +167,32 @@ export function startExpressThread(data: ExpressThreadData, hooks: ExpressThread
   };
 }
 
-/** How often a worker without its lane thread looks for express jobs waiting, ms. */
-const LOOK_MS = 2000;
-
 /**
  * The lane thread of a worker, started when it is needed: when `want()` is called (the worker's
  * places are all taken, so the dispatcher may pick express runs) or when express jobs wait
- * (looked at every LOOK_MS; e.g. another worker's places are full). A worker that never has a
+ * (looked at every `tuning.lookMs`; e.g. another worker's places are full). A worker that never has a
  * backlog does not pay for the thread's heap (about 45 MB: the platform's modules and
  * connections once more). Once started, it stays until the worker closes.
  */
-export function lazyExpressThread(data: ExpressThreadData, hooks: ExpressThreadHooks, waiting: () => Promise<number>): ExpressLane & { want(): void } {
+export function lazyExpressThread(
+  data: ExpressThreadData,
+  hooks: ExpressThreadHooks,
+  waiting: () => Promise<number>,
+  tuning: LaneThreadTuning = {},
+): ExpressLane & { want(): void } {
   let lane: ExpressLane | null = null;
   let stopping = false;
   let closed = false;
   const want = (): void => {
     if (lane || stopping || closed) return;
-    lane = startExpressThread(data, hooks);
+    lane = startExpressThread(data, hooks, tuning);
     clearInterval(look);
   };
   const look = setInterval(() => {
     waiting()
       .then((n) => n > 0 && want())
       .catch(() => undefined); // Redis away: looked at again
-  }, LOOK_MS);
+  }, tuning.lookMs ?? 2000);
   look.unref();
   return {
     want,
