@@ -139,10 +139,12 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
     };
 
     // The killer: every 100–400 ms, SIGKILL one of the worker's hosts that is computing (state
-    // R) and has been up for at least 0.15 s (a host that is still starting is not the point;
-    // hosts live about one wave, as each wave's memory bomb aborts one, so no longer bound),
-    // and a call killed again and again while hosts start is the bound tested in
-    // test/sandbox-hosts.test.ts: 3 kills of a call running alone).
+    // R), is up (its modules loaded: a host that is still starting is not the point, and a call
+    // killed again and again while hosts start is the bound tested in test/sandbox-hosts.test.ts:
+    // 3 kills of a call running alone) and has lived at least 0.15 s. Age alone was not enough:
+    // on a loaded machine a host took longer than that to start, and one call's three fresh
+    // hosts were all killed starting (FUNCTION_MEMORY where embedded succeeded). Hosts live about
+    // one wave, as each wave's memory bomb aborts one, so no longer bound.
     let stop = false;
     const kills: number[] = [];
     const killer = (async () => {
@@ -150,7 +152,7 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
       while (!stop) {
         await sleep(10);
         if (Date.now() < next) continue;
-        const busy = sandboxHostsOf(worker.pid).filter((h) => h.state === 'R' && h.ageTicks >= 15);
+        const busy = sandboxHostsOf(worker.pid).filter((h) => h.state === 'R' && h.up && h.ageTicks >= 15);
         if (busy.length === 0) continue;
         const victim = busy[Math.floor(rnd() * busy.length)]!;
         try {

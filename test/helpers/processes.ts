@@ -262,10 +262,12 @@ export async function redisServerAt(
 
 /**
  * The sandbox hosts of process `pid` (a worker): its children started with
- * --flowmeter-sandbox-host, with their /proc state (R = running) and age in clock ticks (1/100 s).
+ * --flowmeter-sandbox-host, with their /proc state (R = running), age in clock ticks (1/100 s),
+ * and whether they are up: isolated-vm's addon is mapped, so the host has loaded its modules
+ * (a host still starting is busy too, for longer than usual on a loaded machine).
  */
-export function sandboxHostsOf(pid: number): Array<{ pid: number; state: string; ageTicks: number }> {
-  const out: Array<{ pid: number; state: string; ageTicks: number }> = [];
+export function sandboxHostsOf(pid: number): Array<{ pid: number; state: string; ageTicks: number; up: boolean }> {
+  const out: Array<{ pid: number; state: string; ageTicks: number; up: boolean }> = [];
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -274,7 +276,8 @@ export function sandboxHostsOf(pid: number): Array<{ pid: number; state: string;
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(f[1]) !== pid) continue;
       if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--flowmeter-sandbox-host')) continue;
-      out.push({ pid: Number(name), state: f[0]!, ageTicks: uptime - Number(f[19]) });
+      const up = readFileSync(`/proc/${name}/maps`, 'utf8').includes('isolated_vm.node');
+      out.push({ pid: Number(name), state: f[0]!, ageTicks: uptime - Number(f[19]), up });
     } catch {
       /* gone meanwhile */
     }
