@@ -204,25 +204,29 @@ export function cpuTicks(pid) {
 }
 /**
  * Accumulates CPU over windows: { name: [busy seconds, window seconds] }, and the units
- * completed inside them (a closed loop's `all`), for CPU µs per unit.
+ * completed inside them (a closed loop's `all`), for CPU µs per unit. A name may stand for
+ * several processes (an array of pids, e.g. a worker's sandbox hosts): their CPU is summed.
  */
 export function cpuTally() {
   const acc = {};
   let units = 0;
+  const ticks = (pids) => [pids].flat().reduce((a, pid) => a + (cpuTicks(pid) || 0), 0);
   return {
     around: async (named, fn) => {
       const t0 = performance.now();
-      const start = Object.fromEntries(Object.entries(named).map(([k, pid]) => [k, cpuTicks(pid)]));
+      const start = Object.fromEntries(Object.entries(named).map(([k, pids]) => [k, ticks(pids)]));
       const r = await fn();
       const secs = (performance.now() - t0) / 1000;
-      for (const [k, pid] of Object.entries(named)) {
+      for (const [k, pids] of Object.entries(named)) {
         const a = (acc[k] ??= [0, 0]);
-        a[0] += (cpuTicks(pid) - start[k]) / 100;
+        a[0] += (ticks(pids) - start[k]) / 100;
         a[1] += secs;
       }
       if (r && typeof r.all === 'number') units += r.all;
       return r;
     },
+    /** { name: CPU µs per unit } (empty when no units were counted). */
+    perUnit: () => (units > 0 ? Object.fromEntries(Object.entries(acc).map(([k, [busy]]) => [k, (busy * 1e6) / units])) : {}),
     /** "worker 56%, …" (100% = one core), with "(N µs/run)" when units were counted. */
     text: (unit = 'run') =>
       Object.entries(acc)

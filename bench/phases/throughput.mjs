@@ -4,11 +4,14 @@ import { performance } from 'node:perf_hooks';
 import { createEmbedded } from '../../dist/engine/embedded.js';
 import { evalshaClient } from '../lib/baselines.mjs';
 import { closedLoop, slices } from '../lib/loops.mjs';
-import { cpuTally, startWorker } from '../lib/processes.mjs';
+import { childrenOf, cpuTally, startWorker } from '../lib/processes.mjs';
 import { openProduction, runEnds, uniquePrefix } from '../lib/production.mjs';
 import { item, SCN } from '../lib/scenarios.mjs';
 
 // ---- 3 + 6. 50 concurrent 10-node chains: one worker, then two ---------------------------
+/** Actions of a chain10 run: its trigger and 10 Function nodes. */
+const ACTIONS_PER_RUN = 11;
+
 export async function throughputPhase(ctx) {
   const { redis, log, W, profileDir } = ctx;
   const { rows, notes, lost, row, failedRow } = ctx.table;
@@ -37,7 +40,7 @@ export async function throughputPhase(ctx) {
     const one = slices();
     const base = slices();
     const cpu1 = cpuTally();
-    const pids = () => ({ worker: workers[0].pid, 'redis-server': redis.pid, 'bench (trigger)': process.pid });
+    const pids = () => ({ worker: workers[0].pid, 'sandbox hosts': childrenOf(workers[0].pid), 'redis-server': redis.pid, 'bench (trigger)': process.pid });
     for (let i = 0; i < 4; i++) {
       log(`throughput: slice ${i + 1}/4: raw EVALSHA 50 in flight ${SL / 2} ms, then flowmeter 1 worker ${SL} ms`);
       base.add(await ev.slice(50, SL / 2));
@@ -62,9 +65,10 @@ export async function throughputPhase(ctx) {
       };
       await closedLoop({ inflight: 50, warmMs: 0, measureMs: W(500), launch: embLaunch });
       const emb = slices();
+      const cpuEmb = cpuTally();
       for (let i = 0; i < 2; i++) {
         log(`throughput: ceiling slice ${i + 1}/2: embedded engine in this process, 50 runs in flight, ${SL} ms`);
-        emb.add(await closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: embLaunch }));
+        emb.add(await cpuEmb.around({ 'bench (embedded)': process.pid }, () => closedLoop({ inflight: 50, warmMs: 250, measureMs: SL, launch: embLaunch })));
         base.add(await ev.slice(50, SL / 2));
       }
       await engine.close();
@@ -75,8 +79,22 @@ export async function throughputPhase(ctx) {
         target: '≥ 0.70× ceiling',
         pass: (_v, r) => r !== null && r >= 0.7,
       });
+      // What this machine's CPUs allow the queue at most, from the CPU each process spent per run:
+      // all of them busy all the time, and none over one core (Redis and the worker's event loop
+      // are one thread each).
+      const per = cpu1.perUnit();
+      const sum = Object.values(per).reduce((a, b) => a + b, 0);
+      const single = Math.max(per.worker ?? 0, per['redis-server'] ?? 0, per['bench (trigger)'] ?? 0);
+      const bound = sum > 0 ? Math.min((cpus().length * 1e6) / sum, 1e6 / single) * ACTIONS_PER_RUN : NaN;
+      row('queue vs ceiling, at most, from CPU per run on this machine (*3c)', bound, emb.weightPerSec, { unit: '/s', target: 'reported', pass: () => null });
       notes.push(
         `(*3b) the same runs (chain of 10 Function, 50 in flight, closed loop) executed by the embedded engine in the bench process: no Redis, no queue, no second process, billing in memory; 2 slices of ${SL / 1000} s. It bounds what one worker process can do with these runs on this machine, whatever the queue costs.`,
+      );
+      const perText = Object.entries(per)
+        .map(([name, us]) => `${name} ${us.toFixed(0)} µs`)
+        .join(', ');
+      notes.push(
+        `(*3c) the actions/s the queue could reach if this machine's ${cpus().length} CPUs were all busy with it, each process at most one core (Redis and the worker's event loop are one thread each), from the CPU per run of the queue slices (*3): ${perText}, together ${sum.toFixed(0)} µs per run; the ceiling (*3b) spent ${cpuEmb.text()}. Above the queue's own figure when the machine had other work; below 0.70× when the target cannot be reached here without less CPU per run.`,
       );
     } catch (err) {
       failedRow(m3, 'reported', err);
