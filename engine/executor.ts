@@ -14,7 +14,7 @@ import { compile } from '../scenario/compile.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Budget } from './budget.js';
 import { fused, setsVars } from './chain.js';
-import { checkpoint, store, storeFresh } from './checkpoint.js';
+import { CHECKPOINT_EVERY, checkpoint, store, storeFresh } from './checkpoint.js';
 import { consumed, initialState, nextIteration, push } from './frames.js';
 import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
@@ -95,7 +95,7 @@ export async function executeRun(
   };
   for (const t of w.fresh) deps.onTask?.(run, t);
 
-  const every = deps.checkpointEvery ?? 64;
+  const every = deps.checkpointEvery ?? CHECKPOINT_EVERY;
   const everyMs = deps.checkpointMs ?? 200;
   while (state.items.length > 0 && !w.failed && !w.halted) {
     if (deps.stopping?.()) {

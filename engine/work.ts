@@ -24,7 +24,7 @@ export interface ExecutorDeps {
   taskBytes?: number;
   /** Called after each task is recorded (live tail, metrics). */
   onTask?: (run: RunRecord, task: TaskRecord) => void;
-  /** Checkpoint (and settle billing) after this many tasks… (default 64) */
+  /** Checkpoint (and settle billing) after this many tasks… (default 128, CHECKPOINT_EVERY) */
   checkpointEvery?: number;
   /** …or after this many ms, whichever comes first (default 200). */
   checkpointMs?: number;
