@@ -18,7 +18,7 @@ export async function noisyPhase(ctx) {
   let p = null;
   let worker = null;
   try {
-    const N = Math.max(40, Math.round(200 * Math.min(1, scale)));
+    const N = Math.max(40, Math.round(500 * Math.min(1, scale)));
     const BACKLOG = 3000;
     const prefix = uniquePrefix('noisy');
     p = await openProduction(redis.url, prefix, 'quiet', [SCN.one]);
