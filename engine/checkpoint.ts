@@ -11,9 +11,9 @@ import type { ExecutorDeps, Work } from './work.js';
  * Tasks after which a running run is checkpointed (or after `checkpointMs`, whichever comes
  * first). A crash makes the run do at most that much again. Measured on one run of a
  * 10,000-item loop (bench `long`): 128 gives 28% more actions/s than 64 (fewer, larger Lua
- * calls and socket writes), with no change in another tenant's p99 behind a backlog of such
- * runs (bench `noisy`); 256 was faster still but made that p99 worse (a longer Lua call to wait
- * behind in Redis).
+ * calls and socket writes), with no change in a quiet tenant's p99 behind another tenant's
+ * backlog of 200-item loop runs (bench `noisy`); 256 was faster still but made that p99 worse
+ * (longer Lua calls to wait behind in Redis).
  */
 export const CHECKPOINT_EVERY = 128;
 

@@ -142,9 +142,9 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
     // R), is up (its modules loaded: a host that is still starting is not the point, and a call
     // killed again and again while hosts start is the bound tested in test/sandbox-hosts.test.ts:
     // 3 kills of a call running alone) and has lived at least 0.15 s. Age alone was not enough:
-    // on a loaded machine a host took longer than that to start, and one call's three fresh
-    // hosts were all killed starting (FUNCTION_MEMORY where embedded succeeded). Hosts live about
-    // one wave, as each wave's memory bomb aborts one, so no longer bound.
+    // a host takes 0.15–0.2 s to start here, up to 0.5 s on a loaded machine, so a call's fresh
+    // hosts could be killed while starting (once: FUNCTION_MEMORY where embedded succeeded).
+    // Hosts live about one wave, as each wave's memory bomb aborts one, so no longer bound.
     let stop = false;
     const kills: number[] = [];
     const killer = (async () => {

@@ -94,7 +94,7 @@ export async function throughputPhase(ctx) {
         .map(([name, us]) => `${name} ${us.toFixed(0)} µs`)
         .join(', ');
       notes.push(
-        `(*3c) the actions/s the queue could reach if this machine's ${cpus().length} CPUs were all busy with it, each process at most one core (Redis and the worker's event loop are one thread each), from the CPU per run of the queue slices (*3): ${perText}, together ${sum.toFixed(0)} µs per run; the ceiling (*3b) spent ${cpuEmb.text()}. Above the queue's own figure when the machine had other work; below 0.70× when the target cannot be reached here without less CPU per run.`,
+        `(*3c) the actions/s the queue could reach if this machine's ${cpus().length} CPUs were all busy with it, each process at most one core (Redis and the worker's event loop are one thread each), from the CPU per run of the queue slices (*3): ${perText}, together ${sum.toFixed(0)} µs per run; the ceiling (*3b) spent ${cpuEmb.text()}. The queue's own figure (*3) is below this one by what went to other processes or stayed idle; when this one is below 0.70× of the ceiling, the target cannot be reached on this machine without less CPU per run.`,
       );
     } catch (err) {
       failedRow(m3, 'reported', err);
