@@ -49,6 +49,19 @@ export interface HostReply {
   out: Array<ChainStep[] | string>;
 }
 
+/**
+ * The supervisor's pid, from the start (0: not a host process, as in tests calling runJob).
+ * A message's jobs run synchronously, so the channel's 'disconnect' is seen only after all of
+ * them: a host whose supervisor died would compute a message of long Functions (up to 30 s
+ * each) to its end, a core burnt for nothing. `process.ppid` is read afresh on each access.
+ */
+let supervisor = 0;
+
+/** Exits at once when the supervisor is gone (this host was re-parented); checked between jobs and steps. */
+function leaveIfOrphaned(): void {
+  if (supervisor !== 0 && process.ppid !== supervisor) process.exit(0);
+}
+
 /** Time after which a loop batch starts no further iteration, ms. */
 const BATCH_MS = 25;
 
@@ -81,6 +94,7 @@ export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | s
   const t0 = performance.now();
   if (!runSteps(sandbox, job, job.msg!, carried, out)) return out;
   for (const msg of job.more ?? []) {
+    leaveIfOrphaned();
     // Calls of other runs wait for this host: a batch starts no iteration after BATCH_MS (the
     // engine computes the rest as usual; stopping early only leaves less prepared).
     if (performance.now() - t0 > BATCH_MS) break;
@@ -93,6 +107,7 @@ export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | s
 function runSteps(sandbox: InProcessSandbox, job: HostJob, first: Message, v: Carried, out: ChainStep[]): boolean {
   let msg = first;
   for (const step of job.steps) {
+    leaveIfOrphaned();
     const t0 = performance.now();
     try {
       v.json ??= JSON.stringify(v.vars);
@@ -117,10 +132,14 @@ function runSteps(sandbox: InProcessSandbox, job: HostJob, first: Message, v: Ca
 }
 
 function main(): void {
+  supervisor = process.ppid;
   let sandbox: InProcessSandbox | null = null;
   process.on('message', (m: HostRequest) => {
     sandbox ??= createSandbox(m.opts);
-    const out = m.jobs.map((job) => runJob(sandbox!, job));
+    const out = m.jobs.map((job) => {
+      leaveIfOrphaned();
+      return runJob(sandbox!, job);
+    });
     process.send!({ b: m.b, out } satisfies HostReply);
   });
   // The supervisor is gone (it exited or closed the channel): so is this host.

@@ -6,8 +6,10 @@
  * - Batching: calls made in the same turn go to an idle host in one message, and a chain of
  *   Functions on one message (`runChain`) is one job, so a hop carries as much work as it can.
  *   Calls wait in one queue; a host takes work only when it is idle, so a host stuck in a long
- *   Function never holds calls another host could run. Calls for one message go before loop
- *   batches, which go alone (see `take`).
+ *   Function never holds calls another host could run. A message carries one tenant's calls,
+ *   and one tenant's messages occupy at most `size + spareHosts` hosts, with one host more for
+ *   the other tenants' calls: a tenant whose Functions compute for seconds never holds up
+ *   another's. Calls for one message go before loop batches, which go alone (`sandbox-take.ts`).
  * - Hosts: started on demand, up to `size`, when more calls wait than hosts are free (a run's
  *   sequential calls keep to one host); when calls wait and every host has been busy for
  *   STUCK_MS (long Functions), a spare host starts (up to `spareHosts`), and stops once idle.
@@ -25,6 +27,7 @@ import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
 import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
 import { busy, type Host, hostEntry, idle, type Job, settleDeath, startHost } from './sandbox-process.js';
 import { type Death, deathStep, fromRecords } from './sandbox-steps.js';
+import { eligible, type TakeRules, takeJobs } from './sandbox-take.js';
 
 /** Options of {@link createSandboxPool}. */
 export interface SandboxPoolOptions {
@@ -38,7 +41,9 @@ export interface SandboxPoolOptions {
   maxBatch?: number;
   /**
    * Hosts started beyond `size` when calls wait and every host has been busy for 250 ms (long
-   * Functions must not hold up other runs' calls); each stops after 5 s idle. Default 2.
+   * Functions must not hold up other runs' calls); each stops after 5 s idle. Default 2. One
+   * tenant's calls occupy at most `size + spareHosts` hosts; one more may start for the calls
+   * of other tenants.
    */
   spareHosts?: number;
 }
@@ -73,6 +78,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   const margin = opts.killMarginMs ?? 5000;
   const maxBatch = Math.max(1, opts.maxBatch ?? 64);
   const most = size + Math.max(0, Math.floor(opts.spareHosts ?? 2));
+  // One tenant's messages occupy at most `most` hosts; one more host may start for the others.
+  const rules: TakeRules = { maxBatch, longWaitMs: LONG_WAIT_MS, tenantCap: most };
   let recheck: NodeJS.Timeout | null = null;
   const hosts: Host[] = [];
   const queue: Job[] = [];
@@ -108,34 +115,30 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
         spawnHost();
         free++;
       }
-      if (free === 0 && hosts.length < most) spare();
+      // A spare only for calls that may go now (a tenant at its cap waits for its own hosts).
+      if (free === 0 && hosts.length <= most) {
+        const busy = busyTenants();
+        if (queue.some((j) => eligible(j, busy, rules))) spare();
+      }
     } catch (err) {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
     }
-    const free = hosts.filter((h) => h.batch === null);
-    for (let i = 0; i < free.length && queue.length > 0; i++) send(free[i]!, take());
+    const busy = busyTenants();
+    for (const host of hosts) {
+      if (host.batch !== null || queue.length === 0) continue;
+      const jobs = takeJobs(queue, busy, rules, performance.now());
+      if (jobs.length === 0) break;
+      send(host, jobs);
+      busy.set(host.batch!.tenant, (busy.get(host.batch!.tenant) ?? 0) + 1);
+    }
   }
 
-  /**
-   * What an idle host takes next. Calls for one message (a node, a chain) go before loop
-   * batches: a run waiting for one Function (another tenant's webhook, say) is not held behind
-   * up to 25 ms per batch of someone's loops, and a host replies once per message. Up to
-   * maxBatch such calls go in one message (one write each way however many). A loop batch goes
-   * alone, and first once it has waited LONG_WAIT_MS, so a stream of calls cannot starve loops.
-   */
-  function take(): Job[] {
-    const firstLong = queue.findIndex((j) => j.long);
-    const firstShort = queue.findIndex((j) => !j.long);
-    if (firstShort < 0 || (firstLong >= 0 && performance.now() - queue[firstLong]!.at >= LONG_WAIT_MS)) return queue.splice(firstLong, 1);
-    if (queue[firstShort]!.solo) return queue.splice(firstShort, 1);
-    const picked: Job[] = [];
-    for (let k = firstShort; k < queue.length && picked.length < maxBatch; ) {
-      const j = queue[k]!;
-      if (j.long || j.solo) k++;
-      else picked.push(...queue.splice(k, 1));
-    }
-    return picked;
+  /** The hosts each tenant's messages occupy now. */
+  function busyTenants(): Map<string, number> {
+    const busy = new Map<string, number>();
+    for (const h of hosts) if (h.batch) busy.set(h.batch.tenant, (busy.get(h.batch.tenant) ?? 0) + 1);
+    return busy;
   }
 
   /** Every host busy: one more when the most recently started batch has run for STUCK_MS, else look again then. */
@@ -165,7 +168,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     timer.unref();
     if (host.retire) clearTimeout(host.retire);
     host.retire = null;
-    host.batch = { b, jobs, timer, at: performance.now() };
+    host.batch = { b, jobs, timer, at: performance.now(), tenant: jobs[0]!.wire.tenant };
     busy(host);
     const req: HostRequest = { b, jobs: jobs.map((j) => j.wire) };
     if (!host.configured && opts.sandbox) req.opts = opts.sandbox;

@@ -44,7 +44,8 @@ export interface Job {
 /** A host process and the batch it runs. */
 export interface Host {
   child: ChildProcess;
-  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout; at: number } | null;
+  /** The message it runs: its calls (all of one tenant, see `sandbox-take.ts`), since `at`. */
+  batch: { b: number; jobs: Job[]; timer: NodeJS.Timeout; at: number; tenant: string } | null;
   /** A spare host's stop, once idle (see `SandboxPoolOptions.spareHosts`). */
   retire: NodeJS.Timeout | null;
   configured: boolean;
