@@ -1,5 +1,6 @@
 /** `flowmeter <command>`: the command line of SPEC.md §7, as a function (`bin/flowmeter.js` calls it). */
 import { Command, CommanderError } from 'commander';
+import { errorCode, exitCodeOf } from '../core/errors.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerEstimateCommand } from './commands/estimate.js';
 import { registerInvoiceCommand } from './commands/invoice.js';
@@ -84,6 +85,7 @@ async function runCli(args: string[], io: CliIo): Promise<number> {
       return fail(err.message.replace(/^error: /, '').split('\n')[0]!, EXIT.invalid);
     }
     if (err instanceof CliError) return fail(err.message, err.exitCode);
-    return fail((err as Error)?.message ?? String(err), EXIT.failed);
+    // A FlowError exits as the registry says (INVALID_INPUT 2, ...); anything else 1.
+    return fail((err as Error)?.message ?? String(err), exitCodeOf(errorCode(err)));
   }
 }

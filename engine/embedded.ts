@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { FlowError } from '../core/errors.js';
+import { checkPayload } from '../core/json-depth.js';
 import type { RunRecord, TaskRecord, TriggerInfo } from '../core/types.js';
 import { type LedgerOptions, MemoryLedger } from '../metering/ledger.js';
 import type { NodeServices } from '../nodes/define.js';
@@ -230,6 +231,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       const scenario = await scenarios.get(tenant, scenarioId);
       if (!scenario) throw new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(scenarioId)} for tenant ${tenant}`);
       const run = newRun(scenario, tenant, trigger);
+      checkPayload(payload); // before its idempotency key is taken (runs.create checks it too)
       if (o.idempotencyKey !== undefined) {
         // Checked and taken in one step (no await between), like create.lua's SET NX.
         const first = idempotent.get(tenant, o.idempotencyKey);

@@ -1,5 +1,6 @@
 /** In-memory RunStore and VarStore: the embedded default. */
 
+import { checkPayload } from '../core/json-depth.js';
 import type { RunRecord, TaskRecord } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
@@ -10,6 +11,7 @@ export class MemoryRunStore implements RunStore {
   private inputs = new Map<string, { scenario: Scenario; payload: unknown }>();
 
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
+    checkPayload(payload);
     if (this.runs.has(run.runId)) return false;
     this.runs.set(run.runId, run);
     this.inputs.set(run.runId, { scenario, payload });

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { errorCode, FlowError } from '../core/errors.js';
+import { textNestsDeeper } from '../core/json-depth.js';
 import { setPath } from '../core/paths.js';
 import { Redactor, type RefSources, resolveRefs } from '../core/redact.js';
 import { renderDeep, renderText } from '../core/templates.js';
@@ -73,8 +74,10 @@ function isRetryable(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/** The body parsed as JSON, or as text when it is not JSON or nests deeper than MAX_JSON_DEPTH. */
 function parseBody(text: string, contentType: string): unknown {
   if (text.trim() === '') return contentType.includes('json') ? null : text;
+  if (textNestsDeeper(text)) return text;
   try {
     return JSON.parse(text);
   } catch {

@@ -5,7 +5,8 @@
  * same script. Ended runs expire after the retention period.
  */
 import { randomUUID } from 'node:crypto';
-import { errorMessage, FlowError } from '../core/errors.js';
+import { errorCode, errorMessage, FlowError } from '../core/errors.js';
+import { checkPayload } from '../core/json-depth.js';
 import type { Message, RunRecord, TaskRecord } from '../core/types.js';
 import type { RunEvent } from '../engine/platform.js';
 import { decodeState, encodeState } from '../engine/state-codec.js';
@@ -89,9 +90,10 @@ export class RedisRunStore implements RunStore {
     const byTenant = new Map<string, number[]>();
     items.forEach(({ run, payload }, i) => {
       try {
+        checkPayload(payload);
         payloads[i] = JSON.stringify(payload ?? null);
       } catch (err) {
-        created[i] = new FlowError('INVALID_INPUT', `the payload is not JSON: ${errorMessage(err)}`);
+        created[i] = errorCode(err) === 'INVALID_INPUT' ? (err as FlowError) : new FlowError('INVALID_INPUT', `the payload is not JSON: ${errorMessage(err)}`);
         return;
       }
       const list = byTenant.get(run.tenant);

@@ -6,6 +6,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { z } from 'zod';
 import { normalizeCron } from '../core/cron.js';
+import { nestsDeeper, tooDeep } from '../core/json-depth.js';
 import { PATH_RE } from '../core/paths.js';
 import { didYouMean } from '../core/suggest.js';
 import { hasUnclosedTemplate, templatePaths, templateStrings } from '../core/templates.js';
@@ -60,6 +61,8 @@ export function validateScenario(doc: unknown): ValidationResult {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     return { scenario: null, problems: ['(document): a scenario must be a JSON object'], warnings: [] };
   }
+  // Before anything walks it: deeper documents would overflow the stack of what does.
+  if (nestsDeeper(doc)) return { scenario: null, problems: [`(document): ${tooDeep('the document')}`], warnings: [] };
   const raw = doc as Record<string, unknown>;
   const problems: string[] = [];
   const badTypeNodes = new Set<number>();

@@ -4,6 +4,8 @@
  * object, and returns the private driver functions the host calls through References.
  */
 
+import { MAX_MESSAGE_DEPTH } from '../core/json-depth.js';
+
 const MAX_LOG_LINES = 100;
 const MAX_LOG_CHARS = 2000;
 const MAX_ERROR_CHARS = 2000;
@@ -74,6 +76,21 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
       try { return String(a); } catch (_) { return '[unprintable]'; }
     }
   };
+  // Whether a call's output JSON ([logs, sets, result]) nests its result deeper than
+  // ${MAX_MESSAGE_DEPTH} levels of arrays and objects, or a setVar value (two levels further in):
+  // read off the text (what leaves the isolate, toJSON included), without recursion.
+  const tooDeep = (s) => {
+    let d = 0, part = 0, str = false;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (str) { if (c === 92) i++; else if (c === 34) str = false; }
+      else if (c === 34) str = true;
+      else if (c === 91 || c === 123) { if (++d > (part === 2 ? ${MAX_MESSAGE_DEPTH + 1} : ${MAX_MESSAGE_DEPTH + 3})) return true; }
+      else if (c === 93 || c === 125) d--;
+      else if (c === 44 && d === 1) part++;
+    }
+    return false;
+  };
   // One execution: fresh vars (from JSON), fresh setVar/log closures; the output as JSON
   // ([logs, sets] or [logs, sets, result]) or 'E' + the error.
   const exec = (fn, msg, varsJson) => {
@@ -96,6 +113,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
       if (r instanceof Prom) return 'Ereturned a Promise (async code is not supported); return an object, an array of objects, or null';
       const out = stringify(r === undefined ? [logs, sets] : [logs, sets, r]);
       if (out.length > ${maxChars}) return 'Eoutput is larger than ${maxChars} bytes';
+      if (out.length > ${2 * MAX_MESSAGE_DEPTH} && tooDeep(out)) return 'Ereturned a message or set a variable that nests deeper than ${MAX_MESSAGE_DEPTH} levels of arrays and objects';
       return out;
     } catch (e) { return 'E' + describe(e); }
   };
