@@ -42,7 +42,11 @@ export const ERROR_CODES = {
   RUN_OWNERSHIP_LOST: { message: 'another worker has taken over the run', http: 500, exit: EXIT.failed },
   RUN_NOT_HALTED: { message: 'only a halted run can be resumed', http: 409, exit: EXIT.invalid },
   REDIS_UNAVAILABLE: { message: 'Redis cannot be reached', http: 503, exit: EXIT.failed },
-  WORKER_CRASHED: { message: "a run's execution killed worker processes twice; it is not retried again", http: 500, exit: EXIT.failed },
+  WORKER_CRASHED: {
+    message: "a run's execution killed its worker process, or failed in the engine, twice; it is not retried again",
+    http: 500,
+    exit: EXIT.failed,
+  },
   WORKER_STOPPING: { message: 'the worker was told to stop; the run continues elsewhere from its checkpoint', http: 503, exit: EXIT.failed },
   ENV_NOT_ALLOWED: {
     message: 'a ${env:NAME} reference names a variable production does not let tenants read (FLOWMETER_TENANT_ENV)',

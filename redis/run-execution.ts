@@ -14,6 +14,12 @@ import { type RunJob, type RunRef, runsOf } from './queue.js';
 import type { RedisRunStore } from './run-store.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'halted', 'rejected']);
+/**
+ * Errors of the engine's own code (a bug, or stored state it cannot read), as opposed to the
+ * infrastructure's (Redis away, ownership lost, the worker stopping), which a retry from the
+ * last checkpoint gets past.
+ */
+const ENGINE_FAULTS = new Set(['RangeError', 'TypeError', 'ReferenceError', 'SyntaxError', 'URIError', 'EvalError']);
 
 /** The lane a run was executed in, when not the worker's main one (express-lane.ts). */
 export type Lane = 'express';
@@ -113,6 +119,13 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
       ]);
       return false;
     } catch (err) {
+      if (ENGINE_FAULTS.has((err as Error | null)?.name ?? '')) {
+        // Not the infrastructure's doing: from the same checkpoint it fails the same way again.
+        // The run stays `live`, so its next claim counts this execution as a crashed one, and
+        // at the crash limit it fails WORKER_CRASHED, instead of being retried for ever.
+        runs.release(runId);
+        throw err;
+      }
       // Alive: the next claim must not count this as a crashed execution.
       await runs.giveUp(tenant, runId).catch(() => undefined);
       // Another worker executes the run now: it releases it when it ends.
@@ -146,7 +159,7 @@ export function createRunExecution(opts: RunExecutionOptions): RunExecution {
         code: 'WORKER_CRASHED',
         message:
           crashes > 0
-            ? `the run's execution killed ${crashes} worker processes; it is not retried again`
+            ? `the run's execution ended abnormally ${crashes} times (its worker process died, or the engine failed on it); it is not retried again`
             : "the run's job stalled more than its limit (its workers died); it is not retried again",
       },
     });

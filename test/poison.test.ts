@@ -2,7 +2,9 @@
  * Poison runs (SPEC §10): a run whose execution has killed worker processes twice fails with
  * WORKER_CRASHED on its next claim and is not executed again; a run killed once continues and
  * ends normally. Real worker processes, SIGKILLed while they execute a long run; the claim count
- * lives in the run's hash (claim.lua), so it holds across processes.
+ * lives in the run's hash (claim.lua), so it holds across processes. An execution the engine
+ * fails on (a TypeError, a stack overflow: it would fail again from the same checkpoint) counts
+ * the same way.
  */
 import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../core/types.js';
@@ -123,4 +125,40 @@ describe('poison runs: a run that kills its workers', () => {
     await p.processRun(tenant, fresh.runId);
     expect(await p.redis.hget(p.redisKeys.run(tenant, fresh.runId), 'crashes')).toBeNull();
   }, 30_000);
+});
+
+describe('poison runs: a run the engine fails on', () => {
+  it('a run whose execution throws an engine error (stored state it cannot use) fails WORKER_CRASHED after two executions, not retried for ever', async () => {
+    // The previous main gave such an execution up as an infrastructure interruption: its job
+    // was retried from the same checkpoint once a second, up to 1,000 times, failing each time.
+    const p = await production();
+    await p.ledger.setQuota(tenant, { monthlyActions: 1 });
+    await p.scenarios.deploy(tenant, scenarioOf({ id: 's', start: 'f', nodes: [fn('f', 'return msg;')] }));
+    const w = p.startWorker({ concurrency: 2 });
+    const failures: string[] = [];
+    w.on('failed', (_job, err) => failures.push(`${err.name}: ${err.message}`));
+    try {
+      const { runId } = await p.trigger(tenant, 's', { x: 1 }, { type: 'manual' });
+      await waitUntil('the run to halt', async () => (await p.runs.get(tenant, runId))?.status === 'halted', { timeoutMs: 10_000, intervalMs: 20 });
+      // Its pending item names a frame the state does not hold (as a worker of another version might write).
+      const key = p.redisKeys.run(tenant, runId);
+      const state = (await p.redis.hget(key, 'state'))!;
+      expect(state).toContain('"frame":"root"');
+      await p.redis.hset(key, 'state', state.replace('"frame":"root"', '"frame":"gone"'));
+      await p.ledger.setQuota(tenant, { monthlyActions: 1000 }); // auto-resume takes it up
+      const run = await runEnded(p, tenant, runId, 15_000);
+      expect(run.status).toBe('failed');
+      expect(run.error?.code).toBe('WORKER_CRASHED');
+      expect(failures).toHaveLength(2);
+      expect(failures[0]).toMatch(/^TypeError: /);
+      // Billed what its checkpoints settled: the trigger; the lease is back.
+      const usage = await p.ledger.usage(tenant, new Date());
+      expect([usage.used, run.actions, taskSum(run)]).toEqual([1, 1, 1]);
+      expect(Number((await p.redis.hget(p.redisKeys.period(tenant, usage.period.key), 'leased')) ?? 0)).toBe(0);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(failures).toHaveLength(2);
+    } finally {
+      await w.close();
+    }
+  });
 });
