@@ -60,6 +60,35 @@ function includes(list: unknown, v: unknown): boolean {
   return Array.isArray(list) && list.some((x) => isDeepStrictEqual(x, v));
 }
 
+/** A scenario list, indexed: its primitive entries in a Set (-0 apart: a Set takes it for 0), its objects in order. */
+interface ListIndex {
+  primitives: Set<unknown>;
+  negativeZero: boolean;
+  objects: unknown[];
+}
+const listIndexes = new WeakMap<unknown[], ListIndex>();
+
+/**
+ * `includes` for a scenario's named list (inList, notInList): the same answers, but a lookup of
+ * a string or number is a Set's, not a scan calling isDeepStrictEqual on each entry (1.3 ms for
+ * 100,000 entries, on the worker's event loop, for every message a Filter looks at).
+ */
+function inNamedList(list: unknown, v: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  let index = listIndexes.get(list);
+  if (!index) {
+    index = { primitives: new Set(), negativeZero: false, objects: [] };
+    for (const x of list) {
+      if (x !== null && typeof x === 'object') index.objects.push(x);
+      else if (Object.is(x, -0)) index.negativeZero = true;
+      else index.primitives.add(x);
+    }
+    listIndexes.set(list, index);
+  }
+  if (v !== null && typeof v === 'object') return index.objects.some((x) => isDeepStrictEqual(x, v));
+  return Object.is(v, -0) ? index.negativeZero : index.primitives.has(v);
+}
+
 export function evaluate(c: Condition, scope: Scope, lists: Record<string, unknown[]> = {}): boolean {
   if ('all' in c) return c.all.every((x) => evaluate(x, scope, lists));
   if ('any' in c) return c.any.some((x) => evaluate(x, scope, lists));
@@ -105,9 +134,9 @@ export function evaluate(c: Condition, scope: Scope, lists: Record<string, unkno
     case 'isEmpty':
       return isEmpty(actual);
     case 'inList':
-      return includes(lists[String(c.value)], actual);
+      return inNamedList(lists[String(c.value)], actual);
     case 'notInList':
-      return !includes(lists[String(c.value)], actual);
+      return !inNamedList(lists[String(c.value)], actual);
   }
 }
 
