@@ -60,7 +60,7 @@ function includes(list: unknown, v: unknown): boolean {
   return Array.isArray(list) && list.some((x) => isDeepStrictEqual(x, v));
 }
 
-/** A scenario list, indexed: its primitive entries in a Set (-0 apart: a Set takes it for 0), its objects in order. */
+/** A list of a scenario (named, or a condition's literal value), indexed: its primitive entries in a Set (-0 apart: a Set takes it for 0), its objects in order. */
 interface ListIndex {
   primitives: Set<unknown>;
   negativeZero: boolean;
@@ -69,11 +69,12 @@ interface ListIndex {
 const listIndexes = new WeakMap<unknown[], ListIndex>();
 
 /**
- * `includes` for a scenario's named list (inList, notInList): the same answers, but a lookup of
- * a string or number is a Set's, not a scan calling isDeepStrictEqual on each entry (1.3 ms for
- * 100,000 entries, on the worker's event loop, for every message a Filter looks at).
+ * `includes` for a list of the scenario's own (inList/notInList, or in/notIn with a literal
+ * list): the same answers, but a lookup of a string or number is a Set's, not a scan calling
+ * isDeepStrictEqual on each entry (1.3 ms for 100,000 entries, on the worker's event loop, for
+ * every message a Filter looks at). The list must not change: scenario documents do not.
  */
-function inNamedList(list: unknown, v: unknown): boolean {
+function inScenarioList(list: unknown, v: unknown): boolean {
   if (!Array.isArray(list)) return false;
   let index = listIndexes.get(list);
   if (!index) {
@@ -89,12 +90,31 @@ function inNamedList(list: unknown, v: unknown): boolean {
   return Object.is(v, -0) ? index.negativeZero : index.primitives.has(v);
 }
 
+const templateFree = new WeakMap<object, boolean>();
+
+function hasTemplate(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('{{');
+  if (value === null || typeof value !== 'object') return false;
+  return (Array.isArray(value) ? value : Object.values(value)).some(hasTemplate);
+}
+
+/**
+ * A condition's `value` rendered against the scope. An array or object without any `{{` is
+ * itself, looked at once (conditions only read it): not copied for every message.
+ */
+function expectedOf(value: unknown, scope: Scope): unknown {
+  if (value === null || typeof value !== 'object') return renderDeep(value, scope);
+  let free = templateFree.get(value);
+  if (free === undefined) templateFree.set(value, (free = !hasTemplate(value)));
+  return free ? value : renderDeep(value, scope);
+}
+
 export function evaluate(c: Condition, scope: Scope, lists: Record<string, unknown[]> = {}): boolean {
   if ('all' in c) return c.all.every((x) => evaluate(x, scope, lists));
   if ('any' in c) return c.any.some((x) => evaluate(x, scope, lists));
   if ('not' in c) return !evaluate(c.not, scope, lists);
   const actual = getPath(scope, c.path);
-  const expected = c.op === 'inList' || c.op === 'notInList' ? c.value : renderDeep(c.value, scope);
+  const expected = c.op === 'inList' || c.op === 'notInList' ? c.value : expectedOf(c.value, scope);
   switch (c.op) {
     case 'eq':
       return isDeepStrictEqual(actual, expected);
@@ -117,9 +137,9 @@ export function evaluate(c: Condition, scope: Scope, lists: Record<string, unkno
       return d !== null && d <= 0;
     }
     case 'in':
-      return includes(expected, actual);
+      return expected === c.value ? inScenarioList(expected, actual) : includes(expected, actual);
     case 'notIn':
-      return !includes(expected, actual);
+      return !(expected === c.value ? inScenarioList(expected, actual) : includes(expected, actual));
     case 'contains':
       if (typeof actual === 'string') return typeof expected === 'string' && actual.includes(expected);
       return includes(actual, expected);
@@ -134,9 +154,9 @@ export function evaluate(c: Condition, scope: Scope, lists: Record<string, unkno
     case 'isEmpty':
       return isEmpty(actual);
     case 'inList':
-      return inNamedList(lists[String(c.value)], actual);
+      return inScenarioList(lists[String(c.value)], actual);
     case 'notInList':
-      return !inNamedList(lists[String(c.value)], actual);
+      return !inScenarioList(lists[String(c.value)], actual);
   }
 }
 
