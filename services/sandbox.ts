@@ -13,10 +13,9 @@
  *   runs under `timeout`, microtasks included.
  * Errors are classified by isolated-vm's messages, never by `instanceof`.
  */
-import ivm from 'isolated-vm';
 import { errorMessage, FlowError } from '../core/errors.js';
 import type { FunctionOutcome, FunctionRequest, FunctionSandbox } from '../nodes/define.js';
-import { bootstrap } from './sandbox-bootstrap.js';
+import { BOOT_TIMEOUT_MS, newSlot, type Slot } from './sandbox-slot.js';
 
 /** Options of {@link createSandbox}. */
 export interface SandboxOptions {
@@ -26,6 +25,13 @@ export interface SandboxOptions {
   maxScripts?: number;
   /** Max size of a call's output (result, logs and setVar values, as JSON), in bytes. Default 10 MB. */
   maxResultBytes?: number;
+  /**
+   * Most heap (V8's total plus external) a warm isolate may keep after a call, MB; one that
+   * keeps more is disposed, the next call of its (tenant, memoryMb) starting a fresh one. A call
+   * that allocated hundreds of MB otherwise leaves them committed in its idle isolate, and a
+   * tenant varying memoryMb gets an isolate for each value (up to maxIsolates). Default 32.
+   */
+  retainMb?: number;
 }
 
 /** Counters of {@link createSandbox}: `discarded` counts isolates dropped (memory limit or LRU) before `dispose()`. */
@@ -35,23 +41,8 @@ export interface SandboxStats {
   discarded: number;
 }
 
-const BOOT_TIMEOUT_MS = 10_000;
-
-/** The driver functions inside the context take ids, code and JSON strings, and return strings. */
-type Fn = (...args: Array<string | number>) => string;
-
-interface Slot {
-  isolate: ivm.Isolate;
-  run: ivm.Reference<Fn>;
-  compile: ivm.Reference<Fn>;
-  drop: ivm.Reference<Fn>;
-  batch: ivm.Reference<Fn>;
-  collect: ivm.Reference<Fn>;
-  /** code → id of the compiled function in the context, in LRU order. */
-  scripts: Map<string, number>;
-  lastCode: string | undefined;
-  nextId: number;
-}
+/** Calls shorter than this (ms) are not followed by a look at their isolate's heap (see `trim`). */
+const TRIM_AFTER_MS = 1;
 
 /** A batch for {@link InProcessSandbox.runBatchSync}: steps with the same limits, messages and vars as JSON. */
 export interface BatchRequest {
@@ -96,6 +87,7 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
   const maxIsolates = Math.max(1, opts.maxIsolates ?? 32);
   const maxScripts = Math.max(1, opts.maxScripts ?? 500);
   const maxBytes = Math.max(1, Math.floor(opts.maxResultBytes ?? 10 * 1024 * 1024));
+  const retainBytes = Math.max(1, opts.retainMb ?? 32) * 1024 * 1024;
   const slots = new Map<string, Slot>();
   const timeouts = new Map<number, { timeout: number }>();
   let lastKey: string | undefined;
@@ -110,35 +102,6 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     if (!slot.isolate.isDisposed) slot.isolate.dispose();
   }
 
-  function newSlot(memoryMb: number): Slot {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
-    created++;
-    try {
-      const context = isolate.createContextSync();
-      const script = isolate.compileScriptSync(bootstrap(maxBytes, maxBytes));
-      const fns = script.runSync(context, { reference: true, timeout: BOOT_TIMEOUT_MS }) as ivm.Reference<Fn[]>;
-      script.release();
-      const get = (i: number): ivm.Reference<Fn> => fns.getSync(i, { reference: true }) as ivm.Reference<Fn>;
-      const slot: Slot = {
-        isolate,
-        run: get(0),
-        compile: get(1),
-        drop: get(2),
-        batch: get(3),
-        collect: get(4),
-        scripts: new Map(),
-        lastCode: undefined,
-        nextId: 1,
-      };
-      fns.release();
-      return slot;
-    } catch (e) {
-      discarded++;
-      if (!isolate.isDisposed) isolate.dispose();
-      throw new FlowError('INTERNAL', `could not start the Function sandbox: ${errorMessage(e)}`);
-    }
-  }
-
   function slotFor(tenant: string, memoryMb: number): [string, Slot] {
     const key = `${memoryMb}:${tenant}`;
     let slot = slots.get(key);
@@ -151,7 +114,13 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
         const [oldKey, old] = slots.entries().next().value as [string, Slot];
         release(oldKey, old);
       }
-      slot = newSlot(memoryMb);
+      created++;
+      try {
+        slot = newSlot(memoryMb, maxBytes);
+      } catch (e) {
+        discarded++;
+        throw e;
+      }
       slots.set(key, slot);
     } else if (lastKey !== key) {
       slots.delete(key);
@@ -159,6 +128,17 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     }
     lastKey = key;
     return [key, slot];
+  }
+
+  /**
+   * After a call that took more than TRIM_AFTER_MS (touching many MB takes time; a heap
+   * statistics call costs ~3 µs, too much for every short call): disposes the isolate when it
+   * keeps more than retainMb.
+   */
+  function trim(key: string, slot: Slot, startedAt: number): void {
+    if (performance.now() - startedAt <= TRIM_AFTER_MS || slots.get(key) !== slot || slot.isolate.isDisposed) return;
+    const h = slot.isolate.getHeapStatisticsSync();
+    if (h.total_heap_size + h.externally_allocated_size > retainBytes) release(key, slot);
   }
 
   /** Turns an isolated-vm failure into a FlowError; discards the isolate when it died. */
@@ -215,6 +195,15 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
     const { timeoutMs, memoryMb, opt } = limits(req.timeoutMs, req.memoryMb);
     const [key, slot] = slotFor(req.tenant, memoryMb);
+    const startedAt = performance.now();
+    try {
+      return batchOn(key, slot, req, timeoutMs, memoryMb, opt);
+    } finally {
+      trim(key, slot, startedAt);
+    }
+  }
+
+  function batchOn(key: string, slot: Slot, req: BatchRequest, timeoutMs: number, memoryMb: number, opt: { timeout: number }): string | null {
     let ids: string;
     try {
       ids = req.codes.map((code) => scriptId(key, slot, code, opt, memoryMb)).join(',');
@@ -257,10 +246,13 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     const [key, slot] = slotFor(tenant, memoryMb);
     const id = scriptId(key, slot, code, opt, memoryMb);
     let out: string;
+    const startedAt = performance.now();
     try {
       out = slot.run.applySync(undefined, [id, msgJson, varsJson], opt);
     } catch (e) {
       throw fail(e, key, slot, timeoutMs, memoryMb);
+    } finally {
+      trim(key, slot, startedAt);
     }
     if (out.charCodeAt(0) === 69 /* E */) throw new FlowError('FUNCTION_ERROR', out.slice(1));
     if (out.length * 3 > maxBytes && Buffer.byteLength(out) > maxBytes) {

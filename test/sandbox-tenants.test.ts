@@ -1,11 +1,12 @@
 /**
  * Sandbox hosts shared by tenants (SPEC §10): one tenant's long Functions never hold up
- * another tenant's calls, and a host whose worker died does not keep computing. Real host
+ * another tenant's calls, an isolate does not keep what a call allocated, and a host whose
+ * worker died does not keep computing. Real host
  * processes, real isolated-vm; the queue discipline also on its own (`sandbox-take.ts`).
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSandboxPool } from '../services/sandbox-pool.js';
@@ -79,6 +80,23 @@ describe('sandbox pool shared by tenants', () => {
     } finally {
       await pool.dispose();
       await Promise.all(hogs);
+    }
+  });
+
+  it('an isolate that keeps hundreds of MB after its call is disposed: a tenant varying memoryMb does not pile them up in a host', async () => {
+    // The old host kept each isolate warm with what its call had allocated: ~160 MB more RSS per
+    // memoryMb value (measured: 508, 968, 1429 MB … after 1, 2, 3 calls of ~460 MB each).
+    const pool = createSandboxPool({ size: 1, spareHosts: 0 });
+    const code = 'const a = []; for (let i = 0; i < 20; i++) a.push(new Array(1e6).fill(i)); return { payload: a.length };';
+    const rssMb = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    try {
+      for (const memoryMb of [1024, 1023, 1022, 1021]) {
+        expect((await pool.run({ ...req('a', code, 10_000), memoryMb })).result).toEqual({ payload: 20 });
+      }
+      expect(rssMb(pool.pids()[0]!)).toBeLessThan(200); // four isolates of ~160 MB would be ~700
+      expect((await pool.run(req('a', 'return { still: 1 }'))).result).toEqual({ still: 1 });
+    } finally {
+      await pool.dispose();
     }
   });
 
