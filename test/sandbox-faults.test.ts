@@ -203,12 +203,25 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
     expect(worker.child.exitCode).toBeNull(); // the worker lived through it all
 
     const counts: Record<string, number> = {};
+    const killedThrice: string[] = [];
     let billed = 0;
     for (const [i, c] of cases.entries()) {
       const run = (await p.runs.get(tenant, ids[i]!))!;
       const want = refs[i]!;
       const label = `run ${run.runId} (case ${c.i}, ${c.doc.id}, ${JSON.stringify(c.payload)}, error ${run.error?.message})`;
       counts[`${c.doc.id}:${run.status}`] = (counts[`${c.doc.id}:${run.status}`] ?? 0) + 1;
+      if (run.error?.code === 'FUNCTION_MEMORY' && /\(signal SIGKILL\)/.test(run.error.message) && want.error?.code !== 'FUNCTION_MEMORY') {
+        // The killer hit one call 3 times while it ran alone: the pool's rule (a host killed
+        // again and again, as by the OOM killer, fails the call; test/sandbox-hosts.test.ts).
+        // Seen once in about 15 runs of this test, under load. Billed exactly what it recorded.
+        killedThrice.push(label);
+        expect(
+          run.tasks.reduce((a, t) => a + t.actions, 0),
+          label,
+        ).toBe(run.actions);
+        billed += run.actions;
+        continue;
+      }
       expect([run.status, run.error?.code, run.error?.nodeId], label).toEqual([want.status, want.error?.code, want.error?.nodeId]);
       // A bomb's host may be killed by the killer too before it aborts: FUNCTION_MEMORY either
       // way, its message naming the signal the host died of (SIGABRT or SIGKILL).
@@ -230,6 +243,7 @@ describe('faults: sandbox host processes SIGKILLed at random', () => {
     expect(counts['fan:succeeded']).toBeGreaterThan(0);
     expect(counts['bomb:succeeded']).toBe(10); // FUNCTION_MEMORY caught, as embedded
     console.log(`sandbox-faults: ${RUNS} runs ${JSON.stringify(counts)}, ${billed} actions; ${kills.length} hosts killed while computing`);
+    expect(killedThrice.length, killedThrice.join('\n')).toBeLessThanOrEqual(1);
     expect(kills.length).toBeGreaterThanOrEqual(5);
   }, 200_000);
 });
