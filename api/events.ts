@@ -17,6 +17,13 @@ import type { ApiContext } from './routes-common.js';
 /** How often a heartbeat comment is written. */
 export const HEARTBEAT_MS = 15_000;
 
+/**
+ * Most bytes a stream may hold unsent (its client reads slower than its events come, or not
+ * at all): past it the stream is closed, and EventSource reconnects by itself. Without it a
+ * client that stops reading makes the server keep every later event of the tenant in memory.
+ */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+
 /** The open event streams of a server, ended when it closes. */
 export class EventStreams {
   private readonly open = new Set<ServerResponse>();
@@ -40,7 +47,11 @@ export function registerEventsRoute(api: FastifyInstance, ctx: ApiContext, strea
     const res = reply.raw;
     // Events that come before the headers are written wait here.
     let queue: RunEvent[] | null = [];
-    const write = (e: RunEvent) => res.writableEnded || res.write(`data: ${JSON.stringify(e)}\n\n`);
+    const write = (e: RunEvent) => {
+      if (res.destroyed || res.writableEnded) return;
+      res.write(`data: ${JSON.stringify(e)}\n\n`);
+      if (res.writableLength > MAX_UNSENT_BYTES) res.destroy(); // its buffers go now, not once the client reads
+    };
     const stop = await ctx.platform.subscribe(tenant, (e) => (queue ? queue.push(e) : write(e)));
 
     reply.hijack();
@@ -55,7 +66,7 @@ export function registerEventsRoute(api: FastifyInstance, ctx: ApiContext, strea
     queue = null;
     streams.add(res);
 
-    const heartbeat = setInterval(() => res.writableEnded || res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    const heartbeat = setInterval(() => res.destroyed || res.writableEnded || res.write(': heartbeat\n\n'), HEARTBEAT_MS);
     let cleaned = false;
     const cleanup = () => {
       if (cleaned) return;
