@@ -129,8 +129,9 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       if (host.batch !== null || queue.length === 0) continue;
       const jobs = takeJobs(queue, busy, rules, performance.now());
       if (jobs.length === 0) break;
+      const tenant = jobs[0]!.wire.tenant; // (send may fail its jobs and leave the host idle)
       send(host, jobs);
-      busy.set(host.batch!.tenant, (busy.get(host.batch!.tenant) ?? 0) + 1);
+      if (host.batch !== null) busy.set(tenant, (busy.get(tenant) ?? 0) + 1);
     }
   }
 
