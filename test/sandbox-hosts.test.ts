@@ -13,6 +13,7 @@ import { createEmbedded } from '../engine/embedded.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
 import { createSandboxPool, type SandboxPool } from '../services/sandbox-pool.js';
+import { alive } from './helpers/processes.js';
 
 const FIXTURE = resolve('test/fixtures/06-function-memory-contained.json');
 const BOMB = "for (let i = 0; i < 10; i++) Symbol.for(i + 'x'.repeat(30 * 1024 * 1024)); return msg;";
@@ -25,14 +26,6 @@ const req = (code: string, extra: Record<string, unknown> = {}) => ({
   memoryMb: 64,
   ...extra,
 });
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const settle = async (p: Promise<unknown>) =>
   p.then(
     (v) => ({ ok: v }),

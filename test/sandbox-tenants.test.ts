@@ -12,17 +12,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createSandboxPool } from '../services/sandbox-pool.js';
 import type { Job } from '../services/sandbox-process.js';
 import { takeJobs } from '../services/sandbox-take.js';
+import { alive, sleep } from './helpers/processes.js';
 
 const req = (tenant: string, code: string, timeoutMs = 1000) => ({ tenant, code, msg: { payload: 1 }, vars: {}, timeoutMs, memoryMb: 64 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(() => {
   if (!existsSync('dist/services/sandbox-host.js')) throw new Error('build first: npm run build');

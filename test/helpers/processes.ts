@@ -41,6 +41,16 @@ export function assertBuilt(): void {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Whether process `pid` exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Polls `probe` every `intervalMs` until it returns a truthy value (returned), failing after
  * `timeoutMs` with `what` and the last value seen.
