@@ -7,7 +7,7 @@ import type { RunRecord, RunStatus } from '../../core/types.js';
 import type { Embedded } from '../../engine/embedded.js';
 import type { RunSummary } from '../../engine/stores.js';
 import type { Production } from '../../redis/production.js';
-import { type Processes, waitUntil } from './processes.js';
+import { type Proc, type Processes, waitUntil } from './processes.js';
 import { fn, runOnce, scenarioOf } from './run.js';
 
 export const ENDED: RunStatus[] = ['succeeded', 'failed', 'halted', 'rejected'];
@@ -30,7 +30,7 @@ export const LOOP3_ACTIONS = 1 + 1 + 3 * 2 + 1;
 export const loop3Payload = (i: number) => ({ items: [i, i + 1, i + 2] });
 
 /** Polls until `count` runs of the tenant exist and every one has ended (failing with the counts by status). */
-export async function allEnded(p: Production, tenant: string, count: number, timeoutMs = 40_000): Promise<RunSummary[]> {
+export async function allEnded(p: Production, tenant: string, count: number, timeoutMs = 40_000, workers: Proc[] = []): Promise<RunSummary[]> {
   let counts: Record<string, number> = {};
   try {
     return await waitUntil(
@@ -45,7 +45,9 @@ export async function allEnded(p: Production, tenant: string, count: number, tim
     );
   } catch (err) {
     throw new Error(
-      `${(err as Error).message}; runs by status: ${JSON.stringify(counts)}; ${await dispatchState(p, tenant).catch((e) => `(no dispatch state: ${e.message})`)}`,
+      `${(err as Error).message}; runs by status: ${JSON.stringify(counts)}; ${await dispatchState(p, tenant).catch((e) => `(no dispatch state: ${e.message})`)}${workers
+        .map((w) => `\n${w.name} (exit ${w.child.exitCode ?? w.child.signalCode ?? 'none'}) stderr tail:\n${w.stderr.slice(-800)}`)
+        .join('')}`,
     );
   }
 }
@@ -83,14 +85,16 @@ export async function quotaHeldExactly(c: QuotaCase): Promise<void> {
     await p.scenarios.deploy(tenant, scenarioOf(LOOP3));
     await p.ledger.setQuota(tenant, { monthlyActions: quota, resumeHalted: 'manual' });
   }
-  await Promise.all(Array.from({ length: c.workers ?? 4 }, (_, i) => c.procs.worker({ redisUrl: c.redisUrl, prefix, concurrency: 4, name: `worker${i}` })));
-  await Promise.all(c.tenants.map((tenant) => tenantQuotaHeld(c, p, tenant, quota, runsCount)));
+  const workers = await Promise.all(
+    Array.from({ length: c.workers ?? 4 }, (_, i) => c.procs.worker({ redisUrl: c.redisUrl, prefix, concurrency: 4, name: `worker${i}` })),
+  );
+  await Promise.all(c.tenants.map((tenant) => tenantQuotaHeld(c, p, tenant, quota, runsCount, workers)));
 }
 
-async function tenantQuotaHeld(c: QuotaCase, p: Production, tenant: string, quota: number, runsCount: number): Promise<void> {
+async function tenantQuotaHeld(c: QuotaCase, p: Production, tenant: string, quota: number, runsCount: number, workers: Proc[]): Promise<void> {
   const started = await Promise.all(Array.from({ length: runsCount }, (_, i) => p.trigger(tenant, 'loop3', loop3Payload(i), { type: 'manual' })));
   const payloadOf = new Map(started.map((r, i) => [r.runId, loop3Payload(i)]));
-  await allEnded(p, tenant, runsCount);
+  await allEnded(p, tenant, runsCount, 40_000, workers);
 
   const usage = await p.ledger.usage(tenant, new Date());
   expect(usage.used).toBe(quota);
