@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { getPath, PATH_RE, type Scope } from './paths.js';
-import { renderDeep } from './templates.js';
+import { renderDeep, templatePaths } from './templates.js';
 import type { NodeRef } from './types.js';
 
 export const OPS = [
@@ -92,12 +92,6 @@ function inScenarioList(list: unknown, v: unknown): boolean {
 
 const templateFree = new WeakMap<object, boolean>();
 
-function hasTemplate(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('{{');
-  if (value === null || typeof value !== 'object') return false;
-  return (Array.isArray(value) ? value : Object.values(value)).some(hasTemplate);
-}
-
 /**
  * A condition's `value` rendered against the scope. An array or object without any `{{` is
  * itself, looked at once (conditions only read it): not copied for every message.
@@ -105,8 +99,13 @@ function hasTemplate(value: unknown): boolean {
 function expectedOf(value: unknown, scope: Scope): unknown {
   if (value === null || typeof value !== 'object') return renderDeep(value, scope);
   let free = templateFree.get(value);
-  if (free === undefined) templateFree.set(value, (free = !hasTemplate(value)));
+  if (free === undefined) templateFree.set(value, (free = templatePaths(value).length === 0));
   return free ? value : renderDeep(value, scope);
+}
+
+/** `in`: a literal list (`expected` is the condition's own value) through its index, a rendered one scanned. */
+function isIn(value: unknown, expected: unknown, actual: unknown): boolean {
+  return expected === value ? inScenarioList(expected, actual) : includes(expected, actual);
 }
 
 export function evaluate(c: Condition, scope: Scope, lists: Record<string, unknown[]> = {}): boolean {
@@ -137,9 +136,9 @@ export function evaluate(c: Condition, scope: Scope, lists: Record<string, unkno
       return d !== null && d <= 0;
     }
     case 'in':
-      return expected === c.value ? inScenarioList(expected, actual) : includes(expected, actual);
+      return isIn(c.value, expected, actual);
     case 'notIn':
-      return !(expected === c.value ? inScenarioList(expected, actual) : includes(expected, actual));
+      return !isIn(c.value, expected, actual);
     case 'contains':
       if (typeof actual === 'string') return typeof expected === 'string' && actual.includes(expected);
       return includes(actual, expected);
