@@ -57,7 +57,7 @@ export interface HostReply {
  */
 let supervisor = 0;
 
-/** Exits at once when the supervisor is gone (this host was re-parented); checked between jobs and steps. */
+/** Exits at once when the supervisor is gone (this host was re-parented); checked before each job and each step. */
 function leaveIfOrphaned(): void {
   if (supervisor !== 0 && process.ppid !== supervisor) process.exit(0);
 }
@@ -94,7 +94,6 @@ export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | s
   const t0 = performance.now();
   if (!runSteps(sandbox, job, job.msg!, carried, out)) return out;
   for (const msg of job.more ?? []) {
-    leaveIfOrphaned();
     // Calls of other runs wait for this host: a batch starts no iteration after BATCH_MS (the
     // engine computes the rest as usual; stopping early only leaves less prepared).
     if (performance.now() - t0 > BATCH_MS) break;

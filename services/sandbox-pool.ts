@@ -107,6 +107,8 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
   function flush(): void {
     scheduled = false;
     if (disposed || queue.length === 0) return;
+    // The hosts each tenant's messages occupy; hosts started below are idle, so it holds for both uses.
+    const busy = busyTenants();
     try {
       // Hosts start on demand, up to `size`: while more calls wait than hosts are free (one run's
       // sequential calls keep to one host, and its memory).
@@ -116,15 +118,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
         free++;
       }
       // A spare only for calls that may go now (a tenant at its cap waits for its own hosts).
-      if (free === 0 && hosts.length <= most) {
-        const busy = busyTenants();
-        if (queue.some((j) => eligible(j, busy, rules))) spare();
-      }
+      if (free === 0 && hosts.length <= most && queue.some((j) => eligible(j, busy, rules))) spare();
     } catch (err) {
       // No host can start (e.g. not built): every waiting call fails with that one line.
       if (hosts.length === 0) for (const j of queue.splice(0)) j.fail(err as Error);
     }
-    const busy = busyTenants();
     for (const host of hosts) {
       if (host.batch !== null || queue.length === 0) continue;
       const jobs = takeJobs(queue, busy, rules, performance.now());
