@@ -18,6 +18,7 @@ import type { Scenario } from '../scenario/schema.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 import { checkpointArgs, claimArgs, claimExtras, createArgs, type Periods } from './run-script-args.js';
+import { ScenarioSnapshots, snapshotField } from './scenario-snapshots.js';
 import { scriptError } from './script-errors.js';
 import { listTenant } from './tenant-set.js';
 import { daysToSeconds } from './ttl.js';
@@ -53,9 +54,9 @@ export class RedisRunStore implements RunStore {
   /** Owner tokens of the runs this process has claimed. */
   private owners = new Map<string, string>();
   private written = new Map<string, Written>();
-  /** Parsed scenario snapshots by their JSON (runs of one scenario share one object). */
-  private scenarios = new Map<string, Scenario>();
-  /** Scenario snapshots as JSON, by object (the runs of a trigger batch share one). */
+  /** Runs' scenarios read back (runs of one version share one object). */
+  private readonly scenarios: ScenarioSnapshots;
+  /** Runs' `scenario` fields, by scenario object (the runs of a trigger batch share one). */
   private snapshots = new WeakMap<Scenario, string>();
   private readonly retentionSeconds: number;
 
@@ -65,6 +66,7 @@ export class RedisRunStore implements RunStore {
     private readonly opts: RedisRunStoreOptions = {},
   ) {
     this.retentionSeconds = daysToSeconds(opts.retentionDays ?? 30);
+    this.scenarios = new ScenarioSnapshots(redis, keys);
   }
 
   async create(run: RunRecord, scenario: Scenario, payload: unknown): Promise<boolean> {
@@ -119,7 +121,7 @@ export class RedisRunStore implements RunStore {
 
   private snapshot(scenario: Scenario): string {
     let json = this.snapshots.get(scenario);
-    if (json === undefined) this.snapshots.set(scenario, (json = JSON.stringify(scenario)));
+    if (json === undefined) this.snapshots.set(scenario, (json = snapshotField(scenario, () => JSON.stringify(scenario))));
     return json;
   }
 
@@ -138,7 +140,8 @@ export class RedisRunStore implements RunStore {
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < out.length; i += 2) h[out[i]!] = out[i + 1]!;
     const stored = this.fromHash(h, JSON.parse(h['#outputs'] ?? '[]') as Message[], []);
-    return { ...stored, ...claimExtras(h, stored.run, periods, scenarioId) };
+    const scenario = await this.scenarios.read(tenant, stored.run.scenarioId, h.scenario);
+    return { ...stored, scenario, ...claimExtras(h, stored.run, periods, scenarioId) };
   }
 
   ownerOf(runId: string): string | undefined {
@@ -160,17 +163,8 @@ export class RedisRunStore implements RunStore {
     if (token) await this.redis.fmRelease(this.keys.run(tenant, runId), token);
   }
 
-  private scenario(json: string): Scenario {
-    let s = this.scenarios.get(json);
-    if (!s) {
-      if (this.scenarios.size >= 200) this.scenarios.clear();
-      this.scenarios.set(json, (s = JSON.parse(json) as Scenario));
-    }
-    return s;
-  }
-
-  /** A run from its hash fields; what this process has written of it is noted. */
-  private fromHash(h: Record<string, string>, outputs: Message[], tasks: TaskRecord[]): StoredRun {
+  /** A run from its hash fields (its scenario is read by the caller); what this process has written of it is noted. */
+  private fromHash(h: Record<string, string>, outputs: Message[], tasks: TaskRecord[]): Omit<StoredRun, 'scenario'> {
     const run = JSON.parse(h.record!) as RunRecord & { outputCount?: number };
     delete run.outputCount;
     if (h.status === 'queued') run.status = 'queued'; // resumed, not started yet (resume.lua)
@@ -185,7 +179,7 @@ export class RedisRunStore implements RunStore {
         )
       : null;
     this.written.set(run.runId, { outputs: outputs.length, frames: new Set(Object.keys(run.pending?.frames ?? {})) });
-    return { run, scenario: this.scenario(h.scenario ?? 'null'), payload };
+    return { run, payload };
   }
 
   /** checkpoint.lua: tasks, outputs, record, state and (when given) their billing, at once. */
@@ -213,19 +207,25 @@ export class RedisRunStore implements RunStore {
     return this.checkpointAndSettle(run, tasks, null, true);
   }
 
-  private async read(tenant: string, runId: string, withTasks: boolean): Promise<StoredRun | null> {
-    const multi = this.redis.multi().hgetall(this.keys.run(tenant, runId)).lrange(this.keys.runOutputs(tenant, runId), 0, -1);
-    if (withTasks) multi.lrange(this.keys.runTasks(tenant, runId), 0, -1);
-    const rows = (await multi.exec()) as Array<[unknown, unknown]>;
+  /** A run with its task log, and its scenario unless `withScenario` is false. */
+  private async read(tenant: string, runId: string, withScenario: boolean): Promise<StoredRun | null> {
+    const rows = (await this.redis
+      .multi()
+      .hgetall(this.keys.run(tenant, runId))
+      .lrange(this.keys.runOutputs(tenant, runId), 0, -1)
+      .lrange(this.keys.runTasks(tenant, runId), 0, -1)
+      .exec()) as Array<[unknown, unknown]>;
     const h = rows[0]![1] as Record<string, string>;
     if (!h.record) return null;
     const outputs = (rows[1]![1] as string[]).map((o) => JSON.parse(o) as Message);
-    const tasks = withTasks ? (rows[2]![1] as string[]).map((t) => JSON.parse(t) as TaskRecord) : [];
-    return this.fromHash(h, outputs, tasks);
+    const tasks = (rows[2]![1] as string[]).map((t) => JSON.parse(t) as TaskRecord);
+    const stored = this.fromHash(h, outputs, tasks);
+    const scenario = withScenario ? await this.scenarios.read(tenant, stored.run.scenarioId, h.scenario) : (null as unknown as Scenario);
+    return { ...stored, scenario };
   }
 
   async get(tenant: string, runId: string): Promise<RunRecord | null> {
-    const run = (await this.read(tenant, runId, true))?.run ?? null;
+    const run = (await this.read(tenant, runId, false))?.run ?? null;
     if (run) await this.noteWaiting([run]);
     return run;
   }
