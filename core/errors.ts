@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   INVALID_INPUT: { message: 'bad input to a command', http: 400, exit: EXIT.invalid },
   NOT_FOUND: { message: 'an unknown id', http: 404, exit: EXIT.invalid },
   MAX_ACTIVE_SCENARIOS: { message: "enabling would pass the tenant's maxActiveScenarios", http: 409, exit: EXIT.invalid },
+  SCENARIO_STORAGE_FULL: {
+    message: 'deploying would pass the bytes of scenario versions a tenant may keep (FLOWMETER_SCENARIO_BYTES)',
+    http: 409,
+    exit: EXIT.invalid,
+  },
   RUN_OWNERSHIP_LOST: { message: 'another worker has taken over the run', http: 500, exit: EXIT.failed },
   RUN_NOT_HALTED: { message: 'only a halted run can be resumed', http: 409, exit: EXIT.invalid },
   REDIS_UNAVAILABLE: { message: 'Redis cannot be reached', http: 503, exit: EXIT.failed },

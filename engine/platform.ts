@@ -38,13 +38,26 @@ export interface RejectedPayloads {
   expire(tenant: string, runId: string, seconds: number): Promise<void>;
 }
 
+/** A byte count from the environment variable `name`, or `fallback` when unset; a bad value throws one line. */
+function bytesSetting(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new FlowError('INVALID_INPUT', `${name} must be a whole number of bytes, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** `FLOWMETER_REJECTED_BYTES` (default 10 MB); a bad value throws one line. */
 export function rejectedBytesLimit(env: Record<string, string | undefined>): number {
-  const v = env.FLOWMETER_REJECTED_BYTES;
-  if (v === undefined || v === '') return 10 * 1024 * 1024;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new FlowError('INVALID_INPUT', `FLOWMETER_REJECTED_BYTES must be a whole number of bytes, got ${JSON.stringify(v)}`);
-  return n;
+  return bytesSetting(env, 'FLOWMETER_REJECTED_BYTES', 10 * 1024 * 1024);
+}
+
+/** Bytes of scenario versions a tenant may keep when nothing says otherwise: 64 MB. */
+export const DEFAULT_SCENARIO_BYTES = 64 * 1024 * 1024;
+
+/** `FLOWMETER_SCENARIO_BYTES` (default 64 MB): bytes of scenario versions a tenant may keep; a bad value throws one line. */
+export function scenarioBytesLimit(env: Record<string, string | undefined>): number {
+  return bytesSetting(env, 'FLOWMETER_SCENARIO_BYTES', DEFAULT_SCENARIO_BYTES);
 }
 
 /** What a subscriber receives. */

@@ -128,6 +128,18 @@ export function notFound(id: string): FlowError {
   return new FlowError('NOT_FOUND', `no scenario ${JSON.stringify(id)}`);
 }
 
+/**
+ * A deploy refused: the tenant keeps `kept` bytes of version entries, the new one has `bytes`,
+ * and together they would pass `limit`.
+ */
+export function storageFull(tenant: string, id: string, s: { kept: number; bytes: number; limit: number }): FlowError {
+  const n = (b: number) => b.toLocaleString('en-US');
+  return new FlowError(
+    'SCENARIO_STORAGE_FULL',
+    `scenario ${id} was not deployed: tenant ${tenant} keeps ${n(s.kept)} bytes of scenario versions, and this version's ${n(s.bytes)} would pass the limit of ${n(s.limit)} (FLOWMETER_SCENARIO_BYTES); versions are kept for the runs that name them`,
+  );
+}
+
 /** Enabling refused: the tenant has `enabled` scenarios enabled, and `maxActive` is its limit. */
 export function maxActiveReached(tenant: string, enabled: number, maxActive: number): FlowError {
   return new FlowError(
@@ -141,6 +153,11 @@ export class MemoryScenarioStore implements ScenarioStore {
   private byTenant = new Map<string, Map<string, Scenario>>();
   private enabledSet = new Map<string, Set<string>>();
   private history = new Map<string, ScenarioVersion[]>();
+  /** Bytes of each tenant's version entries (as JSON, as the Redis twin stores them). */
+  private kept = new Map<string, number>();
+
+  /** `maxBytes`: bytes of version entries a tenant may keep (FLOWMETER_SCENARIO_BYTES). */
+  constructor(private readonly maxBytes = Number.POSITIVE_INFINITY) {}
 
   private versionsOf(tenant: string, id: string): ScenarioVersion[] {
     const key = `${tenant}\u0000${id}`;
@@ -166,7 +183,18 @@ export class MemoryScenarioStore implements ScenarioStore {
     const last = history.at(-1);
     if (!created && last?.hash === hash) return { created, changed: false, version: last.version };
     const version = history.length + 1;
-    history.push({ version, deployedAt: new Date().toISOString(), hash, ...(rollbackOf !== undefined && { rollbackOf }), scenario: structuredClone(scenario) });
+    const entry: ScenarioVersion = {
+      version,
+      deployedAt: new Date().toISOString(),
+      hash,
+      ...(rollbackOf !== undefined && { rollbackOf }),
+      scenario: structuredClone(scenario),
+    };
+    const bytes = Buffer.byteLength(JSON.stringify(entry));
+    const kept = this.kept.get(tenant) ?? 0;
+    if (kept + bytes > this.maxBytes) throw storageFull(tenant, scenario.id, { kept, bytes, limit: this.maxBytes });
+    this.kept.set(tenant, kept + bytes);
+    history.push(entry);
     this.of(tenant).set(scenario.id, structuredClone(scenario));
     if (this.on(tenant).has(scenario.id)) await indexCron(this.cron, tenant, scenario, 2, true);
     return { created, changed: true, version };

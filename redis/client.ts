@@ -29,7 +29,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmRelease', script: 'release', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
   { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
-  { name: 'fmDeploy', script: 'deploy', keys: 2 },
+  { name: 'fmDeploy', script: 'deploy', keys: 3 },
   { name: 'fmCronAdvance', script: 'cron-advance', keys: 2 },
   { name: 'fmCronDue', script: 'cron-due', keys: 2 },
   { name: 'fmDispatch', script: 'dispatch', keys: 6 },
@@ -54,8 +54,8 @@ export interface FlowScripts {
   fmResume(...args: Array<string | number>): Promise<number>;
   fmRelease(...args: Array<string | number>): Promise<number>;
   fmAutoResume(...args: Array<string | number>): Promise<string>;
-  /** deploy.lua: { created, changed, version }. */
-  fmDeploy(...args: Array<string | number>): Promise<[number, number, number]>;
+  /** deploy.lua: { created, changed, version }, or a negative code. */
+  fmDeploy(...args: Array<string | number>): Promise<[number, number, number] | number>;
   /** dispatch.lua: { job id, wake at (ms), picked ref JSON... }. */
   fmDispatch(...args: Array<string | number>): Promise<Array<string | number>>;
   /** sweep.lua: runs put back. */

@@ -26,6 +26,7 @@
  *   <p>:{t:T}:scenarios            hash   id → scenario JSON
  *   <p>:{t:T}:enabled              set    enabled scenario ids
  *   <p>:{t:T}:versions:<id>        list   version entries of a scenario (version i at index i-1)
+ *   <p>:{t:T}:scenbytes            string bytes of the tenant's version entries (deploy.lua's limit)
  *   <p>:{t:T}:vars:<scenarioId>    hash   name → JSON value
  *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, live, crashes, f:<frame>
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
@@ -142,6 +143,9 @@ export class Keys {
   }
   scenarioVersions(tenant: string, scenarioId: string): string {
     return `${this.t(tenant)}:versions:${scenarioId}`;
+  }
+  scenarioBytes(tenant: string): string {
+    return `${this.t(tenant)}:scenbytes`;
   }
   enabled(tenant: string): string {
     return `${this.t(tenant)}:enabled`;

@@ -26,9 +26,11 @@ import { listTenant } from './tenant-set.js';
  */
 export class RedisScenarioStore implements ScenarioStore {
   readonly cron: RedisCronIndex;
+  /** `maxBytes`: bytes of version entries a tenant may keep (FLOWMETER_SCENARIO_BYTES, deploy.lua). */
   constructor(
     private readonly redis: FlowRedis,
     private readonly keys: Keys,
+    private readonly maxBytes = Number.MAX_SAFE_INTEGER,
   ) {
     this.cron = new RedisCronIndex(redis, keys, () => this.enabledScenarios());
   }
@@ -47,14 +49,26 @@ export class RedisScenarioStore implements ScenarioStore {
     const json = JSON.stringify(scenario);
     const entry = `{"deployedAt":${JSON.stringify(new Date().toISOString())},"hash":"${hash}",${rollbackOf !== undefined ? `"rollbackOf":${rollbackOf},` : ''}"scenario":${json}}`;
     await listTenant(this.redis, this.keys, tenant);
-    const [created, changed, version] = await this.redis.fmDeploy(
+    const out = await this.redis.fmDeploy(
       this.keys.scenarios(tenant),
       this.keys.scenarioVersions(tenant, scenario.id),
+      this.keys.scenarioBytes(tenant),
       scenario.id,
       hash,
       json,
       entry,
+      this.maxBytes,
     );
+    if (typeof out === 'number') {
+      // The numbers for the message, read after the refusal (as deploy.lua counts them).
+      const [kept, count] = await Promise.all([
+        this.redis.get(this.keys.scenarioBytes(tenant)),
+        this.redis.llen(this.keys.scenarioVersions(tenant, scenario.id)),
+      ]);
+      const bytes = Buffer.byteLength(`{"version":${count + 1},${entry.slice(1)}`);
+      throw scriptError(out, { tenant, scenarioId: scenario.id, storage: { kept: Number(kept ?? 0), bytes, limit: this.maxBytes } });
+    }
+    const [created, changed, version] = out;
     if (changed === 1 && (await this.isEnabled(tenant, scenario.id))) await indexCron(this.cron, tenant, scenario, 2, true);
     return { created: created === 1, changed: changed === 1, version };
   }

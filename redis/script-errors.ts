@@ -4,7 +4,7 @@
  * those of the memory twins, so a caller cannot tell the two stores apart by them.
  */
 import { type ErrorCode, FlowError } from '../core/errors.js';
-import { maxActiveReached, notFound as scenarioNotFound } from '../engine/scenario-store.js';
+import { maxActiveReached, notFound as scenarioNotFound, storageFull } from '../engine/scenario-store.js';
 
 /** Every negative return code, by meaning; each value is unique. */
 export const SCRIPT_CODES = {
@@ -13,6 +13,7 @@ export const SCRIPT_CODES = {
   RUN_NOT_FOUND: -3,
   RUN_NOT_HALTED: -4,
   SCENARIO_NOT_FOUND: -5,
+  SCENARIO_STORAGE_FULL: -6,
 } as const;
 
 export type ScriptCodeName = keyof typeof SCRIPT_CODES;
@@ -28,6 +29,8 @@ export interface ScriptSubject {
   /** MAX_ACTIVE_SCENARIOS: the tenant's enabled scenarios and its limit. */
   enabled?: number;
   maxActive?: number;
+  /** SCENARIO_STORAGE_FULL: bytes of versions the tenant keeps, of the refused version, and the limit. */
+  storage?: { kept: number; bytes: number; limit: number };
 }
 
 const run = (s: ScriptSubject) => (s.runId === undefined ? 'the run' : `run ${s.runId}`);
@@ -43,6 +46,10 @@ export const SCRIPT_ERRORS: { [K in ScriptCodeName]: { code: ErrorCode; error: (
   },
   RUN_NOT_HALTED: { code: 'RUN_NOT_HALTED', error: (s) => new FlowError('RUN_NOT_HALTED', `${run(s)} is not halted; only a halted run can be resumed`) },
   SCENARIO_NOT_FOUND: { code: 'NOT_FOUND', error: (s) => scenarioNotFound(s.scenarioId ?? '?') },
+  SCENARIO_STORAGE_FULL: {
+    code: 'SCENARIO_STORAGE_FULL',
+    error: (s) => storageFull(s.tenant ?? '?', s.scenarioId ?? '?', s.storage ?? { kept: 0, bytes: 0, limit: 0 }),
+  },
 };
 
 const byValue = new Map<number, ScriptCodeName>(Object.entries(SCRIPT_CODES).map(([name, value]) => [value, name as ScriptCodeName]));

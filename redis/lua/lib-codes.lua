@@ -10,4 +10,5 @@ local ERR = {
   RUN_NOT_FOUND = -3,        -- the run does not exist (expired or never created)
   RUN_NOT_HALTED = -4,       -- only a halted run can be resumed
   SCENARIO_NOT_FOUND = -5,   -- the tenant has no such scenario
+  SCENARIO_STORAGE_FULL = -6, -- a new version would pass the tenant's bytes of versions
 }
