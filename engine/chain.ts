@@ -21,6 +21,7 @@ import { type ChainStep, isOneMessage, type NodeContext, type NodeResult } from 
 import { functionNode, functionResult } from '../nodes/function.js';
 import type { CompiledNode } from '../scenario/compile.js';
 import { iterations, type LoopBody, type LoopPrep, loopBody, MAX_BATCH_ITERATIONS, sameIteration } from './loop-batch.js';
+import { defineVar } from './vars.js';
 import type { Slot, Work } from './work.js';
 
 /** Longest chain sent in one hop. */
@@ -197,7 +198,7 @@ function launchNext(w: Work, p: Prepared): void {
   const want = Math.min(body.f.items.length - from, MAX_BATCH_ITERATIONS);
   if (want < 1) return;
   const vars = { ...p.vars };
-  for (const s of steps) if (s.ok) for (const [name, value] of s.outcome.sets) vars[name] = value;
+  for (const s of steps) if (s.ok) for (const [name, value] of s.outcome.sets) defineVar(vars, name, value);
   // Actions this batch may still spend (its unconsumed steps and iterations), counted high.
   const owed = steps.length - p.at + done;
   p.next = (async (): Promise<Prepared | undefined> => {

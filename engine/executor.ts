@@ -20,6 +20,7 @@ import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
 import { scrubError } from './task-log.js';
 import { triggerMessage } from './trigger-message.js';
+import { defineVar, storeVars } from './vars.js';
 import { clock, context, type ExecutorDeps, isoOf, record, route, type Slot, type Work } from './work.js';
 
 export type { ExecutorDeps };
@@ -211,7 +212,7 @@ async function wave(w: Work): Promise<void> {
         slot.task.durationMs = performance.now() - slot.started;
         // Variables set by a node are seen by the nodes after it, in wave order, so a run
         // resumed after a halt reads the same values as one never halted.
-        for (const [name, value] of slot.vars) w.vars[name] = value;
+        for (const [name, value] of slot.vars) defineVar(w.vars, name, value);
       }
     } catch (err) {
       slot.error = err;
@@ -233,17 +234,10 @@ async function wave(w: Work): Promise<void> {
   }
   for (const slot of slots) {
     // Stores the slot's variables first (when it set some), then applies it.
-    if (slot.vars.length > 0) await storeVars(w, slot);
+    if (slot.vars.length > 0 && slot.error === undefined) await storeVars(w, slot);
     apply(w, slot);
   }
   if (haltedTask) record(w, haltedTask);
-}
-
-async function storeVars(w: Work, slot: Slot): Promise<void> {
-  for (const [name, value] of slot.vars) {
-    w.vars[name] = value;
-    await w.deps.vars.set(w.run.tenant, w.run.scenarioId, name, value);
-  }
 }
 
 /** Applies one executed slot: records its task and queues what follows it. */

@@ -2,6 +2,7 @@
 
 import { checkPayload } from '../core/json-depth.js';
 import type { RunRecord, TaskRecord } from '../core/types.js';
+import { varBytes, varsOverBounds } from '../core/var-limits.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
 import { summarize } from './stores.js';
@@ -42,19 +43,30 @@ export class MemoryRunStore implements RunStore {
 }
 
 export class MemoryVarStore implements VarStore {
-  private vars = new Map<string, Record<string, unknown>>();
+  /** Each scenario's variables as the Redis twin keeps them: name → JSON value. */
+  private vars = new Map<string, Map<string, string>>();
 
-  async load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private of(tenant: string, scenarioId: string): Map<string, string> {
     const key = `${tenant}\u0000${scenarioId}`;
     let v = this.vars.get(key);
-    if (!v) this.vars.set(key, (v = {}));
-    for (const [name, value] of Object.entries(defaults)) if (!(name in v)) v[name] = structuredClone(value);
-    return structuredClone(v);
+    if (!v) this.vars.set(key, (v = new Map()));
+    return v;
   }
-  async set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void> {
-    const key = `${tenant}\u0000${scenarioId}`;
-    const v = this.vars.get(key) ?? {};
-    v[name] = structuredClone(value);
-    this.vars.set(key, v);
+
+  async load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const v = this.of(tenant, scenarioId);
+    for (const [name, value] of Object.entries(defaults)) if (!v.has(name)) v.set(name, JSON.stringify(value ?? null));
+    return Object.fromEntries([...v].map(([name, json]) => [name, JSON.parse(json)]));
+  }
+
+  async setMany(tenant: string, scenarioId: string, sets: Array<[string, unknown]>): Promise<void> {
+    const v = this.of(tenant, scenarioId);
+    const next = new Map(v);
+    for (const [name, value] of sets) next.set(name, JSON.stringify(value ?? null));
+    let bytes = 0;
+    for (const [name, json] of next) bytes += varBytes(name, json);
+    const over = varsOverBounds(bytes, next.size);
+    if (over) throw over;
+    for (const [name, json] of next) v.set(name, json);
   }
 }

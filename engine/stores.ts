@@ -55,9 +55,16 @@ export interface RunStore {
 }
 
 /** A scenario's global variables; they persist between runs. */
+/** A scenario's variables, kept across its runs. */
 export interface VarStore {
+  /** The variables, after storing each declared default that is not set yet. */
   load(tenant: string, scenarioId: string, defaults: Record<string, unknown>): Promise<Record<string, unknown>>;
-  set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void>;
+  /**
+   * Sets a node's variables at once (its `setVar` calls, in order: the last value of a name
+   * wins), or none of them, throwing FUNCTION_ERROR, when the scenario's variables would pass
+   * a bound of core/var-limits.ts.
+   */
+  setMany(tenant: string, scenarioId: string, sets: Array<[string, unknown]>): Promise<void>;
 }
 
 export function summarize(run: RunRecord): RunSummary {

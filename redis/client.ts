@@ -27,6 +27,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmEnable', script: 'enable', keys: 3 },
   { name: 'fmResume', script: 'resume', keys: 1 },
   { name: 'fmRelease', script: 'release', keys: 1 },
+  { name: 'fmSetVars', script: 'setvars', keys: 2 },
   { name: 'fmCreate', script: 'create', keys: null },
   { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
   { name: 'fmDeploy', script: 'deploy', keys: 3 },
@@ -53,6 +54,8 @@ export interface FlowScripts {
   fmEnable(...args: Array<string | number>): Promise<number>;
   fmResume(...args: Array<string | number>): Promise<number>;
   fmRelease(...args: Array<string | number>): Promise<number>;
+  /** setvars.lua: { 1 set | 0 refused, bytes, count }. */
+  fmSetVars(...args: Array<string | number>): Promise<[number, number, number]>;
   fmAutoResume(...args: Array<string | number>): Promise<string>;
   /** deploy.lua: { created, changed, version }, or a negative code. */
   fmDeploy(...args: Array<string | number>): Promise<[number, number, number] | number>;

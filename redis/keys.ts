@@ -28,6 +28,7 @@
  *   <p>:{t:T}:versions:<id>        list   version entries of a scenario (version i at index i-1)
  *   <p>:{t:T}:scenbytes            string bytes of the tenant's version entries (deploy.lua's limit)
  *   <p>:{t:T}:vars:<scenarioId>    hash   name → JSON value
+ *   <p>:{t:T}:varsize              hash   scenarioId → bytes of its variables (setvars.lua)
  *   <p>:{t:T}:run:<runId>          hash   record, status, state, scenario, payload, owner, live, crashes, f:<frame>
  *   <p>:{t:T}:run:<runId>:tasks    list   stored tasks, in order
  *   <p>:{t:T}:run:<runId>:outputs  list   the run's outputs, in order
@@ -152,6 +153,9 @@ export class Keys {
   }
   vars(tenant: string, scenarioId: string): string {
     return `${this.t(tenant)}:vars:${scenarioId}`;
+  }
+  varSizes(tenant: string): string {
+    return `${this.t(tenant)}:varsize`;
   }
   run(tenant: string, runId: string): string {
     return `${this.t(tenant)}:run:${runId}`;

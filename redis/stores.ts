@@ -1,5 +1,7 @@
 /** VarStore and KeyStore on Redis (the run store is in redis-run-store.ts). */
 
+import { FlowError } from '../core/errors.js';
+import { MAX_VARS, MAX_VARS_BYTES, varsOverBounds } from '../core/var-limits.js';
 import type { KeyStore } from '../engine/platform.js';
 import type { VarStore } from '../engine/stores.js';
 import { apiKeyHash, apiKeyId, type KeyInfo, LAST_USED_EVERY_MS, newApiKey } from '../services/api-keys.js';
@@ -20,14 +22,28 @@ export class RedisVarStore implements VarStore {
     if (names.length) {
       const pipe = this.redis.pipeline();
       for (const n of names) pipe.hsetnx(key, n, JSON.stringify(defaults[n] ?? null));
-      await pipe.exec();
+      const added = (await pipe.exec())?.some(([, r]) => r === 1);
+      // Defaults written here are not in setvars.lua's count: it counts afresh next time.
+      if (added) await this.redis.hdel(this.keys.varSizes(tenant), scenarioId);
     }
     const h = await this.redis.hgetall(key);
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v)]));
   }
 
-  async set(tenant: string, scenarioId: string, name: string, value: unknown): Promise<void> {
-    await this.redis.hset(this.keys.vars(tenant, scenarioId), name, JSON.stringify(value ?? null));
+  async setMany(tenant: string, scenarioId: string, sets: Array<[string, unknown]>): Promise<void> {
+    const last = new Map<string, string>();
+    for (const [name, value] of sets) last.set(name, JSON.stringify(value ?? null));
+    const args: string[] = [];
+    for (const [name, json] of last) args.push(name, json);
+    const [ok, bytes, count] = await this.redis.fmSetVars(
+      this.keys.vars(tenant, scenarioId),
+      this.keys.varSizes(tenant),
+      scenarioId,
+      MAX_VARS_BYTES,
+      MAX_VARS,
+      ...args,
+    );
+    if (ok !== 1) throw varsOverBounds(bytes, count) ?? new FlowError('INTERNAL', `setvars.lua refused variables within bounds (${bytes} bytes, ${count})`);
   }
 }
 

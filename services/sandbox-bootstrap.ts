@@ -5,6 +5,7 @@
  */
 
 import { MAX_MESSAGE_DEPTH } from '../core/json-depth.js';
+import { MAX_VARS, MAX_VARS_BYTES } from '../core/var-limits.js';
 
 const MAX_LOG_LINES = 100;
 const MAX_LOG_CHARS = 2000;
@@ -91,6 +92,15 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
     }
     return false;
   };
+  // The scenario's variables after a call's setVars, against core/var-limits.ts's bounds: what
+  // is wrong, or ''. (A call that set none is not measured: it cannot have added to them.)
+  const varsOver = (vars) => {
+    const count = O.keys(vars).length;
+    if (count > ${MAX_VARS}) return 'setVar: the scenario would have ' + count + ' variables, more than the ${MAX_VARS} allowed; nothing was set';
+    const json = stringify(vars);
+    if (json.length > ${MAX_VARS_BYTES / 4} && utf8(json) > ${MAX_VARS_BYTES}) return "setVar: the scenario's variables would take " + utf8(json) + ' bytes as JSON, more than the ${MAX_VARS_BYTES} allowed; nothing was set';
+    return '';
+  };
   // One execution: fresh vars (from JSON), fresh setVar/log closures; the output as JSON
   // ([logs, sets] or [logs, sets, result]) or 'E' + the error.
   const exec = (fn, msg, varsJson) => {
@@ -114,6 +124,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
       const out = stringify(r === undefined ? [logs, sets] : [logs, sets, r]);
       if (out.length > ${maxChars}) return 'Eoutput is larger than ${maxChars} bytes';
       if (out.length > ${2 * MAX_MESSAGE_DEPTH} && tooDeep(out)) return 'Ereturned a message or set a variable that nests deeper than ${MAX_MESSAGE_DEPTH} levels of arrays and objects';
+      if (sets.length > 0) { const over = varsOver(vars); if (over) return 'E' + over; }
       return out;
     } catch (e) { return 'E' + describe(e); }
   };
@@ -160,7 +171,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
         msg = r;
         if (p[1].length > 0) {
           const cur = parse(varsJson);
-          for (let j = 0; j < p[1].length; j++) cur[p[1][j][0]] = p[1][j][1];
+          for (let j = 0; j < p[1].length; j++) defProp(cur, p[1][j][0], { value: p[1][j][1], writable: true, enumerable: true, configurable: true });
           varsJson = stringify(cur);
         }
       }

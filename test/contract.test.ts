@@ -279,9 +279,55 @@ describe.each(factories)('%s stores', (_name, make) => {
   it('vars: defaults once, then persisted values', async () => {
     const { vars } = await make();
     expect(await vars.load('t5', 's', { a: 1, b: { x: 2 } })).toEqual({ a: 1, b: { x: 2 } });
-    await vars.set('t5', 's', 'a', 5);
+    await vars.setMany('t5', 's', [['a', 5]]);
     expect(await vars.load('t5', 's', { a: 1, c: 3 })).toEqual({ a: 5, b: { x: 2 }, c: 3 });
     expect(await vars.load('t5', 'other', {})).toEqual({});
+    // Names are names, not object keys: no prototype is set, no inherited name is taken for a set one.
+    await vars.setMany('t5', 'o', [
+      ['__proto__', { polluted: true }],
+      ['a', 1],
+      ['a', 2],
+    ]);
+    const odd = await vars.load('t5', 'o', { toString: 'declared' });
+    expect(Object.getPrototypeOf(odd)).toBe(Object.prototype);
+    expect(Object.entries(odd).sort(([x], [y]) => x.localeCompare(y))).toEqual([
+      ['__proto__', { polluted: true }],
+      ['a', 2],
+      ['toString', 'declared'],
+    ]);
+  });
+
+  it('vars: a node whose variables would pass 1 MB or 1,000 names sets none of them (FUNCTION_ERROR)', async () => {
+    const { vars } = await make();
+    const big = 'x'.repeat(400 * 1024);
+    await vars.setMany('t7', 's', [
+      ['a', big],
+      ['b', big],
+    ]);
+    // A third 400 KB value would take them past 1 MB: refused, and neither of the two names set.
+    const refused = await vars
+      .setMany('t7', 's', [
+        ['c', big],
+        ['d', 1],
+      ])
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'FUNCTION_ERROR' });
+    expect((refused as Error).message).toMatch(/^setVar: the scenario's variables would take \d+ bytes, more than the 1048576 allowed; nothing was set$/);
+    expect(Object.keys(await vars.load('t7', 's', {})).sort()).toEqual(['a', 'b']);
+    // Replacing a value counts its new size only: shrinking b makes room for c.
+    await vars.setMany('t7', 's', [
+      ['b', 0],
+      ['c', big],
+    ]);
+    expect(Object.keys(await vars.load('t7', 's', {})).sort()).toEqual(['a', 'b', 'c']);
+    // Names: at most 1,000.
+    const many = Array.from({ length: 1000 }, (_, i) => [`v${i}`, i] as [string, unknown]);
+    await vars.setMany('t7', 'n', many);
+    await expect(vars.setMany('t7', 'n', [['one-more', 1]])).rejects.toThrow(
+      'setVar: the scenario would have 1001 variables, more than the 1000 allowed; nothing was set',
+    );
+    await vars.setMany('t7', 'n', [['v0', 'replaced']]);
+    expect((await vars.load('t7', 'n', {})).v0).toBe('replaced');
   });
 
   it('runs: the executor on these stores halts, stores, resumes and lists', async () => {
