@@ -9,6 +9,7 @@ import type { Message } from '../core/types.js';
 import { alt, one } from './cost.js';
 import { type ConnectionConfig, defineNode, type NodeContext, nextRef } from './define.js';
 import { msgPath, nodeId, template } from './fields.js';
+import { readBody } from './http-body.js';
 
 /** Redirects followed per attempt, at most. */
 export const MAX_REDIRECTS = 10;
@@ -219,7 +220,7 @@ async function send(ctx: NodeContext<ConnectorConfig>, req: Prepared, signal: Ab
     const res = await ctx.services.fetch(url, { method, headers, body, redirect: 'manual', signal });
     const location = res.headers.get('location');
     if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
-    await res.arrayBuffer().catch(() => undefined);
+    await res.body?.cancel().catch(() => undefined); // a redirect's body is not read, however large
     if (hop >= MAX_REDIRECTS) throw new FlowError('HTTP_NETWORK', `${ctx.node.method} ${safeUrl(req.url)} redirected more than ${MAX_REDIRECTS} times`);
     let next: URL;
     try {
@@ -267,14 +268,24 @@ export const connectorNode = defineNode({
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const last = attempt === attempts;
       const backoff = Math.min(backoffMs * 2 ** (attempt - 1), MAX_RETRY_WAIT_MS);
-      let res: Response;
+      let res: Response | undefined;
       let bytes: Uint8Array;
+      let read = 0;
       try {
         res = await send(ctx, req, AbortSignal.timeout(node.timeoutMs));
-        bytes = new Uint8Array(await res.arrayBuffer());
+        bytes = await readBody(res, where, (n) => {
+          read = n;
+        });
       } catch (err) {
         // A destination the egress policy refuses: nothing was sent, and no retry would be.
         if (errorCode(err) === 'EGRESS_DENIED') throw new FlowError('EGRESS_DENIED', redactor.redact((err as Error).message));
+        if (errorCode(err) === 'HTTP_ERROR' && res) {
+          // A body over MAX_RESPONSE_BYTES: a retry would read it again.
+          const use = node.connection ? { connection: node.connection, status: res.status } : undefined;
+          ctx.meter('connectorRequests', 1, use);
+          ctx.meter('connectorBytes', reqBytes + read, use);
+          throw new FlowError('HTTP_ERROR', redactor.redact((err as Error).message), { status: res.status });
+        }
         const use = node.connection ? { connection: node.connection } : undefined;
         if (errorCode(err) === 'HTTP_NETWORK' && err instanceof FlowError) {
           failure = { code: 'HTTP_NETWORK', detail: err.message.slice(where.length + 1) };

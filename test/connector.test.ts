@@ -224,6 +224,45 @@ describe('connector node', () => {
     expect(total('connectorRequests')).toBe(2);
   });
 
+  it('stops reading a response body past 10 MB: HTTP_ERROR with the status, no retry, the connection let go', async () => {
+    // A server that streams without end (no Content-Length): the old Connector buffered it
+    // until its timeout, as much memory as the peer could send.
+    let sent = 0;
+    let closed!: Promise<void>;
+    handler = (_req, _body, res) => {
+      closed = new Promise((r) => res.on('close', () => r()));
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (!res.destroyed && sent < 1024 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+      };
+      pump();
+    };
+    const { err, total } = await fail({ connection: 'api', url: '/stream', timeoutMs: 20_000 });
+    expect(err.code).toBe('HTTP_ERROR');
+    expect(err.status).toBe(200);
+    expect(err.message).toBe(`GET ${base}/api/stream → 200: the response body is larger than 10,485,760 bytes; it was not read`);
+    expect(seen).toHaveLength(1);
+    expect(total('connectorRequests')).toBe(1);
+    expect(total('connectorBytes')).toBeGreaterThan(10 * 1024 * 1024);
+    await closed;
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('refuses a response whose Content-Length is over 10 MB before reading it', async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(50 * 1024 * 1024) });
+      res.write('[');
+    };
+    const { err, total } = await fail({ connection: 'api', url: '/big', timeoutMs: 20_000 });
+    expect([err.code, err.status]).toEqual(['HTTP_ERROR', 200]);
+    expect(err.message).toMatch(/→ 200: the response body is larger than 10,485,760 bytes; it was not read$/);
+    expect(total('connectorBytes')).toBe(0);
+  });
+
   it('writes the response to `into` and keeps the payload', async () => {
     handler = (_req, _body, res) => json(res, 200, [1, 2]);
     const { out } = await run({ url: `${base}/list`, into: 'msg.result.items' }, { payload: { keep: true }, result: { other: 1 } });
