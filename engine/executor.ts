@@ -185,7 +185,7 @@ async function wave(w: Work): Promise<void> {
       task.error = { code: 'QUOTA_EXHAUSTED', message: 'quota exhausted before this task could start' };
       if (item.iterate) task.iteration = (state.frames[item.iterate] as { index: number }).index;
       haltedTask = task;
-      state.items.unshift(...items.slice(i));
+      state.items = items.slice(i).concat(state.items); // not unshift(...): any number of items
       state.partial = items.length - i;
       w.halted = true;
       break;

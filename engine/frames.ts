@@ -45,7 +45,7 @@ export function deliver(state: RunState, frameId: string, messages: Message[], o
     if (f.collected) for (const m of messages) f.collected.push(m.payload);
     return;
   }
-  outputs.push(...messages);
+  for (const m of messages) outputs.push(m); // not push(...): any number of messages
 }
 
 /** Queues the frame's next unit of work; returns false when it has none left. */

@@ -1,8 +1,8 @@
 /** In-memory RunStore and VarStore: the embedded default. */
 
+import { varBytes, varsOverBounds } from '../core/function-limits.js';
 import { checkPayload } from '../core/json-depth.js';
 import type { RunRecord, TaskRecord } from '../core/types.js';
-import { varBytes, varsOverBounds } from '../core/var-limits.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
 import { summarize } from './stores.js';

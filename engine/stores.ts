@@ -62,7 +62,7 @@ export interface VarStore {
   /**
    * Sets a node's variables at once (its `setVar` calls, in order: the last value of a name
    * wins), or none of them, throwing FUNCTION_ERROR, when the scenario's variables would pass
-   * a bound of core/var-limits.ts.
+   * a bound of core/function-limits.ts.
    */
   setMany(tenant: string, scenarioId: string, sets: Array<[string, unknown]>): Promise<void>;
 }

@@ -4,7 +4,7 @@ import type { Slot, Work } from './work.js';
 
 /**
  * Stores a slot's variables in one write. The store refuses them all when they would pass a
- * bound of core/var-limits.ts (another run set variables since this one's Function measured
+ * bound of core/function-limits.ts (another run set variables since this one's Function measured
  * them): the node then fails with that FUNCTION_ERROR, and the run's view goes unchanged.
  */
 export async function storeVars(w: Work, slot: Slot): Promise<void> {

@@ -1,7 +1,7 @@
 /** VarStore and KeyStore on Redis (the run store is in redis-run-store.ts). */
 
 import { FlowError } from '../core/errors.js';
-import { MAX_VARS, MAX_VARS_BYTES, varsOverBounds } from '../core/var-limits.js';
+import { MAX_VARS, MAX_VARS_BYTES, varsOverBounds } from '../core/function-limits.js';
 import type { KeyStore } from '../engine/platform.js';
 import type { VarStore } from '../engine/stores.js';
 import { apiKeyHash, apiKeyId, type KeyInfo, LAST_USED_EVERY_MS, newApiKey } from '../services/api-keys.js';

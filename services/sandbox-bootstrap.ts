@@ -4,8 +4,8 @@
  * object, and returns the private driver functions the host calls through References.
  */
 
+import { MAX_FUNCTION_MESSAGES, MAX_VARS, MAX_VARS_BYTES } from '../core/function-limits.js';
 import { MAX_MESSAGE_DEPTH } from '../core/json-depth.js';
-import { MAX_VARS, MAX_VARS_BYTES } from '../core/var-limits.js';
 
 const MAX_LOG_LINES = 100;
 const MAX_LOG_CHARS = 2000;
@@ -92,7 +92,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
     }
     return false;
   };
-  // The scenario's variables after a call's setVars, against core/var-limits.ts's bounds: what
+  // The scenario's variables after a call's setVars, against core/function-limits.ts's bounds: what
   // is wrong, or ''. (A call that set none is not measured: it cannot have added to them.)
   const varsOver = (vars) => {
     const count = O.keys(vars).length;
@@ -121,6 +121,7 @@ export const bootstrap = (maxChars: number, maxBytes: number = maxChars): string
       const r = fn(msg, vars, setVar, log);
       if (typeof r === 'function') return 'Ereturned a function; return an object, an array of objects, or null';
       if (r instanceof Prom) return 'Ereturned a Promise (async code is not supported); return an object, an array of objects, or null';
+      if (isArray(r) && r.length > ${MAX_FUNCTION_MESSAGES}) return 'Ereturned ' + r.length + ' messages, more than the ${MAX_FUNCTION_MESSAGES} a Function may return; return one message holding them, and a Loop over them';
       const out = stringify(r === undefined ? [logs, sets] : [logs, sets, r]);
       if (out.length > ${maxChars}) return 'Eoutput is larger than ${maxChars} bytes';
       if (out.length > ${2 * MAX_MESSAGE_DEPTH} && tooDeep(out)) return 'Ereturned a message or set a variable that nests deeper than ${MAX_MESSAGE_DEPTH} levels of arrays and objects';

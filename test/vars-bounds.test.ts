@@ -1,5 +1,5 @@
 /**
- * A scenario's variables are bounded (core/var-limits.ts): before, one action of a Function
+ * A scenario's variables are bounded (core/function-limits.ts): before, one action of a Function
  * could store its whole 10 MB output as variables that never expire (95 values of 100 KB took
  * 10.9 MB of Redis), or make 50,000 `setVar` calls that the worker wrote one round trip at a
  * time (4.8 s of one worker for one action), and every later run of the scenario loaded them.

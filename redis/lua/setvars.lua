@@ -1,6 +1,6 @@
 --[[
   setvars.lua: sets a node's variables (its setVar calls, in order) at once, within the bounds of
-  core/var-limits.ts: the scenario's variables may take at most ARGV[2] bytes (each counted as
+  core/function-limits.ts: the scenario's variables may take at most ARGV[2] bytes (each counted as
   its name and its JSON value) and number at most ARGV[3]. Variables that would pass a bound
   are not set at all. Setting a value a variable already has changes nothing, so a node executed
   again (after a crash) sets its variables again harmlessly.
