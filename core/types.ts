@@ -130,6 +130,8 @@ export interface RunState {
    * would have had the run never halted.
    */
   partial?: number;
+  /** JSON characters of the run's outputs and collected loop payloads so far (engine/kept.ts). */
+  kept?: number;
 }
 
 /** Informational meters (§3): counted, never billed. */

@@ -16,6 +16,7 @@ import { Budget } from './budget.js';
 import { fused, setsVars } from './chain.js';
 import { CHECKPOINT_EVERY, checkpoint, store, storeFresh } from './checkpoint.js';
 import { consumed, initialState, nextIteration, push } from './frames.js';
+import { keepResult } from './kept.js';
 import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
 import { scrubError } from './task-log.js';
@@ -244,6 +245,7 @@ async function wave(w: Work): Promise<void> {
 function apply(w: Work, slot: Slot): void {
   const { state, compiled } = w;
   const { item, node, task } = slot;
+  if (slot.error === undefined && !item.iterate) slot.error = keepResult(state, slot) ?? undefined;
   if (item.iterate && slot.error === undefined) {
     // The node's type says how an iteration is entered (Loop: its body, with the item as payload).
     const it = nextIteration(state, item.iterate);

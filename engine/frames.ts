@@ -37,10 +37,23 @@ export function openFrame(
   consumed(state, id, compiled);
 }
 
-/** Where messages that end a path in `frameId` go: the nearest loop (collected or dropped), or the run. */
-export function deliver(state: RunState, frameId: string, messages: Message[], outputs: Message[]): void {
+/** What the run keeps of messages that end a path in `frameId`: their payloads (a collecting loop), the messages (the run's outputs), or nothing (a loop that drops them). */
+export function kept(state: RunState, frameId: string): 'payload' | 'message' | null {
+  const f = deliveredTo(state, frameId);
+  if (!f) return 'message';
+  return f.kind === 'loop' && f.collected ? 'payload' : null;
+}
+
+/** The frame messages that end a path in `frameId` go to: the nearest loop, or none (the run). */
+function deliveredTo(state: RunState, frameId: string): Frame | undefined {
   let f: Frame | undefined = state.frames[frameId];
   while (f && f.kind === 'seq') f = state.frames[f.parent];
+  return f && f.kind === 'loop' ? f : undefined;
+}
+
+/** Where messages that end a path in `frameId` go: the nearest loop (collected or dropped), or the run. */
+export function deliver(state: RunState, frameId: string, messages: Message[], outputs: Message[]): void {
+  const f = deliveredTo(state, frameId);
   if (f && f.kind === 'loop') {
     if (f.collected) for (const m of messages) f.collected.push(m.payload);
     return;

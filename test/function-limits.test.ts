@@ -61,3 +61,61 @@ describe('messages a Function returns', () => {
     }
   });
 });
+
+describe('what a run keeps (engine/kept.ts)', () => {
+  const big = (mb: number) => `return { payload: 'x'.repeat(${mb * 1024 * 1024}) };`;
+
+  it('outputs past 64 MB of JSON: the node that would pass it fails OUTPUT_TOO_LARGE, caught here, and nothing of it is kept', async () => {
+    const engine = createEmbedded();
+    try {
+      const branches = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+      const run = await engine.run(
+        {
+          id: 'wide-out',
+          trigger: { type: 'manual' },
+          start: 'fan',
+          nodes: [
+            { id: 'fan', type: 'fanOut', branches },
+            ...branches.map((id) => fnNode(id, big(9))),
+            { id: 'caught', type: 'catch', next: 'report' },
+            fnNode('report', 'return { payload: { code: msg.error.code, node: msg.error.nodeId } };'),
+          ],
+        } as never,
+        null,
+      );
+      expect(run.status).toBe('succeeded');
+      const big9 = run.outputs.filter((o) => typeof o.payload === 'string');
+      const reports = run.outputs.filter((o) => typeof o.payload !== 'string');
+      expect(big9).toHaveLength(7); // 7 × 9 MB of JSON fit in 64 MB; an 8th does not
+      expect(reports).toHaveLength(3);
+      expect(reports.every((o) => (o.payload as { code: string }).code === 'OUTPUT_TOO_LARGE')).toBe(true);
+      const failed = run.tasks.find((t) => t.error?.code === 'OUTPUT_TOO_LARGE')!;
+      expect(failed.error!.message).toMatch(
+        /^the run would output 9,437,\d{3} more characters of JSON, taking what the run keeps to [\d,]+, more than the 67,108,864 allowed$/,
+      );
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a loop collecting 5 MB per iteration stops at the bound instead of growing without end', async () => {
+    const engine = createEmbedded();
+    try {
+      const run = await engine.run(
+        {
+          id: 'collect',
+          trigger: { type: 'manual' },
+          start: 'each',
+          nodes: [{ id: 'each', type: 'loop', over: 'msg.payload', body: 'grow', collect: true }, fnNode('grow', big(5))],
+        } as never,
+        Array.from({ length: 40 }, (_, i) => i),
+      );
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({ nodeId: 'grow', code: 'OUTPUT_TOO_LARGE' });
+      expect(run.error!.message).toMatch(/^its loop would collect 5,242,882 more characters of JSON/);
+      expect(run.tasks.filter((t) => t.nodeId === 'grow' && t.status === 'ok')).toHaveLength(12);
+    } finally {
+      await engine.close();
+    }
+  });
+});
