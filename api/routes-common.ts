@@ -97,6 +97,9 @@ export function secondsUntil(end: string, now: Date = new Date()): number {
 
 const ENDED = new Set<RunRecord['status']>(['succeeded', 'failed', 'halted', 'rejected']);
 
+/** Tasks a run is answered with at most, unless a route asks for another page (a run's task log has one task per action). */
+export const MAX_TASK_PAGE = 1000;
+
 /**
  * Starts a run with `platform.trigger` and resolves with its record once it has ended
  * (succeeded, failed, halted or rejected).
@@ -135,7 +138,7 @@ export async function triggerAndWait(
     const runId = (target = run.runId);
     if (ended.has(runId) || ENDED.has(run.status)) wake(); // ENDED: a repeated idempotent trigger
     poll = setInterval(() => {
-      platform.runs.get(tenant, runId).then(
+      platform.runs.get(tenant, runId, { limit: 0 }).then(
         (r) => r && ENDED.has(r.status) && wake(),
         () => undefined,
       );
@@ -154,7 +157,7 @@ export async function triggerAndWait(
       );
     });
     await Promise.race([woken, timedOut]);
-    const done = await platform.runs.get(tenant, runId);
+    const done = await platform.runs.get(tenant, runId, { limit: MAX_TASK_PAGE });
     if (!done) throw new ApiError('NOT_FOUND', `run ${runId} disappeared`);
     return done;
   } finally {

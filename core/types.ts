@@ -78,6 +78,8 @@ export interface RunRecord {
   replayOf?: string;
   /** A queued run held by a flow-control limit: which one (SPEC §10), e.g. "tenant concurrency 2 reached". */
   waiting?: string;
+  /** The run's task count, when `tasks` holds one page of them (RunStore.get with a TaskPage). */
+  taskCount?: number;
 }
 
 /** Where a work item lives: the run itself, a loop's body or a sequencer's step. */

@@ -235,7 +235,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
       if (o.idempotencyKey !== undefined) {
         // Checked and taken in one step (no await between), like create.lua's SET NX.
         const first = idempotent.get(tenant, o.idempotencyKey);
-        if (first) return (await runs.get(tenant, first)) ?? { ...run, runId: first };
+        if (first) return (await runs.get(tenant, first, { limit: 0 })) ?? { ...run, runId: first };
         idempotent.set(tenant, o.idempotencyKey, run.runId);
       }
       await runs.create(run, scenario, payload);

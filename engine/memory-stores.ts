@@ -4,8 +4,7 @@ import { varBytes, varsOverBounds } from '../core/function-limits.js';
 import { checkPayload } from '../core/json-depth.js';
 import type { RunRecord, TaskRecord } from '../core/types.js';
 import type { Scenario } from '../scenario/schema.js';
-import type { RunFilter, RunStore, RunSummary, StoredRun, VarStore } from './stores.js';
-import { summarize } from './stores.js';
+import { pageOf, type RunFilter, type RunStore, type RunSummary, type StoredRun, summarize, type TaskPage, type VarStore } from './stores.js';
 
 export class MemoryRunStore implements RunStore {
   private runs = new Map<string, RunRecord>();
@@ -24,9 +23,11 @@ export class MemoryRunStore implements RunStore {
   async finish(run: RunRecord, _tasks: TaskRecord[] = []): Promise<void> {
     this.runs.set(run.runId, run);
   }
-  async get(tenant: string, runId: string): Promise<RunRecord | null> {
+  async get(tenant: string, runId: string, tasks?: TaskPage): Promise<RunRecord | null> {
     const run = this.runs.get(runId);
-    return run && run.tenant === tenant ? structuredClone(run) : null;
+    if (!run || run.tenant !== tenant) return null;
+    if (!tasks) return structuredClone(run);
+    return { ...structuredClone({ ...run, tasks: pageOf(run.tasks, tasks) }), taskCount: run.tasks.length };
   }
   async load(tenant: string, runId: string): Promise<StoredRun | null> {
     const run = await this.get(tenant, runId);

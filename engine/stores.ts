@@ -15,6 +15,18 @@ export interface RunFilter {
 
 export type RunSummary = Omit<RunRecord, 'tasks' | 'pending' | 'outputs'> & { outputCount: number };
 
+/** A page of a run's task log: `limit` tasks from the `from`-th (0-based). */
+export interface TaskPage {
+  from?: number;
+  limit: number;
+}
+
+/** The tasks of `page` out of `tasks`, and their count. */
+export function pageOf(tasks: TaskRecord[], page: TaskPage): TaskRecord[] {
+  const from = page.from ?? 0;
+  return tasks.slice(from, from + page.limit);
+}
+
 /** What a worker needs to execute a stored run. */
 export interface StoredRun {
   run: RunRecord;
@@ -40,7 +52,11 @@ export interface RunStore {
   checkpoint(run: RunRecord, tasks: TaskRecord[]): Promise<void>;
   /** The run has ended (succeeded, failed, halted or rejected): the last tasks and the record. */
   finish(run: RunRecord, tasks: TaskRecord[]): Promise<void>;
-  get(tenant: string, runId: string): Promise<RunRecord | null>;
+  /**
+   * The run with its task log: all of it, or the page `tasks` names, with `taskCount` then
+   * (`{ limit: 0 }`: no tasks, for a caller that wants the record only).
+   */
+  get(tenant: string, runId: string, tasks?: TaskPage): Promise<RunRecord | null>;
   /** The run with its scenario snapshot and payload, for executing or resuming it. */
   load(tenant: string, runId: string): Promise<StoredRun | null>;
   list(tenant: string, filter?: RunFilter): Promise<RunSummary[]>;

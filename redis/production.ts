@@ -165,7 +165,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
     getScenario: (tenant, id) => scenarios.get(tenant, id),
     createMany: (items) => runs.createMany(items),
     enqueue: (refs) => queue.enqueueBatch(refs),
-    getRun: (tenant, runId) => runs.get(tenant, runId),
+    getRun: (tenant, runId) => runs.get(tenant, runId, { limit: 0 }),
   });
 
   const platform: Production = {

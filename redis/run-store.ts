@@ -10,7 +10,7 @@ import { checkPayload } from '../core/json-depth.js';
 import type { Message, RunRecord, TaskRecord } from '../core/types.js';
 import type { RunEvent } from '../engine/platform.js';
 import { decodeState, encodeState } from '../engine/state-codec.js';
-import type { RunFilter, RunStore, RunSummary, StoredRun } from '../engine/stores.js';
+import type { RunFilter, RunStore, RunSummary, StoredRun, TaskPage } from '../engine/stores.js';
 import { summarize } from '../engine/stores.js';
 import { triggerMessage } from '../engine/trigger-message.js';
 import type { Settlement } from '../metering/meter.js';
@@ -207,25 +207,29 @@ export class RedisRunStore implements RunStore {
     return this.checkpointAndSettle(run, tasks, null, true);
   }
 
-  /** A run with its task log, and its scenario unless `withScenario` is false. */
-  private async read(tenant: string, runId: string, withScenario: boolean): Promise<StoredRun | null> {
-    const rows = (await this.redis
-      .multi()
-      .hgetall(this.keys.run(tenant, runId))
-      .lrange(this.keys.runOutputs(tenant, runId), 0, -1)
-      .lrange(this.keys.runTasks(tenant, runId), 0, -1)
-      .exec()) as Array<[unknown, unknown]>;
+  /**
+   * A run with its task log (all of it, or the page `tasks` names, with `taskCount` then), and
+   * its scenario unless `withScenario` is false.
+   */
+  private async read(tenant: string, runId: string, withScenario: boolean, page?: TaskPage): Promise<StoredRun | null> {
+    const from = page?.from ?? 0;
+    const multi = this.redis.multi().hgetall(this.keys.run(tenant, runId)).lrange(this.keys.runOutputs(tenant, runId), 0, -1);
+    if (!page) multi.lrange(this.keys.runTasks(tenant, runId), 0, -1);
+    else if (page.limit > 0) multi.lrange(this.keys.runTasks(tenant, runId), from, from + page.limit - 1);
+    if (page) multi.llen(this.keys.runTasks(tenant, runId));
+    const rows = (await multi.exec()) as Array<[unknown, unknown]>;
     const h = rows[0]![1] as Record<string, string>;
     if (!h.record) return null;
     const outputs = (rows[1]![1] as string[]).map((o) => JSON.parse(o) as Message);
-    const tasks = (rows[2]![1] as string[]).map((t) => JSON.parse(t) as TaskRecord);
+    const tasks = !page || page.limit > 0 ? (rows[2]![1] as string[]).map((t) => JSON.parse(t) as TaskRecord) : [];
     const stored = this.fromHash(h, outputs, tasks);
+    if (page) stored.run.taskCount = rows.at(-1)![1] as number;
     const scenario = withScenario ? await this.scenarios.read(tenant, stored.run.scenarioId, h.scenario) : (null as unknown as Scenario);
     return { ...stored, scenario };
   }
 
-  async get(tenant: string, runId: string): Promise<RunRecord | null> {
-    const run = (await this.read(tenant, runId, false))?.run ?? null;
+  async get(tenant: string, runId: string, tasks?: TaskPage): Promise<RunRecord | null> {
+    const run = (await this.read(tenant, runId, false, tasks))?.run ?? null;
     if (run) await this.noteWaiting([run]);
     return run;
   }

@@ -42,7 +42,7 @@ function header(run, scenario, onResumed) {
       field('Started', time(run.startedAt)),
       field('Finished', time(run.finishedAt)),
       field('Duration', ms === null ? '—' : fmtDuration(ms)),
-      field('Tasks', fmtNum(run.tasks?.length ?? 0)),
+      field('Tasks', fmtNum(run.taskCount ?? run.tasks?.length ?? 0)),
     ),
     errorBox(run.error),
     runActions(run, onResumed),
@@ -133,7 +133,13 @@ function taskTable(run, open) {
       'div',
       { class: 'card-head' },
       h('h2', {}, 'Task log'),
-      h('span', { class: 'muted' }, `${fmtNum(tasks.length)} tasks · click a row for its input and output`),
+      h(
+        'span',
+        { class: 'muted' },
+        run.taskCount > tasks.length
+          ? `the first ${fmtNum(tasks.length)} of ${fmtNum(run.taskCount)} tasks · click a row for its input and output`
+          : `${fmtNum(tasks.length)} tasks · click a row for its input and output`,
+      ),
     ),
     tasks.length
       ? h(
