@@ -30,7 +30,11 @@ export const ERROR_CODES = {
   CONVERSION_MISSING: { message: 'a Conversion table has no entry for the value', http: 500, exit: EXIT.failed },
   LOOP_TOO_LARGE: { message: 'a Loop got more items than its maxItems', http: 500, exit: EXIT.failed },
   LOOP_NOT_ARRAY: { message: 'a Loop `over` path does not hold an array', http: 500, exit: EXIT.failed },
-  OUTPUT_TOO_LARGE: { message: "a run's outputs and collected loop payloads would pass 64 MB of JSON", http: 500, exit: EXIT.failed },
+  OUTPUT_TOO_LARGE: {
+    message: "a run's outputs and collected loop payloads would pass 64 MB of JSON, or a wave's node results 256 MB",
+    http: 500,
+    exit: EXIT.failed,
+  },
   EXCEPTION: { message: 'an Exception node failed the path', http: 500, exit: EXIT.failed },
   QUOTA_EXHAUSTED: { message: "the tenant's actions for this period are used up", http: 429, exit: EXIT.halted },
   RUN_BUDGET_EXCEEDED: { message: "a run would pass its scenario's maxActionsPerRun", http: 500, exit: EXIT.failed },

@@ -16,7 +16,7 @@ import { Budget } from './budget.js';
 import { fused, setsVars } from './chain.js';
 import { CHECKPOINT_EVERY, checkpoint, store, storeFresh } from './checkpoint.js';
 import { consumed, initialState, nextIteration, push } from './frames.js';
-import { keepResult } from './kept.js';
+import { keepResult, WaveHold, WIDE_WAVE } from './kept.js';
 import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
 import { scrubError } from './task-log.js';
@@ -199,6 +199,7 @@ async function wave(w: Work): Promise<void> {
   // This slot is the whole wave and nothing else is queued: its successor is the next wave.
   const single = items.length === 1 && state.items.length === 0;
   let pending = false;
+  const hold = slots.length > WIDE_WAVE ? new WaveHold() : null;
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;
     if (slot.error !== undefined || slot.item.iterate) continue;
@@ -206,7 +207,11 @@ async function wave(w: Work): Promise<void> {
       const ctx = context(w, slot);
       let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
       // A Function's variables are seen by the later nodes of its wave: they wait for it.
-      if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) result = await result;
+      if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) {
+        result = await result;
+        const over = hold?.take(result);
+        if (over) throw over;
+      }
       slot.result = result;
       if (result instanceof Promise) pending = true;
       else {
@@ -226,6 +231,8 @@ async function wave(w: Work): Promise<void> {
         if (!(slot.result instanceof Promise)) return;
         try {
           slot.result = await slot.result;
+          const over = hold?.take(slot.result);
+          if (over) [slot.result, slot.error] = [undefined, over];
         } catch (err) {
           slot.error = err;
         }

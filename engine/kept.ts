@@ -1,5 +1,7 @@
 /**
- * What a run keeps until it ends: its outputs, and the payloads its collecting loops gather.
+ * What a run holds in the worker's memory, bounded twice.
+ *
+ * Kept: what a run keeps until it ends, its outputs and the payloads its collecting loops gather.
  * Both grow for the whole run, in the worker's memory and in every checkpoint, so they are
  * bounded: a node whose messages would take them past MAX_KEPT_CHARS fails with
  * OUTPUT_TOO_LARGE (a Catch may handle it), and nothing of that node is kept. Before, a Fan Out
@@ -8,6 +10,12 @@
  *
  * Counted as JSON characters of what is kept (measured only then: messages passed on to a
  * next node are not), in the run's state, so a resumed or recovered run goes on counting.
+ *
+ * Held by a wave: the results of a wave's nodes wait for the whole wave before any is applied,
+ * so a wave of 150 Functions holds 150 results of up to 10 MB at once. A wave wider than
+ * WIDE_WAVE has each result measured as it arrives; one that would take the wave past
+ * MAX_WAVE_CHARS fails its node with OUTPUT_TOO_LARGE and is let go at once. (A narrower wave
+ * holds at most WIDE_WAVE results, 10 MB each: not worth measuring every call for.)
  */
 import { FlowError } from '../core/errors.js';
 import type { RunState } from '../core/types.js';
@@ -36,4 +44,30 @@ export function keepResult(state: RunState, slot: Slot, max = MAX_KEPT_CHARS): F
   }
   state.kept = total;
   return null;
+}
+
+/** Waves of more nodes than this have their results measured as they arrive. */
+export const WIDE_WAVE = 16;
+
+/** The most JSON characters of node results one wave holds before it is applied: 256 MB. */
+export const MAX_WAVE_CHARS = 256 * 1024 * 1024;
+
+/** What one wave's results hold so far. */
+export class WaveHold {
+  private chars = 0;
+  constructor(private readonly max = MAX_WAVE_CHARS) {}
+
+  /** Counts a result that has arrived; OUTPUT_TOO_LARGE (nothing counted) when the wave would hold more than the bound. */
+  take(result: NodeResult): FlowError | null {
+    if (result.kind !== 'emit') return null;
+    const chars = JSON.stringify(result.messages)?.length ?? 0;
+    if (this.chars + chars > this.max) {
+      return new FlowError(
+        'OUTPUT_TOO_LARGE',
+        `its ${chars.toLocaleString('en-US')} characters of JSON would take what its wave of nodes holds past the ${this.max.toLocaleString('en-US')} allowed`,
+      );
+    }
+    this.chars += chars;
+    return null;
+  }
 }

@@ -119,3 +119,37 @@ describe('what a run keeps (engine/kept.ts)', () => {
     }
   });
 });
+
+describe('what a wave holds (engine/kept.ts)', () => {
+  it('a Fan Out to 30 Functions returning 9 MB each: results past 256 MB fail OUTPUT_TOO_LARGE as they arrive', async () => {
+    const engine = createEmbedded();
+    try {
+      const branches = Array.from({ length: 30 }, (_, i) => `f${i}`);
+      const run = await engine.run(
+        {
+          id: 'wide-wave',
+          trigger: { type: 'manual' },
+          start: 'fan',
+          nodes: [
+            { id: 'fan', type: 'fanOut', branches },
+            ...branches.map((id) => fnNode(id, `return { payload: 'x'.repeat(${9 * 1024 * 1024}) };`, 'drop')),
+            { id: 'drop', type: 'filter', when: { path: 'msg.payload', op: 'eq', value: 'none' } },
+            { id: 'caught', type: 'catch', next: 'report' },
+            fnNode('report', 'return { payload: msg.error.code };'),
+          ],
+        } as never,
+        null,
+      );
+      expect(run.status).toBe('succeeded');
+      const fns = run.tasks.filter((t) => t.nodeId.startsWith('f') && t.nodeId !== 'fan');
+      // 28 results of 9,437,2xx characters fit in 268,435,456; the 29th does not.
+      expect(fns.filter((t) => t.status === 'ok')).toHaveLength(28);
+      const failed = fns.filter((t) => t.status === 'error');
+      expect(failed.map((t) => t.error!.code)).toEqual(['OUTPUT_TOO_LARGE', 'OUTPUT_TOO_LARGE']);
+      expect(failed[0]!.error!.message).toMatch(/^its 9,437,\d{3} characters of JSON would take what its wave of nodes holds past the 268,435,456 allowed$/);
+      expect(run.outputs).toEqual([{ payload: 'OUTPUT_TOO_LARGE' }, { payload: 'OUTPUT_TOO_LARGE' }]);
+    } finally {
+      await engine.close();
+    }
+  });
+});
