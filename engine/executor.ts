@@ -21,7 +21,7 @@ import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
 import { scrubError } from './task-log.js';
 import { triggerMessage } from './trigger-message.js';
-import { defineVar, storeVars } from './vars.js';
+import { defineVar, reloadVars, storeVars } from './vars.js';
 import { clock, context, type ExecutorDeps, isoOf, record, route, type Slot, type Work } from './work.js';
 
 export type { ExecutorDeps };
@@ -241,7 +241,13 @@ async function wave(w: Work): Promise<void> {
     );
   }
   for (const slot of slots) {
-    // Stores the slot's variables first (when it set some), then applies it.
+    // What the run keeps of the slot is counted first: a node past the bound keeps nothing,
+    // not even its variables (which the run's view may hold already). Then the slot's
+    // variables are stored (when it set some), and it is applied.
+    if (slot.error === undefined && !slot.item.iterate) {
+      slot.error = keepResult(state, slot) ?? undefined;
+      if (slot.error !== undefined && slot.vars.length > 0) await reloadVars(w);
+    }
     if (slot.vars.length > 0 && slot.error === undefined) await storeVars(w, slot);
     apply(w, slot);
   }
@@ -252,7 +258,6 @@ async function wave(w: Work): Promise<void> {
 function apply(w: Work, slot: Slot): void {
   const { state, compiled } = w;
   const { item, node, task } = slot;
-  if (slot.error === undefined && !item.iterate) slot.error = keepResult(state, slot) ?? undefined;
   if (item.iterate && slot.error === undefined) {
     // The node's type says how an iteration is entered (Loop: its body, with the item as payload).
     const it = nextIteration(state, item.iterate);

@@ -14,12 +14,17 @@ export async function storeVars(w: Work, slot: Slot): Promise<void> {
     if (errorCode(err) !== 'FUNCTION_ERROR') throw err;
     slot.error = err;
     // The run's view may already hold them (a node whose result was ready): read it again.
-    const stored = await w.deps.vars.load(w.run.tenant, w.run.scenarioId, {});
-    for (const name of Object.keys(w.vars)) delete w.vars[name];
-    for (const [name, value] of Object.entries(stored)) defineVar(w.vars, name, value);
+    await reloadVars(w);
     return;
   }
   for (const [name, value] of slot.vars) defineVar(w.vars, name, value);
+}
+
+/** The run's view of its variables read again from the store (a node that set some failed after all). */
+export async function reloadVars(w: Work): Promise<void> {
+  const stored = await w.deps.vars.load(w.run.tenant, w.run.scenarioId, {});
+  for (const name of Object.keys(w.vars)) delete w.vars[name];
+  for (const [name, value] of Object.entries(stored)) defineVar(w.vars, name, value);
 }
 
 /** Sets a variable as an own property: a name such as `__proto__` is a variable like any other. */

@@ -76,7 +76,7 @@ describe('what a run keeps (engine/kept.ts)', () => {
           start: 'fan',
           nodes: [
             { id: 'fan', type: 'fanOut', branches },
-            ...branches.map((id) => fnNode(id, big(9))),
+            ...branches.map((id) => fnNode(id, `setVar('${id}', 1); ${big(9)}`)),
             { id: 'caught', type: 'catch', next: 'report' },
             fnNode('report', 'return { payload: { code: msg.error.code, node: msg.error.nodeId } };'),
           ],
@@ -93,6 +93,8 @@ describe('what a run keeps (engine/kept.ts)', () => {
       expect(failed.error!.message).toMatch(
         /^the run would output 9,437,\d{3} more characters of JSON, taking what the run keeps to [\d,]+, more than the 67,108,864 allowed$/,
       );
+      // A node past the bound keeps nothing, not even the variable it set.
+      expect(Object.keys(await engine.vars.load('default', 'wide-out', {})).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
     } finally {
       await engine.close();
     }
