@@ -9,6 +9,15 @@ import { createEmbedded } from '../engine/embedded.js';
 
 const fnNode = (id: string, code: string, next?: string) => ({ id, type: 'function', timeoutMs: 10_000, memoryMb: 128, code, ...(next && { next }) });
 
+/** A manual scenario `id`: a Fan Out to the Functions `branches`, each running `code(branch)` then `next`, and `more` nodes. */
+const fanOut = (id: string, branches: string[], code: (branch: string) => string, next?: string, more: object[] = []) =>
+  ({
+    id,
+    trigger: { type: 'manual' },
+    start: 'fan',
+    nodes: [{ id: 'fan', type: 'fanOut', branches }, ...branches.map((b) => fnNode(b, code(b), next)), ...more],
+  }) as never;
+
 describe('messages a Function returns', () => {
   it('10,000 are emitted; 10,001 fail the node with FUNCTION_ERROR naming the bound', async () => {
     const engine = createEmbedded();
@@ -39,16 +48,9 @@ describe('messages a Function returns', () => {
       await engine.ledger.setQuota('default', { monthlyActions: 2000 });
       const branches = Array.from({ length: 20 }, (_, i) => `f${i}`);
       const run = await engine.run(
-        {
-          id: 'wide',
-          trigger: { type: 'manual' },
-          start: 'fan',
-          nodes: [
-            { id: 'fan', type: 'fanOut', branches },
-            ...branches.map((id) => fnNode(id, 'const a = []; for (let i = 0; i < 10000; i++) a.push({ payload: i }); return a;', 'keep')),
-            { id: 'keep', type: 'filter', when: { path: 'msg.payload', op: 'gte', value: 0 } },
-          ],
-        } as never,
+        fanOut('wide', branches, () => 'const a = []; for (let i = 0; i < 10000; i++) a.push({ payload: i }); return a;', 'keep', [
+          { id: 'keep', type: 'filter', when: { path: 'msg.payload', op: 'gte', value: 0 } },
+        ]),
         null,
       );
       expect(run.status).toBe('halted');
@@ -70,17 +72,10 @@ describe('what a run keeps (engine/kept.ts)', () => {
     try {
       const branches = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
       const run = await engine.run(
-        {
-          id: 'wide-out',
-          trigger: { type: 'manual' },
-          start: 'fan',
-          nodes: [
-            { id: 'fan', type: 'fanOut', branches },
-            ...branches.map((id) => fnNode(id, `setVar('${id}', 1); ${big(9)}`)),
-            { id: 'caught', type: 'catch', next: 'report' },
-            fnNode('report', 'return { payload: { code: msg.error.code, node: msg.error.nodeId } };'),
-          ],
-        } as never,
+        fanOut('wide-out', branches, (b) => `setVar('${b}', 1); ${big(9)}`, undefined, [
+          { id: 'caught', type: 'catch', next: 'report' },
+          fnNode('report', 'return { payload: { code: msg.error.code, node: msg.error.nodeId } };'),
+        ]),
         null,
       );
       expect(run.status).toBe('succeeded');
@@ -128,18 +123,11 @@ describe('what a wave holds (engine/kept.ts)', () => {
     try {
       const branches = Array.from({ length: 30 }, (_, i) => `f${i}`);
       const run = await engine.run(
-        {
-          id: 'wide-wave',
-          trigger: { type: 'manual' },
-          start: 'fan',
-          nodes: [
-            { id: 'fan', type: 'fanOut', branches },
-            ...branches.map((id) => fnNode(id, `return { payload: 'x'.repeat(${9 * 1024 * 1024}) };`, 'drop')),
-            { id: 'drop', type: 'filter', when: { path: 'msg.payload', op: 'eq', value: 'none' } },
-            { id: 'caught', type: 'catch', next: 'report' },
-            fnNode('report', 'return { payload: msg.error.code };'),
-          ],
-        } as never,
+        fanOut('wide-wave', branches, () => `return { payload: 'x'.repeat(${9 * 1024 * 1024}) };`, 'drop', [
+          { id: 'drop', type: 'filter', when: { path: 'msg.payload', op: 'eq', value: 'none' } },
+          { id: 'caught', type: 'catch', next: 'report' },
+          fnNode('report', 'return { payload: msg.error.code };'),
+        ]),
         null,
       );
       expect(run.status).toBe('succeeded');
