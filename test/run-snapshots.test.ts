@@ -19,7 +19,11 @@ const doc = (tag: string, padding = 0) => ({
   id: 'big',
   trigger: { type: 'manual' },
   start: 'out',
-  nodes: [fn('out', `return { payload: { tag: ${JSON.stringify(tag)} } };`), { id: 'note', type: 'comment', text: 'x'.repeat(padding) }],
+  nodes: [
+    // Deployed here without validation, so without the schema's defaults: a generous timeout.
+    { ...fn('out', `return { payload: { tag: ${JSON.stringify(tag)} } };`), timeoutMs: 10_000, memoryMb: 64 },
+    { id: 'note', type: 'comment', text: 'x'.repeat(padding) },
+  ],
 });
 
 describe('run snapshots on Redis', () => {
@@ -53,8 +57,8 @@ describe('run snapshots on Redis', () => {
 
     p.startWorker({ concurrency: 2 });
     const [a, b] = [await ended(first.runId), await ended(second.runId)];
-    expect(a).toMatchObject({ status: 'succeeded', version: 1, outputs: [{ payload: { tag: 'one' } }] });
-    expect(b).toMatchObject({ status: 'succeeded', version: 2, outputs: [{ payload: { tag: 'two' } }] });
+    expect(a, JSON.stringify(a.error)).toMatchObject({ status: 'succeeded', version: 1, outputs: [{ payload: { tag: 'one' } }] });
+    expect(b, JSON.stringify(b.error)).toMatchObject({ status: 'succeeded', version: 2, outputs: [{ payload: { tag: 'two' } }] });
   });
 
   it('a run whose hash holds the document itself (written before references) still executes it', async () => {
