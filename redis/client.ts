@@ -28,6 +28,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'fmResume', script: 'resume', keys: 1 },
   { name: 'fmRelease', script: 'release', keys: 1 },
   { name: 'fmSetVars', script: 'setvars', keys: 2 },
+  { name: 'fmSecretSet', script: 'secret-set', keys: 1 },
   { name: 'fmCreate', script: 'create', keys: null },
   { name: 'fmAutoResume', script: 'autoresume', keys: 4 },
   { name: 'fmDeploy', script: 'deploy', keys: 3 },
@@ -56,6 +57,8 @@ export interface FlowScripts {
   fmRelease(...args: Array<string | number>): Promise<number>;
   /** setvars.lua: { 1 set | 0 refused, bytes, count }. */
   fmSetVars(...args: Array<string | number>): Promise<[number, number, number]>;
+  /** secret-set.lua: 1 stored, 0 refused (too many credentials). */
+  fmSecretSet(...args: Array<string | number>): Promise<number>;
   fmAutoResume(...args: Array<string | number>): Promise<string>;
   /** deploy.lua: { created, changed, version }, or a negative code. */
   fmDeploy(...args: Array<string | number>): Promise<[number, number, number] | number>;

@@ -1,6 +1,6 @@
 /** The credential store on Redis: one hash per tenant, name → sealed value and updatedAt (SPEC §9). */
 
-import { checkSecret, type SecretBox, type SecretInfo, type SecretStore } from '../services/secrets.js';
+import { checkSecret, MAX_SECRETS, type SecretBox, type SecretInfo, type SecretStore, tooManySecrets } from '../services/secrets.js';
 import type { FlowRedis } from './client.js';
 import type { Keys } from './keys.js';
 
@@ -20,7 +20,7 @@ export class RedisSecretStore implements SecretStore {
   async set(tenant: string, name: string, value: string): Promise<void> {
     checkSecret(name, value);
     const stored: Stored = { v: this.box().seal(tenant, name, value), updatedAt: new Date().toISOString() };
-    await this.redis.hset(this.keys.secrets(tenant), name, JSON.stringify(stored));
+    if ((await this.redis.fmSecretSet(this.keys.secrets(tenant), name, JSON.stringify(stored), MAX_SECRETS)) !== 1) throw tooManySecrets(tenant, name);
   }
 
   async list(tenant: string): Promise<SecretInfo[]> {

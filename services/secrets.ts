@@ -13,6 +13,17 @@ export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** The largest credential value, in bytes. */
 export const MAX_SECRET_BYTES = 64 * 1024;
 
+/** The most credentials a tenant may keep (each up to MAX_SECRET_BYTES). */
+export const MAX_SECRETS = 1000;
+
+/** INVALID_INPUT for a new credential past MAX_SECRETS. */
+export function tooManySecrets(tenant: string, name: string): FlowError {
+  return new FlowError(
+    'INVALID_INPUT',
+    `secret ${name} was not stored: tenant ${tenant} keeps ${MAX_SECRETS} secrets, the most it may; delete one first (replacing an existing one is allowed)`,
+  );
+}
+
 /** One stored credential as listed: its name and when it was last set; never its value. */
 export interface SecretInfo {
   name: string;
@@ -84,6 +95,7 @@ export class MemorySecretStore implements SecretStore {
     checkSecret(name, value);
     let m = this.byTenant.get(tenant);
     if (!m) this.byTenant.set(tenant, (m = new Map()));
+    if (!m.has(name) && m.size >= MAX_SECRETS) throw tooManySecrets(tenant, name);
     m.set(name, { value, updatedAt: new Date().toISOString() });
   }
   async list(tenant: string): Promise<SecretInfo[]> {

@@ -96,6 +96,37 @@ describe('production store and API', () => {
     }
   });
 
+  it('a tenant keeps at most 1,000 secrets: the next new name is a 400 naming the bound, a replacement goes through (both stores)', async () => {
+    // Values are up to 64 KB each: without a bound on their number one key could fill Redis.
+    const p = await useProduction({ env: { FLOWMETER_SECRETS_KEY: KEY_HEX } });
+    const embedded = createEmbedded();
+    try {
+      for (const store of [p.secrets, embedded.secrets]) {
+        for (let i = 0; i < 1000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => store.set('acme', `S${i + k}`, 'v')));
+        await expect(store.set('acme', 'ONE_MORE', 'v')).rejects.toThrow(
+          'secret ONE_MORE was not stored: tenant acme keeps 1000 secrets, the most it may; delete one first (replacing an existing one is allowed)',
+        );
+        await store.set('acme', 'S0', 'replaced');
+        expect((await store.read('acme', ['S0', 'ONE_MORE'])).get('S0')).toBe('replaced');
+        expect((await store.list('acme')).length).toBe(1000);
+        await store.set('rival', 'ONE_MORE', 'v'); // another tenant's bound is its own
+        await store.delete('acme', 'S1');
+        await store.set('acme', 'ONE_MORE', 'v');
+      }
+      const app = await buildServer(p, {});
+      try {
+        const key = await p.keys.create('acme');
+        const res = await app.inject({ method: 'PUT', url: '/api/secrets/TWO_MORE', headers: { authorization: `Bearer ${key}` }, payload: { value: 'v' } });
+        expect([res.statusCode, res.json().error.code]).toEqual([400, 'INVALID_INPUT']);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await embedded.close();
+      await p.close();
+    }
+  });
+
   it('without FLOWMETER_SECRETS_KEY setting a secret is 503 SECRETS_KEY_INVALID, one line', async () => {
     const p = await useProduction({ env: {} });
     const app = await buildServer(p, { adminKey: ADMIN });
