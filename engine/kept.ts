@@ -27,7 +27,7 @@ import type { Slot } from './work.js';
 export const MAX_KEPT_CHARS = 64 * 1024 * 1024;
 
 /** Counts what the run will keep of `slot`'s result; OUTPUT_TOO_LARGE (nothing counted) when it would pass the bound. */
-export function keepResult(state: RunState, slot: Slot, max = MAX_KEPT_CHARS): FlowError | null {
+export function keepResult(state: RunState, slot: Slot): FlowError | null {
   const result = slot.result as NodeResult;
   if (result.kind !== 'emit' || result.messages.length === 0 || slot.node.config.next || !slot.node.def.emitsOutputs) return null;
   const what = kept(state, slot.item.frame);
@@ -35,11 +35,11 @@ export function keepResult(state: RunState, slot: Slot, max = MAX_KEPT_CHARS): F
   let chars = 0;
   for (const m of result.messages) chars += JSON.stringify(what === 'payload' ? m.payload : m)?.length ?? 0;
   const total = (state.kept ?? 0) + chars;
-  if (total > max) {
+  if (total > MAX_KEPT_CHARS) {
     const where = what === 'payload' ? 'its loop would collect' : 'the run would output';
     return new FlowError(
       'OUTPUT_TOO_LARGE',
-      `${where} ${chars.toLocaleString('en-US')} more characters of JSON, taking what the run keeps to ${total.toLocaleString('en-US')}, more than the ${max.toLocaleString('en-US')} allowed`,
+      `${where} ${chars.toLocaleString('en-US')} more characters of JSON, taking what the run keeps to ${total.toLocaleString('en-US')}, more than the ${MAX_KEPT_CHARS.toLocaleString('en-US')} allowed`,
     );
   }
   state.kept = total;
@@ -55,16 +55,14 @@ export const MAX_WAVE_CHARS = 256 * 1024 * 1024;
 /** What one wave's results hold so far. */
 export class WaveHold {
   private chars = 0;
-  constructor(private readonly max = MAX_WAVE_CHARS) {}
-
   /** Counts a result that has arrived; OUTPUT_TOO_LARGE (nothing counted) when the wave would hold more than the bound. */
   take(result: NodeResult): FlowError | null {
     if (result.kind !== 'emit') return null;
     const chars = JSON.stringify(result.messages)?.length ?? 0;
-    if (this.chars + chars > this.max) {
+    if (this.chars + chars > MAX_WAVE_CHARS) {
       return new FlowError(
         'OUTPUT_TOO_LARGE',
-        `its ${chars.toLocaleString('en-US')} characters of JSON would take what its wave of nodes holds past the ${this.max.toLocaleString('en-US')} allowed`,
+        `its ${chars.toLocaleString('en-US')} characters of JSON would take what its wave of nodes holds past the ${MAX_WAVE_CHARS.toLocaleString('en-US')} allowed`,
       );
     }
     this.chars += chars;

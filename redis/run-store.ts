@@ -121,7 +121,7 @@ export class RedisRunStore implements RunStore {
 
   private snapshot(scenario: Scenario): string {
     let json = this.snapshots.get(scenario);
-    if (json === undefined) this.snapshots.set(scenario, (json = snapshotField(scenario, () => JSON.stringify(scenario))));
+    if (json === undefined) this.snapshots.set(scenario, (json = snapshotField(scenario)));
     return json;
   }
 

@@ -19,9 +19,9 @@ import type { Keys } from './keys.js';
 export const SNAPSHOT_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** The run hash's `scenario` field for a run of `scenario`: its version's reference, or its JSON. */
-export function snapshotField(scenario: Scenario, json: () => string): string {
+export function snapshotField(scenario: Scenario): string {
   const version = versionOf(scenario);
-  return version === undefined ? json() : `@${version}`;
+  return version === undefined ? JSON.stringify(scenario) : `@${version}`;
 }
 
 /** Parsed scenarios by key, least recently used dropped first past a byte bound. */
