@@ -17,8 +17,9 @@ import { MemorySecretStore } from '../services/secrets.js';
 import { AutoResumer, MemoryHaltedRuns, startSweeps } from './auto-resume.js';
 import { type ExecutorDeps, executeRun } from './executor.js';
 import { FlowGate } from './flow-gate.js';
+import { processHeld } from './kept.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
-import { type KeyStore, type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit, scenarioBytesLimit } from './platform.js';
+import { type KeyStore, type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit, scenarioBytesLimit, waveBytesLimit } from './platform.js';
 import { firingRunId, newRun } from './run-record.js';
 import { MemoryScenarioStore } from './scenario-store.js';
 import { waitForEnd } from './wait.js';
@@ -109,6 +110,7 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const runs = new EventfulRunStore(events);
   const vars = new MemoryVarStore();
   const scenarios = new MemoryScenarioStore(scenarioBytesLimit(env));
+  processHeld.limit = waveBytesLimit(env);
   const sandbox = opts.services?.sandbox ?? createSandboxPool(opts.sandbox);
   const mail = opts.services?.mail ?? createMailSender(env.FLOWMETER_SMTP_URL);
   const services: NodeServices = {

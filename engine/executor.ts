@@ -16,7 +16,7 @@ import { Budget } from './budget.js';
 import { fused, setsVars } from './chain.js';
 import { CHECKPOINT_EVERY, checkpoint, store, storeFresh } from './checkpoint.js';
 import { consumed, initialState, nextIteration, push } from './frames.js';
-import { keepResult, WaveHold, WIDE_WAVE } from './kept.js';
+import { keepResult, processHeld, WaveHold, WIDE_WAVE } from './kept.js';
 import { runServices } from './secrets.js';
 import { rememberTrigger } from './state-codec.js';
 import { scrubError } from './task-log.js';
@@ -199,57 +199,61 @@ async function wave(w: Work): Promise<void> {
   // This slot is the whole wave and nothing else is queued: its successor is the next wave.
   const single = items.length === 1 && state.items.length === 0;
   let pending = false;
-  const hold = slots.length > WIDE_WAVE ? new WaveHold() : null;
-  for (let i = 0; i < slots.length; i++) {
-    const slot = slots[i]!;
-    if (slot.error !== undefined || slot.item.iterate) continue;
-    try {
-      const ctx = context(w, slot);
-      let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
-      // A Function's variables are seen by the later nodes of its wave: they wait for it.
-      if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) {
-        result = await result;
-        const over = hold?.take(result);
-        if (over) throw over;
-      }
-      slot.result = result;
-      if (result instanceof Promise) pending = true;
-      else {
-        slot.task.durationMs = performance.now() - slot.started;
-        // Variables set by a node are seen by the nodes after it, in wave order, so a run
-        // resumed after a halt reads the same values as one never halted.
-        for (const [name, value] of slot.vars) defineVar(w.vars, name, value);
-      }
-    } catch (err) {
-      slot.error = err;
-      slot.task.durationMs = performance.now() - slot.started;
-    }
-  }
-  if (pending) {
-    await Promise.all(
-      slots.map(async (slot) => {
-        if (!(slot.result instanceof Promise)) return;
-        try {
-          slot.result = await slot.result;
-          const over = hold?.take(slot.result);
-          if (over) [slot.result, slot.error] = [undefined, over];
-        } catch (err) {
-          slot.error = err;
+  // What the results hold until the wave is applied (this process's share: kept.ts).
+  const hold = new WaveHold(w.deps.held ?? processHeld, slots.length > WIDE_WAVE);
+  try {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      if (slot.error !== undefined || slot.item.iterate) continue;
+      try {
+        const ctx = context(w, slot);
+        let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
+        // A Function's variables are seen by the later nodes of its wave: they wait for it.
+        if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) result = await result;
+        slot.result = result;
+        if (result instanceof Promise) pending = true;
+        else {
+          // Counted as it arrives (what a wave holds: kept.ts)
+          const over = hold.take(result);
+          if (over) throw over;
+          slot.task.durationMs = performance.now() - slot.started;
+          // Variables set by a node are seen by the nodes after it, in wave order, so a run
+          // resumed after a halt reads the same values as one never halted.
+          for (const [name, value] of slot.vars) defineVar(w.vars, name, value);
         }
+      } catch (err) {
+        slot.error = err;
         slot.task.durationMs = performance.now() - slot.started;
-      }),
-    );
-  }
-  for (const slot of slots) {
-    // What the run keeps of the slot is counted first: a node past the bound keeps nothing,
-    // not even its variables (which the run's view may hold already). Then the slot's
-    // variables are stored (when it set some), and it is applied.
-    if (slot.error === undefined && !slot.item.iterate) {
-      slot.error = keepResult(state, slot) ?? undefined;
-      if (slot.error !== undefined && slot.vars.length > 0) await reloadVars(w);
+      }
     }
-    if (slot.vars.length > 0 && slot.error === undefined) await storeVars(w, slot);
-    apply(w, slot);
+    if (pending) {
+      await Promise.all(
+        slots.map(async (slot) => {
+          if (!(slot.result instanceof Promise)) return;
+          try {
+            slot.result = await slot.result;
+            const over = hold.take(slot.result);
+            if (over) [slot.result, slot.error] = [undefined, over];
+          } catch (err) {
+            slot.error = err;
+          }
+          slot.task.durationMs = performance.now() - slot.started;
+        }),
+      );
+    }
+    for (const slot of slots) {
+      // What the run keeps of the slot is counted first: a node past the bound keeps nothing,
+      // not even its variables (which the run's view may hold already). Then the slot's
+      // variables are stored (when it set some), and it is applied.
+      if (slot.error === undefined && !slot.item.iterate) {
+        slot.error = keepResult(state, slot) ?? undefined;
+        if (slot.error !== undefined && slot.vars.length > 0) await reloadVars(w);
+      }
+      if (slot.vars.length > 0 && slot.error === undefined) await storeVars(w, slot);
+      apply(w, slot);
+    }
+  } finally {
+    hold.release();
   }
   if (haltedTask) record(w, haltedTask);
 }

@@ -12,11 +12,12 @@
  * next node are not), in the run's state, so a resumed or recovered run goes on counting.
  *
  * Held by a wave: the results of a wave's nodes wait for the whole wave before any is applied,
- * so a wave of 150 Functions holds 150 results of up to 10 MB at once. A wave wider than
- * WIDE_WAVE has each result measured as it arrives; one that would take the wave past
- * MAX_WAVE_CHARS fails its node with OUTPUT_TOO_LARGE and is let go at once. (A narrower wave
- * holds at most WIDE_WAVE results, 10 MB each: not worth measuring every call for.)
+ * so a wave of 150 Functions holds 150 results of up to 10 MB at once. Each result is counted
+ * as it arrives (WaveHold): one that would take its wave past MAX_WAVE_CHARS, or past its share
+ * of what the process's runs may hold together (HeldResults), fails its node with
+ * OUTPUT_TOO_LARGE and is let go at once.
  */
+import { getHeapStatistics } from 'node:v8';
 import { FlowError } from '../core/errors.js';
 import type { RunState } from '../core/types.js';
 import type { NodeResult } from '../nodes/define.js';
@@ -46,26 +47,94 @@ export function keepResult(state: RunState, slot: Slot): FlowError | null {
   return null;
 }
 
-/** Waves of more nodes than this have their results measured as they arrive. */
+/** Waves of more nodes than this have every result measured as it arrives (see WaveHold). */
 export const WIDE_WAVE = 16;
 
 /** The most JSON characters of node results one wave holds before it is applied: 256 MB. */
 export const MAX_WAVE_CHARS = 256 * 1024 * 1024;
 
-/** What one wave's results hold so far. */
+/**
+ * What the waves of every run in this process hold: JSON characters of node results not yet
+ * applied. The runs of a worker share one heap, so one tenant's runs (four places, each a Fan
+ * Out to 16 Functions returning 10 MB) held 4 GB and stalled the worker: its other tenants'
+ * runs waited minutes and its job locks lapsed. Past `limit`, a wave over its fair share (the
+ * limit over the waves holding results now) has its node fail with OUTPUT_TOO_LARGE; a wave
+ * under it is never refused, so a small run is not failed for a large one's sake.
+ */
+export class HeldResults {
+  private total = 0;
+  private holders = 0;
+
+  /** `limit`: JSON characters the waves of this process may hold together before fair shares apply. */
+  constructor(public limit: number) {}
+
+  /** Holds `chars` more for a wave holding `own` now; an error (nothing held) when refused. */
+  take(own: number, chars: number): FlowError | null {
+    const holders = this.holders + (own === 0 ? 1 : 0);
+    if (this.total + chars > this.limit && own + chars > this.limit / holders) {
+      return new FlowError(
+        'OUTPUT_TOO_LARGE',
+        `its ${chars.toLocaleString('en-US')} characters of JSON would take what its wave holds to ${(own + chars).toLocaleString('en-US')}, more than its share (${Math.floor(this.limit / holders).toLocaleString('en-US')}) of the ${this.limit.toLocaleString('en-US')} the runs of this process may hold at once`,
+      );
+    }
+    if (own === 0) this.holders++;
+    this.total += chars;
+    return null;
+  }
+
+  /** Lets go of what a wave held (`own` > 0). */
+  release(own: number): void {
+    this.total -= own;
+    this.holders--;
+  }
+
+  /** What is held now: JSON characters and waves (tests, diagnostics). */
+  get held(): { chars: number; waves: number } {
+    return { chars: this.total, waves: this.holders };
+  }
+}
+
+/** Default of `FLOWMETER_WAVE_BYTES`: 128 MB, or a sixteenth of the heap's limit when that is less. */
+export function defaultWaveChars(): number {
+  return Math.min(128 * 1024 * 1024, Math.floor(getHeapStatistics().heap_size_limit / 16));
+}
+
+/** This process's {@link HeldResults} (a platform sets its limit from FLOWMETER_WAVE_BYTES). */
+export const processHeld = new HeldResults(defaultWaveChars());
+
+/**
+ * What one wave's results hold so far. A result whose size the node knows without measuring
+ * (`chars`: a Function's JSON from the sandbox, a Connector's body) is counted always; in a wave
+ * of more than WIDE_WAVE nodes, every other result is measured too.
+ */
 export class WaveHold {
   private chars = 0;
-  /** Counts a result that has arrived; OUTPUT_TOO_LARGE (nothing counted) when the wave would hold more than the bound. */
+
+  constructor(
+    private readonly held: HeldResults,
+    private readonly wide: boolean,
+  ) {}
+
+  /** Counts a result that has arrived; OUTPUT_TOO_LARGE (nothing counted) when the wave would hold too much. */
   take(result: NodeResult): FlowError | null {
     if (result.kind !== 'emit') return null;
-    const chars = JSON.stringify(result.messages)?.length ?? 0;
+    const chars = result.chars ?? (this.wide ? (JSON.stringify(result.messages)?.length ?? 0) : 0);
+    if (chars === 0) return null;
     if (this.chars + chars > MAX_WAVE_CHARS) {
       return new FlowError(
         'OUTPUT_TOO_LARGE',
         `its ${chars.toLocaleString('en-US')} characters of JSON would take what its wave of nodes holds past the ${MAX_WAVE_CHARS.toLocaleString('en-US')} allowed`,
       );
     }
+    const refused = this.held.take(this.chars, chars);
+    if (refused) return refused;
     this.chars += chars;
     return null;
+  }
+
+  /** The wave has been applied (or failed): what it held goes back. */
+  release(): void {
+    if (this.chars > 0) this.held.release(this.chars);
+    this.chars = 0;
   }
 }

@@ -10,6 +10,7 @@ import type { Ledger } from '../metering/ledger.js';
 import type { KeyInfo } from '../services/api-keys.js';
 import type { NotificationStore, Notifier } from '../services/notifier.js';
 import type { SecretStore } from '../services/secrets.js';
+import { defaultWaveChars } from './kept.js';
 import type { ScenarioStore } from './scenario-store.js';
 import type { RunStore, VarStore } from './stores.js';
 
@@ -58,6 +59,15 @@ export const DEFAULT_SCENARIO_BYTES = 64 * 1024 * 1024;
 /** `FLOWMETER_SCENARIO_BYTES` (default 64 MB): bytes of scenario versions a tenant may keep; a bad value throws one line. */
 export function scenarioBytesLimit(env: Record<string, string | undefined>): number {
   return bytesSetting(env, 'FLOWMETER_SCENARIO_BYTES', DEFAULT_SCENARIO_BYTES);
+}
+
+/**
+ * `FLOWMETER_WAVE_BYTES` (default: 128 MB, or a sixteenth of the heap's limit when less): JSON of
+ * node results the runs of one process may hold at once before each wave is held to its share
+ * (engine/kept.ts); a bad value throws one line.
+ */
+export function waveBytesLimit(env: Record<string, string | undefined>): number {
+  return bytesSetting(env, 'FLOWMETER_WAVE_BYTES', defaultWaveChars());
 }
 
 /** What a subscriber receives. */

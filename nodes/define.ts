@@ -13,7 +13,13 @@ import type { CostContext, CostNoteContext, Outcome } from './cost.js';
 /** What a node's execution tells the executor to do next. */
 export type NodeResult =
   /** Messages to send to the node's `next` (or, without one, to the run's outputs). */
-  | { kind: 'emit'; messages: Message[]; output?: unknown }
+  | {
+      kind: 'emit';
+      messages: Message[];
+      output?: unknown;
+      /** JSON characters the messages came in, when the node has them without measuring (a Function's result from the sandbox). */
+      chars?: number;
+    }
   /** Messages to send to named nodes (Switch, Fan Out, Filter, Catch). Empty = dropped. */
   | { kind: 'route'; routes: Array<{ to: string; msg: Message }>; dropped?: boolean }
   /**
@@ -85,6 +91,8 @@ export interface FunctionOutcome {
   result: unknown;
   logs: string[];
   sets: Array<[string, unknown]>;
+  /** JSON characters the outcome came in from the sandbox (its share of a batch's), when known. */
+  chars?: number;
 }
 
 /** Whether a Function's result is exactly one message, so a chain may continue with it. */

@@ -21,7 +21,7 @@ export function functionResult(out: FunctionOutcome, ctx: Pick<NodeContext<unkno
   } else if (isOneMessage(r)) messages = [r];
   else throw new FlowError('FUNCTION_ERROR', `returned a ${typeof r}; return an object, an array of objects, or null`);
   for (const [name, value] of out.sets) ctx.setVar(name, value);
-  return { kind: 'emit', messages };
+  return { kind: 'emit', messages, chars: out.chars };
 }
 
 /**

@@ -6,7 +6,8 @@ import { FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { AutoResumer, startSweeps } from '../engine/auto-resume.js';
 import type { ExecutorDeps } from '../engine/executor.js';
-import { type Platform, rejectedBytesLimit, scenarioBytesLimit, type TriggerOptions } from '../engine/platform.js';
+import { processHeld } from '../engine/kept.js';
+import { type Platform, rejectedBytesLimit, scenarioBytesLimit, type TriggerOptions, waveBytesLimit } from '../engine/platform.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
 import { waitForEnd } from '../engine/wait.js';
 import type { NodeServices } from '../nodes/define.js';
@@ -98,6 +99,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
   const rejected = new RedisRejectedPayloads(redis, keys, rejectedBytesLimit(env));
   const scenarios = new RedisScenarioStore(redis, keys, scenarioBytesLimit(env));
+  processHeld.limit = waveBytesLimit(env);
   const shards = queueShards(env);
   const queue = new RunQueue(opts.redisUrl, keys.prefix, { failFast: opts.failFast, shards });
   const fair = (dispatcher = new Dispatcher({

@@ -27,11 +27,13 @@ export function deathStep(d: Death, step: HostJob['steps'][number]): ChainStep {
 export function fromRecords(json: string, steps: HostJob['steps']): ChainStep[] {
   const records = JSON.parse(json) as BatchRecord[];
   const out: ChainStep[] = new Array(records.length);
+  // Each record's share of the JSON (exact for one call): what its result holds, unmeasured.
+  const chars = Math.ceil(json.length / Math.max(1, records.length));
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     if (r[1] === 1) {
       const o = r[2];
-      out[i] = { ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1] }, ms: r[0] };
+      out[i] = { ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1], chars }, ms: r[0] };
     } else if (r[1] === 2) out[i] = { ok: false, code: 'FUNCTION_ERROR', message: r[2], ms: r[0] };
     else {
       const t = steps[i % steps.length]!.timeoutMs;

@@ -259,7 +259,7 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
       throw new FlowError('FUNCTION_ERROR', `output is larger than ${maxBytes} bytes`);
     }
     const parsed = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
-    return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1] };
+    return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1], chars: out.length };
   }
 
   return {

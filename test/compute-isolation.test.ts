@@ -8,6 +8,8 @@
  * - freeze: a Function busy for 60 s (timeoutMs 30000, the most) does not stall the worker:
  *   another tenant's webhook `?wait=true` answers while it computes; the long run executes once
  *   (no lapsed lock, no second claim), fails FUNCTION_TIMEOUT and is billed once.
+ * - memory: one tenant's Fan Outs of large Function results keep to their share of what the
+ *   worker's runs may hold (FLOWMETER_WAVE_BYTES, engine/kept.ts); another tenant's runs go through.
  *
  * (`flowmeter run` with the crash: test/sandbox-hosts.test.ts; Redis outage: test/outage.test.ts
  * and test/worker-stop.test.ts; hosts killed from outside: test/sandbox-faults.test.ts.)
@@ -164,6 +166,44 @@ describe('compute isolation: a real worker process and its sandbox hosts', () =>
     expect((await p.ledger.usage('b', new Date())).used).toBe(5 * 2);
     expect(w.child.exitCode).toBeNull();
   }, 120_000);
+
+  it("memory: one tenant's Fan Outs of large results are held to their share of what the worker's runs may hold (FLOWMETER_WAVE_BYTES); the other tenant's runs go through", async () => {
+    // Before, a wave of up to 16 nodes was never measured: four such runs (16 Functions of 10 MB
+    // of small objects each) took a worker to 4.4 GB, where it stalled for minutes.
+    p = await useProduction();
+    await p.ledger.setQuota('evil', { monthlyActions: 10_000 });
+    await p.ledger.setQuota('good', { monthlyActions: 10_000 });
+    const branches = Array.from({ length: 8 }, (_, i) => `b${i}`);
+    await p.scenarios.deploy(
+      'evil',
+      scenarioOf({
+        id: 'wide',
+        start: 'fan',
+        nodes: [
+          { id: 'fan', type: 'fanOut', branches },
+          ...branches.map((b) => fn(b, `return { payload: 'x'.repeat(${512 * 1024}) };`, 'size')),
+          fn('size', 'return { payload: msg.payload.length };'),
+        ],
+      }),
+    );
+    await p.scenarios.deploy('good', scenarioOf({ id: 'one', start: 'f', nodes: [fn('f', 'return { payload: msg.payload + 1 };')] }));
+    const w = await procs.worker({ redisUrl: redisUrl(), prefix: p.redisKeys.prefix, concurrency: 4, env: { FLOWMETER_WAVE_BYTES: String(2 * 1024 * 1024) } });
+    const wide = await Promise.all(Array.from({ length: 4 }, () => p!.trigger('evil', 'wide', null, { type: 'manual' })));
+    const good = await Promise.all(Array.from({ length: 4 }, (_, i) => p!.trigger('good', 'one', i, { type: 'manual' })));
+    for (const r of wide) {
+      const run = await ended('evil', r.runId);
+      // At most 3 of its 8 results (2 MB alone; less while the other runs hold theirs): the rest fail.
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({ code: 'OUTPUT_TOO_LARGE' });
+      expect(run.error!.message).toMatch(
+        /^its 524,\d{3} characters of JSON would take what its wave holds to [\d,]+, more than its share \([\d,]+\) of the 2,097,152 the runs of this process may hold at once$/,
+      );
+      const ok = run.tasks.filter((t) => branches.includes(t.nodeId) && t.status === 'ok').length;
+      expect(ok).toBeLessThanOrEqual(3);
+    }
+    for (const [i, g] of good.entries()) expect((await ended('good', g.runId)).outputs).toEqual([{ payload: i + 1 }]);
+    expect(w.child.exitCode).toBeNull();
+  }, 90_000);
 
   it("noisy neighbour: a quiet tenant's run behind another tenant's backlog is executed by the worker's express lane, a thread of its own, while the backlog holds every other place", async () => {
     p = await useProduction();

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEmbedded } from '../engine/embedded.js';
+import { defaultWaveChars, HeldResults, processHeld } from '../engine/kept.js';
 
 const fnNode = (id: string, code: string, next?: string) => ({ id, type: 'function', timeoutMs: 10_000, memoryMb: 128, code, ...(next && { next }) });
 
@@ -119,7 +120,8 @@ describe('what a run keeps (engine/kept.ts)', () => {
 
 describe('what a wave holds (engine/kept.ts)', () => {
   it('a Fan Out to 30 Functions returning 9 MB each: results past 256 MB fail OUTPUT_TOO_LARGE as they arrive', async () => {
-    const engine = createEmbedded();
+    // The process's limit raised past the wave's own bound, which this test is about.
+    const engine = createEmbedded({ env: { FLOWMETER_WAVE_BYTES: String(1024 * 1024 * 1024) } });
     try {
       const branches = Array.from({ length: 30 }, (_, i) => `f${i}`);
       const run = await engine.run(
@@ -141,5 +143,51 @@ describe('what a wave holds (engine/kept.ts)', () => {
     } finally {
       await engine.close();
     }
+  });
+
+  it('a narrow wave (a Fan Out to 4 Functions of 1 MB) is held to the process limit, FLOWMETER_WAVE_BYTES: past it, results fail OUTPUT_TOO_LARGE', async () => {
+    // Before, a wave of at most 16 nodes was never measured: four runs of a Fan Out to 16
+    // Functions returning 10 MB of small objects took a worker to 4.4 GB, where it stalled for
+    // minutes (other tenants' runs waited, its job locks lapsed).
+    const engine = createEmbedded({ env: { FLOWMETER_WAVE_BYTES: String(Math.floor(2.5 * 1024 * 1024)) } });
+    try {
+      const branches = ['f0', 'f1', 'f2', 'f3'];
+      const run = await engine.run(
+        fanOut('narrow', branches, () => `return { payload: 'x'.repeat(${1024 * 1024}) };`),
+        null,
+      );
+      expect(run.status).toBe('failed');
+      const fns = run.tasks.filter((t) => branches.includes(t.nodeId));
+      expect(fns.map((t) => t.status)).toEqual(['ok', 'ok', 'error', 'error']);
+      expect(fns[2]!.error!.code).toBe('OUTPUT_TOO_LARGE');
+      expect(fns[2]!.error!.message).toMatch(
+        /^its 1,048,\d{3} characters of JSON would take what its wave holds to 3,145,\d{3}, more than its share \(2,621,440\) of the 2,621,440 the runs of this process may hold at once$/,
+      );
+      expect(processHeld.held).toEqual({ chars: 0, waves: 0 }); // let go when the wave was applied
+      expect(processHeld.limit).toBe(2_621_440);
+    } finally {
+      await engine.close();
+    }
+    const plain = createEmbedded({ env: {} });
+    await plain.close();
+    expect(processHeld.limit).toBe(defaultWaveChars());
+    expect(() => createEmbedded({ env: { FLOWMETER_WAVE_BYTES: 'lots' } })).toThrow('FLOWMETER_WAVE_BYTES must be a whole number of bytes, got "lots"');
+  });
+
+  it("past the limit each wave keeps to its share: a small run's results are taken while a large one's are refused", () => {
+    const held = new HeldResults(100);
+    expect(held.take(0, 60)).toBeNull(); // A alone: up to the whole limit
+    expect(held.take(60, 40)).toBeNull();
+    expect(held.take(0, 10)).toBeNull(); // B: over the limit, but within its share (100 / 2)
+    expect(held.take(100, 10)?.code).toBe('OUTPUT_TOO_LARGE'); // A: over its share
+    expect(held.take(10, 45)?.message).toMatch(/would take what its wave holds to 55, more than its share \(50\) of the 100/);
+    expect(held.take(10, 40)).toBeNull(); // B: exactly its share
+    expect(held.held).toEqual({ chars: 150, waves: 2 });
+    held.release(100); // A's wave applied
+    expect(held.held).toEqual({ chars: 50, waves: 1 });
+    expect(held.take(0, 50)).toBeNull(); // C: the limit is reached, not passed
+    expect(held.take(0, 1)).toBeNull(); // D: past the limit, within its share (100 / 3)
+    expect(held.take(50, 1)?.code).toBe('OUTPUT_TOO_LARGE'); // C: past its share
+    expect(held.held).toEqual({ chars: 101, waves: 3 });
   });
 });
