@@ -335,7 +335,8 @@ export const connectorNode = defineNode({
       const contentType = headers['content-type'] ?? '';
       const data = parseBody(new TextDecoder().decode(bytes), contentType);
       const out = setPath(setPath(input, 'msg.http', { status: res.status, headers }), node.into, data);
-      return { kind: 'emit', messages: [out] };
+      // What the response brings into the run, counted by its wave (engine/kept.ts).
+      return { kind: 'emit', messages: [out], chars: bytes.byteLength };
     }
     const f = failure ?? { code: 'HTTP_NETWORK' as const, detail: 'failed' };
     const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;

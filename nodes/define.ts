@@ -17,7 +17,10 @@ export type NodeResult =
       kind: 'emit';
       messages: Message[];
       output?: unknown;
-      /** JSON characters the messages came in, when the node has them without measuring (a Function's result from the sandbox). */
+      /**
+       * What the messages bring into the run, in JSON characters, when the node knows it without
+       * measuring: a Function's result as the sandbox sent it, a Connector's response body (bytes).
+       */
       chars?: number;
     }
   /** Messages to send to named nodes (Switch, Fan Out, Filter, Catch). Empty = dropped. */

@@ -122,6 +122,17 @@ describe('connector node', () => {
     expect(input).toEqual(before);
   });
 
+  it("reports the response body's size with its result, for its wave to count (engine/kept.ts)", async () => {
+    const body = JSON.stringify({ rows: 'x'.repeat(100_000) });
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    };
+    const c = makeCtx({ connection: 'api', method: 'GET', url: 'rows' });
+    const result = await connectorNode.execute({ payload: {} }, c.ctx);
+    expect(result).toMatchObject({ kind: 'emit', chars: Buffer.byteLength(body) });
+  });
+
   it('renders query, headers and a JSON body', async () => {
     handler = (req, body, res) => json(res, 201, { got: JSON.parse(body), ct: req.headers['content-type'] });
     const { out } = await run(
