@@ -68,7 +68,7 @@ describe('sandbox pool', () => {
     const call = settle(pool.run(req(spin, { timeoutMs: 5000 })));
     await new Promise((r) => setTimeout(r, 100));
     process.kill(pid!, 'SIGKILL');
-    expect(await call).toEqual({ ok: { result: { again: 1 }, logs: [], sets: [] } });
+    expect(await call).toEqual({ ok: { result: { again: 1 }, logs: [], sets: [], chars: expect.any(Number) } });
     expect(pool.stats().died).toBe(died + 1);
     expect(pool.pids()[0]).not.toBe(pid);
   });
@@ -90,7 +90,9 @@ describe('sandbox pool', () => {
       }
       if (state === 'Z' || state === 'X') break;
     }
-    expect(await settle(pool.run(req('return { again: msg.payload }')))).toEqual({ ok: { result: { again: 1 }, logs: [], sets: [] } });
+    expect(await settle(pool.run(req('return { again: msg.payload }')))).toEqual({
+      ok: { result: { again: 1 }, logs: [], sets: [], chars: expect.any(Number) },
+    });
     expect(pool.pids()[0]).not.toBe(pid);
   });
 
@@ -131,9 +133,9 @@ describe('sandbox pool', () => {
     await pool.run(req('return null'));
     const calls = [req('return { n: 1 }'), req(BOMB), req('return { n: 3 }')].map((r) => settle(pool.run(r)));
     const [a, b, c] = await Promise.all(calls);
-    expect(a).toEqual({ ok: { result: { n: 1 }, logs: [], sets: [] } });
+    expect(a).toEqual({ ok: { result: { n: 1 }, logs: [], sets: [], chars: expect.any(Number) } });
     expect(b).toMatchObject({ code: 'FUNCTION_MEMORY' });
-    expect(c).toEqual({ ok: { result: { n: 3 }, logs: [], sets: [] } });
+    expect(c).toEqual({ ok: { result: { n: 3 }, logs: [], sets: [], chars: expect.any(Number) } });
   });
 
   it('runs a chain in one hop: setVar seen by later steps, stops at null; a death lands on its step', async () => {
