@@ -7,7 +7,10 @@
  *
  * Protocol (JSON over the IPC channel):
  *   in:  { b: batchId, jobs: HostJob[], opts? }        (opts only in the first message)
- *   out: { b: batchId, out: Array<ChainStep[] | string> }   (one entry per job, in order)
+ *   out: { b: batchId, out: Array<ChainStep[] | string | null> }   (one entry per job, in order;
+ *        null: not run, because what the reply carries passed MAX_REPLY_CHARS: the supervisor
+ *        sends it again, so a batch of 64 calls returning 10 MB each is not one reply of 640 MB
+ *        parsed at once in the worker)
  * A job is a chain of one or more steps, optionally run again on the loop's next messages
  * (`more`); see `FunctionSandbox.runChain` and `ChainRequest.more` for its rules. Its messages
  * come as one JSON string (`msgs`) and, when its steps share their limits, the whole job runs in
@@ -46,7 +49,18 @@ export interface HostRequest {
 
 export interface HostReply {
   b: number;
-  out: Array<ChainStep[] | string>;
+  out: Array<ChainStep[] | string | null>;
+}
+
+/** JSON characters of results after which a reply carries no further job (the rest: null, sent again). */
+export const MAX_REPLY_CHARS = 16 * 1024 * 1024;
+
+/** The JSON characters a job's result carries (as the sandbox measured them). */
+function sizeOf(r: ChainStep[] | string): number {
+  if (typeof r === 'string') return r.length;
+  let n = 0;
+  for (const s of r) if (s.ok) n += s.outcome.chars ?? 0;
+  return n;
 }
 
 /**
@@ -135,10 +149,18 @@ function main(): void {
   let sandbox: InProcessSandbox | null = null;
   process.on('message', (m: HostRequest) => {
     sandbox ??= createSandbox(m.opts);
-    const out = m.jobs.map((job) => {
+    const out: HostReply['out'] = [];
+    let chars = 0;
+    for (const job of m.jobs) {
+      if (chars > MAX_REPLY_CHARS) {
+        out.push(null); // not run: the reply is large enough already
+        continue;
+      }
       leaveIfOrphaned();
-      return runJob(sandbox!, job);
-    });
+      const r = runJob(sandbox!, job);
+      chars += sizeOf(r);
+      out.push(r);
+    }
     process.send!({ b: m.b, out } satisfies HostReply);
   });
   // The supervisor is gone (it exited or closed the channel): so is this host.

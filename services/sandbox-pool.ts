@@ -191,7 +191,14 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     host.batch = null;
     host.replied = true;
     idle(host);
-    for (let i = 0; i < batch.jobs.length; i++) batch.jobs[i]!.done(m.out[i]!);
+    // Jobs the host did not run (its reply was large enough already) go first again.
+    const again: Job[] = [];
+    for (let i = 0; i < batch.jobs.length; i++) {
+      const out = m.out[i];
+      if (out === null) again.push(batch.jobs[i]!);
+      else batch.jobs[i]!.done(out!);
+    }
+    if (again.length > 0) queue.unshift(...again);
     if (queue.length > 0) flush();
     if (host.batch === null && hosts.length > size) {
       // A spare host: it stops (exits on disconnect) after SPARE_IDLE_MS without work.

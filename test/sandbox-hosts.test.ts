@@ -96,6 +96,20 @@ describe('sandbox pool', () => {
     expect(pool.pids()[0]).not.toBe(pid);
   });
 
+  it('a reply carries results up to 16 MB of JSON: the calls after that are sent again, not parsed in one 30 MB reply', async () => {
+    // Before, a host answered a message of up to 64 calls in ONE reply: a tenant's 64 calls
+    // returning 10 MB of small objects each were 640 MB of JSON parsed at once in the worker.
+    await pool.run(req('return null'));
+    const hops = pool.stats().hops;
+    const calls = Array.from({ length: 5 }, (_, i) => pool.run(req(`return { payload: { i: ${i}, s: 'x'.repeat(${6 * 1024 * 1024}) } };`)));
+    const out = await Promise.all(calls);
+    expect(out.map((o) => [(o.result as { payload: { i: number; s: string } }).payload.i, (o.result as { payload: { s: string } }).payload.s.length])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [i, 6 * 1024 * 1024]),
+    );
+    // 6 + 6 + 6 MB pass 16 MB: the other two calls went in a message of their own.
+    expect(pool.stats().hops - hops).toBeGreaterThanOrEqual(2);
+  });
+
   it('a call whose host is killed from outside three times fails with FUNCTION_MEMORY; the next call works', async () => {
     await pool.run(req('return null'));
     const call = settle(pool.run(req('for (;;) {}', { timeoutMs: 30_000 })));
