@@ -94,9 +94,14 @@ export class HeldResults {
   }
 }
 
-/** Default of `FLOWMETER_WAVE_BYTES`: 128 MB, or a sixteenth of the heap's limit when that is less. */
+/**
+ * Default of `FLOWMETER_WAVE_BYTES`: 64 MB, or a 32nd of the heap's limit when that is less. JSON
+ * of small objects takes up to about 8 times its characters once parsed: 64 MB of it held by a
+ * worker's waves is some 500 MB of its heap (default limit about 4 GB), beside the results still
+ * arriving and the garbage of those refused.
+ */
 export function defaultWaveChars(): number {
-  return Math.min(128 * 1024 * 1024, Math.floor(getHeapStatistics().heap_size_limit / 16));
+  return Math.min(64 * 1024 * 1024, Math.floor(getHeapStatistics().heap_size_limit / 32));
 }
 
 /** This process's {@link HeldResults} (a platform sets its limit from FLOWMETER_WAVE_BYTES). */

@@ -62,7 +62,7 @@ export function scenarioBytesLimit(env: Record<string, string | undefined>): num
 }
 
 /**
- * `FLOWMETER_WAVE_BYTES` (default: 128 MB, or a sixteenth of the heap's limit when less): JSON of
+ * `FLOWMETER_WAVE_BYTES` (default: 64 MB, or a 32nd of the heap's limit when less): JSON of
  * node results the runs of one process may hold at once before each wave is held to its share
  * (engine/kept.ts); a bad value throws one line.
  */
