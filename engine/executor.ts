@@ -213,9 +213,12 @@ async function wave(w: Work): Promise<void> {
         slot.result = result;
         if (result instanceof Promise) pending = true;
         else {
-          // Counted as it arrives (what a wave holds: kept.ts)
+          // Counted as it arrives (what a wave holds: kept.ts); a refused result is let go at once.
           const over = hold.take(result);
-          if (over) throw over;
+          if (over) {
+            slot.result = undefined;
+            throw over;
+          }
           slot.task.durationMs = performance.now() - slot.started;
           // Variables set by a node are seen by the nodes after it, in wave order, so a run
           // resumed after a halt reads the same values as one never halted.
