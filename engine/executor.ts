@@ -200,7 +200,7 @@ async function wave(w: Work): Promise<void> {
   const single = items.length === 1 && state.items.length === 0;
   let pending = false;
   // What the results hold until the wave is applied (this process's share: kept.ts).
-  const hold = new WaveHold(w.deps.held ?? processHeld, slots.length > WIDE_WAVE);
+  const hold = new WaveHold(processHeld, slots.length > WIDE_WAVE);
   try {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;

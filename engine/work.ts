@@ -10,7 +10,6 @@ import type { MeterName, NodeContext, NodeResult, NodeServices } from '../nodes/
 import type { CompiledNode, CompiledScenario } from '../scenario/compile.js';
 import type { Budget, BudgetOptions } from './budget.js';
 import { deliver, openFrame, push } from './frames.js';
-import type { HeldResults } from './kept.js';
 import type { SecretLoader } from './secrets.js';
 import type { RunStore, VarStore } from './stores.js';
 
@@ -43,8 +42,6 @@ export interface ExecutorDeps {
    * `executeRun` throws WORKER_STOPPING: the run is left as of that checkpoint, to continue elsewhere.
    */
   stopping?: () => boolean;
-  /** What the waves of runs may hold together (default: this process's, `processHeld` in kept.ts). */
-  held?: HeldResults;
 }
 
 /** A running run's working set, kept apart from the record until it is stored. */
