@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RunEvent } from '../engine/platform.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './routes-common.js';
+import { leaveGate } from './tenant-gate.js';
 
 /** How often a heartbeat comment is written. */
 export const HEARTBEAT_MS = 15_000;
@@ -54,6 +55,7 @@ export function registerEventsRoute(api: FastifyInstance, ctx: ApiContext, strea
     };
     const stop = await ctx.platform.subscribe(tenant, (e) => (queue ? queue.push(e) : write(e)));
 
+    leaveGate(req); // a stream holds its request open without working: its place goes back
     reply.hijack();
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',

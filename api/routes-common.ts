@@ -7,6 +7,7 @@ import { type ErrorCode, FlowError } from '../core/errors.js';
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { Platform, TriggerOptions } from '../engine/platform.js';
 import type { Metrics } from './metrics.js';
+import type { TenantGate } from './tenant-gate.js';
 
 /** An error the API answers with: its code, a message, extra fields of the error object, headers. */
 export class ApiError extends FlowError {
@@ -26,6 +27,8 @@ export interface ApiContext {
   metrics: Metrics;
   /** How long `?wait=true` waits for a run to end. */
   waitTimeoutMs: number;
+  /** Each tenant's share of this server's requests (tenant-gate.ts). */
+  gate: TenantGate;
 }
 
 /** Tenant names, as the command line accepts them. */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { planReplay } from '../engine/replay.js';
 import { principalOf } from './auth.js';
 import { type ApiContext, ApiError, isTrue, publicRun, RUN_ID_RE, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
+import { leaveGate } from './tenant-gate.js';
 
 interface IdParams {
   id: string;
@@ -63,6 +64,7 @@ export function registerLifecycleRoutes(api: FastifyInstance, ctx: ApiContext): 
       const run = await platform.trigger(tenant, plan.scenario.id, plan.payload, plan.trigger);
       return reply.code(202).send({ runId: run.runId, replayOf: id });
     }
+    leaveGate(req); // waiting for the run's end is no work of this process
     return publicRun(await triggerAndWait(platform, tenant, plan.scenario.id, plan.payload, plan.trigger, ctx.waitTimeoutMs));
   });
 }

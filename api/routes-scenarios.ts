@@ -14,6 +14,7 @@ import { formatPath, validateScenario } from '../scenario/validate.js';
 import { assertEnvAllowed } from '../services/tenant-env.js';
 import { principalOf } from './auth.js';
 import { type ApiContext, ApiError, idempotencyKeyOf, isTrue, publicRun, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
+import { leaveGate } from './tenant-gate.js';
 
 interface IdParams {
   id: string;
@@ -158,6 +159,7 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
       const run = await platform.trigger(tenant, scenario.id, payload, trigger, { idempotencyKey });
       return reply.code(202).send({ runId: run.runId });
     }
+    leaveGate(req); // waiting for the run's end is no work of this process
     return publicRun(await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs, { idempotencyKey }));
   });
 }

@@ -26,6 +26,7 @@ import { registerRunRoutes } from './routes-runs.js';
 import { registerScenarioRoutes } from './routes-scenarios.js';
 import { registerSecretRoutes } from './routes-secrets.js';
 import { registerUsageRoutes } from './routes-usage.js';
+import { holdToShare, MAX_WAITING, releaseOnSend, TenantGate } from './tenant-gate.js';
 import { registerWebhooks } from './webhooks.js';
 
 export interface ServerOptions {
@@ -37,10 +38,15 @@ export interface ServerOptions {
   logger?: boolean;
   /** How long `?wait=true` waits for the run to end before 504 TIMEOUT (default 60 s). */
   waitTimeoutMs?: number;
+  /**
+   * Requests of one tenant (API and webhooks) handled at once by this server (default 4,
+   * FLOWMETER_TENANT_REQUESTS); up to 1,000 more wait in order, then 429 TOO_MANY_REQUESTS.
+   */
+  tenantRequests?: number;
 }
 
 /** 1 MB. */
-import { DEFAULT_BODY_LIMIT } from './limits.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_TENANT_REQUESTS } from './limits.js';
 
 export { DEFAULT_BODY_LIMIT };
 
@@ -146,7 +152,9 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
   });
   const metrics = new Metrics(platform);
   const streams = new EventStreams();
-  const ctx: ApiContext = { platform, metrics, waitTimeoutMs: opts.waitTimeoutMs ?? 60_000 };
+  const gate = new TenantGate({ inProgress: opts.tenantRequests ?? DEFAULT_TENANT_REQUESTS, waiting: MAX_WAITING });
+  const ctx: ApiContext = { platform, metrics, waitTimeoutMs: opts.waitTimeoutMs ?? 60_000, gate };
+  releaseOnSend(app);
 
   app.setErrorHandler((err, req, reply) => {
     const out = toHttpError(err, bodyLimit);
@@ -218,7 +226,10 @@ export async function buildServer(platform: Platform, opts: ServerOptions = {}):
     async (api) => {
       api.addHook('onRequest', async (req) => {
         await auth(req);
-        await metrics.watch(principalOf(req).tenant).catch(() => undefined);
+        const { tenant, admin } = principalOf(req);
+        // The operator's requests are never held behind a tenant's.
+        if (!admin) await holdToShare(req, gate, tenant);
+        await metrics.watch(tenant).catch(() => undefined);
       });
       // API bodies are JSON; anything else (kept as raw bytes by the parser) is refused here.
       api.addHook('preValidation', async (req) => {

@@ -31,6 +31,7 @@ import {
   TENANT_RE,
   triggerAndWait,
 } from './routes-common.js';
+import { holdToShare, leaveGate } from './tenant-gate.js';
 
 /** Request headers that never reach `msg.headers` (nor the run record). */
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-signature']);
@@ -188,6 +189,7 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
       const run = await platform.trigger(tenant, scenario.id, payload, trigger, { idempotencyKey });
       return reply.code(202).send({ runId: run.runId });
     }
+    leaveGate(req); // waiting for the run's end is no work of this process
     const run = await triggerAndWait(platform, tenant, scenario.id, payload, trigger, ctx.waitTimeoutMs, { idempotencyKey });
     if (run.status === 'rejected') {
       const usage = await platform.ledger.usage(tenant, new Date());
@@ -195,13 +197,15 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     }
     return reply.code(200).send(publicRun(run));
   };
-  app.post<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>('/hooks/:tenant/*', (req, reply) =>
+  // Each request waits for a place of its tenant's share first (tenant-gate.ts), before its body is read.
+  const onRequest = async (req: FastifyRequest<{ Params: { tenant: string } }>) => holdToShare(req, ctx.gate, req.params.tenant);
+  app.post<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>('/hooks/:tenant/*', { onRequest }, (req, reply) =>
     handle(req, reply, 'POST'),
   );
   // No automatic HEAD route: a HEAD request must not start a run.
   app.get<{ Params: { tenant: string; '*': string }; Querystring: Record<string, string | string[]> }>(
     '/hooks/:tenant/*',
-    { exposeHeadRoute: false },
+    { exposeHeadRoute: false, onRequest },
     (req, reply) => handle(req, reply, 'GET'),
   );
 }

@@ -69,6 +69,11 @@ export const ERROR_CODES = {
   TIMEOUT: { message: 'waiting for something took too long', http: 504, exit: EXIT.failed },
   UNAUTHORIZED: { message: 'an API request without a valid key', http: 401, exit: EXIT.invalid },
   FORBIDDEN: { message: 'the API key may not do this (admin only)', http: 403, exit: EXIT.invalid },
+  TOO_MANY_REQUESTS: {
+    message: "a tenant's requests in progress and waiting on one server are at their most (FLOWMETER_TENANT_REQUESTS)",
+    http: 429,
+    exit: EXIT.invalid,
+  },
   PAYLOAD_TOO_LARGE: { message: "a request body over the server's body limit", http: 413, exit: EXIT.invalid },
   BAD_SIGNATURE: { message: 'a webhook request without a valid X-Signature', http: 401, exit: EXIT.invalid },
   METHOD_NOT_ALLOWED: { message: "a webhook request with a method its scenario's trigger.methods does not list", http: 405, exit: EXIT.invalid },

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 // The server's modules (fastify, prom-client) are loaded when `serve` runs, not by every command.
-import { DEFAULT_BODY_LIMIT } from '../../api/limits.js';
+import { DEFAULT_BODY_LIMIT, tenantRequestsSetting } from '../../api/limits.js';
 import { createEmbedded } from '../../engine/embedded.js';
 import type { Platform } from '../../engine/platform.js';
 import { safeRedisUrl } from '../../redis/client.js';
@@ -39,6 +39,7 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
       if (port > 65535) throw new CliError(`--port must be at most 65535, got ${opts.port}`);
       const bodyLimit = parseCount(opts.bodyLimit, '--body-limit', 1);
       const concurrency = parseCount(opts.concurrency, '--concurrency', 1);
+      const tenantRequests = tenantRequestsSetting(env);
       const redisUrl = (cmd.optsWithGlobals() as GlobalOpts).redis ?? env.FLOWMETER_REDIS_URL;
       if (opts.worker && !redisUrl)
         throw new CliError('--worker needs --redis URL (or FLOWMETER_REDIS_URL); without Redis, serve executes runs in process anyway');
@@ -70,7 +71,7 @@ export function registerServeCommand(program: Command, done: (r: CommandResult) 
         logger.warn('FLOWMETER_ADMIN_KEY is not set: only tenant keys (`flowmeter keys create`) can use /api, and nobody can change quotas through it');
 
       const { buildServer } = await import('../../api/server.js');
-      const app = await buildServer(platform, { adminKey, bodyLimit, logger: env.FLOWMETER_LOG_REQUESTS === '1' });
+      const app = await buildServer(platform, { adminKey, bodyLimit, tenantRequests, logger: env.FLOWMETER_LOG_REQUESTS === '1' });
       try {
         await app.listen({ port, host: opts.host });
       } catch (err) {
