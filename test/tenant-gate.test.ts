@@ -24,8 +24,12 @@ describe('TenantGate', () => {
     const r1 = await gate.enter('a');
     const r2 = await gate.enter('a');
     const order: number[] = [];
-    const w3 = gate.enter('a').then((r) => (order.push(3), r));
-    const w4 = gate.enter('a').then((r) => (order.push(4), r));
+    const entered = (n: number) => (release: () => void) => {
+      order.push(n);
+      return release;
+    };
+    const w3 = gate.enter('a').then(entered(3));
+    const w4 = gate.enter('a').then(entered(4));
     await expect(gate.enter('a')).rejects.toMatchObject({ code: 'TOO_MANY_REQUESTS' });
     expect(gate.load('a')).toEqual({ active: 2, waiting: 2 });
     // Another tenant is not behind a's.
