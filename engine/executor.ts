@@ -206,7 +206,7 @@ async function wave(w: Work): Promise<void> {
       const slot = slots[i]!;
       if (slot.error !== undefined || slot.item.iterate) continue;
       try {
-        const ctx = context(w, slot);
+        const ctx = context(w, slot, (chars) => hold.admit(chars));
         let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
         // A Function's variables are seen by the later nodes of its wave: they wait for it.
         if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) result = await result;

@@ -122,8 +122,12 @@ export class WaveHold {
 
   /** Counts a result that has arrived; OUTPUT_TOO_LARGE (nothing counted) when the wave would hold too much. */
   take(result: NodeResult): FlowError | null {
-    if (result.kind !== 'emit') return null;
-    const chars = result.chars ?? (this.wide ? (JSON.stringify(result.messages)?.length ?? 0) : 0);
+    if (result.kind !== 'emit' || result.counted) return null;
+    return this.admit(result.chars ?? (this.wide ? (JSON.stringify(result.messages)?.length ?? 0) : 0));
+  }
+
+  /** Counts `chars` of a result before it is parsed (`NodeContext.admit`); OUTPUT_TOO_LARGE (nothing counted) when the wave would hold too much. */
+  admit(chars: number): FlowError | null {
     if (chars === 0) return null;
     if (this.chars + chars > MAX_WAVE_CHARS) {
       return new FlowError(

@@ -133,7 +133,7 @@ export function route(w: Work, slot: Slot, result: NodeResult): void {
   }
 }
 
-export function context(w: Work, slot: Slot): NodeContext<never> {
+export function context(w: Work, slot: Slot, admit?: NodeContext<never>['admit']): NodeContext<never> {
   const { run, deps, redactor } = w;
   const logs: string[] = [];
   return {
@@ -156,5 +156,6 @@ export function context(w: Work, slot: Slot): NodeContext<never> {
     },
     services: w.services,
     scope: (msg) => ({ msg, vars: w.vars }),
+    admit,
   };
 }

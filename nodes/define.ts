@@ -3,6 +3,7 @@
  * is passed explicitly; nodes never reach the engine through `this` or globals.
  */
 import type { z } from 'zod';
+import type { FlowError } from '../core/errors.js';
 import type { ConnectionUse, Message, MeterName, NodeRef } from '../core/types.js';
 
 export type { MeterName, NodeRef } from '../core/types.js';
@@ -22,6 +23,8 @@ export type NodeResult =
        * measuring: a Function's result as the sandbox sent it, a Connector's response body (bytes).
        */
       chars?: number;
+      /** `chars` are held by the node's wave already: admitted before the result was parsed (`NodeContext.admit`). */
+      counted?: boolean;
     }
   /** Messages to send to named nodes (Switch, Fan Out, Filter, Catch). Empty = dropped. */
   | { kind: 'route'; routes: Array<{ to: string; msg: Message }>; dropped?: boolean }
@@ -51,6 +54,12 @@ export interface FunctionRequest {
   vars: Record<string, unknown>;
   timeoutMs: number;
   memoryMb: number;
+  /**
+   * Asked with the JSON characters of the result before it is parsed (a sandbox that has them
+   * as JSON does so): an error refuses the result, and the call fails with it. Then the outcome
+   * says `counted`. From `NodeContext.admit`.
+   */
+  admit?: (chars: number) => FlowError | null;
 }
 
 /**
@@ -96,6 +105,8 @@ export interface FunctionOutcome {
   sets: Array<[string, unknown]>;
   /** JSON characters the outcome came in from the sandbox (its share of a batch's), when known. */
   chars?: number;
+  /** Its `chars` were admitted through `FunctionRequest.admit` before it was parsed. */
+  counted?: boolean;
 }
 
 /** Whether a Function's result is exactly one message, so a chain may continue with it. */
@@ -148,6 +159,11 @@ export interface NodeContext<C> {
   log(line: string): void;
   /** Registers a secret value so it is scrubbed from logs, task logs and errors. */
   secret(value: string): void;
+  /**
+   * Holds `chars` of JSON of a result about to be parsed in its wave's share of what this
+   * process's runs hold (engine/kept.ts): an error (nothing held) when the wave may not.
+   */
+  admit?(chars: number): FlowError | null;
   /** Counts an informational meter; `conn` also counts it for the scenario connection it used. */
   meter(name: MeterName, amount: number, conn?: ConnectionUse): void;
   readonly services: NodeServices;

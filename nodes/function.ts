@@ -21,7 +21,7 @@ export function functionResult(out: FunctionOutcome, ctx: Pick<NodeContext<unkno
   } else if (isOneMessage(r)) messages = [r];
   else throw new FlowError('FUNCTION_ERROR', `returned a ${typeof r}; return an object, an array of objects, or null`);
   for (const [name, value] of out.sets) ctx.setVar(name, value);
-  return { kind: 'emit', messages, chars: out.chars };
+  return out.counted ? { kind: 'emit', messages, chars: out.chars, counted: true } : { kind: 'emit', messages, chars: out.chars };
 }
 
 /**
@@ -58,7 +58,8 @@ export const functionNode = defineNode({
     'each Function is taken as returning no message or one message (one returning an array of k messages runs what follows it k times, beyond this estimate)',
   async execute(input, ctx) {
     const { code, timeoutMs, memoryMb } = ctx.node;
-    const out = await ctx.services.sandbox.run({ tenant: ctx.tenant, code, msg: input, vars: ctx.vars as Record<string, unknown>, timeoutMs, memoryMb });
+    const vars = ctx.vars as Record<string, unknown>;
+    const out = await ctx.services.sandbox.run({ tenant: ctx.tenant, code, msg: input, vars, timeoutMs, memoryMb, admit: ctx.admit });
     return functionResult(out, ctx);
   },
 });

@@ -91,6 +91,7 @@ interface Carried {
  */
 export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | string {
   const { steps } = job;
+  if (job.msg !== undefined && steps.length === 1 && job.more === undefined) return runOne(sandbox, job);
   if (job.msgs !== undefined) {
     const same = steps.every((s) => s.timeoutMs === steps[0]!.timeoutMs && s.memoryMb === steps[0]!.memoryMb);
     if (same) {
@@ -114,6 +115,30 @@ export function runJob(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | s
     if (!runSteps(sandbox, job, msg, carried, out)) break;
   }
   return out;
+}
+
+/** Results of single calls from this many JSON characters come back unparsed (`runOne`). */
+export const RAW_RESULT_CHARS = 64 * 1024;
+
+/**
+ * A single call (one step on one message). A large result comes back as its record's JSON, not
+ * parsed here nor in the worker before it is admitted (a result its wave cannot hold is refused
+ * unparsed: `FunctionRequest.admit`); a small one as a step, like a failure (its code kept),
+ * which costs the worker one parse instead of two.
+ */
+function runOne(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | string {
+  leaveIfOrphaned();
+  const step = job.steps[0]!;
+  const t0 = performance.now();
+  try {
+    const req = { tenant: job.tenant, code: step.code, msg: job.msg!, vars: {}, timeoutMs: step.timeoutMs, memoryMb: step.memoryMb };
+    const out = sandbox.runRawSync(req, job.vars);
+    if (out.length >= RAW_RESULT_CHARS) return `[[${performance.now() - t0},1,${out}]]`;
+    const o = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
+    return [{ ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1], chars: out.length }, ms: performance.now() - t0 }];
+  } catch (e) {
+    return [{ ok: false, code: errorCode(e), message: errorMessage(e), ms: performance.now() - t0 }];
+  }
 }
 
 /** The steps on one message; true when each returned one message (so a loop batch goes on). */

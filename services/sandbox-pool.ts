@@ -22,7 +22,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { FlowError } from '../core/errors.js';
-import { type ChainRequest, type ChainStep, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
+import { type ChainRequest, type ChainStep, type FunctionRequest, type FunctionSandbox, isOneMessage } from '../nodes/define.js';
 import { MAX_TIMEOUT_MS, type SandboxOptions } from './sandbox.js';
 import type { HostJob, HostReply, HostRequest } from './sandbox-host.js';
 import { busy, type Host, hostEntry, idle, type Job, settleDeath, startHost } from './sandbox-process.js';
@@ -239,8 +239,11 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
     });
   }
 
-  /** `classic`: one step on one message, run as such in the host (`runSync`), not as a batch. */
-  async function runChain(req: ChainRequest, classic = false): Promise<ChainStep[]> {
+  /**
+   * `classic`: one step on one message, run as such in the host (`runSync`), not as a batch;
+   * its result comes as JSON, and `admit` (when given) is asked before it is parsed.
+   */
+  async function runChain(req: ChainRequest, classic = false, admit?: FunctionRequest['admit']): Promise<ChainStep[]> {
     let vars: string;
     try {
       vars = JSON.stringify(req.vars ?? {});
@@ -261,7 +264,14 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
       throw new FlowError('FUNCTION_ERROR', `input is not JSON: ${(e as Error).message}`);
     }
     const whole = await submit(wire, false, more !== undefined);
-    if (typeof whole === 'string') return fromRecords(whole, steps);
+    if (typeof whole === 'string') {
+      // Refused before it is parsed: a large result its wave cannot hold never becomes objects here.
+      const refused = admit?.(whole.length);
+      if (refused) return [{ ok: false, code: refused.code, message: refused.message, ms: 0 }];
+      const out = fromRecords(whole, steps);
+      if (admit && out[0]?.ok) out[0].outcome.counted = true;
+      return out;
+    }
     if (!('died' in whole)) return whole;
     if (steps.length === 1 && more === undefined) return [deathStep(whole, steps[0]!)];
     // The host died during the chain (or loop batch): again, one step at a time, so the fault
@@ -288,7 +298,7 @@ export function createSandboxPool(opts: SandboxPoolOptions = {}): SandboxPool {
 
   return {
     async run(req) {
-      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] }, true);
+      const [s] = await runChain({ tenant: req.tenant, msg: req.msg, vars: req.vars, steps: [req] }, true, req.admit);
       if (!s!.ok) throw new FlowError(s!.code, s!.message);
       return s!.outcome;
     },

@@ -68,6 +68,8 @@ export const MAX_TIMEOUT_MS = 30_000;
 /** The in-process sandbox: `runSync` blocks the calling thread (use it inside a sandbox host). */
 export interface InProcessSandbox extends FunctionSandbox {
   runSync(req: FunctionRequest, varsJson?: string): FunctionOutcome;
+  /** `runSync` without parsing: the outcome as the isolate's JSON `[logs, sets, result?]` (checked against the output limit). */
+  runRawSync(req: FunctionRequest, varsJson?: string): string;
   /**
    * Runs `req.codes` (same limits) on each message of `req.msgs` (a JSON array) in turn, in ONE
    * call into the isolate; returns the steps' records as JSON (see `BatchRecord`), or null when
@@ -232,6 +234,12 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
 
   /** Runs one call; `varsJson` (the JSON of `req.vars`) may be passed when the caller has it. */
   function runSync(req: FunctionRequest, varsJsonIn?: string): FunctionOutcome {
+    const out = runRawSync(req, varsJsonIn);
+    const parsed = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
+    return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1], chars: out.length };
+  }
+
+  function runRawSync(req: FunctionRequest, varsJsonIn?: string): string {
     if (disposed) throw new FlowError('INTERNAL', 'the Function sandbox is disposed');
     const { tenant, code, msg, vars } = req;
     const { timeoutMs, memoryMb, opt } = limits(req.timeoutMs, req.memoryMb);
@@ -258,13 +266,13 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
     if (out.length * 3 > maxBytes && Buffer.byteLength(out) > maxBytes) {
       throw new FlowError('FUNCTION_ERROR', `output is larger than ${maxBytes} bytes`);
     }
-    const parsed = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
-    return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1], chars: out.length };
+    return out;
   }
 
   return {
     run: async (req) => runSync(req),
     runSync,
+    runRawSync,
     runBatchSync,
     dispose(): void {
       disposed = true;

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlowError } from '../core/errors.js';
 import { createEmbedded } from '../engine/embedded.js';
 import type { Scenario } from '../scenario/schema.js';
 import { validateScenario } from '../scenario/validate.js';
@@ -108,6 +109,40 @@ describe('sandbox pool', () => {
     );
     // 6 + 6 + 6 MB pass 16 MB: the other two calls went in a message of their own.
     expect(pool.stats().hops - hops).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a single call's result is admitted by its size before it is parsed: refused, it fails with the admission's error", async () => {
+    // Before, a single call's result came back as objects (parsed in this process whatever its
+    // wave could hold): a tenant's Fan Outs of 10 MB results were parsed, then refused, and the
+    // garbage took a worker to 3.4 GB. Now the result comes as JSON and is asked about first.
+    const asked: number[] = [];
+    const big = `return { payload: { s: 'x'.repeat(${2 * 1024 * 1024}) } };`;
+    const refuse = (chars: number) => {
+      asked.push(chars);
+      return new FlowError('OUTPUT_TOO_LARGE', `refused ${chars}`);
+    };
+    expect(await settle(pool.run(req(big, { admit: refuse })))).toMatchObject({ code: 'OUTPUT_TOO_LARGE', message: expect.stringMatching(/^refused \d+$/) });
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toBeGreaterThan(2 * 1024 * 1024);
+    expect(asked[0]).toBeLessThan(2 * 1024 * 1024 + 200);
+    // Admitted, the outcome says it was counted, with the size admitted.
+    const admitted: number[] = [];
+    const admit = (chars: number) => {
+      admitted.push(chars);
+      return null;
+    };
+    const ok = await pool.run(req(big, { admit }));
+    expect((ok.result as { payload: { s: string } }).payload.s).toHaveLength(2 * 1024 * 1024);
+    expect(ok).toMatchObject({ counted: true, chars: admitted[0] });
+    // A small result (under RAW_RESULT_CHARS) is parsed in the host, as before: not asked here,
+    // nor counted (its wave counts it once it is parsed).
+    const small = await pool.run(req('return { payload: { s: "small" } };', { admit: refuse }));
+    expect(small).toMatchObject({ result: { payload: { s: 'small' } }, chars: expect.any(Number) });
+    expect(small.counted).toBeUndefined();
+    // A failure is not a result: nothing is asked, and its code is kept.
+    const failed = await settle(pool.run(req('throw new Error("no")', { admit: refuse })));
+    expect(failed).toMatchObject({ code: 'FUNCTION_ERROR' });
+    expect(asked).toHaveLength(1);
   });
 
   it('a call whose host is killed from outside three times fails with FUNCTION_MEMORY; the next call works', async () => {
