@@ -7,7 +7,7 @@
  */
 import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_UNSENT_BYTES } from '../api/events.js';
+import { MAX_STREAMS_PER_TENANT, MAX_UNSENT_BYTES } from '../api/events.js';
 import { buildServer } from '../api/server.js';
 import { createEmbedded, type Embedded } from '../engine/embedded.js';
 import { fn, scenarioOf } from './helpers/run.js';
@@ -60,5 +60,31 @@ describe('event streams: a client that does not read', () => {
     expect(received).toBeGreaterThan(0);
     expect(received).toBeLessThan(MAX_UNSENT_BYTES + 24 * 1024 * 1024); // the cap and the kernel's buffers
     socket.destroy();
+  });
+
+  it('a tenant has at most MAX_STREAMS_PER_TENANT streams open on a server; another tenant and the admin key are not held by them', async () => {
+    // Before, one key could open any number: 300 streams that never read took the server to 3.5 GB.
+    const port = (app.server.address() as AddressInfo).port;
+    const open = (k: string, q = '') => fetch(`http://127.0.0.1:${port}/api/events?access_token=${k}${q}`);
+    const mine = await Promise.all(Array.from({ length: MAX_STREAMS_PER_TENANT }, () => open(key)));
+    expect(mine.map((r) => r.status)).toEqual(mine.map(() => 200));
+    const over = await open(key);
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toBe('5');
+    expect(((await over.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_REQUESTS');
+    await platform.ledger.setQuota('other', { monthlyActions: 10 });
+    const theirs = await open(await platform.keys.create('other'));
+    expect(theirs.status).toBe(200);
+    const admin = await open('admin-key-0123456789abcdef', '&tenant=acme');
+    expect(admin.status).toBe(200);
+    // A stream closed gives its place back.
+    await mine.pop()!.body!.cancel();
+    let again = await open(key);
+    for (let t = 0; again.status === 429 && t < 50; t++) {
+      await new Promise((r) => setTimeout(r, 50));
+      again = await open(key);
+    }
+    expect(again.status).toBe(200);
+    for (const r of [...mine, theirs, admin, again]) await r.body!.cancel();
   });
 });
