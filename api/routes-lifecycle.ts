@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { planReplay } from '../engine/replay.js';
 import { principalOf } from './auth.js';
+import { refuseWhenExhausted } from './rejected.js';
 import { type ApiContext, ApiError, isTrue, publicRun, RUN_ID_RE, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
 import { leaveGate } from './tenant-gate.js';
 
@@ -60,6 +61,12 @@ export function registerLifecycleRoutes(api: FastifyInstance, ctx: ApiContext): 
     const { id } = req.params;
     if (!RUN_ID_RE.test(id)) throw new ApiError('NOT_FOUND', `no run ${JSON.stringify(id)}`);
     const plan = await planReplay(platform, tenant, id);
+    const bytes = Buffer.byteLength(JSON.stringify(plan.payload ?? null));
+    const refused = await refuseWhenExhausted(platform, plan.scenario, tenant, plan.trigger, plan.payload, bytes);
+    if (refused) {
+      if (!refused.run) throw refused.error;
+      return isTrue(req.query.wait) ? publicRun(refused.run) : reply.code(202).send({ runId: refused.run.runId, replayOf: id });
+    }
     if (!isTrue(req.query.wait)) {
       const run = await platform.trigger(tenant, plan.scenario.id, plan.payload, plan.trigger);
       return reply.code(202).send({ runId: run.runId, replayOf: id });

@@ -13,7 +13,8 @@ import type { Scenario } from '../scenario/schema.js';
 import { formatPath, validateScenario } from '../scenario/validate.js';
 import { assertEnvAllowed } from '../services/tenant-env.js';
 import { principalOf } from './auth.js';
-import { type ApiContext, ApiError, idempotencyKeyOf, isTrue, publicRun, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
+import { refuseWhenExhausted } from './rejected.js';
+import { type ApiContext, ApiError, idempotencyKeyOf, isTrue, publicRun, rawBodyOf, SCENARIO_ID_RE, triggerAndWait } from './routes-common.js';
 import { leaveGate } from './tenant-gate.js';
 
 interface IdParams {
@@ -155,6 +156,14 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     const trigger: TriggerInfo = { type: 'manual', ...(parsed.data.test && { test: true }) };
     const payload = parsed.data.payload ?? null;
     const idempotencyKey = idempotencyKeyOf(req, `scenario:${scenario.id}`);
+    // With the quota used up the run is recorded as rejected here, within bounds (api/rejected.ts),
+    // not persisted whole and enqueued for a worker to refuse; the answer is the same.
+    const first = idempotencyKey === undefined ? null : await platform.idempotentRun(tenant, idempotencyKey);
+    const refused = first ? null : await refuseWhenExhausted(platform, scenario, tenant, trigger, payload, rawBodyOf(req).length);
+    if (refused) {
+      if (!refused.run) throw refused.error;
+      return isTrue(req.query.wait) ? publicRun(refused.run) : reply.code(202).send({ runId: refused.run.runId });
+    }
     if (!isTrue(req.query.wait)) {
       const run = await platform.trigger(tenant, scenario.id, payload, trigger, { idempotencyKey });
       return reply.code(202).send({ runId: run.runId });

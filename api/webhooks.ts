@@ -15,22 +15,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasRefs, refNames, resolveRefs } from '../core/redact.js';
-import type { RunRecord, TriggerInfo } from '../core/types.js';
+import type { TriggerInfo } from '../core/types.js';
 import type { Platform } from '../engine/platform.js';
-import { newRun } from '../engine/run-record.js';
 import type { Scenario } from '../scenario/schema.js';
-import {
-  type ApiContext,
-  ApiError,
-  idempotencyKeyOf,
-  isJsonContentType,
-  isTrue,
-  publicRun,
-  rawBodyOf,
-  secondsUntil,
-  TENANT_RE,
-  triggerAndWait,
-} from './routes-common.js';
+import { exhausted, refuseWhenExhausted } from './rejected.js';
+import { type ApiContext, ApiError, idempotencyKeyOf, isJsonContentType, isTrue, publicRun, rawBodyOf, TENANT_RE, triggerAndWait } from './routes-common.js';
 import { holdToShare, leaveGate } from './tenant-gate.js';
 
 /** Request headers that never reach `msg.headers` (nor the run record). */
@@ -174,16 +163,12 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     if (first && !isTrue(wait)) return reply.code(202).send({ runId: first });
 
     // Quota: a webhook must answer 429 at once, before a run would end. So the usage is checked
-    // first: with the quota exhausted (overage `halt`, nothing remaining) the attempt is
-    // recorded as a `rejected` run (SPEC §4: operators see every refused trigger; the run log's
-    // retention bounds a flood) and nothing is enqueued. Non-billable scenarios are let through.
-    // A request racing the last action past this check is rejected by the engine as usual.
-    if (scenario.billable !== false && !first) {
-      const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
-      if (quota.overage === 'halt' && usage.remaining <= 0) {
-        const rejected = await recordRejected(platform, scenario, tenant, trigger, payload, raw.length, usage.period.key);
-        throw exhausted(usage.period.end, rejected.runId);
-      }
+    // first: with the quota exhausted the attempt is recorded as a `rejected` run (SPEC §4:
+    // operators see every refused trigger), within the bounds of api/rejected.ts, and nothing is
+    // enqueued. Non-billable scenarios are let through.
+    if (!first) {
+      const refused = await refuseWhenExhausted(platform, scenario, tenant, trigger, payload, raw.length);
+      if (refused) throw refused.error;
     }
     if (!isTrue(wait)) {
       const run = await platform.trigger(tenant, scenario.id, payload, trigger, { idempotencyKey });
@@ -208,43 +193,4 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     { exposeHeadRoute: false, onRequest },
     (req, reply) => handle(req, reply, 'GET'),
   );
-}
-
-/** How long a rejected webhook's run and payload are kept (SPEC §9). */
-export const REJECTED_RETENTION_S = 7 * 86400;
-
-/**
- * Records a trigger refused for quota as a `rejected` run: 0 actions, no task, nothing enqueued,
- * kept 7 days. Its payload (and headers) are kept for replay only within the tenant's
- * FLOWMETER_REJECTED_BYTES for the period, so unpaid floods cannot fill Redis; past it the
- * record says `payloadKept: false`.
- */
-async function recordRejected(
-  platform: Platform,
-  scenario: Scenario,
-  tenant: string,
-  trigger: TriggerInfo,
-  payload: unknown,
-  bytes: number,
-  period: string,
-): Promise<RunRecord> {
-  const size = bytes + Buffer.byteLength(JSON.stringify(trigger));
-  const kept = await platform.rejected.admit(tenant, period, size);
-  const run = newRun(scenario, tenant, kept ? trigger : { type: 'webhook' });
-  if (!kept) run.payloadKept = false;
-  await platform.runs.create(run, scenario, kept ? payload : null);
-  const now = new Date().toISOString();
-  const message = `tenant ${tenant} has no actions left this period${kept ? '' : '; the payload was not kept (over FLOWMETER_REJECTED_BYTES this period)'}`;
-  Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message } });
-  await platform.runs.finish(run, []);
-  await platform.rejected.expire(tenant, run.runId, REJECTED_RETENTION_S);
-  return run;
-}
-
-function exhausted(periodEnd: string, runId?: string): ApiError {
-  const seconds = secondsUntil(periodEnd);
-  return new ApiError('QUOTA_EXHAUSTED', `the tenant's actions for this period are used up; the period ends at ${periodEnd}`, {
-    headers: { 'retry-after': String(seconds) },
-    details: { retryAfter: seconds, ...(runId && { runId }) },
-  });
 }

@@ -19,7 +19,16 @@ import { type ExecutorDeps, executeRun } from './executor.js';
 import { FlowGate } from './flow-gate.js';
 import { processHeld } from './kept.js';
 import { MemoryRunStore, MemoryVarStore } from './memory-stores.js';
-import { type KeyStore, type Platform, type RejectedPayloads, type RunEvent, rejectedBytesLimit, scenarioBytesLimit, waveBytesLimit } from './platform.js';
+import {
+  type KeyStore,
+  type Platform,
+  type RejectedPayloads,
+  type RunEvent,
+  rejectedBytesLimit,
+  rejectedRunsLimit,
+  scenarioBytesLimit,
+  waveBytesLimit,
+} from './platform.js';
 import { firingRunId, newRun } from './run-record.js';
 import { MemoryScenarioStore } from './scenario-store.js';
 import { waitForEnd } from './wait.js';
@@ -125,13 +134,21 @@ export function createEmbedded(opts: EmbeddedOptions = {}): Embedded {
   const secrets = new MemorySecretStore(env);
   const rejectedLimit = rejectedBytesLimit(env);
   const rejectedUsed = new Map<string, number>();
+  const rejectedCount = new Map<string, number>();
   const rejected: RejectedPayloads = {
+    maxRecords: rejectedRunsLimit(env),
     async admit(tenant, period, bytes) {
       const key = `${tenant} ${period}`;
       const used = (rejectedUsed.get(key) ?? 0) + bytes;
       if (used > rejectedLimit) return false;
       rejectedUsed.set(key, used);
       return true;
+    },
+    async count(tenant, period) {
+      const key = `${tenant} ${period}`;
+      const n = (rejectedCount.get(key) ?? 0) + 1;
+      rejectedCount.set(key, n);
+      return n;
     },
     // In memory nothing outlives the process: there is nothing to expire.
     async expire() {},

@@ -35,6 +35,10 @@ export interface KeyStore {
 export interface RejectedPayloads {
   /** Takes `bytes` from the tenant's budget for `period`; false (nothing taken) when it would pass it. */
   admit(tenant: string, period: string, bytes: number): Promise<boolean>;
+  /** Counts one more refused trigger of the tenant in `period`; resolves to the count, this one included. */
+  count(tenant: string, period: string): Promise<number>;
+  /** Refused triggers of a tenant recorded as runs per period (FLOWMETER_REJECTED_RUNS); past it they are only counted. */
+  readonly maxRecords: number;
   /** Shortens an ended run's retention to `seconds`. */
   expire(tenant: string, runId: string, seconds: number): Promise<void>;
 }
@@ -49,6 +53,15 @@ function bytesSetting(env: Record<string, string | undefined>, name: string, fal
 }
 
 /** `FLOWMETER_REJECTED_BYTES` (default 10 MB); a bad value throws one line. */
+/** `FLOWMETER_REJECTED_RUNS` (default 10,000): refused triggers recorded as runs per tenant and period; a bad value throws one line. */
+export function rejectedRunsLimit(env: Record<string, string | undefined>): number {
+  const v = env.FLOWMETER_REJECTED_RUNS;
+  if (v === undefined || v === '') return 10_000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new FlowError('INVALID_INPUT', `FLOWMETER_REJECTED_RUNS must be a whole number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 export function rejectedBytesLimit(env: Record<string, string | undefined>): number {
   return bytesSetting(env, 'FLOWMETER_REJECTED_BYTES', 10 * 1024 * 1024);
 }

@@ -188,6 +188,9 @@ export class Keys {
   rejectedBytes(tenant: string, period: string): string {
     return `${this.t(tenant)}:p:${period}:rejbytes`;
   }
+  rejectedCount(tenant: string, period: string): string {
+    return `${this.t(tenant)}:p:${period}:rejcount`;
+  }
   apiKeyIndex(): string {
     return `${this.prefix}:apikeys`;
   }

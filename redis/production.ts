@@ -7,7 +7,7 @@ import type { RunRecord, TriggerInfo } from '../core/types.js';
 import { AutoResumer, startSweeps } from '../engine/auto-resume.js';
 import type { ExecutorDeps } from '../engine/executor.js';
 import { processHeld } from '../engine/kept.js';
-import { type Platform, rejectedBytesLimit, scenarioBytesLimit, type TriggerOptions, waveBytesLimit } from '../engine/platform.js';
+import { type Platform, rejectedBytesLimit, rejectedRunsLimit, scenarioBytesLimit, type TriggerOptions, waveBytesLimit } from '../engine/platform.js';
 import { firingRunId, newRun } from '../engine/run-record.js';
 import { waitForEnd } from '../engine/wait.js';
 import type { NodeServices } from '../nodes/define.js';
@@ -97,7 +97,7 @@ export async function createProduction(opts: ProductionOptions): Promise<Platfor
   });
   const vars = new RedisVarStore(redis, keys);
   const secrets = new RedisSecretStore(redis, keys, lazySecretBox(env));
-  const rejected = new RedisRejectedPayloads(redis, keys, rejectedBytesLimit(env));
+  const rejected = new RedisRejectedPayloads(redis, keys, rejectedBytesLimit(env), rejectedRunsLimit(env));
   const scenarios = new RedisScenarioStore(redis, keys, scenarioBytesLimit(env));
   processHeld.limit = waveBytesLimit(env);
   const shards = queueShards(env);

@@ -9,6 +9,7 @@ export class RedisRejectedPayloads implements RejectedPayloads {
     private readonly redis: FlowRedis,
     private readonly keys: Keys,
     private readonly limit: number,
+    readonly maxRecords: number,
   ) {}
 
   /**
@@ -25,6 +26,16 @@ export class RedisRejectedPayloads implements RejectedPayloads {
     if (used <= this.limit) return true;
     await this.redis.decrby(key, bytes);
     return false;
+  }
+
+  async count(tenant: string, period: string): Promise<number> {
+    const key = this.keys.rejectedCount(tenant, period);
+    const [[, n]] = (await this.redis
+      .multi()
+      .incr(key)
+      .expire(key, 40 * 86400)
+      .exec()) as [[unknown, number]];
+    return n;
   }
 
   async expire(tenant: string, runId: string, seconds: number): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * SPEC §9 rejected webhooks: unauthenticated requests to a tenant whose quota is exhausted are
  * answered 429 and recorded, but their payloads are kept only within FLOWMETER_REJECTED_BYTES per
- * tenant per period, and the records expire after 7 days (not the 30 of ended runs).
+ * tenant per period, and the records expire after 7 days (not the 30 of ended runs). The same
+ * bounds hold for the tenant's own trigger and replay routes, and past FLOWMETER_REJECTED_RUNS
+ * refused triggers are counted, not recorded (api/rejected.ts).
  */
 
 import { Redis } from 'ioredis';
@@ -46,6 +48,81 @@ describe('rejected webhook payloads', () => {
       expect(keptBytes).toBeLessThanOrEqual(5000);
     } finally {
       raw.disconnect();
+      await app.close();
+      await p.close();
+    }
+  });
+
+  it("the tenant's own trigger route keeps within the same budget: a 200 KB payload with no action left is not stored (it was, whole, for each request)", async () => {
+    // Before, each such trigger was persisted whole and enqueued for a worker to refuse: a free
+    // tenant's 200 requests of 0.5 MB added 100 MB to Redis, for nothing billed.
+    const p = await useProduction({ env: { FLOWMETER_REJECTED_BYTES: '5000' } });
+    const app = await buildServer(p, {});
+    const raw = new Redis(redisUrl());
+    try {
+      await p.ledger.setQuota('acme', { monthlyActions: 0 });
+      await p.scenarios.deploy('acme', scenarioOf({ id: 'one', start: 'a', nodes: [fn('a', 'return msg;')] }));
+      const key = await p.keys.create('acme');
+      const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+      const body = JSON.stringify({ payload: { blob: 'x'.repeat(200 * 1024) } });
+      const before = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))![1]);
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await app.inject({ method: 'POST', url: '/api/scenarios/one/trigger', headers, payload: body });
+        expect(res.statusCode).toBe(202); // as before: the run exists, and it is rejected
+        ids.push((res.json() as { runId: string }).runId);
+      }
+      const waited = await app.inject({ method: 'POST', url: '/api/scenarios/one/trigger?wait=true', headers, payload: body });
+      expect(waited.statusCode).toBe(200);
+      expect(waited.json()).toMatchObject({ status: 'rejected', actions: 0, payloadKept: false, error: { code: 'QUOTA_EXHAUSTED' } });
+      for (const id of ids) {
+        const run = await p.runs.get('acme', id);
+        expect(run).toMatchObject({ status: 'rejected', actions: 0, payloadKept: false, error: { code: 'QUOTA_EXHAUSTED' } });
+        expect(await raw.hget(p.redisKeys.run('acme', id), 'payload')).toBe('null');
+        expect(await raw.ttl(p.redisKeys.run('acme', id))).toBeLessThanOrEqual(7 * 86400);
+      }
+      const after = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))![1]);
+      expect(after - before).toBeLessThan(2 * 1024 * 1024); // 21 × 200 KB would be 4.2 MB
+      // A replay of such a run says why it cannot be replayed; nothing is recorded for it.
+      const replay = await app.inject({ method: 'POST', url: `/api/runs/${ids[0]}/replay`, headers });
+      expect(replay.json().error.code).toBe('PAYLOAD_NOT_KEPT');
+      // A non-billable (test) trigger still goes to the queue (no worker here: it waits there).
+      const test = await app.inject({ method: 'POST', url: '/api/scenarios/one/trigger', headers, payload: JSON.stringify({ payload: { n: 1 }, test: true }) });
+      expect(test.statusCode).toBe(202);
+      expect((await p.runs.get('acme', (test.json() as { runId: string }).runId))?.status).toBe('queued');
+    } finally {
+      raw.disconnect();
+      await app.close();
+      await p.close();
+    }
+  });
+
+  it('past FLOWMETER_REJECTED_RUNS a period, refused triggers are counted, not recorded: 429 naming the count', async () => {
+    const p = await useProduction({ env: { FLOWMETER_REJECTED_RUNS: '3' } });
+    const app = await buildServer(p, {});
+    try {
+      await p.ledger.setQuota('acme', { monthlyActions: 0 });
+      await p.scenarios.deploy('acme', scenarioOf({ id: 'hook', trigger: { type: 'webhook' }, start: 'a', nodes: [fn('a', 'return msg;')] }));
+      await p.scenarios.enable('acme', 'hook', undefined);
+      const key = await p.keys.create('acme');
+      const hook = () => app.inject({ method: 'POST', url: '/hooks/acme/hook', headers: { 'content-type': 'application/json' }, payload: '{}' });
+      const api = () =>
+        app.inject({
+          method: 'POST',
+          url: '/api/scenarios/hook/trigger',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          payload: '{}',
+        });
+      const answers = [await hook(), await api(), await hook(), await hook(), await api(), await hook()];
+      expect(answers.map((a) => a.statusCode)).toEqual([429, 202, 429, 429, 429, 429]);
+      const last = answers[5]!.json() as { error: { code: string; message: string; runId?: string } };
+      expect(last.error.code).toBe('QUOTA_EXHAUSTED');
+      expect(last.error.message).toContain('6 triggers were refused this period, and past 3 (FLOWMETER_REJECTED_RUNS) they are counted, not recorded as runs');
+      expect(last.error.runId).toBeUndefined();
+      expect(answers[3]!.headers['retry-after']).toBeDefined();
+      const runs = await p.runs.list('acme', { limit: 100 });
+      expect(runs.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    } finally {
       await app.close();
       await p.close();
     }
