@@ -38,22 +38,37 @@ export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireE
   const index = platform.scenarios.cron;
   /** Scenarios whose schedule could not be computed, with the trigger that failed. */
   const badSchedules = new Map<string, string>();
+  /** Tenants whose refused firings are past FLOWMETER_REJECTED_RUNS, with the period (logged once). */
+  const uncounted = new Map<string, string>();
 
   function catchUpOf(trigger: CronTrigger): number {
     return opts.catchUpMs ?? trigger.catchUp ?? 0;
   }
 
   /**
-   * Whether the tenant's quota is exhausted (halt mode), for the log only: the engine itself
-   * records the run as rejected. Best effort; a failure here never stops a firing.
+   * The period whose quota is exhausted (halt mode), else null: the engine itself records the
+   * run as rejected. Best effort; a failure here never stops a firing.
    */
-  async function quotaExhausted(tenant: string): Promise<boolean> {
+  async function quotaExhausted(tenant: string): Promise<string | null> {
     try {
       const at = new Date(); // the engine bills by its own (system) clock
       const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, at)]);
-      return quota.overage !== 'allow' && usage.remaining <= 0;
+      return quota.overage !== 'allow' && usage.remaining <= 0 ? usage.period.key : null;
     } catch {
-      return false;
+      return null;
+    }
+  }
+
+  /**
+   * Whether a firing refused for quota is still recorded: past FLOWMETER_REJECTED_RUNS refused
+   * triggers of the tenant this period it is only counted (a tenant's thousands of cron
+   * scenarios firing every minute with no action left would fill the store, unbilled).
+   */
+  async function recordable(tenant: string, period: string): Promise<boolean> {
+    try {
+      return (await platform.rejected.count(tenant, period)) <= platform.rejected.maxRecords;
+    } catch {
+      return true;
     }
   }
 
@@ -101,17 +116,28 @@ export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireE
     }
     let fired = 0;
     let cursor = from;
-    let exhausted: Promise<boolean> | null = null;
+    let exhausted: Promise<string | null> | null = null;
     let complete = instants.length < maxPerTick;
     for (const instant of instants) {
       const iso = instant.toISOString();
       const context = `fire\u0000${k}`;
       try {
-        const rejected = scenario.billable !== false && (await (exhausted ??= quotaExhausted(tenant)));
+        const rejected = scenario.billable !== false ? await (exhausted ??= quotaExhausted(tenant)) : null;
+        if (rejected !== null && !(await recordable(tenant, rejected))) {
+          if (uncounted.get(tenant) !== rejected) {
+            uncounted.set(tenant, rejected);
+            log.warn(
+              { ...fields, instant: iso },
+              "scheduler: the tenant's quota is exhausted and its refused triggers this period are past FLOWMETER_REJECTED_RUNS: firings are counted, not recorded (logged once per tenant and period)",
+            );
+          }
+          cursor = instant.getTime();
+          continue;
+        }
         const { run, created } = await platform.fire(tenant, scenarioId, trigger.input ?? null, { type: 'cron', firedAt: iso, instant: iso }, instant);
         if (created) {
           fired++;
-          if (rejected) {
+          if (rejected !== null) {
             log.warn(
               { ...fields, instant: iso, runId: run.runId },
               "scheduler: fired, but the tenant's quota is exhausted: the run is recorded as rejected (QUOTA_EXHAUSTED)",

@@ -88,8 +88,8 @@ function scheduler(p: Platform, clock: Clock, opts: SchedulerOptions = {}): Sche
   return s;
 }
 
-function embedded(): Embedded {
-  const p = createEmbedded();
+function embedded(env?: Record<string, string>): Embedded {
+  const p = createEmbedded(env ? { env } : {});
   platforms.push(p);
   return p;
 }
@@ -246,6 +246,29 @@ describe('scheduler (embedded)', () => {
     expect(await tickUntil(clock, '2027-01-04T12:00:00Z', 15 * 60_000, s)).toBe(2);
     expect(firedAts(await endedRuns(p, 'utc9', 1, 'a'))).toEqual(['2027-01-04T09:00:00.000Z']);
     expect(firedAts(await endedRuns(p, 'oslo9', 1, 'b'))).toEqual(['2027-01-04T08:00:00.000Z']);
+  });
+
+  it('with the quota exhausted, firings past FLOWMETER_REJECTED_RUNS a period are counted, not recorded (logged once)', async () => {
+    // Before, every firing left a rejected run: a tenant's thousands of cron scenarios firing
+    // every minute with no action left filled the store, unbilled.
+    const p = embedded({ FLOWMETER_REJECTED_RUNS: '2' });
+    await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
+    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+    const { lines, logger } = recorder();
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { logger });
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-04T10:30:30Z', 60_000, s)).toBe(2);
+    const runs = await endedRuns(p, 'every5', 2);
+    expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
+    const notRecorded = lines.filter((l) => l.level === 'warn' && /counted, not recorded/.test(l.msg));
+    expect(notRecorded.map((l) => l.obj.instant)).toEqual(['2027-01-04T10:15:00.000Z']);
+    // The entry moved on: with actions again, the next instant fires (and none of the skipped ones).
+    await p.ledger.setQuota(TENANT, { monthlyActions: 100 });
+    clock.set('2027-01-04T10:35:00Z');
+    expect(await s.tick()).toBe(1);
+    const after = await endedRuns(p, 'every5', 3);
+    expect(after[2]).toMatchObject({ status: 'succeeded', trigger: { firedAt: '2027-01-04T10:35:00.000Z' } });
   });
 
   it('DST: America/New_York 30 2 * * * fires once on 2027-03-14, at 07:00Z (03:00 EDT)', async () => {
