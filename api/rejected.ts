@@ -7,6 +7,11 @@
  *
  * - The payload (and headers) are kept, for replay, within the tenant's FLOWMETER_REJECTED_BYTES
  *   for the period; past it the record says `payloadKept: false`.
+ * - Non-billable triggers (test runs, `"billable": false` scenarios) do not consume the quota
+ *   (SPEC §4), but they are not free of limits either: once a tenant's non-billable actions of
+ *   the period reach its quota (monthlyActions + add-ons), its next ones are refused the same
+ *   way. Before, any tenant key could run without end for nothing: `"test": true` on every
+ *   trigger. (Checked when a run starts: a run already going finishes.)
  * - At most FLOWMETER_REJECTED_RUNS (10,000) refused triggers of a tenant per period are
  *   recorded as runs (about 1.5 KB each without payload); past that they are counted (the count
  *   is in the 429's message) and refused with 429, no run recorded.
@@ -14,6 +19,7 @@
 import type { RunRecord, TriggerInfo } from '../core/types.js';
 import type { Platform } from '../engine/platform.js';
 import { newRun } from '../engine/run-record.js';
+import { refusalOf } from '../metering/refusal.js';
 import type { Scenario } from '../scenario/schema.js';
 import { ApiError, secondsUntil } from './routes-common.js';
 
@@ -40,18 +46,18 @@ export async function refuseWhenExhausted(
   payload: unknown,
   bytes: number,
 ): Promise<Refusal | null> {
-  if (scenario.billable === false || trigger.test) return null;
   const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
-  if (quota.overage !== 'halt' || usage.remaining > 0) return null;
+  const reason = refusalOf(scenario, trigger, quota, usage);
+  if (reason === null) return null;
   const period = usage.period.key;
   const n = await platform.rejected.count(tenant, period);
   const most = platform.rejected.maxRecords;
   if (n > most) {
     const more = `; ${n.toLocaleString('en-US')} triggers were refused this period, and past ${most.toLocaleString('en-US')} (FLOWMETER_REJECTED_RUNS) they are counted, not recorded as runs`;
-    return { run: null, error: exhausted(usage.period.end, undefined, more) };
+    return { run: null, error: exhausted(usage.period.end, undefined, more, reason) };
   }
-  const run = await recordRejected(platform, scenario, tenant, trigger, payload, bytes, period);
-  return { run, error: exhausted(usage.period.end, run.runId) };
+  const run = await recordRejected(platform, scenario, tenant, trigger, payload, bytes, period, reason);
+  return { run, error: exhausted(usage.period.end, run.runId, '', reason) };
 }
 
 /**
@@ -68,6 +74,7 @@ async function recordRejected(
   payload: unknown,
   bytes: number,
   period: string,
+  reason: string,
 ): Promise<RunRecord> {
   const size = bytes + Buffer.byteLength(JSON.stringify(trigger));
   const kept = await platform.rejected.admit(tenant, period, size);
@@ -75,7 +82,10 @@ async function recordRejected(
   if (!kept) run.payloadKept = false;
   await platform.runs.create(run, scenario, kept ? payload : null);
   const now = new Date().toISOString();
-  const message = `tenant ${tenant} has no actions left this period${kept ? '' : '; the payload was not kept (over FLOWMETER_REJECTED_BYTES this period)'}`;
+  const why = reason.startsWith("the tenant's actions")
+    ? `tenant ${tenant} has no actions left this period`
+    : reason.replace("the tenant's", `tenant ${tenant}'s`);
+  const message = `${why}${kept ? '' : '; the payload was not kept (over FLOWMETER_REJECTED_BYTES this period)'}`;
   Object.assign(run, { status: 'rejected', startedAt: now, finishedAt: now, error: { code: 'QUOTA_EXHAUSTED', message } });
   await platform.runs.finish(run, []);
   await platform.rejected.expire(tenant, run.runId, REJECTED_RETENTION_S);
@@ -83,9 +93,9 @@ async function recordRejected(
 }
 
 /** 429 QUOTA_EXHAUSTED with `Retry-After` until the period ends (and the run that records it). */
-export function exhausted(periodEnd: string, runId?: string, more = ''): ApiError {
+export function exhausted(periodEnd: string, runId?: string, more = '', reason = "the tenant's actions for this period are used up"): ApiError {
   const seconds = secondsUntil(periodEnd);
-  return new ApiError('QUOTA_EXHAUSTED', `the tenant's actions for this period are used up; the period ends at ${periodEnd}${more}`, {
+  return new ApiError('QUOTA_EXHAUSTED', `${reason}; the period ends at ${periodEnd}${more}`, {
     headers: { 'retry-after': String(seconds) },
     details: { retryAfter: seconds, ...(runId && { runId }) },
   });

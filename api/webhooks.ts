@@ -165,7 +165,7 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     // Quota: a webhook must answer 429 at once, before a run would end. So the usage is checked
     // first: with the quota exhausted the attempt is recorded as a `rejected` run (SPEC §4:
     // operators see every refused trigger), within the bounds of api/rejected.ts, and nothing is
-    // enqueued. Non-billable scenarios are let through.
+    // enqueued. A non-billable scenario is refused once the tenant's non-billable actions reach its quota.
     if (!first) {
       const refused = await refuseWhenExhausted(platform, scenario, tenant, trigger, payload, raw.length);
       if (refused) throw refused.error;

@@ -5,6 +5,7 @@
 import { instantsBetween, nextInstants } from '../core/cron.js';
 import type { CronEntry } from '../engine/cron-index.js';
 import type { Platform } from '../engine/platform.js';
+import { refusalOf } from '../metering/refusal.js';
 import type { Scenario } from '../scenario/schema.js';
 import { errorText, type FailureLog, type SchedulerLogger } from './failure-log.js';
 
@@ -46,14 +47,16 @@ export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireE
   }
 
   /**
-   * The period whose quota is exhausted (halt mode), else null: the engine itself records the
-   * run as rejected. Best effort; a failure here never stops a firing.
+   * Whether the quota refuses the scenario's firings now (metering/refusal.ts), with the
+   * period: a billable firing is then recorded by the engine as rejected; a non-billable one
+   * (its non-billable actions used up) is not fired. Best effort; a failure here never stops a
+   * firing.
    */
-  async function quotaExhausted(tenant: string): Promise<string | null> {
+  async function refusedNow(tenant: string, scenario: Scenario): Promise<{ period: string; billable: boolean } | null> {
     try {
       const at = new Date(); // the engine bills by its own (system) clock
       const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, at)]);
-      return quota.overage !== 'allow' && usage.remaining <= 0 ? usage.period.key : null;
+      return refusalOf(scenario, { type: 'cron' }, quota, usage) === null ? null : { period: usage.period.key, billable: scenario.billable !== false };
     } catch {
       return null;
     }
@@ -116,19 +119,22 @@ export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireE
     }
     let fired = 0;
     let cursor = from;
-    let exhausted: Promise<string | null> | null = null;
+    let exhausted: Promise<{ period: string; billable: boolean } | null> | null = null;
     let complete = instants.length < maxPerTick;
     for (const instant of instants) {
       const iso = instant.toISOString();
       const context = `fire\u0000${k}`;
       try {
-        const rejected = scenario.billable !== false ? await (exhausted ??= quotaExhausted(tenant)) : null;
-        if (rejected !== null && !(await recordable(tenant, rejected))) {
-          if (uncounted.get(tenant) !== rejected) {
-            uncounted.set(tenant, rejected);
+        const refused = await (exhausted ??= refusedNow(tenant, scenario));
+        const rejected = refused?.period ?? null;
+        if (refused !== null && (!refused.billable || !(await recordable(tenant, refused.period)))) {
+          if (uncounted.get(tenant) !== refused.period) {
+            uncounted.set(tenant, refused.period);
             log.warn(
               { ...fields, instant: iso },
-              "scheduler: the tenant's quota is exhausted and its refused triggers this period are past FLOWMETER_REJECTED_RUNS: firings are counted, not recorded (logged once per tenant and period)",
+              refused.billable
+                ? "scheduler: the tenant's quota is exhausted and its refused triggers this period are past FLOWMETER_REJECTED_RUNS: firings are counted, not recorded (logged once per tenant and period)"
+                : "scheduler: the tenant's non-billable actions this period have reached its quota: non-billable firings are not fired (logged once per tenant and period)",
             );
           }
           cursor = instant.getTime();

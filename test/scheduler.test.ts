@@ -271,6 +271,33 @@ describe('scheduler (embedded)', () => {
     expect(after[2]).toMatchObject({ status: 'succeeded', trigger: { firedAt: '2027-01-04T10:35:00.000Z' } });
   });
 
+  it("a non-billable cron scenario is not fired once the tenant's non-billable actions reach its quota (logged once)", async () => {
+    const p = embedded();
+    await p.ledger.setQuota(TENANT, { monthlyActions: 2 });
+    await p.scenarios.deploy(
+      TENANT,
+      scenarioOf({
+        id: 'free',
+        billable: false,
+        trigger: { type: 'cron', schedule: '*/5 * * * *', input: INPUT },
+        start: 'echo',
+        nodes: [fn('echo', 'return msg;')],
+      }),
+    );
+    await p.scenarios.enable(TENANT, 'free', undefined);
+    const { lines, logger } = recorder();
+    const clock = new Clock('2027-01-04T10:00:30Z');
+    const s = scheduler(p, clock, { logger });
+    await s.start();
+    expect(await tickUntil(clock, '2027-01-04T10:06:00Z', 60_000, s)).toBe(1);
+    const [run] = await endedRuns(p, 'free', 1);
+    expect(run).toMatchObject({ status: 'succeeded', billable: false, actions: 2 });
+    expect(await tickUntil(clock, '2027-01-04T10:30:30Z', 60_000, s)).toBe(0);
+    expect(await runCount(p, 'free')).toBe(1);
+    const skipped = lines.filter((l) => l.level === 'warn' && /non-billable firings are not fired/.test(l.msg));
+    expect(skipped.map((l) => l.obj.instant)).toEqual(['2027-01-04T10:10:00.000Z']);
+  });
+
   it('DST: America/New_York 30 2 * * * fires once on 2027-03-14, at 07:00Z (03:00 EDT)', async () => {
     const p = embedded();
     await deploy(p, 'ny', { schedule: '30 2 * * *', timezone: 'America/New_York' });

@@ -9,6 +9,7 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { buildServer } from '../api/server.js';
+import { createEmbedded } from '../engine/embedded.js';
 import { redisUrl, useProduction } from './helpers/production.js';
 import { fn, scenarioOf } from './helpers/run.js';
 
@@ -86,10 +87,13 @@ describe('rejected webhook payloads', () => {
       // A replay of such a run says why it cannot be replayed; nothing is recorded for it.
       const replay = await app.inject({ method: 'POST', url: `/api/runs/${ids[0]}/replay`, headers });
       expect(replay.json().error.code).toBe('PAYLOAD_NOT_KEPT');
-      // A non-billable (test) trigger still goes to the queue (no worker here: it waits there).
+      // A test run does not consume the quota, but it is not free of limits: with a quota of 0,
+      // no non-billable action is left either.
       const test = await app.inject({ method: 'POST', url: '/api/scenarios/one/trigger', headers, payload: JSON.stringify({ payload: { n: 1 }, test: true }) });
       expect(test.statusCode).toBe(202);
-      expect((await p.runs.get('acme', (test.json() as { runId: string }).runId))?.status).toBe('queued');
+      const testRun = await p.runs.get('acme', (test.json() as { runId: string }).runId);
+      expect(testRun).toMatchObject({ status: 'rejected', billable: false, error: { code: 'QUOTA_EXHAUSTED' } });
+      expect(testRun!.error!.message).toContain("tenant acme's non-billable actions (test runs, non-billable scenarios) for this period are used up: 0 of 0");
     } finally {
       raw.disconnect();
       await app.close();
@@ -122,6 +126,37 @@ describe('rejected webhook payloads', () => {
       expect(answers[3]!.headers['retry-after']).toBeDefined();
       const runs = await p.runs.list('acme', { limit: 100 });
       expect(runs.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    } finally {
+      await app.close();
+      await p.close();
+    }
+  });
+
+  it('test runs and non-billable scenarios do not consume the quota, but stop at as many actions as the quota', async () => {
+    // Before, a tenant key could run without end for nothing: "test": true on every trigger.
+    const p = createEmbedded();
+    const app = await buildServer(p, {});
+    try {
+      await p.ledger.setQuota('acme', { monthlyActions: 4 });
+      await p.scenarios.deploy('acme', scenarioOf({ id: 'one', start: 'a', nodes: [fn('a', 'return msg;')] }));
+      await p.scenarios.deploy('acme', scenarioOf({ id: 'free', billable: false, trigger: { type: 'webhook' }, start: 'a', nodes: [fn('a', 'return msg;')] }));
+      await p.scenarios.enable('acme', 'free', undefined);
+      const key = await p.keys.create('acme');
+      const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+      const test = () => app.inject({ method: 'POST', url: '/api/scenarios/one/trigger?wait=true', headers, payload: '{"test":true}' });
+      expect((await test()).json()).toMatchObject({ status: 'succeeded', billable: false, actions: 2 });
+      expect((await app.inject({ method: 'POST', url: '/hooks/acme/free?wait=true', payload: {} })).json()).toMatchObject({ status: 'succeeded', actions: 2 });
+      // 4 non-billable actions: as many as the quota. The next test run and webhook are refused.
+      const refused = (await test()).json() as { status: string; actions: number; error: { code: string; message: string } };
+      expect(refused).toMatchObject({ status: 'rejected', actions: 0, error: { code: 'QUOTA_EXHAUSTED' } });
+      expect(refused.error.message).toContain('4 of 4, as many as its quota');
+      const hook = await app.inject({ method: 'POST', url: '/hooks/acme/free', payload: {} });
+      expect(hook.statusCode).toBe(429);
+      // The quota itself is untouched: a billable run goes through.
+      const usage = await p.ledger.usage('acme', new Date());
+      expect([usage.used, usage.nonBillable]).toEqual([0, 4]);
+      const billable = await app.inject({ method: 'POST', url: '/api/scenarios/one/trigger?wait=true', headers, payload: '{}' });
+      expect(billable.json()).toMatchObject({ status: 'succeeded', billable: true, actions: 2 });
     } finally {
       await app.close();
       await p.close();
