@@ -26,6 +26,16 @@ import { ApiError, secondsUntil } from './routes-common.js';
 /** How long a rejected run and its payload are kept (SPEC §9). */
 export const REJECTED_RETENTION_S = 7 * 86400;
 
+/** A trigger about to start: `bytes` is the size of the request body that carried it. */
+export interface Trigger {
+  platform: Platform;
+  scenario: Scenario;
+  tenant: string;
+  trigger: TriggerInfo;
+  payload: unknown;
+  bytes: number;
+}
+
 /** A trigger refused before it started: the run recorded (null past FLOWMETER_REJECTED_RUNS), and the 429 to answer. */
 export interface Refusal {
   run: RunRecord | null;
@@ -36,16 +46,10 @@ export interface Refusal {
  * Refuses a billable trigger while the tenant's quota is exhausted (overage `halt`, nothing
  * remaining), as a webhook must answer 429 before a run would end: records it within the
  * bounds above. Null when the trigger may go (a run racing the last action past this check is
- * rejected by the engine as usual). `bytes`: the request body's size.
+ * rejected by the engine as usual).
  */
-export async function refuseWhenExhausted(
-  platform: Platform,
-  scenario: Scenario,
-  tenant: string,
-  trigger: TriggerInfo,
-  payload: unknown,
-  bytes: number,
-): Promise<Refusal | null> {
+export async function refuseWhenExhausted(t: Trigger): Promise<Refusal | null> {
+  const { platform, scenario, tenant, trigger } = t;
   const [quota, usage] = await Promise.all([platform.ledger.getQuota(tenant), platform.ledger.usage(tenant, new Date())]);
   const reason = refusalOf(scenario, trigger, quota, usage);
   if (reason === null) return null;
@@ -56,7 +60,7 @@ export async function refuseWhenExhausted(
     const more = `; ${n.toLocaleString('en-US')} triggers were refused this period, and past ${most.toLocaleString('en-US')} (FLOWMETER_REJECTED_RUNS) they are counted, not recorded as runs`;
     return { run: null, error: exhausted(usage.period.end, undefined, more, reason) };
   }
-  const run = await recordRejected(platform, scenario, tenant, trigger, payload, bytes, period, reason);
+  const run = await recordRejected(t, period, reason);
   return { run, error: exhausted(usage.period.end, run.runId, '', reason) };
 }
 
@@ -66,16 +70,8 @@ export async function refuseWhenExhausted(
  * FLOWMETER_REJECTED_BYTES for the period, so unpaid floods cannot fill Redis; past it the
  * record says `payloadKept: false`.
  */
-async function recordRejected(
-  platform: Platform,
-  scenario: Scenario,
-  tenant: string,
-  trigger: TriggerInfo,
-  payload: unknown,
-  bytes: number,
-  period: string,
-  reason: string,
-): Promise<RunRecord> {
+async function recordRejected(t: Trigger, period: string, reason: string): Promise<RunRecord> {
+  const { platform, scenario, tenant, trigger, payload, bytes } = t;
   const size = bytes + Buffer.byteLength(JSON.stringify(trigger));
   const kept = await platform.rejected.admit(tenant, period, size);
   const run = newRun(scenario, tenant, kept ? trigger : { type: trigger.type, ...(trigger.replayOf !== undefined && { replayOf: trigger.replayOf }) });

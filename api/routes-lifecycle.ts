@@ -62,7 +62,7 @@ export function registerLifecycleRoutes(api: FastifyInstance, ctx: ApiContext): 
     if (!RUN_ID_RE.test(id)) throw new ApiError('NOT_FOUND', `no run ${JSON.stringify(id)}`);
     const plan = await planReplay(platform, tenant, id);
     const bytes = Buffer.byteLength(JSON.stringify(plan.payload ?? null));
-    const refused = await refuseWhenExhausted(platform, plan.scenario, tenant, plan.trigger, plan.payload, bytes);
+    const refused = await refuseWhenExhausted({ platform, scenario: plan.scenario, tenant, trigger: plan.trigger, payload: plan.payload, bytes });
     if (refused) {
       if (!refused.run) throw refused.error;
       return isTrue(req.query.wait) ? publicRun(refused.run) : reply.code(202).send({ runId: refused.run.runId, replayOf: id });

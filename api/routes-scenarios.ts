@@ -159,7 +159,7 @@ export function registerScenarioRoutes(api: FastifyInstance, ctx: ApiContext): v
     // With the quota used up the run is recorded as rejected here, within bounds (api/rejected.ts),
     // not persisted whole and enqueued for a worker to refuse; the answer is the same.
     const first = idempotencyKey === undefined ? null : await platform.idempotentRun(tenant, idempotencyKey);
-    const refused = first ? null : await refuseWhenExhausted(platform, scenario, tenant, trigger, payload, rawBodyOf(req).length);
+    const refused = first ? null : await refuseWhenExhausted({ platform, scenario, tenant, trigger, payload, bytes: rawBodyOf(req).length });
     if (refused) {
       if (!refused.run) throw refused.error;
       return isTrue(req.query.wait) ? publicRun(refused.run) : reply.code(202).send({ runId: refused.run.runId });

@@ -167,7 +167,7 @@ export function registerWebhooks(app: FastifyInstance, ctx: ApiContext): void {
     // operators see every refused trigger), within the bounds of api/rejected.ts, and nothing is
     // enqueued. A non-billable scenario is refused once the tenant's non-billable actions reach its quota.
     if (!first) {
-      const refused = await refuseWhenExhausted(platform, scenario, tenant, trigger, payload, raw.length);
+      const refused = await refuseWhenExhausted({ platform, scenario, tenant, trigger, payload, bytes: raw.length });
       if (refused) throw refused.error;
     }
     if (!isTrue(wait)) {
