@@ -52,7 +52,6 @@ function bytesSetting(env: Record<string, string | undefined>, name: string, fal
   return n;
 }
 
-/** `FLOWMETER_REJECTED_BYTES` (default 10 MB); a bad value throws one line. */
 /** `FLOWMETER_REJECTED_RUNS` (default 10,000): refused triggers recorded as runs per tenant and period; a bad value throws one line. */
 export function rejectedRunsLimit(env: Record<string, string | undefined>): number {
   const v = env.FLOWMETER_REJECTED_RUNS;
@@ -62,6 +61,7 @@ export function rejectedRunsLimit(env: Record<string, string | undefined>): numb
   return n;
 }
 
+/** `FLOWMETER_REJECTED_BYTES` (default 10 MB); a bad value throws one line. */
 export function rejectedBytesLimit(env: Record<string, string | undefined>): number {
   return bytesSetting(env, 'FLOWMETER_REJECTED_BYTES', 10 * 1024 * 1024);
 }

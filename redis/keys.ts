@@ -38,6 +38,7 @@
  *   <p>:{t:T}:keyused              hash   key id → last used at (ISO)
  *   <p>:{t:T}:secrets              hash   credential name → { v: AES-256-GCM sealed value, updatedAt }
  *   <p>:{t:T}:p:<YYYY-MM>:rejbytes string payload bytes kept for rejected webhooks this period
+ *   <p>:{t:T}:p:<YYYY-MM>:rejcount string triggers refused for quota this period (past FLOWMETER_REJECTED_RUNS: not recorded as runs)
  *   <p>:apikeys                    hash   sha256(api key) → tenant
  *   <p>:apikeyids                  hash   key id → <tenant> <sha256(api key)>
  *   <p>:tenants                    set    every tenant with data

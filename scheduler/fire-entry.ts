@@ -39,7 +39,7 @@ export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireE
   const index = platform.scenarios.cron;
   /** Scenarios whose schedule could not be computed, with the trigger that failed. */
   const badSchedules = new Map<string, string>();
-  /** Tenants whose refused firings are past FLOWMETER_REJECTED_RUNS, with the period (logged once). */
+  /** Tenants (and whether billable) whose firings are not fired for quota, with the period: logged once. */
   const uncounted = new Map<string, string>();
 
   function catchUpOf(trigger: CronTrigger): number {
@@ -128,8 +128,9 @@ export function entryFiring(platform: Platform, opts: EntryFiringOptions): FireE
         const refused = await (exhausted ??= refusedNow(tenant, scenario));
         const rejected = refused?.period ?? null;
         if (refused !== null && (!refused.billable || !(await recordable(tenant, refused.period)))) {
-          if (uncounted.get(tenant) !== refused.period) {
-            uncounted.set(tenant, refused.period);
+          const once = `${tenant}\u0000${refused.billable}`;
+          if (uncounted.get(once) !== refused.period) {
+            uncounted.set(once, refused.period);
             log.warn(
               { ...fields, instant: iso },
               refused.billable
