@@ -70,7 +70,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { message: 'an API request without a valid key', http: 401, exit: EXIT.invalid },
   FORBIDDEN: { message: 'the API key may not do this (admin only)', http: 403, exit: EXIT.invalid },
   TOO_MANY_REQUESTS: {
-    message: "a tenant's requests in progress and waiting on one server are at their most (FLOWMETER_TENANT_REQUESTS)",
+    message: "a tenant's requests waiting on one server (FLOWMETER_TENANT_REQUESTS), or its open event streams, are at their most",
     http: 429,
     exit: EXIT.invalid,
   },
