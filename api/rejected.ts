@@ -43,10 +43,10 @@ export interface Refusal {
 }
 
 /**
- * Refuses a billable trigger while the tenant's quota is exhausted (overage `halt`, nothing
- * remaining), as a webhook must answer 429 before a run would end: records it within the
- * bounds above. Null when the trigger may go (a run racing the last action past this check is
- * rejected by the engine as usual).
+ * Refuses a trigger the quota does not let start (metering/refusal.ts: a billable one while the
+ * quota is exhausted, a non-billable one past its allowance), as a webhook must answer 429
+ * before a run would end: records it within the bounds above. Null when the trigger may go (a
+ * run racing the last action past this check is rejected by the engine as usual).
  */
 export async function refuseWhenExhausted(t: Trigger): Promise<Refusal | null> {
   const { platform, scenario, tenant, trigger } = t;
