@@ -24,7 +24,7 @@
 import { errorCode, errorMessage } from '../core/errors.js';
 import type { Message } from '../core/types.js';
 import { type ChainStep, isOneMessage } from '../nodes/define.js';
-import { createSandbox, type InProcessSandbox, type SandboxOptions } from './sandbox.js';
+import { createSandbox, type InProcessSandbox, type OutcomeTuple, outcomeOf, type SandboxOptions } from './sandbox.js';
 
 export type { BatchRecord } from './sandbox.js';
 
@@ -134,8 +134,7 @@ function runOne(sandbox: InProcessSandbox, job: HostJob): ChainStep[] | string {
     const req = { tenant: job.tenant, code: step.code, msg: job.msg!, vars: {}, timeoutMs: step.timeoutMs, memoryMb: step.memoryMb };
     const out = sandbox.runRawSync(req, job.vars);
     if (out.length >= RAW_RESULT_CHARS) return `[[${performance.now() - t0},1,${out}]]`;
-    const o = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
-    return [{ ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1], chars: out.length }, ms: performance.now() - t0 }];
+    return [{ ok: true, outcome: outcomeOf(JSON.parse(out) as OutcomeTuple, out.length), ms: performance.now() - t0 }];
   } catch (e) {
     return [{ ok: false, code: errorCode(e), message: errorMessage(e), ms: performance.now() - t0 }];
   }

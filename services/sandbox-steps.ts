@@ -3,6 +3,7 @@
  * death of the host that ran the step.
  */
 import type { ChainStep } from '../nodes/define.js';
+import { outcomeOf } from './sandbox.js';
 import type { BatchRecord, HostJob } from './sandbox-host.js';
 
 /** A host that died (or was killed) while it ran a job. */
@@ -31,10 +32,8 @@ export function fromRecords(json: string, steps: HostJob['steps']): ChainStep[] 
   const chars = Math.ceil(json.length / Math.max(1, records.length));
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
-    if (r[1] === 1) {
-      const o = r[2];
-      out[i] = { ok: true, outcome: { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1], chars }, ms: r[0] };
-    } else if (r[1] === 2) out[i] = { ok: false, code: 'FUNCTION_ERROR', message: r[2], ms: r[0] };
+    if (r[1] === 1) out[i] = { ok: true, outcome: outcomeOf(r[2], chars), ms: r[0] };
+    else if (r[1] === 2) out[i] = { ok: false, code: 'FUNCTION_ERROR', message: r[2], ms: r[0] };
     else {
       const t = steps[i % steps.length]!.timeoutMs;
       out[i] = { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function ran longer than ${t} ms`, ms: r[0] };

@@ -60,7 +60,15 @@ export interface BatchRequest {
  * One step of a batch as JSON: [ms, 1, [logs, sets, result?]] (ran), [ms, 2, message]
  * (FUNCTION_ERROR), [ms, 3] (FUNCTION_TIMEOUT).
  */
-export type BatchRecord = [number, 1, [string[], Array<[string, unknown]>, unknown?]] | [number, 2, string] | [number, 3];
+export type BatchRecord = [number, 1, OutcomeTuple] | [number, 2, string] | [number, 3];
+
+/** What the isolate returns for one call, as JSON: `[logs, sets, result?]`. */
+export type OutcomeTuple = [string[], Array<[string, unknown]>, unknown?];
+
+/** A call's outcome from its tuple; `chars`: the JSON characters it came in. */
+export function outcomeOf(o: OutcomeTuple, chars: number): FunctionOutcome {
+  return { result: o.length > 2 ? o[2] : undefined, logs: o[0], sets: o[1], chars };
+}
 
 /** Longest `timeoutMs` of one call (SPEC §10). */
 export const MAX_TIMEOUT_MS = 30_000;
@@ -235,8 +243,7 @@ export function createSandbox(opts: SandboxOptions = {}): InProcessSandbox {
   /** Runs one call; `varsJson` (the JSON of `req.vars`) may be passed when the caller has it. */
   function runSync(req: FunctionRequest, varsJsonIn?: string): FunctionOutcome {
     const out = runRawSync(req, varsJsonIn);
-    const parsed = JSON.parse(out) as [string[], Array<[string, unknown]>, unknown?];
-    return { result: parsed.length > 2 ? parsed[2] : undefined, logs: parsed[0], sets: parsed[1], chars: out.length };
+    return outcomeOf(JSON.parse(out) as OutcomeTuple, out.length);
   }
 
   function runRawSync(req: FunctionRequest, varsJsonIn?: string): string {
