@@ -114,6 +114,17 @@ async function deploy(p: Platform, id: string, trigger: Record<string, unknown>,
   if (enabled) await p.scenarios.enable(tenant, id, undefined);
 }
 
+/** A tenant with no action left and a scenario firing every 5 minutes; a started scheduler logging into `lines`, its clock at 10:00:30. */
+async function exhaustedEvery5(p: Platform): Promise<{ lines: LogLine[]; clock: Clock; s: Scheduler }> {
+  await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
+  await deploy(p, 'every5', { schedule: '*/5 * * * *' });
+  const { lines, logger } = recorder();
+  const clock = new Clock('2027-01-04T10:00:30Z');
+  const s = scheduler(p, clock, { logger });
+  await s.start();
+  return { lines, clock, s };
+}
+
 /** Waits until `count` runs of the scenario exist and have all ended; returns them, oldest instant first. */
 async function endedRuns(p: Platform, scenarioId: string, count: number, tenant = TENANT): Promise<RunRecord[]> {
   const list = await waitUntil(
@@ -252,12 +263,7 @@ describe('scheduler (embedded)', () => {
     // Before, every firing left a rejected run: a tenant's thousands of cron scenarios firing
     // every minute with no action left filled the store, unbilled.
     const p = embedded({ FLOWMETER_REJECTED_RUNS: '2' });
-    await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
-    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
-    const { lines, logger } = recorder();
-    const clock = new Clock('2027-01-04T10:00:30Z');
-    const s = scheduler(p, clock, { logger });
-    await s.start();
+    const { lines, clock, s } = await exhaustedEvery5(p);
     expect(await tickUntil(clock, '2027-01-04T10:30:30Z', 60_000, s)).toBe(2);
     const runs = await endedRuns(p, 'every5', 2);
     expect(firedAts(runs)).toEqual(['2027-01-04T10:05:00.000Z', '2027-01-04T10:10:00.000Z']);
@@ -318,12 +324,7 @@ describe('scheduler (embedded)', () => {
 
   it('while the quota is exhausted, firings are recorded as rejected runs (QUOTA_EXHAUSTED) and logged', async () => {
     const p = embedded();
-    await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
-    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
-    const { lines, logger } = recorder();
-    const clock = new Clock('2027-01-04T10:00:30Z');
-    const s = scheduler(p, clock, { logger });
-    await s.start();
+    const { lines, clock, s } = await exhaustedEvery5(p);
     expect(await tickUntil(clock, '2027-01-04T10:10:30Z', 60_000, s)).toBe(2);
     const runs = await endedRuns(p, 'every5', 2);
     for (const run of runs) {
@@ -655,13 +656,8 @@ describe('scheduler (production, Redis)', () => {
 
   it('quota exhausted: firings are recorded as rejected runs with QUOTA_EXHAUSTED', async () => {
     const p = await production();
-    await p.ledger.setQuota(TENANT, { monthlyActions: 0 });
-    await deploy(p, 'every5', { schedule: '*/5 * * * *' });
     worker(p);
-    const { lines, logger } = recorder();
-    const clock = new Clock('2027-01-04T10:00:30Z');
-    const s = scheduler(p, clock, { logger });
-    await s.start();
+    const { lines, clock, s } = await exhaustedEvery5(p);
     expect(await tickUntil(clock, '2027-01-04T10:10:30Z', 60_000, s)).toBe(2);
     const runs = await endedRuns(p, 'every5', 2);
     for (const run of runs) expect(run).toMatchObject({ status: 'rejected', actions: 0, error: { code: 'QUOTA_EXHAUSTED' } });
