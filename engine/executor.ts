@@ -201,12 +201,13 @@ async function wave(w: Work): Promise<void> {
   let pending = false;
   // What the results hold until the wave is applied (this process's share: kept.ts).
   const hold = new WaveHold(processHeld, slots.length > WIDE_WAVE);
+  const admit = (chars: number) => hold.admit(chars);
   try {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
       if (slot.error !== undefined || slot.item.iterate) continue;
       try {
-        const ctx = context(w, slot, (chars) => hold.admit(chars));
+        const ctx = context(w, slot, admit);
         let result = fused(w, slot, single, ctx) ?? slot.node.def.execute(slot.item.msg, ctx);
         // A Function's variables are seen by the later nodes of its wave: they wait for it.
         if (result instanceof Promise && i < slots.length - 1 && setsVars(slot.node)) result = await result;
